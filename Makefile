@@ -1,0 +1,91 @@
+# recd — build, test, run. `make` builds build/recd; `make test` builds a sanitized copy and runs
+# every test; `make run` serves a demo. Each of them first installs what is missing (`make deps`).
+
+CC       ?= cc
+PKGS     := libmicrohttpd sqlite3 sndfile libcrypto
+WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) $(EXTRA_CFLAGS)
+LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lcrypto -lpthread -lm
+
+# Release flavour (build/) and sanitized test flavour (build/test/).
+REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
+TEST_CFLAGS := $(CFLAGS_COMMON) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined
+ifdef CI
+REL_CFLAGS  += -Werror
+TEST_CFLAGS += -Werror
+endif
+
+LIB_SRC  := $(shell find src -name '*.c' ! -name main.c | sort)
+REL_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
+TEST_OBJ := $(LIB_SRC:%.c=build/test/obj/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/test/unit/%)
+
+# Debian packages the build, the tests and `make run` need.
+DEB_PKGS := gcc make pkg-config libc6-dev libmicrohttpd-dev libsqlite3-dev libsndfile1-dev \
+            libssl-dev libcmocka-dev python3 python3-pytest python3-requests python3-twilio \
+            python3-jsonschema
+
+.PHONY: all deps run test unit e2e clean format
+all: deps build/recd
+
+# Installs the missing packages: one `apt-get update`, then one install, only when needed.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+build/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) -MMD -MP -c $< -o $@
+
+build/test/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -MMD -MP -c $< -o $@
+
+build/librecd.a: $(REL_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/test/librecd.a: $(TEST_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/recd: build/obj/src/main.o build/librecd.a
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/test/recd: build/test/obj/src/main.o build/test/librecd.a
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/test/unit/%: tests/unit/%.c build/test/librecd.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -Itests/unit -o $@ $< build/test/librecd.a $(LDLIBS) -lcmocka
+
+unit: deps $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_BIN)
+
+e2e: deps build/test/recd build/recd
+	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+
+# Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
+# pytest's summary line closes the run; the exit status is non-zero if anything failed.
+test: deps $(UNIT_BIN) build/test/recd build/recd
+	@scripts/run-unit.sh $(UNIT_BIN); u=$$?; \
+	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; e=$$?; \
+	[ $$u -eq 0 ] && [ $$e -eq 0 ]
+
+run: deps build/recd
+	@scripts/run-demo.sh
+
+format:
+	clang-format -i $$(find src tests/unit -name '*.[ch]')
+
+clean:
+	rm -rf build
+
+-include $(REL_OBJ:.o=.d) $(TEST_OBJ:.o=.d) build/obj/src/main.d build/test/obj/src/main.d

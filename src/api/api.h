@@ -1,0 +1,52 @@
+#ifndef RECD_API_API_H
+#define RECD_API_API_H
+
+#include "core/buf.h"
+#include "service/service.h"
+
+#include <stdint.h>
+
+/*
+ * The REST API, independent of any HTTP library: a parsed request in, a response out. The HTTP
+ * adapter (src/http) fills a recd_request from the wire and sends the recd_response back.
+ */
+
+enum recd_method { RECD_M_OTHER = 0, RECD_M_GET, RECD_M_HEAD, RECD_M_DELETE, RECD_M_POST, RECD_M_PUT, RECD_M_OPTIONS };
+
+struct recd_request {
+    enum recd_method method;
+    struct recd_str target;        /* raw request target: path and query, as received */
+    const char *authorization;     /* the Authorization header, or NULL */
+    int64_t body_bytes;            /* bytes of request body received (bodies are never read) */
+    const char *base_url;          /* public base URL, "http://127.0.0.1:8080", no trailing '/' */
+    struct recd_ctx *ctx;          /* this thread's store and blob store */
+};
+
+struct recd_response {
+    int status;
+    const char *content_type;  /* static string */
+    struct recd_buf body;      /* owned; used when fd < 0 */
+    int fd;                    /* media: an open file to send (owned), or -1 */
+    int64_t fd_size;
+    const char *allow;         /* the Allow header, for 405 and OPTIONS */
+    int www_authenticate;      /* add WWW-Authenticate: Basic realm="Twilio API" */
+    int cors_preflight;        /* add the CORS preflight headers */
+    char disposition[64];      /* Content-Disposition value, or "" */
+};
+
+/** Prepares `rs` to be filled (status 500, empty body, no fd). */
+void recd_response_init(struct recd_response *rs);
+
+/** Releases what `rs` owns (the body, the fd). */
+void recd_response_free(struct recd_response *rs);
+
+/** Handles one request. Never fails: every outcome, errors included, is a response. */
+void recd_api_handle(const struct recd_request *rq, struct recd_response *rs);
+
+/**
+ * Fills `rs` with the error `err` (a RECD_E_* code) as a Twilio error body, JSON when `json`,
+ * else XML; `detail` fills the message's %s (NULL for none).
+ */
+void recd_api_error(struct recd_response *rs, int err, int json, const char *detail);
+
+#endif

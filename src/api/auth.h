@@ -1,0 +1,16 @@
+#ifndef RECD_API_AUTH_H
+#define RECD_API_AUTH_H
+
+#include "store/store.h"
+
+/**
+ * Checks an Authorization header for access to account `path_acc` (contract §4): Basic with an
+ * account sid and auth token, or an API key sid and secret, checked against stored hashes in
+ * constant time. The principal may be the account itself or its parent. Returns 0, or
+ * RECD_E_UNAUTHORIZED for anything else (missing, malformed, unknown, wrong, another account),
+ * with one answer for all so that nothing is learned from the difference; RECD_E_IO or
+ * RECD_E_UNAVAILABLE when the store fails.
+ */
+int recd_auth_check(struct recd_store *st, const char *authorization, const struct recd_account *path_acc);
+
+#endif

@@ -1,0 +1,66 @@
+#ifndef RECD_API_RESOURCE_H
+#define RECD_API_RESOURCE_H
+
+#include "core/buf.h"
+
+#include <stddef.h>
+
+/*
+ * One field table per resource: each row names a property in JSON (snake_case, the OpenAPI
+ * schema's order) and in XML (PascalCase), says how to render it, and where its value lives in
+ * the store's struct. The JSON and XML renderers below are driven entirely by these tables.
+ */
+
+enum recd_field_kind {
+    RECD_F_STR,      /* char[] in the struct; "" renders as null */
+    RECD_F_DATE,     /* int64 µs; rendered RFC 2822 */
+    RECD_F_DATE0,    /* int64 µs; 0 renders as null */
+    RECD_F_SECONDS,  /* int64 ms; rendered as a string of whole seconds, rounded to nearest */
+    RECD_F_INT,      /* int */
+    RECD_F_INT0,     /* int; 0 renders as null */
+    RECD_F_CONST,    /* a constant string */
+    RECD_F_NULL,     /* always null */
+    RECD_F_URI,      /* the resource's own URI, with the representation's extension */
+    RECD_F_MEDIA,    /* absolute media URL: base URL + URI without extension */
+    RECD_F_SUBRES,   /* subresource_uris of a recording */
+    RECD_F_TEXT,     /* a transcription's text (pointer + length + null flag) */
+};
+
+struct recd_field {
+    const char *json;
+    const char *xml;
+    enum recd_field_kind kind;
+    size_t off;        /* offset of the value in the struct */
+    const char *konst; /* RECD_F_CONST */
+};
+
+struct recd_resource {
+    const char *xml_elem;   /* "Recording" */
+    const char *collection; /* path segment of the instance URI: "Recordings" */
+    const char *list_key;   /* JSON array key and XML list element: "recordings" / "Recordings" */
+    const char *xml_list;
+    const struct recd_field *fields;
+    size_t nfields;
+    const unsigned char *xml_order; /* indices into `fields`, in the legacy XML order */
+    size_t nxml;
+};
+
+extern const struct recd_resource recd_res_recording;
+extern const struct recd_resource recd_res_transcription;
+
+/** What a renderer needs besides the record: the server's public base URL ("http://host:port"). */
+struct recd_render_ctx {
+    const char *base_url;
+};
+
+/** Appends `rec` (a struct recd_recording / recd_transcription as `res` says) as a JSON object. */
+void recd_render_json(struct recd_buf *b, const struct recd_resource *res, const void *rec,
+                      const struct recd_render_ctx *rc);
+
+/** Appends `rec` as its XML element (`<Recording>…</Recording>`), without the XML declaration. */
+void recd_render_xml(struct recd_buf *b, const struct recd_resource *res, const void *rec,
+                     const struct recd_render_ctx *rc);
+
+#define RECD_XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+
+#endif

@@ -1,0 +1,423 @@
+#include "cli/cli.h"
+
+#include "api/resource.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/sid.h"
+#include "core/time.h"
+#include "http/server.h"
+#include "service/service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_USAGE 2
+
+/* --- Option parsing: "--name VALUE" or "--name=VALUE"; everything else is positional. --- */
+
+struct opt {
+    const char *name; /* without the dashes */
+    int takes_value;
+    const char *value; /* set when given; "1" for flags */
+};
+
+struct args {
+    struct opt *opts;
+    int nopts;
+    char **pos;
+    int npos;
+    int help;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "recd: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see recd --help)\n");
+    return EXIT_USAGE;
+}
+
+static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct args *a, char **posbuf)
+{
+    a->opts = opts;
+    a->nopts = nopts;
+    a->pos = posbuf;
+    a->npos = 0;
+    a->help = 0;
+    for (int i = 0; i < argc; i++) {
+        char *s = argv[i];
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            a->help = 1;
+            continue;
+        }
+        if (strncmp(s, "--", 2) != 0 || s[2] == '\0') {
+            a->pos[a->npos++] = s;
+            continue;
+        }
+        const char *name = s + 2;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        struct opt *o = NULL;
+        for (int k = 0; k < nopts; k++)
+            if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, name, nlen) == 0)
+                o = &opts[k];
+        if (!o)
+            return usage_error("unknown option %s", s);
+        if (o->takes_value) {
+            if (eq)
+                o->value = eq + 1;
+            else if (i + 1 < argc)
+                o->value = argv[++i];
+            else
+                return usage_error("option %s needs a value", s);
+        } else {
+            if (eq)
+                return usage_error("option %s takes no value", s);
+            o->value = "1";
+        }
+    }
+    return 0;
+}
+
+static const char *optv(struct args *a, const char *name)
+{
+    for (int k = 0; k < a->nopts; k++)
+        if (strcmp(a->opts[k].name, name) == 0)
+            return a->opts[k].value;
+    return NULL;
+}
+
+static const char *data_dir(struct args *a)
+{
+    const char *d = optv(a, "data");
+    if (!d)
+        d = getenv("RECD_DATA");
+    return d && *d ? d : "./data";
+}
+
+static int exit_for(int rc)
+{
+    switch (rc) {
+    case 0: return 0;
+    case RECD_E_BAD_INPUT:
+    case RECD_E_BAD_PARAM:
+    case RECD_E_EXISTS:
+    case RECD_E_NOT_FOUND: return EXIT_USAGE;
+    default: return 1;
+    }
+}
+
+static int open_ctx(struct args *a, struct recd_ctx *ctx)
+{
+    int rc = recd_ctx_open(data_dir(a), ctx);
+    if (rc < 0)
+        fprintf(stderr, "recd: cannot open the data folder %s\n", data_dir(a));
+    return rc;
+}
+
+static const char *base_url(void)
+{
+    static char buf[300];
+    const char *b = getenv("RECD_BASE_URL");
+    if (b && *b)
+        return b;
+    const char *l = getenv("RECD_LISTEN");
+    snprintf(buf, sizeof buf, "http://%s", l && *l ? l : "127.0.0.1:8080");
+    return buf;
+}
+
+/* --- Commands ---------------------------------------------------------------------------- */
+
+static const char serve_help[] =
+    "usage: recd serve [--listen HOST:PORT] [--base-url URL] [--threads N] [--data DIR]\n"
+    "Serves the Recordings API. --listen defaults to $RECD_LISTEN or 127.0.0.1:8080; --base-url (the\n"
+    "public URL in media_url) defaults to http://LISTEN. Stops cleanly on SIGINT/SIGTERM.\n";
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL}, {"listen", 1, NULL}, {"base-url", 1, NULL}, {"threads", 1, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, 4, &a, pos))
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(serve_help, stdout);
+        return 0;
+    }
+    if (a.npos)
+        return usage_error("serve takes no argument %s", a.pos[0]);
+    const char *listen = optv(&a, "listen");
+    if (!listen)
+        listen = getenv("RECD_LISTEN");
+    if (!listen || !*listen)
+        listen = "127.0.0.1:8080";
+    unsigned threads = 0;
+    if (optv(&a, "threads")) {
+        char *end;
+        long t = strtol(optv(&a, "threads"), &end, 10);
+        if (*end || t < 1 || t > 256)
+            return usage_error("--threads %s: want 1 to 256", optv(&a, "threads"));
+        threads = (unsigned)t;
+    }
+    struct recd_server_opts so = {data_dir(&a), listen, optv(&a, "base-url"), threads};
+    return exit_for(recd_serve(&so));
+}
+
+static const char account_help[] =
+    "usage: recd account create [--name NAME] [--parent ACSID] [--data DIR]\n"
+    "       recd account set ACSID --media-auth on|off [--data DIR]\n"
+    "create prints {\"sid\", \"auth_token\", \"friendly_name\"}; the token is shown only this once.\n"
+    "set --media-auth on makes every recording GET of the account need Basic auth.\n";
+
+static int cmd_account(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL}, {"name", 1, NULL}, {"parent", 1, NULL}, {"media-auth", 1, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, 4, &a, pos))
+        return EXIT_USAGE;
+    if (a.help || a.npos == 0) {
+        fputs(account_help, a.help ? stdout : stderr);
+        return a.help ? 0 : EXIT_USAGE;
+    }
+    struct recd_ctx ctx;
+    int rc;
+    if (strcmp(a.pos[0], "create") == 0) {
+        if (a.npos != 1)
+            return usage_error("account create takes no argument %s", a.pos[1]);
+        if (optv(&a, "media-auth"))
+            return usage_error("%s", "--media-auth goes with account set");
+        const char *name = optv(&a, "name") ? optv(&a, "name") : "My recd account";
+        if (strlen(name) > RECD_NAME_MAX)
+            return usage_error("--name is longer than %s bytes", "64");
+        const char *parent = optv(&a, "parent");
+        if (parent && !recd_sid_valid(parent, strlen(parent), "AC", 1))
+            return usage_error("--parent %s is not an account sid", parent);
+        if (open_ctx(&a, &ctx) < 0)
+            return 1;
+        struct recd_account acc;
+        char token[33];
+        rc = recd_account_create(&ctx, name, parent, &acc, token);
+        if (rc == RECD_E_BAD_INPUT)
+            fprintf(stderr, "recd: --parent %s: no such top-level account\n", parent ? parent : "");
+        else if (rc < 0)
+            fprintf(stderr, "recd: cannot create the account\n");
+        else {
+            struct recd_buf b;
+            recd_buf_init(&b, 256);
+            recd_buf_printf(&b, "{\"sid\": \"%s\", \"auth_token\": \"%s\", \"friendly_name\": ", acc.sid, token);
+            recd_buf_json_str(&b, recd_str_c(acc.friendly_name));
+            recd_buf_adds(&b, "}\n");
+            fwrite(b.p, 1, b.len, stdout);
+            recd_buf_free(&b);
+        }
+        recd_ctx_close(&ctx);
+        return exit_for(rc);
+    }
+    if (strcmp(a.pos[0], "set") == 0) {
+        if (a.npos != 2)
+            return usage_error("%s", "account set takes one account sid");
+        const char *sid = a.pos[1], *ma = optv(&a, "media-auth");
+        if (!recd_sid_valid(sid, strlen(sid), "AC", 1))
+            return usage_error("%s is not an account sid", sid);
+        if (!ma || (strcmp(ma, "on") != 0 && strcmp(ma, "off") != 0))
+            return usage_error("%s", "account set needs --media-auth on|off");
+        if (open_ctx(&a, &ctx) < 0)
+            return 1;
+        rc = ctx.store->ops->account_set_media_auth(ctx.store, sid, strcmp(ma, "on") == 0, recd_now_us());
+        if (rc == RECD_E_NOT_FOUND)
+            fprintf(stderr, "recd: no account %s\n", sid);
+        else if (rc < 0)
+            fprintf(stderr, "recd: cannot update the account\n");
+        recd_ctx_close(&ctx);
+        return exit_for(rc);
+    }
+    return usage_error("unknown account command %s", a.pos[0]);
+}
+
+static const char key_help[] = "usage: recd key create --account ACSID [--name NAME] [--data DIR]\n"
+                               "Prints {\"sid\": \"SK…\", \"secret\": \"…\"}; the secret is shown only this once.\n";
+
+static int cmd_key(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL}, {"name", 1, NULL}, {"account", 1, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, 3, &a, pos))
+        return EXIT_USAGE;
+    if (a.help || a.npos != 1 || strcmp(a.pos[0], "create") != 0) {
+        fputs(key_help, a.help ? stdout : stderr);
+        return a.help ? 0 : EXIT_USAGE;
+    }
+    const char *acc = optv(&a, "account"), *name = optv(&a, "name") ? optv(&a, "name") : "";
+    if (!acc || !recd_sid_valid(acc, strlen(acc), "AC", 1))
+        return usage_error("%s", "key create needs --account ACSID");
+    if (strlen(name) > RECD_NAME_MAX)
+        return usage_error("--name is longer than %s bytes", "64");
+    struct recd_ctx ctx;
+    if (open_ctx(&a, &ctx) < 0)
+        return 1;
+    struct recd_key k;
+    char secret[33];
+    int rc = recd_key_create(&ctx, acc, name, &k, secret);
+    if (rc == RECD_E_NOT_FOUND)
+        fprintf(stderr, "recd: no account %s\n", acc);
+    else if (rc < 0)
+        fprintf(stderr, "recd: cannot create the key\n");
+    else
+        printf("{\"sid\": \"%s\", \"secret\": \"%s\"}\n", k.sid, secret);
+    recd_ctx_close(&ctx);
+    return exit_for(rc);
+}
+
+static const char import_help[] =
+    "usage: recd import --account ACSID [--call CASID] [--conference CFSID] [--sid RESID]\n"
+    "                   [--date-created DATE] [--start-time DATE] [--source SOURCE]\n"
+    "                   [--transcription-text TEXT] [--batch N] [--data DIR] FILE.wav...\n"
+    "Stores PCM WAV files as recordings and prints each one's JSON, one per line, once committed.\n"
+    "DATE is RFC 3339 or RFC 2822. Any bad file or option: exit 2, nothing stored.\n";
+
+struct import_out {
+    struct recd_buf b;
+    struct recd_render_ctx rc;
+};
+
+static int print_recording(void *p, const struct recd_recording *r)
+{
+    struct import_out *o = p;
+    recd_buf_reset(&o->b);
+    recd_render_json(&o->b, &recd_res_recording, r, &o->rc);
+    recd_buf_addc(&o->b, '\n');
+    fwrite(o->b.p, 1, o->b.len, stdout);
+    fflush(stdout);
+    return 0;
+}
+
+static int date_opt(struct args *a, const char *name, int64_t *us)
+{
+    const char *v = optv(a, name);
+    *us = 0;
+    if (!v)
+        return 0;
+    if (recd_time_parse_any(v, strlen(v), us) < 0 || *us <= 0) {
+        fprintf(stderr, "recd: --%s %s: want RFC 3339 or RFC 2822\n", name, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_import(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL},         {"account", 1, NULL},    {"call", 1, NULL},
+                         {"conference", 1, NULL},   {"sid", 1, NULL},        {"date-created", 1, NULL},
+                         {"start-time", 1, NULL},   {"source", 1, NULL},     {"transcription-text", 1, NULL},
+                         {"batch", 1, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, 10, &a, pos))
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(import_help, stdout);
+        return 0;
+    }
+    struct recd_import_opts io = {
+        .account_sid = optv(&a, "account"),
+        .call_sid = optv(&a, "call"),
+        .conference_sid = optv(&a, "conference"),
+        .sid = optv(&a, "sid"),
+        .source = optv(&a, "source"),
+        .transcription_text = optv(&a, "transcription-text"),
+    };
+    if (!io.account_sid)
+        return usage_error("%s", "import needs --account ACSID");
+    if (a.npos == 0)
+        return usage_error("%s", "import needs at least one FILE.wav");
+    if (date_opt(&a, "date-created", &io.created_us) < 0 || date_opt(&a, "start-time", &io.start_us) < 0)
+        return EXIT_USAGE;
+    if (optv(&a, "batch")) {
+        char *end;
+        long n = strtol(optv(&a, "batch"), &end, 10);
+        if (*end || n < 1 || n > 10000)
+            return usage_error("--batch %s: want 1 to 10000", optv(&a, "batch"));
+        io.batch = (int)n;
+    }
+    struct recd_ctx ctx;
+    if (open_ctx(&a, &ctx) < 0)
+        return 1;
+    struct import_out out;
+    recd_buf_init(&out.b, 2048);
+    out.rc.base_url = base_url();
+    char why[512] = "";
+    int rc = recd_import(&ctx, &io, a.pos, a.npos, print_recording, &out, why, sizeof why);
+    if (rc < 0)
+        fprintf(stderr, "recd: import: %s\n", why[0] ? why : "failed");
+    recd_buf_free(&out.b);
+    recd_ctx_close(&ctx);
+    return exit_for(rc);
+}
+
+static const char fsck_help[] =
+    "usage: recd fsck [--repair] [--data DIR]\n"
+    "Checks that metadata and media agree. Leftovers of interrupted writes (orphan or temporary\n"
+    "files) are reported, and removed with --repair; they do not fail the check. Exits 1 only when\n"
+    "acknowledged data is damaged (a recording whose media is missing or altered).\n";
+
+static int cmd_fsck(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL}, {"repair", 0, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, 2, &a, pos))
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(fsck_help, stdout);
+        return 0;
+    }
+    if (a.npos)
+        return usage_error("fsck takes no argument %s", a.pos[0]);
+    struct recd_ctx ctx;
+    if (open_ctx(&a, &ctx) < 0)
+        return 1;
+    struct recd_fsck_report rep;
+    int rc = recd_fsck(&ctx, optv(&a, "repair") != NULL, stdout, &rep);
+    recd_ctx_close(&ctx);
+    if (rc < 0) {
+        fprintf(stderr, "recd: fsck could not complete\n");
+        return 1;
+    }
+    printf("fsck: %lld recordings checked, %lld damaged, %lld orphan media, %lld leftovers, %lld removed: %s\n",
+           (long long)rep.recordings, (long long)rep.damaged, (long long)rep.orphans, (long long)rep.leftovers,
+           (long long)rep.repaired, rep.damaged ? "DAMAGED" : "clean");
+    return rep.damaged ? 1 : 0;
+}
+
+static const char main_help[] =
+    "usage: recd COMMAND [OPTIONS]\n"
+    "A Twilio-compatible call-recordings service.\n\n"
+    "commands:\n"
+    "  serve     serve the REST API\n"
+    "  account   create an account, or set its media auth\n"
+    "  key       create an API key\n"
+    "  import    store WAV files as recordings\n"
+    "  fsck      check (and --repair) the data folder\n\n"
+    "Every command takes --data DIR (default $RECD_DATA or ./data) and --help.\n"
+    "Exit status: 0 success, 2 bad usage or input (nothing changed), 1 other failure.\n";
+
+int recd_cli_main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {{"serve", cmd_serve}, {"account", cmd_account}, {"key", cmd_key},
+                {"import", cmd_import}, {"fsck", cmd_fsck}};
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(main_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(argv[1], cmds[i].name) == 0)
+            return cmds[i].fn(argc - 2, argv + 2);
+    return usage_error("unknown command %s", argv[1]);
+}

@@ -1,0 +1,48 @@
+#include "core/error.h"
+
+#include <stddef.h>
+
+struct err_row {
+    const char *name;
+    int status;
+    int code;
+    const char *msg;
+};
+
+static const struct err_row rows[] = {
+#define RECD_ERR_ROW(name, status, code, msg) {#name, status, code, msg},
+    RECD_ERROR_MAP(RECD_ERR_ROW)
+#undef RECD_ERR_ROW
+};
+
+static const struct err_row *row_of(int e)
+{
+    int i = e - RECD_E_FIRST_ - 1;
+    if (i < 0 || (size_t)i >= sizeof rows / sizeof rows[0])
+        return NULL;
+    return &rows[i];
+}
+
+int recd_err_status(int e)
+{
+    const struct err_row *r = row_of(e);
+    return r ? r->status : 500;
+}
+
+int recd_err_code(int e)
+{
+    const struct err_row *r = row_of(e);
+    return r ? r->code : 20500;
+}
+
+const char *recd_err_template(int e)
+{
+    const struct err_row *r = row_of(e);
+    return r ? r->msg : "Internal server error%s";
+}
+
+const char *recd_err_name(int e)
+{
+    const struct err_row *r = row_of(e);
+    return r ? r->name : "UNKNOWN";
+}

@@ -1,0 +1,49 @@
+#ifndef RECD_CORE_ERROR_H
+#define RECD_CORE_ERROR_H
+
+/*
+ * Every error recd can report, in one table: name, HTTP status, Twilio code, message.
+ * The enum, the lookups and the HTTP error bodies are all derived from this list, so an
+ * error added here is complete everywhere. Functions return 0 or a negative RECD_E_* value.
+ * Messages may contain one "%s" that the caller fills with a detail (a path, a parameter name).
+ */
+#define RECD_ERROR_MAP(X)                                                                          \
+    X(NOT_FOUND, 404, 20404, "The requested resource %s was not found")                           \
+    X(UNAUTHORIZED, 401, 20003, "Authenticate")                                                     \
+    X(FORBIDDEN, 403, 20403, "Forbidden")                                                           \
+    X(METHOD, 405, 20004, "Method not allowed")                                                     \
+    X(PAGE_SIZE, 400, 20007, "PageSize must be a whole number from 1 to 1000%s")                    \
+    X(PAGE_TOKEN, 400, 21481, "Invalid PageToken%s")                                                \
+    X(BAD_PARAM, 400, 20001, "Invalid parameter: %s")                                               \
+    X(URI_TOO_LONG, 414, 20414, "Request URI too long%s")                                           \
+    X(TOO_LARGE, 413, 20413, "Request body too large%s")                                            \
+    X(RATE_LIMITED, 429, 20429, "Too many requests%s")                                              \
+    X(INTERNAL, 500, 20500, "Internal server error%s")                                              \
+    X(UNAVAILABLE, 503, 20503, "Service unavailable%s")                                             \
+    X(EXISTS, 409, 20409, "Resource already exists: %s")                                            \
+    X(BAD_INPUT, 400, 20001, "Invalid input: %s")                                                   \
+    X(NO_SPACE, 500, 20500, "No space left on the data volume%s")                                   \
+    X(IO, 500, 20500, "Internal server error%s")
+
+enum recd_err {
+    RECD_OK = 0,
+#define RECD_ERR_ENUM(name, status, code, msg) RECD_E_##name,
+    RECD_E_FIRST_ = -1000,
+    RECD_ERROR_MAP(RECD_ERR_ENUM)
+#undef RECD_ERR_ENUM
+        RECD_E_LAST_
+};
+
+/** The HTTP status of error `e` (a negative RECD_E_* value); 500 for an unknown value. */
+int recd_err_status(int e);
+
+/** The Twilio error code of `e`; 20500 for an unknown value. */
+int recd_err_code(int e);
+
+/** The message template of `e` (may contain one %s); static storage. */
+const char *recd_err_template(int e);
+
+/** The symbolic name of `e` ("NOT_FOUND"), for logs and tests; static storage. */
+const char *recd_err_name(int e);
+
+#endif

@@ -1,0 +1,348 @@
+#include "http/server.h"
+
+#include "api/api.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/query.h"
+#include "core/time.h"
+#include "service/service.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Limits for hostile or broken clients. The memory limit bounds the request line and headers
+ * together (MHD answers 414/431 past it); bodies are never read, only counted. */
+#define CONN_MEMORY_LIMIT (64 * 1024)
+#define CONN_TIMEOUT_S 30
+#define CONN_LIMIT 4096
+#define BODY_LIMIT (1024 * 1024)
+
+struct server {
+    const char *data_dir;
+    char base_url[512];
+    pthread_mutex_t lock;
+    struct recd_ctx **ctxs; /* every worker's context, closed at shutdown */
+    size_t nctx, capctx;
+};
+
+/* One request's state, from the URI callback (MHD's first sight of it) to completion. */
+struct req {
+    int64_t t0;
+    int seen;      /* the handler ran once: the response is queued on the next call */
+    int answered;
+    int status;
+    int64_t bytes;
+    int64_t body_bytes;
+    char method[12];
+    size_t uri_len;
+    char uri[]; /* raw request target, NUL-terminated */
+};
+
+static __thread struct recd_ctx *thread_ctx;
+
+static struct recd_ctx *worker_ctx(struct server *sv)
+{
+    if (thread_ctx)
+        return thread_ctx;
+    struct recd_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return NULL;
+    if (recd_ctx_open(sv->data_dir, ctx) < 0) {
+        free(ctx);
+        return NULL;
+    }
+    pthread_mutex_lock(&sv->lock);
+    if (sv->nctx == sv->capctx) {
+        size_t cap = sv->capctx ? sv->capctx * 2 : 8;
+        struct recd_ctx **p = realloc(sv->ctxs, cap * sizeof *p);
+        if (!p)
+            abort();
+        sv->ctxs = p;
+        sv->capctx = cap;
+    }
+    sv->ctxs[sv->nctx++] = ctx;
+    pthread_mutex_unlock(&sv->lock);
+    thread_ctx = ctx;
+    return ctx;
+}
+
+static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    size_t n = strlen(uri);
+    struct req *r = malloc(sizeof *r + n + 1);
+    if (!r)
+        return NULL;
+    memset(r, 0, sizeof *r);
+    r->t0 = recd_now_us();
+    r->uri_len = n;
+    memcpy(r->uri, uri, n + 1);
+    return r;
+}
+
+static enum recd_method method_of(const char *m)
+{
+    static const struct {
+        const char *s;
+        enum recd_method m;
+    } map[] = {{"GET", RECD_M_GET},   {"HEAD", RECD_M_HEAD}, {"DELETE", RECD_M_DELETE},
+               {"POST", RECD_M_POST}, {"PUT", RECD_M_PUT},   {"OPTIONS", RECD_M_OPTIONS}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(m, map[i].s) == 0)
+            return map[i].m;
+    return RECD_M_OTHER;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r, struct recd_response *rs)
+{
+    struct MHD_Response *resp;
+    int64_t bytes;
+    if (rs->fd >= 0) {
+        /* MHD sends the file with sendfile() and closes the fd when done. */
+        resp = MHD_create_response_from_fd64((uint64_t)rs->fd_size, rs->fd);
+        if (resp)
+            rs->fd = -1;
+        bytes = rs->fd_size;
+    } else {
+        size_t len;
+        char *body = recd_buf_steal(&rs->body, &len);
+        resp = MHD_create_response_from_buffer(len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE
+                                                                                 : MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            free(body);
+        bytes = (int64_t)len;
+    }
+    if (!resp)
+        return MHD_NO;
+    if (rs->content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type);
+    if (rs->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rs->allow);
+    if (rs->www_authenticate)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"Twilio API\"");
+    if (rs->disposition[0])
+        MHD_add_response_header(resp, "Content-Disposition", rs->disposition);
+    /* Media and public URLs are embedded in other sites' pages; credentials are Basic, never
+     * cookies, so allowing any origin exposes nothing a direct request would not. */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+    if (rs->cors_preflight) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", rs->allow);
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                "Authorization, Range, If-None-Match, If-Modified-Since, If-Range");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs->status, resp);
+    MHD_destroy_response(resp);
+    r->answered = 1;
+    r->status = rs->status;
+    r->bytes = bytes;
+    return ret;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                               const char *version, const char *upload_data, size_t *upload_data_size,
+                               void **con_cls)
+{
+    (void)url;
+    (void)version;
+    (void)upload_data;
+    struct server *sv = cls;
+    struct req *r = *con_cls;
+    if (!r)
+        return MHD_NO; /* the URI callback could not allocate: drop the connection */
+    if (!r->seen) {
+        /* Answering on the first call would make MHD close every connection; wait for the next. */
+        r->seen = 1;
+        snprintf(r->method, sizeof r->method, "%s", method);
+        return MHD_YES;
+    }
+    if (r->answered) {
+        *upload_data_size = 0; /* discard the rest of a refused body */
+        return MHD_YES;
+    }
+    struct recd_response rs;
+    recd_response_init(&rs);
+    if (*upload_data_size) {
+        /* No resource takes a body: count it and drop it, refusing one that is too large. */
+        r->body_bytes += (int64_t)*upload_data_size;
+        *upload_data_size = 0;
+        if (r->body_bytes <= BODY_LIMIT)
+            return MHD_YES;
+        recd_api_error(&rs, RECD_E_TOO_LARGE, 0, NULL);
+        enum MHD_Result ret = queue(conn, r, &rs);
+        recd_response_free(&rs);
+        return ret;
+    }
+    struct recd_ctx *ctx = worker_ctx(sv);
+    if (!ctx) {
+        recd_api_error(&rs, RECD_E_UNAVAILABLE, 0, NULL);
+    } else {
+        struct recd_request rq = {
+            .method = method_of(method),
+            .target = {r->uri, r->uri_len},
+            .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+            .body_bytes = r->body_bytes,
+            .base_url = sv->base_url,
+            .ctx = ctx,
+        };
+        recd_api_handle(&rq, &rs);
+    }
+    enum MHD_Result ret = queue(conn, r, &rs);
+    recd_response_free(&rs);
+    return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    struct req *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    /* One line per request: never the query (signed links will carry secrets there) nor any header. */
+    const char *q = memchr(r->uri, '?', r->uri_len);
+    int plen = (int)(q ? (size_t)(q - r->uri) : r->uri_len);
+    if (plen > 512)
+        plen = 512;
+    char line[700];
+    int n = snprintf(line, sizeof line, "access %s %.*s %d %lld %lldus%s\n", r->method[0] ? r->method : "-", plen,
+                     r->uri, r->answered ? r->status : 0, (long long)r->bytes, (long long)(recd_now_us() - r->t0),
+                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+    if (n > 0)
+        fwrite(line, 1, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, stderr);
+    free(r);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    recd_log_warn("http: %s", msg);
+}
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl)
+{
+    char host[256];
+    const char *port;
+    if (listen[0] == '[') {
+        const char *close_b = strchr(listen, ']');
+        if (!close_b || close_b[1] != ':' || (size_t)(close_b - listen - 1) >= sizeof host)
+            return -1;
+        memcpy(host, listen + 1, (size_t)(close_b - listen - 1));
+        host[close_b - listen - 1] = '\0';
+        port = close_b + 2;
+    } else {
+        const char *colon = strrchr(listen, ':');
+        if (!colon || (size_t)(colon - listen) >= sizeof host)
+            return -1;
+        memcpy(host, listen, (size_t)(colon - listen));
+        host[colon - listen] = '\0';
+        port = colon + 1;
+    }
+    if (!*port || strspn(port, "0123456789") != strlen(port) || atoi(port) > 65535)
+        return -1;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+    if (getaddrinfo(host[0] ? host : NULL, port, &hints, &res) != 0)
+        return -1;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sl = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+int recd_serve(const struct recd_server_opts *o)
+{
+    struct server sv;
+    memset(&sv, 0, sizeof sv);
+    pthread_mutex_init(&sv.lock, NULL);
+    sv.data_dir = o->data_dir;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (parse_listen(o->listen, &ss, &sl) < 0) {
+        recd_log_error("--listen %s: want HOST:PORT", o->listen);
+        return RECD_E_BAD_INPUT;
+    }
+    const char *base = o->base_url;
+    if (base) {
+        size_t n = strlen(base);
+        if ((strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) || n >= sizeof sv.base_url ||
+            strpbrk(base, " \"<>\\^`{|}") != NULL) {
+            recd_log_error("--base-url %s: want an http:// or https:// URL", base);
+            return RECD_E_BAD_INPUT;
+        }
+        snprintf(sv.base_url, sizeof sv.base_url, "%s", base);
+        while (n && sv.base_url[n - 1] == '/')
+            sv.base_url[--n] = '\0';
+    } else {
+        snprintf(sv.base_url, sizeof sv.base_url, "http://%s", o->listen);
+    }
+
+    /* Open the store once up front: a bad data folder fails here, not on the first request;
+     * it also purges what is past the retention period. */
+    struct recd_ctx main_ctx;
+    int rc = recd_ctx_open(o->data_dir, &main_ctx);
+    if (rc < 0)
+        return rc;
+    int64_t purged = 0;
+    recd_purge(&main_ctx, recd_now_us(), &purged);
+
+    /* Workers inherit this mask, so only the main thread takes SIGINT/SIGTERM. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    unsigned threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1)
+        threads = 1;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
+            (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+        0, NULL, NULL, handler, &sv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
+        MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_END);
+    if (!d) {
+        recd_log_error("cannot listen on %s: %s", o->listen, strerror(errno));
+        recd_ctx_close(&main_ctx);
+        return RECD_E_IO;
+    }
+    recd_log_info("serving %s on %s (%u threads), public base URL %s", o->data_dir, o->listen, threads,
+                  sv.base_url);
+
+    for (;;) {
+        struct timespec hour = {3600, 0};
+        int sig = sigtimedwait(&sigs, NULL, &hour);
+        if (sig == SIGINT || sig == SIGTERM)
+            break;
+        if (sig < 0 && errno == EAGAIN && recd_purge(&main_ctx, recd_now_us(), &purged) == 0 && purged)
+            recd_log_info("purged %lld recordings deleted more than 40 days ago", (long long)purged);
+    }
+    recd_log_info("stopping");
+    MHD_stop_daemon(d);
+    for (size_t i = 0; i < sv.nctx; i++) {
+        recd_ctx_close(sv.ctxs[i]);
+        free(sv.ctxs[i]);
+    }
+    free(sv.ctxs);
+    recd_ctx_close(&main_ctx);
+    pthread_mutex_destroy(&sv.lock);
+    return 0;
+}

@@ -1,0 +1,58 @@
+#ifndef RECD_MEDIA_BLOB_H
+#define RECD_MEDIA_BLOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The blob store: media bytes by key. One interface, a table of function pointers, so that the
+ * filesystem (now) and object storage (later) are interchangeable.
+ *
+ * Keys are built by recd, never taken from a request: a recording sid and a suffix,
+ * "RE<32 hex>.wav" (later ".mp3", ".mono.wav"). Every backend rejects any other shape with
+ * RECD_E_BAD_INPUT, so no path is ever built from unvalidated input.
+ *
+ * Durability (contract §5): put() returns 0 only when the bytes and the name are on stable
+ * storage (temp file, fsync, rename, fsync of the directory). A crash before that leaves at most
+ * a temporary file, which scan_leftovers() reports and remove_leftovers() deletes.
+ */
+
+struct recd_blob;
+
+/** Called for each key found by scan(); returning non-zero stops the walk. */
+typedef int (*recd_blob_key_cb)(void *ctx, const char *key, int64_t size);
+
+struct recd_blob_ops {
+    void (*close)(struct recd_blob *b);
+    /** Stores `size` bytes read from `fd` (from its current offset) under `key`, durably. Replaces an existing key. */
+    int (*put_fd)(struct recd_blob *b, const char *key, int fd, int64_t size);
+    /** Stores `n` bytes from memory under `key`, durably. */
+    int (*put_mem)(struct recd_blob *b, const char *key, const void *p, size_t n);
+    /** Opens `key` for reading: *fd (caller closes) and *size. RECD_E_NOT_FOUND if absent. */
+    int (*open)(struct recd_blob *b, const char *key, int *fd, int64_t *size);
+    /** Removes `key` durably (unlink, fsync the directory). 0 also when it was already absent. */
+    int (*remove)(struct recd_blob *b, const char *key);
+    /** Every stored key (fsck), in no particular order. */
+    int (*scan)(struct recd_blob *b, recd_blob_key_cb cb, void *ctx);
+    /** Leftovers of interrupted writes (temporary files), by a display name; 0 or an error. */
+    int (*scan_leftovers)(struct recd_blob *b, recd_blob_key_cb cb, void *ctx);
+    /** Deletes leftovers older than `min_age_s` seconds (so a write in progress elsewhere is spared); *n gets the count. */
+    int (*remove_leftovers)(struct recd_blob *b, int64_t min_age_s, int64_t *n);
+};
+
+struct recd_blob {
+    const struct recd_blob_ops *ops;
+};
+
+/** 1 when `key` has a shape recd builds: "RE" + 32 lowercase hex + one of the known suffixes. */
+int recd_blob_key_valid(const char *key);
+
+/**
+ * Opens the filesystem blob store rooted at `dir` (created if missing, mode 0700). Layout:
+ * `dir/ab/cd/RE…abcd….wav`, sharded by hex digits 3–6 of the sid (the first random ones), so
+ * that no directory holds more than a few hundred files at a million recordings; temporary files
+ * live in `dir/tmp/` on the same filesystem so that rename() is atomic.
+ */
+int recd_blob_fs_open(const char *dir, struct recd_blob **out);
+
+#endif

@@ -1,0 +1,805 @@
+#include "media/blob.h"
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/sid.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * The filesystem blob store. Every operation works relative to directory descriptors opened
+ * once (the root and tmp/), and every name it builds comes from a key that passed
+ * recd_blob_key_valid(), so no path is built from unvalidated input and the root may be
+ * renamed or reached through a symlink without confusing an operation in flight.
+ *
+ * A handle is safe to share between threads: the descriptors are only read, and the
+ * "directory entry known durable" bitmaps below are updated atomically.
+ */
+
+#define TMP_DIR        "tmp"
+#define SHARD_L1       256   /* "00" … "ff" */
+#define SHARD_L2       65536 /* "00/00" … "ff/ff" */
+#define KEY_MAX        64    /* longer than any valid key */
+#define COPY_CHUNK     (1 << 20)
+#define MAX_ENTRY_NAME 256
+
+struct blob_fs {
+    struct recd_blob base;
+    int root;
+    int tmp;
+    /*
+     * A shard directory's entry in its parent must be on stable storage before a blob in it
+     * is acknowledged. The process that creates the directory fsyncs the parent, but another
+     * process (or thread) may see the directory already there (EEXIST) before that fsync has
+     * happened. So the first time this handle uses a shard directory, whoever created it, it
+     * fsyncs the parent itself and remembers that here; afterwards a put costs no extra fsync.
+     */
+    _Atomic uint64_t l1_synced[SHARD_L1 / 64];
+    _Atomic uint64_t l2_synced[SHARD_L2 / 64];
+};
+
+static const char *const key_suffixes[] = {".wav", ".mp3", ".mono.wav", ".mono.mp3"};
+
+int recd_blob_key_valid(const char *key)
+{
+    if (key == NULL)
+        return 0;
+    size_t n = strnlen(key, KEY_MAX);
+    if (n <= RECD_SID_LEN || n >= KEY_MAX)
+        return 0;
+    if (!recd_sid_valid(key, RECD_SID_LEN, "RE", 1))
+        return 0;
+    for (size_t i = 0; i < sizeof key_suffixes / sizeof key_suffixes[0]; i++)
+        if (strcmp(key + RECD_SID_LEN, key_suffixes[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void log_err(const char *step, const char *name, int err)
+{
+    recd_log_error("blob: %s %s: %s", step, name, strerror(err));
+}
+
+static int err_from_errno(int err)
+{
+    return (err == ENOSPC || err == EDQUOT) ? RECD_E_NO_SPACE : RECD_E_IO;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* 1 when `name` is a shard directory name: exactly two lowercase hex digits. */
+static int shard_name(const char *name)
+{
+    return hexval(name[0]) >= 0 && hexval(name[1]) >= 0 && name[2] == '\0';
+}
+
+static unsigned shard_index(const char *two)
+{
+    return (unsigned)(hexval(two[0]) * 16 + hexval(two[1]));
+}
+
+static int bit_test(_Atomic uint64_t *bits, unsigned i)
+{
+    return (atomic_load_explicit(&bits[i / 64], memory_order_acquire) >> (i % 64)) & 1;
+}
+
+static void bit_set(_Atomic uint64_t *bits, unsigned i)
+{
+    atomic_fetch_or_explicit(&bits[i / 64], UINT64_C(1) << (i % 64), memory_order_release);
+}
+
+/* fsync(2) that retries on EINTR; returns 0 or -1 with errno set. */
+static int fsync_fd(int fd)
+{
+    int r;
+    do
+        r = fsync(fd);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+static int open_dir_at(int at, const char *name)
+{
+    int fd;
+    do
+        fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+/*
+ * Opens the directory `name` under `parent`, creating it (mode 0700) if missing. When
+ * `synced` is 0, fsyncs `parent` afterwards so that the entry is durable whoever created it.
+ * Returns the descriptor or -1 with errno set.
+ */
+static int ensure_dir(int parent, const char *name, int synced)
+{
+    int fd = open_dir_at(parent, name);
+    if (fd < 0 && errno == ENOENT) {
+        if (mkdirat(parent, name, 0700) < 0 && errno != EEXIST)
+            return -1;
+        synced = 0;
+        fd = open_dir_at(parent, name);
+    }
+    if (fd < 0)
+        return -1;
+    if (!synced && fsync_fd(parent) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * Opens the shard directory of `key` (valid), creating both levels as needed when `create`.
+ * Returns the descriptor, or -1 with errno set (ENOENT when absent and not `create`).
+ */
+static int shard_open(struct blob_fs *fs, const char *key, int create)
+{
+    char l1[3] = {key[2], key[3], '\0'};
+    char l2[3] = {key[4], key[5], '\0'};
+    char both[6] = {key[2], key[3], '/', key[4], key[5], '\0'};
+    unsigned i1 = shard_index(l1);
+    unsigned i2 = i1 * 256 + shard_index(l2);
+
+    if (!create || bit_test(fs->l2_synced, i2)) {
+        int fd = open_dir_at(fs->root, both);
+        if (fd >= 0 || !create || errno != ENOENT)
+            return fd;
+        /* Removed behind our back (by an operator): recreate it below, and sync again. */
+    }
+    int d1 = ensure_dir(fs->root, l1, bit_test(fs->l1_synced, i1));
+    if (d1 < 0)
+        return -1;
+    bit_set(fs->l1_synced, i1);
+    int d2 = ensure_dir(d1, l2, 0);
+    int e = errno;
+    close(d1);
+    if (d2 < 0) {
+        errno = e;
+        return -1;
+    }
+    bit_set(fs->l2_synced, i2);
+    return d2;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (w == 0) {
+            /* write() returning 0 for a non-empty buffer means the device accepts no more. */
+            errno = ENOSPC;
+            return -1;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/*
+ * Copies exactly `size` bytes from `in` (its current offset) to `out`. Returns 0, or -1 with
+ * errno set; a source that ends early sets *short_src and errno 0.
+ */
+static int copy_exact(int in, int out, int64_t size, int *short_src)
+{
+    int64_t left = size;
+    int use_cfr = 1;
+    char *buf = NULL;
+
+    *short_src = 0;
+    while (left > 0) {
+        size_t want = left > COPY_CHUNK ? COPY_CHUNK : (size_t)left;
+        if (use_cfr) {
+            ssize_t r = copy_file_range(in, NULL, out, NULL, want, 0);
+            if (r > 0) {
+                left -= r;
+                continue;
+            }
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0 && errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP &&
+                errno != EBADF && errno != ETXTBSY && errno != EPERM)
+                goto fail;
+            /*
+             * Unsupported here (a pipe, another filesystem, an old kernel), or 0: some
+             * pseudo-filesystems report 0 rather than an error, so 0 is not trusted as the
+             * end of the source; the read() below decides.
+             */
+            use_cfr = 0;
+        }
+        /* `want` never grows, so the first one sizes the buffer for every later read. */
+        if (buf == NULL && (buf = malloc(want)) == NULL)
+            goto fail;
+        ssize_t r = read(in, buf, want);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        if (r == 0) {
+            *short_src = 1;
+            errno = 0;
+            goto fail;
+        }
+        if (write_all(out, buf, (size_t)r) < 0)
+            goto fail;
+        left -= r;
+    }
+    free(buf);
+    return 0;
+fail:;
+    int e = errno;
+    free(buf);
+    errno = e;
+    return -1;
+}
+
+/* Where a put's bytes come from: `fd` (>= 0) and `size`, or memory `p`, `n` when fd is -1. */
+struct fill_src {
+    int fd;
+    int64_t size;
+    const void *p;
+    size_t n;
+};
+
+/*
+ * The one durable write path: a fresh temp file in tmp/, filled from `src`, fsynced, renamed
+ * over the key in its shard directory, and the shard directory fsynced. On failure the temp
+ * file is removed and nothing under the key changed (unless the final directory fsync failed,
+ * in which case the new bytes are in place but not known durable, and the caller must not
+ * acknowledge them). tmp/ itself is not fsynced after the rename: if a filesystem were to
+ * bring the old temp name back after a crash, it would be a leftover that fsck removes.
+ */
+static int put_common(struct blob_fs *fs, const char *key, const struct fill_src *src)
+{
+    char tmpname[KEY_MAX + 40];
+    int out = -1, shard = -1, ret = RECD_E_IO, err = 0, have_tmp = 0;
+    const char *step = "create temp";
+
+    for (int attempt = 0; attempt < 8 && out < 0; attempt++) {
+        unsigned char rnd[8];
+        char hex[17];
+        if (recd_random(rnd, sizeof rnd) < 0) {
+            recd_log_error("blob: temp name for %s: getrandom failed", key);
+            return RECD_E_INTERNAL;
+        }
+        recd_hex(hex, rnd, sizeof rnd);
+        int w = snprintf(tmpname, sizeof tmpname, "%s.%s.tmp", key, hex);
+        if (w < 0 || (size_t)w >= sizeof tmpname)
+            return RECD_E_INTERNAL;
+        do
+            out = openat(fs->tmp, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        while (out < 0 && errno == EINTR);
+        if (out < 0 && errno != EEXIST) {
+            err = errno;
+            goto fail;
+        }
+    }
+    if (out < 0) {
+        err = EEXIST;
+        goto fail;
+    }
+    have_tmp = 1;
+
+    if (src->fd < 0) {
+        step = "write";
+        if (src->n && write_all(out, src->p, src->n) < 0) {
+            err = errno;
+            goto fail;
+        }
+    } else {
+        int short_src;
+        step = "copy";
+        if (copy_exact(src->fd, out, src->size, &short_src) < 0) {
+            err = errno;
+            if (short_src) {
+                recd_log_error("blob: copy %s: source ended before %lld bytes", key, (long long)src->size);
+                ret = RECD_E_IO;
+                goto fail_logged;
+            }
+            goto fail;
+        }
+    }
+
+    step = "fsync";
+    if (fsync_fd(out) < 0) {
+        err = errno;
+        goto fail;
+    }
+    step = "close";
+    if (close(out) < 0 && errno != EINTR) {
+        out = -1;
+        err = errno;
+        goto fail;
+    }
+    out = -1;
+
+    step = "shard dir";
+    if ((shard = shard_open(fs, key, 1)) < 0) {
+        err = errno;
+        goto fail;
+    }
+    step = "rename";
+    if (renameat(fs->tmp, tmpname, shard, key) < 0) {
+        err = errno;
+        goto fail;
+    }
+    have_tmp = 0;
+    step = "fsync dir";
+    if (fsync_fd(shard) < 0) {
+        err = errno;
+        goto fail;
+    }
+    close(shard);
+    return 0;
+
+fail:
+    log_err(step, key, err);
+    ret = err_from_errno(err);
+fail_logged:
+    if (out >= 0)
+        close(out);
+    if (shard >= 0)
+        close(shard);
+    if (have_tmp && unlinkat(fs->tmp, tmpname, 0) < 0 && errno != ENOENT)
+        log_err("unlink temp", tmpname, errno);
+    return ret;
+}
+
+static int fs_put_fd(struct recd_blob *b, const char *key, int fd, int64_t size)
+{
+    if (!recd_blob_key_valid(key) || fd < 0 || size < 0)
+        return RECD_E_BAD_INPUT;
+    struct fill_src src = {.fd = fd, .size = size};
+    return put_common((struct blob_fs *)b, key, &src);
+}
+
+static int fs_put_mem(struct recd_blob *b, const char *key, const void *p, size_t n)
+{
+    if (!recd_blob_key_valid(key) || (p == NULL && n != 0))
+        return RECD_E_BAD_INPUT;
+    struct fill_src src = {.fd = -1, .p = p, .n = n};
+    return put_common((struct blob_fs *)b, key, &src);
+}
+
+static int fs_open(struct recd_blob *b, const char *key, int *fd_out, int64_t *size)
+{
+    struct blob_fs *fs = (struct blob_fs *)b;
+    char rel[KEY_MAX + 8];
+    struct stat st;
+
+    if (!recd_blob_key_valid(key))
+        return RECD_E_BAD_INPUT;
+    int w = snprintf(rel, sizeof rel, "%.2s/%.2s/%s", key + 2, key + 4, key);
+    if (w < 0 || (size_t)w >= sizeof rel)
+        return RECD_E_INTERNAL;
+    int fd;
+    do
+        fd = openat(fs->root, rel, O_RDONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return RECD_E_NOT_FOUND;
+        log_err("open", key, errno);
+        return RECD_E_IO;
+    }
+    errno = 0;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        log_err("fstat", key, errno ? errno : EINVAL);
+        close(fd);
+        return RECD_E_IO;
+    }
+    *fd_out = fd;
+    *size = (int64_t)st.st_size;
+    return 0;
+}
+
+static int fs_remove(struct recd_blob *b, const char *key)
+{
+    struct blob_fs *fs = (struct blob_fs *)b;
+
+    if (!recd_blob_key_valid(key))
+        return RECD_E_BAD_INPUT;
+    int shard = shard_open(fs, key, 0);
+    if (shard < 0) {
+        if (errno == ENOENT)
+            return 0;
+        log_err("open shard dir", key, errno);
+        return RECD_E_IO;
+    }
+    if (unlinkat(shard, key, 0) < 0) {
+        int e = errno;
+        close(shard);
+        if (e == ENOENT)
+            return 0;
+        log_err("unlink", key, e);
+        return RECD_E_IO;
+    }
+    if (fsync_fd(shard) < 0) {
+        int e = errno;
+        close(shard);
+        log_err("fsync dir", key, e);
+        return RECD_E_IO;
+    }
+    close(shard);
+    return 0;
+}
+
+/* What a walk does with what it finds. */
+enum walk_mode { WALK_KEYS, WALK_LEFTOVERS, WALK_REMOVE };
+
+struct walk {
+    enum walk_mode mode;
+    recd_blob_key_cb cb;
+    void *ctx;
+    int64_t min_age_s;
+    int64_t now_s;
+    int64_t removed;
+    int stopped;
+};
+
+/*
+ * Handles one non-directory leftover `name` in directory `dfd`, shown as `shown`: reports it
+ * (WALK_LEFTOVERS) or deletes it if old enough (WALK_REMOVE). Returns 0 or an error.
+ */
+static int leftover(struct walk *w, int dfd, const char *name, const char *shown, const struct stat *st)
+{
+    if (w->mode == WALK_LEFTOVERS) {
+        if (w->cb(w->ctx, shown, (int64_t)st->st_size) != 0)
+            w->stopped = 1;
+        return 0;
+    }
+    if (w->min_age_s > 0 && w->now_s - (int64_t)st->st_mtime < w->min_age_s)
+        return 0;
+    /*
+     * Leftovers hold no acknowledged data, so their removal need not be durable: if a crash
+     * brings one back, the next fsck --repair removes it again.
+     */
+    if (unlinkat(dfd, name, 0) < 0) {
+        if (errno == ENOENT) /* another repair, or a writer's own cleanup, got there first */
+            return 0;
+        log_err("unlink leftover", shown, errno);
+        return RECD_E_IO;
+    }
+    w->removed++;
+    return 0;
+}
+
+/* Opens `name` under `at` for listing; NULL with errno set on failure. */
+static DIR *open_listing(int at, const char *name)
+{
+    int fd = open_dir_at(at, name);
+    if (fd < 0)
+        return NULL;
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return d;
+}
+
+/*
+ * The next entry of `d` other than "." and "..": 1 with *de set, 0 at the end, -1 with errno
+ * set on a read error (readdir() reports those only through errno).
+ */
+static int next_entry(DIR *d, struct dirent **de)
+{
+    for (;;) {
+        errno = 0;
+        *de = readdir(d);
+        if (*de == NULL)
+            return errno ? -1 : 0;
+        if (strcmp((*de)->d_name, ".") != 0 && strcmp((*de)->d_name, "..") != 0)
+            return 1;
+    }
+}
+
+/*
+ * Reads the type and size of entry `name` in `dfd` without following symlinks. Returns 0,
+ * 1 when it vanished meanwhile (skip it), or -1 with errno set.
+ */
+static int entry_stat(int dfd, const char *name, struct stat *st)
+{
+    if (fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) == 0)
+        return 0;
+    return errno == ENOENT ? 1 : -1;
+}
+
+/* Walks tmp/: everything that is not a directory there is a leftover. */
+static int walk_tmp(struct blob_fs *fs, struct walk *w)
+{
+    DIR *d = open_listing(fs->root, TMP_DIR);
+    if (d == NULL) {
+        if (errno == ENOENT)
+            return 0;
+        log_err("open", TMP_DIR, errno);
+        return RECD_E_IO;
+    }
+    int ret = 0, more = 0;
+    struct dirent *de;
+    while (!w->stopped && (more = next_entry(d, &de)) > 0) {
+        struct stat st;
+        char shown[MAX_ENTRY_NAME + 8];
+        int s = entry_stat(dirfd(d), de->d_name, &st);
+        if (s == 1 || (s == 0 && S_ISDIR(st.st_mode)))
+            continue;
+        int n = snprintf(shown, sizeof shown, TMP_DIR "/%s", de->d_name);
+        if (s < 0 || n < 0 || (size_t)n >= sizeof shown) {
+            log_err("stat", "tmp entry", s < 0 ? errno : ENAMETOOLONG);
+            ret = RECD_E_IO;
+            break;
+        }
+        if ((ret = leftover(w, dirfd(d), de->d_name, shown, &st)) < 0)
+            break;
+    }
+    if (ret == 0 && more < 0) {
+        log_err("readdir", TMP_DIR, errno);
+        ret = RECD_E_IO;
+    }
+    closedir(d);
+    return ret;
+}
+
+/*
+ * Walks the level-2 shard directory `l1/l2`. A regular file named by a valid key whose sid
+ * belongs in this shard is a blob; any other non-directory entry is a leftover (a stray or
+ * misplaced file that open() would never find).
+ */
+static int walk_l2(struct walk *w, int l1fd, const char *l1, const char *l2)
+{
+    DIR *d = open_listing(l1fd, l2);
+    if (d == NULL) {
+        if (errno == ENOENT)
+            return 0;
+        log_err("open shard", l2, errno);
+        return RECD_E_IO;
+    }
+    int ret = 0, more = 0;
+    struct dirent *de;
+    while (!w->stopped && (more = next_entry(d, &de)) > 0) {
+        struct stat st;
+        const char *name = de->d_name;
+        int s = entry_stat(dirfd(d), name, &st);
+        if (s == 1 || (s == 0 && S_ISDIR(st.st_mode)))
+            continue;
+        if (s < 0) {
+            log_err("stat", "shard entry", errno);
+            ret = RECD_E_IO;
+            break;
+        }
+        int is_key = S_ISREG(st.st_mode) && recd_blob_key_valid(name) && memcmp(name + 2, l1, 2) == 0 &&
+                     memcmp(name + 4, l2, 2) == 0;
+        if (w->mode == WALK_KEYS) {
+            if (is_key && w->cb(w->ctx, name, (int64_t)st.st_size) != 0)
+                w->stopped = 1;
+            continue;
+        }
+        if (is_key)
+            continue;
+        char shown[MAX_ENTRY_NAME + 8];
+        int n = snprintf(shown, sizeof shown, "%s/%s/%s", l1, l2, name);
+        if (n < 0 || (size_t)n >= sizeof shown) {
+            log_err("name", "shard entry", ENAMETOOLONG);
+            ret = RECD_E_IO;
+            break;
+        }
+        if ((ret = leftover(w, dirfd(d), name, shown, &st)) < 0)
+            break;
+    }
+    if (ret == 0 && more < 0) {
+        log_err("readdir", l2, errno);
+        ret = RECD_E_IO;
+    }
+    closedir(d);
+    return ret;
+}
+
+/*
+ * Walks the level-1 shard directory `l1`: its two-hex-digit subdirectories are level-2
+ * shards; a non-directory entry here is a leftover.
+ */
+static int walk_l1(struct blob_fs *fs, struct walk *w, const char *l1)
+{
+    DIR *d = open_listing(fs->root, l1);
+    if (d == NULL) {
+        if (errno == ENOENT)
+            return 0;
+        log_err("open shard", l1, errno);
+        return RECD_E_IO;
+    }
+    int ret = 0, more = 0;
+    struct dirent *de;
+    while (!w->stopped && (more = next_entry(d, &de)) > 0) {
+        struct stat st;
+        const char *name = de->d_name;
+        int s = entry_stat(dirfd(d), name, &st);
+        if (s == 1)
+            continue;
+        if (s < 0) {
+            log_err("stat", "shard entry", errno);
+            ret = RECD_E_IO;
+            break;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (shard_name(name) && (ret = walk_l2(w, dirfd(d), l1, name)) < 0)
+                break;
+            continue;
+        }
+        if (w->mode == WALK_KEYS)
+            continue;
+        char shown[MAX_ENTRY_NAME + 8];
+        int n = snprintf(shown, sizeof shown, "%s/%s", l1, name);
+        if (n < 0 || (size_t)n >= sizeof shown) {
+            log_err("name", "shard entry", ENAMETOOLONG);
+            ret = RECD_E_IO;
+            break;
+        }
+        if ((ret = leftover(w, dirfd(d), name, shown, &st)) < 0)
+            break;
+    }
+    if (ret == 0 && more < 0) {
+        log_err("readdir", l1, errno);
+        ret = RECD_E_IO;
+    }
+    closedir(d);
+    return ret;
+}
+
+/*
+ * Walks the whole store. Entries of the root other than tmp/ and the shard directories are
+ * left alone: they are not ours to judge (an operator's notes, lost+found).
+ */
+static int walk_all(struct blob_fs *fs, struct walk *w)
+{
+    int ret = 0;
+    if (w->mode != WALK_KEYS && (ret = walk_tmp(fs, w)) < 0)
+        return ret;
+    DIR *d = open_listing(fs->root, ".");
+    if (d == NULL) {
+        log_err("open", "store root", errno);
+        return RECD_E_IO;
+    }
+    int more = 0;
+    struct dirent *de;
+    while (!w->stopped && (more = next_entry(d, &de)) > 0) {
+        if (!shard_name(de->d_name))
+            continue;
+        if ((ret = walk_l1(fs, w, de->d_name)) < 0)
+            break;
+    }
+    if (ret == 0 && more < 0) {
+        log_err("readdir", "store root", errno);
+        ret = RECD_E_IO;
+    }
+    closedir(d);
+    return ret;
+}
+
+static int fs_scan(struct recd_blob *b, recd_blob_key_cb cb, void *ctx)
+{
+    if (cb == NULL)
+        return RECD_E_BAD_INPUT;
+    struct walk w = {.mode = WALK_KEYS, .cb = cb, .ctx = ctx};
+    return walk_all((struct blob_fs *)b, &w);
+}
+
+static int fs_scan_leftovers(struct recd_blob *b, recd_blob_key_cb cb, void *ctx)
+{
+    if (cb == NULL)
+        return RECD_E_BAD_INPUT;
+    struct walk w = {.mode = WALK_LEFTOVERS, .cb = cb, .ctx = ctx};
+    return walk_all((struct blob_fs *)b, &w);
+}
+
+static int fs_remove_leftovers(struct recd_blob *b, int64_t min_age_s, int64_t *n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct walk w = {.mode = WALK_REMOVE, .min_age_s = min_age_s, .now_s = (int64_t)ts.tv_sec};
+    int ret = walk_all((struct blob_fs *)b, &w);
+    if (n)
+        *n = w.removed;
+    return ret;
+}
+
+static void fs_close(struct recd_blob *b)
+{
+    struct blob_fs *fs = (struct blob_fs *)b;
+    if (fs == NULL)
+        return;
+    close(fs->tmp);
+    close(fs->root);
+    free(fs);
+}
+
+static const struct recd_blob_ops fs_ops = {
+    .close = fs_close,
+    .put_fd = fs_put_fd,
+    .put_mem = fs_put_mem,
+    .open = fs_open,
+    .remove = fs_remove,
+    .scan = fs_scan,
+    .scan_leftovers = fs_scan_leftovers,
+    .remove_leftovers = fs_remove_leftovers,
+};
+
+int recd_blob_fs_open(const char *dir, struct recd_blob **out)
+{
+    struct blob_fs *fs = NULL;
+    const char *step = "create";
+    int err;
+
+    if (dir == NULL || dir[0] == '\0' || strnlen(dir, PATH_MAX) >= PATH_MAX || out == NULL)
+        return RECD_E_BAD_INPUT;
+    fs = calloc(1, sizeof *fs);
+    if (fs == NULL)
+        return RECD_E_INTERNAL;
+    fs->base.ops = &fs_ops;
+    fs->root = fs->tmp = -1;
+
+    int created = mkdir(dir, 0700) == 0;
+    if (!created && errno != EEXIST)
+        goto fail_errno;
+    step = "open";
+    if ((fs->root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        goto fail_errno;
+    if (created) {
+        /* Make the new root's own entry durable: fsync its parent. */
+        step = "fsync parent of";
+        int parent = open_dir_at(fs->root, "..");
+        if (parent < 0)
+            goto fail_errno;
+        int r = fsync_fd(parent);
+        err = errno;
+        close(parent);
+        if (r < 0) {
+            errno = err;
+            goto fail_errno;
+        }
+    }
+    step = "create tmp dir in";
+    if ((fs->tmp = ensure_dir(fs->root, TMP_DIR, 0)) < 0)
+        goto fail_errno;
+    *out = &fs->base;
+    return 0;
+
+fail_errno:
+    err = errno;
+    recd_log_error("blob: %s store %s: %s", step, dir, strerror(err));
+    if (fs->tmp >= 0)
+        close(fs->tmp);
+    if (fs->root >= 0)
+        close(fs->root);
+    free(fs);
+    return err_from_errno(err);
+}

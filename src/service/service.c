@@ -1,0 +1,552 @@
+#include "service/service.h"
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/sid.h"
+#include "core/time.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Every suffix under which a recording's media may be stored (the WAV and what is derived from it). */
+static const char *const media_suffixes[] = {".wav", ".mp3", ".mono.wav", ".mono.mp3"};
+
+void recd_media_key(char out[40], const char *sid, const char *suffix)
+{
+    snprintf(out, 40, "%.34s%s", sid, suffix);
+}
+
+int recd_ctx_open(const char *dir, struct recd_ctx *ctx)
+{
+    char path[PATH_MAX];
+    memset(ctx, 0, sizeof *ctx);
+    ctx->lock_fd = -1;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        recd_log_error("cannot create data folder %s: %s", dir, strerror(errno));
+        return RECD_E_IO;
+    }
+    if (snprintf(path, sizeof path, "%s/recd.db", dir) >= (int)sizeof path)
+        return RECD_E_BAD_INPUT;
+    int rc = recd_store_sqlite_open(path, &ctx->store);
+    if (rc < 0)
+        goto fail;
+    snprintf(path, sizeof path, "%s/media", dir);
+    rc = recd_blob_fs_open(path, &ctx->blob);
+    if (rc < 0)
+        goto fail;
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    ctx->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (ctx->lock_fd < 0) {
+        recd_log_error("cannot open %s: %s", path, strerror(errno));
+        rc = RECD_E_IO;
+        goto fail;
+    }
+    return 0;
+fail:
+    recd_ctx_close(ctx);
+    return rc;
+}
+
+void recd_ctx_close(struct recd_ctx *ctx)
+{
+    if (ctx->store)
+        ctx->store->ops->close(ctx->store);
+    if (ctx->blob)
+        ctx->blob->ops->close(ctx->blob);
+    if (ctx->lock_fd >= 0)
+        close(ctx->lock_fd);
+    ctx->store = NULL;
+    ctx->blob = NULL;
+    ctx->lock_fd = -1;
+}
+
+void recd_secret_hash(const unsigned char salt[16], const char *secret, size_t n, unsigned char out[32])
+{
+    /* Secrets are 128 random bits, so one fast hash is enough: there is nothing to brute-force
+     * that a slow KDF would protect, and Basic auth runs on every request. */
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int len = 32;
+    if (!md)
+        abort();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestUpdate(md, salt, 16);
+    EVP_DigestUpdate(md, secret, n);
+    EVP_DigestFinal_ex(md, out, &len);
+    EVP_MD_CTX_free(md);
+}
+
+int recd_secret_check(const unsigned char salt[16], const unsigned char hash[32], const char *secret, size_t n)
+{
+    unsigned char h[32];
+    recd_secret_hash(salt, secret, n, h);
+    return CRYPTO_memcmp(h, hash, 32) == 0;
+}
+
+static int new_secret(unsigned char salt[16], unsigned char hash[32], char clear[33])
+{
+    unsigned char raw[16];
+    if (recd_random(raw, sizeof raw) < 0 || recd_random(salt, 16) < 0)
+        return RECD_E_INTERNAL;
+    recd_hex(clear, raw, sizeof raw);
+    recd_secret_hash(salt, clear, 32, hash);
+    return 0;
+}
+
+static int copy_name(char *dst, size_t cap, const char *name)
+{
+    size_t n = strlen(name);
+    if (n >= cap)
+        return RECD_E_BAD_INPUT;
+    memcpy(dst, name, n + 1);
+    return 0;
+}
+
+int recd_account_create(struct recd_ctx *ctx, const char *name, const char *parent_sid, struct recd_account *out,
+                        char token[33])
+{
+    struct recd_store *st = ctx->store;
+    memset(out, 0, sizeof *out);
+    if (parent_sid) {
+        struct recd_account parent;
+        if (!recd_sid_valid(parent_sid, strlen(parent_sid), "AC", 1))
+            return RECD_E_BAD_INPUT;
+        int rc = st->ops->account_get(st, parent_sid, &parent);
+        if (rc < 0)
+            return rc == RECD_E_NOT_FOUND ? RECD_E_BAD_INPUT : rc;
+        if (parent.parent_sid[0])
+            return RECD_E_BAD_INPUT; /* Twilio has one level of subaccounts */
+        memcpy(out->parent_sid, parent_sid, RECD_SID_LEN + 1);
+    }
+    if (copy_name(out->friendly_name, sizeof out->friendly_name, name) < 0)
+        return RECD_E_BAD_INPUT;
+    if (recd_sid_new(out->sid, "AC") < 0 || new_secret(out->token_salt, out->token_hash, token) < 0)
+        return RECD_E_INTERNAL;
+    out->created_us = out->updated_us = recd_now_us();
+    return st->ops->account_insert(st, out);
+}
+
+int recd_key_create(struct recd_ctx *ctx, const char *account_sid, const char *name, struct recd_key *out,
+                    char secret[33])
+{
+    struct recd_store *st = ctx->store;
+    struct recd_account acc;
+    memset(out, 0, sizeof *out);
+    if (!recd_sid_valid(account_sid, strlen(account_sid), "AC", 1))
+        return RECD_E_BAD_INPUT;
+    int rc = st->ops->account_get(st, account_sid, &acc);
+    if (rc < 0)
+        return rc;
+    if (copy_name(out->friendly_name, sizeof out->friendly_name, name) < 0)
+        return RECD_E_BAD_INPUT;
+    memcpy(out->account_sid, account_sid, RECD_SID_LEN + 1);
+    if (recd_sid_new(out->sid, "SK") < 0 || new_secret(out->secret_salt, out->secret_hash, secret) < 0)
+        return RECD_E_INTERNAL;
+    out->created_us = recd_now_us();
+    return st->ops->key_insert(st, out);
+}
+
+static int why_set(char *why, size_t why_n, int rc, const char *fmt, const char *arg)
+{
+    snprintf(why, why_n, fmt, arg);
+    return rc;
+}
+
+static const char *const sources[] = {"DialVerb",     "Conference",           "OutboundAPI",
+                                      "Trunking",     "RecordVerb",           "StartCallRecordingAPI",
+                                      "StartConferenceRecordingAPI"};
+
+static int valid_source(const char *s)
+{
+    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
+        if (strcmp(s, sources[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Strict UTF-8 (no overlongs, no surrogates), so that JSON and XML output stay valid. */
+static int valid_utf8(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t len;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            len = 2;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (i + len > n)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* Hashes the whole file open at `fd` (from offset 0, with pread so the offset stays). */
+static int sha256_fd(int fd, int64_t size, char hex[65])
+{
+    unsigned char buf[65536], md[32];
+    unsigned int mdlen = 32;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c)
+        abort();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    int64_t off = 0;
+    while (off < size) {
+        ssize_t r = pread(fd, buf, sizeof buf, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            EVP_MD_CTX_free(c);
+            return RECD_E_IO;
+        }
+        EVP_DigestUpdate(c, buf, (size_t)r);
+        off += r;
+    }
+    EVP_DigestFinal_ex(c, md, &mdlen);
+    EVP_MD_CTX_free(c);
+    recd_hex(hex, md, 32);
+    return 0;
+}
+
+static int check_opts(struct recd_ctx *ctx, const struct recd_import_opts *o, int n, char *why, size_t why_n)
+{
+    struct recd_store *st = ctx->store;
+    struct recd_account acc;
+    if (!o->account_sid || !recd_sid_valid(o->account_sid, strlen(o->account_sid), "AC", 1))
+        return why_set(why, why_n, RECD_E_BAD_INPUT, "malformed account sid%s", "");
+    int rc = st->ops->account_get(st, o->account_sid, &acc);
+    if (rc == RECD_E_NOT_FOUND)
+        return why_set(why, why_n, RECD_E_NOT_FOUND, "unknown account %s", o->account_sid);
+    if (rc < 0)
+        return why_set(why, why_n, rc, "cannot read the store%s", "");
+    if (o->call_sid && !recd_sid_valid(o->call_sid, strlen(o->call_sid), "CA", 1))
+        return why_set(why, why_n, RECD_E_BAD_INPUT, "malformed call sid (want CA and 32 lowercase hex digits)%s", "");
+    if (o->conference_sid && !recd_sid_valid(o->conference_sid, strlen(o->conference_sid), "CF", 1))
+        return why_set(why, why_n, RECD_E_BAD_INPUT,
+                       "malformed conference sid (want CF and 32 lowercase hex digits)%s", "");
+    if (o->source && !valid_source(o->source))
+        return why_set(why, why_n, RECD_E_BAD_INPUT, "unknown source %s", o->source);
+    if (o->transcription_text) {
+        size_t tl = strlen(o->transcription_text);
+        if (tl > RECD_TEXT_MAX)
+            return why_set(why, why_n, RECD_E_BAD_INPUT, "transcription text is over 64 KiB%s", "");
+        if (!valid_utf8((const unsigned char *)o->transcription_text, tl))
+            return why_set(why, why_n, RECD_E_BAD_INPUT, "transcription text is not valid UTF-8%s", "");
+    }
+    if (o->sid) {
+        struct recd_recording r;
+        if (n != 1)
+            return why_set(why, why_n, RECD_E_BAD_INPUT, "--sid takes exactly one file%s", "");
+        if (!recd_sid_valid(o->sid, strlen(o->sid), "RE", 1))
+            return why_set(why, why_n, RECD_E_BAD_INPUT, "malformed recording sid (want RE and 32 lowercase hex digits)%s", "");
+        rc = st->ops->recording_get(st, o->sid, &r);
+        if (rc == 0)
+            return why_set(why, why_n, RECD_E_EXISTS, "recording %s already exists", o->sid);
+        if (rc != RECD_E_NOT_FOUND)
+            return why_set(why, why_n, rc, "cannot read the store%s", "");
+    }
+    if (n < 1)
+        return why_set(why, why_n, RECD_E_BAD_INPUT, "no files given%s", "");
+    return 0;
+}
+
+static int open_probe(const char *path, struct recd_wav_info *info, char *why, size_t why_n)
+{
+    char reason[200];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, why_n, "%s: %s", path, strerror(errno));
+        return RECD_E_BAD_INPUT;
+    }
+    if (recd_wav_probe(fd, info, reason, sizeof reason) < 0) {
+        snprintf(why, why_n, "%s: %s", path, reason);
+        close(fd);
+        return RECD_E_BAD_INPUT;
+    }
+    return fd;
+}
+
+/* Writes one batch's media durably, then commits its rows in one transaction. */
+static int import_batch(struct recd_ctx *ctx, const struct recd_import_opts *o, char *const paths[], int n,
+                        struct recd_recording *recs, int64_t *last_us, char *why, size_t why_n)
+{
+    struct recd_store *st = ctx->store;
+    struct recd_blob *bl = ctx->blob;
+    char key[40];
+    int written = 0, rc = 0, in_tx = 0;
+
+    for (int i = 0; i < n; i++) {
+        struct recd_wav_info info;
+        struct recd_recording *r = &recs[i];
+        /* Probed again: the file could have changed since the first pass. */
+        int fd = open_probe(paths[i], &info, why, why_n);
+        if (fd < 0) {
+            rc = fd;
+            goto fail;
+        }
+        memset(r, 0, sizeof *r);
+        if (o->sid)
+            memcpy(r->sid, o->sid, RECD_SID_LEN + 1);
+        else if (recd_sid_new(r->sid, "RE") < 0)
+            rc = RECD_E_INTERNAL;
+        recd_media_key(key, r->sid, ".wav");
+        if (rc == 0)
+            rc = bl->ops->put_fd(bl, key, fd, info.file_size);
+        close(fd);
+        /* The digest is of the stored copy, read back, so that it describes exactly what fsck
+         * will later check even if the source file changed while it was being copied. */
+        int sfd;
+        int64_t ssize;
+        if (rc == 0 && (rc = bl->ops->open(bl, key, &sfd, &ssize)) == 0) {
+            rc = ssize == info.file_size ? sha256_fd(sfd, ssize, r->media_sha256) : RECD_E_IO;
+            close(sfd);
+        }
+        if (rc < 0) {
+            snprintf(why, why_n, "%s: cannot store the media (%s)", paths[i],
+                     rc == RECD_E_NO_SPACE ? "no space left on the data volume" : "I/O error");
+            goto fail;
+        }
+        written = i + 1;
+        memcpy(r->account_sid, o->account_sid, RECD_SID_LEN + 1);
+        if (o->call_sid)
+            memcpy(r->call_sid, o->call_sid, RECD_SID_LEN + 1);
+        if (o->conference_sid)
+            memcpy(r->conference_sid, o->conference_sid, RECD_SID_LEN + 1);
+        r->duration_ms = info.duration_ms;
+        r->media_size = info.file_size;
+        r->channels = info.channels;
+        r->sample_rate = info.sample_rate;
+        snprintf(r->status, sizeof r->status, "completed");
+        snprintf(r->source, sizeof r->source, "%s", o->source ? o->source : "RecordVerb");
+    }
+
+    rc = st->ops->begin(st);
+    if (rc < 0)
+        goto db_fail;
+    in_tx = 1;
+    for (int i = 0; i < n; i++) {
+        struct recd_recording *r = &recs[i];
+        int64_t now = recd_now_us();
+        /* Strictly increasing within one import, so a batch lists in the order it was given. */
+        if (now <= *last_us)
+            now = *last_us + 1;
+        *last_us = now;
+        r->created_us = o->created_us ? o->created_us : now;
+        r->updated_us = r->created_us;
+        r->start_us = o->start_us ? o->start_us : r->created_us;
+        rc = st->ops->recording_insert(st, r);
+        if (rc < 0)
+            goto db_fail;
+        if (o->transcription_text) {
+            struct recd_transcription t;
+            memset(&t, 0, sizeof t);
+            if (recd_sid_new(t.sid, "TR") < 0) {
+                rc = RECD_E_INTERNAL;
+                goto db_fail;
+            }
+            memcpy(t.account_sid, r->account_sid, sizeof t.account_sid);
+            memcpy(t.recording_sid, r->sid, sizeof t.recording_sid);
+            t.created_us = t.updated_us = r->created_us;
+            t.duration_ms = r->duration_ms;
+            snprintf(t.status, sizeof t.status, "completed");
+            snprintf(t.type, sizeof t.type, "fast");
+            t.text = o->transcription_text;
+            t.text_len = strlen(o->transcription_text);
+            rc = st->ops->transcription_insert(st, &t);
+            if (rc < 0)
+                goto db_fail;
+        }
+    }
+    rc = st->ops->commit(st);
+    if (rc < 0)
+        goto db_fail;
+    return 0;
+
+db_fail:
+    if (rc == RECD_E_EXISTS)
+        snprintf(why, why_n, "recording %s already exists", o->sid ? o->sid : "(generated)");
+    else
+        snprintf(why, why_n, "cannot commit the import (%s)",
+                 rc == RECD_E_NO_SPACE ? "no space left on the data volume" : "store error");
+fail:
+    if (in_tx)
+        st->ops->rollback(st);
+    /* Nothing of this batch was acknowledged: its media goes, so no orphan is left behind. A
+     * duplicate explicit sid never got here with its media written: check_opts refused it. */
+    for (int i = 0; i < written; i++) {
+        recd_media_key(key, recs[i].sid, ".wav");
+        if (rc != RECD_E_EXISTS)
+            bl->ops->remove(bl, key);
+    }
+    return rc;
+}
+
+int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *const paths[], int n,
+                recd_recording_cb done, void *done_ctx, char *why, size_t why_n)
+{
+    int rc = check_opts(ctx, o, n, why, why_n);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < n; i++) {
+        struct recd_wav_info info;
+        int fd = open_probe(paths[i], &info, why, why_n);
+        if (fd < 0)
+            return fd;
+        close(fd);
+    }
+    int batch = o->batch > 0 ? o->batch : 64;
+    struct recd_recording *recs = calloc((size_t)batch, sizeof *recs);
+    if (!recs)
+        return RECD_E_INTERNAL;
+    /* A shared lock: imports run side by side, but `fsck --repair` waits until none is writing. */
+    while (flock(ctx->lock_fd, LOCK_SH) < 0 && errno == EINTR)
+        ;
+    int64_t last_us = 0;
+    for (int at = 0; at < n && rc == 0; at += batch) {
+        int k = n - at < batch ? n - at : batch;
+        rc = import_batch(ctx, o, paths + at, k, recs, &last_us, why, why_n);
+        for (int i = 0; rc == 0 && i < k; i++)
+            if (done)
+                done(done_ctx, &recs[i]);
+    }
+    flock(ctx->lock_fd, LOCK_UN);
+    free(recs);
+    return rc;
+}
+
+int recd_recording_delete(struct recd_ctx *ctx, const char *sid)
+{
+    struct recd_store *st = ctx->store;
+    int rc = st->ops->recording_mark_deleted(st, sid, recd_now_us());
+    if (rc < 0)
+        return rc;
+    /* The metadata says "deleted" durably; now the bytes go. If we crash here the files are
+     * orphans, which nothing serves (the status is checked first) and fsck removes. */
+    char key[40];
+    for (size_t i = 0; i < sizeof media_suffixes / sizeof media_suffixes[0]; i++) {
+        recd_media_key(key, sid, media_suffixes[i]);
+        if (ctx->blob->ops->remove(ctx->blob, key) < 0)
+            recd_log_warn("could not remove media %s; fsck --repair will", key);
+    }
+    return 0;
+}
+
+int recd_purge(struct recd_ctx *ctx, int64_t now_us, int64_t *n)
+{
+    return ctx->store->ops->purge_deleted(ctx->store, now_us - RECD_RETENTION_US, n);
+}
+
+struct fsck_state {
+    struct recd_ctx *ctx;
+    FILE *out;
+    struct recd_fsck_report *rep;
+    int repair;
+};
+
+static int fsck_recording(void *p, const struct recd_recording *r)
+{
+    struct fsck_state *s = p;
+    if (r->deleted_us)
+        return 0;
+    s->rep->recordings++;
+    char key[40], hex[65];
+    int fd;
+    int64_t size;
+    recd_media_key(key, r->sid, ".wav");
+    int rc = s->ctx->blob->ops->open(s->ctx->blob, key, &fd, &size);
+    if (rc < 0) {
+        fprintf(s->out, "damaged: recording %s: media %s\n", r->sid, rc == RECD_E_NOT_FOUND ? "missing" : "unreadable");
+        s->rep->damaged++;
+        return 0;
+    }
+    if (size != r->media_size) {
+        fprintf(s->out, "damaged: recording %s: media is %lld bytes, expected %lld\n", r->sid, (long long)size,
+                (long long)r->media_size);
+        s->rep->damaged++;
+    } else if (sha256_fd(fd, size, hex) < 0 || strcmp(hex, r->media_sha256) != 0) {
+        fprintf(s->out, "damaged: recording %s: media content differs from what was stored\n", r->sid);
+        s->rep->damaged++;
+    }
+    close(fd);
+    return 0;
+}
+
+static int fsck_blob(void *p, const char *key, int64_t size)
+{
+    (void)size;
+    struct fsck_state *s = p;
+    char sid[RECD_SID_LEN + 1];
+    struct recd_recording r;
+    memcpy(sid, key, RECD_SID_LEN);
+    sid[RECD_SID_LEN] = '\0';
+    int rc = s->ctx->store->ops->recording_get(s->ctx->store, sid, &r);
+    if (rc == 0 && !r.deleted_us)
+        return 0;
+    if (rc < 0 && rc != RECD_E_NOT_FOUND)
+        return rc;
+    s->rep->orphans++;
+    fprintf(s->out, "orphan: media %s has no live recording%s\n", key, s->repair ? " (removed)" : "");
+    if (s->repair && s->ctx->blob->ops->remove(s->ctx->blob, key) == 0)
+        s->rep->repaired++;
+    return 0;
+}
+
+static int fsck_leftover(void *p, const char *name, int64_t size)
+{
+    struct fsck_state *s = p;
+    s->rep->leftovers++;
+    fprintf(s->out, "leftover: %s (%lld bytes) from an interrupted write%s\n", name, (long long)size,
+            s->repair ? " (removed)" : "");
+    return 0;
+}
+
+int recd_fsck(struct recd_ctx *ctx, int repair, void *out, struct recd_fsck_report *rep)
+{
+    struct fsck_state s = {ctx, out, rep, repair};
+    memset(rep, 0, sizeof *rep);
+    if (repair)
+        while (flock(ctx->lock_fd, LOCK_EX) < 0 && errno == EINTR)
+            ;
+    int rc = ctx->store->ops->recording_scan(ctx->store, fsck_recording, &s);
+    if (rc == 0)
+        rc = ctx->blob->ops->scan(ctx->blob, fsck_blob, &s);
+    if (rc == 0)
+        rc = ctx->blob->ops->scan_leftovers(ctx->blob, fsck_leftover, &s);
+    if (rc == 0 && repair) {
+        int64_t n = 0;
+        rc = ctx->blob->ops->remove_leftovers(ctx->blob, 0, &n);
+        rep->repaired += n;
+    }
+    if (repair)
+        flock(ctx->lock_fd, LOCK_UN);
+    return rc;
+}

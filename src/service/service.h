@@ -1,0 +1,97 @@
+#ifndef RECD_SERVICE_SERVICE_H
+#define RECD_SERVICE_SERVICE_H
+
+#include "media/blob.h"
+#include "media/wav.h"
+#include "store/store.h"
+
+#include <stddef.h>
+
+/*
+ * The operations that span the metadata store and the blob store, in the order that makes them
+ * durable (contract §5). The CLI and the HTTP API both go through here, so the write order is
+ * written down once.
+ */
+
+/** A data folder opened: the store and the blob store. One per thread (the store handle is). */
+struct recd_ctx {
+    struct recd_store *store;
+    struct recd_blob *blob;
+    int lock_fd; /* data/.lock, for the import (shared) / fsck --repair (exclusive) protocol */
+};
+
+/** Creates `dir` if needed (0700) and opens `dir/recd.db` and `dir/media`. 0 or RECD_E_*. */
+int recd_ctx_open(const char *dir, struct recd_ctx *ctx);
+void recd_ctx_close(struct recd_ctx *ctx);
+
+/** SHA-256(salt || secret) into `out`. */
+void recd_secret_hash(const unsigned char salt[16], const char *secret, size_t n, unsigned char out[32]);
+
+/** 1 when `secret` hashes to `hash` under `salt`; the comparison takes constant time. */
+int recd_secret_check(const unsigned char salt[16], const unsigned char hash[32], const char *secret, size_t n);
+
+/**
+ * Creates an account (a subaccount of `parent_sid` when not NULL; the parent must exist and be a
+ * top-level account, else RECD_E_BAD_INPUT). Fills *out and writes the clear auth token (32 hex
+ * and a NUL) to `token`, which is shown once and stored only hashed.
+ */
+int recd_account_create(struct recd_ctx *ctx, const char *name, const char *parent_sid, struct recd_account *out,
+                        char token[33]);
+
+/** Creates an API key of `account_sid`; the clear secret (32 hex) goes to `secret`. */
+int recd_key_create(struct recd_ctx *ctx, const char *account_sid, const char *name, struct recd_key *out,
+                    char secret[33]);
+
+struct recd_import_opts {
+    const char *account_sid;
+    const char *call_sid;           /* NULL = none */
+    const char *conference_sid;     /* NULL = none */
+    const char *sid;                /* NULL = draw one; only with a single file */
+    int64_t created_us;             /* 0 = now */
+    int64_t start_us;               /* 0 = same as created */
+    const char *source;             /* NULL = "RecordVerb" */
+    const char *transcription_text; /* NULL = none; else a completed transcription is attached */
+    int batch;                      /* files per transaction; 0 = 64 */
+};
+
+/**
+ * Imports `n` WAV files. Every file and option is checked first; if any is bad, nothing is
+ * stored, RECD_E_BAD_INPUT (or RECD_E_EXISTS, RECD_E_NOT_FOUND for the account) is returned and
+ * `why` gets a one-line reason. Then, batch by batch, the media is written durably and the
+ * batch's rows are committed in one transaction; `done` is called for each recording once its
+ * batch has committed (and only then may the caller acknowledge it).
+ */
+int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *const paths[], int n,
+                recd_recording_cb done, void *done_ctx, char *why, size_t why_n);
+
+/**
+ * Deletes a recording: the metadata commits as "deleted" first, then the media and its derived
+ * files are unlinked, so that no crash leaves metadata pointing at missing media.
+ * RECD_E_NOT_FOUND when absent or already deleted.
+ */
+int recd_recording_delete(struct recd_ctx *ctx, const char *sid);
+
+/** Purges the metadata of recordings deleted more than 40 days before `now_us`. */
+int recd_purge(struct recd_ctx *ctx, int64_t now_us, int64_t *n);
+
+#define RECD_RETENTION_US (INT64_C(40) * 86400 * 1000000)
+
+struct recd_fsck_report {
+    int64_t recordings;   /* live recordings checked */
+    int64_t damaged;      /* metadata whose media is missing or altered */
+    int64_t orphans;      /* media with no live recording */
+    int64_t leftovers;    /* temporary files of interrupted writes */
+    int64_t repaired;     /* files removed by --repair */
+};
+
+/**
+ * Checks that store and media agree, printing one line per finding to `out`. With `repair`,
+ * orphans and leftovers are removed (under the exclusive lock, so no import is in flight).
+ * Returns 0 (see the report; damaged > 0 is the caller's exit 1) or RECD_E_* when it could not run.
+ */
+int recd_fsck(struct recd_ctx *ctx, int repair, void *out /* FILE* */, struct recd_fsck_report *rep);
+
+/** Blob key of a recording's stored WAV: "RE….wav". `out` needs 40 bytes. */
+void recd_media_key(char out[40], const char *sid, const char *suffix);
+
+#endif

@@ -1,0 +1,160 @@
+#ifndef RECD_STORE_STORE_H
+#define RECD_STORE_STORE_H
+
+#include "core/sid.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The metadata store: accounts, API keys, recordings and transcriptions. One interface, a
+ * table of function pointers, so that SQLite (now) and PostgreSQL (later) are interchangeable
+ * and pass the same contract tests (tests/unit/test_store.c).
+ *
+ * A handle is used by one thread at a time; the HTTP server opens one per worker thread.
+ * Several processes (the server and `recd import`) may use one store at once.
+ *
+ * Records are plain structs of fixed-size fields, so reading a row allocates nothing.
+ * Every function returns 0 or a negative RECD_E_* code: RECD_E_NOT_FOUND when the row does
+ * not exist, RECD_E_EXISTS on a duplicate sid, RECD_E_IO (or RECD_E_NO_SPACE) when the
+ * backend fails; a failed call changes nothing.
+ */
+
+#define RECD_NAME_MAX 64   /* friendly names, in bytes */
+#define RECD_SOURCE_MAX 32 /* "StartConferenceRecordingAPI" is 27 */
+#define RECD_STATUS_MAX 16
+#define RECD_TEXT_MAX 65536 /* transcription text, in bytes */
+
+struct recd_account {
+    char sid[RECD_SID_LEN + 1];
+    char parent_sid[RECD_SID_LEN + 1]; /* "" when a top-level account */
+    char friendly_name[RECD_NAME_MAX + 1];
+    unsigned char token_salt[16];
+    unsigned char token_hash[32]; /* SHA-256(salt || token) */
+    int media_auth;               /* 1: instance GET needs Basic auth too */
+    int64_t created_us;
+    int64_t updated_us;
+};
+
+struct recd_key {
+    char sid[RECD_SID_LEN + 1]; /* SK… */
+    char account_sid[RECD_SID_LEN + 1];
+    char friendly_name[RECD_NAME_MAX + 1];
+    unsigned char secret_salt[16];
+    unsigned char secret_hash[32];
+    int64_t created_us;
+};
+
+struct recd_recording {
+    char sid[RECD_SID_LEN + 1];
+    char account_sid[RECD_SID_LEN + 1];
+    char call_sid[RECD_SID_LEN + 1];       /* "" = null */
+    char conference_sid[RECD_SID_LEN + 1]; /* "" = null */
+    int64_t created_us;
+    int64_t updated_us;
+    int64_t start_us;   /* 0 = null */
+    int64_t deleted_us; /* 0 = not deleted; else when the delete committed */
+    int64_t duration_ms;
+    int64_t media_size; /* bytes of the stored WAV */
+    int channels;
+    int sample_rate;
+    int error_code;                       /* 0 = null */
+    char status[RECD_STATUS_MAX + 1];     /* "completed", "deleted", … */
+    char source[RECD_SOURCE_MAX + 1];     /* "RecordVerb", … */
+    char media_sha256[65];                /* hex digest of the stored WAV, for fsck and ETags */
+};
+
+struct recd_transcription {
+    char sid[RECD_SID_LEN + 1]; /* TR… */
+    char account_sid[RECD_SID_LEN + 1];
+    char recording_sid[RECD_SID_LEN + 1];
+    int64_t created_us;
+    int64_t updated_us;
+    int64_t duration_ms;
+    char status[RECD_STATUS_MAX + 1]; /* "completed", "in-progress", "failed" */
+    char type[RECD_STATUS_MAX + 1];   /* "fast" */
+    /* The text: in store_get results it points into `text_buf`; in list callbacks it points
+     * into backend memory valid only during the callback. */
+    const char *text;
+    size_t text_len;
+    int text_null;
+    char text_buf[RECD_TEXT_MAX + 1];
+};
+
+/** Where a list page starts: after (older than) or before (newer than) an anchor item. */
+enum recd_anchor_dir { RECD_ANCHOR_NONE = 0, RECD_ANCHOR_AFTER, RECD_ANCHOR_BEFORE };
+
+/**
+ * A list query. Items are ordered newest first: created_us descending, ties by sid descending.
+ * With RECD_ANCHOR_AFTER the page holds the `limit` items that follow (anchor_us, anchor_sid)
+ * in that order; with RECD_ANCHOR_BEFORE the `limit` items that precede it, still delivered
+ * newest first. With no anchor, `offset` items are skipped (legacy Page without PageToken).
+ * The anchor need not exist any more (it may have been deleted): order is by value.
+ */
+struct recd_list_query {
+    const char *account_sid;
+    const char *call_sid;       /* NULL or "" = any */
+    const char *conference_sid; /* NULL or "" = any */
+    const char *recording_sid;  /* transcription lists: NULL or "" = any */
+    int64_t created_ge_us;      /* INT64_MIN = no lower bound (inclusive) */
+    int64_t created_lt_us;      /* INT64_MAX = no upper bound (exclusive) */
+    int include_deleted;
+    enum recd_anchor_dir anchor_dir;
+    int64_t anchor_us;
+    char anchor_sid[RECD_SID_LEN + 1];
+    int64_t offset;
+    int limit; /* 1 … 1001 */
+};
+
+/** Called once per item, in list order; returning non-zero stops the walk. */
+typedef int (*recd_recording_cb)(void *ctx, const struct recd_recording *r);
+typedef int (*recd_transcription_cb)(void *ctx, const struct recd_transcription *t);
+
+struct recd_store;
+
+struct recd_store_ops {
+    void (*close)(struct recd_store *st);
+    int (*begin)(struct recd_store *st); /* a write transaction, taken at once (no upgrade deadlocks) */
+    int (*commit)(struct recd_store *st);
+    int (*rollback)(struct recd_store *st);
+
+    int (*account_insert)(struct recd_store *st, const struct recd_account *a);
+    int (*account_get)(struct recd_store *st, const char *sid, struct recd_account *out);
+    int (*account_set_media_auth)(struct recd_store *st, const char *sid, int on, int64_t now_us);
+    int (*key_insert)(struct recd_store *st, const struct recd_key *k);
+    int (*key_get)(struct recd_store *st, const char *sid, struct recd_key *out);
+
+    int (*recording_insert)(struct recd_store *st, const struct recd_recording *r);
+    int (*recording_get)(struct recd_store *st, const char *sid, struct recd_recording *out);
+    /** Marks a recording deleted (status "deleted", deleted_us = updated_us = now) and deletes its
+     *  transcriptions, whose text is as private as the audio. NOT_FOUND if absent or already deleted. */
+    int (*recording_mark_deleted)(struct recd_store *st, const char *sid, int64_t now_us);
+    int (*recording_list)(struct recd_store *st, const struct recd_list_query *q, recd_recording_cb cb, void *ctx);
+    /** Every recording of every account (fsck), in sid order. */
+    int (*recording_scan)(struct recd_store *st, recd_recording_cb cb, void *ctx);
+    /** Removes the rows (and their transcriptions) of recordings deleted before `before_us`; *n gets the count. */
+    int (*purge_deleted)(struct recd_store *st, int64_t before_us, int64_t *n);
+
+    int (*transcription_insert)(struct recd_store *st, const struct recd_transcription *t);
+    int (*transcription_get)(struct recd_store *st, const char *sid, struct recd_transcription *out);
+    int (*transcription_delete)(struct recd_store *st, const char *sid);
+    /** Uses account_sid, recording_sid, the anchor/offset and limit of `q`; newest first like recordings. */
+    int (*transcription_list)(struct recd_store *st, const struct recd_list_query *q, recd_transcription_cb cb,
+                              void *ctx);
+    /** How many items match the filters of `q` (anchor, offset and limit ignored); for the legacy XML envelope. */
+    int (*recording_count)(struct recd_store *st, const struct recd_list_query *q, int64_t *n);
+    int (*transcription_count)(struct recd_store *st, const struct recd_list_query *q, int64_t *n);
+};
+
+struct recd_store {
+    const struct recd_store_ops *ops;
+};
+
+/**
+ * Opens (creating if needed) the SQLite store at `path`: WAL mode, synchronous=FULL, foreign
+ * keys on, a busy timeout so that concurrent processes wait rather than fail, schema created or
+ * migrated. On success *out owns the handle; close it with its ops->close.
+ */
+int recd_store_sqlite_open(const char *path, struct recd_store **out);
+
+#endif
