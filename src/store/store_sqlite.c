@@ -21,9 +21,12 @@
  * Every statement is prepared once and reused; values are always bound, never spliced into SQL.
  */
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION  1
+#define STR_(x)         #x
+#define STR(x)          STR_(x)
 #define BUSY_TIMEOUT_MS 10000
-#define LIST_MAX 1001 /* the largest `limit` of a list query: a page of 1000 and one to see if more follow */
+/* The largest `limit` of a list query: a page of 1000 and one more to see whether more follow. */
+#define LIST_MAX 1001
 
 /* How a struct field maps to a column. Sids are checked against their prefix on the way in, so
  * the tables only ever hold well-formed ones. */
@@ -51,36 +54,45 @@ struct col {
  * reading) and, at compile time, the column names and placeholders of the SQL, so the two
  * cannot disagree. F expands the first column, R each of the rest (they differ by a comma).
  */
-#define ACCOUNT_COLS(F, R)                                                                                    \
-    F(sid, K_SID, "AC") R(parent_sid, K_SID_NULL, "AC") R(friendly_name, K_TEXT, NULL)                      \
-        R(token_salt, K_BLOB, NULL) R(token_hash, K_BLOB, NULL) R(media_auth, K_INT, NULL)                  \
-            R(created_us, K_I64, NULL) R(updated_us, K_I64, NULL)
+#define ACCOUNT_COLS(F, R)                                                                                   \
+    F(sid, K_SID, "AC")                                                                                      \
+    R(parent_sid, K_SID_NULL, "AC")                                                                          \
+    R(friendly_name, K_TEXT, NULL)                                                                           \
+    R(token_salt, K_BLOB, NULL) R(token_hash, K_BLOB, NULL) R(media_auth, K_INT, NULL)                       \
+        R(created_us, K_I64, NULL) R(updated_us, K_I64, NULL)
 
-#define KEY_COLS(F, R)                                                                                        \
-    F(sid, K_SID, "SK") R(account_sid, K_SID, "AC") R(friendly_name, K_TEXT, NULL)                          \
-        R(secret_salt, K_BLOB, NULL) R(secret_hash, K_BLOB, NULL) R(created_us, K_I64, NULL)
+#define KEY_COLS(F, R)                                                                                       \
+    F(sid, K_SID, "SK")                                                                                      \
+    R(account_sid, K_SID, "AC")                                                                              \
+    R(friendly_name, K_TEXT, NULL)                                                                           \
+    R(secret_salt, K_BLOB, NULL) R(secret_hash, K_BLOB, NULL) R(created_us, K_I64, NULL)
 
-#define RECORDING_COLS(F, R)                                                                                  \
-    F(sid, K_SID, "RE") R(account_sid, K_SID, "AC") R(call_sid, K_SID_NULL, "CA")                           \
-        R(conference_sid, K_SID_NULL, "CF") R(created_us, K_I64, NULL) R(updated_us, K_I64, NULL)           \
-            R(start_us, K_I64_NULL, NULL) R(deleted_us, K_I64, NULL) R(duration_ms, K_I64, NULL)            \
-                R(media_size, K_I64, NULL) R(channels, K_INT, NULL) R(sample_rate, K_INT, NULL)             \
-                    R(error_code, K_INT_NULL, NULL) R(status, K_TEXT, NULL) R(source, K_TEXT, NULL)         \
-                        R(media_sha256, K_TEXT, NULL)
+#define RECORDING_COLS(F, R)                                                                                 \
+    F(sid, K_SID, "RE")                                                                                      \
+    R(account_sid, K_SID, "AC")                                                                              \
+    R(call_sid, K_SID_NULL, "CA")                                                                            \
+    R(conference_sid, K_SID_NULL, "CF") R(created_us, K_I64, NULL) R(updated_us, K_I64, NULL)                \
+        R(start_us, K_I64_NULL, NULL) R(deleted_us, K_I64, NULL) R(duration_ms, K_I64, NULL)                 \
+            R(media_size, K_I64, NULL) R(channels, K_INT, NULL) R(sample_rate, K_INT, NULL)                  \
+                R(error_code, K_INT_NULL, NULL) R(status, K_TEXT, NULL) R(source, K_TEXT, NULL)              \
+                    R(media_sha256, K_TEXT, NULL)
 
 /* The text column of a transcription is not a fixed array and is handled apart, always last. */
-#define TRANSCRIPTION_COLS(F, R)                                                                              \
-    F(sid, K_SID, "TR") R(account_sid, K_SID, "AC") R(recording_sid, K_SID, "RE") R(created_us, K_I64, NULL) \
-        R(updated_us, K_I64, NULL) R(duration_ms, K_I64, NULL) R(status, K_TEXT, NULL) R(type, K_TEXT, NULL)
+#define TRANSCRIPTION_COLS(F, R)                                                                             \
+    F(sid, K_SID, "TR")                                                                                      \
+    R(account_sid, K_SID, "AC")                                                                              \
+    R(recording_sid, K_SID, "RE")                                                                            \
+    R(created_us, K_I64, NULL) R(updated_us, K_I64, NULL) R(duration_ms, K_I64, NULL)                        \
+        R(status, K_TEXT, NULL) R(type, K_TEXT, NULL)
 
-#define NAME_F(f, k, p) #f
-#define NAME_R(f, k, p) ", " #f
-#define PARAM_F(f, k, p) "?"
-#define PARAM_R(f, k, p) ", ?"
-#define COL(T, f, k, p) {#f, k, offsetof(T, f), sizeof(((T *)0)->f), p},
-#define ACCOUNT_COL(f, k, p) COL(struct recd_account, f, k, p)
-#define KEY_COL(f, k, p) COL(struct recd_key, f, k, p)
-#define RECORDING_COL(f, k, p) COL(struct recd_recording, f, k, p)
+#define NAME_F(f, k, p)            #f
+#define NAME_R(f, k, p)            ", " #f
+#define PARAM_F(f, k, p)           "?"
+#define PARAM_R(f, k, p)           ", ?"
+#define COL(T, f, k, p)            {#f, k, offsetof(T, f), sizeof(((T *)0)->f), p},
+#define ACCOUNT_COL(f, k, p)       COL(struct recd_account, f, k, p)
+#define KEY_COL(f, k, p)           COL(struct recd_key, f, k, p)
+#define RECORDING_COL(f, k, p)     COL(struct recd_recording, f, k, p)
 #define TRANSCRIPTION_COL(f, k, p) COL(struct recd_transcription, f, k, p)
 
 static const struct col account_cols[] = {ACCOUNT_COLS(ACCOUNT_COL, ACCOUNT_COL)};
@@ -90,9 +102,9 @@ static const struct col transcription_cols[] = {TRANSCRIPTION_COLS(TRANSCRIPTION
 
 #define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
 
-#define ACCOUNT_NAMES ACCOUNT_COLS(NAME_F, NAME_R)
-#define KEY_NAMES KEY_COLS(NAME_F, NAME_R)
-#define RECORDING_NAMES RECORDING_COLS(NAME_F, NAME_R)
+#define ACCOUNT_NAMES       ACCOUNT_COLS(NAME_F, NAME_R)
+#define KEY_NAMES           KEY_COLS(NAME_F, NAME_R)
+#define RECORDING_NAMES     RECORDING_COLS(NAME_F, NAME_R)
 #define TRANSCRIPTION_NAMES TRANSCRIPTION_COLS(NAME_F, NAME_R) ", text"
 
 /*
@@ -142,7 +154,8 @@ static const char schema_sql[] =
     ") STRICT;"
     "CREATE INDEX IF NOT EXISTS recordings_account ON recordings(account_sid, created_us, sid);"
     "CREATE INDEX IF NOT EXISTS recordings_call ON recordings(account_sid, call_sid, created_us, sid);"
-    "CREATE INDEX IF NOT EXISTS recordings_conference ON recordings(account_sid, conference_sid, created_us, sid);"
+    "CREATE INDEX IF NOT EXISTS recordings_conference"
+    " ON recordings(account_sid, conference_sid, created_us, sid);"
     "CREATE INDEX IF NOT EXISTS recordings_deleted ON recordings(deleted_us) WHERE deleted_us <> 0;"
     "CREATE TABLE IF NOT EXISTS transcriptions ("
     " sid TEXT PRIMARY KEY NOT NULL,"
@@ -161,35 +174,36 @@ static const char schema_sql[] =
      * without statistics. */
     "CREATE INDEX IF NOT EXISTS transcriptions_recording"
     " ON transcriptions(recording_sid, account_sid, created_us, sid);"
-    "PRAGMA user_version = 1;";
+    "PRAGMA user_version = " STR(SCHEMA_VERSION) ";";
 
 /* Statements prepared at open. */
-#define STATEMENTS(X)                                                                                         \
-    X(BEGIN, "BEGIN IMMEDIATE")                                                                               \
-    X(BEGIN_READ, "BEGIN")                                                                                    \
-    X(COMMIT, "COMMIT")                                                                                       \
-    X(ROLLBACK, "ROLLBACK")                                                                                   \
-    X(SAVEPOINT, "SAVEPOINT recd_call")                                                                       \
-    X(RELEASE, "RELEASE recd_call")                                                                           \
-    X(ROLLBACK_TO, "ROLLBACK TO recd_call")                                                                   \
-    X(ACCOUNT_INSERT, "INSERT INTO accounts (" ACCOUNT_NAMES ") VALUES (" ACCOUNT_COLS(PARAM_F, PARAM_R) ")") \
-    X(ACCOUNT_GET, "SELECT " ACCOUNT_NAMES " FROM accounts WHERE sid = ?1")                                   \
-    X(ACCOUNT_SET_MEDIA_AUTH, "UPDATE accounts SET media_auth = ?2, updated_us = ?3 WHERE sid = ?1")          \
-    X(KEY_INSERT, "INSERT INTO api_keys (" KEY_NAMES ") VALUES (" KEY_COLS(PARAM_F, PARAM_R) ")")             \
-    X(KEY_GET, "SELECT " KEY_NAMES " FROM api_keys WHERE sid = ?1")                                           \
-    X(RECORDING_INSERT,                                                                                       \
-      "INSERT INTO recordings (" RECORDING_NAMES ") VALUES (" RECORDING_COLS(PARAM_F, PARAM_R) ")")           \
-    X(RECORDING_GET, "SELECT " RECORDING_NAMES " FROM recordings WHERE sid = ?1")                             \
-    X(RECORDING_MARK_DELETED, "UPDATE recordings SET status = 'deleted', deleted_us = ?2, updated_us = ?2"    \
-                              " WHERE sid = ?1 AND deleted_us = 0")                                           \
-    X(RECORDING_DELETE_TRANSCRIPTIONS, "DELETE FROM transcriptions WHERE recording_sid = ?1")                 \
-    X(RECORDING_SCAN, "SELECT " RECORDING_NAMES " FROM recordings ORDER BY sid")                              \
-    X(PURGE_TRANSCRIPTIONS, "DELETE FROM transcriptions WHERE recording_sid IN"                               \
-                            " (SELECT sid FROM recordings WHERE deleted_us <> 0 AND deleted_us < ?1)")        \
-    X(PURGE_RECORDINGS, "DELETE FROM recordings WHERE deleted_us <> 0 AND deleted_us < ?1")                   \
-    X(TRANSCRIPTION_INSERT, "INSERT INTO transcriptions (" TRANSCRIPTION_NAMES ") VALUES ("                   \
-                            TRANSCRIPTION_COLS(PARAM_F, PARAM_R) ", ?)")                                      \
-    X(TRANSCRIPTION_GET, "SELECT " TRANSCRIPTION_NAMES " FROM transcriptions WHERE sid = ?1")                 \
+#define STATEMENTS(X)                                                                                        \
+    X(BEGIN, "BEGIN IMMEDIATE")                                                                              \
+    X(BEGIN_READ, "BEGIN")                                                                                   \
+    X(COMMIT, "COMMIT")                                                                                      \
+    X(ROLLBACK, "ROLLBACK")                                                                                  \
+    X(SAVEPOINT, "SAVEPOINT recd_call")                                                                      \
+    X(RELEASE, "RELEASE recd_call")                                                                          \
+    X(ROLLBACK_TO, "ROLLBACK TO recd_call")                                                                  \
+    X(ACCOUNT_INSERT,                                                                                        \
+      "INSERT INTO accounts (" ACCOUNT_NAMES ") VALUES (" ACCOUNT_COLS(PARAM_F, PARAM_R) ")")                \
+    X(ACCOUNT_GET, "SELECT " ACCOUNT_NAMES " FROM accounts WHERE sid = ?1")                                  \
+    X(ACCOUNT_SET_MEDIA_AUTH, "UPDATE accounts SET media_auth = ?2, updated_us = ?3 WHERE sid = ?1")         \
+    X(KEY_INSERT, "INSERT INTO api_keys (" KEY_NAMES ") VALUES (" KEY_COLS(PARAM_F, PARAM_R) ")")            \
+    X(KEY_GET, "SELECT " KEY_NAMES " FROM api_keys WHERE sid = ?1")                                          \
+    X(RECORDING_INSERT,                                                                                      \
+      "INSERT INTO recordings (" RECORDING_NAMES ") VALUES (" RECORDING_COLS(PARAM_F, PARAM_R) ")")          \
+    X(RECORDING_GET, "SELECT " RECORDING_NAMES " FROM recordings WHERE sid = ?1")                            \
+    X(RECORDING_MARK_DELETED, "UPDATE recordings SET status = 'deleted', deleted_us = ?2, updated_us = ?2"   \
+                              " WHERE sid = ?1 AND deleted_us = 0")                                          \
+    X(RECORDING_DELETE_TRANSCRIPTIONS, "DELETE FROM transcriptions WHERE recording_sid = ?1")                \
+    X(RECORDING_SCAN, "SELECT " RECORDING_NAMES " FROM recordings ORDER BY sid")                             \
+    X(PURGE_TRANSCRIPTIONS, "DELETE FROM transcriptions WHERE recording_sid IN"                              \
+                            " (SELECT sid FROM recordings WHERE deleted_us <> 0 AND deleted_us < ?1)")       \
+    X(PURGE_RECORDINGS, "DELETE FROM recordings WHERE deleted_us <> 0 AND deleted_us < ?1")                  \
+    X(TRANSCRIPTION_INSERT, "INSERT INTO transcriptions (" TRANSCRIPTION_NAMES                               \
+                            ") VALUES (" TRANSCRIPTION_COLS(PARAM_F, PARAM_R) ", ?)")                        \
+    X(TRANSCRIPTION_GET, "SELECT " TRANSCRIPTION_NAMES " FROM transcriptions WHERE sid = ?1")                \
     X(TRANSCRIPTION_DELETE, "DELETE FROM transcriptions WHERE sid = ?1")
 
 enum stmt_id {
@@ -223,6 +237,7 @@ struct sqlite_store {
     int walking[RECD_SQLITE_LIST_KINDS + 1];
     sqlite3_stmt *stmt[S_COUNT];
     sqlite3_stmt *list[RECD_SQLITE_LIST_KINDS][RECD_SQLITE_LIST_COMBOS];
+    sqlite3_stmt *count[RECD_SQLITE_LIST_KINDS][RECD_SQLITE_LIST_COMBOS];
     /* Allocated on first use, then kept: a BEFORE page of recordings is fetched oldest first into
      * `rev` and handed out in reverse; a BEFORE page of transcriptions keeps only sids (a row
      * can carry 64 KiB of text) and reads each row again into `tr`, which also carries every
@@ -318,7 +333,8 @@ static int valid_utf8(const unsigned char *p, size_t n)
 /* Binds the fields of `row` to parameters 1…n. Values the schema would accept but that are not
  * what the struct promises (an unterminated string, a malformed sid) are refused here, so that
  * every backend stores the same things. */
-static int bind_cols(struct sqlite_store *s, sqlite3_stmt *st, const struct col *cols, size_t n, const void *row)
+static int bind_cols(struct sqlite_store *s, sqlite3_stmt *st, const struct col *cols, size_t n,
+                     const void *row)
 {
     int rc = SQLITE_OK;
     for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
@@ -346,7 +362,8 @@ static int bind_cols(struct sqlite_store *s, sqlite3_stmt *st, const struct col 
         case K_I64:
         case K_I64_NULL:
             memcpy(&v64, p, sizeof v64);
-            rc = c->kind == K_I64_NULL && v64 == 0 ? sqlite3_bind_null(st, idx) : sqlite3_bind_int64(st, idx, v64);
+            rc = c->kind == K_I64_NULL && v64 == 0 ? sqlite3_bind_null(st, idx)
+                                                   : sqlite3_bind_int64(st, idx, v64);
             break;
         case K_INT:
         case K_INT_NULL:
@@ -503,8 +520,10 @@ static void op_close(struct recd_store *st)
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     for (int k = 0; k < RECD_SQLITE_LIST_KINDS; k++)
-        for (unsigned c = 0; c < RECD_SQLITE_LIST_COMBOS; c++)
+        for (unsigned c = 0; c < RECD_SQLITE_LIST_COMBOS; c++) {
             sqlite3_finalize(s->list[k][c]);
+            sqlite3_finalize(s->count[k][c]);
+        }
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         recd_log_error("store: close: %s", sqlite3_errmsg(s->db));
     free(s->rev);
@@ -555,7 +574,8 @@ static int op_rollback(struct recd_store *st)
 }
 
 /* One-statement insert of a struct. */
-static int insert_row(struct sqlite_store *s, enum stmt_id id, const struct col *cols, size_t n, const void *row)
+static int insert_row(struct sqlite_store *s, enum stmt_id id, const struct col *cols, size_t n,
+                      const void *row)
 {
     int rc = txn_alive(s);
     if (rc < 0)
@@ -610,8 +630,8 @@ static int op_account_set_media_auth(struct recd_store *st, const char *sid, int
         return rc;
     if (!sid)
         return RECD_E_BAD_INPUT;
-    if (sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC) != SQLITE_OK || sqlite3_bind_int(q, 2, on != 0) != SQLITE_OK ||
-        sqlite3_bind_int64(q, 3, now_us) != SQLITE_OK) {
+    if (sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int(q, 2, on != 0) != SQLITE_OK || sqlite3_bind_int64(q, 3, now_us) != SQLITE_OK) {
         rc = fail_with(s, sqlite3_extended_errcode(s->db), "bind");
         done(q);
         return rc;
@@ -668,7 +688,8 @@ static int op_recording_mark_deleted(struct recd_store *st, const char *sid, int
     int rc = call_begin(s);
     if (rc < 0)
         return rc;
-    if (sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC) != SQLITE_OK || sqlite3_bind_int64(q, 2, now_us) != SQLITE_OK) {
+    if (sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(q, 2, now_us) != SQLITE_OK) {
         rc = fail_with(s, sqlite3_extended_errcode(s->db), "bind");
         done(q);
         goto fail;
@@ -732,8 +753,9 @@ static int op_transcription_insert(struct recd_store *st, const struct recd_tran
     }
     rc = bind_cols(s, q, transcription_cols, NCOLS(transcription_cols), t);
     if (rc == 0) {
-        int brc = t->text_null ? sqlite3_bind_null(q, idx)
-                               : sqlite3_bind_text(q, idx, t->text ? t->text : "", (int)t->text_len, SQLITE_STATIC);
+        int brc = t->text_null
+                      ? sqlite3_bind_null(q, idx)
+                      : sqlite3_bind_text(q, idx, t->text ? t->text : "", (int)t->text_len, SQLITE_STATIC);
         if (brc != SQLITE_OK)
             rc = fail_with(s, brc, "bind");
     }
@@ -777,7 +799,8 @@ unsigned recd_store_sqlite_list_flags(enum recd_sqlite_list_kind kind)
     case RECD_SQLITE_LIST_RECORDINGS:
         return RECD_SQLITE_LF_CALL | RECD_SQLITE_LF_CONFERENCE | RECD_SQLITE_LF_GE | RECD_SQLITE_LF_LT |
                RECD_SQLITE_LF_DELETED;
-    case RECD_SQLITE_LIST_TRANSCRIPTIONS: return RECD_SQLITE_LF_RECORDING | RECD_SQLITE_LF_GE | RECD_SQLITE_LF_LT;
+    case RECD_SQLITE_LIST_TRANSCRIPTIONS:
+        return RECD_SQLITE_LF_RECORDING | RECD_SQLITE_LF_GE | RECD_SQLITE_LF_LT;
     default: return 0;
     }
 }
@@ -799,6 +822,24 @@ static void put(struct sqlbuf *b, const char *s)
     b->len += n;
 }
 
+/* The filters of a list query; the list and count statements share them. */
+static void put_where(struct sqlbuf *b, int rec, unsigned flags)
+{
+    put(b, " WHERE account_sid = ?1");
+    if (flags & RECD_SQLITE_LF_CALL)
+        put(b, " AND call_sid = ?2");
+    if (flags & RECD_SQLITE_LF_CONFERENCE)
+        put(b, " AND conference_sid = ?3");
+    if (flags & RECD_SQLITE_LF_RECORDING)
+        put(b, " AND recording_sid = ?4");
+    if (flags & RECD_SQLITE_LF_GE)
+        put(b, " AND created_us >= ?5");
+    if (flags & RECD_SQLITE_LF_LT)
+        put(b, " AND created_us < ?6");
+    if (rec && !(flags & RECD_SQLITE_LF_DELETED))
+        put(b, " AND deleted_us = 0");
+}
+
 int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, char *buf, size_t cap)
 {
     unsigned flags = combo & ((1u << RECD_SQLITE_LIST_DIR_SHIFT) - 1);
@@ -806,7 +847,9 @@ int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, 
     struct sqlbuf b = {buf, 0, cap, cap == 0};
     int rec = kind == RECD_SQLITE_LIST_RECORDINGS;
     if ((kind != RECD_SQLITE_LIST_RECORDINGS && kind != RECD_SQLITE_LIST_TRANSCRIPTIONS) ||
-        dir > RECD_ANCHOR_BEFORE || (flags & ~recd_store_sqlite_list_flags(kind)))
+        dir > RECD_ANCHOR_BEFORE || (flags & ~recd_store_sqlite_list_flags(kind)) ||
+        (dir == RECD_ANCHOR_AFTER && (flags & RECD_SQLITE_LF_LT)) ||
+        (dir == RECD_ANCHOR_BEFORE && (flags & RECD_SQLITE_LF_GE)))
         return -1;
     if (rec)
         put(&b, "SELECT " RECORDING_NAMES " FROM recordings");
@@ -814,19 +857,7 @@ int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, 
         put(&b, "SELECT sid FROM transcriptions");
     else
         put(&b, "SELECT " TRANSCRIPTION_NAMES " FROM transcriptions");
-    put(&b, " WHERE account_sid = ?1");
-    if (flags & RECD_SQLITE_LF_CALL)
-        put(&b, " AND call_sid = ?2");
-    if (flags & RECD_SQLITE_LF_CONFERENCE)
-        put(&b, " AND conference_sid = ?3");
-    if (flags & RECD_SQLITE_LF_RECORDING)
-        put(&b, " AND recording_sid = ?4");
-    if (flags & RECD_SQLITE_LF_GE)
-        put(&b, " AND created_us >= ?5");
-    if (flags & RECD_SQLITE_LF_LT)
-        put(&b, " AND created_us < ?6");
-    if (rec && !(flags & RECD_SQLITE_LF_DELETED))
-        put(&b, " AND deleted_us = 0");
+    put_where(&b, rec, flags);
     /* Keyset bounds by value, so an anchor that was deleted meanwhile still marks its place. */
     if (dir == RECD_ANCHOR_AFTER)
         put(&b, " AND (created_us, sid) < (?7, ?8) ORDER BY created_us DESC, sid DESC LIMIT ?9");
@@ -837,14 +868,31 @@ int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, 
     return b.over ? -1 : (int)b.len;
 }
 
-/* Checks a query and works out its combination. */
-static int list_combo(enum recd_sqlite_list_kind kind, const struct recd_list_query *q, unsigned *combo)
+/* A keyset bound: the page holds items strictly older (AFTER) or newer (BEFORE) than it. */
+struct bound {
+    int64_t us;
+    const char *sid;
+};
+
+/*
+ * Checks a query and works out its combination and keyset bound.
+ *
+ * A date limit on the same side as the anchor is folded into the bound: (created_us, sid) <
+ * (lt, '') is exactly created_us < lt, and (created_us, sid) > (ge, '') is created_us >= ge,
+ * since no sid is empty. SQLite seeks an index with at most one bound per side; given both
+ * `created_us < ?` and `(created_us, sid) < (?, ?)` it may seek by the date and filter by the
+ * anchor row by row, so a deep page would cost as much as the rows before it. Folding leaves
+ * one bound per side, always the anchor's, and every page costs the same.
+ */
+static int list_combo(enum recd_sqlite_list_kind kind, const struct recd_list_query *q, unsigned *combo,
+                      struct bound *b)
 {
     unsigned f = 0;
     if (!q->account_sid || q->limit < 1 || q->limit > LIST_MAX || q->offset < 0 ||
         (q->anchor_dir != RECD_ANCHOR_NONE && q->anchor_dir != RECD_ANCHOR_AFTER &&
          q->anchor_dir != RECD_ANCHOR_BEFORE) ||
-        (q->anchor_dir != RECD_ANCHOR_NONE && strnlen(q->anchor_sid, sizeof q->anchor_sid) == sizeof q->anchor_sid))
+        (q->anchor_dir != RECD_ANCHOR_NONE &&
+         strnlen(q->anchor_sid, sizeof q->anchor_sid) == sizeof q->anchor_sid))
         return RECD_E_BAD_INPUT;
     if (q->call_sid && q->call_sid[0])
         f |= RECD_SQLITE_LF_CALL;
@@ -858,15 +906,28 @@ static int list_combo(enum recd_sqlite_list_kind kind, const struct recd_list_qu
         f |= RECD_SQLITE_LF_LT;
     if (q->include_deleted)
         f |= RECD_SQLITE_LF_DELETED;
+    b->us = q->anchor_us;
+    b->sid = q->anchor_sid;
+    if (q->anchor_dir == RECD_ANCHOR_AFTER && (f & RECD_SQLITE_LF_LT)) {
+        f &= ~RECD_SQLITE_LF_LT;
+        if (q->created_lt_us <= q->anchor_us)
+            *b = (struct bound){q->created_lt_us, ""};
+    }
+    if (q->anchor_dir == RECD_ANCHOR_BEFORE && (f & RECD_SQLITE_LF_GE)) {
+        f &= ~RECD_SQLITE_LF_GE;
+        if (q->created_ge_us > q->anchor_us)
+            *b = (struct bound){q->created_ge_us, ""};
+    }
     /* Filters a kind does not have are not part of its query (the header says which it uses). */
-    *combo = (f & recd_store_sqlite_list_flags(kind)) | ((unsigned)q->anchor_dir << RECD_SQLITE_LIST_DIR_SHIFT);
+    *combo =
+        (f & recd_store_sqlite_list_flags(kind)) | ((unsigned)q->anchor_dir << RECD_SQLITE_LIST_DIR_SHIFT);
     return 0;
 }
 
 /* The statement of a combination, prepared on first use and kept for the life of the handle;
  * bound with the query's values. */
 static int list_prepare(struct sqlite_store *s, enum recd_sqlite_list_kind kind, unsigned combo,
-                        const struct recd_list_query *q, sqlite3_stmt **out)
+                        const struct recd_list_query *q, const struct bound *b, sqlite3_stmt **out)
 {
     sqlite3_stmt *st = s->list[kind][combo];
     int rc = SQLITE_OK;
@@ -895,9 +956,9 @@ static int list_prepare(struct sqlite_store *s, enum recd_sqlite_list_kind kind,
     if (rc == SQLITE_OK && (f & RECD_SQLITE_LF_LT))
         rc = sqlite3_bind_int64(st, 6, q->created_lt_us);
     if (rc == SQLITE_OK && dir != RECD_ANCHOR_NONE)
-        rc = sqlite3_bind_int64(st, 7, q->anchor_us);
+        rc = sqlite3_bind_int64(st, 7, b->us);
     if (rc == SQLITE_OK && dir != RECD_ANCHOR_NONE)
-        rc = sqlite3_bind_text(st, 8, q->anchor_sid, -1, SQLITE_STATIC);
+        rc = sqlite3_bind_text(st, 8, b->sid, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int(st, 9, q->limit);
     if (rc == SQLITE_OK && dir == RECD_ANCHOR_NONE)
@@ -916,8 +977,9 @@ static int op_recording_list(struct recd_store *base, const struct recd_list_que
     struct sqlite_store *s = S(base);
     enum recd_sqlite_list_kind kind = RECD_SQLITE_LIST_RECORDINGS;
     sqlite3_stmt *st = NULL;
+    struct bound b;
     unsigned combo;
-    int rc = list_combo(kind, q, &combo);
+    int rc = list_combo(kind, q, &combo, &b);
     if (rc < 0)
         return rc;
     if (s->walking[kind]) {
@@ -926,7 +988,7 @@ static int op_recording_list(struct recd_store *base, const struct recd_list_que
     }
     if (q->anchor_dir == RECD_ANCHOR_BEFORE && !s->rev && !(s->rev = calloc(LIST_MAX, sizeof *s->rev)))
         return RECD_E_INTERNAL;
-    rc = list_prepare(s, kind, combo, q, &st);
+    rc = list_prepare(s, kind, combo, q, &b, &st);
     if (rc < 0)
         return rc;
     s->walking[kind] = 1;
@@ -986,7 +1048,8 @@ static int op_recording_scan(struct recd_store *base, recd_recording_cb cb, void
 
 /* A BEFORE page of transcriptions: the sids oldest first, then each row read again by sid and
  * handed out newest first, all in one read transaction so the page is one snapshot. */
-static int transcription_list_before(struct sqlite_store *s, sqlite3_stmt *st, recd_transcription_cb cb, void *ctx)
+static int transcription_list_before(struct sqlite_store *s, sqlite3_stmt *st, recd_transcription_cb cb,
+                                     void *ctx)
 {
     sqlite3_stmt *get = s->stmt[S_TRANSCRIPTION_GET];
     int own = !s->in_txn, n = 0;
@@ -1010,7 +1073,8 @@ static int transcription_list_before(struct sqlite_store *s, sqlite3_stmt *st, r
         rc = fail_with(s, rc, "transcription_list");
     done(st);
     for (int i = n - 1; rc == 0 && i >= 0; i--) {
-        rc = get_row(s, S_TRANSCRIPTION_GET, s->rev_sids[i], transcription_cols, NCOLS(transcription_cols), s->tr);
+        rc = get_row(s, S_TRANSCRIPTION_GET, s->rev_sids[i], transcription_cols, NCOLS(transcription_cols),
+                     s->tr);
         if (rc > 0)
             rc = read_text(get, (int)NCOLS(transcription_cols), s->tr, 1);
         done(get);
@@ -1030,14 +1094,15 @@ static int transcription_list_before(struct sqlite_store *s, sqlite3_stmt *st, r
     return rc;
 }
 
-static int op_transcription_list(struct recd_store *base, const struct recd_list_query *q, recd_transcription_cb cb,
-                                 void *ctx)
+static int op_transcription_list(struct recd_store *base, const struct recd_list_query *q,
+                                 recd_transcription_cb cb, void *ctx)
 {
     struct sqlite_store *s = S(base);
     enum recd_sqlite_list_kind kind = RECD_SQLITE_LIST_TRANSCRIPTIONS;
     sqlite3_stmt *st = NULL;
+    struct bound b;
     unsigned combo;
-    int rc = list_combo(kind, q, &combo);
+    int rc = list_combo(kind, q, &combo, &b);
     if (rc < 0)
         return rc;
     if (s->walking[kind]) {
@@ -1046,9 +1111,10 @@ static int op_transcription_list(struct recd_store *base, const struct recd_list
     }
     if (!s->tr && !(s->tr = malloc(sizeof *s->tr)))
         return RECD_E_INTERNAL;
-    if (q->anchor_dir == RECD_ANCHOR_BEFORE && !s->rev_sids && !(s->rev_sids = calloc(LIST_MAX, sizeof *s->rev_sids)))
+    if (q->anchor_dir == RECD_ANCHOR_BEFORE && !s->rev_sids &&
+        !(s->rev_sids = calloc(LIST_MAX, sizeof *s->rev_sids)))
         return RECD_E_INTERNAL;
-    rc = list_prepare(s, kind, combo, q, &st);
+    rc = list_prepare(s, kind, combo, q, &b, &st);
     if (rc < 0)
         return rc;
     s->walking[kind] = 1;
@@ -1073,6 +1139,68 @@ static int op_transcription_list(struct recd_store *base, const struct recd_list
     return rc;
 }
 
+/* Counts what a list query's filters match, for the legacy XML envelope's total. The anchor,
+ * offset and limit play no part, so the statement is the list's WHERE clause alone. */
+static int list_count(struct recd_store *base, enum recd_sqlite_list_kind kind,
+                      const struct recd_list_query *q, int64_t *n)
+{
+    struct sqlite_store *s = S(base);
+    struct recd_list_query cq = *q;
+    struct bound b;
+    unsigned combo;
+    cq.anchor_dir = RECD_ANCHOR_NONE;
+    cq.offset = 0;
+    cq.limit = 1;
+    int rc = list_combo(kind, &cq, &combo, &b);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = s->count[kind][combo];
+    if (!st) {
+        char sql[1024];
+        struct sqlbuf sb = {sql, 0, sizeof sql, 0};
+        put(&sb, kind == RECD_SQLITE_LIST_RECORDINGS ? "SELECT count(*) FROM recordings"
+                                                     : "SELECT count(*) FROM transcriptions");
+        put_where(&sb, kind == RECD_SQLITE_LIST_RECORDINGS, combo);
+        if (sb.over)
+            return RECD_E_INTERNAL;
+        rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        if (rc != SQLITE_OK)
+            return fail_with(s, rc, "count prepare");
+        s->count[kind][combo] = st;
+    }
+    rc = sqlite3_bind_text(st, 1, q->account_sid, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (combo & RECD_SQLITE_LF_CALL))
+        rc = sqlite3_bind_text(st, 2, q->call_sid, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (combo & RECD_SQLITE_LF_CONFERENCE))
+        rc = sqlite3_bind_text(st, 3, q->conference_sid, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (combo & RECD_SQLITE_LF_RECORDING))
+        rc = sqlite3_bind_text(st, 4, q->recording_sid, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (combo & RECD_SQLITE_LF_GE))
+        rc = sqlite3_bind_int64(st, 5, q->created_ge_us);
+    if (rc == SQLITE_OK && (combo & RECD_SQLITE_LF_LT))
+        rc = sqlite3_bind_int64(st, 6, q->created_lt_us);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *n = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        rc = fail_with(s, rc, "count");
+    }
+    done(st);
+    return rc;
+}
+
+static int op_recording_count(struct recd_store *base, const struct recd_list_query *q, int64_t *n)
+{
+    return list_count(base, RECD_SQLITE_LIST_RECORDINGS, q, n);
+}
+
+static int op_transcription_count(struct recd_store *base, const struct recd_list_query *q, int64_t *n)
+{
+    return list_count(base, RECD_SQLITE_LIST_TRANSCRIPTIONS, q, n);
+}
+
 static const struct recd_store_ops sqlite_ops = {
     .close = op_close,
     .begin = op_begin,
@@ -1093,6 +1221,8 @@ static const struct recd_store_ops sqlite_ops = {
     .transcription_get = op_transcription_get,
     .transcription_delete = op_transcription_delete,
     .transcription_list = op_transcription_list,
+    .recording_count = op_recording_count,
+    .transcription_count = op_transcription_count,
 };
 
 /* Runs one constant statement (pragmas, schema) that needs no parameters. */
@@ -1139,8 +1269,8 @@ static int migrate(struct sqlite_store *s)
     if (rc < 0)
         goto fail;
     if (version > SCHEMA_VERSION) {
-        recd_log_error("store: the database has schema version %lld; this recd knows up to %d", (long long)version,
-                       SCHEMA_VERSION);
+        recd_log_error("store: the database has schema version %lld; this recd knows up to %d",
+                       (long long)version, SCHEMA_VERSION);
         rc = RECD_E_IO;
         goto fail;
     }
@@ -1161,7 +1291,8 @@ int recd_store_sqlite_open(const char *path, struct recd_store **out)
     if (!s)
         return RECD_E_INTERNAL;
     s->base.ops = &sqlite_ops;
-    rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    rc =
+        sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         if (s->db)
             rc = fail_with(s, rc, "open");

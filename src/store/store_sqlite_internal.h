@@ -14,14 +14,18 @@
  * binds every value; no SQL text ever contains a value.
  */
 
-enum recd_sqlite_list_kind { RECD_SQLITE_LIST_RECORDINGS = 0, RECD_SQLITE_LIST_TRANSCRIPTIONS, RECD_SQLITE_LIST_KINDS };
+enum recd_sqlite_list_kind {
+    RECD_SQLITE_LIST_RECORDINGS = 0,
+    RECD_SQLITE_LIST_TRANSCRIPTIONS,
+    RECD_SQLITE_LIST_KINDS
+};
 
-#define RECD_SQLITE_LF_CALL 0x01u       /* call_sid = ?2 */
-#define RECD_SQLITE_LF_CONFERENCE 0x02u /* conference_sid = ?3 */
-#define RECD_SQLITE_LF_RECORDING 0x04u  /* recording_sid = ?4 (transcriptions) */
-#define RECD_SQLITE_LF_GE 0x08u         /* created_us >= ?5 */
-#define RECD_SQLITE_LF_LT 0x10u         /* created_us < ?6 */
-#define RECD_SQLITE_LF_DELETED 0x20u    /* include soft-deleted recordings */
+#define RECD_SQLITE_LF_CALL        0x01u /* call_sid = ?2 */
+#define RECD_SQLITE_LF_CONFERENCE  0x02u /* conference_sid = ?3 */
+#define RECD_SQLITE_LF_RECORDING   0x04u /* recording_sid = ?4 (transcriptions) */
+#define RECD_SQLITE_LF_GE          0x08u /* created_us >= ?5 */
+#define RECD_SQLITE_LF_LT          0x10u /* created_us < ?6 */
+#define RECD_SQLITE_LF_DELETED     0x20u /* include soft-deleted recordings */
 #define RECD_SQLITE_LIST_DIR_SHIFT 6
 /** One past the largest combination: flags below the shift, the direction (0…2) above it. */
 #define RECD_SQLITE_LIST_COMBOS (3u << RECD_SQLITE_LIST_DIR_SHIFT)
@@ -34,8 +38,10 @@ unsigned recd_store_sqlite_list_flags(enum recd_sqlite_list_kind kind);
  * numbered by meaning: ?1 account_sid, ?2 call_sid, ?3 conference_sid, ?4 recording_sid,
  * ?5 created_ge_us, ?6 created_lt_us, ?7 anchor_us, ?8 anchor_sid, ?9 limit, ?10 offset; only
  * those the combination uses appear. With RECD_ANCHOR_BEFORE the rows come oldest first (the
- * store reverses them); a transcription BEFORE query selects only the sid. Returns the length,
- * or -1 if the combination is invalid or `cap` is too small.
+ * store reverses them); a transcription BEFORE query selects only the sid. A date limit on the
+ * anchor's side (LT with AFTER, GE with BEFORE) is folded into the anchor by the store, so those
+ * combinations do not exist. Returns the length, or -1 if the combination is invalid or `cap`
+ * is too small.
  */
 int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, char *buf, size_t cap);
 

@@ -317,6 +317,7 @@ class Server:
         self.session = requests.Session()
         self.proc = None
         self._log = None
+        self.stopped = False
 
     def start(self):
         args = ["serve", "--listen", "127.0.0.1:%d" % self.port]
@@ -339,7 +340,27 @@ class Server:
         raise RuntimeError("recd serve did not accept connections within 10 s:\n%s"
                            % self.log_text()[-3000:])
 
+    def crashed(self):
+        return self.proc is not None and not self.stopped and self.proc.poll() is not None
+
+    def restart(self):
+        """After a crash: start again on the same data folder (and port, if still free)."""
+        if self._log:
+            self._log.close()
+            self._log = None
+        self.proc = None
+        try:
+            return self.start()
+        except RuntimeError:
+            self.port = free_port()
+            same = self.base_url == self.url
+            self.url = "http://127.0.0.1:%d" % self.port
+            if same:
+                self.base_url = self.url
+            return self.start()
+
     def stop(self):
+        self.stopped = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -455,9 +476,28 @@ def start_server(recd_bin, tmp_path_factory):
         started.append(srv)
         return srv.start()
 
+    start.started = started
     yield start
     for s in started:
         s.stop()
+
+
+
+@pytest.fixture(autouse=True)
+def _servers_survive(request):
+    """A server that dies during a test fails that test (with its log tail) and is restarted,
+    so that one crash does not turn every later test into a connection error."""
+    yield
+    if "start_server" not in request.fixturenames:
+        return
+    starter = request.getfixturevalue("start_server")
+    dead = [s for s in starter.started if s.crashed()]
+    for s in dead:
+        rc = s.proc.returncode
+        tail = s.log_text()[-2500:]
+        s.restart()
+        pytest.fail("recd serve died during this test (exit %s); log tail:\n%s" % (rc, tail),
+                    pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -79,7 +79,6 @@ def test_fetch(server, small):
     assert r.date_created == dt.datetime(2015, 3, 4, 5, 6, 7, tzinfo=UTC)
     assert isinstance(r.date_updated, dt.datetime)
     assert r.uri == "%s/Recordings/%s.json" % (acct.path, a["sid"])
-    assert r.media_url == server.url + "%s/Recordings/%s" % (acct.path, a["sid"])
     rb = client.recordings(b["sid"]).fetch()
     assert rb.channels == 2 and rb.duration == "1"
 

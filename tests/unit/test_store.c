@@ -1,0 +1,1214 @@
+/*
+ * Contract tests of the metadata store (store/store.h). Everything but the last group goes
+ * through `struct recd_store_ops` only, so another backend passes the same suite by adding its
+ * opener to `backends`. The last group is SQLite's own: the query plans of its list statements.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "core/error.h"
+#include "store/store.h"
+#include "store/store_sqlite_internal.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A backend: opens (creating) a store kept in folder `dir`; opening twice gives two handles
+ * on one store. */
+struct backend {
+    const char *name;
+    int (*open)(const char *dir, struct recd_store **out);
+};
+
+static int sqlite_open_dir(const char *dir, struct recd_store **out)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/recd.db", dir);
+    return recd_store_sqlite_open(path, out);
+}
+
+static const struct backend backends[] = {{"sqlite", sqlite_open_dir}};
+static const struct backend *backend = &backends[0];
+
+#define COLLECT_MAX 1100
+#define DAY(n)      ((int64_t)(n)*INT64_C(86400000000))
+
+/* What a list or scan handed out, in order. */
+struct collected {
+    int n;
+    int stop_after; /* the callback asks to stop after this many; 0 = never */
+    char sid[COLLECT_MAX][RECD_SID_LEN + 1];
+    int64_t created[COLLECT_MAX];
+    char text[8][128];
+    size_t text_len[8];
+    int text_null[8];
+};
+
+struct fx {
+    char dir[64];
+    struct recd_store *st;
+    const struct recd_store_ops *ops;
+    struct collected got;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/recd-store-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(backend->open(f->dir, &f->st), 0);
+    f->ops = f->st->ops;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f->st)
+        f->ops->close(f->st);
+    DIR *d = opendir(f->dir);
+    struct dirent *e;
+    char path[512];
+    while (d && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", f->dir, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A well-formed sid whose order follows `n`: "RE" then n in 32 hex digits. */
+static void sidn(char out[RECD_SID_LEN + 1], const char *prefix, unsigned n)
+{
+    snprintf(out, RECD_SID_LEN + 1, "%.2s%032x", prefix, n);
+}
+
+static void account_init(struct recd_account *a, unsigned n)
+{
+    memset(a, 0, sizeof *a);
+    sidn(a->sid, "AC", n);
+    snprintf(a->friendly_name, sizeof a->friendly_name, "Account %u", n);
+    for (size_t i = 0; i < sizeof a->token_salt; i++)
+        a->token_salt[i] = (unsigned char)(n + i);
+    for (size_t i = 0; i < sizeof a->token_hash; i++)
+        a->token_hash[i] = (unsigned char)(0xff - i); /* includes a 0 byte: stored as a blob, not a string */
+    a->token_hash[3] = 0;
+    a->created_us = a->updated_us = 1000000 + n;
+}
+
+static void add_account(struct fx *f, unsigned n)
+{
+    struct recd_account a;
+    account_init(&a, n);
+    assert_int_equal(f->ops->account_insert(f->st, &a), 0);
+}
+
+static void recording_init(struct recd_recording *r, unsigned n, unsigned account, int64_t created_us)
+{
+    memset(r, 0, sizeof *r);
+    sidn(r->sid, "RE", n);
+    sidn(r->account_sid, "AC", account);
+    r->created_us = r->updated_us = created_us;
+    r->duration_ms = 1500;
+    r->media_size = 44 + 16000;
+    r->channels = 1;
+    r->sample_rate = 8000;
+    snprintf(r->status, sizeof r->status, "completed");
+    snprintf(r->source, sizeof r->source, "RecordVerb");
+    memset(r->media_sha256, 'a', 64);
+}
+
+static void add_recording(struct fx *f, unsigned n, unsigned account, int64_t created_us)
+{
+    struct recd_recording r;
+    recording_init(&r, n, account, created_us);
+    assert_int_equal(f->ops->recording_insert(f->st, &r), 0);
+}
+
+static void transcription_init(struct recd_transcription *t, unsigned n, unsigned account, unsigned rec,
+                               int64_t created_us, const char *text)
+{
+    memset(t, 0, sizeof *t);
+    sidn(t->sid, "TR", n);
+    sidn(t->account_sid, "AC", account);
+    sidn(t->recording_sid, "RE", rec);
+    t->created_us = t->updated_us = created_us;
+    t->duration_ms = 1500;
+    snprintf(t->status, sizeof t->status, "completed");
+    snprintf(t->type, sizeof t->type, "fast");
+    t->text = text;
+    t->text_len = text ? strlen(text) : 0;
+    t->text_null = text == NULL;
+}
+
+static void add_transcription(struct fx *f, unsigned n, unsigned account, unsigned rec, int64_t created_us,
+                              const char *text)
+{
+    struct recd_transcription *t = malloc(sizeof *t);
+    assert_non_null(t);
+    transcription_init(t, n, account, rec, created_us, text);
+    assert_int_equal(f->ops->transcription_insert(f->st, t), 0);
+    free(t);
+}
+
+static void query_init(struct recd_list_query *q, const char *account_sid)
+{
+    memset(q, 0, sizeof *q);
+    q->account_sid = account_sid;
+    q->created_ge_us = INT64_MIN;
+    q->created_lt_us = INT64_MAX;
+    q->limit = 1000;
+}
+
+static int collect_recording(void *ctx, const struct recd_recording *r)
+{
+    struct collected *c = ctx;
+    assert_true(c->n < COLLECT_MAX);
+    memcpy(c->sid[c->n], r->sid, sizeof c->sid[0]);
+    c->created[c->n] = r->created_us;
+    c->n++;
+    return c->stop_after && c->n >= c->stop_after;
+}
+
+static int collect_transcription(void *ctx, const struct recd_transcription *t)
+{
+    struct collected *c = ctx;
+    assert_true(c->n < COLLECT_MAX);
+    memcpy(c->sid[c->n], t->sid, sizeof c->sid[0]);
+    c->created[c->n] = t->created_us;
+    if (c->n < 8) {
+        assert_true(t->text_len < sizeof c->text[0]);
+        assert_non_null(t->text);
+        memcpy(c->text[c->n], t->text, t->text_len);
+        c->text[c->n][t->text_len] = '\0';
+        c->text_len[c->n] = t->text_len;
+        c->text_null[c->n] = t->text_null;
+    }
+    c->n++;
+    return c->stop_after && c->n >= c->stop_after;
+}
+
+static int list_recordings(struct fx *f, const struct recd_list_query *q)
+{
+    memset(&f->got, 0, sizeof f->got);
+    return f->ops->recording_list(f->st, q, collect_recording, &f->got);
+}
+
+static int list_transcriptions(struct fx *f, const struct recd_list_query *q)
+{
+    memset(&f->got, 0, sizeof f->got);
+    return f->ops->transcription_list(f->st, q, collect_transcription, &f->got);
+}
+
+/* Asserts that the last list handed out exactly the sids numbered `want`, in that order. */
+static void assert_got(struct fx *f, const char *prefix, const unsigned *want, int n)
+{
+    char sid[RECD_SID_LEN + 1];
+    assert_int_equal(f->got.n, n);
+    for (int i = 0; i < n; i++) {
+        sidn(sid, prefix, want[i]);
+        assert_string_equal(f->got.sid[i], sid);
+    }
+}
+
+/* Accounts and keys. */
+
+static void test_accounts(void **state)
+{
+    struct fx *f = *state;
+    struct recd_account a, b, got;
+
+    account_init(&a, 1);
+    snprintf(a.friendly_name, sizeof a.friendly_name, "O'Brien \"Ünïcødé\" <&> 日本");
+    assert_int_equal(f->ops->account_insert(f->st, &a), 0);
+    memset(&got, 0x55, sizeof got);
+    assert_int_equal(f->ops->account_get(f->st, a.sid, &got), 0);
+    assert_string_equal(got.sid, a.sid);
+    assert_string_equal(got.parent_sid, "");
+    assert_string_equal(got.friendly_name, a.friendly_name);
+    assert_memory_equal(got.token_salt, a.token_salt, sizeof a.token_salt);
+    assert_memory_equal(got.token_hash, a.token_hash, sizeof a.token_hash);
+    assert_int_equal(got.media_auth, 0);
+    assert_int_equal(got.created_us, a.created_us);
+    assert_int_equal(got.updated_us, a.updated_us);
+
+    assert_int_equal(f->ops->account_insert(f->st, &a), RECD_E_EXISTS);
+
+    account_init(&b, 2);
+    assert_int_equal(f->ops->account_get(f->st, b.sid, &got), RECD_E_NOT_FOUND);
+
+    /* A subaccount keeps its parent; a parent that does not exist is refused. */
+    memcpy(b.parent_sid, a.sid, sizeof b.parent_sid);
+    assert_int_equal(f->ops->account_insert(f->st, &b), 0);
+    assert_int_equal(f->ops->account_get(f->st, b.sid, &got), 0);
+    assert_string_equal(got.parent_sid, a.sid);
+    account_init(&b, 3);
+    sidn(b.parent_sid, "AC", 99);
+    assert_int_equal(f->ops->account_insert(f->st, &b), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->account_get(f->st, b.sid, &got), RECD_E_NOT_FOUND);
+
+    /* Media auth: on, then off; updated_us follows; an unknown account is NOT_FOUND. */
+    assert_int_equal(f->ops->account_set_media_auth(f->st, a.sid, 1, 5000000), 0);
+    assert_int_equal(f->ops->account_get(f->st, a.sid, &got), 0);
+    assert_int_equal(got.media_auth, 1);
+    assert_int_equal(got.updated_us, 5000000);
+    assert_int_equal(got.created_us, a.created_us);
+    assert_int_equal(f->ops->account_set_media_auth(f->st, a.sid, 0, 6000000), 0);
+    assert_int_equal(f->ops->account_get(f->st, a.sid, &got), 0);
+    assert_int_equal(got.media_auth, 0);
+    assert_int_equal(got.updated_us, 6000000);
+    sidn(b.sid, "AC", 77);
+    assert_int_equal(f->ops->account_set_media_auth(f->st, b.sid, 1, 7000000), RECD_E_NOT_FOUND);
+
+    /* Malformed sids never reach the table. */
+    account_init(&b, 4);
+    b.sid[5] = 'X';
+    assert_int_equal(f->ops->account_insert(f->st, &b), RECD_E_BAD_INPUT);
+    account_init(&b, 4);
+    memcpy(b.sid, "RE", 2);
+    assert_int_equal(f->ops->account_insert(f->st, &b), RECD_E_BAD_INPUT);
+    account_init(&b, 4);
+    memset(b.friendly_name, 'x', sizeof b.friendly_name); /* unterminated */
+    assert_int_equal(f->ops->account_insert(f->st, &b), RECD_E_BAD_INPUT);
+    account_init(&b, 4);
+    assert_int_equal(f->ops->account_get(f->st, b.sid, &got), RECD_E_NOT_FOUND);
+}
+
+static void test_keys(void **state)
+{
+    struct fx *f = *state;
+    struct recd_key k, got;
+    add_account(f, 1);
+
+    memset(&k, 0, sizeof k);
+    sidn(k.sid, "SK", 1);
+    sidn(k.account_sid, "AC", 1);
+    snprintf(k.friendly_name, sizeof k.friendly_name, "deploy key");
+    memset(k.secret_salt, 0x11, sizeof k.secret_salt);
+    memset(k.secret_hash, 0x00, sizeof k.secret_hash);
+    k.secret_hash[31] = 0x9a;
+    k.created_us = 123456789;
+    assert_int_equal(f->ops->key_insert(f->st, &k), 0);
+    memset(&got, 0x55, sizeof got);
+    assert_int_equal(f->ops->key_get(f->st, k.sid, &got), 0);
+    assert_string_equal(got.sid, k.sid);
+    assert_string_equal(got.account_sid, k.account_sid);
+    assert_string_equal(got.friendly_name, "deploy key");
+    assert_memory_equal(got.secret_salt, k.secret_salt, sizeof k.secret_salt);
+    assert_memory_equal(got.secret_hash, k.secret_hash, sizeof k.secret_hash);
+    assert_int_equal(got.created_us, 123456789);
+
+    assert_int_equal(f->ops->key_insert(f->st, &k), RECD_E_EXISTS);
+    sidn(k.sid, "SK", 2);
+    assert_int_equal(f->ops->key_get(f->st, k.sid, &got), RECD_E_NOT_FOUND);
+    sidn(k.account_sid, "AC", 2);
+    assert_int_equal(f->ops->key_insert(f->st, &k), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->key_get(f->st, k.sid, &got), RECD_E_NOT_FOUND);
+}
+
+/* Recordings. */
+
+static void test_recording_roundtrip(void **state)
+{
+    struct fx *f = *state;
+    struct recd_recording r, got;
+    add_account(f, 1);
+
+    /* Every field set. */
+    recording_init(&r, 1, 1, 1247795569123456);
+    sidn(r.call_sid, "CA", 7);
+    sidn(r.conference_sid, "CF", 8);
+    r.start_us = 1247795560000001;
+    r.error_code = 31000;
+    r.channels = 2;
+    r.sample_rate = 48000;
+    r.duration_ms = 3600500;
+    r.media_size = INT64_C(5000000000);
+    snprintf(r.source, sizeof r.source, "StartConferenceRecordingAPI");
+    assert_int_equal(f->ops->recording_insert(f->st, &r), 0);
+    memset(&got, 0x55, sizeof got);
+    assert_int_equal(f->ops->recording_get(f->st, r.sid, &got), 0);
+    assert_string_equal(got.sid, r.sid);
+    assert_string_equal(got.account_sid, r.account_sid);
+    assert_string_equal(got.call_sid, r.call_sid);
+    assert_string_equal(got.conference_sid, r.conference_sid);
+    assert_int_equal(got.created_us, r.created_us);
+    assert_int_equal(got.updated_us, r.updated_us);
+    assert_int_equal(got.start_us, r.start_us);
+    assert_int_equal(got.deleted_us, 0);
+    assert_int_equal(got.duration_ms, 3600500);
+    assert_int_equal(got.media_size, INT64_C(5000000000));
+    assert_int_equal(got.channels, 2);
+    assert_int_equal(got.sample_rate, 48000);
+    assert_int_equal(got.error_code, 31000);
+    assert_string_equal(got.status, "completed");
+    assert_string_equal(got.source, "StartConferenceRecordingAPI");
+    assert_string_equal(got.media_sha256, r.media_sha256);
+
+    /* The null forms: no call, no conference, no start time, no error. */
+    recording_init(&r, 2, 1, 1247795569123457);
+    assert_int_equal(f->ops->recording_insert(f->st, &r), 0);
+    memset(&got, 0x55, sizeof got);
+    assert_int_equal(f->ops->recording_get(f->st, r.sid, &got), 0);
+    assert_string_equal(got.call_sid, "");
+    assert_string_equal(got.conference_sid, "");
+    assert_int_equal(got.start_us, 0);
+    assert_int_equal(got.error_code, 0);
+
+    assert_int_equal(f->ops->recording_insert(f->st, &r), RECD_E_EXISTS);
+    sidn(r.sid, "RE", 3);
+    assert_int_equal(f->ops->recording_get(f->st, r.sid, &got), RECD_E_NOT_FOUND);
+
+    /* Unknown account; malformed call and conference sids. */
+    recording_init(&r, 3, 2, 1);
+    assert_int_equal(f->ops->recording_insert(f->st, &r), RECD_E_NOT_FOUND);
+    recording_init(&r, 3, 1, 1);
+    sidn(r.call_sid, "CF", 1);
+    assert_int_equal(f->ops->recording_insert(f->st, &r), RECD_E_BAD_INPUT);
+    recording_init(&r, 3, 1, 1);
+    snprintf(r.conference_sid, sizeof r.conference_sid, "CF' OR 1=1 --");
+    assert_int_equal(f->ops->recording_insert(f->st, &r), RECD_E_BAD_INPUT);
+    assert_int_equal(f->ops->recording_get(f->st, r.sid, &got), RECD_E_NOT_FOUND);
+    /* A sid used as a lookup key is only a value, never SQL. */
+    assert_int_equal(f->ops->recording_get(f->st, "' OR '1'='1", &got), RECD_E_NOT_FOUND);
+}
+
+static void test_list_order(void **state)
+{
+    struct fx *f = *state;
+    struct recd_list_query q;
+    char acc[RECD_SID_LEN + 1];
+    add_account(f, 1);
+    add_account(f, 2);
+    sidn(acc, "AC", 1);
+
+    add_recording(f, 5, 1, 200);
+    add_recording(f, 1, 1, 100);
+    add_recording(f, 9, 1, 200);
+    add_recording(f, 3, 1, 300);
+    add_recording(f, 7, 1, 200);
+    add_recording(f, 2, 1, 50);
+    add_recording(f, 8, 2, 250); /* another account's */
+
+    query_init(&q, acc);
+    assert_int_equal(list_recordings(f, &q), 0);
+    static const unsigned all[] = {3, 9, 7, 5, 1, 2};
+    assert_got(f, "RE", all, 6);
+
+    q.limit = 2;
+    assert_int_equal(list_recordings(f, &q), 0);
+    assert_got(f, "RE", all, 2);
+
+    /* A callback that says stop ends the walk without an error. */
+    q.limit = 1000;
+    memset(&f->got, 0, sizeof f->got);
+    f->got.stop_after = 3;
+    assert_int_equal(f->ops->recording_list(f->st, &q, collect_recording, &f->got), 0);
+    assert_got(f, "RE", all, 3);
+    q.anchor_dir = RECD_ANCHOR_BEFORE;
+    q.anchor_us = 0;
+    sidn(q.anchor_sid, "RE", 0);
+    memset(&f->got, 0, sizeof f->got);
+    f->got.stop_after = 2;
+    assert_int_equal(f->ops->recording_list(f->st, &q, collect_recording, &f->got), 0);
+    assert_got(f, "RE", all, 2);
+
+    /* An account with nothing, and one that does not exist, list empty. */
+    sidn(acc, "AC", 3);
+    query_init(&q, acc);
+    assert_int_equal(list_recordings(f, &q), 0);
+    assert_int_equal(f->got.n, 0);
+
+    /* Limits outside 1…1001, a negative offset, no account: refused. */
+    sidn(acc, "AC", 1);
+    query_init(&q, acc);
+    q.limit = 0;
+    assert_int_equal(list_recordings(f, &q), RECD_E_BAD_INPUT);
+    q.limit = 1002;
+    assert_int_equal(list_recordings(f, &q), RECD_E_BAD_INPUT);
+    q.limit = 1001;
+    assert_int_equal(list_recordings(f, &q), 0);
+    q.offset = -1;
+    assert_int_equal(list_recordings(f, &q), RECD_E_BAD_INPUT);
+    query_init(&q, NULL);
+    assert_int_equal(list_recordings(f, &q), RECD_E_BAD_INPUT);
+}
+
+/*
+ * A reference model of the list contract: the recordings of the test, filtered and ordered by
+ * brute force. The store must agree with it for every filter combination and direction.
+ */
+struct model_rec {
+    unsigned n, account, call, conf; /* 0 = none */
+    int64_t created;
+    int deleted;
+};
+
+static int model_newer(const struct model_rec *a, const struct model_rec *b)
+{
+    return a->created != b->created ? a->created > b->created : a->n > b->n;
+}
+
+static int model_cmp(const void *pa, const void *pb)
+{
+    const struct model_rec *a = pa, *b = pb;
+    return model_newer(a, b) ? -1 : model_newer(b, a) ? 1 : 0;
+}
+
+/* Fills `out` with the sid numbers the query must return; returns how many. */
+static int model_list(const struct model_rec *all, int n, unsigned account, unsigned call, unsigned conf,
+                      const struct recd_list_query *q, const struct model_rec *anchor, unsigned *out)
+{
+    struct model_rec sel[64];
+    int k = 0, m = 0;
+    for (int i = 0; i < n; i++) {
+        const struct model_rec *r = &all[i];
+        if (r->account != account || (call && r->call != call) || (conf && r->conf != conf) ||
+            r->created < q->created_ge_us || r->created >= q->created_lt_us ||
+            (r->deleted && !q->include_deleted))
+            continue;
+        sel[k++] = *r;
+    }
+    qsort(sel, (size_t)k, sizeof sel[0], model_cmp);
+    if (q->anchor_dir == RECD_ANCHOR_NONE) {
+        for (int i = (int)q->offset; i < k && m < q->limit; i++)
+            out[m++] = sel[i].n;
+    } else if (q->anchor_dir == RECD_ANCHOR_AFTER) {
+        for (int i = 0; i < k && m < q->limit; i++)
+            if (model_newer(anchor, &sel[i]))
+                out[m++] = sel[i].n;
+    } else {
+        int last = -1; /* the oldest item still newer than the anchor */
+        for (int i = 0; i < k; i++)
+            if (model_newer(&sel[i], anchor))
+                last = i;
+        int first = last + 1 - q->limit < 0 ? 0 : last + 1 - q->limit;
+        for (int i = first; i <= last; i++)
+            out[m++] = sel[i].n;
+    }
+    return m;
+}
+
+static void test_list_filters_model(void **state)
+{
+    struct fx *f = *state;
+    struct model_rec recs[40];
+    int nrec = 0;
+    add_account(f, 1);
+    add_account(f, 2);
+
+    /* 36 recordings: calls 1, 2 or none; conferences 1 or none; three days; ties in time; some
+     * deleted; a few under account 2 with the same call sids, which must never show. */
+    for (unsigned i = 0; i < 36; i++) {
+        struct model_rec *m = &recs[nrec++];
+        struct recd_recording r;
+        m->n = (i * 17) % 37 + 1; /* sid order unrelated to time order */
+        m->account = i % 9 == 4 ? 2 : 1;
+        m->call = i % 3;
+        m->conf = i % 4 == 1 ? 1 : 0;
+        m->created = DAY(i / 12) + (int64_t)(i % 5) * 1000;
+        recording_init(&r, m->n, m->account, m->created);
+        if (m->call)
+            sidn(r.call_sid, "CA", m->call);
+        if (m->conf)
+            sidn(r.conference_sid, "CF", m->conf);
+        assert_int_equal(f->ops->recording_insert(f->st, &r), 0);
+        m->deleted = i % 7 == 3;
+        if (m->deleted)
+            assert_int_equal(f->ops->recording_mark_deleted(f->st, r.sid, 999), 0);
+    }
+
+    static const int64_t ge_vals[] = {INT64_MIN, DAY(1), DAY(1) + 2000};
+    static const int64_t lt_vals[] = {INT64_MAX, DAY(2), DAY(2) + 3000};
+    static const int limits[] = {1, 3, 1000};
+    char acc[RECD_SID_LEN + 1], call[RECD_SID_LEN + 1], conf[RECD_SID_LEN + 1];
+    unsigned want[64];
+    int checked = 0, nonempty = 0;
+    sidn(acc, "AC", 1);
+    for (unsigned c = 0; c < 3; c++)
+        for (unsigned cf = 0; cf < 2; cf++)
+            for (size_t g = 0; g < 3; g++)
+                for (size_t l = 0; l < 3; l++)
+                    for (int del = 0; del < 2; del++)
+                        for (int dir = 0; dir < 3; dir++)
+                            for (size_t li = 0; li < 3; li++)
+                                for (int a = 0; a < (dir ? 4 : 2); a++) {
+                                    struct recd_list_query q;
+                                    struct model_rec anchor = {0};
+                                    query_init(&q, acc);
+                                    sidn(call, "CA", c);
+                                    sidn(conf, "CF", cf);
+                                    q.call_sid = c ? call : (a & 1 ? "" : NULL);
+                                    q.conference_sid = cf ? conf : NULL;
+                                    q.created_ge_us = ge_vals[g];
+                                    q.created_lt_us = lt_vals[l];
+                                    q.include_deleted = del;
+                                    q.anchor_dir = (enum recd_anchor_dir)dir;
+                                    q.limit = limits[li];
+                                    if (dir == 0) {
+                                        q.offset = a ? 2 : 0;
+                                    } else {
+                                        /* Anchors on an existing item (live or deleted), and on
+                                         * values that match no item. */
+                                        const struct model_rec *src = &recs[(a * 11 + (int)li * 5) % nrec];
+                                        anchor = *src;
+                                        if (a >= 2)
+                                            anchor.created += 1;
+                                        if (a == 3)
+                                            anchor.n = 0xfffffff;
+                                        q.anchor_us = anchor.created;
+                                        sidn(q.anchor_sid, "RE", anchor.n);
+                                    }
+                                    int m = model_list(recs, nrec, 1, c, cf, &q, &anchor, want);
+                                    assert_int_equal(list_recordings(f, &q), 0);
+                                    assert_got(f, "RE", want, m);
+                                    checked++;
+                                    nonempty += m > 0;
+                                }
+    /* The model was exercised, not trivially empty. */
+    assert_true(checked > 1000);
+    assert_true(nonempty > checked / 2);
+}
+
+static void test_paging_walk(void **state)
+{
+    struct fx *f = *state;
+    struct model_rec recs[40];
+    unsigned order[40];
+    char acc[RECD_SID_LEN + 1];
+    struct recd_list_query q;
+    add_account(f, 1);
+    sidn(acc, "AC", 1);
+    for (unsigned i = 0; i < 25; i++) {
+        recs[i] = (struct model_rec){.n = (i * 7) % 25 + 1, .account = 1, .created = 1000 + i / 3};
+        add_recording(f, recs[i].n, 1, recs[i].created);
+    }
+    qsort(recs, 25, sizeof recs[0], model_cmp);
+    for (int i = 0; i < 25; i++)
+        order[i] = recs[i].n;
+
+    /* Forward with AFTER, from the first page, while newer recordings arrive: each item once. */
+    unsigned seen[40];
+    int nseen = 0;
+    query_init(&q, acc);
+    q.limit = 4;
+    assert_int_equal(list_recordings(f, &q), 0);
+    for (int page = 0; f->got.n > 0; page++) {
+        assert_true(page < 10);
+        for (int i = 0; i < f->got.n; i++)
+            seen[nseen++] = (unsigned)strtoul(f->got.sid[i] + 2, NULL, 16);
+        q.anchor_dir = RECD_ANCHOR_AFTER;
+        q.anchor_us = f->got.created[f->got.n - 1];
+        memcpy(q.anchor_sid, f->got.sid[f->got.n - 1], sizeof q.anchor_sid);
+        if (page == 1)
+            add_recording(f, 100, 1, 5000);
+        assert_int_equal(list_recordings(f, &q), 0);
+    }
+    assert_int_equal(nseen, 25);
+    assert_memory_equal(seen, order, 25 * sizeof order[0]);
+
+    /* Backward with BEFORE, from the oldest item: pages come newest first within themselves. */
+    nseen = 0;
+    query_init(&q, acc);
+    q.limit = 4;
+    q.anchor_dir = RECD_ANCHOR_BEFORE;
+    q.anchor_us = recs[24].created;
+    sidn(q.anchor_sid, "RE", recs[24].n);
+    for (int page = 0;; page++) {
+        assert_true(page < 10);
+        assert_int_equal(list_recordings(f, &q), 0);
+        if (f->got.n == 0)
+            break;
+        for (int i = f->got.n - 1; i >= 0; i--)
+            seen[nseen++] = (unsigned)strtoul(f->got.sid[i] + 2, NULL, 16);
+        for (int i = 1; i < f->got.n; i++)
+            assert_true(
+                f->got.created[i - 1] > f->got.created[i] ||
+                (f->got.created[i - 1] == f->got.created[i] && strcmp(f->got.sid[i - 1], f->got.sid[i]) > 0));
+        q.anchor_us = f->got.created[0];
+        memcpy(q.anchor_sid, f->got.sid[0], sizeof q.anchor_sid);
+    }
+    /* 24 older-than-newest items walked back, then the one that arrived meanwhile. */
+    assert_int_equal(nseen, 25);
+    for (int i = 0; i < 24; i++)
+        assert_int_equal(seen[i], order[23 - i]);
+    assert_int_equal(seen[24], 100);
+
+    /* Legacy offset paging. */
+    query_init(&q, acc);
+    q.offset = 6;
+    q.limit = 3;
+    assert_int_equal(list_recordings(f, &q), 0);
+    assert_got(f, "RE", order + 5, 3); /* the arrival (sid 100) is first now */
+    q.offset = 26;
+    assert_int_equal(list_recordings(f, &q), 0);
+    assert_int_equal(f->got.n, 0);
+
+    /* An anchor that no longer exists (deleted, then purged) still marks its place. */
+    char sid[RECD_SID_LEN + 1];
+    int64_t n = 0;
+    sidn(sid, "RE", order[10]);
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, 10), 0);
+    assert_int_equal(f->ops->purge_deleted(f->st, 11, &n), 0);
+    assert_int_equal(n, 1);
+    query_init(&q, acc);
+    q.limit = 3;
+    q.anchor_dir = RECD_ANCHOR_AFTER;
+    q.anchor_us = recs[10].created;
+    memcpy(q.anchor_sid, sid, sizeof q.anchor_sid);
+    assert_int_equal(list_recordings(f, &q), 0);
+    assert_got(f, "RE", order + 11, 3);
+    q.anchor_dir = RECD_ANCHOR_BEFORE;
+    assert_int_equal(list_recordings(f, &q), 0);
+    assert_got(f, "RE", order + 7, 3);
+}
+
+static void test_mark_deleted(void **state)
+{
+    struct fx *f = *state;
+    struct recd_recording got;
+    struct recd_transcription *t = malloc(sizeof *t);
+    struct recd_list_query q;
+    char acc[RECD_SID_LEN + 1], sid[RECD_SID_LEN + 1], tsid[RECD_SID_LEN + 1];
+    assert_non_null(t);
+    add_account(f, 1);
+    sidn(acc, "AC", 1);
+    add_recording(f, 1, 1, 100);
+    add_recording(f, 2, 1, 200);
+    add_transcription(f, 1, 1, 1, 110, "first");
+    add_transcription(f, 2, 1, 1, 120, NULL);
+    add_transcription(f, 3, 1, 2, 210, "other recording");
+
+    sidn(sid, "RE", 1);
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, 7777), 0);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &got), 0);
+    assert_string_equal(got.status, "deleted");
+    assert_int_equal(got.deleted_us, 7777);
+    assert_int_equal(got.updated_us, 7777);
+    assert_int_equal(got.created_us, 100);
+    sidn(tsid, "TR", 1);
+    assert_int_equal(f->ops->transcription_get(f->st, tsid, t), RECD_E_NOT_FOUND);
+    sidn(tsid, "TR", 2);
+    assert_int_equal(f->ops->transcription_get(f->st, tsid, t), RECD_E_NOT_FOUND);
+    sidn(tsid, "TR", 3);
+    assert_int_equal(f->ops->transcription_get(f->st, tsid, t), 0);
+
+    /* Twice, or a recording that never was: NOT_FOUND, and the first deletion stands. */
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, 8888), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &got), 0);
+    assert_int_equal(got.deleted_us, 7777);
+    sidn(sid, "RE", 3);
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, 8888), RECD_E_NOT_FOUND);
+
+    /* Hidden from lists unless asked for. */
+    query_init(&q, acc);
+    assert_int_equal(list_recordings(f, &q), 0);
+    static const unsigned live[] = {2}, both[] = {2, 1};
+    assert_got(f, "RE", live, 1);
+    q.include_deleted = 1;
+    assert_int_equal(list_recordings(f, &q), 0);
+    assert_got(f, "RE", both, 2);
+    query_init(&q, acc);
+    assert_int_equal(list_transcriptions(f, &q), 0);
+    static const unsigned trs[] = {3};
+    assert_got(f, "TR", trs, 1);
+    free(t);
+}
+
+static void test_purge(void **state)
+{
+    struct fx *f = *state;
+    struct recd_recording got;
+    struct recd_transcription *t = malloc(sizeof *t);
+    char sid[RECD_SID_LEN + 1];
+    int64_t n = -1;
+    assert_non_null(t);
+    add_account(f, 1);
+    for (unsigned i = 1; i <= 4; i++)
+        add_recording(f, i, 1, i * 10);
+    add_transcription(f, 4, 1, 4, 41, "live");
+    sidn(sid, "RE", 1);
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, 100), 0);
+    sidn(sid, "RE", 2);
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, 200), 0);
+    sidn(sid, "RE", 3);
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, 150), 0);
+
+    assert_int_equal(f->ops->purge_deleted(f->st, 100, &n), 0); /* strictly before */
+    assert_int_equal(n, 0);
+    assert_int_equal(f->ops->purge_deleted(f->st, 151, &n), 0);
+    assert_int_equal(n, 2);
+    sidn(sid, "RE", 1);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &got), RECD_E_NOT_FOUND);
+    sidn(sid, "RE", 3);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &got), RECD_E_NOT_FOUND);
+    sidn(sid, "RE", 2);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &got), 0);
+    assert_int_equal(f->ops->purge_deleted(f->st, INT64_MAX, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &got), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->purge_deleted(f->st, INT64_MAX, &n), 0);
+    assert_int_equal(n, 0);
+    /* The live recording and its transcription are untouched. */
+    sidn(sid, "RE", 4);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &got), 0);
+    sidn(sid, "TR", 4);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, t), 0);
+    free(t);
+}
+
+static void test_scan(void **state)
+{
+    struct fx *f = *state;
+    char sid[RECD_SID_LEN + 1];
+    add_account(f, 1);
+    add_account(f, 2);
+    static const unsigned ns[] = {9, 3, 12, 1, 7};
+    for (size_t i = 0; i < 5; i++)
+        add_recording(f, ns[i], (unsigned)(i % 2) + 1, (int64_t)(100 - i));
+    sidn(sid, "RE", 12);
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, 5), 0);
+    memset(&f->got, 0, sizeof f->got);
+    assert_int_equal(f->ops->recording_scan(f->st, collect_recording, &f->got), 0);
+    static const unsigned want[] = {1, 3, 7, 9, 12};
+    assert_got(f, "RE", want, 5);
+    memset(&f->got, 0, sizeof f->got);
+    f->got.stop_after = 2;
+    assert_int_equal(f->ops->recording_scan(f->st, collect_recording, &f->got), 0);
+    assert_got(f, "RE", want, 2);
+}
+
+/* Transcriptions. */
+
+static void test_transcriptions(void **state)
+{
+    struct fx *f = *state;
+    struct recd_transcription *t = malloc(sizeof *t), *got = malloc(sizeof *got);
+    struct recd_list_query q;
+    char acc[RECD_SID_LEN + 1], rec[RECD_SID_LEN + 1], sid[RECD_SID_LEN + 1];
+    static const char quoted[] = "He said \"it's\" 'fine'; -- DROP TABLE recordings; \\ «ünïcödé» 日本語 😀";
+    assert_non_null(t);
+    assert_non_null(got);
+    add_account(f, 1);
+    add_account(f, 2);
+    sidn(acc, "AC", 1);
+    add_recording(f, 1, 1, 100);
+    add_recording(f, 2, 1, 200);
+    add_recording(f, 3, 2, 300);
+
+    add_transcription(f, 1, 1, 1, 110, quoted);
+    add_transcription(f, 2, 1, 1, 120, NULL);
+    add_transcription(f, 3, 1, 2, 120, "");
+    add_transcription(f, 4, 1, 2, 130, "four");
+    add_transcription(f, 5, 2, 3, 310, "other account");
+
+    sidn(sid, "TR", 1);
+    memset(got, 0x55, sizeof *got);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, got), 0);
+    assert_string_equal(got->sid, sid);
+    assert_string_equal(got->account_sid, acc);
+    sidn(rec, "RE", 1);
+    assert_string_equal(got->recording_sid, rec);
+    assert_int_equal(got->created_us, 110);
+    assert_int_equal(got->updated_us, 110);
+    assert_int_equal(got->duration_ms, 1500);
+    assert_string_equal(got->status, "completed");
+    assert_string_equal(got->type, "fast");
+    assert_int_equal(got->text_null, 0);
+    assert_int_equal(got->text_len, strlen(quoted));
+    assert_ptr_equal(got->text, got->text_buf);
+    assert_string_equal(got->text, quoted);
+
+    sidn(sid, "TR", 2);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, got), 0);
+    assert_int_equal(got->text_null, 1);
+    assert_int_equal(got->text_len, 0);
+    sidn(sid, "TR", 3);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, got), 0);
+    assert_int_equal(got->text_null, 0);
+    assert_int_equal(got->text_len, 0);
+    assert_string_equal(got->text, "");
+
+    /* Duplicate; unknown; a recording or account that does not exist. */
+    transcription_init(t, 1, 1, 1, 1, "x");
+    assert_int_equal(f->ops->transcription_insert(f->st, t), RECD_E_EXISTS);
+    sidn(sid, "TR", 99);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, got), RECD_E_NOT_FOUND);
+    transcription_init(t, 99, 1, 42, 1, "x");
+    assert_int_equal(f->ops->transcription_insert(f->st, t), RECD_E_NOT_FOUND);
+    transcription_init(t, 99, 3, 1, 1, "x");
+    assert_int_equal(f->ops->transcription_insert(f->st, t), RECD_E_NOT_FOUND);
+
+    /* Text: exactly the maximum round-trips; one byte more, a NUL or broken UTF-8 is refused. */
+    char *big = malloc(RECD_TEXT_MAX + 2);
+    assert_non_null(big);
+    memset(big, 'y', RECD_TEXT_MAX + 1);
+    big[RECD_TEXT_MAX + 1] = '\0';
+    transcription_init(t, 50, 1, 1, 50, big);
+    assert_int_equal(f->ops->transcription_insert(f->st, t), RECD_E_BAD_INPUT);
+    big[RECD_TEXT_MAX] = '\0';
+    transcription_init(t, 50, 1, 1, 50, big);
+    assert_int_equal(f->ops->transcription_insert(f->st, t), 0);
+    sidn(sid, "TR", 50);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, got), 0);
+    assert_int_equal(got->text_len, RECD_TEXT_MAX);
+    assert_int_equal(strlen(got->text), RECD_TEXT_MAX);
+    assert_memory_equal(got->text, big, RECD_TEXT_MAX);
+    free(big);
+    assert_int_equal(f->ops->transcription_delete(f->st, sid), 0);
+    transcription_init(t, 51, 1, 1, 51, "a\0b");
+    t->text_len = 3;
+    assert_int_equal(f->ops->transcription_insert(f->st, t), RECD_E_BAD_INPUT);
+    transcription_init(t, 51, 1, 1, 51, "caf\xc3");
+    assert_int_equal(f->ops->transcription_insert(f->st, t), RECD_E_BAD_INPUT);
+    transcription_init(t, 51, 1, 1, 51, "\xc0\xaf");
+    assert_int_equal(f->ops->transcription_insert(f->st, t), RECD_E_BAD_INPUT);
+    sidn(sid, "TR", 51);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, got), RECD_E_NOT_FOUND);
+
+    /* Lists: the account's, newest first with sid breaking the tie at 120; the list callback sees
+     * the text (and NULL text) as stored. */
+    query_init(&q, acc);
+    assert_int_equal(list_transcriptions(f, &q), 0);
+    static const unsigned all[] = {4, 3, 2, 1};
+    assert_got(f, "TR", all, 4);
+    assert_string_equal(f->got.text[0], "four");
+    assert_int_equal(f->got.text_null[1], 0);
+    assert_int_equal(f->got.text_len[1], 0);
+    assert_int_equal(f->got.text_null[2], 1);
+    assert_int_equal(f->got.text_len[3], strlen(quoted));
+    assert_string_equal(f->got.text[3], quoted);
+
+    /* By recording (the transcription list of /Recordings/RE…/Transcriptions). */
+    q.recording_sid = rec;
+    assert_int_equal(list_transcriptions(f, &q), 0);
+    static const unsigned of1[] = {2, 1};
+    assert_got(f, "TR", of1, 2);
+    /* Another account's recording lists nothing under this account. */
+    sidn(rec, "RE", 3);
+    assert_int_equal(list_transcriptions(f, &q), 0);
+    assert_int_equal(f->got.n, 0);
+
+    /* Paging both ways, with an offset, and a date range. */
+    query_init(&q, acc);
+    q.limit = 2;
+    q.anchor_dir = RECD_ANCHOR_AFTER;
+    q.anchor_us = 120;
+    sidn(q.anchor_sid, "TR", 3);
+    assert_int_equal(list_transcriptions(f, &q), 0);
+    static const unsigned after3[] = {2, 1};
+    assert_got(f, "TR", after3, 2);
+    q.anchor_dir = RECD_ANCHOR_BEFORE;
+    q.anchor_us = 110;
+    sidn(q.anchor_sid, "TR", 1);
+    assert_int_equal(list_transcriptions(f, &q), 0);
+    static const unsigned before1[] = {3, 2};
+    assert_got(f, "TR", before1, 2);
+    assert_int_equal(f->got.text_null[0], 0);
+    assert_int_equal(f->got.text_null[1], 1);
+    q.limit = 10;
+    assert_int_equal(list_transcriptions(f, &q), 0);
+    static const unsigned before1all[] = {4, 3, 2};
+    assert_got(f, "TR", before1all, 3);
+    assert_string_equal(f->got.text[0], "four");
+    query_init(&q, acc);
+    q.offset = 1;
+    q.limit = 2;
+    assert_int_equal(list_transcriptions(f, &q), 0);
+    static const unsigned off1[] = {3, 2};
+    assert_got(f, "TR", off1, 2);
+    query_init(&q, acc);
+    q.created_ge_us = 111;
+    q.created_lt_us = 130;
+    assert_int_equal(list_transcriptions(f, &q), 0);
+    static const unsigned range[] = {3, 2};
+    assert_got(f, "TR", range, 2);
+
+    /* Delete: gone, and a second time NOT_FOUND. */
+    sidn(sid, "TR", 4);
+    assert_int_equal(f->ops->transcription_delete(f->st, sid), 0);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, got), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->transcription_delete(f->st, sid), RECD_E_NOT_FOUND);
+    free(t);
+    free(got);
+}
+
+/* Transactions and concurrency. */
+
+static void test_transactions(void **state)
+{
+    struct fx *f = *state;
+    struct recd_account a;
+    struct recd_recording r;
+    struct recd_transcription *t = malloc(sizeof *t);
+    char sid[RECD_SID_LEN + 1];
+    assert_non_null(t);
+
+    /* Rolled back: nothing of it remains. */
+    assert_int_equal(f->ops->begin(f->st), 0);
+    add_account(f, 1);
+    add_recording(f, 1, 1, 10);
+    add_transcription(f, 1, 1, 1, 11, "gone");
+    assert_int_equal(f->ops->rollback(f->st), 0);
+    sidn(sid, "AC", 1);
+    assert_int_equal(f->ops->account_get(f->st, sid, &a), RECD_E_NOT_FOUND);
+    sidn(sid, "RE", 1);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &r), RECD_E_NOT_FOUND);
+    sidn(sid, "TR", 1);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, t), RECD_E_NOT_FOUND);
+
+    /* Committed, with a failed call in the middle that changes nothing and spoils nothing. */
+    assert_int_equal(f->ops->begin(f->st), 0);
+    add_account(f, 1);
+    add_recording(f, 1, 1, 10);
+    recording_init(&r, 1, 1, 10);
+    assert_int_equal(f->ops->recording_insert(f->st, &r), RECD_E_EXISTS);
+    recording_init(&r, 9, 5, 10);
+    assert_int_equal(f->ops->recording_insert(f->st, &r), RECD_E_NOT_FOUND);
+    sidn(sid, "RE", 8);
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, 50), RECD_E_NOT_FOUND);
+    add_recording(f, 2, 1, 20);
+    add_transcription(f, 1, 1, 1, 11, "kept");
+    assert_int_equal(f->ops->commit(f->st), 0);
+    sidn(sid, "RE", 2);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &r), 0);
+    sidn(sid, "RE", 9);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &r), RECD_E_NOT_FOUND);
+
+    /* A deletion inside a transaction that is rolled back: recording and transcription return. */
+    assert_int_equal(f->ops->begin(f->st), 0);
+    sidn(sid, "RE", 1);
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, 50), 0);
+    int64_t n = 0;
+    assert_int_equal(f->ops->purge_deleted(f->st, 51, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &r), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->rollback(f->st), 0);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &r), 0);
+    assert_int_equal(r.deleted_us, 0);
+    assert_string_equal(r.status, "completed");
+    sidn(sid, "TR", 1);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, t), 0);
+    assert_string_equal(t->text, "kept");
+
+    /* Misuse is reported, not obeyed: a nested begin, a commit without begin. A rollback
+     * without a transaction is harmless (cleanup paths call it unconditionally). */
+    assert_int_equal(f->ops->begin(f->st), 0);
+    assert_true(f->ops->begin(f->st) < 0);
+    assert_int_equal(f->ops->rollback(f->st), 0);
+    assert_true(f->ops->commit(f->st) < 0);
+    assert_int_equal(f->ops->rollback(f->st), 0);
+    free(t);
+}
+
+static void test_two_handles(void **state)
+{
+    struct fx *f = *state;
+    struct recd_store *other = NULL;
+    struct recd_recording r;
+    struct recd_list_query q;
+    char sid[RECD_SID_LEN + 1], acc[RECD_SID_LEN + 1];
+    assert_int_equal(backend->open(f->dir, &other), 0);
+
+    add_account(f, 1);
+    add_recording(f, 1, 1, 10);
+    sidn(sid, "RE", 1);
+    assert_int_equal(other->ops->recording_get(other, sid, &r), 0);
+
+    /* Uncommitted work is invisible to the other handle until the commit. */
+    assert_int_equal(f->ops->begin(f->st), 0);
+    add_recording(f, 2, 1, 20);
+    sidn(sid, "RE", 2);
+    assert_int_equal(other->ops->recording_get(other, sid, &r), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->commit(f->st), 0);
+    assert_int_equal(other->ops->recording_get(other, sid, &r), 0);
+
+    /* The other handle writes; the first sees it, in lists too. */
+    recording_init(&r, 3, 1, 30);
+    assert_int_equal(other->ops->recording_insert(other, &r), 0);
+    sidn(acc, "AC", 1);
+    query_init(&q, acc);
+    assert_int_equal(list_recordings(f, &q), 0);
+    static const unsigned want[] = {3, 2, 1};
+    assert_got(f, "RE", want, 3);
+    other->ops->close(other);
+
+    /* And it all survives closing and reopening. */
+    f->ops->close(f->st);
+    f->st = NULL;
+    assert_int_equal(backend->open(f->dir, &f->st), 0);
+    assert_int_equal(list_recordings(f, &q), 0);
+    assert_got(f, "RE", want, 3);
+}
+
+struct writer {
+    struct recd_store *st;
+    _Atomic int rc; /* read by the test while the thread may still write it */
+};
+
+static void *write_from_thread(void *p)
+{
+    struct writer *w = p;
+    struct recd_recording r;
+    recording_init(&r, 5, 1, 50);
+    atomic_store(&w->rc, w->st->ops->recording_insert(w->st, &r));
+    return NULL;
+}
+
+/* A writer that finds the store locked waits for the lock rather than failing: the server and
+ * `recd import` write to one store side by side. */
+static void test_writer_waits(void **state)
+{
+    struct fx *f = *state;
+    struct recd_store *other = NULL;
+    struct recd_recording r;
+    struct writer w = {.st = NULL};
+    pthread_t th;
+    char sid[RECD_SID_LEN + 1];
+    add_account(f, 1);
+    assert_int_equal(backend->open(f->dir, &other), 0);
+    w.st = other;
+    atomic_store(&w.rc, 1);
+
+    assert_int_equal(f->ops->begin(f->st), 0);
+    add_recording(f, 4, 1, 40);
+    assert_int_equal(pthread_create(&th, NULL, write_from_thread, &w), 0);
+    usleep(300 * 1000);
+    assert_int_equal(atomic_load(&w.rc), 1); /* still waiting */
+    assert_int_equal(f->ops->commit(f->st), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(atomic_load(&w.rc), 0);
+    sidn(sid, "RE", 5);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &r), 0);
+    sidn(sid, "RE", 4);
+    assert_int_equal(other->ops->recording_get(other, sid, &r), 0);
+    other->ops->close(other);
+}
+
+static void test_open_fails_cleanly(void **state)
+{
+    (void)state;
+    struct recd_store *st = (struct recd_store *)1;
+    assert_true(recd_store_sqlite_open("/nonexistent-recd-dir/sub/recd.db", &st) < 0);
+    assert_null(st);
+}
+
+/* SQLite's own: every list query is served by an index, in order, without sorting. */
+
+static void test_query_plans(void **state)
+{
+    struct fx *f = *state;
+    sqlite3 *db = NULL;
+    char path[256], sql[2048], eqp[2100];
+    int checked = 0, bad = 0;
+    snprintf(path, sizeof path, "%s/recd.db", f->dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+
+    for (int kind = 0; kind < RECD_SQLITE_LIST_KINDS; kind++) {
+        unsigned allowed = recd_store_sqlite_list_flags((enum recd_sqlite_list_kind)kind);
+        const char *table = kind == RECD_SQLITE_LIST_RECORDINGS ? "recordings" : "transcriptions";
+        for (unsigned combo = 0; combo < RECD_SQLITE_LIST_COMBOS; combo++) {
+            unsigned flags = combo & ((1u << RECD_SQLITE_LIST_DIR_SHIFT) - 1);
+            unsigned dir = combo >> RECD_SQLITE_LIST_DIR_SHIFT;
+            int len = recd_store_sqlite_list_sql((enum recd_sqlite_list_kind)kind, combo, sql, sizeof sql);
+            /* A date limit on the anchor's side is folded into the anchor: no such statement. */
+            if ((flags & ~allowed) || (dir == RECD_ANCHOR_AFTER && (flags & RECD_SQLITE_LF_LT)) ||
+                (dir == RECD_ANCHOR_BEFORE && (flags & RECD_SQLITE_LF_GE))) {
+                assert_int_equal(len, -1);
+                continue;
+            }
+            assert_true(len > 0);
+            /* Values are bound, never written into the text. */
+            assert_non_null(strstr(sql, "account_sid = ?1"));
+            assert_null(strchr(sql, '\''));
+
+            /* With both a call and a conference either index serves; with one, its own. */
+            const char *want_index, *alt_index = NULL;
+            if (kind == RECD_SQLITE_LIST_RECORDINGS) {
+                want_index = flags & RECD_SQLITE_LF_CALL         ? "recordings_call"
+                             : flags & RECD_SQLITE_LF_CONFERENCE ? "recordings_conference"
+                                                                 : "recordings_account";
+                if ((flags & RECD_SQLITE_LF_CALL) && (flags & RECD_SQLITE_LF_CONFERENCE))
+                    alt_index = "recordings_conference";
+            } else {
+                want_index =
+                    flags & RECD_SQLITE_LF_RECORDING ? "transcriptions_recording" : "transcriptions_account";
+            }
+
+            snprintf(eqp, sizeof eqp, "EXPLAIN QUERY PLAN %s", sql);
+            sqlite3_stmt *st = NULL;
+            assert_int_equal(sqlite3_prepare_v2(db, eqp, -1, &st, NULL), SQLITE_OK);
+            int rows = 0, indexed = 0, sorted = 0, scanned = 0;
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                const char *detail = (const char *)sqlite3_column_text(st, 3);
+                char idx[64];
+                if (!detail)
+                    continue;
+                rows++;
+                sorted |= strstr(detail, "USE TEMP B-TREE") != NULL;
+                scanned |= strncmp(detail, "SCAN ", 5) == 0 && !strstr(detail, "USING");
+                /* "SEARCH recordings USING INDEX recordings_call (account_sid=? AND call_sid=?)" */
+                const char *u = strstr(detail, "USING INDEX ");
+                const char *uc = strstr(detail, "USING COVERING INDEX ");
+                const char *name = uc ? uc + 21 : u ? u + 12 : NULL;
+                if (name && sscanf(name, "%63[a-z_]", idx) == 1 && strncmp(detail, "SEARCH ", 7) == 0 &&
+                    strstr(detail, table) &&
+                    (strcmp(idx, want_index) == 0 || (alt_index && strcmp(idx, alt_index) == 0)))
+                    indexed = 1;
+                if (rows == 1 && (sorted || scanned || !indexed))
+                    print_error("%s\n  -> %s (want %s)\n", sql, detail, want_index);
+            }
+            sqlite3_finalize(st);
+            bad += rows != 1 || !indexed || sorted || scanned;
+            checked++;
+        }
+    }
+    sqlite3_close(db);
+    assert_int_equal(bad, 0);
+    /* Recordings: 32 filter sets with no anchor, 16 with each; transcriptions: 8, 4 and 4. */
+    assert_int_equal(checked, 32 + 16 + 16 + 8 + 4 + 4);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recording_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_filters_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_paging_walk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mark_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transcriptions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_waits, setup, teardown),
+        cmocka_unit_test(test_open_fails_cleanly),
+        cmocka_unit_test_setup_teardown(test_query_plans, setup, teardown),
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+        backend = &backends[i];
+        failed += cmocka_run_group_tests_name(backend->name, tests, NULL, NULL);
+    }
+    return failed != 0;
+}
