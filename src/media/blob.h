@@ -32,7 +32,7 @@ struct recd_blob_ops {
     int (*open)(struct recd_blob *b, const char *key, int *fd, int64_t *size);
     /** Removes `key` durably (unlink, fsync the directory). 0 also when it was already absent. */
     int (*remove)(struct recd_blob *b, const char *key);
-    /** Every stored key (fsck), in no particular order. */
+    /** Every stored key (fsck), in no particular order; a callback that stops the walk still gives 0. */
     int (*scan)(struct recd_blob *b, recd_blob_key_cb cb, void *ctx);
     /** Leftovers of interrupted writes (temporary files), by a display name; 0 or an error. */
     int (*scan_leftovers)(struct recd_blob *b, recd_blob_key_cb cb, void *ctx);
@@ -49,7 +49,7 @@ int recd_blob_key_valid(const char *key);
 
 /**
  * Opens the filesystem blob store rooted at `dir` (created if missing, mode 0700). Layout:
- * `dir/ab/cd/RE…abcd….wav`, sharded by hex digits 3–6 of the sid (the first random ones), so
+ * `dir/ab/cd/REabcd….wav`, sharded by the first four hex digits after the prefix (random), so
  * that no directory holds more than a few hundred files at a million recordings; temporary files
  * live in `dir/tmp/` on the same filesystem so that rename() is atomic.
  */

@@ -56,15 +56,21 @@ def test_sigkill_during_imports(start_server, recd_bin, tmp_path):
     acked = {}         # sid -> sha256 of one of its batch's files (set of candidates)
     stats = {"killed": 0, "finished_before_kill": 0, "completed": 0, "acked_from_killed": 0}
 
+    durations = []     # wall time of imports that ran to completion
+
     def run_batch(tag, kill):
         files = make_batch(rng, wavs, tag)
         batch_hashes = {sha(f.read_bytes()) for f in files}
         for f in files:
             hashes[sha(f.read_bytes())] = f.name
         cmd = cli.cmd(*Recd.import_args(acct.sid, files))
+        t0 = time.monotonic()
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if kill:
-            time.sleep(rng.uniform(0, 0.2))
+            # a random moment in 0-200 ms, within the time a whole import takes here, so that
+            # most kills land while the import is running rather than after it finished
+            window = min(0.2, min(durations) if durations else 0.2)
+            time.sleep(rng.uniform(0, window))
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)
                 stats["killed"] += 1
@@ -84,13 +90,16 @@ def test_sigkill_during_imports(start_server, recd_bin, tmp_path):
             acked[s] = batch_hashes
         if not kill:
             stats["completed"] += 1
+            durations.append(time.monotonic() - t0)
 
+    run_batch("calibrate", kill=False)
     for i in range(KILLS):
         run_batch("k%02d" % i, kill=True)
         if (i + 1) % FINISH_EVERY == 0:
             run_batch("f%02d" % i, kill=False)
     print("crash test:", stats, "acknowledged recordings:", len(acked))
-    assert stats["completed"] == KILLS // FINISH_EVERY
+    assert stats["completed"] == 1 + KILLS // FINISH_EVERY
+    assert stats["killed"] >= KILLS // 3, "too few imports were killed mid-flight: %s" % stats
 
     # the store is consistent: plain fsck passes even with leftovers of unacknowledged writes
     for args in (("fsck",), ("fsck", "--repair"), ("fsck",)):
