@@ -5,7 +5,7 @@ CC       ?= cc
 PKGS     := libmicrohttpd sqlite3 sndfile libcrypto
 WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) $(EXTRA_CFLAGS)
-LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lcrypto -lpthread -lm
+LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lpthread -lm
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -24,8 +24,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/test/unit/%)
 
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := gcc make pkg-config libc6-dev libmicrohttpd-dev libsqlite3-dev libsndfile1-dev \
-            libssl-dev libcmocka-dev python3 python3-pytest python3-requests python3-twilio \
-            python3-jsonschema
+            libssl-dev libmp3lame-dev libcmocka-dev python3 python3-pytest python3-requests \
+            python3-twilio python3-jsonschema mpg123 openssl
 
 .PHONY: all deps run test unit e2e clean format
 all: deps build/recd

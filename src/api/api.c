@@ -1,12 +1,15 @@
 #include "api/api.h"
 
 #include "api/auth.h"
+#include "api/conditional.h"
 #include "api/paging.h"
 #include "api/resource.h"
 #include "api/route.h"
+#include "api/sign.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/query.h"
+#include "core/time.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +18,7 @@
 #define CT_JSON "application/json"
 #define CT_XML "application/xml"
 #define CT_WAV "audio/x-wav"
+#define CT_MP3 "audio/mpeg"
 #define CT_TEXT "text/plain; charset=utf-8"
 
 #define ALLOW_LIST "GET, HEAD, OPTIONS"
@@ -76,6 +80,7 @@ struct call {
     struct recd_render_ctx rc;
     int json;
     char path[300]; /* the request path, shortened, for 404 messages */
+    size_t plen;    /* length of the path in rq->target */
 };
 
 static void fail(struct call *c, int err, const char *detail)
@@ -345,6 +350,140 @@ static void list(struct call *c, const struct recd_resource *res, int with_items
     recd_buf_free(&items);
 }
 
+
+/* --- Media ------------------------------------------------------------------------------- */
+
+/*
+ * A signed link (docs/api.md, "Signed media links"): Expires, KeySid and Signature in the query,
+ * an HMAC-SHA256 over "GET\n" + path + "\n" + Expires with the secret of KeySid, which must be
+ * the recording's account, its parent, or an API key of either. Returns 1 when the link is
+ * valid, 0 when the request carries none, and -1 (the 401 set) when it carries a bad one.
+ */
+static int check_signature(struct call *c, const struct recd_account *acc)
+{
+    const struct recd_str *e = recd_query_get(&c->qs, "Expires"), *k = recd_query_get(&c->qs, "KeySid"),
+                          *sg = recd_query_get(&c->qs, "Signature");
+    if (!e && !k && !sg)
+        return 0;
+    int64_t expires;
+    char key_sid[RECD_SID_LEN + 1], secret[33] = {0};
+    int rc = RECD_E_BAD_SIGNATURE;
+    if (!e || !k || !sg || recd_sign_parse(e->p, e->n, k->p, k->n, sg->p, sg->n, &expires, key_sid) < 0)
+        goto bad;
+    char owner[RECD_SID_LEN + 1];
+    if (key_sid[0] == 'A') {
+        struct recd_account signer;
+        if (c->st->ops->account_get(c->st, key_sid, &signer) < 0 ||
+            recd_secret_unseal(c->rq->ctx, signer.sid, signer.token_sealed, secret) < 0)
+            goto bad;
+        memcpy(owner, signer.sid, sizeof owner);
+    } else {
+        struct recd_key key;
+        if (c->st->ops->key_get(c->st, key_sid, &key) < 0 ||
+            recd_secret_unseal(c->rq->ctx, key.sid, key.secret_sealed, secret) < 0)
+            goto bad;
+        memcpy(owner, key.account_sid, sizeof owner);
+    }
+    if (strcmp(owner, acc->sid) != 0 && !(acc->parent_sid[0] && strcmp(owner, acc->parent_sid) == 0))
+        goto bad;
+    if (recd_sign_verify(secret, 32, "GET", c->rq->target.p, c->plen, expires, sg->p, sg->n, c->rq->now_s) < 0)
+        goto bad;
+    memset(secret, 0, sizeof secret);
+    return 1;
+bad:
+    memset(secret, 0, sizeof secret);
+    fail(c, rc, "");
+    return -1;
+}
+
+static const char *req_header(struct call *c, const char *name)
+{
+    return c->rq->header ? c->rq->header(c->rq, name) : NULL;
+}
+
+/*
+ * Sends a recording's audio: the stored WAV, or the MP3 or mono downmix derived from it, from the
+ * file itself (sendfile), with a strong ETag, Last-Modified, conditional requests and one byte
+ * range (RFC 9110 §13 and §14).
+ */
+static void send_media(struct call *c, const struct recd_recording *r)
+{
+    static const struct {
+        const char *suffix, *etag_tag, *ext, *ct;
+    } variants[2][2] = {
+        {{".wav", "", "wav", CT_WAV}, {".mono.wav", "-mono", "wav", CT_WAV}},
+        {{".mp3", "-mp3", "mp3", CT_MP3}, {".mono.mp3", "-mono-mp3", "mp3", CT_MP3}},
+    };
+    int mp3 = c->rt.ext == RECD_EXT_MP3, mono = 0;
+    const struct recd_str *ch = recd_query_get(&c->qs, "RequestedChannels");
+    if (ch) {
+        if (recd_str_eq(*ch, "1")) {
+            mono = r->channels >= 2;
+        } else if (recd_str_eq(*ch, "2")) {
+            if (r->channels < 2) {
+                fail(c, RECD_E_CHANNELS, "");
+                return;
+            }
+        } else {
+            fail(c, RECD_E_BAD_PARAM, "RequestedChannels (1 or 2)");
+            return;
+        }
+    }
+    const char *suffix = variants[mp3][mono].suffix;
+    int fd;
+    int64_t size;
+    int rc = recd_media_open(c->rq->ctx, r, suffix, &fd, &size);
+    if (rc < 0) {
+        if (rc == RECD_E_NOT_FOUND)
+            recd_log_error("media %s%s of a live recording is missing; run recd fsck", r->sid, suffix);
+        fail(c, rc == RECD_E_UNAVAILABLE ? rc : RECD_E_INTERNAL, NULL);
+        return;
+    }
+    struct recd_response *rs = c->rs;
+    /* The stored WAV never changes and what is derived from it is made once, so the WAV's digest
+     * and the variant name identify the bytes exactly: a strong validator. */
+    snprintf(rs->etag, sizeof rs->etag, "\"%.32s%s\"", r->media_sha256, variants[mp3][mono].etag_tag);
+    recd_time_http(r->created_us, rs->last_modified);
+    int64_t lm_s = r->created_us / RECD_US_PER_SEC;
+    rs->accept_ranges = 1;
+    rs->content_type = variants[mp3][mono].ct;
+    snprintf(rs->disposition, sizeof rs->disposition, "inline; filename=\"%s.%s\"", r->sid, variants[mp3][mono].ext);
+
+    const char *inm = req_header(c, "If-None-Match"), *ims = req_header(c, "If-Modified-Since");
+    if ((inm && recd_http_etag_match_weak(inm, rs->etag)) || (!inm && ims && recd_http_not_modified_since(ims, lm_s))) {
+        close(fd);
+        rs->status = 304;
+        rs->content_type = NULL;
+        return;
+    }
+    int64_t start = 0, len = size;
+    const char *range = req_header(c, "Range"), *if_range = req_header(c, "If-Range");
+    rs->status = 200;
+    if (range && (!if_range || recd_http_if_range(if_range, rs->etag, lm_s))) {
+        switch (recd_http_range(range, size, &start, &len)) {
+        case RECD_RANGE_OK:
+            rs->status = 206;
+            snprintf(rs->content_range, sizeof rs->content_range, "bytes %lld-%lld/%lld", (long long)start,
+                     (long long)(start + len - 1), (long long)size);
+            break;
+        case RECD_RANGE_UNSATISFIABLE: {
+            close(fd);
+            char etag[sizeof rs->etag];
+            memcpy(etag, rs->etag, sizeof etag);
+            fail(c, RECD_E_RANGE, "");
+            snprintf(rs->content_range, sizeof rs->content_range, "bytes */%lld", (long long)size);
+            memcpy(rs->etag, etag, sizeof etag);
+            return;
+        }
+        case RECD_RANGE_NONE:
+            break;
+        }
+    }
+    rs->fd = fd;
+    rs->fd_offset = start;
+    rs->fd_size = len;
+}
+
 /* --- Instances --------------------------------------------------------------------------- */
 
 /* Finds the path's recording; 404 (set on the response) unless it is the path account's, of the
@@ -378,7 +517,8 @@ static void recording_instance(struct call *c)
         c->rs->status = 204;
         return;
     }
-    /* GET is public (the sid is the secret) unless the account enforces auth on media. */
+    /* GET is public (the sid is the secret) unless the account enforces auth on media; a valid
+     * signed link stands in for credentials, and a bad one is refused whatever the setting. */
     if (find_recording(c, &r) < 0)
         return;
     int rc = c->st->ops->account_get(c->st, r.account_sid, &acc);
@@ -386,7 +526,10 @@ static void recording_instance(struct call *c)
         fail(c, rc, "");
         return;
     }
-    if (acc.media_auth && authorize(c, &acc) < 0)
+    int signed_ok = check_signature(c, &acc);
+    if (signed_ok < 0)
+        return;
+    if (acc.media_auth && !signed_ok && authorize(c, &acc) < 0)
         return;
     struct recd_buf *b = &c->rs->body;
     switch (c->rt.ext) {
@@ -400,27 +543,8 @@ static void recording_instance(struct call *c)
         recd_render_xml(b, &recd_res_recording, &r, &c->rc);
         recd_buf_adds(b, "</TwilioResponse>");
         return;
-    case RECD_EXT_NONE:
-    case RECD_EXT_WAV: {
-        char key[40];
-        int fd;
-        int64_t size;
-        recd_media_key(key, r.sid, ".wav");
-        rc = c->rq->ctx->blob->ops->open(c->rq->ctx->blob, key, &fd, &size);
-        if (rc < 0) {
-            if (rc == RECD_E_NOT_FOUND)
-                recd_log_error("media %s of a live recording is missing; run recd fsck", key);
-            fail(c, rc == RECD_E_NOT_FOUND ? RECD_E_INTERNAL : rc, NULL);
-            return;
-        }
-        ok_body(c, CT_WAV);
-        c->rs->fd = fd;
-        c->rs->fd_size = size;
-        snprintf(c->rs->disposition, sizeof c->rs->disposition, "inline; filename=\"%s.wav\"", r.sid);
-        return;
-    }
     default:
-        fail(c, RECD_E_NOT_FOUND, "");
+        send_media(c, &r);
         return;
     }
 }
@@ -482,6 +606,7 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
 
     const char *qm = memchr(rq->target.p, '?', rq->target.n);
     size_t plen = qm ? (size_t)(qm - rq->target.p) : rq->target.n;
+    c->plen = plen;
     int rc = recd_route_match(rq->target.p, plen, &c->rt);
     c->json = c->rt.ext == RECD_EXT_JSON;
     if (rq->target.n > RECD_URI_MAX) {

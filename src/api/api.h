@@ -20,6 +20,10 @@ struct recd_request {
     int64_t body_bytes;            /* bytes of request body received (bodies are never read) */
     const char *base_url;          /* public base URL, "http://127.0.0.1:8080", no trailing '/' */
     struct recd_ctx *ctx;          /* this thread's store and blob store */
+    /* Looks up a request header by name (case-insensitive); NULL when absent. */
+    const char *(*header)(const struct recd_request *rq, const char *name);
+    void *conn;                    /* the adapter's handle, for `header` */
+    int64_t now_s;                 /* the time the request arrived, for signed-link expiry */
 };
 
 struct recd_response {
@@ -27,7 +31,12 @@ struct recd_response {
     const char *content_type;  /* static string */
     struct recd_buf body;      /* owned; used when fd < 0 */
     int fd;                    /* media: an open file to send (owned), or -1 */
-    int64_t fd_size;
+    int64_t fd_offset;         /* media: first byte to send (a Range) */
+    int64_t fd_size;           /* media: bytes to send from fd_offset */
+    int accept_ranges;         /* add Accept-Ranges: bytes */
+    char etag[80];             /* ETag value (quoted), or "" */
+    char last_modified[32];    /* Last-Modified value, or "" */
+    char content_range[80];    /* Content-Range value, or "" */
     const char *allow;         /* the Allow header, for 405 and OPTIONS */
     int www_authenticate;      /* add WWW-Authenticate: Basic realm="Twilio API" */
     int cors_preflight;        /* add the CORS preflight headers */

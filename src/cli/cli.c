@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 
 #include "api/resource.h"
+#include "api/sign.h"
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -358,6 +359,71 @@ static int cmd_import(int argc, char **argv)
     return exit_for(rc);
 }
 
+
+static const char sign_help[] =
+    "usage: recd sign --account ACSID --recording RESID [--ttl SECONDS] [--format wav|mp3] [--data DIR]\n"
+    "Prints a signed link to the recording's media, usable without credentials (even with media\n"
+    "auth on) until it expires: --ttl defaults to 3600 s, at most 31 days. Signed with the\n"
+    "account's auth token; see docs/api.md for the scheme. The URL starts with $RECD_BASE_URL.\n";
+
+static int cmd_sign(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL}, {"account", 1, NULL}, {"recording", 1, NULL}, {"ttl", 1, NULL},
+                         {"format", 1, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, 5, &a, pos))
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(sign_help, stdout);
+        return 0;
+    }
+    const char *acc = optv(&a, "account"), *rec = optv(&a, "recording");
+    const char *fmt = optv(&a, "format") ? optv(&a, "format") : "wav";
+    if (a.npos)
+        return usage_error("sign takes no argument %s", a.pos[0]);
+    if (!acc || !recd_sid_valid(acc, strlen(acc), "AC", 1))
+        return usage_error("%s", "sign needs --account ACSID");
+    if (!rec || !recd_sid_valid(rec, strlen(rec), "RE", 1))
+        return usage_error("%s", "sign needs --recording RESID");
+    if (strcmp(fmt, "wav") != 0 && strcmp(fmt, "mp3") != 0)
+        return usage_error("--format %s: want wav or mp3", fmt);
+    long ttl = 3600;
+    if (optv(&a, "ttl")) {
+        char *end;
+        ttl = strtol(optv(&a, "ttl"), &end, 10);
+        if (*end || ttl < 1 || ttl > RECD_SIGN_MAX_TTL)
+            return usage_error("--ttl %s: want 1 to 2678400 seconds", optv(&a, "ttl"));
+    }
+    struct recd_ctx ctx;
+    if (open_ctx(&a, &ctx) < 0)
+        return 1;
+    struct recd_account account;
+    struct recd_recording r;
+    char secret[33];
+    int rc = ctx.store->ops->account_get(ctx.store, acc, &account);
+    if (rc == 0)
+        rc = ctx.store->ops->recording_get(ctx.store, rec, &r);
+    if (rc == 0 && (strcmp(r.account_sid, acc) != 0 || r.deleted_us))
+        rc = RECD_E_NOT_FOUND;
+    if (rc == RECD_E_NOT_FOUND) {
+        fprintf(stderr, "recd: no recording %s of account %s\n", rec, acc);
+    } else if (rc == 0 && (rc = recd_secret_unseal(&ctx, acc, account.token_sealed, secret)) < 0) {
+        fprintf(stderr, "recd: cannot unseal the account's token (is this the data folder's seal.key?)\n");
+    } else if (rc < 0) {
+        fprintf(stderr, "recd: cannot read the store\n");
+    } else {
+        char path[160], sig[RECD_SIG_LEN + 1];
+        int64_t expires = recd_now_us() / RECD_US_PER_SEC + ttl;
+        int n = snprintf(path, sizeof path, "/2010-04-01/Accounts/%s/Recordings/%s.%s", acc, rec, fmt);
+        recd_sign_compute(secret, 32, "GET", path, (size_t)n, expires, sig);
+        printf("%s%s?Expires=%lld&KeySid=%s&Signature=%s\n", base_url(), path, (long long)expires, acc, sig);
+        memset(secret, 0, sizeof secret);
+    }
+    recd_ctx_close(&ctx);
+    return exit_for(rc);
+}
+
 static const char fsck_help[] =
     "usage: recd fsck [--repair] [--data DIR]\n"
     "Checks that metadata and media agree. Leftovers of interrupted writes (orphan or temporary\n"
@@ -401,6 +467,7 @@ static const char main_help[] =
     "  account   create an account, or set its media auth\n"
     "  key       create an API key\n"
     "  import    store WAV files as recordings\n"
+    "  sign      print a signed, expiring link to a recording's media\n"
     "  fsck      check (and --repair) the data folder\n\n"
     "Every command takes --data DIR (default $RECD_DATA or ./data) and --help.\n"
     "Exit status: 0 success, 2 bad usage or input (nothing changed), 1 other failure.\n";
@@ -411,7 +478,7 @@ int recd_cli_main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {{"serve", cmd_serve}, {"account", cmd_account}, {"key", cmd_key},
-                {"import", cmd_import}, {"fsck", cmd_fsck}};
+                {"import", cmd_import}, {"sign", cmd_sign}, {"fsck", cmd_fsck}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         fputs(main_help, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;

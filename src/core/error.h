@@ -12,6 +12,9 @@
     X(UNAUTHORIZED, 401, 20003, "Authenticate")                                                     \
     X(FORBIDDEN, 403, 20403, "Forbidden")                                                           \
     X(METHOD, 405, 20004, "Method not allowed")                                                     \
+    X(CHANNELS, 400, 16113, "RequestedChannels=2 is not available: the recording has one channel%s") \
+    X(RANGE, 416, 20416, "Requested range not satisfiable%s")                                        \
+    X(BAD_SIGNATURE, 401, 20003, "The signed link is invalid or has expired%s")                     \
     X(PAGE_SIZE, 400, 20007, "PageSize must be a whole number from 1 to 1000%s")                    \
     X(PAGE_TOKEN, 400, 21481, "Invalid PageToken%s")                                                \
     X(BAD_PARAM, 400, 20001, "Invalid parameter: %s")                                               \

@@ -108,7 +108,7 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r, struct 
     int64_t bytes;
     if (rs->fd >= 0) {
         /* MHD sends the file with sendfile() and closes the fd when done. */
-        resp = MHD_create_response_from_fd64((uint64_t)rs->fd_size, rs->fd);
+        resp = MHD_create_response_from_fd_at_offset64((uint64_t)rs->fd_size, rs->fd, (uint64_t)rs->fd_offset);
         if (resp)
             rs->fd = -1;
         bytes = rs->fd_size;
@@ -131,6 +131,14 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r, struct 
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"Twilio API\"");
     if (rs->disposition[0])
         MHD_add_response_header(resp, "Content-Disposition", rs->disposition);
+    if (rs->accept_ranges)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    if (rs->etag[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, rs->etag);
+    if (rs->last_modified[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, rs->last_modified);
+    if (rs->content_range[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, rs->content_range);
     /* Media and public URLs are embedded in other sites' pages; credentials are Basic, never
      * cookies, so allowing any origin exposes nothing a direct request would not. */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
@@ -140,12 +148,22 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r, struct 
                                 "Authorization, Range, If-None-Match, If-Modified-Since, If-Range");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
     }
+    if (rs->accept_ranges) {
+        /* Let pages read the headers an audio player or a download manager needs. */
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "Accept-Ranges, Content-Range, Content-Length, ETag, Last-Modified");
+    }
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs->status, resp);
     MHD_destroy_response(resp);
     r->answered = 1;
     r->status = rs->status;
     r->bytes = bytes;
     return ret;
+}
+
+static const char *header_of(const struct recd_request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -193,6 +211,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             .body_bytes = r->body_bytes,
             .base_url = sv->base_url,
             .ctx = ctx,
+            .header = header_of,
+            .conn = conn,
+            .now_s = r->t0 / RECD_US_PER_SEC,
         };
         recd_api_handle(&rq, &rs);
     }

@@ -2,12 +2,15 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/seal.h"
+#include "media/transcode.h"
 #include "core/sid.h"
 #include "core/time.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -20,9 +23,9 @@
 /* Every suffix under which a recording's media may be stored (the WAV and what is derived from it). */
 static const char *const media_suffixes[] = {".wav", ".mp3", ".mono.wav", ".mono.mp3"};
 
-void recd_media_key(char out[40], const char *sid, const char *suffix)
+void recd_media_key(char out[RECD_MEDIA_KEY_MAX], const char *sid, const char *suffix)
 {
-    snprintf(out, 40, "%.34s%s", sid, suffix);
+    snprintf(out, RECD_MEDIA_KEY_MAX, "%.34s%s", sid, suffix);
 }
 
 int recd_ctx_open(const char *dir, struct recd_ctx *ctx)
@@ -41,6 +44,9 @@ int recd_ctx_open(const char *dir, struct recd_ctx *ctx)
         goto fail;
     snprintf(path, sizeof path, "%s/media", dir);
     rc = recd_blob_fs_open(path, &ctx->blob);
+    if (rc < 0)
+        goto fail;
+    rc = recd_seal_key_load(dir, ctx->seal_key);
     if (rc < 0)
         goto fail;
     snprintf(path, sizeof path, "%s/.lock", dir);
@@ -91,13 +97,26 @@ int recd_secret_check(const unsigned char salt[16], const unsigned char hash[32]
     return CRYPTO_memcmp(h, hash, 32) == 0;
 }
 
-static int new_secret(unsigned char salt[16], unsigned char hash[32], char clear[33])
+/* A new secret: 128 random bits as 32 hex characters, kept hashed (for Basic auth) and sealed
+ * under the data folder's key with its owner's sid (for verifying signed links). */
+static int new_secret(struct recd_ctx *ctx, const char *owner, unsigned char salt[16], unsigned char hash[32],
+                      unsigned char sealed[RECD_SEALED_SECRET_LEN], char clear[33])
 {
     unsigned char raw[16];
     if (recd_random(raw, sizeof raw) < 0 || recd_random(salt, 16) < 0)
         return RECD_E_INTERNAL;
     recd_hex(clear, raw, sizeof raw);
     recd_secret_hash(salt, clear, 32, hash);
+    return recd_seal(ctx->seal_key, owner, (const unsigned char *)clear, 32, sealed) < 0 ? RECD_E_INTERNAL : 0;
+}
+
+int recd_secret_unseal(struct recd_ctx *ctx, const char *owner_sid, const unsigned char sealed[RECD_SEALED_SECRET_LEN],
+                       char out[33])
+{
+    size_t n = 0;
+    if (recd_unseal(ctx->seal_key, owner_sid, sealed, RECD_SEALED_SECRET_LEN, (unsigned char *)out, &n) < 0 || n != 32)
+        return RECD_E_INTERNAL;
+    out[32] = '\0';
     return 0;
 }
 
@@ -128,7 +147,8 @@ int recd_account_create(struct recd_ctx *ctx, const char *name, const char *pare
     }
     if (copy_name(out->friendly_name, sizeof out->friendly_name, name) < 0)
         return RECD_E_BAD_INPUT;
-    if (recd_sid_new(out->sid, "AC") < 0 || new_secret(out->token_salt, out->token_hash, token) < 0)
+    if (recd_sid_new(out->sid, "AC") < 0 ||
+        new_secret(ctx, out->sid, out->token_salt, out->token_hash, out->token_sealed, token) < 0)
         return RECD_E_INTERNAL;
     out->created_us = out->updated_us = recd_now_us();
     return st->ops->account_insert(st, out);
@@ -148,7 +168,8 @@ int recd_key_create(struct recd_ctx *ctx, const char *account_sid, const char *n
     if (copy_name(out->friendly_name, sizeof out->friendly_name, name) < 0)
         return RECD_E_BAD_INPUT;
     memcpy(out->account_sid, account_sid, RECD_SID_LEN + 1);
-    if (recd_sid_new(out->sid, "SK") < 0 || new_secret(out->secret_salt, out->secret_hash, secret) < 0)
+    if (recd_sid_new(out->sid, "SK") < 0 ||
+        new_secret(ctx, out->sid, out->secret_salt, out->secret_hash, out->secret_sealed, secret) < 0)
         return RECD_E_INTERNAL;
     out->created_us = recd_now_us();
     return st->ops->key_insert(st, out);
@@ -301,7 +322,7 @@ static int import_batch(struct recd_ctx *ctx, const struct recd_import_opts *o, 
 {
     struct recd_store *st = ctx->store;
     struct recd_blob *bl = ctx->blob;
-    char key[40];
+    char key[RECD_MEDIA_KEY_MAX];
     int written = 0, rc = 0, in_tx = 0;
 
     for (int i = 0; i < n; i++) {
@@ -451,7 +472,7 @@ int recd_recording_delete(struct recd_ctx *ctx, const char *sid)
         return rc;
     /* The metadata says "deleted" durably; now the bytes go. If we crash here the files are
      * orphans, which nothing serves (the status is checked first) and fsck removes. */
-    char key[40];
+    char key[RECD_MEDIA_KEY_MAX];
     for (size_t i = 0; i < sizeof media_suffixes / sizeof media_suffixes[0]; i++) {
         recd_media_key(key, sid, media_suffixes[i]);
         if (ctx->blob->ops->remove(ctx->blob, key) < 0)
@@ -478,7 +499,7 @@ static int fsck_recording(void *p, const struct recd_recording *r)
     if (r->deleted_us)
         return 0;
     s->rep->recordings++;
-    char key[40], hex[65];
+    char key[RECD_MEDIA_KEY_MAX], hex[65];
     int fd;
     int64_t size;
     recd_media_key(key, r->sid, ".wav");
@@ -549,4 +570,122 @@ int recd_fsck(struct recd_ctx *ctx, int repair, void *out, struct recd_fsck_repo
     if (repair)
         flock(ctx->lock_fd, LOCK_UN);
     return rc;
+}
+
+/*
+ * Derived media. Files are made from the stored WAV on first request and kept. Within this
+ * process a small table of keys being derived lets one thread do the work while the others
+ * asking for the same key wait on a condition variable and then open the result. Across
+ * processes two derivations could race; both write the same bytes and the rename is atomic,
+ * so the result is the same either way.
+ */
+#define INFLIGHT_MAX 64
+
+static pthread_mutex_t inflight_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t inflight_done = PTHREAD_COND_INITIALIZER;
+static char inflight[INFLIGHT_MAX][RECD_MEDIA_KEY_MAX];
+static long derived_count;
+
+long recd_media_derived_count(void)
+{
+    pthread_mutex_lock(&inflight_lock);
+    long n = derived_count;
+    pthread_mutex_unlock(&inflight_lock);
+    return n;
+}
+
+static int inflight_find(const char *key)
+{
+    for (int i = 0; i < INFLIGHT_MAX; i++)
+        if (inflight[i][0] && strcmp(inflight[i], key) == 0)
+            return i;
+    return -1;
+}
+
+/* Produces `suffix` from the recording's media and stores it durably under its key. */
+static int derive(struct recd_ctx *ctx, const struct recd_recording *r, const char *suffix)
+{
+    struct recd_blob *bl = ctx->blob;
+    const int mono = strncmp(suffix, ".mono", 5) == 0;
+    const int mp3 = strcmp(suffix + strlen(suffix) - 4, ".mp3") == 0;
+    /* The mono MP3 is encoded from the mono WAV, so both downmixes are the same samples. */
+    const char *source = mono && mp3 ? ".mono.wav" : ".wav";
+    int fd = -1, rc;
+    int64_t size;
+    char key[RECD_MEDIA_KEY_MAX];
+    struct recd_buf out;
+    recd_buf_init(&out, 0);
+    int64_t t0 = recd_now_us();
+    rc = recd_media_open(ctx, r, source, &fd, &size);
+    if (rc < 0)
+        goto done;
+    rc = mp3 ? recd_mp3_encode(fd, &out) : recd_wav_downmix(fd, &out);
+    if (rc < 0) {
+        recd_log_error("cannot derive %s%s from %s%s", r->sid, suffix, r->sid, source);
+        rc = RECD_E_INTERNAL;
+        goto done;
+    }
+    recd_media_key(key, r->sid, suffix);
+    /* Shared with imports: fsck --repair waits until no derived file is half-written. */
+    while (flock(ctx->lock_fd, LOCK_SH) < 0 && errno == EINTR)
+        ;
+    rc = bl->ops->put_mem(bl, key, out.p, out.len);
+    flock(ctx->lock_fd, LOCK_UN);
+    if (rc == 0) {
+        pthread_mutex_lock(&inflight_lock);
+        derived_count++;
+        pthread_mutex_unlock(&inflight_lock);
+        recd_log_info("derived %s (%zu bytes) in %lld ms", key, out.len, (long long)((recd_now_us() - t0) / 1000));
+    }
+done:
+    if (fd >= 0)
+        close(fd);
+    recd_buf_free(&out);
+    return rc;
+}
+
+int recd_media_open(struct recd_ctx *ctx, const struct recd_recording *r, const char *suffix, int *fd,
+                    int64_t *size)
+{
+    struct recd_blob *bl = ctx->blob;
+    char key[RECD_MEDIA_KEY_MAX];
+    if (strncmp(suffix, ".mono", 5) == 0 && r->channels < 2)
+        return RECD_E_BAD_INPUT;
+    recd_media_key(key, r->sid, suffix);
+    int rc = bl->ops->open(bl, key, fd, size);
+    if (rc != RECD_E_NOT_FOUND || strcmp(suffix, ".wav") == 0)
+        return rc;
+
+    pthread_mutex_lock(&inflight_lock);
+    for (;;) {
+        if (inflight_find(key) < 0)
+            break;
+        pthread_cond_wait(&inflight_done, &inflight_lock);
+    }
+    /* Whoever derived it while we waited has stored it; else it is ours to make. */
+    rc = bl->ops->open(bl, key, fd, size);
+    if (rc != RECD_E_NOT_FOUND) {
+        pthread_mutex_unlock(&inflight_lock);
+        return rc;
+    }
+    int slot = -1;
+    for (int i = 0; i < INFLIGHT_MAX && slot < 0; i++)
+        if (!inflight[i][0])
+            slot = i;
+    if (slot < 0) {
+        pthread_mutex_unlock(&inflight_lock);
+        return RECD_E_UNAVAILABLE; /* too many different files being derived at once */
+    }
+    memcpy(inflight[slot], key, sizeof inflight[slot]);
+    pthread_mutex_unlock(&inflight_lock);
+
+    rc = derive(ctx, r, suffix);
+
+    pthread_mutex_lock(&inflight_lock);
+    inflight[slot][0] = '\0';
+    pthread_cond_broadcast(&inflight_done);
+    pthread_mutex_unlock(&inflight_lock);
+    if (rc < 0)
+        return rc;
+    return bl->ops->open(bl, key, fd, size);
 }

@@ -18,6 +18,7 @@ struct recd_ctx {
     struct recd_store *store;
     struct recd_blob *blob;
     int lock_fd; /* data/.lock, for the import (shared) / fsck --repair (exclusive) protocol */
+    unsigned char seal_key[32]; /* data/seal.key: seals the secrets the server must sign with */
 };
 
 /** Creates `dir` if needed (0700) and opens `dir/recd.db` and `dir/media`. 0 or RECD_E_*. */
@@ -91,7 +92,28 @@ struct recd_fsck_report {
  */
 int recd_fsck(struct recd_ctx *ctx, int repair, void *out /* FILE* */, struct recd_fsck_report *rep);
 
-/** Blob key of a recording's stored WAV: "RE….wav". `out` needs 40 bytes. */
-void recd_media_key(char out[40], const char *sid, const char *suffix);
+/** Room for the longest media key: a sid and ".mono.wav", and a NUL. */
+#define RECD_MEDIA_KEY_MAX 48
+
+/** Blob key of a recording's media: sid + suffix (".wav", ".mp3", ".mono.wav", ".mono.mp3"). */
+void recd_media_key(char out[RECD_MEDIA_KEY_MAX], const char *sid, const char *suffix);
+
+/**
+ * Opens one of a recording's media files: the stored WAV (".wav"), or a file derived from it
+ * (".mp3", ".mono.wav", ".mono.mp3"), which is made on first request, stored durably beside the
+ * WAV, and kept. When several threads of one process ask for a file that does not exist yet, one
+ * derives it and the others wait for that result. *fd (the caller closes it) and *size on
+ * success; RECD_E_BAD_INPUT if a mono variant is asked of a mono recording; RECD_E_INTERNAL
+ * when the file cannot be produced (nothing partial is ever left under the key).
+ */
+int recd_media_open(struct recd_ctx *ctx, const struct recd_recording *r, const char *suffix, int *fd,
+                    int64_t *size);
+
+/** How many derived files this process has produced (for tests and logs). */
+long recd_media_derived_count(void);
+
+/** Unseals a secret sealed for `owner_sid` into `out` (33 bytes: 32 characters and a NUL). 0 or RECD_E_INTERNAL. */
+int recd_secret_unseal(struct recd_ctx *ctx, const char *owner_sid, const unsigned char sealed[RECD_SEALED_SECRET_LEN],
+                       char out[33]);
 
 #endif

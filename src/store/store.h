@@ -24,13 +24,18 @@
 #define RECD_SOURCE_MAX 32 /* "StartConferenceRecordingAPI" is 27 */
 #define RECD_STATUS_MAX 16
 #define RECD_TEXT_MAX 65536 /* transcription text, in bytes */
+/* A 32-character secret sealed: 12-byte nonce, 32 bytes, 16-byte tag. */
+#define RECD_SEALED_SECRET_LEN (32 + 28)
 
 struct recd_account {
     char sid[RECD_SID_LEN + 1];
     char parent_sid[RECD_SID_LEN + 1]; /* "" when a top-level account */
     char friendly_name[RECD_NAME_MAX + 1];
     unsigned char token_salt[16];
-    unsigned char token_hash[32]; /* SHA-256(salt || token) */
+    unsigned char token_hash[32]; /* SHA-256(salt || token): what Basic auth checks */
+    /* The token sealed (AES-256-GCM under the data folder's key file, the sid as associated
+     * data): what signed media links are verified with. Never stored in clear. */
+    unsigned char token_sealed[RECD_SEALED_SECRET_LEN];
     int media_auth;               /* 1: instance GET needs Basic auth too */
     int64_t created_us;
     int64_t updated_us;
@@ -42,6 +47,7 @@ struct recd_key {
     char friendly_name[RECD_NAME_MAX + 1];
     unsigned char secret_salt[16];
     unsigned char secret_hash[32];
+    unsigned char secret_sealed[RECD_SEALED_SECRET_LEN];
     int64_t created_us;
 };
 

@@ -58,14 +58,15 @@ struct col {
     F(sid, K_SID, "AC")                                                                                      \
     R(parent_sid, K_SID_NULL, "AC")                                                                          \
     R(friendly_name, K_TEXT, NULL)                                                                           \
-    R(token_salt, K_BLOB, NULL) R(token_hash, K_BLOB, NULL) R(media_auth, K_INT, NULL)                       \
-        R(created_us, K_I64, NULL) R(updated_us, K_I64, NULL)
+    R(token_salt, K_BLOB, NULL) R(token_hash, K_BLOB, NULL) R(token_sealed, K_BLOB, NULL)                    \
+        R(media_auth, K_INT, NULL) R(created_us, K_I64, NULL) R(updated_us, K_I64, NULL)
 
 #define KEY_COLS(F, R)                                                                                       \
     F(sid, K_SID, "SK")                                                                                      \
     R(account_sid, K_SID, "AC")                                                                              \
     R(friendly_name, K_TEXT, NULL)                                                                           \
-    R(secret_salt, K_BLOB, NULL) R(secret_hash, K_BLOB, NULL) R(created_us, K_I64, NULL)
+    R(secret_salt, K_BLOB, NULL) R(secret_hash, K_BLOB, NULL) R(secret_sealed, K_BLOB, NULL)                 \
+        R(created_us, K_I64, NULL)
 
 #define RECORDING_COLS(F, R)                                                                                 \
     F(sid, K_SID, "RE")                                                                                      \
@@ -121,6 +122,7 @@ static const char schema_sql[] =
     " friendly_name TEXT NOT NULL,"
     " token_salt BLOB NOT NULL,"
     " token_hash BLOB NOT NULL,"
+    " token_sealed BLOB NOT NULL,"
     " media_auth INTEGER NOT NULL,"
     " created_us INTEGER NOT NULL,"
     " updated_us INTEGER NOT NULL"
@@ -131,6 +133,7 @@ static const char schema_sql[] =
     " friendly_name TEXT NOT NULL,"
     " secret_salt BLOB NOT NULL,"
     " secret_hash BLOB NOT NULL,"
+    " secret_sealed BLOB NOT NULL,"
     " created_us INTEGER NOT NULL"
     ") STRICT;"
     "CREATE INDEX IF NOT EXISTS api_keys_account ON api_keys(account_sid);"
