@@ -31,8 +31,8 @@ static void hmac_fetch(void)
 }
 
 /* The raw HMAC-SHA256 of the string to sign; 0 or -1 when OpenSSL fails. */
-static int sign_raw(const char *secret, size_t secret_len, const char *method, const char *path, size_t path_len,
-                    int64_t expires, unsigned char mac[MAC_LEN])
+static int sign_raw(const char *secret, size_t secret_len, const char *method, const char *path,
+                    size_t path_len, int64_t expires, unsigned char mac[MAC_LEN])
 {
     char num[24];
     int nn = snprintf(num, sizeof num, "%" PRId64, expires);
@@ -98,8 +98,8 @@ static int method_ok(const char *m)
     return 1;
 }
 
-int recd_sign_verify(const char *secret, size_t secret_len, const char *method, const char *path, size_t path_len,
-                     int64_t expires, const char *sig, size_t sig_len, int64_t now_s)
+int recd_sign_verify(const char *secret, size_t secret_len, const char *method, const char *path,
+                     size_t path_len, int64_t expires, const char *sig, size_t sig_len, int64_t now_s)
 {
     unsigned char got[MAC_LEN], want[MAC_LEN];
     if (secret_len == 0 || !method_ok(method) || !sig_decode(sig, sig_len, got))
@@ -117,8 +117,8 @@ int recd_sign_verify(const char *secret, size_t secret_len, const char *method, 
     return diff == 0 ? 0 : RECD_E_UNAUTHORIZED;
 }
 
-int recd_sign_parse(const char *expires, size_t en, const char *key_sid, size_t kn, const char *sig, size_t sn,
-                    int64_t *exp_out, char key_out[35])
+int recd_sign_parse(const char *expires, size_t en, const char *key_sid, size_t kn, const char *sig,
+                    size_t sn, int64_t *exp_out, char key_out[35])
 {
     unsigned char mac[MAC_LEN];
     /* At most 18 digits cannot overflow int64; leading zeros would let one expiry be spelled

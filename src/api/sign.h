@@ -61,8 +61,8 @@ void recd_sign_compute(const char *secret, size_t secret_len, const char *method
  * and a signature that does not match, compared in constant time (CRYPTO_memcmp). Returns 0,
  * RECD_E_UNAUTHORIZED for all of those alike, or RECD_E_INTERNAL when OpenSSL fails.
  */
-int recd_sign_verify(const char *secret, size_t secret_len, const char *method, const char *path, size_t path_len,
-                     int64_t expires, const char *sig, size_t sig_len, int64_t now_s);
+int recd_sign_verify(const char *secret, size_t secret_len, const char *method, const char *path,
+                     size_t path_len, int64_t expires, const char *sig, size_t sig_len, int64_t now_s);
 
 /**
  * Parses a link's three query values (already percent-decoded): `expires` (`en` bytes; 1–18
@@ -71,7 +71,7 @@ int recd_sign_verify(const char *secret, size_t secret_len, const char *method, 
  * stores the expiry in *exp_out and the sid with a NUL in `key_out`, and returns 0; otherwise
  * returns RECD_E_UNAUTHORIZED and writes nothing.
  */
-int recd_sign_parse(const char *expires, size_t en, const char *key_sid, size_t kn, const char *sig, size_t sn,
-                    int64_t *exp_out, char key_out[35]);
+int recd_sign_parse(const char *expires, size_t en, const char *key_sid, size_t kn, const char *sig,
+                    size_t sn, int64_t *exp_out, char key_out[35]);
 
 #endif

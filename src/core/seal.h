@@ -15,10 +15,10 @@
  * seals than recd will ever make under one key (NIST's bound is 2^32).
  */
 
-#define RECD_SEAL_KEY_LEN  32
+#define RECD_SEAL_KEY_LEN   32
 #define RECD_SEAL_NONCE_LEN 12
-#define RECD_SEAL_TAG_LEN  16
-#define RECD_SEAL_OVERHEAD 28 /* 12-byte nonce + 16-byte tag */
+#define RECD_SEAL_TAG_LEN   16
+#define RECD_SEAL_OVERHEAD  28 /* 12-byte nonce + 16-byte tag */
 
 /** The largest `n` recd_seal accepts (OpenSSL counts in int). */
 #define RECD_SEAL_MAX (1u << 30)

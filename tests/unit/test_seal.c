@@ -12,8 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define AD1 "AC0123456789abcdef0123456789abcdef"
-#define AD2 "AC0123456789abcdef0123456789abcdee"
+#define AD1    "AC0123456789abcdef0123456789abcdef"
+#define AD2    "AC0123456789abcdef0123456789abcdee"
 #define SECRET "0123456789abcdef0123456789abcdef"
 
 static const unsigned char KEY[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
@@ -340,11 +340,11 @@ int main(void)
 {
     recd_log_quiet(1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),        cmocka_unit_test(test_round_trip_empty),
-        cmocka_unit_test(test_tamper_each_byte),  cmocka_unit_test(test_wrong_ad),
-        cmocka_unit_test(test_wrong_key),         cmocka_unit_test(test_key_create_reload),
-        cmocka_unit_test(test_key_bad_mode),      cmocka_unit_test(test_key_bad_size),
-        cmocka_unit_test(test_key_not_regular),   cmocka_unit_test(test_key_concurrent_create),
+        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_round_trip_empty),
+        cmocka_unit_test(test_tamper_each_byte), cmocka_unit_test(test_wrong_ad),
+        cmocka_unit_test(test_wrong_key),        cmocka_unit_test(test_key_create_reload),
+        cmocka_unit_test(test_key_bad_mode),     cmocka_unit_test(test_key_bad_size),
+        cmocka_unit_test(test_key_not_regular),  cmocka_unit_test(test_key_concurrent_create),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
