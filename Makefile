@@ -25,7 +25,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/test/unit/%)
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := gcc make pkg-config libc6-dev libmicrohttpd-dev libsqlite3-dev libsndfile1-dev \
             libssl-dev libmp3lame-dev libcmocka-dev python3 python3-pytest python3-requests \
-            python3-twilio python3-jsonschema mpg123 openssl
+            python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium
 
 .PHONY: all deps run test unit e2e clean format
 all: deps build/recd

@@ -40,7 +40,7 @@ enum recd_range_result {
 };
 
 /** The longest Range value recd reads, and the most ranges in it; anything larger is ignored. */
-#define RECD_RANGE_MAX_LEN 1024
+#define RECD_RANGE_MAX_LEN   1024
 #define RECD_RANGE_MAX_COUNT 100
 
 /** The largest byte position recd reads in a Range; a larger number makes the Range invalid. */

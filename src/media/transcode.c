@@ -150,10 +150,16 @@ static int mp3_rate(int in)
     return 48000;
 }
 
-/* The CBR bitrate in kbit/s for an output rate; the table is in transcode.h. */
+/*
+ * The CBR bitrate in kbit/s for an output rate; the table is in transcode.h. Speech-band mono
+ * gets Twilio's 32 kbit/s. Above that the floor is set by the Info tag: with CBR, LAME puts
+ * the tag in a frame of the stream's own bitrate and silently leaves it out if it does not
+ * fit (an MPEG-2 mono frame needs 169 bytes, and 32 kbit/s at 16 kHz gives 144, 48 kbit/s at
+ * 22.05 kHz 156). 48 and 64 kbit/s clear it at every rate with room to spare.
+ */
 static int mp3_kbps(int channels, int rate)
 {
-    int mono = rate <= 16000 ? 32 : rate <= 24000 ? 48 : 64;
+    int mono = rate <= 12000 ? 32 : rate <= 16000 ? 48 : 64;
     return channels == 2 ? 2 * mono : mono;
 }
 

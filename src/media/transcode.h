@@ -18,10 +18,12 @@
  * rate is resampled by LAME to the next higher MP3 rate, so no bandwidth is lost.
  * Bitrate, by that output rate (Twilio's 32 kbit/s for 8 kHz mono):
  *
- *     output rate      mono        stereo (joint stereo)
- *     ≤ 16 kHz         32 kbit/s   64 kbit/s
- *     ≤ 24 kHz         48 kbit/s   96 kbit/s
- *     > 24 kHz         64 kbit/s   128 kbit/s
+ *     output rate         mono        stereo (joint stereo)
+ *     8, 11.025, 12 kHz   32 kbit/s   64 kbit/s
+ *     16 kHz              48 kbit/s   96 kbit/s
+ *     22.05 – 48 kHz      64 kbit/s   128 kbit/s
+ *
+ * (16–24 kHz mono cannot go lower: a frame must hold the 169-byte Info tag, or LAME drops it.)
  *
  * The output is deterministic (the same input gives the same bytes): no ID3 tag, and the first
  * frame is a LAME "Info" tag carrying the frame count, encoder delay and padding, so players

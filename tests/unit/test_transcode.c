@@ -140,7 +140,7 @@ static int parse_frame(const unsigned char *p, size_t avail, struct frame *f)
 /* What a walk over a whole MP3 found. */
 struct walk {
     struct frame first;
-    int frames;       /* all frames, the Info frame included */
+    int frames;          /* all frames, the Info frame included */
     uint32_t tag_frames; /* the Info tag's frame count */
     int delay, padding;  /* from the LAME extension of the tag */
     int64_t samples;     /* per channel, as a gapless decoder would output */
@@ -289,8 +289,9 @@ static void test_mp3_8k_mono(void **state)
     assert_int_equal(w.first.version, 25);
     /* Not resampled, so the LAME tag accounts for every input sample exactly. */
     assert_int_equal(w.samples, p.frames);
-    /* 32 kbit/s for 3 s is 12000 bytes, give or take the tag frame and LAME's tail. */
-    assert_in_range(mp3.len, 12000, 12000 + 3 * 144);
+    /* 32 kbit/s for 3 s is 12000 bytes, plus the tag frame and LAME's delay and padding. */
+    assert_int_equal(w.first.len, 288);
+    assert_in_range(mp3.len, 12000, 12000 + 4 * 288);
     if (d.s != NULL) {
         assert_int_equal(d.frames, p.frames);
         double zc = crossings_per_s(&d, 0);
@@ -363,7 +364,7 @@ static void test_mp3_16k_mono(void **state)
     struct walk w;
     struct decoded d;
 
-    encode_and_check(&p, 32, 16000, &mp3, &w, &d);
+    encode_and_check(&p, 48, 16000, &mp3, &w, &d);
     assert_int_equal(w.first.version, 2);
     assert_int_equal(w.samples, p.frames);
     free(d.s);
@@ -380,7 +381,7 @@ static void test_mp3_24bit(void **state)
     struct walk w;
     struct decoded d;
 
-    encode_and_check(&p, 48, 22050, &mp3, &w, &d);
+    encode_and_check(&p, 64, 22050, &mp3, &w, &d);
     assert_int_equal(w.samples, p.frames);
     if (d.s != NULL) {
         /* The 24-bit samples were scaled, not truncated to their low bits. */
@@ -438,7 +439,7 @@ static void test_mp3_resampled(void **state)
     const double hz[2] = {440, 0};
     static const struct {
         int in, out, kbps;
-    } cases[] = {{9600, 11025, 32}, {44000, 44100, 64}, {30000, 32000, 64}};
+    } cases[] = {{9600, 11025, 32}, {15000, 16000, 48}, {44000, 44100, 64}, {30000, 32000, 64}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct pcm p = sine(1, cases[i].in, 16, 2.0, hz);
         struct recd_buf mp3;
@@ -452,6 +453,36 @@ static void test_mp3_resampled(void **state)
         free(d.s);
         recd_buf_free(&mp3);
         free_pcm(&p);
+    }
+}
+
+static void test_mp3_every_rate(void **state)
+{
+    (void)state;
+    /* Each MP3 rate is kept, at the table's bitrate, and every one has room for the Info tag. */
+    static const struct {
+        int rate, version, kbps;
+    } cases[] = {{8000, 25, 32}, {11025, 25, 32}, {12000, 25, 32}, {16000, 2, 48}, {22050, 2, 64},
+                 {24000, 2, 64}, {32000, 1, 64},  {44100, 1, 64},  {48000, 1, 64}};
+    const double hz[2] = {440, 660};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int ch = 1; ch <= 2; ch++) {
+            struct pcm p = sine(ch, cases[i].rate, 16, 0.5, hz);
+            int fd = wav_fd(&p);
+            struct recd_buf mp3;
+            struct walk w;
+            recd_buf_init(&mp3, 0);
+            assert_int_equal(recd_mp3_encode(fd, &mp3), 0);
+            walk_mp3((const unsigned char *)mp3.p, mp3.len, &w);
+            assert_int_equal(w.first.rate, cases[i].rate);
+            assert_int_equal(w.first.version, cases[i].version);
+            assert_int_equal(w.first.kbps, cases[i].kbps * ch);
+            assert_int_equal(w.first.mode, ch == 1 ? 3 : 1);
+            assert_int_equal(w.samples, p.frames);
+            close(fd);
+            recd_buf_free(&mp3);
+            free_pcm(&p);
+        }
     }
 }
 
@@ -562,9 +593,9 @@ static struct pcm pairs(int bits, int rate, int64_t ramp)
 {
     int32_t max = (int32_t)((INT64_C(1) << (bits - 1)) - 1), min = -max - 1;
     int32_t a = bits == 8 ? 100 : 1000, b = bits == 8 ? -31 : -3001;
-    const int32_t known[][2] = {{a, b}, {-1, 0}, {0, -1}, {1, 0}, {-1, -2},
-                                {max, max}, {min, min}, {max, min}, {min, max}, {min, min + 1},
-                                {max, max - 1}, {3, 4}, {-3, -4}, {0, 0}};
+    const int32_t known[][2] = {{a, b},         {-1, 0},    {0, -1},    {1, 0},     {-1, -2},
+                                {max, max},     {min, min}, {max, min}, {min, max}, {min, min + 1},
+                                {max, max - 1}, {3, 4},     {-3, -4},   {0, 0}};
     size_t nk = sizeof known / sizeof known[0];
     struct pcm p = {2, rate, bits, (int64_t)nk + ramp, NULL};
     p.s = malloc(sizeof *p.s * (size_t)p.frames * 2);
@@ -577,7 +608,8 @@ static struct pcm pairs(int bits, int rate, int64_t ramp)
     uint64_t span = (uint64_t)max - (uint64_t)(int64_t)min;
     for (int64_t i = 0; i < ramp; i++) {
         p.s[2 * (nk + i)] = (int32_t)((int64_t)min + (int64_t)(span * (uint64_t)i / (uint64_t)ramp));
-        p.s[2 * (nk + i) + 1] = (int32_t)((int64_t)max - (int64_t)(span * (uint64_t)(i * 7 % ramp) / (uint64_t)ramp));
+        p.s[2 * (nk + i) + 1] =
+            (int32_t)((int64_t)max - (int64_t)(span * (uint64_t)(i * 7 % ramp) / (uint64_t)ramp));
     }
     return p;
 }
@@ -665,7 +697,7 @@ static void test_mp3_minute_speed(void **state)
     print_message("60 s of 8 kHz mono encoded in %.3f s: %.0fx real time\n", s, 60.0 / s);
     walk_mp3((const unsigned char *)mp3.p, mp3.len, &w);
     assert_int_equal(w.samples, p.frames);
-    assert_in_range(mp3.len, 240000, 240000 + 3 * 144);
+    assert_in_range(mp3.len, 240000, 240000 + 4 * 288);
     close(fd);
     recd_buf_free(&mp3);
     free_pcm(&p);
@@ -695,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_mp3_8bit),
         cmocka_unit_test(test_mp3_32bit_48k_stereo),
         cmocka_unit_test(test_mp3_resampled),
+        cmocka_unit_test(test_mp3_every_rate),
         cmocka_unit_test(test_mp3_no_samples),
         cmocka_unit_test(test_mp3_bad_input),
         cmocka_unit_test(test_downmix_16bit),
