@@ -459,7 +459,8 @@ static void send_media(struct call *c, const struct recd_recording *r)
     int64_t start = 0, len = size;
     const char *range = req_header(c, "Range"), *if_range = req_header(c, "If-Range");
     rs->status = 200;
-    if (range && (!if_range || recd_http_if_range(if_range, rs->etag, lm_s))) {
+    /* Range is defined for GET only (RFC 9110 §14.2): a HEAD describes the whole body. */
+    if (range && c->rq->method == RECD_M_GET && (!if_range || recd_http_if_range(if_range, rs->etag, lm_s))) {
         switch (recd_http_range(range, size, &start, &len)) {
         case RECD_RANGE_OK:
             rs->status = 206;
