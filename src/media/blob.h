@@ -55,4 +55,12 @@ int recd_blob_key_valid(const char *key);
  */
 int recd_blob_fs_open(const char *dir, struct recd_blob **out);
 
+/**
+ * Bulk loading (benchmark data sets, migrations of many files): hard-links the file `src_name`
+ * in the directory `src_dirfd` under `key`, without the per-file fsyncs of put(). Nothing is
+ * durable until the caller syncs the filesystem (syncfs) and then commits the metadata.
+ * Filesystem backend only. 0 or RECD_E_*.
+ */
+int recd_blob_fs_bulk_link(struct recd_blob *b, const char *key, int src_dirfd, const char *src_name);
+
 #endif

@@ -742,6 +742,21 @@ static void fs_close(struct recd_blob *b)
     free(fs);
 }
 
+int recd_blob_fs_bulk_link(struct recd_blob *b, const char *key, int src_dirfd, const char *src_name)
+{
+    struct blob_fs *fs = (struct blob_fs *)b;
+    if (!recd_blob_key_valid(key))
+        return RECD_E_BAD_INPUT;
+    int d = shard_open(fs, key, 1);
+    if (d < 0)
+        return err_from_errno(errno);
+    int rc = linkat(src_dirfd, src_name, d, key, 0) == 0 || errno == EEXIST ? 0 : err_from_errno(errno);
+    if (rc < 0)
+        log_err("bulk link", key, errno);
+    close(d);
+    return rc;
+}
+
 static const struct recd_blob_ops fs_ops = {
     .close = fs_close,
     .put_fd = fs_put_fd,

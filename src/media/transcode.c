@@ -28,9 +28,10 @@
 /* The largest MP3 frame recd can produce is 1441 bytes (MPEG-1 at 32 kHz and 320 kbit/s). */
 #define MP3_FRAME_MAX 2880
 /*
- * LAME's quality/speed knob (0 best, 9 fastest). The first request for a recording's MP3 waits
- * for this encode, so speed matters: at 5 an hour of 8 kHz mono takes about 3.5 s on one core,
- * at 2 about 17 s, and at 32 kbit/s speech the two are hard to tell apart.
+ * LAME's choice of algorithms, 0 (best, very slow) to 9; lame.h recommends 2 ("near-best") or
+ * 5 ("good quality, fast"). The bitrate sets the quality far more than this does, and the first
+ * request for a recording's MP3 waits for the encode: at 5 an hour of 8 kHz mono takes about
+ * 3.5 s of one core, at 2 about 17 s.
  */
 #define LAME_QUALITY 5
 

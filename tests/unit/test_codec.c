@@ -50,43 +50,43 @@ static void test_b64_vectors(void **state)
 static void test_b64_padding(void **state)
 {
     (void)state;
-    b64_bad(LIT("Zg"));       /* padding is required */
+    b64_bad(LIT("Zg")); /* padding is required */
     b64_bad(LIT("Zg="));
     b64_bad(LIT("Zm8"));
     b64_bad(LIT("Zm9vYg"));
-    b64_bad(LIT("Zg==="));    /* too much */
+    b64_bad(LIT("Zg===")); /* too much */
     b64_bad(LIT("Zg===="));
-    b64_bad(LIT("Z==="));     /* a lone character, padded */
+    b64_bad(LIT("Z===")); /* a lone character, padded */
     b64_bad(LIT("===="));
     b64_bad(LIT("="));
     b64_bad(LIT("=="));
-    b64_bad(LIT("Zg=A"));     /* padding then data */
+    b64_bad(LIT("Zg=A")); /* padding then data */
     b64_bad(LIT("Z=g="));
     b64_bad(LIT("Zg==Zg==")); /* padding only at the very end */
     b64_bad(LIT("Zm8=Zm9v"));
-    b64_bad(LIT("Zm9vY"));    /* a dangling character */
+    b64_bad(LIT("Zm9vY")); /* a dangling character */
     b64_bad(LIT("Z"));
 }
 
 static void test_b64_invalid_chars(void **state)
 {
     (void)state;
-    b64_bad(LIT("Zm9v Yg=="));  /* whitespace is refused anywhere */
+    b64_bad(LIT("Zm9v Yg==")); /* whitespace is refused anywhere */
     b64_bad(LIT("Zm9vYg==\n"));
     b64_bad(LIT(" Zm9v"));
     b64_bad(LIT("Zm9v\r\nYmFy"));
     b64_bad(LIT("Zm\t9v"));
-    b64_bad(LIT("Zm9-"));       /* the URL alphabet is not standard base64 */
+    b64_bad(LIT("Zm9-")); /* the URL alphabet is not standard base64 */
     b64_bad(LIT("Zm9_"));
     b64_bad(LIT("Zm9."));
     b64_bad(LIT("Zm9*"));
     b64_bad(LIT("Zm9\x80"));
     b64_bad(LIT("Zm9\xff"));
-    b64_bad("Zm\0v", 4);        /* an embedded NUL */
+    b64_bad("Zm\0v", 4); /* an embedded NUL */
     /* Every byte outside the alphabet, at each position of a group. */
     for (int c = 0; c < 256; c++) {
-        int in_alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-                       c == '/';
+        int in_alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                       c == '+' || c == '/';
         if (in_alpha || c == '=')
             continue;
         for (int pos = 0; pos < 4; pos++) {
@@ -138,7 +138,8 @@ static void test_b64url_vectors(void **state)
     static const struct {
         const char *raw;
         const char *enc;
-    } v[] = {{"f", "Zg"}, {"fo", "Zm8"}, {"foo", "Zm9v"}, {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
+    } v[] = {{"f", "Zg"},        {"fo", "Zm8"},        {"foo", "Zm9v"},
+             {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         size_t n = recd_b64url_encode((const unsigned char *)v[i].raw, strlen(v[i].raw), out);
         assert_bytes(out, n, v[i].enc);
@@ -166,8 +167,8 @@ static void test_b64url_round_trip(void **state)
         assert_int_equal(enc[n + 1], 'X');
         for (size_t i = 0; i < n; i++) {
             char c = enc[i];
-            assert_true((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                        c == '_');
+            assert_true((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                        c == '-' || c == '_');
         }
         size_t got = 999;
         memset(back, 0x55, sizeof back);
@@ -204,12 +205,12 @@ static void b64url_bad(const char *in, size_t len)
 static void test_b64url_rejects(void **state)
 {
     (void)state;
-    b64url_bad(LIT("Zg=="));  /* no padding in the URL form */
+    b64url_bad(LIT("Zg==")); /* no padding in the URL form */
     b64url_bad(LIT("Zm8="));
     b64url_bad(LIT("Zg="));
-    b64url_bad(LIT("+/8"));   /* the standard alphabet's two characters */
+    b64url_bad(LIT("+/8")); /* the standard alphabet's two characters */
     b64url_bad(LIT("Zm9/"));
-    b64url_bad(LIT("Z"));     /* 4k+1 characters never encode anything */
+    b64url_bad(LIT("Z")); /* 4k+1 characters never encode anything */
     b64url_bad(LIT("Zm9vY"));
     b64url_bad(LIT("Zm 9v"));
     b64url_bad(LIT("Zm9v\n"));
@@ -259,13 +260,13 @@ static void test_pct_decode(void **state)
     pct_ok("DateCreated%3C", 1, "DateCreated<", 12);
     pct_ok("DateCreated%3c", 1, "DateCreated<", 12); /* lowercase hex too */
     pct_ok("DateCreated%3E", 0, "DateCreated>", 12);
-    pct_ok("%25", 1, "%", 1);                        /* an escaped '%' is not decoded twice */
+    pct_ok("%25", 1, "%", 1); /* an escaped '%' is not decoded twice */
     pct_ok("%2541", 1, "%41", 3);
-    pct_ok("a+b", 1, "a b", 3);                      /* '+' is a space in a query */
-    pct_ok("a+b", 0, "a+b", 3);                      /* and a '+' elsewhere */
-    pct_ok("a%2Bb", 1, "a+b", 3);                    /* an escaped '+' stays a '+' */
+    pct_ok("a+b", 1, "a b", 3);   /* '+' is a space in a query */
+    pct_ok("a+b", 0, "a+b", 3);   /* and a '+' elsewhere */
+    pct_ok("a%2Bb", 1, "a+b", 3); /* an escaped '+' stays a '+' */
     pct_ok("a%20b", 0, "a b", 3);
-    pct_ok("%C3%A9", 1, "\xc3\xa9", 2);              /* bytes, not characters */
+    pct_ok("%C3%A9", 1, "\xc3\xa9", 2); /* bytes, not characters */
     pct_ok("%ff%FF%80", 1, "\xff\xff\x80", 3);
     pct_ok("%01", 1, "\x01", 1);
     pct_ok("2009-07-06T00:00:00%2B02:00", 1, "2009-07-06T00:00:00+02:00", 25);
@@ -286,7 +287,7 @@ static void test_pct_malformed(void **state)
     pct_bad(LIT("%-1"), 1);
     pct_bad(LIT("%00"), 1); /* a decoded NUL is refused */
     pct_bad(LIT("a%00b"), 0);
-    pct_bad("a\0b", 3, 1);  /* and a raw one */
+    pct_bad("a\0b", 3, 1); /* and a raw one */
     /* `len` is honoured: "%41" cut to "%4". */
     pct_bad("%41", 2, 1);
 }

@@ -357,6 +357,27 @@ static void test_recording_escaping(void **state)
     assert_non_null(strstr(b.p, "<Source>a&quot;b&lt;c&gt;&amp;&apos;\\</Source>"));
 }
 
+/*
+ * BUG (src/api/resource.c, json_value, case RECD_F_MEDIA): the base URL is appended raw into a
+ * JSON string, while the XML renderer escapes it. `recd serve` refuses '"' and '\\' in
+ * --base-url, but not control characters, and `recd import` takes RECD_BASE_URL from the
+ * environment unchecked (src/cli/cli.c, base_url()), so a quote, backslash or newline there
+ * yields invalid JSON. Fix: emit the whole media URL through recd_buf_json_str (e.g. build base
+ * + path in a scratch buffer first).
+ */
+static void test_media_url_escaped(void **state)
+{
+    (void)state;
+    make_recording();
+    const struct recd_render_ctx odd = {"http://h/a\"b\\c\n"};
+    recd_buf_reset(&b);
+    recd_render_json(&b, &recd_res_recording, &rec, &odd);
+    assert_non_null(strstr(b.p, ",\"media_url\":\"http://h/a\\\"b\\\\c\\n" REC_PATH "\"}"));
+    recd_buf_reset(&b);
+    recd_render_xml(&b, &recd_res_recording, &rec, &odd);
+    assert_non_null(strstr(b.p, "<MediaUrl>http://h/a&quot;b\\c\n" REC_PATH "</MediaUrl>"));
+}
+
 /* The renderers append; they never clear what the caller wrote first. */
 static void test_render_appends(void **state)
 {
@@ -493,6 +514,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recording_xml, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recording_escaping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_render_appends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_media_url_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transcription, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transcription_null_and_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transcription_length, setup, teardown),

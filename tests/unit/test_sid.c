@@ -109,7 +109,8 @@ static void test_valid_wrong_length(void **state)
 static void test_valid_wrong_chars(void **state)
 {
     (void)state;
-    static const char bad[] = {'g', 'G', 'z', ' ', '-', '_', '.', '/', ':', '@', '`', '\0', '\x80', '\xff', 'x'};
+    static const char bad[] = {'g', 'G', 'z', ' ',  '-',    '_',    '.', '/',
+                               ':', '@', '`', '\0', '\x80', '\xff', 'x'};
     for (size_t k = 0; k < sizeof bad; k++) {
         for (size_t pos = 2; pos < 34; pos += 31) { /* first and last hex position */
             char s[RECD_SID_LEN + 1];
@@ -169,10 +170,14 @@ static void test_random(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_new_shape),         cmocka_unit_test(test_new_distinct),
-        cmocka_unit_test(test_valid_good),        cmocka_unit_test(test_valid_uppercase),
-        cmocka_unit_test(test_valid_wrong_prefix), cmocka_unit_test(test_valid_wrong_length),
-        cmocka_unit_test(test_valid_wrong_chars), cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_new_shape),
+        cmocka_unit_test(test_new_distinct),
+        cmocka_unit_test(test_valid_good),
+        cmocka_unit_test(test_valid_uppercase),
+        cmocka_unit_test(test_valid_wrong_prefix),
+        cmocka_unit_test(test_valid_wrong_length),
+        cmocka_unit_test(test_valid_wrong_chars),
+        cmocka_unit_test(test_hex),
         cmocka_unit_test(test_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

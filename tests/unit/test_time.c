@@ -4,7 +4,7 @@
 
 #include "unit.h"
 
-#define S(sec) ((int64_t)(sec) * RECD_US_PER_SEC)
+#define S(sec) ((int64_t)(sec)*RECD_US_PER_SEC)
 
 /* 2009-07-06 00:00:00 UTC and 2009-07-17 01:52:49 UTC, the seed's dates. */
 #define JUL06 INT64_C(1246838400)
@@ -33,13 +33,13 @@ static void test_format_rfc2822(void **state)
     (void)state;
     check_2822(S(JUL17), "Fri, 17 Jul 2009 01:52:49 +0000");
     check_2822(0, "Thu, 01 Jan 1970 00:00:00 +0000");
-    check_2822(S(1709210096), "Thu, 29 Feb 2024 12:34:56 +0000");     /* leap day */
-    check_2822(S(1709251199), "Thu, 29 Feb 2024 23:59:59 +0000");     /* its last second */
-    check_2822(S(1709251200), "Fri, 01 Mar 2024 00:00:00 +0000");     /* and the day after */
-    check_2822(S(2147483647), "Tue, 19 Jan 2038 03:14:07 +0000");     /* INT32_MAX seconds */
-    check_2822(S(2147483648), "Tue, 19 Jan 2038 03:14:08 +0000");     /* one past 32-bit time_t */
-    check_2822(S(4107542400), "Mon, 01 Mar 2100 00:00:00 +0000");     /* 2100 is not a leap year */
-    check_2822(S(253402300799), "Fri, 31 Dec 9999 23:59:59 +0000");   /* the last 4-digit second */
+    check_2822(S(1709210096), "Thu, 29 Feb 2024 12:34:56 +0000");   /* leap day */
+    check_2822(S(1709251199), "Thu, 29 Feb 2024 23:59:59 +0000");   /* its last second */
+    check_2822(S(1709251200), "Fri, 01 Mar 2024 00:00:00 +0000");   /* and the day after */
+    check_2822(S(2147483647), "Tue, 19 Jan 2038 03:14:07 +0000");   /* INT32_MAX seconds */
+    check_2822(S(2147483648), "Tue, 19 Jan 2038 03:14:08 +0000");   /* one past 32-bit time_t */
+    check_2822(S(4107542400), "Mon, 01 Mar 2100 00:00:00 +0000");   /* 2100 is not a leap year */
+    check_2822(S(253402300799), "Fri, 31 Dec 9999 23:59:59 +0000"); /* the last 4-digit second */
     check_2822(S(JUL06), "Mon, 06 Jul 2009 00:00:00 +0000");
     /* Every weekday name, on consecutive days from a Sunday. */
     static const char *days[] = {"Sun, 05", "Mon, 06", "Tue, 07", "Wed, 08", "Thu, 09", "Fri, 10", "Sat, 11"};
@@ -49,7 +49,8 @@ static void test_format_rfc2822(void **state)
         check_2822(S(JUL06 + (i - 1) * 86400), want);
     }
     /* Every month name. */
-    static const char *mons[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    static const char *mons[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     for (unsigned m = 1; m <= 12; m++) {
         char out[32], want[8];
         recd_time_rfc2822(recd_days_from_civil(2009, m, 15) * RECD_US_PER_DAY, out);
@@ -176,36 +177,36 @@ static void test_filter_rejects(void **state)
 {
     (void)state;
     static const char *bad[] = {
-        "2009-02-30",           /* no such day */
-        "2009-02-29",           /* not a leap year */
+        "2009-02-30", /* no such day */
+        "2009-02-29", /* not a leap year */
         "2010-02-29",
-        "2100-02-29",           /* divisible by 100 only */
+        "2100-02-29", /* divisible by 100 only */
         "2009-04-31",
-        "2009-13-01",           /* no such month */
+        "2009-13-01", /* no such month */
         "2009-00-10",
         "2009-07-00",
         "2009-07-32",
-        "1969-12-31",           /* before the epoch */
-        "2009-7-6",             /* digits are fixed-width */
+        "1969-12-31", /* before the epoch */
+        "2009-7-6",   /* digits are fixed-width */
         "09-07-06",
         "2009/07/06",
         "20090706",
         "2009-07-06T24:00:00Z", /* hour 24 */
         "2009-07-06T23:60:00Z",
         "2009-07-06T23:59:60Z",
-        "2009-07-06T00:00Z",    /* seconds are required */
-        "2009-07-06T00:00:00",  /* and so is a zone */
+        "2009-07-06T00:00Z",   /* seconds are required */
+        "2009-07-06T00:00:00", /* and so is a zone */
         "2009-07-06T00:00:00+0200",
         "2009-07-06T00:00:00+02",
         "2009-07-06T00:00:00+24:00",
         "2009-07-06T00:00:00+02:60",
-        "2009-07-06T00:00:00.Z", /* a fraction needs a digit */
+        "2009-07-06T00:00:00.Z",           /* a fraction needs a digit */
         "2009-07-06T00:00:00.1234567891Z", /* and at most nine */
         "2009-07-06T0:00:00Z",
         "2009-07-06X00:00:00Z",
         "2009-07-06T",
         "2009-07-06 ",
-        "2009-07-06x",          /* trailing bytes */
+        "2009-07-06x", /* trailing bytes */
         "2009-07-06T00:00:00Zx",
         "2009-07-06T00:00:00Z ",
         "2009-07-06T00:00:00+02:00:00",
@@ -285,12 +286,12 @@ static void test_any_rejects(void **state)
     any_bad("Fry, 17 Jul 2009 01:52:49 +0000"); /* unknown weekday */
     any_bad("Fri, 17 Jul 2009 24:00:00 +0000");
     any_bad("Fri, 17 Jul 2009 01:60:00 +0000");
-    any_bad("Fri, 17 Jul 2009 01:52:49");       /* zone required */
-    any_bad("Fri, 17 Jul 2009 01:52:49 EST");   /* obsolete named zones are not read */
+    any_bad("Fri, 17 Jul 2009 01:52:49");     /* zone required */
+    any_bad("Fri, 17 Jul 2009 01:52:49 EST"); /* obsolete named zones are not read */
     any_bad("Fri, 17 Jul 2009 01:52:49 +00:00");
     any_bad("Fri, 17 Jul 2009 01:52:49 +2400");
     any_bad("Fri, 17 Jul 2009 01:52:49 +0060");
-    any_bad("Fri, 17 Jul 09 01:52:49 +0000");   /* two-digit year */
+    any_bad("Fri, 17 Jul 09 01:52:49 +0000"); /* two-digit year */
     any_bad("Fri, 17 Jul 2009 01:52:49 +0000 ");
     any_bad("Fri, 17 Jul 2009 01:52:49 GMTx");
     any_bad("Fri, 17 Jul 1969 01:52:49 +0000");
@@ -327,8 +328,9 @@ static void test_round_trip_parse_format(void **state)
 {
     (void)state;
     static const char *in[] = {
-        "Fri, 17 Jul 2009 01:52:49 +0000", "Thu, 01 Jan 1970 00:00:00 +0000", "Thu, 29 Feb 2024 12:34:56 +0000",
-        "Tue, 19 Jan 2038 03:14:08 +0000", "Mon, 01 Mar 2100 00:00:00 +0000", "Fri, 31 Dec 9999 23:59:59 +0000",
+        "Fri, 17 Jul 2009 01:52:49 +0000", "Thu, 01 Jan 1970 00:00:00 +0000",
+        "Thu, 29 Feb 2024 12:34:56 +0000", "Tue, 19 Jan 2038 03:14:08 +0000",
+        "Mon, 01 Mar 2100 00:00:00 +0000", "Fri, 31 Dec 9999 23:59:59 +0000",
         "Sat, 31 Dec 2016 23:59:59 +0000",
     };
     for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
