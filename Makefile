@@ -21,13 +21,24 @@ REL_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
 TEST_OBJ := $(LIB_SRC:%.c=build/test/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/test/unit/%)
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_NAMES := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
+# Replay binaries (gcc, ASan/UBSan): `make test` runs every corpus and every saved crash.
+FUZZ_REPLAY := $(FUZZ_NAMES:%=build/test/fuzz/replay_%)
+# libFuzzer binaries (clang): `make fuzz` explores for FUZZ_SECONDS per target.
+FUZZ_BIN := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined \
+               -fno-sanitize-recover=undefined
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 
 # Debian packages the build, the tests and `make run` need.
-DEB_PKGS := gcc make pkg-config libc6-dev libmicrohttpd-dev libsqlite3-dev libsndfile1-dev \
+DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libmicrohttpd-dev libsqlite3-dev libsndfile1-dev \
             libssl-dev libmp3lame-dev libcmocka-dev python3 python3-pytest python3-requests \
-            python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium
+            python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
+            wrk nginx
 
-.PHONY: all deps run test unit e2e clean format
+.PHONY: all deps run test unit e2e fuzz clean format bench
 all: deps build/recd
 
 # Installs the missing packages: one `apt-get update`, then one install, only when needed.
@@ -66,24 +77,57 @@ build/test/unit/%: tests/unit/%.c build/test/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -Itests/unit -o $@ $< build/test/librecd.a $(LDLIBS) -lcmocka
 
-unit: deps $(UNIT_BIN)
+unit: deps $(UNIT_BIN) $(FUZZ_REPLAY)
 	@scripts/run-unit.sh $(UNIT_BIN)
+	@scripts/run-fuzz-replay.sh $(FUZZ_NAMES)
+
+build/test/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c build/test/librecd.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ $< fuzz/replay_main.c build/test/librecd.a $(LDLIBS)
+
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS:-fsanitize=fuzzer,%=-fsanitize=fuzzer-no-link,%) -c $< -o $@
+
+build/fuzz/librecd.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c build/fuzz/librecd.a
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $< build/fuzz/librecd.a $(LDLIBS)
+
+# Explores each target for FUZZ_SECONDS, growing its corpus; a crash is saved under
+# fuzz/crashes/NAME/ (keep it: `make test` replays it from then on).
+fuzz: deps $(FUZZ_BIN)
+	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 e2e: deps build/test/recd build/recd
 	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 
 # Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
 # pytest's summary line closes the run; the exit status is non-zero if anything failed.
-test: deps $(UNIT_BIN) build/test/recd build/recd
-	@scripts/run-unit.sh $(UNIT_BIN); u=$$?; \
+test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd
+	@scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); u=$$?; \
 	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; e=$$?; \
 	[ $$u -eq 0 ] && [ $$e -eq 0 ]
 
 run: deps build/recd
 	@scripts/run-demo.sh
 
+# Benchmark: recd against nginx on the same bytes (bench/bench.py; results in bench/RESULTS.md).
+# `make bench [N=250000] [QUICK=1]`; the data set is cached under $(BENCH_DIR).
+N         ?= 250000
+BENCH_DIR ?= /var/tmp/recd-bench
+build/bench/%: bench/%.c build/librecd.a
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) -o $@ $< build/librecd.a $(LDLIBS)
+
+bench: deps build/recd build/bench/gen build/bench/rawwrite
+	/usr/bin/python3 bench/bench.py --n $(N) --dir $(BENCH_DIR) $(if $(QUICK),--quick)
+
 format:
-	clang-format -i $$(find src tests/unit -name '*.[ch]')
+	clang-format -i $$(find src tests/unit fuzz bench -name '*.[ch]')
 
 clean:
 	rm -rf build

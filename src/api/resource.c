@@ -147,8 +147,9 @@ static void json_value(struct recd_buf *b, const struct recd_field *f, const str
         recd_buf_addc(b, '"');
         break;
     case RECD_F_MEDIA:
+        /* The base URL is configuration, not ours: escaped like any other string. */
         recd_buf_addc(b, '"');
-        recd_buf_adds(b, rc->base_url);
+        recd_buf_json_esc(b, recd_str_c(rc->base_url));
         add_uri(b, res, rec, "");
         recd_buf_addc(b, '"');
         break;

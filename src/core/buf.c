@@ -109,9 +109,10 @@ void recd_buf_printf(struct recd_buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
+    recd_buf_reserve(b, n > 0 ? (size_t)n : 0);
+    b->p[b->len] = '\0';
     if (n <= 0)
         return;
-    recd_buf_reserve(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
@@ -120,12 +121,11 @@ void recd_buf_printf(struct recd_buf *b, const char *fmt, ...)
 
 static const char hexd[] = "0123456789abcdef";
 
-void recd_buf_json_str(struct recd_buf *b, struct recd_str s)
+void recd_buf_json_esc(struct recd_buf *b, struct recd_str s)
 {
     /* Worst case every byte becomes \u00XX. */
-    recd_buf_reserve(b, s.n * 6 + 2);
+    recd_buf_reserve(b, s.n * 6);
     char *o = b->p + b->len;
-    *o++ = '"';
     for (size_t i = 0; i < s.n; i++) {
         unsigned char c = (unsigned char)s.p[i];
         switch (c) {
@@ -145,9 +145,15 @@ void recd_buf_json_str(struct recd_buf *b, struct recd_str s)
             }
         }
     }
-    *o++ = '"';
     b->len = (size_t)(o - b->p);
     b->p[b->len] = '\0';
+}
+
+void recd_buf_json_str(struct recd_buf *b, struct recd_str s)
+{
+    recd_buf_addc(b, '"');
+    recd_buf_json_esc(b, s);
+    recd_buf_addc(b, '"');
 }
 
 void recd_buf_xml_text(struct recd_buf *b, struct recd_str s)

@@ -44,6 +44,8 @@ void recd_buf_addstr(struct recd_buf *b, struct recd_str s);
 void recd_buf_addi(struct recd_buf *b, int64_t v);
 void recd_buf_printf(struct recd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/** Appends `s` escaped for the inside of a JSON string, without quotes. */
+void recd_buf_json_esc(struct recd_buf *b, struct recd_str s);
 /** Appends `s` as a JSON string literal, quotes included, escaping as RFC 8259 requires. */
 void recd_buf_json_str(struct recd_buf *b, struct recd_str s);
 /** Appends `s` as XML text or attribute content, escaping & < > " ' and dropping bytes XML 1.0 forbids. */

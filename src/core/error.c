@@ -17,10 +17,9 @@ static const struct err_row rows[] = {
 
 static const struct err_row *row_of(int e)
 {
-    int i = e - RECD_E_FIRST_ - 1;
-    if (i < 0 || (size_t)i >= sizeof rows / sizeof rows[0])
+    if (e <= RECD_E_FIRST_ || e >= RECD_E_LAST_)
         return NULL;
-    return &rows[i];
+    return &rows[e - RECD_E_FIRST_ - 1];
 }
 
 int recd_err_status(int e)

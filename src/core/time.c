@@ -57,7 +57,8 @@ static size_t format_date(int64_t us, char out[32], const char *zone)
     int64_t wd = ((days % 7) + 7) % 7;
     int n = snprintf(out, 32, "%s, %02u %s %04lld %02d:%02d:%02d %s", wday_names[wd], d, mon_names[m - 1],
                      (long long)y, (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), zone);
-    return n < 0 ? 0 : (size_t)n;
+    /* Years past 9999 do not fit: report what was written, not what would have been. */
+    return n < 0 ? 0 : (n >= 32 ? 31 : (size_t)n);
 }
 
 size_t recd_time_rfc2822(int64_t us, char out[32])

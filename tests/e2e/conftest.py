@@ -238,11 +238,17 @@ class Recd:
     def cmd(self, *args):
         return [str(RECD_BIN)] + [str(a) for a in args] + ["--data", str(self.data)]
 
-    def run(self, *args, timeout=60):
-        return subprocess.run(self.cmd(*args), capture_output=True, text=True, timeout=timeout)
+    def run(self, *args, timeout=60, env=None):
+        """env: extra environment variables for this one run (merged into os.environ)."""
+        full_env = None
+        if env:
+            full_env = dict(os.environ)
+            full_env.update(env)
+        return subprocess.run(self.cmd(*args), capture_output=True, text=True, timeout=timeout,
+                              env=full_env)
 
-    def ok(self, *args, timeout=60):
-        r = self.run(*args, timeout=timeout)
+    def ok(self, *args, timeout=60, env=None):
+        r = self.run(*args, timeout=timeout, env=env)
         assert r.returncode == 0, "recd %s -> %d\nstdout: %s\nstderr: %s" % (
             " ".join(map(str, args)), r.returncode, r.stdout, r.stderr)
         return r
@@ -281,6 +287,21 @@ class Recd:
             if val is not None:
                 args += [flag, val]
         return args + [str(f) for f in files]
+
+    def media_auth(self, account_sid, on):
+        self.ok("account", "set", account_sid, "--media-auth", "on" if on else "off")
+
+    def sign(self, account_sid, recording_sid, ttl=None, fmt=None, base_url=None):
+        """`recd sign`: returns the printed URL (one line).  base_url sets $RECD_BASE_URL."""
+        args = ["sign", "--account", account_sid, "--recording", recording_sid]
+        if ttl is not None:
+            args += ["--ttl", ttl]
+        if fmt is not None:
+            args += ["--format", fmt]
+        r = self.ok(*args, env={"RECD_BASE_URL": base_url} if base_url else None)
+        lines = r.stdout.strip().splitlines()
+        assert len(lines) == 1, r.stdout
+        return lines[0]
 
     def import_run(self, account_sid, files, **opts):
         return self.run(*self.import_args(account_sid, files, **opts))
@@ -545,3 +566,63 @@ def twilio_client(server):
         c.api.base_url = server.url  # Domain.absolute_url() is used for next_page_uri too
         return c
     return make
+
+
+# --------------------------------------------------------------------------- media helpers (issue 3)
+
+ACCESS_RE = re.compile(r"^access (\S+) (\S+) (\d{3}) (\d+) (\d+)us( aborted)?$")
+
+
+def access_entries(lines):
+    """Parsed access-log lines: dicts with method, path, status, bytes, aborted."""
+    out = []
+    for line in lines:
+        m = ACCESS_RE.match(line.strip())
+        if m:
+            out.append({"method": m.group(1), "path": m.group(2), "status": int(m.group(3)),
+                        "bytes": int(m.group(4)), "aborted": bool(m.group(6))})
+    return out
+
+
+def pcm16_wav(frames, rate=8000, channels=1):
+    """A canonical 16-bit PCM WAV from a list of samples (mono) or of (L, R) tuples (stereo)."""
+    if channels == 1:
+        data = struct.pack("<%dh" % len(frames), *frames)
+    else:
+        flat = [s for fr in frames for s in fr]
+        data = struct.pack("<%dh" % len(flat), *flat)
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(data)
+    return buf.getvalue()
+
+
+def raw_exchange(port, request, timeout=10):
+    """Writes the request bytes on a new connection (which should say Connection: close) and
+    reads until EOF.  Returns (status, headers-dict-lowercase, body-bytes) without interpreting
+    Content-Length, so that a body where none belongs is seen."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(request)
+        chunks = []
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        s.close()
+    data = b"".join(chunks)
+    head, sep, body = data.partition(b"\r\n\r\n")
+    assert sep, "no end of headers in %r" % data[:300]
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, body
+

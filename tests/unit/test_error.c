@@ -134,8 +134,9 @@ static void test_json_body(void **state)
     assert_int_equal(rs.status, 404);
     assert_string_equal(rs.content_type, "application/json");
     assert_int_equal(rs.www_authenticate, 0);
-    assert_buf(&rs.body, "{\"code\":20404,\"message\":\"The requested resource /2010-04-01/Accounts/AC1/Nothing.json "
-                         "was not found\",\"more_info\":\"" MORE(20404) "\",\"status\":404}");
+    assert_buf(&rs.body,
+               "{\"code\":20404,\"message\":\"The requested resource /2010-04-01/Accounts/AC1/Nothing.json "
+               "was not found\",\"more_info\":\"" MORE(20404) "\",\"status\":404}");
 
     recd_api_error(&rs, RECD_E_PAGE_SIZE, 1, NULL);
     assert_int_equal(rs.status, 400);
@@ -144,21 +145,22 @@ static void test_json_body(void **state)
 
     recd_api_error(&rs, RECD_E_METHOD, 1, NULL);
     assert_int_equal(rs.status, 405);
-    assert_buf(&rs.body, "{\"code\":20004,\"message\":\"Method not allowed\",\"more_info\":\"" MORE(20004)
-                         "\",\"status\":405}");
+    assert_buf(&rs.body, "{\"code\":20004,\"message\":\"Method not allowed\",\"more_info\":\"" MORE(
+                             20004) "\",\"status\":405}");
 
     recd_api_error(&rs, RECD_E_RATE_LIMITED, 1, NULL);
-    assert_buf(&rs.body, "{\"code\":20429,\"message\":\"Too many requests\",\"more_info\":\"" MORE(20429)
-                         "\",\"status\":429}");
+    assert_buf(&rs.body, "{\"code\":20429,\"message\":\"Too many requests\",\"more_info\":\"" MORE(
+                             20429) "\",\"status\":429}");
 
     recd_api_error(&rs, RECD_E_UNAVAILABLE, 1, NULL);
     assert_int_equal(rs.status, 503);
-    assert_buf(&rs.body, "{\"code\":20503,\"message\":\"Service unavailable\",\"more_info\":\"" MORE(20503)
-                         "\",\"status\":503}");
+    assert_buf(&rs.body, "{\"code\":20503,\"message\":\"Service unavailable\",\"more_info\":\"" MORE(
+                             20503) "\",\"status\":503}");
 
     recd_api_error(&rs, RECD_E_BAD_PARAM, 1, "DateCreated<");
-    assert_buf(&rs.body, "{\"code\":20001,\"message\":\"Invalid parameter: DateCreated<\",\"more_info\":\""
-                         MORE(20001) "\",\"status\":400}");
+    assert_buf(&rs.body,
+               "{\"code\":20001,\"message\":\"Invalid parameter: DateCreated<\",\"more_info\":\"" MORE(
+                   20001) "\",\"status\":400}");
 }
 
 /* Exactly code, message, more_info, status: never Problem Details' type/title. */
@@ -171,8 +173,9 @@ static void test_json_keys(void **state)
         assert_int_equal(strncmp(p, "{\"code\":", 8), 0);
         assert_non_null(strstr(p, ",\"message\":\""));
         char tail[128];
-        snprintf(tail, sizeof tail, "\",\"more_info\":\"https://www.twilio.com/docs/errors/%d\",\"status\":%d}",
-                 table[i].code, table[i].status);
+        snprintf(tail, sizeof tail,
+                 "\",\"more_info\":\"https://www.twilio.com/docs/errors/%d\",\"status\":%d}", table[i].code,
+                 table[i].status);
         size_t tl = strlen(tail);
         assert_true(rs.body.len > tl);
         assert_string_equal(p + rs.body.len - tl, tail);
@@ -192,16 +195,18 @@ static void test_xml_body(void **state)
     recd_api_error(&rs, RECD_E_NOT_FOUND, 0, "/2010-04-01/Accounts/AC1/Nothing");
     assert_int_equal(rs.status, 404);
     assert_string_equal(rs.content_type, "application/xml");
-    assert_buf(&rs.body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                         "<TwilioResponse><RestException><Code>20404</Code>"
-                         "<Message>The requested resource /2010-04-01/Accounts/AC1/Nothing was not found</Message>"
-                         "<MoreInfo>" MORE(20404) "</MoreInfo><Status>404</Status></RestException></TwilioResponse>");
+    assert_buf(&rs.body,
+               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<TwilioResponse><RestException><Code>20404</Code>"
+               "<Message>The requested resource /2010-04-01/Accounts/AC1/Nothing was not found</Message>"
+               "<MoreInfo>" MORE(20404) "</MoreInfo><Status>404</Status></RestException></TwilioResponse>");
 
     recd_api_error(&rs, RECD_E_INTERNAL, 0, NULL);
     assert_int_equal(rs.status, 500);
-    assert_buf(&rs.body, RECD_XML_DECL "<TwilioResponse><RestException><Code>20500</Code>"
-                                       "<Message>Internal server error</Message><MoreInfo>" MORE(20500)
-                                       "</MoreInfo><Status>500</Status></RestException></TwilioResponse>");
+    assert_buf(&rs.body,
+               RECD_XML_DECL "<TwilioResponse><RestException><Code>20500</Code>"
+                             "<Message>Internal server error</Message><MoreInfo>" MORE(
+                                 20500) "</MoreInfo><Status>500</Status></RestException></TwilioResponse>");
 }
 
 static void test_unauthorized(void **state)
@@ -210,13 +215,14 @@ static void test_unauthorized(void **state)
     recd_api_error(&rs, RECD_E_UNAUTHORIZED, 1, NULL);
     assert_int_equal(rs.status, 401);
     assert_int_equal(rs.www_authenticate, 1);
-    assert_buf(&rs.body, "{\"code\":20003,\"message\":\"Authenticate\",\"more_info\":\"" MORE(20003)
-                         "\",\"status\":401}");
+    assert_buf(&rs.body, "{\"code\":20003,\"message\":\"Authenticate\",\"more_info\":\"" MORE(
+                             20003) "\",\"status\":401}");
     recd_api_error(&rs, RECD_E_UNAUTHORIZED, 0, NULL);
     assert_int_equal(rs.www_authenticate, 1);
-    assert_buf(&rs.body, RECD_XML_DECL "<TwilioResponse><RestException><Code>20003</Code><Message>Authenticate"
-                                       "</Message><MoreInfo>" MORE(20003)
-                                       "</MoreInfo><Status>401</Status></RestException></TwilioResponse>");
+    assert_buf(&rs.body,
+               RECD_XML_DECL "<TwilioResponse><RestException><Code>20003</Code><Message>Authenticate"
+                             "</Message><MoreInfo>" MORE(
+                                 20003) "</MoreInfo><Status>401</Status></RestException></TwilioResponse>");
     /* Only a 401 asks for credentials: a later error on the same response clears it. */
     recd_api_error(&rs, RECD_E_FORBIDDEN, 1, NULL);
     assert_int_equal(rs.status, 403);
@@ -231,10 +237,11 @@ static void test_escaping(void **state)
     assert_buf(&rs.body, "{\"code\":20001,\"message\":\"Invalid parameter: <script>\\\"x\\\" & 'y'\\\\\\n\","
                          "\"more_info\":\"" MORE(20001) "\",\"status\":400}");
     recd_api_error(&rs, RECD_E_BAD_PARAM, 0, detail);
-    assert_buf(&rs.body, RECD_XML_DECL "<TwilioResponse><RestException><Code>20001</Code>"
-                                       "<Message>Invalid parameter: &lt;script&gt;&quot;x&quot; &amp; &apos;y&apos;\\\n"
-                                       "</Message><MoreInfo>" MORE(20001)
-                                       "</MoreInfo><Status>400</Status></RestException></TwilioResponse>");
+    assert_buf(&rs.body,
+               RECD_XML_DECL "<TwilioResponse><RestException><Code>20001</Code>"
+                             "<Message>Invalid parameter: &lt;script&gt;&quot;x&quot; &amp; &apos;y&apos;\\\n"
+                             "</Message><MoreInfo>" MORE(
+                                 20001) "</MoreInfo><Status>400</Status></RestException></TwilioResponse>");
     /* A detail is text, never a format. */
     recd_api_error(&rs, RECD_E_NOT_FOUND, 1, "/a%s%n%d");
     assert_buf(&rs.body, "{\"code\":20404,\"message\":\"The requested resource /a%s%n%d was not found\","
@@ -271,8 +278,8 @@ static void test_unknown_body(void **state)
     (void)state;
     recd_api_error(&rs, 12345, 1, NULL);
     assert_int_equal(rs.status, 500);
-    assert_buf(&rs.body, "{\"code\":20500,\"message\":\"Internal server error\",\"more_info\":\"" MORE(20500)
-                         "\",\"status\":500}");
+    assert_buf(&rs.body, "{\"code\":20500,\"message\":\"Internal server error\",\"more_info\":\"" MORE(
+                             20500) "\",\"status\":500}");
     recd_api_error(&rs, RECD_OK, 0, NULL);
     assert_int_equal(rs.status, 500);
     assert_non_null(strstr(rs.body.p, "<Code>20500</Code>"));
@@ -298,8 +305,9 @@ static void test_unknown_large_positive(void **state)
     int st = 0;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        print_error("recd_err_*(INT_MAX): the child %s\n",
-                    !WIFEXITED(st) ? "was killed" : WEXITSTATUS(st) == 2 ? "got a wrong answer" : "hit UB");
+        print_error("recd_err_*(INT_MAX): the child %s\n", !WIFEXITED(st)         ? "was killed"
+                                                           : WEXITSTATUS(st) == 2 ? "got a wrong answer"
+                                                                                  : "hit UB");
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
 }

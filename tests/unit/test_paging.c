@@ -7,19 +7,19 @@
 
 #include "unit.h"
 
-#define AC "AC0123456789abcdef0123456789abcdef"
-#define RE "RE557ce644e5ab84fa21cc21112e22c485"
-#define CA "CAfedcba9876543210fedcba9876543210"
+#define AC  "AC0123456789abcdef0123456789abcdef"
+#define RE  "RE557ce644e5ab84fa21cc21112e22c485"
+#define CA  "CAfedcba9876543210fedcba9876543210"
 #define CA2 "CA00000000000000000000000000000001"
-#define CF "CF00000000000000000000000000000000"
+#define CF  "CF00000000000000000000000000000000"
 #define CF2 "CF11111111111111111111111111111111"
-#define P "/2010-04-01/Accounts/" AC
+#define P   "/2010-04-01/Accounts/" AC
 
-#define S(sec) ((int64_t)(sec) * RECD_US_PER_SEC)
-#define DAY RECD_US_PER_DAY
-#define JUL01 S(INT64_C(1246406400)) /* 2009-07-01 00:00:00 UTC */
-#define JUL06 S(INT64_C(1246838400)) /* 2009-07-06 00:00:00 UTC */
-#define JUL17 S(INT64_C(1247795569)) /* 2009-07-17 01:52:49 UTC */
+#define S(sec) ((int64_t)(sec)*RECD_US_PER_SEC)
+#define DAY    RECD_US_PER_DAY
+#define JUL01  S(INT64_C(1246406400)) /* 2009-07-01 00:00:00 UTC */
+#define JUL06  S(INT64_C(1246838400)) /* 2009-07-06 00:00:00 UTC */
+#define JUL17  S(INT64_C(1247795569)) /* 2009-07-17 01:52:49 UTC */
 
 /* ---- page tokens ---------------------------------------------------------------------------- */
 
@@ -46,7 +46,8 @@ static void test_token_exact(void **state)
 static void test_token_round_trip(void **state)
 {
     (void)state;
-    static const int64_t us[] = {0, 1, JUL17 + 123456, S(INT64_C(253402300799)) + 999999, INT64_MAX, -1, INT64_MIN};
+    static const int64_t us[] = {0,         1,  JUL17 + 123456, S(INT64_C(253402300799)) + 999999,
+                                 INT64_MAX, -1, INT64_MIN};
     uint64_t x = 0x9E3779B97F4A7C15u;
     for (size_t i = 0; i < sizeof us / sizeof us[0]; i++) {
         for (int k = 0; k < 50; k++) {
@@ -102,7 +103,8 @@ static void test_token_malformed(void **state)
     /* Wrong prefix. */
     token_bad(LIT("PCAARu3QumYIBVfOZE5auE-iHMIREuIsSF"));
     token_bad(LIT("paAARu3QumYIBVfOZE5auE-iHMIREuIsSF"));
-    token_bad(LIT("Pa" "AARu3QumYIBVfOZE5auE-iHMIREuIsSF"));
+    token_bad(LIT("Pa"
+                  "AARu3QumYIBVfOZE5auE-iHMIREuIsSF"));
     token_bad(LIT("XAAARu3QumYIBVfOZE5auE-iHMIREuIsSF"));
     token_bad(LIT("AAAARu3QumYIBVfOZE5auE-iHMIREuIsSF"));
     /* Wrong length. */
@@ -216,10 +218,24 @@ static void test_page_size(void **state)
     assert_int_equal(lp.page_size, 3);
 
     static const char *bad_sizes[] = {
-        "PageSize=1001", "PageSize=0", "PageSize=-1", "PageSize=abc", "PageSize=", "PageSize",
-        "PageSize=99999999999999999999", "PageSize=1000000000000000000", "PageSize=9223372036854775808",
-        "PageSize=18446744073709551617", "PageSize=+5", "PageSize=%205", "PageSize=5%20", "PageSize=1.5",
-        "PageSize=1e3", "PageSize=0x10", "PageSize=00", "PageSize=-0",
+        "PageSize=1001",
+        "PageSize=0",
+        "PageSize=-1",
+        "PageSize=abc",
+        "PageSize=",
+        "PageSize",
+        "PageSize=99999999999999999999",
+        "PageSize=1000000000000000000",
+        "PageSize=9223372036854775808",
+        "PageSize=18446744073709551617",
+        "PageSize=+5",
+        "PageSize=%205",
+        "PageSize=5%20",
+        "PageSize=1.5",
+        "PageSize=1e3",
+        "PageSize=0x10",
+        "PageSize=00",
+        "PageSize=-0",
     };
     for (size_t i = 0; i < sizeof bad_sizes / sizeof bad_sizes[0]; i++)
         parse_fails(P "/Recordings.json", bad_sizes[i], RECD_E_PAGE_SIZE, "PageSize");
@@ -244,8 +260,8 @@ static void test_page(void **state)
     assert_int_equal(lp.page, 1000000000);
     assert_int_equal(lp.q.offset, INT64_C(1000000000000));
 
-    static const char *bad_pages[] = {"Page=-1", "Page=abc", "Page=", "Page", "Page=1.0", "Page=+1",
-                                      "Page=1000000001", "Page=99999999999999999999"};
+    static const char *bad_pages[] = {"Page=-1",  "Page=abc", "Page=",           "Page",
+                                      "Page=1.0", "Page=+1",  "Page=1000000001", "Page=99999999999999999999"};
     for (size_t i = 0; i < sizeof bad_pages / sizeof bad_pages[0]; i++)
         parse_fails(P "/Recordings.json", bad_pages[i], RECD_E_BAD_PARAM, "Page");
 }
@@ -272,10 +288,13 @@ static void test_page_token(void **state)
     assert_string_equal(lp.q.anchor_sid, RE);
 
     parse_fails(P "/Recordings.json", "PageToken=", RECD_E_PAGE_TOKEN, "PageToken");
-    parse_fails(P "/Recordings.json", "PageToken=PAAARu3QumYIBVfOZE5auE-iHMIREuIsS", RECD_E_PAGE_TOKEN, "PageToken");
-    parse_fails(P "/Recordings.json", "PageToken=PCAARu3QumYIBVfOZE5auE-iHMIREuIsSF", RECD_E_PAGE_TOKEN, "PageToken");
+    parse_fails(P "/Recordings.json", "PageToken=PAAARu3QumYIBVfOZE5auE-iHMIREuIsS", RECD_E_PAGE_TOKEN,
+                "PageToken");
+    parse_fails(P "/Recordings.json", "PageToken=PCAARu3QumYIBVfOZE5auE-iHMIREuIsSF", RECD_E_PAGE_TOKEN,
+                "PageToken");
     /* A '+' in a query is a space: not in the alphabet. */
-    parse_fails(P "/Recordings.json", "PageToken=PAAARu3QumYIBVfOZE5auE+iHMIREuIsSF", RECD_E_PAGE_TOKEN, "PageToken");
+    parse_fails(P "/Recordings.json", "PageToken=PAAARu3QumYIBVfOZE5auE+iHMIREuIsSF", RECD_E_PAGE_TOKEN,
+                "PageToken");
     assert_int_equal(recd_err_status(RECD_E_PAGE_TOKEN), 400);
 }
 
@@ -382,9 +401,10 @@ static void test_include_soft_deleted(void **state)
     assert_non_null(lp.include_deleted);
     parse_ok(P "/Recordings.json", "IncludeSoftDeleted=False");
     assert_int_equal(lp.q.include_deleted, 0);
-    static const char *other[] = {"IncludeSoftDeleted=yes", "IncludeSoftDeleted=1", "IncludeSoftDeleted=0",
-                                  "IncludeSoftDeleted=", "IncludeSoftDeleted", "IncludeSoftDeleted=truee",
-                                  "IncludeSoftDeleted=tru", "IncludeSoftDeleted=true+"};
+    static const char *other[] = {
+        "IncludeSoftDeleted=yes", "IncludeSoftDeleted=1",    "IncludeSoftDeleted=0",
+        "IncludeSoftDeleted=",    "IncludeSoftDeleted",      "IncludeSoftDeleted=truee",
+        "IncludeSoftDeleted=tru", "IncludeSoftDeleted=true+"};
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
         parse_fails(P "/Recordings.json", other[i], RECD_E_BAD_PARAM, "IncludeSoftDeleted");
 }
@@ -399,10 +419,14 @@ static void test_call_and_conference_filters(void **state)
     parse_ok(P "/Recordings.json", "ConferenceSid=" CF);
     assert_string_equal(lp.q.conference_sid, CF);
 
-    static const char *bad_call[] = {"CallSid=", "CallSid=CA", "CallSid=" CF, "CallSid=" RE,
+    static const char *bad_call[] = {"CallSid=",
+                                     "CallSid=CA",
+                                     "CallSid=" CF,
+                                     "CallSid=" RE,
                                      "CallSid=CAfedcba9876543210fedcba987654321",
                                      "CallSid=CAfedcba9876543210fedcba98765432100",
-                                     "CallSid=CAfedcba9876543210fedcba987654321g", "CallSid=%20" CA};
+                                     "CallSid=CAfedcba9876543210fedcba987654321g",
+                                     "CallSid=%20" CA};
     for (size_t i = 0; i < sizeof bad_call / sizeof bad_call[0]; i++)
         parse_fails(P "/Recordings.json", bad_call[i], RECD_E_BAD_PARAM, "CallSid");
     parse_fails(P "/Recordings.json", "ConferenceSid=" CA, RECD_E_BAD_PARAM, "ConferenceSid");
@@ -469,15 +493,16 @@ static void test_list_uri(void **state)
     /* Filters are kept, percent-encoded, in a fixed order; unknown parameters are dropped. */
     uri(P "/Recordings.json", "DateCreated<=2009-07-06", ".json", 0, NULL,
         P "/Recordings.json?DateCreated%3C=2009-07-06&PageSize=50&Page=0");
-    uri(P "/Recordings.json", "DateCreated%3E=2009-07-01&Foo=1&DateCreated%3C=2009-07-06&PageSize=2", ".json", 1,
-        "PAAARu3QumYIBVfOZE5auE-iHMIREuIsSF",
+    uri(P "/Recordings.json", "DateCreated%3E=2009-07-01&Foo=1&DateCreated%3C=2009-07-06&PageSize=2", ".json",
+        1, "PAAARu3QumYIBVfOZE5auE-iHMIREuIsSF",
         P "/Recordings.json?DateCreated%3C=2009-07-06&DateCreated%3E=2009-07-01&PageSize=2&Page=1"
           "&PageToken=PAAARu3QumYIBVfOZE5auE-iHMIREuIsSF");
     uri(P "/Recordings.json",
         "PageSize=5&IncludeSoftDeleted=True&DateCreated>=2009-07-06&DateCreated=2009-07-06"
         "&DateCreated<=2009-07-17&ConferenceSid=" CF "&CallSid=" CA,
         ".json", 2, "PBAARu3QumYIBVfOZE5auE-iHMIREuIsSF",
-        P "/Recordings.json?CallSid=" CA "&ConferenceSid=" CF "&DateCreated=2009-07-06&DateCreated%3C=2009-07-17"
+        P "/Recordings.json?CallSid=" CA "&ConferenceSid=" CF
+          "&DateCreated=2009-07-06&DateCreated%3C=2009-07-17"
           "&DateCreated%3E=2009-07-06&IncludeSoftDeleted=True&PageSize=5&Page=2"
           "&PageToken=PBAARu3QumYIBVfOZE5auE-iHMIREuIsSF");
     /* Values are re-encoded: an escaped '+' stays a '+' for the next request. */

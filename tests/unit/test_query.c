@@ -139,10 +139,10 @@ static void test_malformed_escapes(void **state)
     parse_bad(LIT("a=%zz"));
     parse_bad(LIT("%=1"));
     parse_bad(LIT("a%G0=1"));
-    parse_bad(LIT("a=1&b=%00"));     /* a decoded NUL */
+    parse_bad(LIT("a=1&b=%00")); /* a decoded NUL */
     parse_bad(LIT("a%00=1"));
-    parse_bad("a=1\0", 4);            /* a raw NUL */
-    parse_bad(LIT("PageSize=20&x=%"));  /* anywhere in the string */
+    parse_bad("a=1\0", 4);             /* a raw NUL */
+    parse_bad(LIT("PageSize=20&x=%")); /* anywhere in the string */
 }
 
 static void test_param_count(void **state)
@@ -224,10 +224,14 @@ static void test_get(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty),           cmocka_unit_test(test_simple),
-        cmocka_unit_test(test_date_operator_keys), cmocka_unit_test(test_empty_pieces_and_bare_keys),
-        cmocka_unit_test(test_plus_and_escapes), cmocka_unit_test(test_malformed_escapes),
-        cmocka_unit_test(test_param_count),     cmocka_unit_test(test_length),
+        cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_simple),
+        cmocka_unit_test(test_date_operator_keys),
+        cmocka_unit_test(test_empty_pieces_and_bare_keys),
+        cmocka_unit_test(test_plus_and_escapes),
+        cmocka_unit_test(test_malformed_escapes),
+        cmocka_unit_test(test_param_count),
+        cmocka_unit_test(test_length),
         cmocka_unit_test(test_get),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

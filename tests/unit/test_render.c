@@ -6,20 +6,20 @@
 
 #include "unit.h"
 
-#define AC "AC0123456789abcdef0123456789abcdef"
-#define RE "RE557ce644e5ab84fa21cc21112e22c485"
-#define TR "TR8c61027b709ffb038236612dc5af8723"
-#define CA "CAfedcba9876543210fedcba9876543210"
-#define CF "CF00000000000000000000000000000000"
-#define BASE "http://127.0.0.1:8080"
+#define AC       "AC0123456789abcdef0123456789abcdef"
+#define RE       "RE557ce644e5ab84fa21cc21112e22c485"
+#define TR       "TR8c61027b709ffb038236612dc5af8723"
+#define CA       "CAfedcba9876543210fedcba9876543210"
+#define CF       "CF00000000000000000000000000000000"
+#define BASE     "http://127.0.0.1:8080"
 #define REC_PATH "/2010-04-01/Accounts/" AC "/Recordings/" RE
 #define TRN_PATH "/2010-04-01/Accounts/" AC "/Transcriptions/" TR
 
-#define S(sec) ((int64_t)(sec) * RECD_US_PER_SEC)
-#define JUL17 S(INT64_C(1247795569)) /* Fri, 17 Jul 2009 01:52:49 +0000 */
-#define D17 "Fri, 17 Jul 2009 01:52:49 +0000"
-#define D17b "Fri, 17 Jul 2009 01:52:50 +0000"
-#define D17c "Fri, 17 Jul 2009 01:51:00 +0000"
+#define S(sec) ((int64_t)(sec)*RECD_US_PER_SEC)
+#define JUL17  S(INT64_C(1247795569)) /* Fri, 17 Jul 2009 01:52:49 +0000 */
+#define D17    "Fri, 17 Jul 2009 01:52:49 +0000"
+#define D17b   "Fri, 17 Jul 2009 01:52:50 +0000"
+#define D17c   "Fri, 17 Jul 2009 01:51:00 +0000"
 
 static struct recd_buf b;
 
@@ -95,7 +95,14 @@ static void test_xml_text(void **state)
     xml(LIT("<![CDATA[x]]>"), "&lt;![CDATA[x]]&gt;");
     xml(LIT("a\tb\nc\rd"), "a\tb\nc\rd"); /* the whitespace XML allows stays */
     /* Control characters XML 1.0 cannot carry are dropped, NUL included. */
-    xml(LIT("a\x01" "b\x08" "c\x0b" "d\x0c" "e\x1f" "f\x1b" "g"), "abcdefg");
+    xml(LIT("a\x01"
+            "b\x08"
+            "c\x0b"
+            "d\x0c"
+            "e\x1f"
+            "f\x1b"
+            "g"),
+        "abcdefg");
     xml("a\0b", 3, "ab");
     xml(LIT("\x7f"), "\x7f");
     xml(LIT("\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
@@ -227,7 +234,7 @@ static void make_recording(void)
     strcpy(rec.call_sid, CA);
     rec.created_us = JUL17 + 999999; /* sub-second: floored */
     rec.updated_us = JUL17 + S(1);
-    rec.duration_ms = 1499;         /* 1.499 s rounds to 1 */
+    rec.duration_ms = 1499; /* 1.499 s rounds to 1 */
     rec.media_size = 12345;
     rec.channels = 1;
     rec.sample_rate = 8000;
@@ -237,10 +244,10 @@ static void make_recording(void)
 }
 
 #define REC_JSON_HEAD "{\"account_sid\":\"" AC "\",\"api_version\":\"2010-04-01\","
-#define REC_JSON_TAIL                                                                              \
-    "\"uri\":\"" REC_PATH ".json\",\"encryption_details\":null,"                                   \
-    "\"subresource_uris\":{\"add_on_results\":\"" REC_PATH "/AddOnResults.json\","                 \
-    "\"transcriptions\":\"" REC_PATH "/Transcriptions.json\"},"                                    \
+#define REC_JSON_TAIL                                                                                        \
+    "\"uri\":\"" REC_PATH ".json\",\"encryption_details\":null,"                                             \
+    "\"subresource_uris\":{\"add_on_results\":\"" REC_PATH "/AddOnResults.json\","                           \
+    "\"transcriptions\":\"" REC_PATH "/Transcriptions.json\"},"                                              \
     "\"media_url\":\"" BASE REC_PATH "\"}"
 
 static void render_json(const struct recd_resource *res, const void *r, const char *want)
@@ -263,7 +270,8 @@ static void test_recording_json(void **state)
     make_recording();
     render_json(&recd_res_recording, &rec,
                 REC_JSON_HEAD "\"call_sid\":\"" CA "\",\"conference_sid\":null,"
-                              "\"date_created\":\"" D17 "\",\"date_updated\":\"" D17b "\",\"start_time\":null,"
+                              "\"date_created\":\"" D17 "\",\"date_updated\":\"" D17b
+                              "\",\"start_time\":null,"
                               "\"duration\":\"1\",\"sid\":\"" RE "\",\"price\":null,\"price_unit\":\"USD\","
                               "\"status\":\"completed\",\"channels\":1,\"source\":\"RecordVerb\","
                               "\"error_code\":null," REC_JSON_TAIL);
@@ -282,11 +290,12 @@ static void test_recording_json_all_set(void **state)
     strcpy(rec.status, "deleted");
     strcpy(rec.source, "StartConferenceRecordingAPI");
     render_json(&recd_res_recording, &rec,
-                REC_JSON_HEAD "\"call_sid\":null,\"conference_sid\":\"" CF "\","
-                              "\"date_created\":\"" D17 "\",\"date_updated\":\"" D17b "\","
-                              "\"start_time\":\"" D17c "\",\"duration\":\"2\",\"sid\":\"" RE "\",\"price\":null,"
-                              "\"price_unit\":\"USD\",\"status\":\"deleted\",\"channels\":2,"
-                              "\"source\":\"StartConferenceRecordingAPI\",\"error_code\":13227," REC_JSON_TAIL);
+                REC_JSON_HEAD
+                "\"call_sid\":null,\"conference_sid\":\"" CF "\","
+                "\"date_created\":\"" D17 "\",\"date_updated\":\"" D17b "\","
+                "\"start_time\":\"" D17c "\",\"duration\":\"2\",\"sid\":\"" RE "\",\"price\":null,"
+                "\"price_unit\":\"USD\",\"status\":\"deleted\",\"channels\":2,"
+                "\"source\":\"StartConferenceRecordingAPI\",\"error_code\":13227," REC_JSON_TAIL);
 }
 
 static void test_duration_rounding(void **state)
@@ -295,8 +304,8 @@ static void test_duration_rounding(void **state)
     static const struct {
         int64_t ms;
         const char *s;
-    } v[] = {{0, "0"}, {499, "0"}, {500, "1"}, {1499, "1"}, {1500, "2"}, {1999, "2"}, {2000, "2"},
-             {3600499, "3600"}, {3600500, "3601"}};
+    } v[] = {{0, "0"},    {499, "0"},  {500, "1"},        {1499, "1"},      {1500, "2"},
+             {1999, "2"}, {2000, "2"}, {3600499, "3600"}, {3600500, "3601"}};
     make_recording();
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         rec.duration_ms = v[i].ms;
@@ -312,10 +321,10 @@ static void test_duration_rounding(void **state)
     }
 }
 
-#define REC_XML_TAIL                                                                               \
-    "<MediaUrl>" BASE REC_PATH "</MediaUrl>"                                                       \
-    "<SubresourceUris><Transcriptions>" REC_PATH "/Transcriptions.json</Transcriptions>"           \
-    "<AddOnResults>" REC_PATH "/AddOnResults.json</AddOnResults></SubresourceUris>"                \
+#define REC_XML_TAIL                                                                                         \
+    "<MediaUrl>" BASE REC_PATH "</MediaUrl>"                                                                 \
+    "<SubresourceUris><Transcriptions>" REC_PATH "/Transcriptions.json</Transcriptions>"                     \
+    "<AddOnResults>" REC_PATH "/AddOnResults.json</AddOnResults></SubresourceUris>"                          \
     "<EncryptionDetails/></Recording>"
 
 static void test_recording_xml(void **state)
@@ -338,7 +347,8 @@ static void test_recording_xml(void **state)
     render_xml(&recd_res_recording, &rec,
                "<Recording><Sid>" RE "</Sid><AccountSid>" AC "</AccountSid><CallSid/>"
                "<Duration>2</Duration><DateCreated>" D17 "</DateCreated><ApiVersion>2010-04-01</ApiVersion>"
-               "<DateUpdated>" D17b "</DateUpdated><Uri>" REC_PATH ".xml</Uri><ConferenceSid>" CF "</ConferenceSid>"
+               "<DateUpdated>" D17b "</DateUpdated><Uri>" REC_PATH ".xml</Uri><ConferenceSid>" CF
+               "</ConferenceSid>"
                "<StartTime>" D17c "</StartTime><Price/><PriceUnit>USD</PriceUnit><Status>completed</Status>"
                "<Channels>2</Channels><Source>RecordVerb</Source><ErrorCode>13227</ErrorCode>" REC_XML_TAIL);
 }
@@ -419,17 +429,17 @@ static void make_transcription(const char *text, size_t n)
     }
 }
 
-#define TRN_JSON(text)                                                                             \
-    "{\"account_sid\":\"" AC "\",\"api_version\":\"2010-04-01\",\"date_created\":\"" D17 "\","     \
-    "\"date_updated\":\"" D17b "\",\"duration\":\"2\",\"price\":null,\"price_unit\":\"USD\","      \
-    "\"recording_sid\":\"" RE "\",\"sid\":\"" TR "\",\"status\":\"completed\","                     \
+#define TRN_JSON(text)                                                                                       \
+    "{\"account_sid\":\"" AC "\",\"api_version\":\"2010-04-01\",\"date_created\":\"" D17 "\","               \
+    "\"date_updated\":\"" D17b "\",\"duration\":\"2\",\"price\":null,\"price_unit\":\"USD\","                \
+    "\"recording_sid\":\"" RE "\",\"sid\":\"" TR "\",\"status\":\"completed\","                              \
     "\"transcription_text\":" text ",\"type\":\"fast\",\"uri\":\"" TRN_PATH ".json\"}"
 
-#define TRN_XML(text)                                                                              \
-    "<Transcription><Sid>" TR "</Sid><DateCreated>" D17 "</DateCreated><DateUpdated>" D17b         \
-    "</DateUpdated><AccountSid>" AC "</AccountSid><Status>completed</Status><Type>fast</Type>"      \
-    "<RecordingSid>" RE "</RecordingSid><Duration>2</Duration>" text "<Price/>"                    \
-    "<PriceUnit>USD</PriceUnit><ApiVersion>2010-04-01</ApiVersion><Uri>" TRN_PATH ".xml</Uri>"      \
+#define TRN_XML(text)                                                                                        \
+    "<Transcription><Sid>" TR "</Sid><DateCreated>" D17 "</DateCreated><DateUpdated>" D17b                   \
+    "</DateUpdated><AccountSid>" AC "</AccountSid><Status>completed</Status><Type>fast</Type>"               \
+    "<RecordingSid>" RE "</RecordingSid><Duration>2</Duration>" text "<Price/>"                              \
+    "<PriceUnit>USD</PriceUnit><ApiVersion>2010-04-01</ApiVersion><Uri>" TRN_PATH ".xml</Uri>"               \
     "</Transcription>"
 
 static void test_transcription(void **state)
@@ -438,9 +448,10 @@ static void test_transcription(void **state)
     make_transcription(LIT("He said \"hi\"\nthen <left> & 'went'\t\\ \x01."));
     render_json(&recd_res_transcription, &trn,
                 TRN_JSON("\"He said \\\"hi\\\"\\nthen <left> & 'went'\\t\\\\ \\u0001.\""));
-    render_xml(&recd_res_transcription, &trn,
-               TRN_XML("<TranscriptionText>He said &quot;hi&quot;\nthen &lt;left&gt; &amp; &apos;went&apos;\t\\ ."
-                       "</TranscriptionText>"));
+    render_xml(
+        &recd_res_transcription, &trn,
+        TRN_XML("<TranscriptionText>He said &quot;hi&quot;\nthen &lt;left&gt; &amp; &apos;went&apos;\t\\ ."
+                "</TranscriptionText>"));
 }
 
 static void test_transcription_null_and_empty(void **state)

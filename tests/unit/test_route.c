@@ -9,7 +9,7 @@
 #define TR "TR8c61027b709ffb038236612dc5af8723"
 #define CA "CAfedcba9876543210fedcba9876543210"
 #define CF "CF00000000000000000000000000000000"
-#define P "/2010-04-01/Accounts/" AC
+#define P  "/2010-04-01/Accounts/" AC
 
 /* The representations and which resources have them (contract §1). */
 enum { X_NONE, X_JSON, X_XML, X_WAV, X_MP3, X_TXT, NX };
@@ -17,8 +17,8 @@ static const char *ext_str[NX] = {"", ".json", ".xml", ".wav", ".mp3", ".txt"};
 static const enum recd_ext ext_val[NX] = {RECD_EXT_NONE, RECD_EXT_JSON, RECD_EXT_XML,
                                           RECD_EXT_WAV,  RECD_EXT_MP3,  RECD_EXT_TXT};
 #define EXT_LIST ((1u << X_NONE) | (1u << X_JSON) | (1u << X_XML))
-#define EXT_REC (EXT_LIST | (1u << X_WAV) | (1u << X_MP3))
-#define EXT_TRN (EXT_LIST | (1u << X_TXT))
+#define EXT_REC  (EXT_LIST | (1u << X_WAV) | (1u << X_MP3))
+#define EXT_TRN  (EXT_LIST | (1u << X_TXT))
 
 struct rcase {
     const char *path; /* without extension */
@@ -111,7 +111,8 @@ static void test_spot_checks(void **state)
     assert_int_equal(recd_route_match(longer, strlen(P "/Recordings.json"), &r), 0);
     assert_int_equal(r.kind, RECD_R_RECORDINGS);
     assert_int_equal(r.ext, RECD_EXT_JSON);
-    assert_int_equal(recd_route_match(P "/Recordings/" RE, strlen(P "/Recordings/" RE) - 1, &r), RECD_E_NOT_FOUND);
+    assert_int_equal(recd_route_match(P "/Recordings/" RE, strlen(P "/Recordings/" RE) - 1, &r),
+                     RECD_E_NOT_FOUND);
 }
 
 static void test_bad_extensions(void **state)
@@ -165,9 +166,13 @@ static void test_bad_sids(void **state)
     };
     for (size_t i = 0; i < sizeof bad_re / sizeof bad_re[0]; i++) {
         char path[300];
-        const char *fmt[] = {P "/Recordings/%s", P "/Recordings/%s.json", P "/Recordings/%s/Transcriptions",
-                             P "/Calls/" CA "/Recordings/%s.mp3", P "/Conferences/" CF "/Recordings/%s",
-                             P "/Recordings/%s/Transcriptions/" TR, P "/Recordings/%s/AddOnResults.json"};
+        const char *fmt[] = {P "/Recordings/%s",
+                             P "/Recordings/%s.json",
+                             P "/Recordings/%s/Transcriptions",
+                             P "/Calls/" CA "/Recordings/%s.mp3",
+                             P "/Conferences/" CF "/Recordings/%s",
+                             P "/Recordings/%s/Transcriptions/" TR,
+                             P "/Recordings/%s/AddOnResults.json"};
         for (size_t f = 0; f < sizeof fmt / sizeof fmt[0]; f++) {
             snprintf(path, sizeof path, fmt[f], bad_re[i]);
             not_found(path);
