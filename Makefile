@@ -103,28 +103,26 @@ fuzz: deps $(FUZZ_BIN)
 	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 e2e: deps build/test/recd build/recd
-	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+	RECD_AUTH_FAIL_LIMIT=0 RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 
 # Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
 # pytest's summary line closes the run; the exit status is non-zero if anything failed.
 test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd
 	@scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); u=$$?; \
-	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; e=$$?; \
+	RECD_AUTH_FAIL_LIMIT=0 RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; e=$$?; \
 	[ $$u -eq 0 ] && [ $$e -eq 0 ]
 
 run: deps build/recd
 	@scripts/run-demo.sh
 
 # Benchmark: recd against nginx on the same bytes (bench/bench.py; results in bench/RESULTS.md).
-# `make bench [N=250000] [QUICK=1]`; the data set is cached under $(BENCH_DIR).
-N         ?= 250000
-BENCH_DIR ?= /var/tmp/recd-bench
+# `make bench [N=250000] [QUICK=1]`; data sets are cached under $RECD_BENCH_DIR (/var/tmp/recd-bench).
 build/bench/%: bench/%.c build/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(REL_CFLAGS) -o $@ $< build/librecd.a $(LDLIBS)
 
 bench: deps build/recd build/bench/gen build/bench/rawwrite
-	/usr/bin/python3 bench/bench.py --n $(N) --dir $(BENCH_DIR) $(if $(QUICK),--quick)
+	/usr/bin/python3 bench/bench.py $(if $(N),--n $(N)) $(if $(QUICK),--quick)
 
 format:
 	clang-format -i $$(find src tests/unit fuzz bench -name '*.[ch]')

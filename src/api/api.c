@@ -95,11 +95,24 @@ static void fail(struct call *c, int err, const char *detail)
 /* Loads the path's account and checks the credentials for it; on failure the response is set. */
 static int authorize(struct call *c, struct recd_account *acc)
 {
+    const struct recd_request *rq = c->rq;
+    int64_t now_us = rq->now_s * RECD_US_PER_SEC;
+    if (rq->authorization && rq->limiter) {
+        int64_t wait = recd_limiter_wait(rq->limiter, rq->client, rq->client_len, now_us);
+        if (wait > 0) {
+            fail(c, RECD_E_RATE_LIMITED, "");
+            c->rs->retry_after = wait;
+            return RECD_E_RATE_LIMITED;
+        }
+    }
     int rc = c->st->ops->account_get(c->st, c->rt.account_sid, acc);
     if (rc == RECD_E_NOT_FOUND)
         rc = RECD_E_UNAUTHORIZED; /* no credentials can be right for an account that isn't */
     if (rc == 0)
-        rc = recd_auth_check(c->st, c->rq->authorization, acc);
+        rc = recd_auth_check(c->st, rq->authorization, acc);
+    /* Only wrong credentials count: a request without any is an ordinary first try. */
+    if (rc == RECD_E_UNAUTHORIZED && rq->authorization && rq->limiter)
+        recd_limiter_fail(rq->limiter, rq->client, rq->client_len, now_us);
     if (rc < 0) {
         fail(c, rc, NULL);
         return rc;
@@ -434,8 +447,13 @@ static void send_media(struct call *c, const struct recd_recording *r)
     int64_t size;
     int rc = recd_media_open(c->rq->ctx, r, suffix, &fd, &size);
     if (rc < 0) {
-        if (rc == RECD_E_NOT_FOUND)
+        struct recd_recording again;
+        if (rc == RECD_E_NOT_FOUND && c->st->ops->recording_get(c->st, r->sid, &again) == 0 && !again.deleted_us)
             recd_log_error("media %s%s of a live recording is missing; run recd fsck", r->sid, suffix);
+        else if (rc == RECD_E_NOT_FOUND) {
+            fail(c, RECD_E_NOT_FOUND, NULL); /* deleted while we looked */
+            return;
+        }
         fail(c, rc == RECD_E_UNAVAILABLE ? rc : RECD_E_INTERNAL, NULL);
         return;
     }

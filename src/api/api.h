@@ -1,6 +1,7 @@
 #ifndef RECD_API_API_H
 #define RECD_API_API_H
 
+#include "api/limiter.h"
 #include "core/buf.h"
 #include "service/service.h"
 
@@ -24,6 +25,9 @@ struct recd_request {
     const char *(*header)(const struct recd_request *rq, const char *name);
     void *conn;                    /* the adapter's handle, for `header` */
     int64_t now_s;                 /* the time the request arrived, for signed-link expiry */
+    struct recd_limiter *limiter;  /* failed-auth limiter, or NULL for none */
+    unsigned char client[16];      /* the client's address bytes, for the limiter */
+    size_t client_len;
 };
 
 struct recd_response {
@@ -37,6 +41,7 @@ struct recd_response {
     char etag[80];             /* ETag value (quoted), or "" */
     char last_modified[32];    /* Last-Modified value, or "" */
     char content_range[80];    /* Content-Range value, or "" */
+    int64_t retry_after;       /* Retry-After seconds, or 0 */
     const char *allow;         /* the Allow header, for 405 and OPTIONS */
     int www_authenticate;      /* add WWW-Authenticate: Basic realm="Twilio API" */
     int cors_preflight;        /* add the CORS preflight headers */

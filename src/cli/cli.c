@@ -132,16 +132,21 @@ static const char *base_url(void)
 /* --- Commands ---------------------------------------------------------------------------- */
 
 static const char serve_help[] =
-    "usage: recd serve [--listen HOST:PORT] [--base-url URL] [--threads N] [--data DIR]\n"
+    "usage: recd serve [--listen HOST:PORT] [--base-url URL] [--threads N] [--auth-fail-limit N]\n"
+    "                  [--data DIR]\n"
     "Serves the Recordings API. --listen defaults to $RECD_LISTEN or 127.0.0.1:8080; --base-url (the\n"
-    "public URL in media_url) defaults to http://LISTEN. Stops cleanly on SIGINT/SIGTERM.\n";
+    "public URL in media_url) defaults to http://LISTEN. --auth-fail-limit: failed Basic auth\n"
+    "attempts a minute per client address before 429 (default $RECD_AUTH_FAIL_LIMIT or 60; 0 turns\n"
+    "the limit off).\n"
+    "Stops cleanly on SIGINT/SIGTERM.\n";
 
 static int cmd_serve(int argc, char **argv)
 {
-    struct opt opts[] = {{"data", 1, NULL}, {"listen", 1, NULL}, {"base-url", 1, NULL}, {"threads", 1, NULL}};
+    struct opt opts[] = {{"data", 1, NULL},    {"listen", 1, NULL},          {"base-url", 1, NULL},
+                         {"threads", 1, NULL}, {"auth-fail-limit", 1, NULL}};
     char *pos[argc + 1];
     struct args a;
-    if (parse_args(argc, argv, opts, 4, &a, pos))
+    if (parse_args(argc, argv, opts, 5, &a, pos))
         return EXIT_USAGE;
     if (a.help) {
         fputs(serve_help, stdout);
@@ -162,7 +167,18 @@ static int cmd_serve(int argc, char **argv)
             return usage_error("--threads %s: want 1 to 256", optv(&a, "threads"));
         threads = (unsigned)t;
     }
-    struct recd_server_opts so = {data_dir(&a), listen, optv(&a, "base-url"), threads};
+    unsigned limit = 60;
+    const char *lim = optv(&a, "auth-fail-limit");
+    if (!lim)
+        lim = getenv("RECD_AUTH_FAIL_LIMIT");
+    if (lim && *lim) {
+        char *end;
+        long t = strtol(lim, &end, 10);
+        if (*end || t < 0 || t > 1000000)
+            return usage_error("--auth-fail-limit %s: want 0 to 1000000", lim);
+        limit = (unsigned)t;
+    }
+    struct recd_server_opts so = {data_dir(&a), listen, optv(&a, "base-url"), threads, limit};
     return exit_for(recd_serve(&so));
 }
 

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 struct server {
     const char *data_dir;
     char base_url[512];
+    struct recd_limiter *limiter;
     pthread_mutex_t lock;
     struct recd_ctx **ctxs; /* every worker's context, closed at shutdown */
     size_t nctx, capctx;
@@ -139,6 +141,11 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r, struct 
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, rs->last_modified);
     if (rs->content_range[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, rs->content_range);
+    if (rs->retry_after > 0) {
+        char ra[24];
+        snprintf(ra, sizeof ra, "%lld", (long long)rs->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
     /* Media and public URLs are embedded in other sites' pages; credentials are Basic, never
      * cookies, so allowing any origin exposes nothing a direct request would not. */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
@@ -159,6 +166,22 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r, struct 
     r->status = rs->status;
     r->bytes = bytes;
     return ret;
+}
+
+static void client_address(struct MHD_Connection *conn, struct recd_request *rq)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return;
+    if (ci->client_addr->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ci->client_addr;
+        memcpy(rq->client, &a->sin_addr, 4);
+        rq->client_len = 4;
+    } else if (ci->client_addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ci->client_addr;
+        memcpy(rq->client, &a->sin6_addr, 16);
+        rq->client_len = 16;
+    }
 }
 
 static const char *header_of(const struct recd_request *rq, const char *name)
@@ -214,7 +237,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             .header = header_of,
             .conn = conn,
             .now_s = r->t0 / RECD_US_PER_SEC,
+            .limiter = sv->limiter,
         };
+        client_address(conn, &rq);
         recd_api_handle(&rq, &rs);
     }
     enum MHD_Result ret = queue(conn, r, &rs);
@@ -291,6 +316,7 @@ int recd_serve(const struct recd_server_opts *o)
     memset(&sv, 0, sizeof sv);
     pthread_mutex_init(&sv.lock, NULL);
     sv.data_dir = o->data_dir;
+    sv.limiter = recd_limiter_new(o->auth_fail_limit);
     struct sockaddr_storage ss;
     socklen_t sl;
     if (parse_listen(o->listen, &ss, &sl) < 0) {
@@ -363,6 +389,7 @@ int recd_serve(const struct recd_server_opts *o)
         free(sv.ctxs[i]);
     }
     free(sv.ctxs);
+    recd_limiter_free(sv.limiter);
     recd_ctx_close(&main_ctx);
     pthread_mutex_destroy(&sv.lock);
     return 0;

@@ -632,6 +632,16 @@ static int derive(struct recd_ctx *ctx, const struct recd_recording *r, const ch
     rc = bl->ops->put_mem(bl, key, out.p, out.len);
     flock(ctx->lock_fd, LOCK_UN);
     if (rc == 0) {
+        /* A DELETE may have run while we encoded. It commits "deleted" before it unlinks, so
+         * looking after our rename sees it whenever its unlink could have missed our file. */
+        struct recd_recording now;
+        int g = ctx->store->ops->recording_get(ctx->store, r->sid, &now);
+        if (g == RECD_E_NOT_FOUND || (g == 0 && now.deleted_us)) {
+            bl->ops->remove(bl, key);
+            rc = RECD_E_NOT_FOUND;
+        }
+    }
+    if (rc == 0) {
         pthread_mutex_lock(&inflight_lock);
         derived_count++;
         pthread_mutex_unlock(&inflight_lock);
