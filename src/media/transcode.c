@@ -1,4 +1,5 @@
 #include "media/transcode.h"
+#include "media/wav_internal.h"
 
 #include "core/error.h"
 #include "core/log.h"
@@ -35,61 +36,10 @@
  */
 #define LAME_QUALITY 5
 
-/* libsndfile virtual I/O over pread(), so that the caller's file offset is never moved. */
-struct vio {
-    int fd;
-    sf_count_t pos;
-    sf_count_t len;
-};
-
-static sf_count_t vio_len(void *u)
-{
-    return ((struct vio *)u)->len;
-}
-
-static sf_count_t vio_seek(sf_count_t off, int whence, void *u)
-{
-    struct vio *v = u;
-    sf_count_t base = whence == SEEK_CUR ? v->pos : whence == SEEK_END ? v->len : 0;
-    if (off < -base)
-        return -1;
-    v->pos = base + off;
-    return v->pos;
-}
-
-static sf_count_t vio_read(void *p, sf_count_t n, void *u)
-{
-    struct vio *v = u;
-    sf_count_t done = 0;
-    while (done < n && v->pos < v->len) {
-        ssize_t r = pread(v->fd, (char *)p + done, (size_t)(n - done), (off_t)v->pos);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        done += r;
-        v->pos += r;
-    }
-    return done;
-}
-
-static sf_count_t vio_write(const void *p, sf_count_t n, void *u)
-{
-    (void)p;
-    (void)n;
-    (void)u;
-    return 0;
-}
-
-static sf_count_t vio_tell(void *u)
-{
-    return ((struct vio *)u)->pos;
-}
-
 /* A WAV being read block by block. */
 struct src {
     struct recd_wav_info info;
-    struct vio v;
+    struct recd_wav_vio v;
     SNDFILE *sf;
     int64_t left; /* frames not yet read */
 };
@@ -97,7 +47,6 @@ struct src {
 /* Probes the file and opens it for reading; on failure nothing is left open. */
 static int src_open(int fd, struct src *s)
 {
-    SF_VIRTUAL_IO io = {vio_len, vio_seek, vio_read, vio_write, vio_tell};
     SF_INFO sfi;
     char why[160];
 
@@ -105,9 +54,7 @@ static int src_open(int fd, struct src *s)
     int e = recd_wav_probe(fd, &s->info, why, sizeof why);
     if (e < 0)
         return e;
-    s->v = (struct vio){fd, 0, (sf_count_t)s->info.file_size};
-    memset(&sfi, 0, sizeof sfi);
-    s->sf = sf_open_virtual(&io, SFM_READ, &sfi, &s->v);
+    s->sf = recd_wav_sf_open(&s->v, fd, s->info.file_size, &sfi);
     /* The probe opened it the same way a moment ago: failing now means the file changed. */
     if (s->sf == NULL || sfi.channels != s->info.channels || sfi.frames != s->info.frames) {
         if (s->sf != NULL)

@@ -1,4 +1,5 @@
 #include "media/wav.h"
+#include "media/wav_internal.h"
 
 #include "core/error.h"
 
@@ -212,20 +213,15 @@ static int check_format(const struct riff *r, char *why, unsigned why_n)
 }
 
 /* libsndfile virtual I/O over pread(), so that the caller's offset stays where it was. */
-struct vio {
-    int fd;
-    sf_count_t pos;
-    sf_count_t len;
-};
 
 static sf_count_t vio_len(void *u)
 {
-    return ((struct vio *)u)->len;
+    return ((struct recd_wav_vio *)u)->len;
 }
 
 static sf_count_t vio_seek(sf_count_t off, int whence, void *u)
 {
-    struct vio *v = u;
+    struct recd_wav_vio *v = u;
     sf_count_t base = whence == SEEK_CUR ? v->pos : whence == SEEK_END ? v->len : 0;
     if (off < -base)
         return -1;
@@ -235,7 +231,7 @@ static sf_count_t vio_seek(sf_count_t off, int whence, void *u)
 
 static sf_count_t vio_read(void *p, sf_count_t n, void *u)
 {
-    struct vio *v = u;
+    struct recd_wav_vio *v = u;
     sf_count_t done = 0;
     while (done < n && v->pos < v->len) {
         ssize_t r = pread(v->fd, (char *)p + done, (size_t)(n - done), (off_t)v->pos);
@@ -259,7 +255,15 @@ static sf_count_t vio_write(const void *p, sf_count_t n, void *u)
 
 static sf_count_t vio_tell(void *u)
 {
-    return ((struct vio *)u)->pos;
+    return ((struct recd_wav_vio *)u)->pos;
+}
+
+SNDFILE *recd_wav_sf_open(struct recd_wav_vio *v, int fd, int64_t len, SF_INFO *info)
+{
+    SF_VIRTUAL_IO io = {vio_len, vio_seek, vio_read, vio_write, vio_tell};
+    *v = (struct recd_wav_vio){fd, 0, (sf_count_t)len};
+    memset(info, 0, sizeof *info);
+    return sf_open_virtual(&io, SFM_READ, info, v);
 }
 
 /* The integer PCM subtype libsndfile should report for `bits` per sample. */
@@ -276,12 +280,9 @@ static int sf_subtype_for(unsigned bits)
 /* Opens the file with libsndfile and checks that it reads it as we did. */
 static int check_sndfile(int fd, const struct riff *r, int64_t frames, char *why, unsigned why_n)
 {
-    SF_VIRTUAL_IO io = {vio_len, vio_seek, vio_read, vio_write, vio_tell};
-    struct vio v = {fd, 0, (sf_count_t)r->file_size};
+    struct recd_wav_vio v;
     SF_INFO info;
-
-    memset(&info, 0, sizeof info);
-    SNDFILE *sf = sf_open_virtual(&io, SFM_READ, &info, &v);
+    SNDFILE *sf = recd_wav_sf_open(&v, fd, r->file_size, &info);
     if (sf == NULL) {
         /* sf_strerror(NULL) names the failure without any path: we gave libsndfile none. */
         const char *e = sf_strerror(NULL);
