@@ -327,7 +327,10 @@ def free_port():
 
 
 class Server:
-    def __init__(self, data, log_path, base_url=None):
+    def __init__(self, data, log_path, base_url=None, auth_fail_limit=0):
+        # The suite sends many wrong credentials from one address on purpose, so its servers run
+        # without the failed-auth limit unless a test asks for one.
+        self.auth_fail_limit = auth_fail_limit
         self.data = Path(data)
         self.data.mkdir(parents=True, exist_ok=True)
         self.cli = Recd(self.data)
@@ -342,6 +345,8 @@ class Server:
 
     def start(self):
         args = ["serve", "--listen", "127.0.0.1:%d" % self.port]
+        if self.auth_fail_limit is not None:
+            args += ["--auth-fail-limit", str(self.auth_fail_limit)]
         if self.base_url != self.url:
             args += ["--base-url", self.base_url]
         self._log = open(self.log_path, "ab")

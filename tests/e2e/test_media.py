@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import (access_entries, assert_json_error, assert_xml_error, basic, media_type,
-                      parse_rfc2822, pcm16_wav, raw_exchange)
+from conftest import (REPO, access_entries, assert_json_error, assert_xml_error, media_type,
+                      parse_rfc2822, pcm16_wav, raw_exchange, riff_wav)
 
 HTTP_DATE_RE = re.compile(
     r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
@@ -293,7 +293,7 @@ def test_unsatisfiable_range_is_416(server, variant):
         r = server.get(variant["url"], headers={"Range": hdr})
         assert r.status_code == 416, (hdr, r.status_code)
         assert r.headers.get("Content-Range") == "bytes */%d" % size, hdr
-        assert_xml_error(r, 416)
+        assert_xml_error(r, 416, 20416)  # recd's own code (docs/api.md)
 
 
 def test_multiple_ranges_get_the_whole_body(server, variant):
@@ -407,6 +407,37 @@ def test_if_none_match_takes_precedence(server, variant):
     assert r.status_code == 304
 
 
+def test_if_none_match_before_range(server, variant):
+    full = variant["full"]
+    r = server.get(variant["url"], headers={"If-None-Match": full.headers["ETag"],
+                                            "Range": "bytes=0-9"})
+    assert r.status_code == 304 and r.content == b""
+    r = server.request("HEAD", variant["url"], headers={"If-None-Match": full.headers["ETag"]})
+    assert r.status_code == 304
+
+
+def test_first_request_for_a_derived_file_may_be_a_range_or_head(server, make_account,
+                                                                   make_wav, import_wavs):
+    acct = make_account()
+    mono, stereo = import_wavs(acct, [make_wav(1.0), make_wav(1.0, channels=2)])
+    for rec, ext in ((mono, ".mp3"), (stereo, ".mp3?RequestedChannels=1"),
+                     (stereo, ".wav?RequestedChannels=1")):
+        url = rpath(acct, rec, ext)
+        part = server.get(url, headers={"Range": "bytes=-100"})
+        assert part.status_code == 206, (ext, part.status_code)
+        head = server.request("HEAD", url)
+        full = server.get(url)
+        assert full.status_code == 200 and head.status_code == 200
+        assert part.content == full.content[-100:]
+        assert head.headers["Content-Length"] == str(len(full.content))
+        assert head.headers["ETag"] == full.headers["ETag"] == part.headers["ETag"]
+    # and a HEAD first
+    rec = import_wavs(acct, [make_wav(0.5)])[0]
+    head = server.request("HEAD", rpath(acct, rec, ".mp3"))
+    full = server.get(rpath(acct, rec, ".mp3"))
+    assert head.status_code == 200 and head.headers["Content-Length"] == str(len(full.content))
+
+
 def test_if_range(server, variant, fulls):
     full = variant["full"]
     body = full.content
@@ -494,6 +525,39 @@ def test_downmix_samples_are_floor_of_the_mean(env, fulls):
     with wave.open(io.BytesIO(data)) as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (
             1, 2, 8000, len(frames))
+
+
+def p24(v):
+    return (v & 0xFFFFFF).to_bytes(3, "little")
+
+
+@pytest.mark.parametrize("bits", [8, 24])
+def test_downmix_of_8_and_24_bit(server, make_account, make_wav, import_wavs, bits):
+    """8-bit: the mean of the signed values (byte - 128), an odd data chunk padded; 24-bit:
+    floor((L+R)/2) at 24 bits."""
+    rng = random.Random(bits)
+    if bits == 8:
+        frames = [(0, 255), (255, 0), (0, 1), (127, 128), (0, 0), (1, 2)]
+        frames += [(rng.randrange(256), rng.randrange(256)) for _ in range(999)]
+        data = bytes(x for f in frames for x in f)
+        want = bytes(((l - 128 + r - 128) >> 1) + 128 for l, r in frames)
+    else:
+        lo, hi = -2 ** 23, 2 ** 23 - 1
+        frames = [(-1, 0), (1000, -3001), (lo, lo), (hi, hi), (lo, hi), (-5, -6)]
+        frames += [(rng.randint(lo, hi), rng.randint(lo, hi)) for _ in range(1000)]
+        data = b"".join(p24(l) + p24(r) for l, r in frames)
+        want = b"".join(p24((l + r) >> 1) for l, r in frames)
+    acct = make_account()
+    rec = import_wavs(acct, [make_wav(data=riff_wav(1, 2, 8000, bits, data))])[0]
+    r = server.get(rpath(acct, rec, ".wav?RequestedChannels=1"))
+    assert r.status_code == 200
+    fmt, pcm = parse_wav(r.content)
+    assert fmt == {"tag": 1, "channels": 1, "rate": 8000, "byte_rate": 8000 * bits // 8,
+                   "block_align": bits // 8, "bits": bits}, fmt
+    assert pcm == want
+    r = server.get(rpath(acct, rec, ".mp3?RequestedChannels=1"))
+    assert r.status_code == 200
+    assert all(f["mode"] == 3 for f in mp3_frames(r.content))
 
 
 def test_requested_channels_2_on_stereo_is_stored_bytes(server, env):
@@ -641,11 +705,13 @@ def test_delete_removes_derived_files(own_server, make_wav):
 def test_delete_during_first_mp3_encode_leaves_nothing(own_server, make_wav):
     """A DELETE that lands while the recording's MP3 is being encoded: once both requests have
     answered, no file of that recording may remain (contract 5: the media bytes are gone when
-    204 is sent; a derived file written after the delete is an orphan copy of deleted audio)."""
+    204 is sent; a derived file written after the delete is an orphan copy of deleted audio).
+    Timing-based: DELETEs are sent at several points of a calibrated encode."""
     srv = own_server
     acct = srv.cli.account_create(name="race")
     rng = random.Random(7)
-    files = [make_wav(data=noise_wav(rng, 40.0)) for _ in range(4)]
+    fracs = (0.1, 0.25, 0.4, 0.55, 0.7, 0.85)
+    files = [make_wav(data=noise_wav(rng, 60.0)) for _ in range(len(fracs) + 1)]
     recs = srv.cli.import_ok(acct.sid, files)
     # calibrate: how long does one encode take here?
     off = srv.log_size()
@@ -654,25 +720,32 @@ def test_delete_during_first_mp3_encode_leaves_nothing(own_server, make_wav):
     m = derived_lines(srv.log_lines_since(off), recs[0]["sid"], ".mp3")
     assert len(m) == 1
     enc_s = max(int(m[0].group(2)), 20) / 1000.0
-    for rec, frac in zip(recs[1:], (0.25, 0.5, 0.75)):
+    failures = []
+    for rec, frac in zip(recs[1:], fracs):
         got = {}
 
         def fetch():
             got["r"] = requests.get(srv.url + rpath(acct, rec, ".mp3"), timeout=60)
+            got["done"] = time.monotonic()
 
         t = threading.Thread(target=fetch)
         t.start()
         time.sleep(enc_s * frac)
+        sent = time.monotonic()
         d = srv.request("DELETE", rpath(acct, rec, ".json"), auth=acct.auth)
         t.join(60)
         assert d.status_code == 204
         assert got["r"].status_code in (200, 404), got["r"].status_code
         time.sleep(0.05)
         left = data_files_named(srv.data, rec["sid"])
-        assert left == [], "files of a deleted recording remain (DELETE at %.0f%% of a %d ms " \
-            "encode): %r" % (frac * 100, enc_s * 1000, left)
+        if left:
+            failures.append("DELETE sent at %.0f%% of a %d ms encode, %s the GET answered: %r"
+                            % (frac * 100, enc_s * 1000,
+                               "before" if sent < got["done"] else "after", left))
         assert srv.get(rpath(acct, rec, ".mp3")).status_code == 404
     rc, rep, out = fsck_summary(srv.cli)
+    assert not failures, "files of deleted recordings remain:\n" + "\n".join(failures) + \
+        "\nfsck: " + out.strip().splitlines()[-1]
     assert rep["orphans"] == 0 and rep["damaged"] == 0, out
 
 
@@ -703,22 +776,26 @@ def test_mp3_is_kept_across_a_restart(own_server, make_wav):
 # --------------------------------------------------------------------------- media auth
 
 @pytest.fixture(scope="module")
-def authed(server, make_account, make_wav, import_wavs):
-    parent = make_account()
-    sub = make_account(parent=parent.sid)
-    other = make_account()
-    rec = import_wavs(sub, [make_wav(0.5)])[0]
-    parent_rec = import_wavs(parent, [make_wav(0.5)])[0]
+def authed(own_server, make_wav):
+    """On the module's own server: failed Basic auth is rate limited per client address, so
+    these deliberate failures must not eat into the shared server's budget (nor its into ours)."""
+    cli = own_server.cli
+    parent = cli.account_create(name="parent")
+    sub = cli.account_create(name="sub", parent=parent.sid)
+    other = cli.account_create(name="other")
+    rec = cli.import_ok(sub.sid, [make_wav(0.5)])[0]
+    parent_rec = cli.import_ok(parent.sid, [make_wav(0.5)])[0]
     return {"parent": parent, "sub": sub, "other": other, "rec": rec,
-            "parent_rec": parent_rec, "sub_key": server.cli.key_create(sub.sid),
-            "parent_key": server.cli.key_create(parent.sid),
-            "other_key": server.cli.key_create(other.sid)}
+            "parent_rec": parent_rec, "sub_key": cli.key_create(sub.sid),
+            "parent_key": cli.key_create(parent.sid),
+            "other_key": cli.key_create(other.sid)}
 
 
 MEDIA_EXTS = ["", ".wav", ".mp3", ".json", ".xml"]
 
 
-def test_media_auth_on_and_off(server, authed):
+def test_media_auth_on_and_off(own_server, authed):
+    server = own_server
     sub, parent, other, rec = authed["sub"], authed["parent"], authed["other"], authed["rec"]
     public = {ext: server.get(rpath(sub, rec, ext)) for ext in MEDIA_EXTS}
     for ext, r in public.items():
@@ -729,9 +806,13 @@ def test_media_auth_on_and_off(server, authed):
             url = rpath(sub, rec, ext)
             good = [sub.auth, parent.auth, (authed["sub_key"]["sid"], authed["sub_key"]["secret"]),
                     (authed["parent_key"]["sid"], authed["parent_key"]["secret"])]
-            bad = [None, other.auth, (sub.sid, other.auth_token), (sub.sid, "0" * 32),
-                   (authed["other_key"]["sid"], authed["other_key"]["secret"]),
-                   (authed["sub_key"]["sid"], "x" * 32)]
+            # every kind of wrong credentials on one representation, two on the others (failed
+            # Basic auth is rate limited per client address: keep the failures few)
+            bad = [None, other.auth]
+            if ext == ".wav":
+                bad += [(sub.sid, other.auth_token), (sub.sid, "0" * 32),
+                        (authed["other_key"]["sid"], authed["other_key"]["secret"]),
+                        (authed["sub_key"]["sid"], "x" * 32)]
             for auth in bad:
                 r = server.get(url, auth=auth)
                 if ext == ".json":
@@ -739,7 +820,7 @@ def test_media_auth_on_and_off(server, authed):
                 else:
                     assert_xml_error(r, 401, 20003)
                 assert r.headers.get("WWW-Authenticate") == 'Basic realm="Twilio API"', (ext, auth)
-                assert server.request("HEAD", url, auth=auth).status_code == 401
+            assert server.request("HEAD", url).status_code == 401
             for auth in good:
                 r = server.get(url, auth=auth)
                 assert r.status_code == 200, (ext, auth, r.status_code)
@@ -816,6 +897,9 @@ def test_recd_sign_wav_link(server, signed):
     assert server.get(target + "&Foo=bar").status_code == 200
     # the same signature does not open the .mp3 (the path is signed)
     assert server.get(rpath(a, ra, ".mp3") + "?" + parts.query).status_code == 401
+    # the access log leaves the query (and so the signature) out
+    time.sleep(0.1)
+    assert q["Signature"] not in server.log_text()
 
 
 def test_recd_sign_mp3_link_and_ttl(server, signed):
@@ -959,6 +1043,18 @@ def test_signature_matches_openssl(server, signed):
     want = "VcWuuN68ta7SBnDHyWi-bLuk_PvdRHGBXdKWoqt__UU"
     assert openssl_sig(ex_path, 1767225600, "0123456789abcdef0123456789abcdef") == want
     assert sign_py("0123456789abcdef0123456789abcdef", ex_path, 1767225600) == want
+    # and the docs' shell block, run as printed, prints the signature its comment gives
+    doc = (REPO / "docs" / "api.md").read_text()
+    m = re.search(r"Worked example[^\n]*\n+```sh\n(.*?)```", doc, re.S)
+    assert m, "docs/api.md has no worked example block"
+    block = m.group(1)
+    printed = re.findall(r"^# ([A-Za-z0-9_-]{43})$", block, re.M)
+    assert printed == [want], printed
+    r = subprocess.run(["bash", "-c", block], capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin"}, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == want
+    assert "Signature=" + want in doc
 
 
 def test_signed_link_on_deleted_recording_is_404(server, make_account, make_wav, import_wavs):
@@ -969,3 +1065,5 @@ def test_signed_link_on_deleted_recording_is_404(server, make_account, make_wav,
     assert server.get(url).status_code == 200
     assert server.request("DELETE", rpath(acct, rec), auth=acct.auth).status_code == 204
     assert server.get(url).status_code == 404
+    r = server.cli.run("sign", "--account", acct.sid, "--recording", rec["sid"])
+    assert r.returncode != 0 and r.stdout == ""
