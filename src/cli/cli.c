@@ -499,6 +499,9 @@ int recd_cli_main(int argc, char **argv)
         fputs(main_help, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;
     }
+    const char *debug = getenv("RECD_DEBUG");
+    if (strcmp(argv[1], "serve") != 0 && !(debug && *debug && strcmp(debug, "0") != 0))
+        recd_log_quiet(2);
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0)
             return cmds[i].fn(argc - 2, argv + 2);

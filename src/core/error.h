@@ -20,6 +20,7 @@
     X(BAD_PARAM, 400, 20001, "Invalid parameter: %s")                                               \
     X(URI_TOO_LONG, 414, 20414, "Request URI too long%s")                                           \
     X(TOO_LARGE, 413, 20413, "Request body too large%s")                                            \
+    X(HEADERS_TOO_LARGE, 431, 20431, "Request header fields too large%s")                           \
     X(RATE_LIMITED, 429, 20429, "Too many requests%s")                                              \
     X(INTERNAL, 500, 20500, "Internal server error%s")                                              \
     X(UNAVAILABLE, 503, 20503, "Service unavailable%s")                                             \

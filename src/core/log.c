@@ -5,9 +5,9 @@
 
 static int quiet;
 
-void recd_log_quiet(int on)
+void recd_log_quiet(int level)
 {
-    quiet = on;
+    quiet = level;
 }
 
 static void emit(const char *level, const char *fmt, va_list ap)
@@ -29,6 +29,8 @@ static void emit(const char *level, const char *fmt, va_list ap)
 
 void recd_log_error(const char *fmt, ...)
 {
+    if (quiet >= 2)
+        return;
     va_list ap;
     va_start(ap, fmt);
     emit("error", fmt, ap);
@@ -37,6 +39,8 @@ void recd_log_error(const char *fmt, ...)
 
 void recd_log_warn(const char *fmt, ...)
 {
+    if (quiet >= 2)
+        return;
     va_list ap;
     va_start(ap, fmt);
     emit("warning", fmt, ap);

@@ -10,7 +10,10 @@ void recd_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void recd_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void recd_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/** Silences info lines (the CLI's commands print JSON on stdout; stderr is for errors). */
-void recd_log_quiet(int on);
+/**
+ * 0: every line; 1: no info lines; 2: nothing. The one-shot commands run at 2 so that stderr holds
+ * exactly their own one-line reason (RECD_DEBUG=1 shows the library's lines too).
+ */
+void recd_log_quiet(int level);
 
 #endif

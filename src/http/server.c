@@ -16,15 +16,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Limits for hostile or broken clients. The memory limit bounds the request line and headers
- * together (MHD answers 414/431 past it); bodies are never read, only counted. */
-#define CONN_MEMORY_LIMIT (64 * 1024)
-#define CONN_TIMEOUT_S 30
-#define CONN_LIMIT 4096
-#define BODY_LIMIT (1024 * 1024)
+/* Limits for hostile or broken clients. recd answers a request head (target and headers) over
+ * HEAD_LIMIT itself, with a Twilio error body; MHD's per-connection memory, twice that, bounds
+ * what it buffers at all (past it MHD answers 414/431 on its own). Bodies are never read, only
+ * counted. */
+#define HEAD_LIMIT        (64 * 1024)
+#define CONN_MEMORY_LIMIT (2 * HEAD_LIMIT)
+#define CONN_TIMEOUT_S    30
+#define CONN_LIMIT        4096
+#define BODY_LIMIT        (1024 * 1024)
 
 struct server {
     const char *data_dir;
@@ -38,7 +42,7 @@ struct server {
 /* One request's state, from the URI callback (MHD's first sight of it) to completion. */
 struct req {
     int64_t t0;
-    int seen;      /* the handler ran once: the response is queued on the next call */
+    int seen; /* the handler ran once: the response is queued on the next call */
     int answered;
     int status;
     int64_t bytes;
@@ -110,15 +114,16 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r, struct 
     int64_t bytes;
     if (rs->fd >= 0) {
         /* MHD sends the file with sendfile() and closes the fd when done. */
-        resp = MHD_create_response_from_fd_at_offset64((uint64_t)rs->fd_size, rs->fd, (uint64_t)rs->fd_offset);
+        resp =
+            MHD_create_response_from_fd_at_offset64((uint64_t)rs->fd_size, rs->fd, (uint64_t)rs->fd_offset);
         if (resp)
             rs->fd = -1;
         bytes = rs->fd_size;
     } else {
         size_t len;
         char *body = recd_buf_steal(&rs->body, &len);
-        resp = MHD_create_response_from_buffer(len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE
-                                                                                 : MHD_RESPMEM_PERSISTENT);
+        resp = MHD_create_response_from_buffer(len, body ? body : (void *)"",
+                                               body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
         if (!resp)
             free(body);
         bytes = (int64_t)len;
@@ -184,6 +189,52 @@ static void client_address(struct MHD_Connection *conn, struct recd_request *rq)
     }
 }
 
+struct framing {
+    int content_length, transfer_encoding, bad_name;
+    const char *te;
+    uint64_t length;
+    size_t head_bytes;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct framing *f = cls;
+    size_t n = strlen(key);
+    f->head_bytes += n + (value ? strlen(value) : 0) + 4;
+    if (n && (key[n - 1] == ' ' || key[n - 1] == '\t'))
+        f->bad_name = 1;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        f->content_length++;
+        char *end;
+        f->length = strtoull(value ? value : "", &end, 10);
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->transfer_encoding++;
+        f->te = value;
+    }
+    return MHD_YES;
+}
+
+/*
+ * A head over HEAD_LIMIT gets 431. Request smuggling shapes (RFC 9112 §6): both Content-Length and
+ * Transfer-Encoding, several of either, a coding other than "chunked", whitespace before a header's colon. A
+ * proxy in front of recd could frame such a request differently, so recd refuses it (400) rather than guess.
+ * A declared body over the limit gets 413 before it is read. Returns 0 or the error.
+ */
+static int framing_error(struct MHD_Connection *conn, size_t uri_len)
+{
+    struct framing f = {0, 0, 0, NULL, 0, uri_len};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.head_bytes > HEAD_LIMIT)
+        return RECD_E_HEADERS_TOO_LARGE;
+    if (f.bad_name || f.content_length > 1 || f.transfer_encoding > 1 ||
+        (f.content_length && f.transfer_encoding) || (f.te && strcasecmp(f.te, "chunked") != 0))
+        return RECD_E_BAD_INPUT;
+    if (f.content_length && f.length > BODY_LIMIT)
+        return RECD_E_TOO_LARGE;
+    return 0;
+}
+
 static const char *header_of(const struct recd_request *rq, const char *name)
 {
     return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
@@ -201,9 +252,20 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     if (!r)
         return MHD_NO; /* the URI callback could not allocate: drop the connection */
     if (!r->seen) {
-        /* Answering on the first call would make MHD close every connection; wait for the next. */
         r->seen = 1;
         snprintf(r->method, sizeof r->method, "%s", method);
+        /* A request whose framing is ambiguous, or whose body we would refuse anyway, is answered
+         * now, before its body is read; the connection then closes. Everything else waits: a
+         * response queued on the first call makes MHD close every connection. */
+        int err = framing_error(conn, r->uri_len);
+        if (err) {
+            struct recd_response rs;
+            recd_response_init(&rs);
+            recd_api_error(&rs, err, 0, err == RECD_E_BAD_INPUT ? "ambiguous message framing" : NULL);
+            enum MHD_Result ret = queue(conn, r, &rs);
+            recd_response_free(&rs);
+            return ret;
+        }
         return MHD_YES;
     }
     if (r->answered) {
@@ -213,15 +275,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     struct recd_response rs;
     recd_response_init(&rs);
     if (*upload_data_size) {
-        /* No resource takes a body: count it and drop it, refusing one that is too large. */
+        /* No resource takes a body: count it and drop it. A chunked body (no Content-Length to
+         * refuse up front) that grows past the limit ends the connection: MHD cannot answer in
+         * the middle of an upload. */
         r->body_bytes += (int64_t)*upload_data_size;
         *upload_data_size = 0;
-        if (r->body_bytes <= BODY_LIMIT)
-            return MHD_YES;
-        recd_api_error(&rs, RECD_E_TOO_LARGE, 0, NULL);
-        enum MHD_Result ret = queue(conn, r, &rs);
-        recd_response_free(&rs);
-        return ret;
+        return r->body_bytes <= BODY_LIMIT ? MHD_YES : MHD_NO;
     }
     struct recd_ctx *ctx = worker_ctx(sv);
     if (!ctx) {
@@ -230,7 +289,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         struct recd_request rq = {
             .method = method_of(method),
             .target = {r->uri, r->uri_len},
-            .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+            .authorization =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
             .body_bytes = r->body_bytes,
             .base_url = sv->base_url,
             .ctx = ctx,
@@ -247,7 +307,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     return ret;
 }
 
-static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
     (void)conn;
@@ -261,9 +322,10 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
     if (plen > 512)
         plen = 512;
     char line[700];
-    int n = snprintf(line, sizeof line, "access %s %.*s %d %lld %lldus%s\n", r->method[0] ? r->method : "-", plen,
-                     r->uri, r->answered ? r->status : 0, (long long)r->bytes, (long long)(recd_now_us() - r->t0),
-                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+    int n =
+        snprintf(line, sizeof line, "access %s %.*s %d %lld %lldus%s\n", r->method[0] ? r->method : "-", plen,
+                 r->uri, r->answered ? r->status : 0, (long long)r->bytes, (long long)(recd_now_us() - r->t0),
+                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
     if (n > 0)
         fwrite(line, 1, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, stderr);
     free(r);
@@ -301,7 +363,8 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     }
     if (!*port || strspn(port, "0123456789") != strlen(port) || atoi(port) > 65535)
         return -1;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE},
+                    *res;
     if (getaddrinfo(host[0] ? host : NULL, port, &hints, &res) != 0)
         return -1;
     memcpy(ss, res->ai_addr, res->ai_addrlen);
@@ -326,8 +389,8 @@ int recd_serve(const struct recd_server_opts *o)
     const char *base = o->base_url;
     if (base) {
         size_t n = strlen(base);
-        if ((strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) || n >= sizeof sv.base_url ||
-            strpbrk(base, " \"<>\\^`{|}") != NULL) {
+        if ((strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) ||
+            n >= sizeof sv.base_url || strpbrk(base, " \"<>\\^`{|}") != NULL) {
             recd_log_error("--base-url %s: want an http:// or https:// URL", base);
             return RECD_E_BAD_INPUT;
         }
@@ -361,11 +424,12 @@ int recd_serve(const struct recd_server_opts *o)
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
             (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-        0, NULL, NULL, handler, &sv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-        threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
-        MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_END);
+        0, NULL, NULL, handler, &sv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT, MHD_OPTION_URI_LOG_CALLBACK,
+        uri_logger, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        1U, MHD_OPTION_END);
     if (!d) {
         recd_log_error("cannot listen on %s: %s", o->listen, strerror(errno));
         recd_ctx_close(&main_ctx);
