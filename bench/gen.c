@@ -259,8 +259,8 @@ int main(int argc, char **argv)
         if (st->ops->commit(st) < 0)
             die("commit failed");
         long long done = at + k;
-        int pct = (int)(done * 20 / n) * 5;
-        if (pct != last_pct) {
+        int pct = (int)(done * 100 / n);
+        if (pct / 5 != last_pct / 5 || done == n) {
             double el = (double)(recd_now_us() - t0) / 1e6;
             double eta = done ? el * (double)(n - done) / (double)done : 0;
             fprintf(stderr, "gen: %3d%%  %lld/%lld recordings  %.0f s elapsed, ~%.0f s to go\n", pct, done, n, el,

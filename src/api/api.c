@@ -96,7 +96,7 @@ static void fail(struct call *c, int err, const char *detail)
 static int authorize(struct call *c, struct recd_account *acc)
 {
     const struct recd_request *rq = c->rq;
-    int64_t now_us = rq->now_s * RECD_US_PER_SEC;
+    int64_t now_us = rq->now_us;
     if (rq->authorization && rq->limiter) {
         int64_t wait = recd_limiter_wait(rq->limiter, rq->client, rq->client_len, now_us);
         if (wait > 0) {

@@ -24,7 +24,8 @@ struct recd_request {
     /* Looks up a request header by name (case-insensitive); NULL when absent. */
     const char *(*header)(const struct recd_request *rq, const char *name);
     void *conn;                    /* the adapter's handle, for `header` */
-    int64_t now_s;                 /* the time the request arrived, for signed-link expiry */
+    int64_t now_us;                /* when the request arrived (µs), for the limiter */
+    int64_t now_s;                 /* the same in seconds, for signed-link expiry */
     struct recd_limiter *limiter;  /* failed-auth limiter, or NULL for none */
     unsigned char client[16];      /* the client's address bytes, for the limiter */
     size_t client_len;

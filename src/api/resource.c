@@ -12,15 +12,15 @@
 #define TRN(field) offsetof(struct recd_transcription, field)
 
 static const struct recd_field recording_fields[] = {
-    {"account_sid", "AccountSid", RECD_F_STR, REC(account_sid), NULL},
+    {"account_sid", "AccountSid", RECD_F_SID, REC(account_sid), NULL},
     {"api_version", "ApiVersion", RECD_F_CONST, 0, "2010-04-01"},
-    {"call_sid", "CallSid", RECD_F_STR, REC(call_sid), NULL},
-    {"conference_sid", "ConferenceSid", RECD_F_STR, REC(conference_sid), NULL},
+    {"call_sid", "CallSid", RECD_F_SID, REC(call_sid), NULL},
+    {"conference_sid", "ConferenceSid", RECD_F_SID, REC(conference_sid), NULL},
     {"date_created", "DateCreated", RECD_F_DATE, REC(created_us), NULL},
     {"date_updated", "DateUpdated", RECD_F_DATE, REC(updated_us), NULL},
     {"start_time", "StartTime", RECD_F_DATE0, REC(start_us), NULL},
     {"duration", "Duration", RECD_F_SECONDS, REC(duration_ms), NULL},
-    {"sid", "Sid", RECD_F_STR, REC(sid), NULL},
+    {"sid", "Sid", RECD_F_SID, REC(sid), NULL},
     {"price", "Price", RECD_F_NULL, 0, NULL},
     {"price_unit", "PriceUnit", RECD_F_CONST, 0, "USD"},
     {"status", "Status", RECD_F_STR, REC(status), NULL},
@@ -37,15 +37,15 @@ static const struct recd_field recording_fields[] = {
 static const unsigned char recording_xml[] = {8, 0, 2, 7, 4, 1, 5, 15, 3, 6, 9, 10, 11, 12, 13, 14, 18, 17, 16};
 
 static const struct recd_field transcription_fields[] = {
-    {"account_sid", "AccountSid", RECD_F_STR, TRN(account_sid), NULL},
+    {"account_sid", "AccountSid", RECD_F_SID, TRN(account_sid), NULL},
     {"api_version", "ApiVersion", RECD_F_CONST, 0, "2010-04-01"},
     {"date_created", "DateCreated", RECD_F_DATE, TRN(created_us), NULL},
     {"date_updated", "DateUpdated", RECD_F_DATE, TRN(updated_us), NULL},
     {"duration", "Duration", RECD_F_SECONDS, TRN(duration_ms), NULL},
     {"price", "Price", RECD_F_NULL, 0, NULL},
     {"price_unit", "PriceUnit", RECD_F_CONST, 0, "USD"},
-    {"recording_sid", "RecordingSid", RECD_F_STR, TRN(recording_sid), NULL},
-    {"sid", "Sid", RECD_F_STR, TRN(sid), NULL},
+    {"recording_sid", "RecordingSid", RECD_F_SID, TRN(recording_sid), NULL},
+    {"sid", "Sid", RECD_F_SID, TRN(sid), NULL},
     {"status", "Status", RECD_F_STR, TRN(status), NULL},
     {"transcription_text", "TranscriptionText", RECD_F_TEXT, 0, NULL},
     {"type", "Type", RECD_F_STR, TRN(type), NULL},
@@ -106,6 +106,17 @@ static void json_value(struct recd_buf *b, const struct recd_field *f, const str
             recd_buf_json_str(b, recd_str_c(s));
         else
             recd_buf_adds(b, "null");
+        break;
+    }
+    case RECD_F_SID: {
+        const char *s = base + f->off;
+        if (*s) {
+            recd_buf_addc(b, '"');
+            recd_buf_add(b, s, RECD_SID_LEN);
+            recd_buf_addc(b, '"');
+        } else {
+            recd_buf_adds(b, "null");
+        }
         break;
     }
     case RECD_F_DATE0:
@@ -196,6 +207,10 @@ static void xml_value(struct recd_buf *b, const struct recd_field *f, const stru
     switch (f->kind) {
     case RECD_F_STR:
         recd_buf_xml_text(b, recd_str_c(base + f->off));
+        break;
+    case RECD_F_SID:
+        if (base[f->off])
+            recd_buf_add(b, base + f->off, RECD_SID_LEN);
         break;
     case RECD_F_DATE0:
         if (*(const int64_t *)(base + f->off) == 0)

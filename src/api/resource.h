@@ -13,6 +13,7 @@
 
 enum recd_field_kind {
     RECD_F_STR,      /* char[] in the struct; "" renders as null */
+    RECD_F_SID,      /* a sid (char[]), checked by the store on the way in: needs no escaping; "" is null */
     RECD_F_DATE,     /* int64 µs; rendered RFC 2822 */
     RECD_F_DATE0,    /* int64 µs; 0 renders as null */
     RECD_F_SECONDS,  /* int64 ms; rendered as a string of whole seconds, rounded to nearest */

@@ -49,10 +49,8 @@ char *recd_buf_steal(struct recd_buf *b, size_t *len)
     return p;
 }
 
-void recd_buf_reserve(struct recd_buf *b, size_t more)
+void recd_buf_grow(struct recd_buf *b, size_t more)
 {
-    if (b->len + more + 1 <= b->cap)
-        return;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + more + 1)
         cap *= 2;
@@ -61,32 +59,6 @@ void recd_buf_reserve(struct recd_buf *b, size_t more)
         abort();
     b->p = p;
     b->cap = cap;
-}
-
-void recd_buf_add(struct recd_buf *b, const void *p, size_t n)
-{
-    recd_buf_reserve(b, n);
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void recd_buf_addc(struct recd_buf *b, char c)
-{
-    recd_buf_reserve(b, 1);
-    b->p[b->len++] = c;
-    b->p[b->len] = '\0';
-}
-
-void recd_buf_adds(struct recd_buf *b, const char *s)
-{
-    recd_buf_add(b, s, strlen(s));
-}
-
-void recd_buf_addstr(struct recd_buf *b, struct recd_str s)
-{
-    recd_buf_add(b, s.p, s.n);
 }
 
 void recd_buf_addi(struct recd_buf *b, int64_t v)
@@ -121,12 +93,28 @@ void recd_buf_printf(struct recd_buf *b, const char *fmt, ...)
 
 static const char hexd[] = "0123456789abcdef";
 
+/* Bytes a JSON string may hold as they are (and that recd does not escape). */
+static int json_plain(unsigned char c)
+{
+    return c >= 0x20 && c != '"' && c != '\\' && c != 0x7f;
+}
+
 void recd_buf_json_esc(struct recd_buf *b, struct recd_str s)
 {
+    /* Most strings (sids, dates, URIs) need no escape at all: copy them in one go. */
+    size_t i = 0;
+    while (i < s.n && json_plain((unsigned char)s.p[i]))
+        i++;
+    if (i == s.n) {
+        recd_buf_add(b, s.p, s.n);
+        return;
+    }
     /* Worst case every byte becomes \u00XX. */
     recd_buf_reserve(b, s.n * 6);
     char *o = b->p + b->len;
-    for (size_t i = 0; i < s.n; i++) {
+    memcpy(o, s.p, i);
+    o += i;
+    for (; i < s.n; i++) {
         unsigned char c = (unsigned char)s.p[i];
         switch (c) {
         case '"': *o++ = '\\'; *o++ = '"'; break;

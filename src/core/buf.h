@@ -36,11 +36,42 @@ void recd_buf_free(struct recd_buf *b);
 void recd_buf_reset(struct recd_buf *b);
 /** Hands the memory to the caller (free() it) and leaves `b` empty. */
 char *recd_buf_steal(struct recd_buf *b, size_t *len);
-void recd_buf_reserve(struct recd_buf *b, size_t more);
-void recd_buf_add(struct recd_buf *b, const void *p, size_t n);
-void recd_buf_addc(struct recd_buf *b, char c);
-void recd_buf_adds(struct recd_buf *b, const char *s);
-void recd_buf_addstr(struct recd_buf *b, struct recd_str s);
+/** Grows the buffer so that `more` bytes and a NUL fit after `len` (the slow path of reserve). */
+void recd_buf_grow(struct recd_buf *b, size_t more);
+
+/* The appends are inline: rendering a page calls them thousands of times, and the fast path is a
+ * compare and a copy. */
+static inline void recd_buf_reserve(struct recd_buf *b, size_t more)
+{
+    if (b->len + more + 1 > b->cap)
+        recd_buf_grow(b, more);
+}
+
+static inline void recd_buf_add(struct recd_buf *b, const void *p, size_t n)
+{
+    recd_buf_reserve(b, n);
+    if (n)
+        __builtin_memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static inline void recd_buf_addc(struct recd_buf *b, char c)
+{
+    recd_buf_reserve(b, 1);
+    b->p[b->len++] = c;
+    b->p[b->len] = '\0';
+}
+
+static inline void recd_buf_adds(struct recd_buf *b, const char *s)
+{
+    recd_buf_add(b, s, __builtin_strlen(s));
+}
+
+static inline void recd_buf_addstr(struct recd_buf *b, struct recd_str s)
+{
+    recd_buf_add(b, s.p, s.n);
+}
 void recd_buf_addi(struct recd_buf *b, int64_t v);
 void recd_buf_printf(struct recd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

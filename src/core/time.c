@@ -47,6 +47,14 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
+static void put2(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+/* Formats by hand: every list item carries three dates, and snprintf was a quarter of the cost of
+ * rendering a page. Years outside 0000–9999 cannot be written in this form and come out as 9999. */
 static size_t format_date(int64_t us, char out[32], const char *zone)
 {
     int64_t days = floor_div(us, RECD_US_PER_DAY);
@@ -54,11 +62,29 @@ static size_t format_date(int64_t us, char out[32], const char *zone)
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
+    if (y < 0 || y > 9999)
+        y = 9999;
     int64_t wd = ((days % 7) + 7) % 7;
-    int n = snprintf(out, 32, "%s, %02u %s %04lld %02d:%02d:%02d %s", wday_names[wd], d, mon_names[m - 1],
-                     (long long)y, (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), zone);
-    /* Years past 9999 do not fit: report what was written, not what would have been. */
-    return n < 0 ? 0 : (n >= 32 ? 31 : (size_t)n);
+    char *p = out;
+    memcpy(p, wday_names[wd], 3);
+    p[3] = ',';
+    p[4] = ' ';
+    put2(p + 5, d);
+    p[7] = ' ';
+    memcpy(p + 8, mon_names[m - 1], 3);
+    p[11] = ' ';
+    put2(p + 12, (unsigned)(y / 100));
+    put2(p + 14, (unsigned)(y % 100));
+    p[16] = ' ';
+    put2(p + 17, (unsigned)(secs / 3600));
+    p[19] = ':';
+    put2(p + 20, (unsigned)(secs / 60 % 60));
+    p[22] = ':';
+    put2(p + 23, (unsigned)(secs % 60));
+    p[25] = ' ';
+    size_t zl = strlen(zone);
+    memcpy(p + 26, zone, zl + 1);
+    return 26 + zl;
 }
 
 size_t recd_time_rfc2822(int64_t us, char out[32])

@@ -21,11 +21,12 @@
 #include <unistd.h>
 
 /* Limits for hostile or broken clients. recd answers a request head (target and headers) over
- * HEAD_LIMIT itself, with a Twilio error body; MHD's per-connection memory, twice that, bounds
- * what it buffers at all (past it MHD answers 414/431 on its own). Bodies are never read, only
- * counted. */
-#define HEAD_LIMIT        (64 * 1024)
-#define CONN_MEMORY_LIMIT (2 * HEAD_LIMIT)
+ * HEAD_LIMIT itself, with a Twilio error body; MHD's per-connection memory pool bounds what it
+ * buffers at all (past it MHD answers 414/431 on its own). The pool is zeroed for every request,
+ * so it is kept at MHD's default size: a larger one cost more than rendering a page of 50.
+ * Bodies are never read, only counted. */
+#define HEAD_LIMIT (16 * 1024)
+#define CONN_MEMORY_LIMIT (32 * 1024)
 #define CONN_TIMEOUT_S    30
 #define CONN_LIMIT        4096
 #define BODY_LIMIT        (1024 * 1024)
@@ -296,6 +297,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             .ctx = ctx,
             .header = header_of,
             .conn = conn,
+            .now_us = r->t0,
             .now_s = r->t0 / RECD_US_PER_SEC,
             .limiter = sv->limiter,
         };

@@ -9,7 +9,7 @@ categories.  Each category decides what a correct answer is:
 | nul_bytes | NUL in path, query, header value, auth | 4xx | failure |
 | long_request_line | targets of 9 KB … 1 MB | 414 (or 400/431) | failure |
 | header_flood | 2,000 … 20,000 headers | 431 (or 400/413) | failure |
-| huge_header | one header of 66 KB … 1 MB (over the 64 KiB head limit) | 431 (or 400) | failure |
+| huge_header | one header of 66 KB … 1 MB (over the 16 KiB head limit) | 431 (or 400) | failure |
 | bad_authorization | garbage, oversized, wrong scheme… on a list | 401 (or 400/431 when too big) | failure |
 | smuggling | CL+TE, TE+CL, duplicate/conflicting CL, CL lists | 400 | acceptable (framing); never answering the hidden 2nd request |
 | bad_chunked | bad, negative, huge chunk sizes | 400 / 413 | acceptable (framing) |
@@ -83,7 +83,7 @@ def known_http_library_defect(case, why):
     - a malformed Content-Length value gets a 400 whose body is a second 400 head;
     - a NUL byte in the request target cuts the target short before recd receives it;
     - a chunk extension too long to buffer gets 500;
-    - a head just under the connection memory limit (2 x 64 KiB) is dropped without an answer.
+    - a head just under the connection memory limit (32 KiB) is dropped without an answer.
     Each is matched narrowly, so any other wrong answer in these categories still fails."""
     label = str(case["label"])
     if case["cat"] == "smuggling" and label.split(" ", 1)[-1].startswith("CL ") and "two status lines" in why:
@@ -183,7 +183,7 @@ def build_table(ctx, rng):
         hs = [good] * n
         t.add("header_flood", "%d auth headers" % n, req("GET", lst, headers=hs), {400, 413, 431})
 
-    # --- huge single headers: the documented limit is 64 KiB for the whole head (docs/api.md)
+    # --- huge single headers: the documented limit is 16 KiB for the whole head (docs/api.md)
     for n in (66_000, 100_000, 131_000, 300_000, 1_000_000):
         t.add("huge_header", "X-Big %d" % n, req("GET", lst, headers=["X-Big: " + "a" * n]),
               {400, 413, 431})

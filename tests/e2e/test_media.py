@@ -325,11 +325,16 @@ def test_malformed_ranges_are_ignored(server, env, fulls, vid):
     _, key, ext, _, _ = next(v for v in VARIANTS if v[0] == vid)
     url = rpath(env["acct"], env[key], ext)
     full = fulls[vid].content
-    many = "bytes=" + ",".join("%d-%d" % (i, i) for i in range(3000))
-    many_suffix = "bytes=" + ",".join(["-1"] * 5000)
+    # Thousands of ranges: under the 16 KiB request-head limit they are ignored (whole body);
+    # past it the whole request is refused with 431 and a Twilio error body.
+    many = "bytes=" + ",".join("%d-%d" % (i, i) for i in range(1200))
+    many_suffix = "bytes=" + ",".join(["-1"] * 6000)
     for hdr in MALFORMED_RANGES + [many, many_suffix]:
         status, headers, body = server.raw("GET", url, headers={"Range": hdr.encode("utf-8")
                                                                .decode("latin-1")})
+        if len(hdr) > 16 * 1024:
+            assert status == 431 and b"<Code>20431</Code>" in body, (hdr[:80], status, body[:200])
+            continue
         assert status == 200, (hdr[:80], status, body[:200])
         assert "content-range" not in headers, hdr[:80]
         assert body == full, hdr[:80]

@@ -1,0 +1,51 @@
+"""`make bench QUICK=1` works: it builds its data set, runs recd and nginx side by side, prints the
+table and writes the results file. It checks the harness, never the timings: no number it prints
+can fail this test, only a missing row, a failed step or a malformed results file."""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+CASES = ["instance .json", "60 s .wav", "cached .mp3", "list page 0", "page 20 deep", "CallSid filter",
+         "DateCreated range", "first MP3 encode, 60 s", "import --batch 64", "errors, all wrk runs",
+         "recd peak RSS"]
+
+
+def test_make_bench_quick(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    # A results file with notes outside the markers: a run must keep them.
+    results.write_text("# notes\n\nkept above\n")
+    env = dict(os.environ, RECD_BENCH_DIR=str(tmp_path / "bench"), RECD_BENCH_RESULTS=str(results))
+    before = (REPO / "bench" / "RESULTS.md").read_bytes() if (REPO / "bench" / "RESULTS.md").exists() else None
+    out = subprocess.run(["make", "-s", "-C", str(REPO), "bench", "QUICK=1"], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+    m = re.search(r"^recd bench: N=2000, .*, commit \S+, (\d+) cores$", out.stdout, re.M)
+    assert m and int(m.group(1)) == os.cpu_count(), out.stdout
+    assert re.search(r"^case\s+recd \(req/s  p50 / p99  cpu/req\)\s+baseline", out.stdout, re.M)
+    for case in CASES:
+        row = re.search(r"^%s\s+(.*)\s+(PASS|FAIL)$" % re.escape(case), out.stdout, re.M)
+        assert row, "no row for %r in:\n%s" % (case, out.stdout)
+    # Every throughput row carries a measured rate for recd.
+    for case in CASES[:7]:
+        row = re.search(r"^%s\s+(\d+)/s\s+[\d.]+ / [\d.]+ ms\s+\d+ us" % re.escape(case), out.stdout, re.M)
+        assert row and int(row.group(1)) > 0, case
+    assert re.search(r"^\d+ of 11 targets met$", out.stdout, re.M)
+    assert (tmp_path / "bench" / "N2000" / "READY").exists()
+
+    text = results.read_text()
+    assert text.startswith("# notes\n\nkept above\n")
+    assert text.count("<!-- bench:begin N=2000 QUICK") == 1 and text.count("<!-- bench:end N=2000 QUICK -->") == 1
+    assert "## N = 2000 (QUICK)" in text
+    for case in CASES:
+        assert "| %s |" % case in text
+    # The repository's results file is left alone.
+    after = (REPO / "bench" / "RESULTS.md").read_bytes() if (REPO / "bench" / "RESULTS.md").exists() else None
+    assert after == before
+    # recd and nginx were stopped.
+    for pidfile in (tmp_path / "bench" / "run" / "nginx" / "nginx.pid",):
+        assert not pidfile.exists() or not Path("/proc/%s" % pidfile.read_text().strip()).exists()
