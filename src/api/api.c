@@ -1,6 +1,7 @@
 #include "api/api.h"
 
 #include "api/auth.h"
+#include "api/cache.h"
 #include "api/conditional.h"
 #include "api/paging.h"
 #include "api/resource.h"
@@ -204,6 +205,22 @@ static void list(struct call *c, const struct recd_resource *res, int with_items
         fail(c, rc, rc == RECD_E_BAD_PARAM ? bad : "");
         return;
     }
+    /* A page already rendered since the last change anywhere is served again as it was. */
+    struct recd_api_cache *cache = c->rq->cache;
+    int64_t version[2];
+    if (cache && c->st->ops->version(c->st, version) == 0) {
+        recd_api_cache_validate(cache, version);
+        size_t len;
+        const char *ct;
+        const char *hit = recd_api_cache_get(cache, c->rq->target.p, c->rq->target.n, &len, &ct);
+        if (hit) {
+            ok_body(c, ct);
+            recd_buf_add(&c->rs->body, hit, len);
+            return;
+        }
+    } else {
+        cache = NULL;
+    }
     /* A list under one recording exists only while the recording does. */
     if (c->rt.recording_sid[0]) {
         struct recd_recording r;
@@ -361,8 +378,9 @@ static void list(struct call *c, const struct recd_resource *res, int with_items
         recd_buf_printf(b, "</%s></TwilioResponse>", elem);
     }
     recd_buf_free(&items);
+    if (cache)
+        recd_api_cache_put(cache, c->rq->target.p, c->rq->target.n, b->p, b->len, c->rs->content_type);
 }
-
 
 /* --- Media ------------------------------------------------------------------------------- */
 

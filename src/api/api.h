@@ -1,6 +1,7 @@
 #ifndef RECD_API_API_H
 #define RECD_API_API_H
 
+#include "api/cache.h"
 #include "api/limiter.h"
 #include "core/buf.h"
 #include "service/service.h"
@@ -27,6 +28,7 @@ struct recd_request {
     int64_t now_us;                /* when the request arrived (µs), for the limiter */
     int64_t now_s;                 /* the same in seconds, for signed-link expiry */
     struct recd_limiter *limiter;  /* failed-auth limiter, or NULL for none */
+    struct recd_api_cache *cache;  /* this worker's cache of rendered list pages, or NULL */
     unsigned char client[16];      /* the client's address bytes, for the limiter */
     size_t client_len;
 };

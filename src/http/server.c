@@ -36,8 +36,8 @@ struct server {
     char base_url[512];
     struct recd_limiter *limiter;
     pthread_mutex_t lock;
-    struct recd_ctx **ctxs; /* every worker's context, closed at shutdown */
-    size_t nctx, capctx;
+    struct worker **workers; /* every worker's state, freed at shutdown */
+    size_t nworkers, capworkers;
 };
 
 /* One request's state, from the URI callback (MHD's first sight of it) to completion. */
@@ -53,32 +53,42 @@ struct req {
     char uri[]; /* raw request target, NUL-terminated */
 };
 
-static __thread struct recd_ctx *thread_ctx;
+/* Each worker's own store handle and page cache, made on its first request. */
+struct worker {
+    struct recd_ctx ctx;
+    struct recd_api_cache *cache;
+};
 
-static struct recd_ctx *worker_ctx(struct server *sv)
+static __thread struct worker *thread_worker;
+
+/* 8 MiB of rendered pages per worker: a few hundred pages of 50, well inside the memory budget. */
+#define PAGE_CACHE_BYTES (8u << 20)
+
+static struct worker *worker_of(struct server *sv)
 {
-    if (thread_ctx)
-        return thread_ctx;
-    struct recd_ctx *ctx = calloc(1, sizeof *ctx);
-    if (!ctx)
+    if (thread_worker)
+        return thread_worker;
+    struct worker *w = calloc(1, sizeof *w);
+    if (!w)
         return NULL;
-    if (recd_ctx_open(sv->data_dir, ctx) < 0) {
-        free(ctx);
+    if (recd_ctx_open(sv->data_dir, &w->ctx) < 0) {
+        free(w);
         return NULL;
     }
+    w->cache = recd_api_cache_new(PAGE_CACHE_BYTES);
     pthread_mutex_lock(&sv->lock);
-    if (sv->nctx == sv->capctx) {
-        size_t cap = sv->capctx ? sv->capctx * 2 : 8;
-        struct recd_ctx **p = realloc(sv->ctxs, cap * sizeof *p);
+    if (sv->nworkers == sv->capworkers) {
+        size_t cap = sv->capworkers ? sv->capworkers * 2 : 8;
+        struct worker **p = realloc(sv->workers, cap * sizeof *p);
         if (!p)
             abort();
-        sv->ctxs = p;
-        sv->capctx = cap;
+        sv->workers = p;
+        sv->capworkers = cap;
     }
-    sv->ctxs[sv->nctx++] = ctx;
+    sv->workers[sv->nworkers++] = w;
     pthread_mutex_unlock(&sv->lock);
-    thread_ctx = ctx;
-    return ctx;
+    thread_worker = w;
+    return w;
 }
 
 static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -283,8 +293,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         *upload_data_size = 0;
         return r->body_bytes <= BODY_LIMIT ? MHD_YES : MHD_NO;
     }
-    struct recd_ctx *ctx = worker_ctx(sv);
-    if (!ctx) {
+    struct worker *w = worker_of(sv);
+    if (!w) {
         recd_api_error(&rs, RECD_E_UNAVAILABLE, 0, NULL);
     } else {
         struct recd_request rq = {
@@ -294,7 +304,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
             .body_bytes = r->body_bytes,
             .base_url = sv->base_url,
-            .ctx = ctx,
+            .ctx = &w->ctx,
+            .cache = w->cache,
             .header = header_of,
             .conn = conn,
             .now_us = r->t0,
@@ -450,11 +461,12 @@ int recd_serve(const struct recd_server_opts *o)
     }
     recd_log_info("stopping");
     MHD_stop_daemon(d);
-    for (size_t i = 0; i < sv.nctx; i++) {
-        recd_ctx_close(sv.ctxs[i]);
-        free(sv.ctxs[i]);
+    for (size_t i = 0; i < sv.nworkers; i++) {
+        recd_ctx_close(&sv.workers[i]->ctx);
+        recd_api_cache_free(sv.workers[i]->cache);
+        free(sv.workers[i]);
     }
-    free(sv.ctxs);
+    free(sv.workers);
     recd_limiter_free(sv.limiter);
     recd_ctx_close(&main_ctx);
     pthread_mutex_destroy(&sv.lock);

@@ -150,6 +150,12 @@ struct recd_store_ops {
     /** How many items match the filters of `q` (anchor, offset and limit ignored); for the legacy XML envelope. */
     int (*recording_count)(struct recd_store *st, const struct recd_list_query *q, int64_t *n);
     int (*transcription_count)(struct recd_store *st, const struct recd_list_query *q, int64_t *n);
+    /**
+     * A version of everything this handle can read: equal values from two calls mean no
+     * connection (this one included) committed a change in between. For caches of rendered
+     * reads. Opaque; compare both numbers.
+     */
+    int (*version)(struct recd_store *st, int64_t v[2]);
 };
 
 struct recd_store {

@@ -207,7 +207,8 @@ static const char schema_sql[] =
     X(TRANSCRIPTION_INSERT, "INSERT INTO transcriptions (" TRANSCRIPTION_NAMES                               \
                             ") VALUES (" TRANSCRIPTION_COLS(PARAM_F, PARAM_R) ", ?)")                        \
     X(TRANSCRIPTION_GET, "SELECT " TRANSCRIPTION_NAMES " FROM transcriptions WHERE sid = ?1")                \
-    X(TRANSCRIPTION_DELETE, "DELETE FROM transcriptions WHERE sid = ?1")
+    X(TRANSCRIPTION_DELETE, "DELETE FROM transcriptions WHERE sid = ?1")                                     \
+    X(DATA_VERSION, "PRAGMA data_version")
 
 enum stmt_id {
 #define STMT_ENUM(id, sql) S_##id,
@@ -1204,6 +1205,25 @@ static int op_transcription_count(struct recd_store *base, const struct recd_lis
     return list_count(base, RECD_SQLITE_LIST_TRANSCRIPTIONS, q, n);
 }
 
+/* PRAGMA data_version changes when another connection commits; this connection's own changes
+ * are counted by sqlite3_total_changes64. Together they change whenever what a read can see may
+ * have changed. */
+static int op_version(struct recd_store *base, int64_t v[2])
+{
+    struct sqlite_store *s = S(base);
+    sqlite3_stmt *st = s->stmt[S_DATA_VERSION];
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        rc = fail_with(s, rc, "data_version");
+        done(st);
+        return rc;
+    }
+    v[0] = sqlite3_column_int64(st, 0);
+    v[1] = sqlite3_total_changes64(s->db);
+    done(st);
+    return 0;
+}
+
 static const struct recd_store_ops sqlite_ops = {
     .close = op_close,
     .begin = op_begin,
@@ -1226,6 +1246,7 @@ static const struct recd_store_ops sqlite_ops = {
     .transcription_list = op_transcription_list,
     .recording_count = op_recording_count,
     .transcription_count = op_transcription_count,
+    .version = op_version,
 };
 
 /* Runs one constant statement (pragmas, schema) that needs no parameters. */

@@ -1,0 +1,32 @@
+#ifndef RECD_API_CACHE_H
+#define RECD_API_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * A cache of rendered list pages, one per worker thread (no locking). A list page is a pure
+ * function of its request target and the data, so a page rendered once is served again until
+ * the store's version changes (any commit by any process); a version change empties the cache.
+ * Credentials are checked on every request before the cache is consulted: the cache only saves
+ * the query and the rendering.
+ */
+
+struct recd_api_cache;
+
+/** A cache holding at most `max_bytes` of bodies. */
+struct recd_api_cache *recd_api_cache_new(size_t max_bytes);
+void recd_api_cache_free(struct recd_api_cache *c);
+
+/** Forgets everything unless `version` equals the version the entries were rendered at. */
+void recd_api_cache_validate(struct recd_api_cache *c, const int64_t version[2]);
+
+/** The cached body for `key` (and its content type), or NULL. Valid until the next call on `c`. */
+const char *recd_api_cache_get(struct recd_api_cache *c, const char *key, size_t key_len, size_t *len,
+                               const char **content_type);
+
+/** Stores a copy of `body` for `key`; a body too large for the cache is not stored. */
+void recd_api_cache_put(struct recd_api_cache *c, const char *key, size_t key_len, const char *body, size_t len,
+                        const char *content_type);
+
+#endif
