@@ -17,12 +17,12 @@
 #include <unistd.h>
 
 #define CT_JSON "application/json"
-#define CT_XML "application/xml"
-#define CT_WAV "audio/x-wav"
-#define CT_MP3 "audio/mpeg"
+#define CT_XML  "application/xml"
+#define CT_WAV  "audio/x-wav"
+#define CT_MP3  "audio/mpeg"
 #define CT_TEXT "text/plain; charset=utf-8"
 
-#define ALLOW_LIST "GET, HEAD, OPTIONS"
+#define ALLOW_LIST     "GET, HEAD, OPTIONS"
 #define ALLOW_INSTANCE "GET, HEAD, DELETE, OPTIONS"
 
 void recd_response_init(struct recd_response *rs)
@@ -58,16 +58,19 @@ void recd_api_error(struct recd_response *rs, int err, int json, const char *det
         rs->content_type = CT_JSON;
         recd_buf_printf(b, "{\"code\":%d,\"message\":", code);
         recd_buf_json_str(b, recd_str_c(msg));
-        recd_buf_printf(b, ",\"more_info\":\"https://www.twilio.com/docs/errors/%d\",\"status\":%d}", code, status);
+        recd_buf_printf(b, ",\"more_info\":\"https://www.twilio.com/docs/errors/%d\",\"status\":%d}", code,
+                        status);
     } else {
         rs->content_type = CT_XML;
         recd_buf_adds(b, RECD_XML_DECL "<TwilioResponse><RestException><Code>");
         recd_buf_addi(b, code);
         recd_buf_adds(b, "</Code><Message>");
         recd_buf_xml_text(b, recd_str_c(msg));
-        recd_buf_printf(b, "</Message><MoreInfo>https://www.twilio.com/docs/errors/%d</MoreInfo><Status>%d</Status>"
-                           "</RestException></TwilioResponse>",
-                        code, status);
+        recd_buf_printf(
+            b,
+            "</Message><MoreInfo>https://www.twilio.com/docs/errors/%d</MoreInfo><Status>%d</Status>"
+            "</RestException></TwilioResponse>",
+            code, status);
     }
 }
 
@@ -127,6 +130,39 @@ static void ok_body(struct call *c, const char *ct)
     c->rs->content_type = ct;
 }
 
+/*
+ * Serves the request from this worker's cache when it holds a rendering of the same target made
+ * since the last change to the store, and returns 1. Otherwise returns 0 and sets *cache to the
+ * cache the caller should fill once it has rendered (NULL when there is none). Only responses
+ * that depend on nothing but the target and the data are cached: list pages (after their
+ * credentials were checked) and public recording metadata.
+ */
+static int from_cache(struct call *c, struct recd_api_cache **cache)
+{
+    int64_t version[2];
+    *cache = c->rq->cache;
+    if (!*cache || c->st->ops->version(c->st, version) < 0) {
+        *cache = NULL;
+        return 0;
+    }
+    recd_api_cache_validate(*cache, version);
+    size_t len;
+    const char *ct;
+    const char *hit = recd_api_cache_get(*cache, c->rq->target.p, c->rq->target.n, &len, &ct);
+    if (!hit)
+        return 0;
+    ok_body(c, ct);
+    recd_buf_add(&c->rs->body, hit, len);
+    return 1;
+}
+
+static void cache_fill(struct call *c, struct recd_api_cache *cache)
+{
+    if (cache)
+        recd_api_cache_put(cache, c->rq->target.p, c->rq->target.n, c->rs->body.p, c->rs->body.len,
+                           c->rs->content_type);
+}
+
 static void begin_xml(struct recd_buf *b)
 {
     recd_buf_adds(b, RECD_XML_DECL "<TwilioResponse>");
@@ -145,9 +181,9 @@ struct page {
     struct call *c;
     const struct recd_resource *res;
     struct recd_buf *items;
-    int limit;   /* items on a page */
-    int before;  /* walking backwards: the extra item is the first delivered, not the last */
-    int count;   /* items delivered */
+    int limit;     /* items on a page */
+    int before;    /* walking backwards: the extra item is the first delivered, not the last */
+    int count;     /* items delivered */
     size_t start1; /* offset in `items` where the second item begins */
     struct anchor a0, a1, alast;
 };
@@ -205,22 +241,9 @@ static void list(struct call *c, const struct recd_resource *res, int with_items
         fail(c, rc, rc == RECD_E_BAD_PARAM ? bad : "");
         return;
     }
-    /* A page already rendered since the last change anywhere is served again as it was. */
-    struct recd_api_cache *cache = c->rq->cache;
-    int64_t version[2];
-    if (cache && c->st->ops->version(c->st, version) == 0) {
-        recd_api_cache_validate(cache, version);
-        size_t len;
-        const char *ct;
-        const char *hit = recd_api_cache_get(cache, c->rq->target.p, c->rq->target.n, &len, &ct);
-        if (hit) {
-            ok_body(c, ct);
-            recd_buf_add(&c->rs->body, hit, len);
-            return;
-        }
-    } else {
-        cache = NULL;
-    }
+    struct recd_api_cache *cache;
+    if (from_cache(c, &cache))
+        return;
     /* A list under one recording exists only while the recording does. */
     if (c->rt.recording_sid[0]) {
         struct recd_recording r;
@@ -345,16 +368,18 @@ static void list(struct call *c, const struct recd_resource *res, int with_items
         const char *elem = with_items ? res->xml_list : "AddOnResults";
         int64_t numpages = total ? (total + lp.page_size - 1) / lp.page_size : 1;
         begin_xml(b);
-        recd_buf_printf(b, "<%s page=\"%lld\" numpages=\"%lld\" pagesize=\"%d\" total=\"%lld\" start=\"%lld\" end=\"%lld\" uri=\"",
-                        elem, (long long)page, (long long)numpages, lp.page_size, (long long)total, (long long)start,
-                        (long long)end);
+        recd_buf_printf(b,
+                        "<%s page=\"%lld\" numpages=\"%lld\" pagesize=\"%d\" total=\"%lld\" start=\"%lld\" "
+                        "end=\"%lld\" uri=\"",
+                        elem, (long long)page, (long long)numpages, lp.page_size, (long long)total,
+                        (long long)start, (long long)end);
         struct recd_buf u;
         recd_buf_init(&u, 256);
-#define XML_URI(stmt)                                                                                              \
-    do {                                                                                                           \
-        recd_buf_reset(&u);                                                                                        \
-        stmt;                                                                                                      \
-        recd_buf_xml_text(b, (struct recd_str){u.p, u.len});                                                       \
+#define XML_URI(stmt)                                                                                        \
+    do {                                                                                                     \
+        recd_buf_reset(&u);                                                                                  \
+        stmt;                                                                                                \
+        recd_buf_xml_text(b, (struct recd_str){u.p, u.len});                                                 \
     } while (0)
         XML_URI(recd_list_uri(&u, c->rt.base, "", &lp, page, cur_tok));
         recd_buf_adds(b, "\" firstpageuri=\"");
@@ -378,8 +403,7 @@ static void list(struct call *c, const struct recd_resource *res, int with_items
         recd_buf_printf(b, "</%s></TwilioResponse>", elem);
     }
     recd_buf_free(&items);
-    if (cache)
-        recd_api_cache_put(cache, c->rq->target.p, c->rq->target.n, b->p, b->len, c->rs->content_type);
+    cache_fill(c, cache);
 }
 
 /* --- Media ------------------------------------------------------------------------------- */
@@ -417,7 +441,8 @@ static int check_signature(struct call *c, const struct recd_account *acc)
     }
     if (strcmp(owner, acc->sid) != 0 && !(acc->parent_sid[0] && strcmp(owner, acc->parent_sid) == 0))
         goto bad;
-    if (recd_sign_verify(secret, 32, "GET", c->rq->target.p, c->plen, expires, sg->p, sg->n, c->rq->now_s) < 0)
+    if (recd_sign_verify(secret, 32, "GET", c->rq->target.p, c->plen, expires, sg->p, sg->n, c->rq->now_s) <
+        0)
         goto bad;
     memset(secret, 0, sizeof secret);
     return 1;
@@ -466,7 +491,8 @@ static void send_media(struct call *c, const struct recd_recording *r)
     int rc = recd_media_open(c->rq->ctx, r, suffix, &fd, &size);
     if (rc < 0) {
         struct recd_recording again;
-        if (rc == RECD_E_NOT_FOUND && c->st->ops->recording_get(c->st, r->sid, &again) == 0 && !again.deleted_us)
+        if (rc == RECD_E_NOT_FOUND && c->st->ops->recording_get(c->st, r->sid, &again) == 0 &&
+            !again.deleted_us)
             recd_log_error("media %s%s of a live recording is missing; run recd fsck", r->sid, suffix);
         else if (rc == RECD_E_NOT_FOUND) {
             fail(c, RECD_E_NOT_FOUND, NULL); /* deleted while we looked */
@@ -483,10 +509,12 @@ static void send_media(struct call *c, const struct recd_recording *r)
     int64_t lm_s = r->created_us / RECD_US_PER_SEC;
     rs->accept_ranges = 1;
     rs->content_type = variants[mp3][mono].ct;
-    snprintf(rs->disposition, sizeof rs->disposition, "inline; filename=\"%s.%s\"", r->sid, variants[mp3][mono].ext);
+    snprintf(rs->disposition, sizeof rs->disposition, "inline; filename=\"%s.%s\"", r->sid,
+             variants[mp3][mono].ext);
 
     const char *inm = req_header(c, "If-None-Match"), *ims = req_header(c, "If-Modified-Since");
-    if ((inm && recd_http_etag_match_weak(inm, rs->etag)) || (!inm && ims && recd_http_not_modified_since(ims, lm_s))) {
+    if ((inm && recd_http_etag_match_weak(inm, rs->etag)) ||
+        (!inm && ims && recd_http_not_modified_since(ims, lm_s))) {
         close(fd);
         rs->status = 304;
         rs->content_type = NULL;
@@ -512,8 +540,7 @@ static void send_media(struct call *c, const struct recd_recording *r)
             memcpy(rs->etag, etag, sizeof etag);
             return;
         }
-        case RECD_RANGE_NONE:
-            break;
+        case RECD_RANGE_NONE: break;
         }
     }
     rs->fd = fd;
@@ -554,6 +581,14 @@ static void recording_instance(struct call *c)
         c->rs->status = 204;
         return;
     }
+    /* Public metadata rendered since the last change is served again; a signed link is always
+     * checked, since its answer depends on the time. */
+    struct recd_api_cache *cache = NULL;
+    int metadata = c->rt.ext == RECD_EXT_JSON || c->rt.ext == RECD_EXT_XML;
+    int has_signature = recd_query_get(&c->qs, "Expires") || recd_query_get(&c->qs, "KeySid") ||
+                        recd_query_get(&c->qs, "Signature");
+    if (metadata && !has_signature && from_cache(c, &cache))
+        return;
     /* GET is public (the sid is the secret) unless the account enforces auth on media; a valid
      * signed link stands in for credentials, and a bad one is refused whatever the setting. */
     if (find_recording(c, &r) < 0)
@@ -568,21 +603,23 @@ static void recording_instance(struct call *c)
         return;
     if (acc.media_auth && !signed_ok && authorize(c, &acc) < 0)
         return;
+    if (acc.media_auth || has_signature)
+        cache = NULL; /* the answer depended on credentials or a link: not for others */
     struct recd_buf *b = &c->rs->body;
     switch (c->rt.ext) {
     case RECD_EXT_JSON:
         ok_body(c, CT_JSON);
         recd_render_json(b, &recd_res_recording, &r, &c->rc);
+        cache_fill(c, cache);
         return;
     case RECD_EXT_XML:
         ok_body(c, CT_XML);
         begin_xml(b);
         recd_render_xml(b, &recd_res_recording, &r, &c->rc);
         recd_buf_adds(b, "</TwilioResponse>");
+        cache_fill(c, cache);
         return;
-    default:
-        send_media(c, &r);
-        return;
+    default: send_media(c, &r); return;
     }
 }
 
@@ -665,8 +702,7 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
         rs->cors_preflight = 1;
         return;
     case RECD_M_GET:
-    case RECD_M_HEAD:
-        break;
+    case RECD_M_HEAD: break;
     case RECD_M_DELETE:
         if (instance)
             break;
@@ -686,27 +722,15 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
     switch (c->rt.kind) {
     case RECD_R_RECORDINGS:
     case RECD_R_CALL_RECORDINGS:
-    case RECD_R_CONF_RECORDINGS:
-        list(c, &recd_res_recording, 1);
-        break;
+    case RECD_R_CONF_RECORDINGS: list(c, &recd_res_recording, 1); break;
     case RECD_R_REC_TRANSCRIPTIONS:
-    case RECD_R_TRANSCRIPTIONS:
-        list(c, &recd_res_transcription, 1);
-        break;
-    case RECD_R_REC_ADDONS:
-        list(c, &recd_res_recording, 0);
-        break;
+    case RECD_R_TRANSCRIPTIONS: list(c, &recd_res_transcription, 1); break;
+    case RECD_R_REC_ADDONS: list(c, &recd_res_recording, 0); break;
     case RECD_R_RECORDING:
     case RECD_R_CALL_RECORDING:
-    case RECD_R_CONF_RECORDING:
-        recording_instance(c);
-        break;
+    case RECD_R_CONF_RECORDING: recording_instance(c); break;
     case RECD_R_REC_TRANSCRIPTION:
-    case RECD_R_TRANSCRIPTION:
-        transcription_instance(c);
-        break;
-    default:
-        fail(c, RECD_E_NOT_FOUND, "");
-        break;
+    case RECD_R_TRANSCRIPTION: transcription_instance(c); break;
+    default: fail(c, RECD_E_NOT_FOUND, ""); break;
     }
 }

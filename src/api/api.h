@@ -13,42 +13,50 @@
  * adapter (src/http) fills a recd_request from the wire and sends the recd_response back.
  */
 
-enum recd_method { RECD_M_OTHER = 0, RECD_M_GET, RECD_M_HEAD, RECD_M_DELETE, RECD_M_POST, RECD_M_PUT, RECD_M_OPTIONS };
+enum recd_method {
+    RECD_M_OTHER = 0,
+    RECD_M_GET,
+    RECD_M_HEAD,
+    RECD_M_DELETE,
+    RECD_M_POST,
+    RECD_M_PUT,
+    RECD_M_OPTIONS
+};
 
 struct recd_request {
     enum recd_method method;
-    struct recd_str target;        /* raw request target: path and query, as received */
-    const char *authorization;     /* the Authorization header, or NULL */
-    int64_t body_bytes;            /* bytes of request body received (bodies are never read) */
-    const char *base_url;          /* public base URL, "http://127.0.0.1:8080", no trailing '/' */
-    struct recd_ctx *ctx;          /* this thread's store and blob store */
+    struct recd_str target;    /* raw request target: path and query, as received */
+    const char *authorization; /* the Authorization header, or NULL */
+    int64_t body_bytes;        /* bytes of request body received (bodies are never read) */
+    const char *base_url;      /* public base URL, "http://127.0.0.1:8080", no trailing '/' */
+    struct recd_ctx *ctx;      /* this thread's store and blob store */
     /* Looks up a request header by name (case-insensitive); NULL when absent. */
     const char *(*header)(const struct recd_request *rq, const char *name);
-    void *conn;                    /* the adapter's handle, for `header` */
-    int64_t now_us;                /* when the request arrived (µs), for the limiter */
-    int64_t now_s;                 /* the same in seconds, for signed-link expiry */
-    struct recd_limiter *limiter;  /* failed-auth limiter, or NULL for none */
-    struct recd_api_cache *cache;  /* this worker's cache of rendered list pages, or NULL */
-    unsigned char client[16];      /* the client's address bytes, for the limiter */
+    void *conn;                   /* the adapter's handle, for `header` */
+    int64_t now_us;               /* when the request arrived (µs), for the limiter */
+    int64_t now_s;                /* the same in seconds, for signed-link expiry */
+    struct recd_limiter *limiter; /* failed-auth limiter, or NULL for none */
+    struct recd_api_cache *cache; /* this worker's cache of rendered list pages, or NULL */
+    unsigned char client[16];     /* the client's address bytes, for the limiter */
     size_t client_len;
 };
 
 struct recd_response {
     int status;
-    const char *content_type;  /* static string */
-    struct recd_buf body;      /* owned; used when fd < 0 */
-    int fd;                    /* media: an open file to send (owned), or -1 */
-    int64_t fd_offset;         /* media: first byte to send (a Range) */
-    int64_t fd_size;           /* media: bytes to send from fd_offset */
-    int accept_ranges;         /* add Accept-Ranges: bytes */
-    char etag[80];             /* ETag value (quoted), or "" */
-    char last_modified[32];    /* Last-Modified value, or "" */
-    char content_range[80];    /* Content-Range value, or "" */
-    int64_t retry_after;       /* Retry-After seconds, or 0 */
-    const char *allow;         /* the Allow header, for 405 and OPTIONS */
-    int www_authenticate;      /* add WWW-Authenticate: Basic realm="Twilio API" */
-    int cors_preflight;        /* add the CORS preflight headers */
-    char disposition[64];      /* Content-Disposition value, or "" */
+    const char *content_type; /* static string */
+    struct recd_buf body;     /* owned; used when fd < 0 */
+    int fd;                   /* media: an open file to send (owned), or -1 */
+    int64_t fd_offset;        /* media: first byte to send (a Range) */
+    int64_t fd_size;          /* media: bytes to send from fd_offset */
+    int accept_ranges;        /* add Accept-Ranges: bytes */
+    char etag[80];            /* ETag value (quoted), or "" */
+    char last_modified[32];   /* Last-Modified value, or "" */
+    char content_range[80];   /* Content-Range value, or "" */
+    int64_t retry_after;      /* Retry-After seconds, or 0 */
+    const char *allow;        /* the Allow header, for 405 and OPTIONS */
+    int www_authenticate;     /* add WWW-Authenticate: Basic realm="Twilio API" */
+    int cors_preflight;       /* add the CORS preflight headers */
+    char disposition[64];     /* Content-Disposition value, or "" */
 };
 
 /** Prepares `rs` to be filled (status 500, empty body, no fd). */

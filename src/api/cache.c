@@ -74,8 +74,8 @@ const char *recd_api_cache_get(struct recd_api_cache *c, const char *key, size_t
     return NULL;
 }
 
-void recd_api_cache_put(struct recd_api_cache *c, const char *key, size_t key_len, const char *body, size_t len,
-                        const char *content_type)
+void recd_api_cache_put(struct recd_api_cache *c, const char *key, size_t key_len, const char *body,
+                        size_t len, const char *content_type)
 {
     size_t need = key_len + len;
     if (!c->valid || need > c->max_bytes / 4)

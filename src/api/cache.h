@@ -26,7 +26,7 @@ const char *recd_api_cache_get(struct recd_api_cache *c, const char *key, size_t
                                const char **content_type);
 
 /** Stores a copy of `body` for `key`; a body too large for the cache is not stored. */
-void recd_api_cache_put(struct recd_api_cache *c, const char *key, size_t key_len, const char *body, size_t len,
-                        const char *content_type);
+void recd_api_cache_put(struct recd_api_cache *c, const char *key, size_t key_len, const char *body,
+                        size_t len, const char *content_type);
 
 #endif

@@ -15,7 +15,8 @@
 
 struct recd_limiter;
 
-/** A limiter allowing `per_minute` failures a minute per address, in bursts of as many. NULL if per_minute is 0. */
+/** A limiter allowing `per_minute` failures a minute per address, in bursts of as many. NULL if per_minute is
+ * 0. */
 struct recd_limiter *recd_limiter_new(unsigned per_minute);
 void recd_limiter_free(struct recd_limiter *l);
 

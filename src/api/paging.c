@@ -37,7 +37,8 @@ void recd_page_token_encode(char out[RECD_PAGE_TOKEN_LEN + 1], char dir, int64_t
         raw[i] = (unsigned char)(u >> (56 - 8 * i));
     for (int i = 0; i < 16; i++) {
         unsigned char hi = (unsigned char)sid[2 + 2 * i], lo = (unsigned char)sid[3 + 2 * i];
-        raw[8 + i] = (unsigned char)(((hi <= '9' ? hi - '0' : hi - 'a' + 10) << 4) | (lo <= '9' ? lo - '0' : lo - 'a' + 10));
+        raw[8 + i] = (unsigned char)(((hi <= '9' ? hi - '0' : hi - 'a' + 10) << 4) |
+                                     (lo <= '9' ? lo - '0' : lo - 'a' + 10));
     }
     out[0] = 'P';
     out[1] = dir;
@@ -94,8 +95,8 @@ static int date_filter(const struct recd_str *v, int op, struct recd_list_query 
     return 0;
 }
 
-int recd_list_params_parse(const struct recd_query *qs, const struct recd_route *rt, struct recd_list_params *lp,
-                           const char **bad)
+int recd_list_params_parse(const struct recd_query *qs, const struct recd_route *rt,
+                           struct recd_list_params *lp, const char **bad)
 {
     memset(lp, 0, sizeof *lp);
     struct recd_list_query *q = &lp->q;
@@ -194,8 +195,8 @@ static void add_param(struct recd_buf *b, int *first, const char *key, struct re
     recd_buf_url_enc(b, val);
 }
 
-void recd_list_uri(struct recd_buf *b, struct recd_str base, const char *ext, const struct recd_list_params *lp,
-                   int64_t page, const char *token)
+void recd_list_uri(struct recd_buf *b, struct recd_str base, const char *ext,
+                   const struct recd_list_params *lp, int64_t page, const char *token)
 {
     int first = 1;
     char num[24];

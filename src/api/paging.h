@@ -19,8 +19,8 @@
  */
 
 #define RECD_PAGE_SIZE_DEFAULT 50
-#define RECD_PAGE_SIZE_MAX 1000
-#define RECD_PAGE_TOKEN_LEN 34
+#define RECD_PAGE_SIZE_MAX     1000
+#define RECD_PAGE_TOKEN_LEN    34
 
 struct recd_list_params {
     int page_size;
@@ -40,13 +40,14 @@ struct recd_list_params {
  * Returns 0, or RECD_E_PAGE_SIZE / RECD_E_PAGE_TOKEN / RECD_E_BAD_PARAM with `*bad` naming the
  * parameter. Unknown parameters are ignored.
  */
-int recd_list_params_parse(const struct recd_query *qs, const struct recd_route *rt, struct recd_list_params *lp,
-                           const char **bad);
+int recd_list_params_parse(const struct recd_query *qs, const struct recd_route *rt,
+                           struct recd_list_params *lp, const char **bad);
 
 /** Encodes a token for the page after (dir 'A') or before ('B') the item (us, sid). `out` needs 35 bytes. */
 void recd_page_token_encode(char out[RECD_PAGE_TOKEN_LEN + 1], char dir, int64_t us, const char *sid);
 
-/** Decodes a token of a list whose items' sids begin with `prefix`; fills the anchor fields of `q`. 0 or RECD_E_PAGE_TOKEN. */
+/** Decodes a token of a list whose items' sids begin with `prefix`; fills the anchor fields of `q`. 0 or
+ * RECD_E_PAGE_TOKEN. */
 int recd_page_token_decode(const char *s, size_t n, const char prefix[2], struct recd_list_query *q);
 
 /**
@@ -54,7 +55,7 @@ int recd_page_token_decode(const char *s, size_t n, const char prefix[2], struct
  * when `token` is not NULL). Keys and values are percent-encoded, so the libraries can follow
  * the URI as given.
  */
-void recd_list_uri(struct recd_buf *b, struct recd_str base, const char *ext, const struct recd_list_params *lp,
-                   int64_t page, const char *token);
+void recd_list_uri(struct recd_buf *b, struct recd_str base, const char *ext,
+                   const struct recd_list_params *lp, int64_t page, const char *token);
 
 #endif

@@ -34,7 +34,8 @@ static const struct recd_field recording_fields[] = {
 };
 
 /* The seed's XML order first (Sid … Uri), then the newer properties. */
-static const unsigned char recording_xml[] = {8, 0, 2, 7, 4, 1, 5, 15, 3, 6, 9, 10, 11, 12, 13, 14, 18, 17, 16};
+static const unsigned char recording_xml[] = {8, 0,  2,  7,  4,  1,  5,  15, 3, 6,
+                                              9, 10, 11, 12, 13, 14, 18, 17, 16};
 
 static const struct recd_field transcription_fields[] = {
     {"account_sid", "AccountSid", RECD_F_SID, TRN(account_sid), NULL},
@@ -56,13 +57,15 @@ static const struct recd_field transcription_fields[] = {
 static const unsigned char transcription_xml[] = {8, 2, 3, 0, 9, 11, 7, 4, 10, 5, 6, 1, 12};
 
 const struct recd_resource recd_res_recording = {
-    "Recording", "Recordings", "recordings", "Recordings", recording_fields,
-    sizeof recording_fields / sizeof recording_fields[0], recording_xml, sizeof recording_xml,
+    "Recording",   "Recordings",         "recordings",
+    "Recordings",  recording_fields,     sizeof recording_fields / sizeof recording_fields[0],
+    recording_xml, sizeof recording_xml,
 };
 
 const struct recd_resource recd_res_transcription = {
-    "Transcription", "Transcriptions", "transcriptions", "Transcriptions", transcription_fields,
-    sizeof transcription_fields / sizeof transcription_fields[0], transcription_xml, sizeof transcription_xml,
+    "Transcription",   "Transcriptions",         "transcriptions",
+    "Transcriptions",  transcription_fields,     sizeof transcription_fields / sizeof transcription_fields[0],
+    transcription_xml, sizeof transcription_xml,
 };
 
 /* Both record structs begin with sid and account_sid; the URIs need only those. */
@@ -143,15 +146,9 @@ static void json_value(struct recd_buf *b, const struct recd_field *f, const str
             break;
         }
         /* fall through */
-    case RECD_F_INT:
-        recd_buf_addi(b, *(const int *)(base + f->off));
-        break;
-    case RECD_F_CONST:
-        recd_buf_json_str(b, recd_str_c(f->konst));
-        break;
-    case RECD_F_NULL:
-        recd_buf_adds(b, "null");
-        break;
+    case RECD_F_INT: recd_buf_addi(b, *(const int *)(base + f->off)); break;
+    case RECD_F_CONST: recd_buf_json_str(b, recd_str_c(f->konst)); break;
+    case RECD_F_NULL: recd_buf_adds(b, "null"); break;
     case RECD_F_URI:
         recd_buf_addc(b, '"');
         add_uri(b, res, rec, ".json");
@@ -205,9 +202,7 @@ static void xml_value(struct recd_buf *b, const struct recd_field *f, const stru
     const char *base = rec;
     char tmp[32];
     switch (f->kind) {
-    case RECD_F_STR:
-        recd_buf_xml_text(b, recd_str_c(base + f->off));
-        break;
+    case RECD_F_STR: recd_buf_xml_text(b, recd_str_c(base + f->off)); break;
     case RECD_F_SID:
         if (base[f->off])
             recd_buf_add(b, base + f->off, RECD_SID_LEN);
@@ -221,24 +216,15 @@ static void xml_value(struct recd_buf *b, const struct recd_field *f, const stru
         recd_buf_add(b, tmp, n);
         break;
     }
-    case RECD_F_SECONDS:
-        add_seconds(b, *(const int64_t *)(base + f->off));
-        break;
+    case RECD_F_SECONDS: add_seconds(b, *(const int64_t *)(base + f->off)); break;
     case RECD_F_INT0:
         if (*(const int *)(base + f->off) == 0)
             break;
         /* fall through */
-    case RECD_F_INT:
-        recd_buf_addi(b, *(const int *)(base + f->off));
-        break;
-    case RECD_F_CONST:
-        recd_buf_xml_text(b, recd_str_c(f->konst));
-        break;
-    case RECD_F_NULL:
-        break;
-    case RECD_F_URI:
-        add_uri(b, res, rec, ".xml");
-        break;
+    case RECD_F_INT: recd_buf_addi(b, *(const int *)(base + f->off)); break;
+    case RECD_F_CONST: recd_buf_xml_text(b, recd_str_c(f->konst)); break;
+    case RECD_F_NULL: break;
+    case RECD_F_URI: add_uri(b, res, rec, ".xml"); break;
     case RECD_F_MEDIA:
         recd_buf_xml_text(b, recd_str_c(rc->base_url));
         add_uri(b, res, rec, "");

@@ -31,8 +31,11 @@ static enum recd_ext ext_of(const char *p, size_t n)
     static const struct {
         const char *s;
         enum recd_ext e;
-    } map[] = {{".json", RECD_EXT_JSON}, {".xml", RECD_EXT_XML}, {".wav", RECD_EXT_WAV},
-               {".mp3", RECD_EXT_MP3},   {".txt", RECD_EXT_TXT}};
+    } map[] = {{".json", RECD_EXT_JSON},
+               {".xml", RECD_EXT_XML},
+               {".wav", RECD_EXT_WAV},
+               {".mp3", RECD_EXT_MP3},
+               {".txt", RECD_EXT_TXT}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         size_t l = strlen(map[i].s);
         if (n == l && memcmp(p, map[i].s, l) == 0)
@@ -124,7 +127,8 @@ int recd_route_match(const char *path, size_t n, struct recd_route *r)
     if (k == RECD_R_NONE)
         return RECD_E_NOT_FOUND;
     r->kind = k;
-    r->is_recording_instance = k == RECD_R_RECORDING || k == RECD_R_CALL_RECORDING || k == RECD_R_CONF_RECORDING;
+    r->is_recording_instance =
+        k == RECD_R_RECORDING || k == RECD_R_CALL_RECORDING || k == RECD_R_CONF_RECORDING;
     r->is_list = k == RECD_R_RECORDINGS || k == RECD_R_REC_TRANSCRIPTIONS || k == RECD_R_REC_ADDONS ||
                  k == RECD_R_CALL_RECORDINGS || k == RECD_R_CONF_RECORDINGS || k == RECD_R_TRANSCRIPTIONS;
     if (!ext_allowed(k, r->is_recording_instance, r->ext))

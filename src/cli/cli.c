@@ -142,8 +142,11 @@ static const char serve_help[] =
 
 static int cmd_serve(int argc, char **argv)
 {
-    struct opt opts[] = {{"data", 1, NULL},    {"listen", 1, NULL},          {"base-url", 1, NULL},
-                         {"threads", 1, NULL}, {"auth-fail-limit", 1, NULL}};
+    struct opt opts[] = {{"data", 1, NULL},
+                         {"listen", 1, NULL},
+                         {"base-url", 1, NULL},
+                         {"threads", 1, NULL},
+                         {"auth-fail-limit", 1, NULL}};
     char *pos[argc + 1];
     struct args a;
     if (parse_args(argc, argv, opts, 5, &a, pos))
@@ -224,7 +227,8 @@ static int cmd_account(int argc, char **argv)
         else {
             struct recd_buf b;
             recd_buf_init(&b, 256);
-            recd_buf_printf(&b, "{\"sid\": \"%s\", \"auth_token\": \"%s\", \"friendly_name\": ", acc.sid, token);
+            recd_buf_printf(&b, "{\"sid\": \"%s\", \"auth_token\": \"%s\", \"friendly_name\": ", acc.sid,
+                            token);
             recd_buf_json_str(&b, recd_str_c(acc.friendly_name));
             recd_buf_adds(&b, "}\n");
             fwrite(b.p, 1, b.len, stdout);
@@ -254,8 +258,9 @@ static int cmd_account(int argc, char **argv)
     return usage_error("unknown account command %s", a.pos[0]);
 }
 
-static const char key_help[] = "usage: recd key create --account ACSID [--name NAME] [--data DIR]\n"
-                               "Prints {\"sid\": \"SK…\", \"secret\": \"…\"}; the secret is shown only this once.\n";
+static const char key_help[] =
+    "usage: recd key create --account ACSID [--name NAME] [--data DIR]\n"
+    "Prints {\"sid\": \"SK…\", \"secret\": \"…\"}; the secret is shown only this once.\n";
 
 static int cmd_key(int argc, char **argv)
 {
@@ -327,9 +332,9 @@ static int date_opt(struct args *a, const char *name, int64_t *us)
 
 static int cmd_import(int argc, char **argv)
 {
-    struct opt opts[] = {{"data", 1, NULL},         {"account", 1, NULL},    {"call", 1, NULL},
-                         {"conference", 1, NULL},   {"sid", 1, NULL},        {"date-created", 1, NULL},
-                         {"start-time", 1, NULL},   {"source", 1, NULL},     {"transcription-text", 1, NULL},
+    struct opt opts[] = {{"data", 1, NULL},       {"account", 1, NULL}, {"call", 1, NULL},
+                         {"conference", 1, NULL}, {"sid", 1, NULL},     {"date-created", 1, NULL},
+                         {"start-time", 1, NULL}, {"source", 1, NULL},  {"transcription-text", 1, NULL},
                          {"batch", 1, NULL}};
     char *pos[argc + 1];
     struct args a;
@@ -375,7 +380,6 @@ static int cmd_import(int argc, char **argv)
     return exit_for(rc);
 }
 
-
 static const char sign_help[] =
     "usage: recd sign --account ACSID --recording RESID [--ttl SECONDS] [--format wav|mp3] [--data DIR]\n"
     "Prints a signed link to the recording's media, usable without credentials (even with media\n"
@@ -384,7 +388,10 @@ static const char sign_help[] =
 
 static int cmd_sign(int argc, char **argv)
 {
-    struct opt opts[] = {{"data", 1, NULL}, {"account", 1, NULL}, {"recording", 1, NULL}, {"ttl", 1, NULL},
+    struct opt opts[] = {{"data", 1, NULL},
+                         {"account", 1, NULL},
+                         {"recording", 1, NULL},
+                         {"ttl", 1, NULL},
                          {"format", 1, NULL}};
     char *pos[argc + 1];
     struct args a;
@@ -469,9 +476,10 @@ static int cmd_fsck(int argc, char **argv)
         fprintf(stderr, "recd: fsck could not complete\n");
         return 1;
     }
-    printf("fsck: %lld recordings checked, %lld damaged, %lld orphan media, %lld leftovers, %lld removed: %s\n",
-           (long long)rep.recordings, (long long)rep.damaged, (long long)rep.orphans, (long long)rep.leftovers,
-           (long long)rep.repaired, rep.damaged ? "DAMAGED" : "clean");
+    printf(
+        "fsck: %lld recordings checked, %lld damaged, %lld orphan media, %lld leftovers, %lld removed: %s\n",
+        (long long)rep.recordings, (long long)rep.damaged, (long long)rep.orphans, (long long)rep.leftovers,
+        (long long)rep.repaired, rep.damaged ? "DAMAGED" : "clean");
     return rep.damaged ? 1 : 0;
 }
 
@@ -493,9 +501,10 @@ int recd_cli_main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"serve", cmd_serve}, {"account", cmd_account}, {"key", cmd_key},
-                {"import", cmd_import}, {"sign", cmd_sign}, {"fsck", cmd_fsck}};
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+    } cmds[] = {{"serve", cmd_serve},   {"account", cmd_account}, {"key", cmd_key},
+                {"import", cmd_import}, {"sign", cmd_sign},       {"fsck", cmd_fsck}};
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         fputs(main_help, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;
     }

@@ -10,7 +10,8 @@
  */
 int recd_b64_decode(const char *in, size_t len, unsigned char *out, size_t cap, size_t *n);
 
-/** Encodes `len` bytes as unpadded base64url (RFC 4648 §5); `out` needs 4*ceil(len/3)+1 bytes. Returns the length. */
+/** Encodes `len` bytes as unpadded base64url (RFC 4648 §5); `out` needs 4*ceil(len/3)+1 bytes. Returns the
+ * length. */
 size_t recd_b64url_encode(const unsigned char *in, size_t len, char *out);
 
 /** Decodes unpadded base64url strictly (non-canonical trailing bits are refused); 0 or -1. */

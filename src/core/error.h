@@ -7,26 +7,26 @@
  * error added here is complete everywhere. Functions return 0 or a negative RECD_E_* value.
  * Messages may contain one "%s" that the caller fills with a detail (a path, a parameter name).
  */
-#define RECD_ERROR_MAP(X)                                                                          \
-    X(NOT_FOUND, 404, 20404, "The requested resource %s was not found")                           \
-    X(UNAUTHORIZED, 401, 20003, "Authenticate")                                                     \
-    X(FORBIDDEN, 403, 20403, "Forbidden")                                                           \
-    X(METHOD, 405, 20004, "Method not allowed")                                                     \
-    X(CHANNELS, 400, 16113, "RequestedChannels=2 is not available: the recording has one channel%s") \
-    X(RANGE, 416, 20416, "Requested range not satisfiable%s")                                        \
-    X(BAD_SIGNATURE, 401, 20003, "The signed link is invalid or has expired%s")                     \
-    X(PAGE_SIZE, 400, 20007, "PageSize must be a whole number from 1 to 1000%s")                    \
-    X(PAGE_TOKEN, 400, 21481, "Invalid PageToken%s")                                                \
-    X(BAD_PARAM, 400, 20001, "Invalid parameter: %s")                                               \
-    X(URI_TOO_LONG, 414, 20414, "Request URI too long%s")                                           \
-    X(TOO_LARGE, 413, 20413, "Request body too large%s")                                            \
-    X(HEADERS_TOO_LARGE, 431, 20431, "Request header fields too large%s")                           \
-    X(RATE_LIMITED, 429, 20429, "Too many requests%s")                                              \
-    X(INTERNAL, 500, 20500, "Internal server error%s")                                              \
-    X(UNAVAILABLE, 503, 20503, "Service unavailable%s")                                             \
-    X(EXISTS, 409, 20409, "Resource already exists: %s")                                            \
-    X(BAD_INPUT, 400, 20001, "Invalid input: %s")                                                   \
-    X(NO_SPACE, 500, 20500, "No space left on the data volume%s")                                   \
+#define RECD_ERROR_MAP(X)                                                                                    \
+    X(NOT_FOUND, 404, 20404, "The requested resource %s was not found")                                      \
+    X(UNAUTHORIZED, 401, 20003, "Authenticate")                                                              \
+    X(FORBIDDEN, 403, 20403, "Forbidden")                                                                    \
+    X(METHOD, 405, 20004, "Method not allowed")                                                              \
+    X(CHANNELS, 400, 16113, "RequestedChannels=2 is not available: the recording has one channel%s")         \
+    X(RANGE, 416, 20416, "Requested range not satisfiable%s")                                                \
+    X(BAD_SIGNATURE, 401, 20003, "The signed link is invalid or has expired%s")                              \
+    X(PAGE_SIZE, 400, 20007, "PageSize must be a whole number from 1 to 1000%s")                             \
+    X(PAGE_TOKEN, 400, 21481, "Invalid PageToken%s")                                                         \
+    X(BAD_PARAM, 400, 20001, "Invalid parameter: %s")                                                        \
+    X(URI_TOO_LONG, 414, 20414, "Request URI too long%s")                                                    \
+    X(TOO_LARGE, 413, 20413, "Request body too large%s")                                                     \
+    X(HEADERS_TOO_LARGE, 431, 20431, "Request header fields too large%s")                                    \
+    X(RATE_LIMITED, 429, 20429, "Too many requests%s")                                                       \
+    X(INTERNAL, 500, 20500, "Internal server error%s")                                                       \
+    X(UNAVAILABLE, 503, 20503, "Service unavailable%s")                                                      \
+    X(EXISTS, 409, 20409, "Resource already exists: %s")                                                     \
+    X(BAD_INPUT, 400, 20001, "Invalid input: %s")                                                            \
+    X(NO_SPACE, 500, 20500, "No space left on the data volume%s")                                            \
     X(IO, 500, 20500, "Internal server error%s")
 
 enum recd_err {

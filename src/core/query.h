@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #define RECD_QUERY_MAX_PARAMS 32
-#define RECD_URI_MAX 8192 /* longer request targets are refused with 414 */
+#define RECD_URI_MAX          8192 /* longer request targets are refused with 414 */
 
 /**
  * A parsed query string. Keys and values are percent-decoded ('+' is a space) into `mem`, so

@@ -15,7 +15,8 @@
 /** Now, from CLOCK_REALTIME. */
 int64_t recd_now_us(void);
 
-/** Formats `us` as RFC 2822 in GMT, "Fri, 17 Jul 2009 01:52:49 +0000"; `out` needs 32 bytes. Returns the length. */
+/** Formats `us` as RFC 2822 in GMT, "Fri, 17 Jul 2009 01:52:49 +0000"; `out` needs 32 bytes. Returns the
+ * length. */
 size_t recd_time_rfc2822(int64_t us, char out[32]);
 
 /** Formats `us` as an HTTP date, "Fri, 17 Jul 2009 01:52:49 GMT"; `out` needs 32 bytes. */

@@ -25,7 +25,7 @@
  * buffers at all (past it MHD answers 414/431 on its own). The pool is zeroed for every request,
  * so it is kept at MHD's default size: a larger one cost more than rendering a page of 50.
  * Bodies are never read, only counted. */
-#define HEAD_LIMIT (16 * 1024)
+#define HEAD_LIMIT        (16 * 1024)
 #define CONN_MEMORY_LIMIT (32 * 1024)
 #define CONN_TIMEOUT_S    30
 #define CONN_LIMIT        4096

@@ -24,7 +24,8 @@ typedef int (*recd_blob_key_cb)(void *ctx, const char *key, int64_t size);
 
 struct recd_blob_ops {
     void (*close)(struct recd_blob *b);
-    /** Stores `size` bytes read from `fd` (from its current offset) under `key`, durably. Replaces an existing key. */
+    /** Stores `size` bytes read from `fd` (from its current offset) under `key`, durably. Replaces an
+     * existing key. */
     int (*put_fd)(struct recd_blob *b, const char *key, int fd, int64_t size);
     /** Stores `n` bytes from memory under `key`, durably. */
     int (*put_mem)(struct recd_blob *b, const char *key, const void *p, size_t n);
@@ -36,7 +37,8 @@ struct recd_blob_ops {
     int (*scan)(struct recd_blob *b, recd_blob_key_cb cb, void *ctx);
     /** Leftovers of interrupted writes (temporary files), by a display name; 0 or an error. */
     int (*scan_leftovers)(struct recd_blob *b, recd_blob_key_cb cb, void *ctx);
-    /** Deletes leftovers older than `min_age_s` seconds (so a write in progress elsewhere is spared); *n gets the count. */
+    /** Deletes leftovers older than `min_age_s` seconds (so a write in progress elsewhere is spared); *n gets
+     * the count. */
     int (*remove_leftovers)(struct recd_blob *b, int64_t min_age_s, int64_t *n);
 };
 

@@ -90,7 +90,8 @@ void recd_secret_hash(const unsigned char salt[16], const char *secret, size_t n
     EVP_MD_CTX_free(md);
 }
 
-int recd_secret_check(const unsigned char salt[16], const unsigned char hash[32], const char *secret, size_t n)
+int recd_secret_check(const unsigned char salt[16], const unsigned char hash[32], const char *secret,
+                      size_t n)
 {
     unsigned char h[32];
     recd_secret_hash(salt, secret, n, h);
@@ -107,14 +108,16 @@ static int new_secret(struct recd_ctx *ctx, const char *owner, unsigned char sal
         return RECD_E_INTERNAL;
     recd_hex(clear, raw, sizeof raw);
     recd_secret_hash(salt, clear, 32, hash);
-    return recd_seal(ctx->seal_key, owner, (const unsigned char *)clear, 32, sealed) < 0 ? RECD_E_INTERNAL : 0;
+    return recd_seal(ctx->seal_key, owner, (const unsigned char *)clear, 32, sealed) < 0 ? RECD_E_INTERNAL
+                                                                                         : 0;
 }
 
-int recd_secret_unseal(struct recd_ctx *ctx, const char *owner_sid, const unsigned char sealed[RECD_SEALED_SECRET_LEN],
-                       char out[33])
+int recd_secret_unseal(struct recd_ctx *ctx, const char *owner_sid,
+                       const unsigned char sealed[RECD_SEALED_SECRET_LEN], char out[33])
 {
     size_t n = 0;
-    if (recd_unseal(ctx->seal_key, owner_sid, sealed, RECD_SEALED_SECRET_LEN, (unsigned char *)out, &n) < 0 || n != 32)
+    if (recd_unseal(ctx->seal_key, owner_sid, sealed, RECD_SEALED_SECRET_LEN, (unsigned char *)out, &n) < 0 ||
+        n != 32)
         return RECD_E_INTERNAL;
     out[32] = '\0';
     return 0;
@@ -129,8 +132,8 @@ static int copy_name(char *dst, size_t cap, const char *name)
     return 0;
 }
 
-int recd_account_create(struct recd_ctx *ctx, const char *name, const char *parent_sid, struct recd_account *out,
-                        char token[33])
+int recd_account_create(struct recd_ctx *ctx, const char *name, const char *parent_sid,
+                        struct recd_account *out, char token[33])
 {
     struct recd_store *st = ctx->store;
     memset(out, 0, sizeof *out);
@@ -181,8 +184,12 @@ static int why_set(char *why, size_t why_n, int rc, const char *fmt, const char 
     return rc;
 }
 
-static const char *const sources[] = {"DialVerb",     "Conference",           "OutboundAPI",
-                                      "Trunking",     "RecordVerb",           "StartCallRecordingAPI",
+static const char *const sources[] = {"DialVerb",
+                                      "Conference",
+                                      "OutboundAPI",
+                                      "Trunking",
+                                      "RecordVerb",
+                                      "StartCallRecordingAPI",
                                       "StartConferenceRecordingAPI"};
 
 static int valid_source(const char *s)
@@ -223,8 +230,8 @@ static int valid_utf8(const unsigned char *s, size_t n)
                 return 0;
             cp = cp << 6 | (s[i + k] & 0x3f);
         }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
             return 0;
         i += len;
     }
@@ -270,7 +277,8 @@ static int check_opts(struct recd_ctx *ctx, const struct recd_import_opts *o, in
     if (rc < 0)
         return why_set(why, why_n, rc, "cannot read the store%s", "");
     if (o->call_sid && !recd_sid_valid(o->call_sid, strlen(o->call_sid), "CA", 1))
-        return why_set(why, why_n, RECD_E_BAD_INPUT, "malformed call sid (want CA and 32 lowercase hex digits)%s", "");
+        return why_set(why, why_n, RECD_E_BAD_INPUT,
+                       "malformed call sid (want CA and 32 lowercase hex digits)%s", "");
     if (o->conference_sid && !recd_sid_valid(o->conference_sid, strlen(o->conference_sid), "CF", 1))
         return why_set(why, why_n, RECD_E_BAD_INPUT,
                        "malformed conference sid (want CF and 32 lowercase hex digits)%s", "");
@@ -288,7 +296,8 @@ static int check_opts(struct recd_ctx *ctx, const struct recd_import_opts *o, in
         if (n != 1)
             return why_set(why, why_n, RECD_E_BAD_INPUT, "--sid takes exactly one file%s", "");
         if (!recd_sid_valid(o->sid, strlen(o->sid), "RE", 1))
-            return why_set(why, why_n, RECD_E_BAD_INPUT, "malformed recording sid (want RE and 32 lowercase hex digits)%s", "");
+            return why_set(why, why_n, RECD_E_BAD_INPUT,
+                           "malformed recording sid (want RE and 32 lowercase hex digits)%s", "");
         rc = st->ops->recording_get(st, o->sid, &r);
         if (rc == 0)
             return why_set(why, why_n, RECD_E_EXISTS, "recording %s already exists", o->sid);
@@ -505,13 +514,14 @@ static int fsck_recording(void *p, const struct recd_recording *r)
     recd_media_key(key, r->sid, ".wav");
     int rc = s->ctx->blob->ops->open(s->ctx->blob, key, &fd, &size);
     if (rc < 0) {
-        fprintf(s->out, "damaged: recording %s: media %s\n", r->sid, rc == RECD_E_NOT_FOUND ? "missing" : "unreadable");
+        fprintf(s->out, "damaged: recording %s: media %s\n", r->sid,
+                rc == RECD_E_NOT_FOUND ? "missing" : "unreadable");
         s->rep->damaged++;
         return 0;
     }
     if (size != r->media_size) {
-        fprintf(s->out, "damaged: recording %s: media is %lld bytes, expected %lld\n", r->sid, (long long)size,
-                (long long)r->media_size);
+        fprintf(s->out, "damaged: recording %s: media is %lld bytes, expected %lld\n", r->sid,
+                (long long)size, (long long)r->media_size);
         s->rep->damaged++;
     } else if (sha256_fd(fd, size, hex) < 0 || strcmp(hex, r->media_sha256) != 0) {
         fprintf(s->out, "damaged: recording %s: media content differs from what was stored\n", r->sid);
@@ -645,7 +655,8 @@ static int derive(struct recd_ctx *ctx, const struct recd_recording *r, const ch
         pthread_mutex_lock(&inflight_lock);
         derived_count++;
         pthread_mutex_unlock(&inflight_lock);
-        recd_log_info("derived %s (%zu bytes) in %lld ms", key, out.len, (long long)((recd_now_us() - t0) / 1000));
+        recd_log_info("derived %s (%zu bytes) in %lld ms", key, out.len,
+                      (long long)((recd_now_us() - t0) / 1000));
     }
 done:
     if (fd >= 0)

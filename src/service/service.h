@@ -17,7 +17,7 @@
 struct recd_ctx {
     struct recd_store *store;
     struct recd_blob *blob;
-    int lock_fd; /* data/.lock, for the import (shared) / fsck --repair (exclusive) protocol */
+    int lock_fd;                /* data/.lock, for the import (shared) / fsck --repair (exclusive) protocol */
     unsigned char seal_key[32]; /* data/seal.key: seals the secrets the server must sign with */
 };
 
@@ -29,15 +29,16 @@ void recd_ctx_close(struct recd_ctx *ctx);
 void recd_secret_hash(const unsigned char salt[16], const char *secret, size_t n, unsigned char out[32]);
 
 /** 1 when `secret` hashes to `hash` under `salt`; the comparison takes constant time. */
-int recd_secret_check(const unsigned char salt[16], const unsigned char hash[32], const char *secret, size_t n);
+int recd_secret_check(const unsigned char salt[16], const unsigned char hash[32], const char *secret,
+                      size_t n);
 
 /**
  * Creates an account (a subaccount of `parent_sid` when not NULL; the parent must exist and be a
  * top-level account, else RECD_E_BAD_INPUT). Fills *out and writes the clear auth token (32 hex
  * and a NUL) to `token`, which is shown once and stored only hashed.
  */
-int recd_account_create(struct recd_ctx *ctx, const char *name, const char *parent_sid, struct recd_account *out,
-                        char token[33]);
+int recd_account_create(struct recd_ctx *ctx, const char *name, const char *parent_sid,
+                        struct recd_account *out, char token[33]);
 
 /** Creates an API key of `account_sid`; the clear secret (32 hex) goes to `secret`. */
 int recd_key_create(struct recd_ctx *ctx, const char *account_sid, const char *name, struct recd_key *out,
@@ -78,11 +79,11 @@ int recd_purge(struct recd_ctx *ctx, int64_t now_us, int64_t *n);
 #define RECD_RETENTION_US (INT64_C(40) * 86400 * 1000000)
 
 struct recd_fsck_report {
-    int64_t recordings;   /* live recordings checked */
-    int64_t damaged;      /* metadata whose media is missing or altered */
-    int64_t orphans;      /* media with no live recording */
-    int64_t leftovers;    /* temporary files of interrupted writes */
-    int64_t repaired;     /* files removed by --repair */
+    int64_t recordings; /* live recordings checked */
+    int64_t damaged;    /* metadata whose media is missing or altered */
+    int64_t orphans;    /* media with no live recording */
+    int64_t leftovers;  /* temporary files of interrupted writes */
+    int64_t repaired;   /* files removed by --repair */
 };
 
 /**
@@ -112,8 +113,9 @@ int recd_media_open(struct recd_ctx *ctx, const struct recd_recording *r, const 
 /** How many derived files this process has produced (for tests and logs). */
 long recd_media_derived_count(void);
 
-/** Unseals a secret sealed for `owner_sid` into `out` (33 bytes: 32 characters and a NUL). 0 or RECD_E_INTERNAL. */
-int recd_secret_unseal(struct recd_ctx *ctx, const char *owner_sid, const unsigned char sealed[RECD_SEALED_SECRET_LEN],
-                       char out[33]);
+/** Unseals a secret sealed for `owner_sid` into `out` (33 bytes: 32 characters and a NUL). 0 or
+ * RECD_E_INTERNAL. */
+int recd_secret_unseal(struct recd_ctx *ctx, const char *owner_sid,
+                       const unsigned char sealed[RECD_SEALED_SECRET_LEN], char out[33]);
 
 #endif

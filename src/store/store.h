@@ -20,10 +20,10 @@
  * backend fails; a failed call changes nothing.
  */
 
-#define RECD_NAME_MAX 64   /* friendly names, in bytes */
+#define RECD_NAME_MAX   64 /* friendly names, in bytes */
 #define RECD_SOURCE_MAX 32 /* "StartConferenceRecordingAPI" is 27 */
 #define RECD_STATUS_MAX 16
-#define RECD_TEXT_MAX 65536 /* transcription text, in bytes */
+#define RECD_TEXT_MAX   65536 /* transcription text, in bytes */
 /* A 32-character secret sealed: 12-byte nonce, 32 bytes, 16-byte tag. */
 #define RECD_SEALED_SECRET_LEN (32 + 28)
 
@@ -36,7 +36,7 @@ struct recd_account {
     /* The token sealed (AES-256-GCM under the data folder's key file, the sid as associated
      * data): what signed media links are verified with. Never stored in clear. */
     unsigned char token_sealed[RECD_SEALED_SECRET_LEN];
-    int media_auth;               /* 1: instance GET needs Basic auth too */
+    int media_auth; /* 1: instance GET needs Basic auth too */
     int64_t created_us;
     int64_t updated_us;
 };
@@ -64,10 +64,10 @@ struct recd_recording {
     int64_t media_size; /* bytes of the stored WAV */
     int channels;
     int sample_rate;
-    int error_code;                       /* 0 = null */
-    char status[RECD_STATUS_MAX + 1];     /* "completed", "deleted", … */
-    char source[RECD_SOURCE_MAX + 1];     /* "RecordVerb", … */
-    char media_sha256[65];                /* hex digest of the stored WAV, for fsck and ETags */
+    int error_code;                   /* 0 = null */
+    char status[RECD_STATUS_MAX + 1]; /* "completed", "deleted", … */
+    char source[RECD_SOURCE_MAX + 1]; /* "RecordVerb", … */
+    char media_sha256[65];            /* hex digest of the stored WAV, for fsck and ETags */
 };
 
 struct recd_transcription {
@@ -135,19 +135,22 @@ struct recd_store_ops {
     /** Marks a recording deleted (status "deleted", deleted_us = updated_us = now) and deletes its
      *  transcriptions, whose text is as private as the audio. NOT_FOUND if absent or already deleted. */
     int (*recording_mark_deleted)(struct recd_store *st, const char *sid, int64_t now_us);
-    int (*recording_list)(struct recd_store *st, const struct recd_list_query *q, recd_recording_cb cb, void *ctx);
+    int (*recording_list)(struct recd_store *st, const struct recd_list_query *q, recd_recording_cb cb,
+                          void *ctx);
     /** Every recording of every account (fsck), in sid order. */
     int (*recording_scan)(struct recd_store *st, recd_recording_cb cb, void *ctx);
-    /** Removes the rows (and their transcriptions) of recordings deleted before `before_us`; *n gets the count. */
+    /** Removes the rows (and their transcriptions) of recordings deleted before `before_us`; *n gets the
+     * count. */
     int (*purge_deleted)(struct recd_store *st, int64_t before_us, int64_t *n);
 
     int (*transcription_insert)(struct recd_store *st, const struct recd_transcription *t);
     int (*transcription_get)(struct recd_store *st, const char *sid, struct recd_transcription *out);
     int (*transcription_delete)(struct recd_store *st, const char *sid);
     /** Uses account_sid, recording_sid, the anchor/offset and limit of `q`; newest first like recordings. */
-    int (*transcription_list)(struct recd_store *st, const struct recd_list_query *q, recd_transcription_cb cb,
-                              void *ctx);
-    /** How many items match the filters of `q` (anchor, offset and limit ignored); for the legacy XML envelope. */
+    int (*transcription_list)(struct recd_store *st, const struct recd_list_query *q,
+                              recd_transcription_cb cb, void *ctx);
+    /** How many items match the filters of `q` (anchor, offset and limit ignored); for the legacy XML
+     * envelope. */
     int (*recording_count)(struct recd_store *st, const struct recd_list_query *q, int64_t *n);
     int (*transcription_count)(struct recd_store *st, const struct recd_list_query *q, int64_t *n);
     /**
