@@ -13,7 +13,8 @@
  * RECD_E_BAD_INPUT, so no path is ever built from unvalidated input.
  *
  * Durability (contract §5): put() returns 0 only when the bytes and the name are on stable
- * storage (temp file, fsync, rename, fsync of the directory). A crash before that leaves at most
+ * storage (temp file, fsync, rename, fsync of the directory), or, in batch mode (defer_sync),
+ * once sync() has returned 0. A crash before that leaves at most
  * a temporary file, which scan_leftovers() reports and remove_leftovers() deletes.
  */
 
@@ -40,6 +41,14 @@ struct recd_blob_ops {
     /** Deletes leftovers older than `min_age_s` seconds (so a write in progress elsewhere is spared); *n gets
      * the count. */
     int (*remove_leftovers)(struct recd_blob *b, int64_t min_age_s, int64_t *n);
+    /**
+     * Batch mode for bulk writes (imports): with `on`, put() no longer makes each file durable by
+     * itself; nothing put since is durable until sync() returns 0, which the caller must see
+     * before it commits any metadata that refers to those files. Turning it off syncs first.
+     */
+    int (*defer_sync)(struct recd_blob *b, int on);
+    /** Makes every put() since the last sync durable. 0 or RECD_E_*. */
+    int (*sync)(struct recd_blob *b);
 };
 
 struct recd_blob {

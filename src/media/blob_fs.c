@@ -38,6 +38,10 @@ struct blob_fs {
     struct recd_blob base;
     int root;
     int tmp;
+    /* Batch mode (defer_sync): puts skip their fsyncs; sync() makes everything durable with one
+     * syncfs. `unsynced` says a put has happened since the last sync. */
+    int deferred;
+    int unsynced;
     /*
      * A shard directory's entry in its parent must be on stable storage before a blob in it
      * is acknowledged. The process that creates the directory fsyncs the parent, but another
@@ -130,7 +134,7 @@ static int open_dir_at(int at, const char *name)
  * `synced` is 0, fsyncs `parent` afterwards so that the entry is durable whoever created it.
  * Returns the descriptor or -1 with errno set.
  */
-static int ensure_dir(int parent, const char *name, int synced)
+static int ensure_dir(int parent, const char *name, int synced, int deferred)
 {
     int fd = open_dir_at(parent, name);
     if (fd < 0 && errno == ENOENT) {
@@ -141,7 +145,7 @@ static int ensure_dir(int parent, const char *name, int synced)
     }
     if (fd < 0)
         return -1;
-    if (!synced && fsync_fd(parent) < 0) {
+    if (!synced && !deferred && fsync_fd(parent) < 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -168,18 +172,21 @@ static int shard_open(struct blob_fs *fs, const char *key, int create)
             return fd;
         /* Removed behind our back (by an operator): recreate it below, and sync again. */
     }
-    int d1 = ensure_dir(fs->root, l1, bit_test(fs->l1_synced, i1));
+    /* Deferred: the entries are made durable by the batch's syncfs, so none is marked synced. */
+    int d1 = ensure_dir(fs->root, l1, bit_test(fs->l1_synced, i1), fs->deferred);
     if (d1 < 0)
         return -1;
-    bit_set(fs->l1_synced, i1);
-    int d2 = ensure_dir(d1, l2, 0);
+    if (!fs->deferred)
+        bit_set(fs->l1_synced, i1);
+    int d2 = ensure_dir(d1, l2, 0, fs->deferred);
     int e = errno;
     close(d1);
     if (d2 < 0) {
         errno = e;
         return -1;
     }
-    bit_set(fs->l2_synced, i2);
+    if (!fs->deferred)
+        bit_set(fs->l2_synced, i2);
     return d2;
 }
 
@@ -330,7 +337,7 @@ static int put_common(struct blob_fs *fs, const char *key, const struct fill_src
     }
 
     step = "fsync";
-    if (fsync_fd(out) < 0) {
+    if (!fs->deferred && fsync_fd(out) < 0) {
         err = errno;
         goto fail;
     }
@@ -354,11 +361,13 @@ static int put_common(struct blob_fs *fs, const char *key, const struct fill_src
     }
     have_tmp = 0;
     step = "fsync dir";
-    if (fsync_fd(shard) < 0) {
+    if (!fs->deferred && fsync_fd(shard) < 0) {
         err = errno;
         goto fail;
     }
     close(shard);
+    if (fs->deferred)
+        fs->unsynced = 1;
     return 0;
 
 fail:
@@ -757,7 +766,32 @@ int recd_blob_fs_bulk_link(struct recd_blob *b, const char *key, int src_dirfd, 
     return rc;
 }
 
+static int fs_defer_sync(struct recd_blob *b, int on)
+{
+    struct blob_fs *fs = (struct blob_fs *)b;
+    int rc = on ? 0 : b->ops->sync(b);
+    fs->deferred = on != 0;
+    return rc;
+}
+
+static int fs_sync(struct recd_blob *b)
+{
+    struct blob_fs *fs = (struct blob_fs *)b;
+    if (!fs->unsynced)
+        return 0;
+    /* One flush of the whole filesystem costs one journal commit, where per-file fsyncs of each
+     * file, its shard and the shard's parent cost three each. */
+    if (syncfs(fs->root) < 0) {
+        log_err("syncfs", "media", errno);
+        return err_from_errno(errno);
+    }
+    fs->unsynced = 0;
+    return 0;
+}
+
 static const struct recd_blob_ops fs_ops = {
+    .defer_sync = fs_defer_sync,
+    .sync = fs_sync,
     .close = fs_close,
     .put_fd = fs_put_fd,
     .put_mem = fs_put_mem,
@@ -803,7 +837,7 @@ int recd_blob_fs_open(const char *dir, struct recd_blob **out)
         }
     }
     step = "create tmp dir in";
-    if ((fs->tmp = ensure_dir(fs->root, TMP_DIR, 0)) < 0)
+    if ((fs->tmp = ensure_dir(fs->root, TMP_DIR, 0, 0)) < 0)
         goto fail_errno;
     *out = &fs->base;
     return 0;

@@ -379,6 +379,13 @@ static int import_batch(struct recd_ctx *ctx, const struct recd_import_opts *o, 
         snprintf(r->source, sizeof r->source, "%s", o->source ? o->source : "RecordVerb");
     }
 
+    /* The batch's media is on stable storage before any row that names it commits. */
+    rc = bl->ops->sync(bl);
+    if (rc < 0) {
+        snprintf(why, why_n, "cannot store the media (%s)",
+                 rc == RECD_E_NO_SPACE ? "no space left on the data volume" : "I/O error");
+        goto fail;
+    }
     rc = st->ops->begin(st);
     if (rc < 0)
         goto db_fail;
@@ -461,6 +468,9 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
     while (flock(ctx->lock_fd, LOCK_SH) < 0 && errno == EINTR)
         ;
     int64_t last_us = 0;
+    /* Several files: one filesystem sync per batch instead of three fsyncs per file. */
+    if (n > 1)
+        ctx->blob->ops->defer_sync(ctx->blob, 1);
     for (int at = 0; at < n && rc == 0; at += batch) {
         int k = n - at < batch ? n - at : batch;
         rc = import_batch(ctx, o, paths + at, k, recs, &last_us, why, why_n);
@@ -468,6 +478,8 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
             if (done)
                 done(done_ctx, &recs[i]);
     }
+    if (n > 1)
+        ctx->blob->ops->defer_sync(ctx->blob, 0);
     flock(ctx->lock_fd, LOCK_UN);
     free(recs);
     return rc;

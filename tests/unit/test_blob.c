@@ -242,6 +242,30 @@ static void test_put_mem_and_read_back(void **state)
     expect_blob(b, K2 ".mp3", "", 0);
 }
 
+/* Batch mode: puts land where they belong, the temp folder stays clean, sync and leaving batch
+ * mode succeed, and later puts are durable one by one again. (Whether the bytes reach the disk
+ * is the kernel's side of syncfs; the crash tests cover the protocol end to end.) */
+static void test_deferred_sync_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct recd_blob *b = f->b;
+    assert_int_equal(b->ops->sync(b), 0); /* nothing to do */
+    assert_int_equal(b->ops->defer_sync(b, 1), 0);
+    assert_int_equal(b->ops->put_mem(b, K1 ".wav", "one", 3), 0);
+    assert_int_equal(b->ops->put_mem(b, K2 ".wav", "two", 3), 0);
+    expect_blob(b, K1 ".wav", "one", 3);
+    expect_blob(b, K2 ".wav", "two", 3);
+    assert_int_equal(count_entries(f->dir, "tmp"), 0);
+    assert_int_equal(b->ops->sync(b), 0);
+    assert_int_equal(b->ops->defer_sync(b, 0), 0);
+    assert_int_equal(b->ops->put_mem(b, K1 ".mp3", "three", 5), 0);
+    expect_blob(b, K1 ".mp3", "three", 5);
+    /* A bad key is refused in batch mode too. */
+    assert_int_equal(b->ops->defer_sync(b, 1), 0);
+    assert_int_equal(b->ops->put_mem(b, "../" K1 ".wav", "x", 1), RECD_E_BAD_INPUT);
+    assert_int_equal(b->ops->defer_sync(b, 0), 0);
+}
+
 static void test_put_fd_from_file(void **state)
 {
     struct fixture *f = *state;
@@ -535,6 +559,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_leftovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leftover_removed_with_zero_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_existing_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_sync_batch, setup, teardown),
     };
     return cmocka_run_group_tests_name("blob", tests, NULL, NULL);
 }
