@@ -929,6 +929,24 @@ static int list_combo(enum recd_sqlite_list_kind kind, const struct recd_list_qu
     return 0;
 }
 
+/* Binds the filter parameters (?1 to ?6) that combination `combo` uses. */
+static int bind_filters(sqlite3_stmt *st, unsigned combo, const struct recd_list_query *q)
+{
+    unsigned f = combo & ((1u << RECD_SQLITE_LIST_DIR_SHIFT) - 1);
+    int rc = sqlite3_bind_text(st, 1, q->account_sid, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (f & RECD_SQLITE_LF_CALL))
+        rc = sqlite3_bind_text(st, 2, q->call_sid, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (f & RECD_SQLITE_LF_CONFERENCE))
+        rc = sqlite3_bind_text(st, 3, q->conference_sid, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (f & RECD_SQLITE_LF_RECORDING))
+        rc = sqlite3_bind_text(st, 4, q->recording_sid, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (f & RECD_SQLITE_LF_GE))
+        rc = sqlite3_bind_int64(st, 5, q->created_ge_us);
+    if (rc == SQLITE_OK && (f & RECD_SQLITE_LF_LT))
+        rc = sqlite3_bind_int64(st, 6, q->created_lt_us);
+    return rc;
+}
+
 /* The statement of a combination, prepared on first use and kept for the life of the handle;
  * bound with the query's values. */
 static int list_prepare(struct sqlite_store *s, enum recd_sqlite_list_kind kind, unsigned combo,
@@ -947,19 +965,8 @@ static int list_prepare(struct sqlite_store *s, enum recd_sqlite_list_kind kind,
             return fail_with(s, rc, "list prepare");
         s->list[kind][combo] = st;
     }
-    unsigned f = combo & ((1u << RECD_SQLITE_LIST_DIR_SHIFT) - 1);
     unsigned dir = combo >> RECD_SQLITE_LIST_DIR_SHIFT;
-    rc = sqlite3_bind_text(st, 1, q->account_sid, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && (f & RECD_SQLITE_LF_CALL))
-        rc = sqlite3_bind_text(st, 2, q->call_sid, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && (f & RECD_SQLITE_LF_CONFERENCE))
-        rc = sqlite3_bind_text(st, 3, q->conference_sid, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && (f & RECD_SQLITE_LF_RECORDING))
-        rc = sqlite3_bind_text(st, 4, q->recording_sid, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && (f & RECD_SQLITE_LF_GE))
-        rc = sqlite3_bind_int64(st, 5, q->created_ge_us);
-    if (rc == SQLITE_OK && (f & RECD_SQLITE_LF_LT))
-        rc = sqlite3_bind_int64(st, 6, q->created_lt_us);
+    rc = bind_filters(st, combo, q);
     if (rc == SQLITE_OK && dir != RECD_ANCHOR_NONE)
         rc = sqlite3_bind_int64(st, 7, b->us);
     if (rc == SQLITE_OK && dir != RECD_ANCHOR_NONE)
@@ -1173,17 +1180,7 @@ static int list_count(struct recd_store *base, enum recd_sqlite_list_kind kind,
             return fail_with(s, rc, "count prepare");
         s->count[kind][combo] = st;
     }
-    rc = sqlite3_bind_text(st, 1, q->account_sid, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && (combo & RECD_SQLITE_LF_CALL))
-        rc = sqlite3_bind_text(st, 2, q->call_sid, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && (combo & RECD_SQLITE_LF_CONFERENCE))
-        rc = sqlite3_bind_text(st, 3, q->conference_sid, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && (combo & RECD_SQLITE_LF_RECORDING))
-        rc = sqlite3_bind_text(st, 4, q->recording_sid, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && (combo & RECD_SQLITE_LF_GE))
-        rc = sqlite3_bind_int64(st, 5, q->created_ge_us);
-    if (rc == SQLITE_OK && (combo & RECD_SQLITE_LF_LT))
-        rc = sqlite3_bind_int64(st, 6, q->created_lt_us);
+    rc = bind_filters(st, combo, q);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
