@@ -33,15 +33,15 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#define NCALLS        1000
-#define NLONG         20
-#define NSOURCES      256
-#define BATCH         10000
-#define TINY_RATE     8000
-#define TINY_FRAMES   800           /* 0.1 s */
-#define LONG_FRAMES   (8000 * 60)   /* 60 s */
-#define WAV_HEADER    44
-#define SPAN_US       (INT64_C(2) * 365 * RECD_US_PER_DAY)
+#define NCALLS      1000
+#define NLONG       20
+#define NSOURCES    256
+#define BATCH       10000
+#define TINY_RATE   8000
+#define TINY_FRAMES 800         /* 0.1 s */
+#define LONG_FRAMES (8000 * 60) /* 60 s */
+#define WAV_HEADER  44
+#define SPAN_US     (INT64_C(2) * 365 * RECD_US_PER_DAY)
 
 struct source {
     char name[16];
@@ -158,8 +158,8 @@ int main(int argc, char **argv)
     unsigned long long need = 2ULL * ((unsigned long long)n * 700 + 65792ULL * 4096 + NLONG * 2000000ULL);
     unsigned long long inodes_need = 70000ULL + NLONG * 2;
     if (avail < need || (sv.f_favail && sv.f_favail < inodes_need)) {
-        fprintf(stderr, "gen: not enough room in %s: %llu MB free, %llu MB needed for N=%lld\n", dir, avail >> 20,
-                need >> 20, n);
+        fprintf(stderr, "gen: not enough room in %s: %llu MB free, %llu MB needed for N=%lld\n", dir,
+                avail >> 20, need >> 20, n);
         return 1;
     }
     fprintf(stderr, "gen: %lld recordings into %s (%llu MB free, ~%llu MB needed)\n", n, dir, avail >> 20,
@@ -263,8 +263,8 @@ int main(int argc, char **argv)
         if (pct / 5 != last_pct / 5 || done == n) {
             double el = (double)(recd_now_us() - t0) / 1e6;
             double eta = done ? el * (double)(n - done) / (double)done : 0;
-            fprintf(stderr, "gen: %3d%%  %lld/%lld recordings  %.0f s elapsed, ~%.0f s to go\n", pct, done, n, el,
-                    eta);
+            fprintf(stderr, "gen: %3d%%  %lld/%lld recordings  %.0f s elapsed, ~%.0f s to go\n", pct, done, n,
+                    el, eta);
             last_pct = pct;
         }
     }

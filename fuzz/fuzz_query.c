@@ -12,7 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct recd_query q;
     static const char *paths[] = {
         "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Recordings.json",
-        "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Calls/CA0123456789abcdef0123456789abcdef/Recordings",
+        "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Calls/CA0123456789abcdef0123456789abcdef/"
+        "Recordings",
         "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Transcriptions.xml",
     };
     if (recd_query_parse(&q, (const char *)data, size) < 0)

@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (recd_sign_parse(part[0], len[0], part[1], len[1], part[2], len[2], &expires, key) == 0) {
         const char path[] = "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Recordings/"
                             "RE0123456789abcdef0123456789abcdef.mp3";
-        int rc = recd_sign_verify("0123456789abcdef0123456789abcdef", 32, "GET", path, sizeof path - 1, expires,
-                                  part[2], len[2], 1767225600);
+        int rc = recd_sign_verify("0123456789abcdef0123456789abcdef", 32, "GET", path, sizeof path - 1,
+                                  expires, part[2], len[2], 1767225600);
         if (rc != 0 && rc != RECD_E_UNAUTHORIZED)
             __builtin_trap();
     }

@@ -27,10 +27,11 @@ static void check_xml(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '<' || c == '>' || c == '"' || c == '\'' || (c < 0x20 && c != '\n' && c != '\r' && c != '\t'))
+        if (c == '<' || c == '>' || c == '"' || c == '\'' ||
+            (c < 0x20 && c != '\n' && c != '\r' && c != '\t'))
             __builtin_trap();
-        if (c == '&' && strncmp(s + i, "&amp;", 5) && strncmp(s + i, "&lt;", 4) && strncmp(s + i, "&gt;", 4) &&
-            strncmp(s + i, "&quot;", 6) && strncmp(s + i, "&apos;", 6))
+        if (c == '&' && strncmp(s + i, "&amp;", 5) && strncmp(s + i, "&lt;", 4) &&
+            strncmp(s + i, "&gt;", 4) && strncmp(s + i, "&quot;", 6) && strncmp(s + i, "&apos;", 6))
             __builtin_trap();
     }
 }

@@ -8,9 +8,9 @@
 
 struct recd_server_opts {
     const char *data_dir;
-    const char *listen;   /* "HOST:PORT" or "[V6]:PORT" */
-    const char *base_url; /* NULL = "http://" + listen */
-    unsigned threads;     /* 0 = one per core */
+    const char *listen;       /* "HOST:PORT" or "[V6]:PORT" */
+    const char *base_url;     /* NULL = "http://" + listen */
+    unsigned threads;         /* 0 = one per core */
     unsigned auth_fail_limit; /* failed Basic auth attempts a minute per client address; 0 = no limit */
 };
 
