@@ -130,6 +130,21 @@ static void ok_body(struct call *c, const char *ct)
     c->rs->content_type = ct;
 }
 
+/* Looks `key` up in this worker's cache after checking it is current; sets *cache to the cache
+ * to fill on a miss (NULL when there is none). */
+static const char *cache_lookup(struct call *c, struct recd_api_cache **cache, const char *key,
+                                size_t key_len, size_t *len, const char **ct)
+{
+    int64_t version[2];
+    *cache = c->rq->cache;
+    if (!*cache || c->st->ops->version(c->st, version) < 0) {
+        *cache = NULL;
+        return NULL;
+    }
+    recd_api_cache_validate(*cache, version);
+    return recd_api_cache_get(*cache, key, key_len, len, ct);
+}
+
 /*
  * Serves the request from this worker's cache when it holds a rendering of the same target made
  * since the last change to the store, and returns 1. Otherwise returns 0 and sets *cache to the
@@ -139,16 +154,9 @@ static void ok_body(struct call *c, const char *ct)
  */
 static int from_cache(struct call *c, struct recd_api_cache **cache)
 {
-    int64_t version[2];
-    *cache = c->rq->cache;
-    if (!*cache || c->st->ops->version(c->st, version) < 0) {
-        *cache = NULL;
-        return 0;
-    }
-    recd_api_cache_validate(*cache, version);
     size_t len;
     const char *ct;
-    const char *hit = recd_api_cache_get(*cache, c->rq->target.p, c->rq->target.n, &len, &ct);
+    const char *hit = cache_lookup(c, cache, c->rq->target.p, c->rq->target.n, &len, &ct);
     if (!hit)
         return 0;
     ok_body(c, ct);
@@ -589,6 +597,24 @@ static void recording_instance(struct call *c)
                         recd_query_get(&c->qs, "Signature");
     if (metadata && !has_signature && from_cache(c, &cache))
         return;
+    /* For media, what is cached is the recording's row (keyed apart from any rendering): the
+     * two lookups it saves were a fifth of serving a cached MP3. Range and conditional headers
+     * are still answered per request. */
+    char mkey[RECD_URI_MAX + 2];
+    size_t mkey_len = 0;
+    if (!metadata && !has_signature && c->rq->target.n <= RECD_URI_MAX) {
+        size_t len;
+        const char *ct;
+        mkey[0] = 'M';
+        memcpy(mkey + 1, c->rq->target.p, c->rq->target.n);
+        mkey_len = c->rq->target.n + 1;
+        const char *hit = cache_lookup(c, &cache, mkey, mkey_len, &len, &ct);
+        if (hit && len == sizeof r) {
+            memcpy(&r, hit, sizeof r);
+            send_media(c, &r);
+            return;
+        }
+    }
     /* GET is public (the sid is the secret) unless the account enforces auth on media; a valid
      * signed link stands in for credentials, and a bad one is refused whatever the setting. */
     if (find_recording(c, &r) < 0)
@@ -619,7 +645,11 @@ static void recording_instance(struct call *c)
         recd_buf_adds(b, "</TwilioResponse>");
         cache_fill(c, cache);
         return;
-    default: send_media(c, &r); return;
+    default:
+        if (cache && mkey_len)
+            recd_api_cache_put(cache, mkey, mkey_len, (const char *)&r, sizeof r, "");
+        send_media(c, &r);
+        return;
     }
 }
 
