@@ -54,41 +54,58 @@ struct col {
  * reading) and, at compile time, the column names and placeholders of the SQL, so the two
  * cannot disagree. F expands the first column, R each of the rest (they differ by a comma).
  */
-#define ACCOUNT_COLS(F, R)                                                                                   \
-    F(sid, K_SID, "AC")                                                                                      \
-    R(parent_sid, K_SID_NULL, "AC")                                                                          \
-    R(friendly_name, K_TEXT, NULL)                                                                           \
-    R(token_salt, K_BLOB, NULL)                                                                              \
-    R(token_hash, K_BLOB, NULL)                                                                              \
-    R(token_sealed, K_BLOB, NULL) R(media_auth, K_INT, NULL) R(created_us, K_I64, NULL)                      \
-        R(updated_us, K_I64, NULL)
+/* One column a line; the formatter would pack them. */
+/* clang-format off */
+#define ACCOUNT_COLS(F, R) \
+    F(sid, K_SID, "AC") \
+    R(parent_sid, K_SID_NULL, "AC") \
+    R(friendly_name, K_TEXT, NULL) \
+    R(token_salt, K_BLOB, NULL) \
+    R(token_hash, K_BLOB, NULL) \
+    R(token_sealed, K_BLOB, NULL) \
+    R(media_auth, K_INT, NULL) \
+    R(created_us, K_I64, NULL) \
+    R(updated_us, K_I64, NULL)
 
-#define KEY_COLS(F, R)                                                                                       \
-    F(sid, K_SID, "SK")                                                                                      \
-    R(account_sid, K_SID, "AC")                                                                              \
-    R(friendly_name, K_TEXT, NULL)                                                                           \
-    R(secret_salt, K_BLOB, NULL)                                                                             \
-    R(secret_hash, K_BLOB, NULL) R(secret_sealed, K_BLOB, NULL) R(created_us, K_I64, NULL)
+#define KEY_COLS(F, R) \
+    F(sid, K_SID, "SK") \
+    R(account_sid, K_SID, "AC") \
+    R(friendly_name, K_TEXT, NULL) \
+    R(secret_salt, K_BLOB, NULL) \
+    R(secret_hash, K_BLOB, NULL) \
+    R(secret_sealed, K_BLOB, NULL) \
+    R(created_us, K_I64, NULL)
 
-#define RECORDING_COLS(F, R)                                                                                 \
-    F(sid, K_SID, "RE")                                                                                      \
-    R(account_sid, K_SID, "AC")                                                                              \
-    R(call_sid, K_SID_NULL, "CA")                                                                            \
-    R(conference_sid, K_SID_NULL, "CF")                                                                      \
-    R(created_us, K_I64, NULL)                                                                               \
-    R(updated_us, K_I64, NULL) R(start_us, K_I64_NULL, NULL) R(deleted_us, K_I64, NULL)                      \
-        R(duration_ms, K_I64, NULL) R(media_size, K_I64, NULL) R(channels, K_INT, NULL)                      \
-            R(sample_rate, K_INT, NULL) R(error_code, K_INT_NULL, NULL) R(status, K_TEXT, NULL)              \
-                R(source, K_TEXT, NULL) R(media_sha256, K_TEXT, NULL)
+#define RECORDING_COLS(F, R) \
+    F(sid, K_SID, "RE") \
+    R(account_sid, K_SID, "AC") \
+    R(call_sid, K_SID_NULL, "CA") \
+    R(conference_sid, K_SID_NULL, "CF") \
+    R(created_us, K_I64, NULL) \
+    R(updated_us, K_I64, NULL) \
+    R(start_us, K_I64_NULL, NULL) \
+    R(deleted_us, K_I64, NULL) \
+    R(duration_ms, K_I64, NULL) \
+    R(media_size, K_I64, NULL) \
+    R(channels, K_INT, NULL) \
+    R(sample_rate, K_INT, NULL) \
+    R(error_code, K_INT_NULL, NULL) \
+    R(status, K_TEXT, NULL) \
+    R(source, K_TEXT, NULL) \
+    R(media_sha256, K_TEXT, NULL)
 
 /* The text column of a transcription is not a fixed array and is handled apart, always last. */
-#define TRANSCRIPTION_COLS(F, R)                                                                             \
-    F(sid, K_SID, "TR")                                                                                      \
-    R(account_sid, K_SID, "AC")                                                                              \
-    R(recording_sid, K_SID, "RE")                                                                            \
-    R(created_us, K_I64, NULL)                                                                               \
-    R(updated_us, K_I64, NULL) R(duration_ms, K_I64, NULL) R(status, K_TEXT, NULL) R(type, K_TEXT, NULL)
+#define TRANSCRIPTION_COLS(F, R) \
+    F(sid, K_SID, "TR") \
+    R(account_sid, K_SID, "AC") \
+    R(recording_sid, K_SID, "RE") \
+    R(created_us, K_I64, NULL) \
+    R(updated_us, K_I64, NULL) \
+    R(duration_ms, K_I64, NULL) \
+    R(status, K_TEXT, NULL) \
+    R(type, K_TEXT, NULL)
 
+/* clang-format on */
 #define NAME_F(f, k, p)            #f
 #define NAME_R(f, k, p)            ", " #f
 #define PARAM_F(f, k, p)           "?"
