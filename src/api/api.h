@@ -27,7 +27,6 @@ struct recd_request {
     enum recd_method method;
     struct recd_str target;    /* raw request target: path and query, as received */
     const char *authorization; /* the Authorization header, or NULL */
-    int64_t body_bytes;        /* bytes of request body received (bodies are never read) */
     const char *base_url;      /* public base URL, "http://127.0.0.1:8080", no trailing '/' */
     struct recd_ctx *ctx;      /* this thread's store and blob store */
     /* Looks up a request header by name (case-insensitive); NULL when absent. */

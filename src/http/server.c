@@ -302,7 +302,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             .target = {r->uri, r->uri_len},
             .authorization =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-            .body_bytes = r->body_bytes,
             .base_url = sv->base_url,
             .ctx = &w->ctx,
             .cache = w->cache,

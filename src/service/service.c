@@ -606,16 +606,6 @@ int recd_fsck(struct recd_ctx *ctx, int repair, void *out, struct recd_fsck_repo
 static pthread_mutex_t inflight_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t inflight_done = PTHREAD_COND_INITIALIZER;
 static char inflight[INFLIGHT_MAX][RECD_MEDIA_KEY_MAX];
-static long derived_count;
-
-long recd_media_derived_count(void)
-{
-    pthread_mutex_lock(&inflight_lock);
-    long n = derived_count;
-    pthread_mutex_unlock(&inflight_lock);
-    return n;
-}
-
 static int inflight_find(const char *key)
 {
     for (int i = 0; i < INFLIGHT_MAX; i++)
@@ -664,9 +654,6 @@ static int derive(struct recd_ctx *ctx, const struct recd_recording *r, const ch
         }
     }
     if (rc == 0) {
-        pthread_mutex_lock(&inflight_lock);
-        derived_count++;
-        pthread_mutex_unlock(&inflight_lock);
         recd_log_info("derived %s (%zu bytes) in %lld ms", key, out.len,
                       (long long)((recd_now_us() - t0) / 1000));
     }

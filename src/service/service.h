@@ -110,9 +110,6 @@ void recd_media_key(char out[RECD_MEDIA_KEY_MAX], const char *sid, const char *s
 int recd_media_open(struct recd_ctx *ctx, const struct recd_recording *r, const char *suffix, int *fd,
                     int64_t *size);
 
-/** How many derived files this process has produced (for tests and logs). */
-long recd_media_derived_count(void);
-
 /** Unseals a secret sealed for `owner_sid` into `out` (33 bytes: 32 characters and a NUL). 0 or
  * RECD_E_INTERNAL. */
 int recd_secret_unseal(struct recd_ctx *ctx, const char *owner_sid,

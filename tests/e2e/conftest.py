@@ -327,10 +327,12 @@ def free_port():
 
 
 class Server:
-    def __init__(self, data, log_path, base_url=None, auth_fail_limit=0):
+    def __init__(self, data, log_path, base_url=None, auth_fail_limit=0, serve_args=(), env=None):
         # The suite sends many wrong credentials from one address on purpose, so its servers run
         # without the failed-auth limit unless a test asks for one.
         self.auth_fail_limit = auth_fail_limit
+        self.serve_args = [str(a) for a in serve_args]
+        self.env = env
         self.data = Path(data)
         self.data.mkdir(parents=True, exist_ok=True)
         self.cli = Recd(self.data)
@@ -343,16 +345,21 @@ class Server:
         self._log = None
         self.stopped = False
 
-    def start(self):
-        args = ["serve", "--listen", "127.0.0.1:%d" % self.port]
+    def start(self, timeout=10):
+        self.stopped = False
+        args = ["serve", "--listen", "127.0.0.1:%d" % self.port] + self.serve_args
         if self.auth_fail_limit is not None:
             args += ["--auth-fail-limit", str(self.auth_fail_limit)]
         if self.base_url != self.url:
             args += ["--base-url", self.base_url]
+        env = None
+        if self.env is not None:
+            env = dict(os.environ)
+            env.update(self.env)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.cli.cmd(*args), stdout=self._log, stderr=self._log,
-                                     stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
+                                     stdin=subprocess.DEVNULL, env=env)
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("recd serve exited with %s:\n%s" % (
@@ -361,10 +368,10 @@ class Server:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return self
             except OSError:
-                time.sleep(0.05)
+                time.sleep(0.02)
         self.stop()
-        raise RuntimeError("recd serve did not accept connections within 10 s:\n%s"
-                           % self.log_text()[-3000:])
+        raise RuntimeError("recd serve did not accept connections within %d s:\n%s"
+                           % (timeout, self.log_text()[-3000:]))
 
     def crashed(self):
         return self.proc is not None and not self.stopped and self.proc.poll() is not None

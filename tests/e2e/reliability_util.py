@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Server, RECD_BIN
+from conftest import Server
 
 SANITIZER_MARKS = ("AddressSanitizer", "runtime error", "LeakSanitizer", "UndefinedBehaviorSanitizer")
 
@@ -59,35 +59,12 @@ class ExtServer(Server):
     environment, SIGKILL, and restart on the same data folder and port."""
 
     def __init__(self, data, log_path, serve_args=(), env=None, base_url=None):
-        super().__init__(data, log_path, base_url=base_url)
-        self.serve_args = [str(a) for a in serve_args]
-        self.env = env
+        # Only the options given: no default failed-auth limit on top of them.
+        super().__init__(data, log_path, base_url=base_url, auth_fail_limit=None, serve_args=serve_args,
+                         env=env)
 
     def start(self, timeout=20):
-        self.stopped = False
-        args = ["serve", "--listen", "127.0.0.1:%d" % self.port] + self.serve_args
-        if self.base_url != self.url:
-            args += ["--base-url", self.base_url]
-        env = None
-        if self.env is not None:
-            env = dict(os.environ)
-            env.update(self.env)
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.cli.cmd(*args), stdout=self._log, stderr=self._log,
-                                     stdin=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("recd serve exited with %s:\n%s" % (
-                    self.proc.returncode, self.log_text()[-3000:]))
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError("recd serve did not accept connections within %d s:\n%s"
-                           % (timeout, self.log_text()[-3000:]))
+        return super().start(timeout)
 
     def kill(self):
         """SIGKILL: no cleanup of any kind runs in the server."""
