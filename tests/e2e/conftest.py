@@ -10,7 +10,6 @@ HTTP (sections 1-4).
 """
 
 import base64
-import copy
 import datetime as dt
 import email.utils
 import http.client
@@ -18,7 +17,6 @@ import io
 import json
 import math
 import os
-import random
 import re
 import signal
 import socket
