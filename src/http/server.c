@@ -49,6 +49,7 @@ struct req {
     int64_t bytes;
     int64_t body_bytes;
     char method[12];
+    const char *uri_end; /* where MHD's copy of the target ends, to find a NUL inside it */
     size_t uri_len;
     char uri[]; /* raw request target, NUL-terminated */
 };
@@ -95,12 +96,15 @@ static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     (void)cls;
     (void)conn;
+    if (!uri)
+        uri = "";
     size_t n = strlen(uri);
     struct req *r = malloc(sizeof *r + n + 1);
     if (!r)
         return NULL;
     memset(r, 0, sizeof *r);
     r->t0 = recd_now_us();
+    r->uri_end = uri + n;
     r->uri_len = n;
     memcpy(r->uri, uri, n + 1);
     return r;
@@ -232,10 +236,11 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
  * proxy in front of recd could frame such a request differently, so recd refuses it (400) rather than guess.
  * A declared body over the limit gets 413 before it is read. Returns 0 or the error.
  */
-static int framing_error(struct MHD_Connection *conn, size_t uri_len)
+static int framing_error(struct MHD_Connection *conn, size_t uri_len, int *chunked)
 {
     struct framing f = {0, 0, 0, NULL, 0, uri_len};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    *chunked = f.transfer_encoding != 0;
     if (f.head_bytes > HEAD_LIMIT)
         return RECD_E_HEADERS_TOO_LARGE;
     if (f.bad_name || f.content_length > 1 || f.transfer_encoding > 1 ||
@@ -251,48 +256,12 @@ static const char *header_of(const struct recd_request *rq, const char *name)
     return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                               const char *version, const char *upload_data, size_t *upload_data_size,
-                               void **con_cls)
+/* Runs the request through the API and queues its answer. */
+static enum MHD_Result answer(struct server *sv, struct MHD_Connection *conn, struct req *r,
+                              const char *method)
 {
-    (void)url;
-    (void)version;
-    (void)upload_data;
-    struct server *sv = cls;
-    struct req *r = *con_cls;
-    if (!r)
-        return MHD_NO; /* the URI callback could not allocate: drop the connection */
-    if (!r->seen) {
-        r->seen = 1;
-        snprintf(r->method, sizeof r->method, "%s", method);
-        /* A request whose framing is ambiguous, or whose body we would refuse anyway, is answered
-         * now, before its body is read; the connection then closes. Everything else waits: a
-         * response queued on the first call makes MHD close every connection. */
-        int err = framing_error(conn, r->uri_len);
-        if (err) {
-            struct recd_response rs;
-            recd_response_init(&rs);
-            recd_api_error(&rs, err, 0, err == RECD_E_BAD_INPUT ? "ambiguous message framing" : NULL);
-            enum MHD_Result ret = queue(conn, r, &rs);
-            recd_response_free(&rs);
-            return ret;
-        }
-        return MHD_YES;
-    }
-    if (r->answered) {
-        *upload_data_size = 0; /* discard the rest of a refused body */
-        return MHD_YES;
-    }
     struct recd_response rs;
     recd_response_init(&rs);
-    if (*upload_data_size) {
-        /* No resource takes a body: count it and drop it. A chunked body (no Content-Length to
-         * refuse up front) that grows past the limit ends the connection: MHD cannot answer in
-         * the middle of an upload. */
-        r->body_bytes += (int64_t)*upload_data_size;
-        *upload_data_size = 0;
-        return r->body_bytes <= BODY_LIMIT ? MHD_YES : MHD_NO;
-    }
     struct worker *w = worker_of(sv);
     if (!w) {
         recd_api_error(&rs, RECD_E_UNAVAILABLE, 0, NULL);
@@ -317,6 +286,60 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     enum MHD_Result ret = queue(conn, r, &rs);
     recd_response_free(&rs);
     return ret;
+}
+
+static enum MHD_Result refuse(struct MHD_Connection *conn, struct req *r, int err, const char *why)
+{
+    struct recd_response rs;
+    recd_response_init(&rs);
+    recd_api_error(&rs, err, 0, why);
+    enum MHD_Result ret = queue(conn, r, &rs);
+    recd_response_free(&rs);
+    return ret;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                               const char *version, const char *upload_data, size_t *upload_data_size,
+                               void **con_cls)
+{
+    (void)url;
+    (void)upload_data;
+    struct server *sv = cls;
+    struct req *r = *con_cls;
+    if (!r)
+        return MHD_NO; /* the URI callback could not allocate: drop the connection */
+    if (!r->seen) {
+        r->seen = 1;
+        snprintf(r->method, sizeof r->method, "%s", method);
+        /* MHD hands over the target as a C string, cut at a NUL byte; its version string
+         * follows the target's end in the same buffer, so a gap between the two means the
+         * target held a NUL (RFC 9112 §3 allows none). */
+        if (version && version[0] && version != r->uri_end + 1)
+            return refuse(conn, r, RECD_E_BAD_INPUT, "the request target holds a NUL byte");
+        /* A request whose framing is ambiguous, or whose body we would refuse anyway, is answered
+         * now, before its body is read; the connection then closes. Everything else waits: a
+         * response queued on the first call makes MHD close every connection. */
+        int chunked;
+        int err = framing_error(conn, r->uri_len, &chunked);
+        if (err)
+            return refuse(conn, r, err, err == RECD_E_BAD_INPUT ? "ambiguous message framing" : NULL);
+        /* No resource takes a body, and a chunked one cannot be sized up front: answer now and
+         * let MHD close the connection unread, rather than parse chunks only to drop them. */
+        if (chunked)
+            return answer(sv, conn, r, method);
+        return MHD_YES;
+    }
+    if (r->answered) {
+        *upload_data_size = 0; /* discard the rest of a refused body */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        /* No resource takes a body: count it and drop it (its length was checked up front). */
+        r->body_bytes += (int64_t)*upload_data_size;
+        *upload_data_size = 0;
+        return r->body_bytes <= BODY_LIMIT ? MHD_YES : MHD_NO;
+    }
+    return answer(sv, conn, r, method);
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
