@@ -43,19 +43,22 @@ struct recd_request {
 struct recd_response {
     int status;
     const char *content_type; /* static string */
-    struct recd_buf body;     /* owned; used when fd < 0 */
-    int fd;                   /* media: an open file to send (owned), or -1 */
-    int64_t fd_offset;        /* media: first byte to send (a Range) */
-    int64_t fd_size;          /* media: bytes to send from fd_offset */
-    int accept_ranges;        /* add Accept-Ranges: bytes */
-    char etag[80];            /* ETag value (quoted), or "" */
-    char last_modified[32];   /* Last-Modified value, or "" */
-    char content_range[80];   /* Content-Range value, or "" */
-    int64_t retry_after;      /* Retry-After seconds, or 0 */
-    const char *allow;        /* the Allow header, for 405 and OPTIONS */
-    int www_authenticate;     /* add WWW-Authenticate: Basic realm="Twilio API" */
-    int cors_preflight;       /* add the CORS preflight headers */
-    char disposition[64];     /* Content-Disposition value, or "" */
+    struct recd_buf body;     /* owned; used when fd < 0 and there is no shared body */
+    const char *shared;       /* a page-cache body sent as it is (no copy), or NULL */
+    size_t shared_len;
+    struct recd_api_cache_ref *shared_ref; /* owned reference that keeps `shared` alive */
+    int fd;                                /* media: an open file to send (owned), or -1 */
+    int64_t fd_offset;                     /* media: first byte to send (a Range) */
+    int64_t fd_size;                       /* media: bytes to send from fd_offset */
+    int accept_ranges;                     /* add Accept-Ranges: bytes */
+    char etag[80];                         /* ETag value (quoted), or "" */
+    char last_modified[32];                /* Last-Modified value, or "" */
+    char content_range[80];                /* Content-Range value, or "" */
+    int64_t retry_after;                   /* Retry-After seconds, or 0 */
+    const char *allow;                     /* the Allow header, for 405 and OPTIONS */
+    int www_authenticate;                  /* add WWW-Authenticate: Basic realm="Twilio API" */
+    int cors_preflight;                    /* add the CORS preflight headers */
+    char disposition[64];                  /* Content-Disposition value, or "" */
 };
 
 /** Prepares `rs` to be filled (status 500, empty body, no fd). */

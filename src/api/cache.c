@@ -5,8 +5,15 @@
 
 #define SLOTS 64
 
+/* One allocation per entry: the count, then the key's bytes, then the body's. The cache holds
+ * one reference; each response sending the body holds another. */
+struct recd_api_cache_ref {
+    int refs;
+    char bytes[];
+};
+
 struct entry {
-    char *key; /* key bytes then body bytes, one allocation */
+    struct recd_api_cache_ref *mem; /* NULL: a free slot */
     size_t key_len;
     size_t len;
     const char *content_type;
@@ -30,12 +37,19 @@ struct recd_api_cache *recd_api_cache_new(size_t max_bytes)
     return c;
 }
 
+void recd_api_cache_release(struct recd_api_cache_ref *ref)
+{
+    /* Atomic because a response may in principle be destroyed off its worker's thread. */
+    if (ref && __atomic_sub_fetch(&ref->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(ref);
+}
+
 static void drop(struct recd_api_cache *c, struct entry *e)
 {
-    if (!e->key)
+    if (!e->mem)
         return;
     c->bytes -= e->key_len + e->len;
-    free(e->key);
+    recd_api_cache_release(e->mem);
     memset(e, 0, sizeof *e);
 }
 
@@ -59,19 +73,40 @@ void recd_api_cache_validate(struct recd_api_cache *c, const int64_t version[2])
     c->valid = 1;
 }
 
-const char *recd_api_cache_get(struct recd_api_cache *c, const char *key, size_t key_len, size_t *len,
-                               const char **content_type)
+static struct entry *find(struct recd_api_cache *c, const char *key, size_t key_len)
 {
     for (int i = 0; i < SLOTS; i++) {
         struct entry *e = &c->e[i];
-        if (e->key && e->key_len == key_len && memcmp(e->key, key, key_len) == 0) {
+        if (e->mem && e->key_len == key_len && memcmp(e->mem->bytes, key, key_len) == 0) {
             e->used = ++c->clock;
-            *len = e->len;
-            *content_type = e->content_type;
-            return e->key + key_len;
+            return e;
         }
     }
     return NULL;
+}
+
+const char *recd_api_cache_get(struct recd_api_cache *c, const char *key, size_t key_len, size_t *len,
+                               const char **content_type)
+{
+    struct entry *e = find(c, key, key_len);
+    if (!e)
+        return NULL;
+    *len = e->len;
+    *content_type = e->content_type;
+    return e->mem->bytes + key_len;
+}
+
+const char *recd_api_cache_share(struct recd_api_cache *c, const char *key, size_t key_len, size_t *len,
+                                 const char **content_type, struct recd_api_cache_ref **ref)
+{
+    struct entry *e = find(c, key, key_len);
+    if (!e)
+        return NULL;
+    __atomic_add_fetch(&e->mem->refs, 1, __ATOMIC_RELAXED);
+    *ref = e->mem;
+    *len = e->len;
+    *content_type = e->content_type;
+    return e->mem->bytes + key_len;
 }
 
 void recd_api_cache_put(struct recd_api_cache *c, const char *key, size_t key_len, const char *body,
@@ -85,7 +120,7 @@ void recd_api_cache_put(struct recd_api_cache *c, const char *key, size_t key_le
         struct entry *victim = NULL, *free_slot = NULL;
         for (int i = 0; i < SLOTS; i++) {
             struct entry *e = &c->e[i];
-            if (!e->key) {
+            if (!e->mem) {
                 if (!free_slot)
                     free_slot = e;
             } else if (!victim || e->used < victim->used) {
@@ -93,11 +128,12 @@ void recd_api_cache_put(struct recd_api_cache *c, const char *key, size_t key_le
             }
         }
         if (free_slot && c->bytes + need <= c->max_bytes) {
-            char *mem = malloc(need);
+            struct recd_api_cache_ref *mem = malloc(sizeof *mem + need);
             if (!mem)
                 return; /* a cache may always decline */
-            memcpy(mem, key, key_len);
-            memcpy(mem + key_len, body, len);
+            mem->refs = 1;
+            memcpy(mem->bytes, key, key_len);
+            memcpy(mem->bytes + key_len, body, len);
             *free_slot = (struct entry){mem, key_len, len, content_type, ++c->clock};
             c->bytes += need;
             return;

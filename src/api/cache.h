@@ -25,6 +25,20 @@ void recd_api_cache_validate(struct recd_api_cache *c, const int64_t version[2])
 const char *recd_api_cache_get(struct recd_api_cache *c, const char *key, size_t key_len, size_t *len,
                                const char **content_type);
 
+/** A cached body lent to a response still being sent: counted, so eviction cannot free it. */
+struct recd_api_cache_ref;
+
+/**
+ * As recd_api_cache_get, and also takes a reference on the body: it then stays valid, whatever
+ * the cache does, until recd_api_cache_release(*ref). Lets a response send a cached page
+ * without copying it.
+ */
+const char *recd_api_cache_share(struct recd_api_cache *c, const char *key, size_t key_len, size_t *len,
+                                 const char **content_type, struct recd_api_cache_ref **ref);
+
+/** Gives back a reference taken by recd_api_cache_share; from any thread. NULL is ignored. */
+void recd_api_cache_release(struct recd_api_cache_ref *ref);
+
 /** Stores a copy of `body` for `key`; a body too large for the cache is not stored. */
 void recd_api_cache_put(struct recd_api_cache *c, const char *key, size_t key_len, const char *body,
                         size_t len, const char *content_type);

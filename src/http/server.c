@@ -123,6 +123,11 @@ static enum recd_method method_of(const char *m)
     return RECD_M_OTHER;
 }
 
+static void release_shared(void *ref)
+{
+    recd_api_cache_release(ref);
+}
+
 static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r, struct recd_response *rs)
 {
     struct MHD_Response *resp;
@@ -134,6 +139,15 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r, struct 
         if (resp)
             rs->fd = -1;
         bytes = rs->fd_size;
+    } else if (rs->shared) {
+        /* A page-cache body: MHD sends it as it is and gives the reference back when done. */
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(rs->shared_len, (void *)rs->shared,
+                                                                      release_shared, rs->shared_ref);
+        if (resp) {
+            rs->shared = NULL;
+            rs->shared_ref = NULL; /* MHD owns it now */
+        }
+        bytes = (int64_t)rs->shared_len;
     } else {
         size_t len;
         char *body = recd_buf_steal(&rs->body, &len);

@@ -94,6 +94,38 @@ static void test_bounds_and_eviction(void **state)
     recd_api_cache_free(c);
 }
 
+/* A shared body outlives its entry: emptied by a version change, evicted, or the whole cache
+ * freed, it stays readable until released (ASan reports a use after free or a leak). */
+static void test_shared_body_outlives_entry(void **state)
+{
+    (void)state;
+    struct recd_api_cache *c = recd_api_cache_new(1 << 20);
+    size_t len = 0;
+    const char *ct = NULL;
+    struct recd_api_cache_ref *a = NULL, *b = NULL;
+    recd_api_cache_validate(c, v1);
+    assert_null(recd_api_cache_share(c, "/a", 2, &len, &ct, &a));
+    recd_api_cache_put(c, "/a", 2, "page-a", 6, "application/json");
+    const char *pa = recd_api_cache_share(c, "/a", 2, &len, &ct, &a);
+    assert_non_null(pa);
+    assert_int_equal(len, 6);
+    assert_string_equal(ct, "application/json");
+    const char *pb = recd_api_cache_share(c, "/a", 2, &len, &ct, &b);
+    assert_ptr_equal(pa, pb);
+    recd_api_cache_validate(c, v2); /* the entry goes; both holders keep the bytes */
+    assert_null(recd_api_cache_get(c, "/a", 2, &len, &ct));
+    assert_memory_equal(pa, "page-a", 6);
+    recd_api_cache_release(a);
+    assert_memory_equal(pb, "page-a", 6);
+    recd_api_cache_release(b);
+    recd_api_cache_put(c, "/b", 2, "page-b", 6, "t");
+    pb = recd_api_cache_share(c, "/b", 2, &len, &ct, &b);
+    recd_api_cache_free(c);
+    assert_memory_equal(pb, "page-b", 6);
+    recd_api_cache_release(b);
+    recd_api_cache_release(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -101,6 +133,7 @@ int main(void)
         cmocka_unit_test(test_version_change_empties),
         cmocka_unit_test(test_nothing_stored_before_validate),
         cmocka_unit_test(test_bounds_and_eviction),
+        cmocka_unit_test(test_shared_body_outlives_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
