@@ -1,4 +1,4 @@
-#include "api/api.h"
+#include "api/api_internal.h"
 
 #include "api/auth.h"
 #include "api/cache.h"
@@ -16,8 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CT_JSON "application/json"
-#define CT_XML  "application/xml"
+#define CT_JSON RECD_CT_JSON
+#define CT_XML  RECD_CT_XML
 #define CT_WAV  "audio/x-wav"
 #define CT_MP3  "audio/mpeg"
 #define CT_TEXT "text/plain; charset=utf-8"
@@ -85,20 +85,7 @@ void recd_api_error(struct recd_response *rs, int err, int json, const char *det
     }
 }
 
-/* Everything one request's handlers share. */
-struct call {
-    const struct recd_request *rq;
-    struct recd_response *rs;
-    struct recd_route rt;
-    struct recd_query qs;
-    struct recd_store *st;
-    struct recd_render_ctx rc;
-    int json;
-    char path[300]; /* the request path, shortened, for 404 messages */
-    size_t plen;    /* length of the path in rq->target */
-};
-
-static void fail(struct call *c, int err, const char *detail)
+void recd_call_fail(struct call *c, int err, const char *detail)
 {
     if (err == RECD_E_NOT_FOUND)
         detail = c->path;
@@ -108,14 +95,14 @@ static void fail(struct call *c, int err, const char *detail)
 }
 
 /* Loads the path's account and checks the credentials for it; on failure the response is set. */
-static int authorize(struct call *c, struct recd_account *acc)
+int recd_call_authorize(struct call *c, struct recd_account *acc)
 {
     const struct recd_request *rq = c->rq;
     int64_t now_us = rq->now_us;
     if (rq->authorization && rq->limiter) {
         int64_t wait = recd_limiter_wait(rq->limiter, rq->client, rq->client_len, now_us);
         if (wait > 0) {
-            fail(c, RECD_E_RATE_LIMITED, "");
+            recd_call_fail(c, RECD_E_RATE_LIMITED, "");
             c->rs->retry_after = wait;
             return RECD_E_RATE_LIMITED;
         }
@@ -129,13 +116,13 @@ static int authorize(struct call *c, struct recd_account *acc)
     if (rc == RECD_E_UNAUTHORIZED && rq->authorization && rq->limiter)
         recd_limiter_fail(rq->limiter, rq->client, rq->client_len, now_us);
     if (rc < 0) {
-        fail(c, rc, NULL);
+        recd_call_fail(c, rc, NULL);
         return rc;
     }
     return 0;
 }
 
-static void ok_body(struct call *c, const char *ct)
+void recd_call_ok(struct call *c, const char *ct)
 {
     c->rs->status = 200;
     c->rs->content_type = ct;
@@ -169,7 +156,7 @@ static const char *cache_lookup(struct call *c, struct recd_api_cache **cache, c
  * that depend on nothing but the target and the data are cached: list pages (after their
  * credentials were checked) and public recording metadata.
  */
-static int from_cache(struct call *c, struct recd_api_cache **cache)
+int recd_call_from_cache(struct call *c, struct recd_api_cache **cache)
 {
     size_t len;
     const char *ct;
@@ -180,14 +167,14 @@ static int from_cache(struct call *c, struct recd_api_cache **cache)
         *cache ? recd_api_cache_share(*cache, c->rq->target.p, c->rq->target.n, &len, &ct, &ref) : NULL;
     if (!hit)
         return 0;
-    ok_body(c, ct);
+    recd_call_ok(c, ct);
     c->rs->shared = hit;
     c->rs->shared_len = len;
     c->rs->shared_ref = ref;
     return 1;
 }
 
-static void cache_fill(struct call *c, struct recd_api_cache *cache)
+void recd_call_cache_fill(struct call *c, struct recd_api_cache *cache)
 {
     if (cache)
         recd_api_cache_put(cache, c->rq->target.p, c->rq->target.n, c->rs->body.p, c->rs->body.len,
@@ -197,244 +184,6 @@ static void cache_fill(struct call *c, struct recd_api_cache *cache)
 static void begin_xml(struct recd_buf *b)
 {
     recd_buf_adds(b, RECD_XML_DECL "<TwilioResponse>");
-}
-
-/* --- Lists ------------------------------------------------------------------------------- */
-
-struct anchor {
-    int64_t us;
-    char sid[RECD_SID_LEN + 1];
-};
-
-/* Collects one page while rendering it. The store is asked for one item more than the page
- * holds, which tells whether a further page exists without a count. */
-struct page {
-    struct call *c;
-    const struct recd_resource *res;
-    struct recd_buf *items;
-    int limit;     /* items on a page */
-    int before;    /* walking backwards: the extra item is the first delivered, not the last */
-    int count;     /* items delivered */
-    size_t start1; /* offset in `items` where the second item begins */
-    struct anchor a0, a1, alast;
-};
-
-static void note_item(struct page *pg, int64_t us, const char *sid)
-{
-    if (pg->count == 1)
-        pg->start1 = pg->items->len;
-    struct anchor a = {us, {0}};
-    memcpy(a.sid, sid, sizeof a.sid);
-    if (pg->count == 0)
-        pg->a0 = a;
-    else if (pg->count == 1)
-        pg->a1 = a;
-    pg->alast = a;
-}
-
-static int page_item(struct page *pg, const void *rec, int64_t us, const char *sid)
-{
-    if (!pg->before && pg->count == pg->limit) {
-        pg->count++; /* the look-ahead item: a next page exists */
-        return 1;
-    }
-    note_item(pg, us, sid);
-    if (pg->c->json) {
-        if (pg->count)
-            recd_buf_addc(pg->items, ',');
-        recd_render_json(pg->items, pg->res, rec, &pg->c->rc);
-    } else {
-        recd_render_xml(pg->items, pg->res, rec, &pg->c->rc);
-    }
-    pg->count++;
-    return 0;
-}
-
-static int recording_item(void *ctx, const struct recd_recording *r)
-{
-    return page_item(ctx, r, r->created_us, r->sid);
-}
-
-static int transcription_item(void *ctx, const struct recd_transcription *t)
-{
-    return page_item(ctx, t, t->created_us, t->sid);
-}
-
-static void list(struct call *c, const struct recd_resource *res, int with_items)
-{
-    struct recd_account acc;
-    struct recd_list_params lp;
-    const char *bad = NULL;
-    if (authorize(c, &acc) < 0)
-        return;
-    int rc = recd_list_params_parse(&c->qs, &c->rt, &lp, &bad);
-    if (rc < 0) {
-        fail(c, rc, rc == RECD_E_BAD_PARAM ? bad : "");
-        return;
-    }
-    struct recd_api_cache *cache;
-    if (from_cache(c, &cache))
-        return;
-    /* A list under one recording exists only while the recording does. */
-    if (c->rt.recording_sid[0]) {
-        struct recd_recording r;
-        rc = c->st->ops->recording_get(c->st, c->rt.recording_sid, &r);
-        if (rc == 0 && (strcmp(r.account_sid, c->rt.account_sid) != 0 || r.deleted_us))
-            rc = RECD_E_NOT_FOUND;
-        if (rc < 0) {
-            fail(c, rc, "");
-            return;
-        }
-    }
-
-    struct recd_buf items;
-    recd_buf_init(&items, 0);
-    struct page pg;
-    memset(&pg, 0, sizeof pg);
-    pg.c = c;
-    pg.res = res;
-    pg.items = &items;
-    pg.limit = lp.page_size;
-    pg.before = lp.q.anchor_dir == RECD_ANCHOR_BEFORE;
-    lp.q.limit = lp.page_size + 1;
-    int64_t total = 0;
-    if (with_items && !lp.empty) {
-        if (res == &recd_res_recording)
-            rc = c->st->ops->recording_list(c->st, &lp.q, recording_item, &pg);
-        else
-            rc = c->st->ops->transcription_list(c->st, &lp.q, transcription_item, &pg);
-        if (rc == 0 && !c->json) {
-            if (res == &recd_res_recording)
-                rc = c->st->ops->recording_count(c->st, &lp.q, &total);
-            else
-                rc = c->st->ops->transcription_count(c->st, &lp.q, &total);
-        }
-        if (rc < 0) {
-            recd_buf_free(&items);
-            fail(c, rc, NULL);
-            return;
-        }
-    }
-
-    int shown = pg.count;
-    int has_more = 0; /* beyond this page in the walk's direction */
-    struct anchor first = pg.a0, last = pg.alast;
-    if (pg.before) {
-        if (pg.count > pg.limit) {
-            /* Drop the extra (newest) item: it belongs to the page before this one. */
-            size_t cut = pg.start1 + (c->json ? 1 : 0); /* item 0 and the comma after it */
-            memmove(items.p, items.p + cut, items.len - cut);
-            items.len -= cut;
-            items.p[items.len] = '\0';
-            first = pg.a1;
-            shown = pg.limit;
-            has_more = 1;
-        }
-    } else if (pg.count > pg.limit) {
-        shown = pg.limit;
-        has_more = 1;
-    }
-
-    /* The legacy Page number: a backward walk from page 0 cannot go below it. */
-    int64_t page = lp.page;
-    int has_next = pg.before ? shown > 0 : has_more;
-    int has_prev = pg.before ? (has_more && page > 0) : (page > 0);
-    int64_t start = page * lp.page_size;
-    int64_t end = shown ? start + shown - 1 : start;
-    char tok[RECD_PAGE_TOKEN_LEN + 1];
-    const char *ext = c->json ? ".json" : "";
-    const char *cur_tok = NULL;
-    char cur_buf[RECD_PAGE_TOKEN_LEN + 1];
-    if (lp.has_token) {
-        memcpy(cur_buf, lp.token->p, RECD_PAGE_TOKEN_LEN);
-        cur_buf[RECD_PAGE_TOKEN_LEN] = '\0';
-        cur_tok = cur_buf;
-    }
-
-    struct recd_buf *b = &c->rs->body;
-    recd_buf_reserve(b, items.len + 2048);
-    if (c->json) {
-        ok_body(c, CT_JSON);
-        recd_buf_adds(b, "{\"");
-        recd_buf_adds(b, with_items ? res->list_key : "add_on_results");
-        recd_buf_adds(b, "\":[");
-        recd_buf_addstr(b, (struct recd_str){items.p ? items.p : "", items.len});
-        recd_buf_adds(b, "],\"first_page_uri\":\"");
-        recd_list_uri(b, c->rt.base, ext, &lp, 0, NULL);
-        recd_buf_adds(b, "\",\"end\":");
-        recd_buf_addi(b, end);
-        recd_buf_adds(b, ",\"previous_page_uri\":");
-        if (has_prev) {
-            recd_buf_addc(b, '"');
-            if (shown) {
-                recd_page_token_encode(tok, 'B', first.us, first.sid);
-                recd_list_uri(b, c->rt.base, ext, &lp, page - 1, tok);
-            } else {
-                recd_list_uri(b, c->rt.base, ext, &lp, page - 1, NULL);
-            }
-            recd_buf_addc(b, '"');
-        } else {
-            recd_buf_adds(b, "null");
-        }
-        recd_buf_adds(b, ",\"uri\":\"");
-        recd_list_uri(b, c->rt.base, ext, &lp, page, cur_tok);
-        recd_buf_adds(b, "\",\"page_size\":");
-        recd_buf_addi(b, lp.page_size);
-        recd_buf_adds(b, ",\"start\":");
-        recd_buf_addi(b, start);
-        recd_buf_adds(b, ",\"next_page_uri\":");
-        if (has_next) {
-            recd_buf_addc(b, '"');
-            recd_page_token_encode(tok, 'A', last.us, last.sid);
-            recd_list_uri(b, c->rt.base, ext, &lp, page + 1, tok);
-            recd_buf_addc(b, '"');
-        } else {
-            recd_buf_adds(b, "null");
-        }
-        recd_buf_adds(b, ",\"page\":");
-        recd_buf_addi(b, page);
-        recd_buf_addc(b, '}');
-    } else {
-        ok_body(c, CT_XML);
-        const char *elem = with_items ? res->xml_list : "AddOnResults";
-        int64_t numpages = total ? (total + lp.page_size - 1) / lp.page_size : 1;
-        begin_xml(b);
-        recd_buf_printf(b,
-                        "<%s page=\"%lld\" numpages=\"%lld\" pagesize=\"%d\" total=\"%lld\" start=\"%lld\" "
-                        "end=\"%lld\" uri=\"",
-                        elem, (long long)page, (long long)numpages, lp.page_size, (long long)total,
-                        (long long)start, (long long)end);
-        struct recd_buf u;
-        recd_buf_init(&u, 256);
-#define XML_URI(stmt)                                                                                        \
-    do {                                                                                                     \
-        recd_buf_reset(&u);                                                                                  \
-        stmt;                                                                                                \
-        recd_buf_xml_text(b, (struct recd_str){u.p, u.len});                                                 \
-    } while (0)
-        XML_URI(recd_list_uri(&u, c->rt.base, "", &lp, page, cur_tok));
-        recd_buf_adds(b, "\" firstpageuri=\"");
-        XML_URI(recd_list_uri(&u, c->rt.base, "", &lp, 0, NULL));
-        recd_buf_adds(b, "\" previouspageuri=\"");
-        if (has_prev) {
-            recd_page_token_encode(tok, 'B', first.us, first.sid);
-            XML_URI(recd_list_uri(&u, c->rt.base, "", &lp, page - 1, shown ? tok : NULL));
-        }
-        recd_buf_adds(b, "\" nextpageuri=\"");
-        if (has_next) {
-            recd_page_token_encode(tok, 'A', last.us, last.sid);
-            XML_URI(recd_list_uri(&u, c->rt.base, "", &lp, page + 1, tok));
-        }
-        recd_buf_adds(b, "\" lastpageuri=\"");
-        XML_URI(recd_list_uri(&u, c->rt.base, "", &lp, numpages - 1, NULL));
-#undef XML_URI
-        recd_buf_free(&u);
-        recd_buf_adds(b, "\">");
-        recd_buf_addstr(b, (struct recd_str){items.p ? items.p : "", items.len});
-        recd_buf_printf(b, "</%s></TwilioResponse>", elem);
-    }
-    recd_buf_free(&items);
-    cache_fill(c, cache);
 }
 
 /* --- Media ------------------------------------------------------------------------------- */
@@ -479,7 +228,7 @@ static int check_signature(struct call *c, const struct recd_account *acc)
     return 1;
 bad:
     memset(secret, 0, sizeof secret);
-    fail(c, rc, "");
+    recd_call_fail(c, rc, "");
     return -1;
 }
 
@@ -508,11 +257,11 @@ static void send_media(struct call *c, const struct recd_recording *r)
             mono = r->channels >= 2;
         } else if (recd_str_eq(*ch, "2")) {
             if (r->channels < 2) {
-                fail(c, RECD_E_CHANNELS, "");
+                recd_call_fail(c, RECD_E_CHANNELS, "");
                 return;
             }
         } else {
-            fail(c, RECD_E_BAD_PARAM, "RequestedChannels (1 or 2)");
+            recd_call_fail(c, RECD_E_BAD_PARAM, "RequestedChannels (1 or 2)");
             return;
         }
     }
@@ -526,10 +275,10 @@ static void send_media(struct call *c, const struct recd_recording *r)
             !again.deleted_us)
             recd_log_error("media %s%s of a live recording is missing; run recd fsck", r->sid, suffix);
         else if (rc == RECD_E_NOT_FOUND) {
-            fail(c, RECD_E_NOT_FOUND, NULL); /* deleted while we looked */
+            recd_call_fail(c, RECD_E_NOT_FOUND, NULL); /* deleted while we looked */
             return;
         }
-        fail(c, rc == RECD_E_UNAVAILABLE ? rc : RECD_E_INTERNAL, NULL);
+        recd_call_fail(c, rc == RECD_E_UNAVAILABLE ? rc : RECD_E_INTERNAL, NULL);
         return;
     }
     struct recd_response *rs = c->rs;
@@ -566,7 +315,7 @@ static void send_media(struct call *c, const struct recd_recording *r)
             close(fd);
             char etag[sizeof rs->etag];
             memcpy(etag, rs->etag, sizeof etag);
-            fail(c, RECD_E_RANGE, "");
+            recd_call_fail(c, RECD_E_RANGE, "");
             snprintf(rs->content_range, sizeof rs->content_range, "bytes */%lld", (long long)size);
             memcpy(rs->etag, etag, sizeof etag);
             return;
@@ -591,7 +340,7 @@ static int find_recording(struct call *c, struct recd_recording *r)
                     (c->rt.conference_sid[0] && strcmp(r->conference_sid, c->rt.conference_sid) != 0)))
         rc = RECD_E_NOT_FOUND;
     if (rc < 0) {
-        fail(c, rc, "");
+        recd_call_fail(c, rc, "");
         return rc;
     }
     return 0;
@@ -602,11 +351,11 @@ static void recording_instance(struct call *c)
     struct recd_recording r;
     struct recd_account acc;
     if (c->rq->method == RECD_M_DELETE) {
-        if (authorize(c, &acc) < 0 || find_recording(c, &r) < 0)
+        if (recd_call_authorize(c, &acc) < 0 || find_recording(c, &r) < 0)
             return;
         int rc = recd_recording_delete(c->rq->ctx, r.sid);
         if (rc < 0) {
-            fail(c, rc, "");
+            recd_call_fail(c, rc, "");
             return;
         }
         c->rs->status = 204;
@@ -618,7 +367,7 @@ static void recording_instance(struct call *c)
     int metadata = c->rt.ext == RECD_EXT_JSON || c->rt.ext == RECD_EXT_XML;
     int has_signature = recd_query_get(&c->qs, "Expires") || recd_query_get(&c->qs, "KeySid") ||
                         recd_query_get(&c->qs, "Signature");
-    if (metadata && !has_signature && from_cache(c, &cache))
+    if (metadata && !has_signature && recd_call_from_cache(c, &cache))
         return;
     /* For media, what is cached is the recording's row (keyed apart from any rendering): the
      * two lookups it saves were a fifth of serving a cached MP3. Range and conditional headers
@@ -644,29 +393,29 @@ static void recording_instance(struct call *c)
         return;
     int rc = c->st->ops->account_get(c->st, r.account_sid, &acc);
     if (rc < 0) {
-        fail(c, rc, "");
+        recd_call_fail(c, rc, "");
         return;
     }
     int signed_ok = check_signature(c, &acc);
     if (signed_ok < 0)
         return;
-    if (acc.media_auth && !signed_ok && authorize(c, &acc) < 0)
+    if (acc.media_auth && !signed_ok && recd_call_authorize(c, &acc) < 0)
         return;
     if (acc.media_auth || has_signature)
         cache = NULL; /* the answer depended on credentials or a link: not for others */
     struct recd_buf *b = &c->rs->body;
     switch (c->rt.ext) {
     case RECD_EXT_JSON:
-        ok_body(c, CT_JSON);
+        recd_call_ok(c, CT_JSON);
         recd_render_json(b, &recd_res_recording, &r, &c->rc);
-        cache_fill(c, cache);
+        recd_call_cache_fill(c, cache);
         return;
     case RECD_EXT_XML:
-        ok_body(c, CT_XML);
+        recd_call_ok(c, CT_XML);
         begin_xml(b);
         recd_render_xml(b, &recd_res_recording, &r, &c->rc);
         recd_buf_adds(b, "</TwilioResponse>");
-        cache_fill(c, cache);
+        recd_call_cache_fill(c, cache);
         return;
     default:
         if (cache && mkey_len)
@@ -676,47 +425,49 @@ static void recording_instance(struct call *c)
     }
 }
 
-static void transcription_instance(struct call *c)
+static void render_transcription(struct call *c, const struct recd_transcription *t)
 {
-    struct recd_account acc;
-    struct recd_transcription tbuf;
-    struct recd_transcription *t = &tbuf;
-    if (authorize(c, &acc) < 0)
-        return;
-    int rc = c->st->ops->transcription_get(c->st, c->rt.transcription_sid, t);
-    if (rc == 0 && (strcmp(t->account_sid, c->rt.account_sid) != 0 ||
-                    (c->rt.recording_sid[0] && strcmp(t->recording_sid, c->rt.recording_sid) != 0)))
-        rc = RECD_E_NOT_FOUND;
-    if (rc < 0) {
-        fail(c, rc, "");
-        return;
-    }
-    if (c->rq->method == RECD_M_DELETE) {
-        rc = c->st->ops->transcription_delete(c->st, t->sid);
-        if (rc < 0)
-            fail(c, rc, "");
-        else
-            c->rs->status = 204;
-        return;
-    }
     struct recd_buf *b = &c->rs->body;
     switch (c->rt.ext) {
     case RECD_EXT_JSON:
-        ok_body(c, CT_JSON);
+        recd_call_ok(c, CT_JSON);
         recd_render_json(b, &recd_res_transcription, t, &c->rc);
         break;
     case RECD_EXT_TXT:
-        ok_body(c, CT_TEXT);
+        recd_call_ok(c, CT_TEXT);
         if (!t->text_null)
             recd_buf_add(b, t->text, t->text_len);
         break;
     default:
-        ok_body(c, CT_XML);
+        recd_call_ok(c, CT_XML);
         begin_xml(b);
         recd_render_xml(b, &recd_res_transcription, t, &c->rc);
         recd_buf_adds(b, "</TwilioResponse>");
         break;
     }
+}
+
+static void transcription_instance(struct call *c)
+{
+    struct recd_account acc;
+    struct recd_transcription t;
+    struct recd_buf text; /* owns t.text */
+    if (recd_call_authorize(c, &acc) < 0)
+        return;
+    recd_buf_init(&text, 0);
+    int rc = c->st->ops->transcription_get(c->st, c->rt.transcription_sid, &t, &text);
+    if (rc == 0 && (strcmp(t.account_sid, c->rt.account_sid) != 0 ||
+                    (c->rt.recording_sid[0] && strcmp(t.recording_sid, c->rt.recording_sid) != 0)))
+        rc = RECD_E_NOT_FOUND;
+    if (rc == 0 && c->rq->method == RECD_M_DELETE)
+        rc = c->st->ops->transcription_delete(c->st, t.sid);
+    if (rc < 0)
+        recd_call_fail(c, rc, "");
+    else if (c->rq->method == RECD_M_DELETE)
+        c->rs->status = 204;
+    else
+        render_transcription(c, &t);
+    recd_buf_free(&text);
 }
 
 /* --- Dispatch ---------------------------------------------------------------------------- */
@@ -737,13 +488,13 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
     int rc = recd_route_match(rq->target.p, plen, &c->rt);
     c->json = c->rt.ext == RECD_EXT_JSON;
     if (rq->target.n > RECD_URI_MAX) {
-        fail(c, RECD_E_URI_TOO_LONG, "");
+        recd_call_fail(c, RECD_E_URI_TOO_LONG, "");
         return;
     }
     snprintf(c->path, sizeof c->path, "%.*s%s", (int)(plen > 256 ? 256 : plen), rq->target.p,
              plen > 256 ? "..." : "");
     if (rc < 0) {
-        fail(c, RECD_E_NOT_FOUND, NULL);
+        recd_call_fail(c, RECD_E_NOT_FOUND, NULL);
         return;
     }
     int instance = !c->rt.is_list;
@@ -761,12 +512,12 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
             break;
         /* fall through */
     default:
-        fail(c, RECD_E_METHOD, NULL);
+        recd_call_fail(c, RECD_E_METHOD, NULL);
         rs->allow = allow;
         return;
     }
     if (qm && recd_query_parse(&c->qs, qm + 1, rq->target.n - plen - 1) < 0) {
-        fail(c, RECD_E_BAD_PARAM, "malformed query string");
+        recd_call_fail(c, RECD_E_BAD_PARAM, "malformed query string");
         return;
     }
     if (!qm)
@@ -775,15 +526,15 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
     switch (c->rt.kind) {
     case RECD_R_RECORDINGS:
     case RECD_R_CALL_RECORDINGS:
-    case RECD_R_CONF_RECORDINGS: list(c, &recd_res_recording, 1); break;
+    case RECD_R_CONF_RECORDINGS: recd_list_serve(c, &recd_list_recordings); break;
     case RECD_R_REC_TRANSCRIPTIONS:
-    case RECD_R_TRANSCRIPTIONS: list(c, &recd_res_transcription, 1); break;
-    case RECD_R_REC_ADDONS: list(c, &recd_res_recording, 0); break;
+    case RECD_R_TRANSCRIPTIONS: recd_list_serve(c, &recd_list_transcriptions); break;
+    case RECD_R_REC_ADDONS: recd_list_serve(c, &recd_list_add_on_results); break;
     case RECD_R_RECORDING:
     case RECD_R_CALL_RECORDING:
     case RECD_R_CONF_RECORDING: recording_instance(c); break;
     case RECD_R_REC_TRANSCRIPTION:
     case RECD_R_TRANSCRIPTION: transcription_instance(c); break;
-    default: fail(c, RECD_E_NOT_FOUND, ""); break;
+    default: recd_call_fail(c, RECD_E_NOT_FOUND, ""); break;
     }
 }

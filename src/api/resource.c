@@ -57,15 +57,15 @@ static const struct recd_field transcription_fields[] = {
 static const unsigned char transcription_xml[] = {8, 2, 3, 0, 9, 11, 7, 4, 10, 5, 6, 1, 12};
 
 const struct recd_resource recd_res_recording = {
-    "Recording",   "Recordings",         "recordings",
-    "Recordings",  recording_fields,     sizeof recording_fields / sizeof recording_fields[0],
-    recording_xml, sizeof recording_xml,
+    "Recording",      "Recordings",
+    recording_fields, sizeof recording_fields / sizeof recording_fields[0],
+    recording_xml,    sizeof recording_xml,
 };
 
 const struct recd_resource recd_res_transcription = {
-    "Transcription",   "Transcriptions",         "transcriptions",
-    "Transcriptions",  transcription_fields,     sizeof transcription_fields / sizeof transcription_fields[0],
-    transcription_xml, sizeof transcription_xml,
+    "Transcription",      "Transcriptions",
+    transcription_fields, sizeof transcription_fields / sizeof transcription_fields[0],
+    transcription_xml,    sizeof transcription_xml,
 };
 
 /* Both record structs begin with sid and account_sid; the URIs need only those. */

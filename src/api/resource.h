@@ -38,8 +38,6 @@ struct recd_field {
 struct recd_resource {
     const char *xml_elem;   /* "Recording" */
     const char *collection; /* path segment of the instance URI: "Recordings" */
-    const char *list_key;   /* JSON array key and XML list element: "recordings" / "Recordings" */
-    const char *xml_list;
     const struct recd_field *fields;
     size_t nfields;
     const unsigned char *xml_order; /* indices into `fields`, in the legacy XML order */

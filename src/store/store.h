@@ -1,6 +1,7 @@
 #ifndef RECD_STORE_STORE_H
 #define RECD_STORE_STORE_H
 
+#include "core/buf.h"
 #include "core/sid.h"
 
 #include <stddef.h>
@@ -79,16 +80,18 @@ struct recd_transcription {
     int64_t duration_ms;
     char status[RECD_STATUS_MAX + 1]; /* "completed", "in-progress", "failed" */
     char type[RECD_STATUS_MAX + 1];   /* "fast" */
-    /* The text: in store_get results it points into `text_buf`; in list callbacks it points
-     * into backend memory valid only during the callback. */
+    /* The text, owned by whoever asked for the row: the buffer given to transcription_get, or
+     * the page a list filled. Not NUL-terminated when it comes from a page. */
     const char *text;
     size_t text_len;
     int text_null;
-    char text_buf[RECD_TEXT_MAX + 1];
 };
 
 /** Where a list page starts: after (older than) or before (newer than) an anchor item. */
 enum recd_anchor_dir { RECD_ANCHOR_NONE = 0, RECD_ANCHOR_AFTER, RECD_ANCHOR_BEFORE };
+
+/** The most items a list page holds (contract §2: PageSize 1…1000). */
+#define RECD_LIST_LIMIT_MAX 1000
 
 /**
  * A list query. Items are ordered newest first: created_us descending, ties by sid descending.
@@ -109,12 +112,69 @@ struct recd_list_query {
     int64_t anchor_us;
     char anchor_sid[RECD_SID_LEN + 1];
     int64_t offset;
-    int limit; /* 1 … 1001 */
+    int limit; /* items on a page: 1 … RECD_LIST_LIMIT_MAX */
 };
 
-/** Called once per item, in list order; returning non-zero stops the walk. */
+/** A list item's place in the order: what a page token carries. */
+struct recd_page_anchor {
+    int64_t us;
+    char sid[RECD_SID_LEN + 1];
+};
+
+enum recd_page_kind { RECD_PAGE_RECORDINGS = 0, RECD_PAGE_TRANSCRIPTIONS };
+
+/**
+ * One page of a list, as a store fills it: the items in display order (newest first, whatever
+ * the direction of the walk), whether more items lie beyond the page in the walk's direction,
+ * and the anchors of its first and last items (for the tokens of the pages before and after).
+ * A page owns its memory: initialise it once, reuse it for any number of lists (of one kind or
+ * another), free it once. Transcription texts live in the page and stay valid until it is
+ * filled again or freed.
+ */
+struct recd_page {
+    enum recd_page_kind kind;
+    int count;    /* items on the page, at most the query's limit */
+    int has_more; /* AFTER or no anchor: an item follows the last; BEFORE: one precedes the first */
+    struct recd_page_anchor first, last; /* of items 0 and count-1; zero when count is 0 */
+    union {
+        void *items;
+        struct recd_recording *recordings;         /* RECD_PAGE_RECORDINGS */
+        struct recd_transcription *transcriptions; /* RECD_PAGE_TRANSCRIPTIONS */
+    };
+    /* Backend scratch, through the functions below only. */
+    size_t cap_bytes;
+    struct recd_buf text;
+    size_t *text_off;
+    size_t text_cap;
+};
+
+/** Prepares an empty page. */
+void recd_page_init(struct recd_page *pg);
+
+/** Releases what the page owns. */
+void recd_page_free(struct recd_page *pg);
+
+/** Item `i` (< count) of either kind, for code that renders both. */
+const void *recd_page_item(const struct recd_page *pg, int i);
+
+/* For backends. A backend fetches up to limit + 1 rows in the walk's order (nearest the anchor
+ * first, so oldest first for BEFORE) into slots 0…, then calls recd_page_finish, which drops the
+ * look-ahead row, sets has_more, puts the items in display order and fills the anchors. */
+
+/** Empties `pg` for `kind`, with room for `slots` items. 0 or RECD_E_INTERNAL (no memory). */
+int recd_page_start(struct recd_page *pg, enum recd_page_kind kind, int slots);
+
+/** Slot `i` (< the slots given to start), zeroed. */
+void *recd_page_slot(struct recd_page *pg, int i);
+
+/** Copies the text of transcription slot `i` into the page (NULL: the text is null). */
+void recd_page_set_text(struct recd_page *pg, int i, const char *p, size_t n);
+
+/** Ends a fill of `fetched` rows for a query with `limit` and `dir` (see above). */
+void recd_page_finish(struct recd_page *pg, int fetched, int limit, enum recd_anchor_dir dir);
+
+/** Called once per item of a scan, in sid order; returning non-zero stops the walk. */
 typedef int (*recd_recording_cb)(void *ctx, const struct recd_recording *r);
-typedef int (*recd_transcription_cb)(void *ctx, const struct recd_transcription *t);
 
 struct recd_store;
 
@@ -135,8 +195,8 @@ struct recd_store_ops {
     /** Marks a recording deleted (status "deleted", deleted_us = updated_us = now) and deletes its
      *  transcriptions, whose text is as private as the audio. NOT_FOUND if absent or already deleted. */
     int (*recording_mark_deleted)(struct recd_store *st, const char *sid, int64_t now_us);
-    int (*recording_list)(struct recd_store *st, const struct recd_list_query *q, recd_recording_cb cb,
-                          void *ctx);
+    /** Fills `pg` with the page of recordings that `q` asks for. */
+    int (*recording_page)(struct recd_store *st, const struct recd_list_query *q, struct recd_page *pg);
     /** Every recording of every account (fsck), in sid order. */
     int (*recording_scan)(struct recd_store *st, recd_recording_cb cb, void *ctx);
     /** Removes the rows (and their transcriptions) of recordings deleted before `before_us`; *n gets the
@@ -144,11 +204,12 @@ struct recd_store_ops {
     int (*purge_deleted)(struct recd_store *st, int64_t before_us, int64_t *n);
 
     int (*transcription_insert)(struct recd_store *st, const struct recd_transcription *t);
-    int (*transcription_get)(struct recd_store *st, const char *sid, struct recd_transcription *out);
+    /** The text is copied into `text` (reset first), which out->text then points into. */
+    int (*transcription_get)(struct recd_store *st, const char *sid, struct recd_transcription *out,
+                             struct recd_buf *text);
     int (*transcription_delete)(struct recd_store *st, const char *sid);
-    /** Uses account_sid, recording_sid, the anchor/offset and limit of `q`; newest first like recordings. */
-    int (*transcription_list)(struct recd_store *st, const struct recd_list_query *q,
-                              recd_transcription_cb cb, void *ctx);
+    /** Uses account_sid, recording_sid, the anchor/offset and limit of `q`; ordered like recordings. */
+    int (*transcription_page)(struct recd_store *st, const struct recd_list_query *q, struct recd_page *pg);
     /** How many items match the filters of `q` (anchor, offset and limit ignored); for the legacy XML
      * envelope. */
     int (*recording_count)(struct recd_store *st, const struct recd_list_query *q, int64_t *n);

@@ -25,8 +25,6 @@
 #define STR_(x)         #x
 #define STR(x)          STR_(x)
 #define BUSY_TIMEOUT_MS 10000
-/* The largest `limit` of a list query: a page of 1000 and one more to see whether more follow. */
-#define LIST_MAX 1001
 
 /* How a struct field maps to a column. Sids are checked against their prefix on the way in, so
  * the tables only ever hold well-formed ones. */
@@ -256,22 +254,12 @@ struct sqlite_store {
      * itself after some errors (a full disk); sqlite3_get_autocommit tells us, and the caller's
      * later writes then fail rather than silently autocommit. */
     int in_txn;
-    /* A list or scan in progress, per kind: its statement and scratch memory are in use, so a
-     * callback must not start another of the same kind. */
-    int walking[RECD_SQLITE_LIST_KINDS + 1];
+    /* A scan in progress: its statement is in use, so its callback must not start another. */
+    int scanning;
     sqlite3_stmt *stmt[S_COUNT];
     sqlite3_stmt *list[RECD_SQLITE_LIST_KINDS][RECD_SQLITE_LIST_COMBOS];
     sqlite3_stmt *count[RECD_SQLITE_LIST_KINDS][RECD_SQLITE_LIST_COMBOS];
-    /* Allocated on first use, then kept: a BEFORE page of recordings is fetched oldest first into
-     * `rev` and handed out in reverse; a BEFORE page of transcriptions keeps only sids (a row
-     * can carry 64 KiB of text) and reads each row again into `tr`, which also carries every
-     * transcription handed to a list callback. */
-    struct recd_recording *rev;
-    char (*rev_sids)[RECD_SID_LEN + 1];
-    struct recd_transcription *tr;
 };
-
-enum { WALK_SCAN = RECD_SQLITE_LIST_KINDS };
 
 static struct sqlite_store *S(struct recd_store *st)
 {
@@ -456,34 +444,22 @@ static int read_cols(sqlite3_stmt *st, int first, const struct col *cols, size_t
     return 0;
 }
 
-/* Reads the text column of a transcription. With `copy` it goes to text_buf (the row outlives
- * the statement); else `text` points at SQLite's memory, valid until the statement moves on. */
-static int read_text(sqlite3_stmt *st, int idx, struct recd_transcription *t, int copy)
+/* Reads the text column of a transcription: its bytes stay in SQLite's memory, valid until the
+ * statement moves on; *p is NULL for a null text. */
+static int read_text(sqlite3_stmt *st, int idx, const char **p, size_t *n)
 {
-    if (sqlite3_column_type(st, idx) == SQLITE_NULL) {
-        t->text_null = 1;
-        t->text_len = 0;
-        t->text_buf[0] = '\0';
-        t->text = copy ? t->text_buf : "";
+    *p = NULL;
+    *n = 0;
+    if (sqlite3_column_type(st, idx) == SQLITE_NULL)
         return 0;
-    }
-    const char *p = (const char *)sqlite3_column_text(st, idx);
+    const char *t = (const char *)sqlite3_column_text(st, idx);
     size_t len = (size_t)sqlite3_column_bytes(st, idx);
-    if (len > RECD_TEXT_MAX || (!p && len)) {
+    if (len > RECD_TEXT_MAX || (!t && len)) {
         recd_log_error("store: a transcription text is unreadable or longer than recd writes");
         return RECD_E_IO;
     }
-    t->text_null = 0;
-    t->text_len = len;
-    if (!p)
-        p = "";
-    if (copy) {
-        memcpy(t->text_buf, p, len);
-        t->text_buf[len] = '\0';
-        t->text = t->text_buf;
-    } else {
-        t->text = p;
-    }
+    *p = t ? t : "";
+    *n = len;
     return 0;
 }
 
@@ -550,9 +526,6 @@ static void op_close(struct recd_store *st)
         }
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         recd_log_error("store: close: %s", sqlite3_errmsg(s->db));
-    free(s->rev);
-    free(s->rev_sids);
-    free(s->tr);
     free(s);
 }
 
@@ -790,13 +763,23 @@ static int op_transcription_insert(struct recd_store *st, const struct recd_tran
     return run(s, S_TRANSCRIPTION_INSERT);
 }
 
-static int op_transcription_get(struct recd_store *st, const char *sid, struct recd_transcription *out)
+static int op_transcription_get(struct recd_store *st, const char *sid, struct recd_transcription *out,
+                                struct recd_buf *text)
 {
     struct sqlite_store *s = S(st);
     sqlite3_stmt *q = s->stmt[S_TRANSCRIPTION_GET];
+    const char *p;
+    size_t n;
+    recd_buf_reset(text);
     int rc = get_row(s, S_TRANSCRIPTION_GET, sid, transcription_cols, NCOLS(transcription_cols), out);
     if (rc > 0)
-        rc = read_text(q, (int)NCOLS(transcription_cols), out, 1);
+        rc = read_text(q, (int)NCOLS(transcription_cols), &p, &n);
+    if (rc >= 0) {
+        out->text_null = p == NULL;
+        out->text_len = n;
+        recd_buf_add(text, p ? p : "", n);
+        out->text = text->p ? text->p : "";
+    }
     done(q);
     return rc < 0 ? rc : 0;
 }
@@ -875,12 +858,8 @@ int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, 
         (dir == RECD_ANCHOR_AFTER && (flags & RECD_SQLITE_LF_LT)) ||
         (dir == RECD_ANCHOR_BEFORE && (flags & RECD_SQLITE_LF_GE)))
         return -1;
-    if (rec)
-        put(&b, "SELECT " RECORDING_NAMES " FROM recordings");
-    else if (dir == RECD_ANCHOR_BEFORE)
-        put(&b, "SELECT sid FROM transcriptions");
-    else
-        put(&b, "SELECT " TRANSCRIPTION_NAMES " FROM transcriptions");
+    put(&b, rec ? "SELECT " RECORDING_NAMES " FROM recordings"
+                : "SELECT " TRANSCRIPTION_NAMES " FROM transcriptions");
     put_where(&b, rec, flags);
     /* Keyset bounds by value, so an anchor that was deleted meanwhile still marks its place. */
     if (dir == RECD_ANCHOR_AFTER)
@@ -912,7 +891,7 @@ static int list_combo(enum recd_sqlite_list_kind kind, const struct recd_list_qu
                       struct bound *b)
 {
     unsigned f = 0;
-    if (!q->account_sid || q->limit < 1 || q->limit > LIST_MAX || q->offset < 0 ||
+    if (!q->account_sid || q->limit < 1 || q->limit > RECD_LIST_LIMIT_MAX || q->offset < 0 ||
         (q->anchor_dir != RECD_ANCHOR_NONE && q->anchor_dir != RECD_ANCHOR_AFTER &&
          q->anchor_dir != RECD_ANCHOR_BEFORE) ||
         (q->anchor_dir != RECD_ANCHOR_NONE &&
@@ -991,7 +970,7 @@ static int list_prepare(struct sqlite_store *s, enum recd_sqlite_list_kind kind,
     if (rc == SQLITE_OK && dir != RECD_ANCHOR_NONE)
         rc = sqlite3_bind_text(st, 8, b->sid, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int(st, 9, q->limit);
+        rc = sqlite3_bind_int(st, 9, q->limit + 1); /* one more: does another page follow? */
     if (rc == SQLITE_OK && dir == RECD_ANCHOR_NONE)
         rc = sqlite3_bind_int64(st, 10, q->offset);
     if (rc != SQLITE_OK) {
@@ -1002,54 +981,62 @@ static int list_prepare(struct sqlite_store *s, enum recd_sqlite_list_kind kind,
     return 0;
 }
 
-static int op_recording_list(struct recd_store *base, const struct recd_list_query *q, recd_recording_cb cb,
-                             void *ctx)
+/* Fills a page: up to limit + 1 rows in the walk's order (the extra one says whether more
+ * follow), which recd_page_finish puts in display order. */
+static int list_page(struct recd_store *base, enum recd_sqlite_list_kind kind,
+                     const struct recd_list_query *q, struct recd_page *pg)
 {
     struct sqlite_store *s = S(base);
-    enum recd_sqlite_list_kind kind = RECD_SQLITE_LIST_RECORDINGS;
+    int rec = kind == RECD_SQLITE_LIST_RECORDINGS;
     sqlite3_stmt *st = NULL;
     struct bound b;
     unsigned combo;
     int rc = list_combo(kind, q, &combo, &b);
     if (rc < 0)
         return rc;
-    if (s->walking[kind]) {
-        recd_log_error("store: recording_list called from its own callback");
-        return RECD_E_INTERNAL;
-    }
-    if (q->anchor_dir == RECD_ANCHOR_BEFORE && !s->rev && !(s->rev = calloc(LIST_MAX, sizeof *s->rev)))
-        return RECD_E_INTERNAL;
+    rc = recd_page_start(pg, rec ? RECD_PAGE_RECORDINGS : RECD_PAGE_TRANSCRIPTIONS, q->limit + 1);
+    if (rc < 0)
+        return rc;
     rc = list_prepare(s, kind, combo, q, &b, &st);
     if (rc < 0)
         return rc;
-    s->walking[kind] = 1;
-    int n = 0, stop = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (q->anchor_dir == RECD_ANCHOR_BEFORE) {
-            /* LIMIT keeps n below LIST_MAX; the test guards the array all the same. */
-            if (n == LIST_MAX)
-                break;
-            rc = read_cols(st, 0, recording_cols, NCOLS(recording_cols), &s->rev[n++]);
-        } else {
-            struct recd_recording r;
-            rc = read_cols(st, 0, recording_cols, NCOLS(recording_cols), &r);
+    int n = 0;
+    const struct col *cols = rec ? recording_cols : transcription_cols;
+    size_t ncols = rec ? NCOLS(recording_cols) : NCOLS(transcription_cols);
+    /* LIMIT keeps n within the slots; the test guards them all the same. */
+    while (n <= q->limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = read_cols(st, 0, cols, ncols, recd_page_slot(pg, n));
+        if (rc == 0 && !rec) {
+            const char *p;
+            size_t len;
+            rc = read_text(st, (int)ncols, &p, &len);
             if (rc == 0)
-                stop = cb(ctx, &r);
+                recd_page_set_text(pg, n, p, len);
         }
-        if (rc < 0 || stop)
+        if (rc < 0)
             break;
+        n++;
     }
     if (rc == SQLITE_DONE || rc == SQLITE_ROW)
         rc = 0;
     else if (rc > 0)
-        rc = fail_with(s, rc, "recording_list");
+        rc = fail_with(s, rc, rec ? "recording_page" : "transcription_page");
     done(st);
-    /* Fetched oldest first; handed out newest first, like every other page. */
-    for (int i = n - 1; rc == 0 && i >= 0; i--)
-        if (cb(ctx, &s->rev[i]))
-            break;
-    s->walking[kind] = 0;
-    return rc;
+    if (rc < 0)
+        return rc;
+    recd_page_finish(pg, n, q->limit, q->anchor_dir);
+    return 0;
+}
+
+static int op_recording_page(struct recd_store *base, const struct recd_list_query *q, struct recd_page *pg)
+{
+    return list_page(base, RECD_SQLITE_LIST_RECORDINGS, q, pg);
+}
+
+static int op_transcription_page(struct recd_store *base, const struct recd_list_query *q,
+                                 struct recd_page *pg)
+{
+    return list_page(base, RECD_SQLITE_LIST_TRANSCRIPTIONS, q, pg);
 }
 
 static int op_recording_scan(struct recd_store *base, recd_recording_cb cb, void *ctx)
@@ -1058,11 +1045,11 @@ static int op_recording_scan(struct recd_store *base, recd_recording_cb cb, void
     sqlite3_stmt *st = s->stmt[S_RECORDING_SCAN];
     struct recd_recording r;
     int rc;
-    if (s->walking[WALK_SCAN]) {
+    if (s->scanning) {
         recd_log_error("store: recording_scan called from its own callback");
         return RECD_E_INTERNAL;
     }
-    s->walking[WALK_SCAN] = 1;
+    s->scanning = 1;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         rc = read_cols(st, 0, recording_cols, NCOLS(recording_cols), &r);
         if (rc < 0 || cb(ctx, &r))
@@ -1073,100 +1060,7 @@ static int op_recording_scan(struct recd_store *base, recd_recording_cb cb, void
     else if (rc > 0)
         rc = fail_with(s, rc, "recording_scan");
     done(st);
-    s->walking[WALK_SCAN] = 0;
-    return rc;
-}
-
-/* A BEFORE page of transcriptions: the sids oldest first, then each row read again by sid and
- * handed out newest first, all in one read transaction so the page is one snapshot. */
-static int transcription_list_before(struct sqlite_store *s, sqlite3_stmt *st, recd_transcription_cb cb,
-                                     void *ctx)
-{
-    sqlite3_stmt *get = s->stmt[S_TRANSCRIPTION_GET];
-    int own = !s->in_txn, n = 0;
-    int rc = own ? run(s, S_BEGIN_READ) : txn_alive(s);
-    if (rc < 0) {
-        done(st);
-        return rc;
-    }
-    while (n < LIST_MAX && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *sid = sqlite3_column_text(st, 0);
-        if (!sid || (size_t)sqlite3_column_bytes(st, 0) != RECD_SID_LEN) {
-            rc = RECD_E_IO;
-            recd_log_error("store: a transcription sid is malformed");
-            break;
-        }
-        memcpy(s->rev_sids[n++], sid, RECD_SID_LEN + 1);
-    }
-    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-        rc = 0;
-    else if (rc > 0)
-        rc = fail_with(s, rc, "transcription_list");
-    done(st);
-    for (int i = n - 1; rc == 0 && i >= 0; i--) {
-        rc = get_row(s, S_TRANSCRIPTION_GET, s->rev_sids[i], transcription_cols, NCOLS(transcription_cols),
-                     s->tr);
-        if (rc > 0)
-            rc = read_text(get, (int)NCOLS(transcription_cols), s->tr, 1);
-        done(get);
-        if (rc < 0)
-            break;
-        if (cb(ctx, s->tr))
-            break;
-    }
-    if (own) {
-        /* Nothing was written; ending the read cannot lose anything, but its error is reported. */
-        int end = run(s, S_COMMIT);
-        if (end < 0 && !sqlite3_get_autocommit(s->db))
-            run(s, S_ROLLBACK);
-        if (rc == 0)
-            rc = end;
-    }
-    return rc;
-}
-
-static int op_transcription_list(struct recd_store *base, const struct recd_list_query *q,
-                                 recd_transcription_cb cb, void *ctx)
-{
-    struct sqlite_store *s = S(base);
-    enum recd_sqlite_list_kind kind = RECD_SQLITE_LIST_TRANSCRIPTIONS;
-    sqlite3_stmt *st = NULL;
-    struct bound b;
-    unsigned combo;
-    int rc = list_combo(kind, q, &combo, &b);
-    if (rc < 0)
-        return rc;
-    if (s->walking[kind]) {
-        recd_log_error("store: transcription_list called from its own callback");
-        return RECD_E_INTERNAL;
-    }
-    if (!s->tr && !(s->tr = malloc(sizeof *s->tr)))
-        return RECD_E_INTERNAL;
-    if (q->anchor_dir == RECD_ANCHOR_BEFORE && !s->rev_sids &&
-        !(s->rev_sids = calloc(LIST_MAX, sizeof *s->rev_sids)))
-        return RECD_E_INTERNAL;
-    rc = list_prepare(s, kind, combo, q, &b, &st);
-    if (rc < 0)
-        return rc;
-    s->walking[kind] = 1;
-    if (q->anchor_dir == RECD_ANCHOR_BEFORE) {
-        rc = transcription_list_before(s, st, cb, ctx);
-        s->walking[kind] = 0;
-        return rc;
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = read_cols(st, 0, transcription_cols, NCOLS(transcription_cols), s->tr);
-        if (rc == 0)
-            rc = read_text(st, (int)NCOLS(transcription_cols), s->tr, 0);
-        if (rc < 0 || cb(ctx, s->tr))
-            break;
-    }
-    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-        rc = 0;
-    else if (rc > 0)
-        rc = fail_with(s, rc, "transcription_list");
-    done(st);
-    s->walking[kind] = 0;
+    s->scanning = 0;
     return rc;
 }
 
@@ -1254,13 +1148,13 @@ static const struct recd_store_ops sqlite_ops = {
     .recording_insert = op_recording_insert,
     .recording_get = op_recording_get,
     .recording_mark_deleted = op_recording_mark_deleted,
-    .recording_list = op_recording_list,
+    .recording_page = op_recording_page,
     .recording_scan = op_recording_scan,
     .purge_deleted = op_purge_deleted,
     .transcription_insert = op_transcription_insert,
     .transcription_get = op_transcription_get,
     .transcription_delete = op_transcription_delete,
-    .transcription_list = op_transcription_list,
+    .transcription_page = op_transcription_page,
     .recording_count = op_recording_count,
     .transcription_count = op_transcription_count,
     .version = op_version,

@@ -38,7 +38,7 @@ unsigned recd_store_sqlite_list_flags(enum recd_sqlite_list_kind kind);
  * numbered by meaning: ?1 account_sid, ?2 call_sid, ?3 conference_sid, ?4 recording_sid,
  * ?5 created_ge_us, ?6 created_lt_us, ?7 anchor_us, ?8 anchor_sid, ?9 limit, ?10 offset; only
  * those the combination uses appear. With RECD_ANCHOR_BEFORE the rows come oldest first (the
- * store reverses them); a transcription BEFORE query selects only the sid. A date limit on the
+ * store reverses them). A date limit on the
  * anchor's side (LT with AFTER, GE with BEFORE) is folded into the anchor by the store, so those
  * combinations do not exist. Returns the length, or -1 if the combination is invalid or `cap`
  * is too small.

@@ -59,6 +59,8 @@ struct fx {
     struct recd_store *st;
     const struct recd_store_ops *ops;
     struct collected got;
+    struct recd_page page; /* what the last list filled */
+    struct recd_buf text;  /* the text of the last transcription_get */
 };
 
 static int setup(void **state)
@@ -69,6 +71,8 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     assert_int_equal(backend->open(f->dir, &f->st), 0);
     f->ops = f->st->ops;
+    recd_page_init(&f->page);
+    recd_buf_init(&f->text, 0);
     *state = f;
     return 0;
 }
@@ -78,6 +82,8 @@ static int teardown(void **state)
     struct fx *f = *state;
     if (f->st)
         f->ops->close(f->st);
+    recd_page_free(&f->page);
+    recd_buf_free(&f->text);
     DIR *d = opendir(f->dir);
     struct dirent *e;
     char path[512];
@@ -205,16 +211,39 @@ static int collect_transcription(void *ctx, const struct recd_transcription *t)
     return c->stop_after && c->n >= c->stop_after;
 }
 
-static int list_recordings(struct fx *f, const struct recd_list_query *q)
+/* Lists a page and collects its items, checking what every page must hold: at most `limit`
+ * items, and anchors that are its first and last items. */
+static int list_page(struct fx *f, const struct recd_list_query *q, int transcriptions)
 {
     memset(&f->got, 0, sizeof f->got);
-    return f->ops->recording_list(f->st, q, collect_recording, &f->got);
+    int rc = transcriptions ? f->ops->transcription_page(f->st, q, &f->page)
+                            : f->ops->recording_page(f->st, q, &f->page);
+    if (rc < 0)
+        return rc;
+    assert_true(f->page.count <= q->limit);
+    for (int i = 0; i < f->page.count; i++) {
+        if (transcriptions)
+            collect_transcription(&f->got, &f->page.transcriptions[i]);
+        else
+            collect_recording(&f->got, &f->page.recordings[i]);
+    }
+    if (f->page.count) {
+        assert_string_equal(f->page.first.sid, f->got.sid[0]);
+        assert_int_equal(f->page.first.us, f->got.created[0]);
+        assert_string_equal(f->page.last.sid, f->got.sid[f->page.count - 1]);
+        assert_int_equal(f->page.last.us, f->got.created[f->page.count - 1]);
+    }
+    return 0;
+}
+
+static int list_recordings(struct fx *f, const struct recd_list_query *q)
+{
+    return list_page(f, q, 0);
 }
 
 static int list_transcriptions(struct fx *f, const struct recd_list_query *q)
 {
-    memset(&f->got, 0, sizeof f->got);
-    return f->ops->transcription_list(f->st, q, collect_transcription, &f->got);
+    return list_page(f, q, 1);
 }
 
 /* Asserts that the last list handed out exactly the sids numbered `want`, in that order. */
@@ -412,23 +441,28 @@ static void test_list_order(void **state)
     static const unsigned all[] = {3, 9, 7, 5, 1, 2};
     assert_got(f, "RE", all, 6);
 
+    assert_int_equal(f->page.has_more, 0);
+
+    /* A page that ends before the list does says so; one that ends with it does not. */
     q.limit = 2;
     assert_int_equal(list_recordings(f, &q), 0);
     assert_got(f, "RE", all, 2);
+    assert_int_equal(f->page.has_more, 1);
+    q.limit = 6;
+    assert_int_equal(list_recordings(f, &q), 0);
+    assert_got(f, "RE", all, 6);
+    assert_int_equal(f->page.has_more, 0);
 
-    /* A callback that says stop ends the walk without an error. */
-    q.limit = 1000;
-    memset(&f->got, 0, sizeof f->got);
-    f->got.stop_after = 3;
-    assert_int_equal(f->ops->recording_list(f->st, &q, collect_recording, &f->got), 0);
-    assert_got(f, "RE", all, 3);
+    /* Backwards from before the oldest: the newest items nearest the anchor, shown newest first,
+     * and more before them. */
+    q.limit = 2;
     q.anchor_dir = RECD_ANCHOR_BEFORE;
     q.anchor_us = 0;
     sidn(q.anchor_sid, "RE", 0);
-    memset(&f->got, 0, sizeof f->got);
-    f->got.stop_after = 2;
-    assert_int_equal(f->ops->recording_list(f->st, &q, collect_recording, &f->got), 0);
-    assert_got(f, "RE", all, 2);
+    assert_int_equal(list_recordings(f, &q), 0);
+    static const unsigned oldest[] = {1, 2};
+    assert_got(f, "RE", oldest, 2);
+    assert_int_equal(f->page.has_more, 1);
 
     /* An account with nothing, and one that does not exist, list empty. */
     sidn(acc, "AC", 3);
@@ -436,14 +470,14 @@ static void test_list_order(void **state)
     assert_int_equal(list_recordings(f, &q), 0);
     assert_int_equal(f->got.n, 0);
 
-    /* Limits outside 1…1001, a negative offset, no account: refused. */
+    /* Limits outside 1…1000, a negative offset, no account: refused. */
     sidn(acc, "AC", 1);
     query_init(&q, acc);
     q.limit = 0;
     assert_int_equal(list_recordings(f, &q), RECD_E_BAD_INPUT);
-    q.limit = 1002;
+    q.limit = RECD_LIST_LIMIT_MAX + 1;
     assert_int_equal(list_recordings(f, &q), RECD_E_BAD_INPUT);
-    q.limit = 1001;
+    q.limit = RECD_LIST_LIMIT_MAX;
     assert_int_equal(list_recordings(f, &q), 0);
     q.offset = -1;
     assert_int_equal(list_recordings(f, &q), RECD_E_BAD_INPUT);
@@ -539,7 +573,7 @@ static void test_list_filters_model(void **state)
     static const int64_t lt_vals[] = {INT64_MAX, DAY(2), DAY(2) + 3000};
     static const int limits[] = {1, 3, 1000};
     char acc[RECD_SID_LEN + 1], call[RECD_SID_LEN + 1], conf[RECD_SID_LEN + 1];
-    unsigned want[64];
+    unsigned want[64], beyond[64];
     int checked = 0, nonempty = 0;
     sidn(acc, "AC", 1);
     for (unsigned c = 0; c < 3; c++)
@@ -579,6 +613,10 @@ static void test_list_filters_model(void **state)
                                     int m = model_list(recs, nrec, 1, c, cf, &q, &anchor, want);
                                     assert_int_equal(list_recordings(f, &q), 0);
                                     assert_got(f, "RE", want, m);
+                                    /* More beyond the page: a page one larger would hold more. */
+                                    q.limit++;
+                                    int more = model_list(recs, nrec, 1, c, cf, &q, &anchor, beyond) > m;
+                                    assert_int_equal(f->page.has_more, more);
                                     checked++;
                                     nonempty += m > 0;
                                 }
@@ -704,11 +742,11 @@ static void test_mark_deleted(void **state)
     assert_int_equal(got.updated_us, 7777);
     assert_int_equal(got.created_us, 100);
     sidn(tsid, "TR", 1);
-    assert_int_equal(f->ops->transcription_get(f->st, tsid, t), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->transcription_get(f->st, tsid, t, &f->text), RECD_E_NOT_FOUND);
     sidn(tsid, "TR", 2);
-    assert_int_equal(f->ops->transcription_get(f->st, tsid, t), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->transcription_get(f->st, tsid, t, &f->text), RECD_E_NOT_FOUND);
     sidn(tsid, "TR", 3);
-    assert_int_equal(f->ops->transcription_get(f->st, tsid, t), 0);
+    assert_int_equal(f->ops->transcription_get(f->st, tsid, t, &f->text), 0);
 
     /* Twice, or a recording that never was: NOT_FOUND, and the first deletion stands. */
     assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, 8888), RECD_E_NOT_FOUND);
@@ -770,7 +808,7 @@ static void test_purge(void **state)
     sidn(sid, "RE", 4);
     assert_int_equal(f->ops->recording_get(f->st, sid, &got), 0);
     sidn(sid, "TR", 4);
-    assert_int_equal(f->ops->transcription_get(f->st, sid, t), 0);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, t, &f->text), 0);
     free(t);
 }
 
@@ -821,7 +859,7 @@ static void test_transcriptions(void **state)
 
     sidn(sid, "TR", 1);
     memset(got, 0x55, sizeof *got);
-    assert_int_equal(f->ops->transcription_get(f->st, sid, got), 0);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, got, &f->text), 0);
     assert_string_equal(got->sid, sid);
     assert_string_equal(got->account_sid, acc);
     sidn(rec, "RE", 1);
@@ -833,15 +871,15 @@ static void test_transcriptions(void **state)
     assert_string_equal(got->type, "fast");
     assert_int_equal(got->text_null, 0);
     assert_int_equal(got->text_len, strlen(quoted));
-    assert_ptr_equal(got->text, got->text_buf);
+    assert_ptr_equal(got->text, f->text.p);
     assert_string_equal(got->text, quoted);
 
     sidn(sid, "TR", 2);
-    assert_int_equal(f->ops->transcription_get(f->st, sid, got), 0);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, got, &f->text), 0);
     assert_int_equal(got->text_null, 1);
     assert_int_equal(got->text_len, 0);
     sidn(sid, "TR", 3);
-    assert_int_equal(f->ops->transcription_get(f->st, sid, got), 0);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, got, &f->text), 0);
     assert_int_equal(got->text_null, 0);
     assert_int_equal(got->text_len, 0);
     assert_string_equal(got->text, "");
@@ -850,7 +888,7 @@ static void test_transcriptions(void **state)
     transcription_init(t, 1, 1, 1, 1, "x");
     assert_int_equal(f->ops->transcription_insert(f->st, t), RECD_E_EXISTS);
     sidn(sid, "TR", 99);
-    assert_int_equal(f->ops->transcription_get(f->st, sid, got), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, got, &f->text), RECD_E_NOT_FOUND);
     transcription_init(t, 99, 1, 42, 1, "x");
     assert_int_equal(f->ops->transcription_insert(f->st, t), RECD_E_NOT_FOUND);
     transcription_init(t, 99, 3, 1, 1, "x");
@@ -867,7 +905,7 @@ static void test_transcriptions(void **state)
     transcription_init(t, 50, 1, 1, 50, big);
     assert_int_equal(f->ops->transcription_insert(f->st, t), 0);
     sidn(sid, "TR", 50);
-    assert_int_equal(f->ops->transcription_get(f->st, sid, got), 0);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, got, &f->text), 0);
     assert_int_equal(got->text_len, RECD_TEXT_MAX);
     assert_int_equal(strlen(got->text), RECD_TEXT_MAX);
     assert_memory_equal(got->text, big, RECD_TEXT_MAX);
@@ -881,7 +919,7 @@ static void test_transcriptions(void **state)
     transcription_init(t, 51, 1, 1, 51, "\xc0\xaf");
     assert_int_equal(f->ops->transcription_insert(f->st, t), RECD_E_BAD_INPUT);
     sidn(sid, "TR", 51);
-    assert_int_equal(f->ops->transcription_get(f->st, sid, got), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, got, &f->text), RECD_E_NOT_FOUND);
 
     /* Lists: the account's, newest first with sid breaking the tie at 120; the list callback sees
      * the text (and NULL text) as stored. */
@@ -944,7 +982,7 @@ static void test_transcriptions(void **state)
     /* Delete: gone, and a second time NOT_FOUND. */
     sidn(sid, "TR", 4);
     assert_int_equal(f->ops->transcription_delete(f->st, sid), 0);
-    assert_int_equal(f->ops->transcription_get(f->st, sid, got), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, got, &f->text), RECD_E_NOT_FOUND);
     assert_int_equal(f->ops->transcription_delete(f->st, sid), RECD_E_NOT_FOUND);
     free(t);
     free(got);
@@ -972,7 +1010,7 @@ static void test_transactions(void **state)
     sidn(sid, "RE", 1);
     assert_int_equal(f->ops->recording_get(f->st, sid, &r), RECD_E_NOT_FOUND);
     sidn(sid, "TR", 1);
-    assert_int_equal(f->ops->transcription_get(f->st, sid, t), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, t, &f->text), RECD_E_NOT_FOUND);
 
     /* Committed, with a failed call in the middle that changes nothing and spoils nothing. */
     assert_int_equal(f->ops->begin(f->st), 0);
@@ -1005,7 +1043,7 @@ static void test_transactions(void **state)
     assert_int_equal(r.deleted_us, 0);
     assert_string_equal(r.status, "completed");
     sidn(sid, "TR", 1);
-    assert_int_equal(f->ops->transcription_get(f->st, sid, t), 0);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, t, &f->text), 0);
     assert_string_equal(t->text, "kept");
 
     /* Misuse is reported, not obeyed: a nested begin, a commit without begin. A rollback

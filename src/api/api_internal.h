@@ -1,0 +1,69 @@
+#ifndef RECD_API_API_INTERNAL_H
+#define RECD_API_API_INTERNAL_H
+
+#include "api/api.h"
+#include "api/cache.h"
+#include "api/resource.h"
+#include "api/route.h"
+#include "core/query.h"
+#include "store/store.h"
+
+/*
+ * What the API's handler files share: one request's state and the steps every handler takes
+ * (credentials, errors, the page cache). Not for use outside src/api.
+ */
+
+#define RECD_CT_JSON "application/json"
+#define RECD_CT_XML  "application/xml"
+
+/* Everything one request's handlers share. */
+struct call {
+    const struct recd_request *rq;
+    struct recd_response *rs;
+    struct recd_route rt;
+    struct recd_query qs;
+    struct recd_store *st;
+    struct recd_render_ctx rc;
+    int json;
+    char path[300]; /* the request path, shortened, for 404 messages */
+    size_t plen;    /* length of the path in rq->target */
+};
+
+/** Sets the error `err` on the response; internals are never put in its message. */
+void recd_call_fail(struct call *c, int err, const char *detail);
+
+/** Loads the path's account into *acc and checks the credentials for it; on failure the
+ *  response is set and a negative code returned. */
+int recd_call_authorize(struct call *c, struct recd_account *acc);
+
+/** Status 200 with content type `ct`. */
+void recd_call_ok(struct call *c, const char *ct);
+
+/**
+ * Serves the request from this worker's page cache when it holds a rendering of the same
+ * target made since the last change to the store, and returns 1. Otherwise returns 0 and sets
+ * *cache to the cache the caller should fill once it has rendered (NULL when there is none).
+ */
+int recd_call_from_cache(struct call *c, struct recd_api_cache **cache);
+
+/** Keeps the response body rendered for this target in `cache` (NULL: nothing to do). */
+void recd_call_cache_fill(struct call *c, struct recd_api_cache *cache);
+
+/** What differs between one list resource and another (src/api/list.c). */
+struct recd_list_kind {
+    const struct recd_resource *res; /* how an item renders */
+    const char *json_key;            /* the JSON array: "recordings" */
+    const char *xml_elem;            /* the legacy XML list element: "Recordings" */
+    /* Fill a page / count the matches of a query; NULL for a list that is always empty. */
+    int (*page)(struct recd_store *st, const struct recd_list_query *q, struct recd_page *pg);
+    int (*count)(struct recd_store *st, const struct recd_list_query *q, int64_t *n);
+};
+
+extern const struct recd_list_kind recd_list_recordings;
+extern const struct recd_list_kind recd_list_transcriptions;
+extern const struct recd_list_kind recd_list_add_on_results;
+
+/** Answers a list request: credentials, parameters, the page, and its JSON or XML envelope. */
+void recd_list_serve(struct call *c, const struct recd_list_kind *kind);
+
+#endif
