@@ -7,7 +7,7 @@
 #include "core/log.h"
 #include "core/sid.h"
 #include "core/time.h"
-#include "http/server.h"
+#include "serve/serve.h"
 #include "service/service.h"
 
 #include <stdio.h>
@@ -181,7 +181,7 @@ static int cmd_serve(int argc, char **argv)
             return usage_error("--auth-fail-limit %s: want 0 to 1000000", lim);
         limit = (unsigned)t;
     }
-    struct recd_server_opts so = {data_dir(&a), listen, optv(&a, "base-url"), threads, limit};
+    struct recd_serve_opts so = {data_dir(&a), listen, optv(&a, "base-url"), threads, limit};
     return exit_for(recd_serve(&so));
 }
 

@@ -1,18 +1,15 @@
 #include "http/server.h"
 
-#include "api/api.h"
+#include "api/cache.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/query.h"
 #include "core/time.h"
-#include "service/service.h"
 
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +28,12 @@
 #define CONN_LIMIT        4096
 #define BODY_LIMIT        (1024 * 1024)
 
-struct server {
-    const char *data_dir;
-    char base_url[512];
-    struct recd_limiter *limiter;
+struct recd_http {
+    struct recd_http_opts o;
+    struct MHD_Daemon *daemon;
     pthread_mutex_t lock;
-    struct worker **workers; /* every worker's state, freed at shutdown */
-    size_t nworkers, capworkers;
+    void **states; /* every worker thread's state, closed at shutdown */
+    size_t nstates, capstates;
 };
 
 /* One request's state, from the URI callback (MHD's first sight of it) to completion. */
@@ -54,42 +50,31 @@ struct req {
     char uri[]; /* raw request target, NUL-terminated */
 };
 
-/* Each worker's own store handle and page cache, made on its first request. */
-struct worker {
-    struct recd_ctx ctx;
-    struct recd_api_cache *cache;
-};
+/* This worker thread's state, made on its first request; NULL until then. */
+static __thread void *thread_state;
+static __thread int thread_opened;
 
-static __thread struct worker *thread_worker;
-
-/* 8 MiB of rendered pages per worker: a few hundred pages of 50, well inside the memory budget. */
-#define PAGE_CACHE_BYTES (8u << 20)
-
-static struct worker *worker_of(struct server *sv)
+static void *state_of(struct recd_http *sv)
 {
-    if (thread_worker)
-        return thread_worker;
-    struct worker *w = calloc(1, sizeof *w);
-    if (!w)
-        return NULL;
-    if (recd_ctx_open(sv->data_dir, &w->ctx) < 0) {
-        free(w);
-        return NULL;
-    }
-    w->cache = recd_api_cache_new(PAGE_CACHE_BYTES);
+    if (thread_opened)
+        return thread_state;
+    void *ts = sv->o.thread_open(sv->o.cls);
+    if (!ts)
+        return NULL; /* tried again on the next request: the cause may pass */
     pthread_mutex_lock(&sv->lock);
-    if (sv->nworkers == sv->capworkers) {
-        size_t cap = sv->capworkers ? sv->capworkers * 2 : 8;
-        struct worker **p = realloc(sv->workers, cap * sizeof *p);
+    if (sv->nstates == sv->capstates) {
+        size_t cap = sv->capstates ? sv->capstates * 2 : 8;
+        void **p = realloc(sv->states, cap * sizeof *p);
         if (!p)
             abort();
-        sv->workers = p;
-        sv->capworkers = cap;
+        sv->states = p;
+        sv->capstates = cap;
     }
-    sv->workers[sv->nworkers++] = w;
+    sv->states[sv->nstates++] = ts;
     pthread_mutex_unlock(&sv->lock);
-    thread_worker = w;
-    return w;
+    thread_state = ts;
+    thread_opened = 1;
+    return ts;
 }
 
 static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -271,13 +256,13 @@ static const char *header_of(const struct recd_request *rq, const char *name)
 }
 
 /* Runs the request through the API and queues its answer. */
-static enum MHD_Result answer(struct server *sv, struct MHD_Connection *conn, struct req *r,
+static enum MHD_Result answer(struct recd_http *sv, struct MHD_Connection *conn, struct req *r,
                               const char *method)
 {
     struct recd_response rs;
     recd_response_init(&rs);
-    struct worker *w = worker_of(sv);
-    if (!w) {
+    void *ts = state_of(sv);
+    if (!ts) {
         recd_api_error(&rs, RECD_E_UNAVAILABLE, 0, NULL);
     } else {
         struct recd_request rq = {
@@ -285,17 +270,13 @@ static enum MHD_Result answer(struct server *sv, struct MHD_Connection *conn, st
             .target = {r->uri, r->uri_len},
             .authorization =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-            .base_url = sv->base_url,
-            .ctx = &w->ctx,
-            .cache = w->cache,
             .header = header_of,
             .conn = conn,
             .now_us = r->t0,
             .now_s = r->t0 / RECD_US_PER_SEC,
-            .limiter = sv->limiter,
         };
         client_address(conn, &rq);
-        recd_api_handle(&rq, &rs);
+        sv->o.handle(sv->o.cls, ts, &rq, &rs);
     }
     enum MHD_Result ret = queue(conn, r, &rs);
     recd_response_free(&rs);
@@ -318,7 +299,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 {
     (void)url;
     (void)upload_data;
-    struct server *sv = cls;
+    struct recd_http *sv = cls;
     struct req *r = *con_cls;
     if (!r)
         return MHD_NO; /* the URI callback could not allocate: drop the connection */
@@ -422,89 +403,50 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     return 0;
 }
 
-int recd_serve(const struct recd_server_opts *o)
+int recd_http_start(const struct recd_http_opts *o, struct recd_http **out)
 {
-    struct server sv;
-    memset(&sv, 0, sizeof sv);
-    pthread_mutex_init(&sv.lock, NULL);
-    sv.data_dir = o->data_dir;
-    sv.limiter = recd_limiter_new(o->auth_fail_limit);
     struct sockaddr_storage ss;
     socklen_t sl;
     if (parse_listen(o->listen, &ss, &sl) < 0) {
         recd_log_error("--listen %s: want HOST:PORT", o->listen);
         return RECD_E_BAD_INPUT;
     }
-    const char *base = o->base_url;
-    if (base) {
-        size_t n = strlen(base);
-        if ((strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) ||
-            n >= sizeof sv.base_url || strpbrk(base, " \"<>\\^`{|}") != NULL) {
-            recd_log_error("--base-url %s: want an http:// or https:// URL", base);
-            return RECD_E_BAD_INPUT;
-        }
-        snprintf(sv.base_url, sizeof sv.base_url, "%s", base);
-        while (n && sv.base_url[n - 1] == '/')
-            sv.base_url[--n] = '\0';
-    } else {
-        snprintf(sv.base_url, sizeof sv.base_url, "http://%s", o->listen);
-    }
-
-    /* Open the store once up front: a bad data folder fails here, not on the first request;
-     * it also purges what is past the retention period. */
-    struct recd_ctx main_ctx;
-    int rc = recd_ctx_open(o->data_dir, &main_ctx);
-    if (rc < 0)
-        return rc;
-    int64_t purged = 0;
-    recd_purge(&main_ctx, recd_now_us(), &purged);
-
-    /* Workers inherit this mask, so only the main thread takes SIGINT/SIGTERM. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
+    struct recd_http *sv = calloc(1, sizeof *sv);
+    if (!sv)
+        return RECD_E_INTERNAL;
+    sv->o = *o;
+    pthread_mutex_init(&sv->lock, NULL);
     unsigned threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
-            (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-        0, NULL, NULL, handler, &sv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT, MHD_OPTION_URI_LOG_CALLBACK,
-        uri_logger, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        1U, MHD_OPTION_END);
-    if (!d) {
+    sv->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                                      MHD_USE_TURBO | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                                  0, NULL, NULL, handler, sv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+                                  threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
+                                  MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+                                  completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_END);
+    if (!sv->daemon) {
         recd_log_error("cannot listen on %s: %s", o->listen, strerror(errno));
-        recd_ctx_close(&main_ctx);
+        pthread_mutex_destroy(&sv->lock);
+        free(sv);
         return RECD_E_IO;
     }
-    recd_log_info("serving %s on %s (%u threads), public base URL %s", o->data_dir, o->listen, threads,
-                  sv.base_url);
-
-    for (;;) {
-        struct timespec hour = {3600, 0};
-        int sig = sigtimedwait(&sigs, NULL, &hour);
-        if (sig == SIGINT || sig == SIGTERM)
-            break;
-        if (sig < 0 && errno == EAGAIN && recd_purge(&main_ctx, recd_now_us(), &purged) == 0 && purged)
-            recd_log_info("purged %lld recordings deleted more than 40 days ago", (long long)purged);
-    }
-    recd_log_info("stopping");
-    MHD_stop_daemon(d);
-    for (size_t i = 0; i < sv.nworkers; i++) {
-        recd_ctx_close(&sv.workers[i]->ctx);
-        recd_api_cache_free(sv.workers[i]->cache);
-        free(sv.workers[i]);
-    }
-    free(sv.workers);
-    recd_limiter_free(sv.limiter);
-    recd_ctx_close(&main_ctx);
-    pthread_mutex_destroy(&sv.lock);
+    recd_log_info("listening on %s (%u threads)", o->listen, threads);
+    *out = sv;
     return 0;
+}
+
+void recd_http_stop(struct recd_http *sv)
+{
+    if (!sv)
+        return;
+    MHD_stop_daemon(sv->daemon);
+    for (size_t i = 0; i < sv->nstates; i++)
+        sv->o.thread_close(sv->o.cls, sv->states[i]);
+    free(sv->states);
+    pthread_mutex_destroy(&sv->lock);
+    free(sv);
 }

@@ -1,0 +1,141 @@
+#include "serve/serve.h"
+
+#include "api/api.h"
+#include "api/cache.h"
+#include "api/limiter.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "http/server.h"
+#include "service/service.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 8 MiB of rendered pages per worker: a few hundred pages of 50, well inside the memory budget. */
+#define PAGE_CACHE_BYTES (8u << 20)
+
+/* What every worker shares. */
+struct app {
+    const char *data_dir;
+    char base_url[512];
+    struct recd_limiter *limiter;
+};
+
+/* One HTTP worker thread's own store handle and page cache (SQLite handles are per thread). */
+struct worker {
+    struct recd_ctx ctx;
+    struct recd_api_cache *cache;
+};
+
+static void *worker_open(void *cls)
+{
+    struct app *app = cls;
+    struct worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    if (recd_ctx_open(app->data_dir, &w->ctx) < 0) {
+        free(w);
+        return NULL;
+    }
+    w->cache = recd_api_cache_new(PAGE_CACHE_BYTES);
+    return w;
+}
+
+static void worker_close(void *cls, void *ts)
+{
+    (void)cls;
+    struct worker *w = ts;
+    recd_ctx_close(&w->ctx);
+    recd_api_cache_free(w->cache);
+    free(w);
+}
+
+static void handle(void *cls, void *ts, struct recd_request *rq, struct recd_response *rs)
+{
+    struct app *app = cls;
+    struct worker *w = ts;
+    rq->base_url = app->base_url;
+    rq->ctx = &w->ctx;
+    rq->cache = w->cache;
+    rq->limiter = app->limiter;
+    recd_api_handle(rq, rs);
+}
+
+/* The public base URL: --base-url without trailing slashes, or http://LISTEN. */
+static int base_url_of(const struct recd_serve_opts *o, char *out, size_t cap)
+{
+    const char *base = o->base_url;
+    if (!base) {
+        snprintf(out, cap, "http://%s", o->listen);
+        return 0;
+    }
+    size_t n = strlen(base);
+    if ((strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) || n >= cap ||
+        strpbrk(base, " \"<>\\^`{|}") != NULL) {
+        recd_log_error("--base-url %s: want an http:// or https:// URL", base);
+        return RECD_E_BAD_INPUT;
+    }
+    snprintf(out, cap, "%s", base);
+    while (n && out[n - 1] == '/')
+        out[--n] = '\0';
+    return 0;
+}
+
+int recd_serve(const struct recd_serve_opts *o)
+{
+    struct app app = {.data_dir = o->data_dir};
+    int rc = base_url_of(o, app.base_url, sizeof app.base_url);
+    if (rc < 0)
+        return rc;
+
+    /* Open the store once up front: a bad data folder fails here, not on the first request;
+     * it also purges what is past the retention period. */
+    struct recd_ctx main_ctx;
+    rc = recd_ctx_open(o->data_dir, &main_ctx);
+    if (rc < 0)
+        return rc;
+    int64_t purged = 0;
+    recd_purge(&main_ctx, recd_now_us(), &purged);
+    app.limiter = recd_limiter_new(o->auth_fail_limit);
+
+    /* Threads started from here on inherit this mask, so only this thread takes SIGINT/SIGTERM. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct recd_http_opts ho = {
+        .listen = o->listen,
+        .threads = o->threads,
+        .thread_open = worker_open,
+        .thread_close = worker_close,
+        .handle = handle,
+        .cls = &app,
+    };
+    struct recd_http *http;
+    rc = recd_http_start(&ho, &http);
+    if (rc < 0)
+        goto out;
+    recd_log_info("serving %s, public base URL %s", o->data_dir, app.base_url);
+
+    for (;;) {
+        struct timespec hour = {3600, 0};
+        int sig = sigtimedwait(&sigs, NULL, &hour);
+        if (sig == SIGINT || sig == SIGTERM)
+            break;
+        if (sig < 0 && errno == EAGAIN && recd_purge(&main_ctx, recd_now_us(), &purged) == 0 && purged)
+            recd_log_info("purged %lld recordings deleted more than 40 days ago", (long long)purged);
+    }
+    recd_log_info("stopping");
+    recd_http_stop(http);
+out:
+    recd_limiter_free(app.limiter);
+    recd_ctx_close(&main_ctx);
+    return rc;
+}
