@@ -2,25 +2,15 @@
 
 #include "api/auth.h"
 #include "api/cache.h"
-#include "api/conditional.h"
-#include "api/paging.h"
 #include "api/resource.h"
 #include "api/route.h"
-#include "api/sign.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/query.h"
-#include "core/time.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-#define CT_JSON RECD_CT_JSON
-#define CT_XML  RECD_CT_XML
-#define CT_WAV  "audio/x-wav"
-#define CT_MP3  "audio/mpeg"
-#define CT_TEXT "text/plain; charset=utf-8"
 
 #define ALLOW_LIST     "GET, HEAD, OPTIONS"
 #define ALLOW_INSTANCE "GET, HEAD, DELETE, OPTIONS"
@@ -66,13 +56,13 @@ void recd_api_error(struct recd_response *rs, int err, int json, const char *det
     rs->www_authenticate = status == 401;
     struct recd_buf *b = &rs->body;
     if (json) {
-        rs->content_type = CT_JSON;
+        rs->content_type = RECD_CT_JSON;
         recd_buf_printf(b, "{\"code\":%d,\"message\":", code);
         recd_buf_json_str(b, recd_str_c(msg));
         recd_buf_printf(b, ",\"more_info\":\"https://www.twilio.com/docs/errors/%d\",\"status\":%d}", code,
                         status);
     } else {
-        rs->content_type = CT_XML;
+        rs->content_type = RECD_CT_XML;
         recd_buf_adds(b, RECD_XML_DECL "<TwilioResponse><RestException><Code>");
         recd_buf_addi(b, code);
         recd_buf_adds(b, "</Code><Message>");
@@ -142,8 +132,8 @@ static struct recd_api_cache *current_cache(struct call *c)
 
 /* Looks `key` up in this worker's current cache; sets *cache to the cache to fill on a miss
  * (NULL when there is none). */
-static const char *cache_lookup(struct call *c, struct recd_api_cache **cache, const char *key,
-                                size_t key_len, size_t *len, const char **ct)
+const char *recd_call_cache_lookup(struct call *c, struct recd_api_cache **cache, const char *key,
+                                   size_t key_len, size_t *len, const char **ct)
 {
     *cache = current_cache(c);
     return *cache ? recd_api_cache_get(*cache, key, key_len, len, ct) : NULL;
@@ -179,295 +169,6 @@ void recd_call_cache_fill(struct call *c, struct recd_api_cache *cache)
     if (cache)
         recd_api_cache_put(cache, c->rq->target.p, c->rq->target.n, c->rs->body.p, c->rs->body.len,
                            c->rs->content_type);
-}
-
-static void begin_xml(struct recd_buf *b)
-{
-    recd_buf_adds(b, RECD_XML_DECL "<TwilioResponse>");
-}
-
-/* --- Media ------------------------------------------------------------------------------- */
-
-/*
- * A signed link (docs/api.md, "Signed media links"): Expires, KeySid and Signature in the query,
- * an HMAC-SHA256 over "GET\n" + path + "\n" + Expires with the secret of KeySid, which must be
- * the recording's account, its parent, or an API key of either. Returns 1 when the link is
- * valid, 0 when the request carries none, and -1 (the 401 set) when it carries a bad one.
- */
-static int check_signature(struct call *c, const struct recd_account *acc)
-{
-    const struct recd_str *e = recd_query_get(&c->qs, "Expires"), *k = recd_query_get(&c->qs, "KeySid"),
-                          *sg = recd_query_get(&c->qs, "Signature");
-    if (!e && !k && !sg)
-        return 0;
-    int64_t expires;
-    char key_sid[RECD_SID_LEN + 1], secret[33] = {0};
-    int rc = RECD_E_BAD_SIGNATURE;
-    if (!e || !k || !sg || recd_sign_parse(e->p, e->n, k->p, k->n, sg->p, sg->n, &expires, key_sid) < 0)
-        goto bad;
-    char owner[RECD_SID_LEN + 1];
-    if (key_sid[0] == 'A') {
-        struct recd_account signer;
-        if (c->st->ops->account_get(c->st, key_sid, &signer) < 0 ||
-            recd_secret_unseal(c->rq->ctx, signer.sid, signer.token_sealed, secret) < 0)
-            goto bad;
-        memcpy(owner, signer.sid, sizeof owner);
-    } else {
-        struct recd_key key;
-        if (c->st->ops->key_get(c->st, key_sid, &key) < 0 ||
-            recd_secret_unseal(c->rq->ctx, key.sid, key.secret_sealed, secret) < 0)
-            goto bad;
-        memcpy(owner, key.account_sid, sizeof owner);
-    }
-    if (strcmp(owner, acc->sid) != 0 && !(acc->parent_sid[0] && strcmp(owner, acc->parent_sid) == 0))
-        goto bad;
-    if (recd_sign_verify(secret, 32, "GET", c->rq->target.p, c->plen, expires, sg->p, sg->n, c->rq->now_s) <
-        0)
-        goto bad;
-    memset(secret, 0, sizeof secret);
-    return 1;
-bad:
-    memset(secret, 0, sizeof secret);
-    recd_call_fail(c, rc, "");
-    return -1;
-}
-
-static const char *req_header(struct call *c, const char *name)
-{
-    return c->rq->header ? c->rq->header(c->rq, name) : NULL;
-}
-
-/*
- * Sends a recording's audio: the stored WAV, or the MP3 or mono downmix derived from it, from the
- * file itself (sendfile), with a strong ETag, Last-Modified, conditional requests and one byte
- * range (RFC 9110 §13 and §14).
- */
-static void send_media(struct call *c, const struct recd_recording *r)
-{
-    static const struct {
-        const char *suffix, *etag_tag, *ext, *ct;
-    } variants[2][2] = {
-        {{".wav", "", "wav", CT_WAV}, {".mono.wav", "-mono", "wav", CT_WAV}},
-        {{".mp3", "-mp3", "mp3", CT_MP3}, {".mono.mp3", "-mono-mp3", "mp3", CT_MP3}},
-    };
-    int mp3 = c->rt.ext == RECD_EXT_MP3, mono = 0;
-    const struct recd_str *ch = recd_query_get(&c->qs, "RequestedChannels");
-    if (ch) {
-        if (recd_str_eq(*ch, "1")) {
-            mono = r->channels >= 2;
-        } else if (recd_str_eq(*ch, "2")) {
-            if (r->channels < 2) {
-                recd_call_fail(c, RECD_E_CHANNELS, "");
-                return;
-            }
-        } else {
-            recd_call_fail(c, RECD_E_BAD_PARAM, "RequestedChannels (1 or 2)");
-            return;
-        }
-    }
-    const char *suffix = variants[mp3][mono].suffix;
-    int fd;
-    int64_t size;
-    int rc = recd_media_open(c->rq->ctx, r, suffix, &fd, &size);
-    if (rc < 0) {
-        struct recd_recording again;
-        if (rc == RECD_E_NOT_FOUND && c->st->ops->recording_get(c->st, r->sid, &again) == 0 &&
-            !again.deleted_us)
-            recd_log_error("media %s%s of a live recording is missing; run recd fsck", r->sid, suffix);
-        else if (rc == RECD_E_NOT_FOUND) {
-            recd_call_fail(c, RECD_E_NOT_FOUND, NULL); /* deleted while we looked */
-            return;
-        }
-        recd_call_fail(c, rc == RECD_E_UNAVAILABLE ? rc : RECD_E_INTERNAL, NULL);
-        return;
-    }
-    struct recd_response *rs = c->rs;
-    /* The stored WAV never changes and what is derived from it is made once, so the WAV's digest
-     * and the variant name identify the bytes exactly: a strong validator. */
-    snprintf(rs->etag, sizeof rs->etag, "\"%.32s%s\"", r->media_sha256, variants[mp3][mono].etag_tag);
-    recd_time_http(r->created_us, rs->last_modified);
-    int64_t lm_s = r->created_us / RECD_US_PER_SEC;
-    rs->accept_ranges = 1;
-    rs->content_type = variants[mp3][mono].ct;
-    snprintf(rs->disposition, sizeof rs->disposition, "inline; filename=\"%s.%s\"", r->sid,
-             variants[mp3][mono].ext);
-
-    const char *inm = req_header(c, "If-None-Match"), *ims = req_header(c, "If-Modified-Since");
-    if ((inm && recd_http_etag_match_weak(inm, rs->etag)) ||
-        (!inm && ims && recd_http_not_modified_since(ims, lm_s))) {
-        close(fd);
-        rs->status = 304;
-        rs->content_type = NULL;
-        return;
-    }
-    int64_t start = 0, len = size;
-    const char *range = req_header(c, "Range"), *if_range = req_header(c, "If-Range");
-    rs->status = 200;
-    /* Range is defined for GET only (RFC 9110 §14.2): a HEAD describes the whole body. */
-    if (range && c->rq->method == RECD_M_GET && (!if_range || recd_http_if_range(if_range, rs->etag, lm_s))) {
-        switch (recd_http_range(range, size, &start, &len)) {
-        case RECD_RANGE_OK:
-            rs->status = 206;
-            snprintf(rs->content_range, sizeof rs->content_range, "bytes %lld-%lld/%lld", (long long)start,
-                     (long long)(start + len - 1), (long long)size);
-            break;
-        case RECD_RANGE_UNSATISFIABLE: {
-            close(fd);
-            char etag[sizeof rs->etag];
-            memcpy(etag, rs->etag, sizeof etag);
-            recd_call_fail(c, RECD_E_RANGE, "");
-            snprintf(rs->content_range, sizeof rs->content_range, "bytes */%lld", (long long)size);
-            memcpy(rs->etag, etag, sizeof etag);
-            return;
-        }
-        case RECD_RANGE_NONE: break;
-        }
-    }
-    rs->fd = fd;
-    rs->fd_offset = start;
-    rs->fd_size = len;
-}
-
-/* --- Instances --------------------------------------------------------------------------- */
-
-/* Finds the path's recording; 404 (set on the response) unless it is the path account's, of the
- * path's call or conference, and not deleted. */
-static int find_recording(struct call *c, struct recd_recording *r)
-{
-    int rc = c->st->ops->recording_get(c->st, c->rt.recording_sid, r);
-    if (rc == 0 && (strcmp(r->account_sid, c->rt.account_sid) != 0 || r->deleted_us ||
-                    (c->rt.call_sid[0] && strcmp(r->call_sid, c->rt.call_sid) != 0) ||
-                    (c->rt.conference_sid[0] && strcmp(r->conference_sid, c->rt.conference_sid) != 0)))
-        rc = RECD_E_NOT_FOUND;
-    if (rc < 0) {
-        recd_call_fail(c, rc, "");
-        return rc;
-    }
-    return 0;
-}
-
-static void recording_instance(struct call *c)
-{
-    struct recd_recording r;
-    struct recd_account acc;
-    if (c->rq->method == RECD_M_DELETE) {
-        if (recd_call_authorize(c, &acc) < 0 || find_recording(c, &r) < 0)
-            return;
-        int rc = recd_recording_delete(c->rq->ctx, r.sid);
-        if (rc < 0) {
-            recd_call_fail(c, rc, "");
-            return;
-        }
-        c->rs->status = 204;
-        return;
-    }
-    /* Public metadata rendered since the last change is served again; a signed link is always
-     * checked, since its answer depends on the time. */
-    struct recd_api_cache *cache = NULL;
-    int metadata = c->rt.ext == RECD_EXT_JSON || c->rt.ext == RECD_EXT_XML;
-    int has_signature = recd_query_get(&c->qs, "Expires") || recd_query_get(&c->qs, "KeySid") ||
-                        recd_query_get(&c->qs, "Signature");
-    if (metadata && !has_signature && recd_call_from_cache(c, &cache))
-        return;
-    /* For media, what is cached is the recording's row (keyed apart from any rendering): the
-     * two lookups it saves were a fifth of serving a cached MP3. Range and conditional headers
-     * are still answered per request. */
-    char mkey[RECD_URI_MAX + 2];
-    size_t mkey_len = 0;
-    if (!metadata && !has_signature && c->rq->target.n <= RECD_URI_MAX) {
-        size_t len;
-        const char *ct;
-        mkey[0] = 'M';
-        memcpy(mkey + 1, c->rq->target.p, c->rq->target.n);
-        mkey_len = c->rq->target.n + 1;
-        const char *hit = cache_lookup(c, &cache, mkey, mkey_len, &len, &ct);
-        if (hit && len == sizeof r) {
-            memcpy(&r, hit, sizeof r);
-            send_media(c, &r);
-            return;
-        }
-    }
-    /* GET is public (the sid is the secret) unless the account enforces auth on media; a valid
-     * signed link stands in for credentials, and a bad one is refused whatever the setting. */
-    if (find_recording(c, &r) < 0)
-        return;
-    int rc = c->st->ops->account_get(c->st, r.account_sid, &acc);
-    if (rc < 0) {
-        recd_call_fail(c, rc, "");
-        return;
-    }
-    int signed_ok = check_signature(c, &acc);
-    if (signed_ok < 0)
-        return;
-    if (acc.media_auth && !signed_ok && recd_call_authorize(c, &acc) < 0)
-        return;
-    if (acc.media_auth || has_signature)
-        cache = NULL; /* the answer depended on credentials or a link: not for others */
-    struct recd_buf *b = &c->rs->body;
-    switch (c->rt.ext) {
-    case RECD_EXT_JSON:
-        recd_call_ok(c, CT_JSON);
-        recd_render_json(b, &recd_res_recording, &r, &c->rc);
-        recd_call_cache_fill(c, cache);
-        return;
-    case RECD_EXT_XML:
-        recd_call_ok(c, CT_XML);
-        begin_xml(b);
-        recd_render_xml(b, &recd_res_recording, &r, &c->rc);
-        recd_buf_adds(b, "</TwilioResponse>");
-        recd_call_cache_fill(c, cache);
-        return;
-    default:
-        if (cache && mkey_len)
-            recd_api_cache_put(cache, mkey, mkey_len, (const char *)&r, sizeof r, "");
-        send_media(c, &r);
-        return;
-    }
-}
-
-static void render_transcription(struct call *c, const struct recd_transcription *t)
-{
-    struct recd_buf *b = &c->rs->body;
-    switch (c->rt.ext) {
-    case RECD_EXT_JSON:
-        recd_call_ok(c, CT_JSON);
-        recd_render_json(b, &recd_res_transcription, t, &c->rc);
-        break;
-    case RECD_EXT_TXT:
-        recd_call_ok(c, CT_TEXT);
-        if (!t->text_null)
-            recd_buf_add(b, t->text, t->text_len);
-        break;
-    default:
-        recd_call_ok(c, CT_XML);
-        begin_xml(b);
-        recd_render_xml(b, &recd_res_transcription, t, &c->rc);
-        recd_buf_adds(b, "</TwilioResponse>");
-        break;
-    }
-}
-
-static void transcription_instance(struct call *c)
-{
-    struct recd_account acc;
-    struct recd_transcription t;
-    struct recd_buf text; /* owns t.text */
-    if (recd_call_authorize(c, &acc) < 0)
-        return;
-    recd_buf_init(&text, 0);
-    int rc = c->st->ops->transcription_get(c->st, c->rt.transcription_sid, &t, &text);
-    if (rc == 0 && (strcmp(t.account_sid, c->rt.account_sid) != 0 ||
-                    (c->rt.recording_sid[0] && strcmp(t.recording_sid, c->rt.recording_sid) != 0)))
-        rc = RECD_E_NOT_FOUND;
-    if (rc == 0 && c->rq->method == RECD_M_DELETE)
-        rc = c->st->ops->transcription_delete(c->st, t.sid);
-    if (rc < 0)
-        recd_call_fail(c, rc, "");
-    else if (c->rq->method == RECD_M_DELETE)
-        c->rs->status = 204;
-    else
-        render_transcription(c, &t);
-    recd_buf_free(&text);
 }
 
 /* --- Dispatch ---------------------------------------------------------------------------- */
@@ -532,9 +233,9 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
     case RECD_R_REC_ADDONS: recd_list_serve(c, &recd_list_add_on_results); break;
     case RECD_R_RECORDING:
     case RECD_R_CALL_RECORDING:
-    case RECD_R_CONF_RECORDING: recording_instance(c); break;
+    case RECD_R_CONF_RECORDING: recd_recording_serve(c); break;
     case RECD_R_REC_TRANSCRIPTION:
-    case RECD_R_TRANSCRIPTION: transcription_instance(c); break;
+    case RECD_R_TRANSCRIPTION: recd_transcription_serve(c); break;
     default: recd_call_fail(c, RECD_E_NOT_FOUND, ""); break;
     }
 }

@@ -46,8 +46,24 @@ void recd_call_ok(struct call *c, const char *ct);
  */
 int recd_call_from_cache(struct call *c, struct recd_api_cache **cache);
 
+/** Looks `key` up in this worker's current cache; sets *cache to the cache to fill on a miss (NULL
+ *  when there is none). The entry's bytes and content type on a hit, else NULL. */
+const char *recd_call_cache_lookup(struct call *c, struct recd_api_cache **cache, const char *key,
+                                   size_t key_len, size_t *len, const char **ct);
+
 /** Keeps the response body rendered for this target in `cache` (NULL: nothing to do). */
 void recd_call_cache_fill(struct call *c, struct recd_api_cache *cache);
+
+static inline void recd_call_begin_xml(struct recd_buf *b)
+{
+    recd_buf_adds(b, RECD_XML_DECL "<TwilioResponse>");
+}
+
+/** A recording instance at any of its paths: metadata, media, DELETE (src/api/recordings.c). */
+void recd_recording_serve(struct call *c);
+
+/** A transcription instance (src/api/transcriptions.c). */
+void recd_transcription_serve(struct call *c);
 
 /** What differs between one list resource and another (src/api/list.c). */
 struct recd_list_kind {

@@ -95,6 +95,50 @@ static int date_filter(const struct recd_str *v, int op, struct recd_list_query 
     return 0;
 }
 
+/* The recording lists' filters (contract §2): CallSid, ConferenceSid, the DateCreated family and
+ * IncludeSoftDeleted, narrowed with what the path already fixes. */
+static int parse_filters(const struct recd_query *qs, struct recd_list_params *lp, const char **bad)
+{
+    struct recd_list_query *q = &lp->q;
+    *bad = "CallSid";
+    if ((lp->call_sid = recd_query_get(qs, "CallSid"))) {
+        if (!recd_sid_valid(lp->call_sid->p, lp->call_sid->n, "CA", 1))
+            return RECD_E_BAD_PARAM;
+        copy_sid(lp->call_buf, lp->call_sid->p);
+        if (q->call_sid && strcmp(q->call_sid, lp->call_buf) != 0)
+            lp->empty = 1;
+        q->call_sid = lp->call_buf;
+    }
+    *bad = "ConferenceSid";
+    if ((lp->conference_sid = recd_query_get(qs, "ConferenceSid"))) {
+        if (!recd_sid_valid(lp->conference_sid->p, lp->conference_sid->n, "CF", 1))
+            return RECD_E_BAD_PARAM;
+        copy_sid(lp->conf_buf, lp->conference_sid->p);
+        if (q->conference_sid && strcmp(q->conference_sid, lp->conf_buf) != 0)
+            lp->empty = 1;
+        q->conference_sid = lp->conf_buf;
+    }
+    *bad = "DateCreated";
+    if ((lp->date_eq = recd_query_get(qs, "DateCreated")) && date_filter(lp->date_eq, '=', q) < 0)
+        return RECD_E_BAD_PARAM;
+    *bad = "DateCreated<";
+    if ((lp->date_lt = recd_query_get(qs, "DateCreated<")) && date_filter(lp->date_lt, '<', q) < 0)
+        return RECD_E_BAD_PARAM;
+    *bad = "DateCreated>";
+    if ((lp->date_gt = recd_query_get(qs, "DateCreated>")) && date_filter(lp->date_gt, '>', q) < 0)
+        return RECD_E_BAD_PARAM;
+    *bad = "IncludeSoftDeleted";
+    if ((lp->include_deleted = recd_query_get(qs, "IncludeSoftDeleted"))) {
+        if (lp->include_deleted->n == 4 && strncasecmp(lp->include_deleted->p, "true", 4) == 0)
+            q->include_deleted = 1;
+        else if (!(lp->include_deleted->n == 5 && strncasecmp(lp->include_deleted->p, "false", 5) == 0))
+            return RECD_E_BAD_PARAM;
+    }
+    if (q->created_ge_us >= q->created_lt_us)
+        lp->empty = 1;
+    return 0;
+}
+
 int recd_list_params_parse(const struct recd_query *qs, const struct recd_route *rt,
                            struct recd_list_params *lp, const char **bad)
 {
@@ -144,46 +188,7 @@ int recd_list_params_parse(const struct recd_query *qs, const struct recd_route 
         q->recording_sid = rt->recording_sid;
 
     /* Filters apply to recording lists; the transcription lists accept none of them. */
-    if (!recordings)
-        return 0;
-
-    *bad = "CallSid";
-    if ((lp->call_sid = recd_query_get(qs, "CallSid"))) {
-        if (!recd_sid_valid(lp->call_sid->p, lp->call_sid->n, "CA", 1))
-            return RECD_E_BAD_PARAM;
-        copy_sid(lp->call_buf, lp->call_sid->p);
-        if (q->call_sid && strcmp(q->call_sid, lp->call_buf) != 0)
-            lp->empty = 1;
-        q->call_sid = lp->call_buf;
-    }
-    *bad = "ConferenceSid";
-    if ((lp->conference_sid = recd_query_get(qs, "ConferenceSid"))) {
-        if (!recd_sid_valid(lp->conference_sid->p, lp->conference_sid->n, "CF", 1))
-            return RECD_E_BAD_PARAM;
-        copy_sid(lp->conf_buf, lp->conference_sid->p);
-        if (q->conference_sid && strcmp(q->conference_sid, lp->conf_buf) != 0)
-            lp->empty = 1;
-        q->conference_sid = lp->conf_buf;
-    }
-    *bad = "DateCreated";
-    if ((lp->date_eq = recd_query_get(qs, "DateCreated")) && date_filter(lp->date_eq, '=', q) < 0)
-        return RECD_E_BAD_PARAM;
-    *bad = "DateCreated<";
-    if ((lp->date_lt = recd_query_get(qs, "DateCreated<")) && date_filter(lp->date_lt, '<', q) < 0)
-        return RECD_E_BAD_PARAM;
-    *bad = "DateCreated>";
-    if ((lp->date_gt = recd_query_get(qs, "DateCreated>")) && date_filter(lp->date_gt, '>', q) < 0)
-        return RECD_E_BAD_PARAM;
-    *bad = "IncludeSoftDeleted";
-    if ((lp->include_deleted = recd_query_get(qs, "IncludeSoftDeleted"))) {
-        if (lp->include_deleted->n == 4 && strncasecmp(lp->include_deleted->p, "true", 4) == 0)
-            q->include_deleted = 1;
-        else if (!(lp->include_deleted->n == 5 && strncasecmp(lp->include_deleted->p, "false", 5) == 0))
-            return RECD_E_BAD_PARAM;
-    }
-    if (q->created_ge_us >= q->created_lt_us)
-        lp->empty = 1;
-    return 0;
+    return recordings ? parse_filters(qs, lp, bad) : 0;
 }
 
 static void add_param(struct recd_buf *b, int *first, const char *key, struct recd_str val)

@@ -1,0 +1,273 @@
+#include "api/api_internal.h"
+#include "api/conditional.h"
+#include "api/sign.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "service/service.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A recording instance (contract §1, §5): its metadata as JSON or XML, its audio as WAV or MP3,
+ * and DELETE. */
+
+#define CT_WAV "audio/x-wav"
+#define CT_MP3 "audio/mpeg"
+
+/* --- Media ------------------------------------------------------------------------------- */
+
+/*
+ * A signed link (docs/api.md, "Signed media links"): Expires, KeySid and Signature in the query,
+ * an HMAC-SHA256 over "GET\n" + path + "\n" + Expires with the secret of KeySid, which must be
+ * the recording's account, its parent, or an API key of either. Returns 1 when the link is
+ * valid, 0 when the request carries none, and -1 (the 401 set) when it carries a bad one.
+ */
+static int check_signature(struct call *c, const struct recd_account *acc)
+{
+    const struct recd_str *e = recd_query_get(&c->qs, "Expires"), *k = recd_query_get(&c->qs, "KeySid"),
+                          *sg = recd_query_get(&c->qs, "Signature");
+    if (!e && !k && !sg)
+        return 0;
+    int64_t expires;
+    char key_sid[RECD_SID_LEN + 1], secret[33] = {0};
+    int rc = RECD_E_BAD_SIGNATURE;
+    if (!e || !k || !sg || recd_sign_parse(e->p, e->n, k->p, k->n, sg->p, sg->n, &expires, key_sid) < 0)
+        goto bad;
+    char owner[RECD_SID_LEN + 1];
+    if (key_sid[0] == 'A') {
+        struct recd_account signer;
+        if (c->st->ops->account_get(c->st, key_sid, &signer) < 0 ||
+            recd_secret_unseal(c->rq->ctx, signer.sid, signer.token_sealed, secret) < 0)
+            goto bad;
+        memcpy(owner, signer.sid, sizeof owner);
+    } else {
+        struct recd_key key;
+        if (c->st->ops->key_get(c->st, key_sid, &key) < 0 ||
+            recd_secret_unseal(c->rq->ctx, key.sid, key.secret_sealed, secret) < 0)
+            goto bad;
+        memcpy(owner, key.account_sid, sizeof owner);
+    }
+    if (strcmp(owner, acc->sid) != 0 && !(acc->parent_sid[0] && strcmp(owner, acc->parent_sid) == 0))
+        goto bad;
+    if (recd_sign_verify(secret, 32, "GET", c->rq->target.p, c->plen, expires, sg->p, sg->n, c->rq->now_s) <
+        0)
+        goto bad;
+    memset(secret, 0, sizeof secret);
+    return 1;
+bad:
+    memset(secret, 0, sizeof secret);
+    recd_call_fail(c, rc, "");
+    return -1;
+}
+
+static const char *req_header(struct call *c, const char *name)
+{
+    return c->rq->header ? c->rq->header(c->rq, name) : NULL;
+}
+
+/* The stored WAV and what is derived from it: file suffix, ETag tag, download extension, type. */
+struct variant {
+    const char *suffix, *etag_tag, *ext, *ct;
+};
+
+/* The variant a media request asks for: by extension and RequestedChannels (Twilio's downmix of a
+ * two-party recording). NULL, with the error set, for a channel count the recording lacks. */
+static const struct variant *variant_of(struct call *c, const struct recd_recording *r)
+{
+    static const struct variant variants[2][2] = {
+        {{".wav", "", "wav", CT_WAV}, {".mono.wav", "-mono", "wav", CT_WAV}},
+        {{".mp3", "-mp3", "mp3", CT_MP3}, {".mono.mp3", "-mono-mp3", "mp3", CT_MP3}},
+    };
+    int mp3 = c->rt.ext == RECD_EXT_MP3, mono = 0;
+    const struct recd_str *ch = recd_query_get(&c->qs, "RequestedChannels");
+    if (ch) {
+        if (recd_str_eq(*ch, "1")) {
+            mono = r->channels >= 2;
+        } else if (recd_str_eq(*ch, "2")) {
+            if (r->channels < 2) {
+                recd_call_fail(c, RECD_E_CHANNELS, "");
+                return NULL;
+            }
+        } else {
+            recd_call_fail(c, RECD_E_BAD_PARAM, "RequestedChannels (1 or 2)");
+            return NULL;
+        }
+    }
+    return &variants[mp3][mono];
+}
+
+/* Answers the conditional and Range headers of a media request for a file of `size` bytes whose
+ * validators are already on the response (RFC 9110 §13, §14); takes ownership of `fd`. */
+static void send_file(struct call *c, int fd, int64_t size, int64_t lm_s)
+{
+    struct recd_response *rs = c->rs;
+    const char *inm = req_header(c, "If-None-Match"), *ims = req_header(c, "If-Modified-Since");
+    if ((inm && recd_http_etag_match_weak(inm, rs->etag)) ||
+        (!inm && ims && recd_http_not_modified_since(ims, lm_s))) {
+        close(fd);
+        rs->status = 304;
+        rs->content_type = NULL;
+        return;
+    }
+    int64_t start = 0, len = size;
+    const char *range = req_header(c, "Range"), *if_range = req_header(c, "If-Range");
+    rs->status = 200;
+    /* Range is defined for GET only (RFC 9110 §14.2): a HEAD describes the whole body. */
+    if (range && c->rq->method == RECD_M_GET && (!if_range || recd_http_if_range(if_range, rs->etag, lm_s))) {
+        switch (recd_http_range(range, size, &start, &len)) {
+        case RECD_RANGE_OK:
+            rs->status = 206;
+            snprintf(rs->content_range, sizeof rs->content_range, "bytes %lld-%lld/%lld", (long long)start,
+                     (long long)(start + len - 1), (long long)size);
+            break;
+        case RECD_RANGE_UNSATISFIABLE: {
+            close(fd);
+            char etag[sizeof rs->etag];
+            memcpy(etag, rs->etag, sizeof etag);
+            recd_call_fail(c, RECD_E_RANGE, "");
+            snprintf(rs->content_range, sizeof rs->content_range, "bytes */%lld", (long long)size);
+            memcpy(rs->etag, etag, sizeof etag);
+            return;
+        }
+        case RECD_RANGE_NONE: break;
+        }
+    }
+    rs->fd = fd;
+    rs->fd_offset = start;
+    rs->fd_size = len;
+}
+
+/*
+ * Sends a recording's audio: the stored WAV, or the MP3 or mono downmix derived from it, from the
+ * file itself (sendfile), with a strong ETag, Last-Modified, conditional requests and one byte
+ * range.
+ */
+static void send_media(struct call *c, const struct recd_recording *r)
+{
+    const struct variant *v = variant_of(c, r);
+    if (!v)
+        return;
+    int fd;
+    int64_t size;
+    int rc = recd_media_open(c->rq->ctx, r, v->suffix, &fd, &size);
+    if (rc < 0) {
+        struct recd_recording again;
+        if (rc == RECD_E_NOT_FOUND && c->st->ops->recording_get(c->st, r->sid, &again) == 0 &&
+            !again.deleted_us)
+            recd_log_error("media %s%s of a live recording is missing; run recd fsck", r->sid, v->suffix);
+        else if (rc == RECD_E_NOT_FOUND) {
+            recd_call_fail(c, RECD_E_NOT_FOUND, NULL); /* deleted while we looked */
+            return;
+        }
+        recd_call_fail(c, rc == RECD_E_UNAVAILABLE ? rc : RECD_E_INTERNAL, NULL);
+        return;
+    }
+    struct recd_response *rs = c->rs;
+    /* The stored WAV never changes and what is derived from it is made once, so the WAV's digest
+     * and the variant name identify the bytes exactly: a strong validator. */
+    snprintf(rs->etag, sizeof rs->etag, "\"%.32s%s\"", r->media_sha256, v->etag_tag);
+    recd_time_http(r->created_us, rs->last_modified);
+    rs->accept_ranges = 1;
+    rs->content_type = v->ct;
+    snprintf(rs->disposition, sizeof rs->disposition, "inline; filename=\"%s.%s\"", r->sid, v->ext);
+    send_file(c, fd, size, r->created_us / RECD_US_PER_SEC);
+}
+
+/* --- Instances --------------------------------------------------------------------------- */
+
+/* Finds the path's recording; 404 (set on the response) unless it is the path account's, of the
+ * path's call or conference, and not deleted. */
+static int find_recording(struct call *c, struct recd_recording *r)
+{
+    int rc = c->st->ops->recording_get(c->st, c->rt.recording_sid, r);
+    if (rc == 0 && (strcmp(r->account_sid, c->rt.account_sid) != 0 || r->deleted_us ||
+                    (c->rt.call_sid[0] && strcmp(r->call_sid, c->rt.call_sid) != 0) ||
+                    (c->rt.conference_sid[0] && strcmp(r->conference_sid, c->rt.conference_sid) != 0)))
+        rc = RECD_E_NOT_FOUND;
+    if (rc < 0) {
+        recd_call_fail(c, rc, "");
+        return rc;
+    }
+    return 0;
+}
+
+void recd_recording_serve(struct call *c)
+{
+    struct recd_recording r;
+    struct recd_account acc;
+    if (c->rq->method == RECD_M_DELETE) {
+        if (recd_call_authorize(c, &acc) < 0 || find_recording(c, &r) < 0)
+            return;
+        int rc = recd_recording_delete(c->rq->ctx, r.sid);
+        if (rc < 0) {
+            recd_call_fail(c, rc, "");
+            return;
+        }
+        c->rs->status = 204;
+        return;
+    }
+    /* Public metadata rendered since the last change is served again; a signed link is always
+     * checked, since its answer depends on the time. */
+    struct recd_api_cache *cache = NULL;
+    int metadata = c->rt.ext == RECD_EXT_JSON || c->rt.ext == RECD_EXT_XML;
+    int has_signature = recd_query_get(&c->qs, "Expires") || recd_query_get(&c->qs, "KeySid") ||
+                        recd_query_get(&c->qs, "Signature");
+    if (metadata && !has_signature && recd_call_from_cache(c, &cache))
+        return;
+    /* For media, what is cached is the recording's row (keyed apart from any rendering): the
+     * two lookups it saves were a fifth of serving a cached MP3. Range and conditional headers
+     * are still answered per request. */
+    char mkey[RECD_URI_MAX + 2];
+    size_t mkey_len = 0;
+    if (!metadata && !has_signature && c->rq->target.n <= RECD_URI_MAX) {
+        size_t len;
+        const char *ct;
+        mkey[0] = 'M';
+        memcpy(mkey + 1, c->rq->target.p, c->rq->target.n);
+        mkey_len = c->rq->target.n + 1;
+        const char *hit = recd_call_cache_lookup(c, &cache, mkey, mkey_len, &len, &ct);
+        if (hit && len == sizeof r) {
+            memcpy(&r, hit, sizeof r);
+            send_media(c, &r);
+            return;
+        }
+    }
+    /* GET is public (the sid is the secret) unless the account enforces auth on media; a valid
+     * signed link stands in for credentials, and a bad one is refused whatever the setting. */
+    if (find_recording(c, &r) < 0)
+        return;
+    int rc = c->st->ops->account_get(c->st, r.account_sid, &acc);
+    if (rc < 0) {
+        recd_call_fail(c, rc, "");
+        return;
+    }
+    int signed_ok = check_signature(c, &acc);
+    if (signed_ok < 0)
+        return;
+    if (acc.media_auth && !signed_ok && recd_call_authorize(c, &acc) < 0)
+        return;
+    if (acc.media_auth || has_signature)
+        cache = NULL; /* the answer depended on credentials or a link: not for others */
+    struct recd_buf *b = &c->rs->body;
+    switch (c->rt.ext) {
+    case RECD_EXT_JSON:
+        recd_call_ok(c, RECD_CT_JSON);
+        recd_render_json(b, &recd_res_recording, &r, &c->rc);
+        recd_call_cache_fill(c, cache);
+        return;
+    case RECD_EXT_XML:
+        recd_call_ok(c, RECD_CT_XML);
+        recd_call_begin_xml(b);
+        recd_render_xml(b, &recd_res_recording, &r, &c->rc);
+        recd_buf_adds(b, "</TwilioResponse>");
+        recd_call_cache_fill(c, cache);
+        return;
+    default:
+        if (cache && mkey_len)
+            recd_api_cache_put(cache, mkey, mkey_len, (const char *)&r, sizeof r, "");
+        send_media(c, &r);
+        return;
+    }
+}
