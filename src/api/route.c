@@ -59,10 +59,9 @@ int recd_route_match(const char *path, size_t n, struct recd_route *r)
 {
     memset(r, 0, sizeof *r);
     size_t plen = sizeof PREFIX - 1;
-    if (n <= plen || memcmp(path, PREFIX, plen) != 0)
-        return RECD_E_NOT_FOUND;
 
-    /* The extension belongs to the last segment: split it off first. */
+    /* The extension belongs to the last segment: split it off first, whatever the rest of the
+     * path, so that a 404 for any path ending in .json is JSON (contract §3). */
     const char *end = path + n;
     const char *last = path + n;
     while (last > path && last[-1] != '/')
@@ -76,6 +75,8 @@ int recd_route_match(const char *path, size_t n, struct recd_route *r)
         end = dot;
     }
     r->base = (struct recd_str){path, (size_t)(end - path)};
+    if (n <= plen || memcmp(path, PREFIX, plen) != 0)
+        return RECD_E_NOT_FOUND;
 
     struct seg s[6];
     int ns = 0;

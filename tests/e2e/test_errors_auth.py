@@ -54,6 +54,14 @@ def test_404_json_names_path(server, world):
     assert "type" not in body and "title" not in body
 
 
+@pytest.mark.parametrize("prefix", ["/2008-08-01/Accounts/%s", "/%s", "/2010-04-01/Accounts/%s/Nope"])
+def test_404_json_outside_the_api_is_json(server, world, prefix):
+    # A .json request is answered in JSON even where no resource of ours could be (contract §3).
+    path = (prefix % world["a"].sid) + "/Recordings/%s.json" % rand_sid("RE")
+    body = assert_json_error(server.get(path), 404, 20404)
+    assert path in body["message"]
+
+
 @pytest.mark.parametrize("ext", ["", ".xml"])
 def test_404_xml(server, world, ext):
     a = world["a"]

@@ -113,6 +113,12 @@ static void test_spot_checks(void **state)
     assert_int_equal(r.ext, RECD_EXT_JSON);
     assert_int_equal(recd_route_match(P "/Recordings/" RE, strlen(P "/Recordings/" RE) - 1, &r),
                      RECD_E_NOT_FOUND);
+    /* Outside the API (another version, no prefix at all) a path is not found, but its extension
+     * is still read, so that the 404 comes in the format asked for. */
+    assert_int_equal(match("/2008-08-01/Accounts/" AC "/Recordings/" RE ".json", &r), RECD_E_NOT_FOUND);
+    assert_int_equal(r.ext, RECD_EXT_JSON);
+    assert_int_equal(match("/x.json", &r), RECD_E_NOT_FOUND);
+    assert_int_equal(r.ext, RECD_EXT_JSON);
 }
 
 static void test_bad_extensions(void **state)
