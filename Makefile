@@ -38,7 +38,7 @@ DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libmicrohttpd
             python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
             wrk nginx
 
-.PHONY: all deps run test unit e2e fuzz clean format bench
+.PHONY: all deps run test unit e2e fuzz clean format bench bench-ab
 all: deps build/recd
 
 # Installs the missing packages: one `apt-get update`, then one install, only when needed.
@@ -123,6 +123,16 @@ build/bench/%: bench/%.c build/librecd.a
 
 bench: deps build/recd build/bench/gen build/bench/rawwrite
 	/usr/bin/python3 bench/bench.py $(if $(N),--n $(N)) $(if $(QUICK),--quick)
+
+# A same-run A/B of two builds (bench/ab.py): BASE (a git revision, default HEAD~1) against the
+# working tree's build/recd, on the bench's data set. `make bench-ab [BASE=REV] [N=…] [QUICK=1]`.
+BASE ?= HEAD~1
+bench-ab: deps build/recd
+	@rm -rf build/ab && git worktree add -f --detach build/ab/src $(BASE) >/dev/null && \
+	  $(MAKE) -s -C build/ab/src build/recd >/dev/null && \
+	  /usr/bin/python3 bench/ab.py --base-bin build/ab/src/build/recd --new-bin build/recd \
+	    $(if $(N),--n $(N)) $(if $(QUICK),--quick); s=$$?; \
+	  git worktree remove --force build/ab/src; exit $$s
 
 format:
 	clang-format -i $$(find src tests/unit fuzz bench -name '*.[ch]')

@@ -158,7 +158,11 @@ def run_wrk(url, seconds, conns, threads, auth=None):
     out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60)
     if out.returncode != 0:
         raise RuntimeError("wrk failed: %s" % out.stderr.strip())
-    t = out.stdout
+    return parse_wrk(out.stdout)
+
+
+def parse_wrk(t):
+    """Requests/s, p50 and p99 (ms), request and error counts from wrk --latency's report."""
     res = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)),
            "p50": ms(re.search(r"\s50%\s+(\S+)", t).group(1)),
            "p99": ms(re.search(r"\s99%\s+(\S+)", t).group(1)),

@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""Two builds of recd on the same data set, alternately: a same-run A/B of a change.
+
+    make bench-ab [BASE=REV] [N=250000] [QUICK=1]
+    /usr/bin/python3 bench/ab.py --base-bin OLD --new-bin NEW [--n N] [--quick] [--rounds R]
+
+Both servers serve one data set made by bench/bench.py (build/bench/gen), two worker threads
+each, and wrk runs against them in turn (base, new, base, new, ...), so that whatever else the
+machine does falls on both. The cases are the API's hot paths: a cached list page, list pages
+the cache cannot hold (a wrk script walks 3,000 distinct page URIs, so every request renders),
+a transcription-free instance .json, the cached .mp3 and the 60 s .wav. It prints, per case,
+each build's mean req/s, p99 and server CPU per request, and new/base; nothing is asserted.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402  (the harness's helpers: wrk, ports, CPU time, data sets)
+
+WALK_LUA = """
+local uris = {}
+for line in io.lines("%s") do uris[#uris + 1] = line end
+local i = 0
+request = function()
+  i = i %% #uris + 1
+  return wrk.format("GET", uris[i], {["Authorization"] = "%s"})
+end
+"""
+
+
+def run_wrk_script(url, script, seconds):
+    out = subprocess.run(["wrk", "-t2", "-c64", "-d%ds" % seconds, "--latency", "-s", script, url],
+                         capture_output=True, text=True, timeout=seconds + 60)
+    if out.returncode != 0:
+        raise RuntimeError("wrk failed: %s" % out.stderr.strip())
+    return bench.parse_wrk(out.stdout)
+
+
+class Server:
+    def __init__(self, name, binary, data, run_dir):
+        self.name = name
+        self.port = bench.free_port()
+        self.log = open(os.path.join(run_dir, name + ".log"), "wb")
+        self.proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data", data,
+                                      "--threads", "2"], stdout=subprocess.DEVNULL, stderr=self.log)
+        bench.wait_port(self.port, self.proc, name)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=15)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base-bin", required=True, help="the build to compare against")
+    p.add_argument("--new-bin", required=True, help="the build under test")
+    p.add_argument("--n", type=int, default=0, help="recordings in the data set (default 250000; QUICK 2000)")
+    p.add_argument("--dir", default=os.environ.get("RECD_BENCH_DIR", "/var/tmp/recd-bench"))
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--rounds", type=int, default=0, help="A/B rounds per case (default 3; QUICK 1)")
+    p.add_argument("--duration", type=int, default=0, help="seconds per wrk run (default 8; QUICK 1)")
+    a = p.parse_args()
+    n = a.n or (2000 if a.quick else 250000)
+    rounds = a.rounds or (1 if a.quick else 3)
+    dur = a.duration or (1 if a.quick else 8)
+    ds = os.path.join(os.path.abspath(a.dir), "N%d" % n)
+    if not os.path.exists(os.path.join(ds, "READY")):
+        bench.log("no data set at %s: run make bench N=%d first" % (ds, n))
+        return 1
+    with open(os.path.join(ds, "meta.json")) as f:
+        meta = json.load(f)
+    run_dir = tempfile.mkdtemp(prefix="recd-ab-")
+    auth = bench.basic(meta["account_sid"], meta["auth_token"])
+    servers = []
+    try:
+        servers = [Server("base", a.base_bin, os.path.join(ds, "data"), run_dir),
+                   Server("new", a.new_bin, os.path.join(ds, "data"), run_dir)]
+        c = bench.Client(servers[1].port, auth)
+        lp = "%s/Accounts/%s/Recordings.json" % (bench.API, meta["account_sid"])
+        doc = json.loads(c.get(lp))
+        paths = {"list page 0 (cached)": lp,
+                 "instance .json": "%s/Accounts/%s/Recordings/%s.json" % (bench.API, meta["account_sid"],
+                                                                          doc["recordings"][0]["sid"]),
+                 "60 s .wav": "%s/Accounts/%s/Recordings/%s.wav" % (bench.API, meta["account_sid"],
+                                                                   meta["long_sids"][0]),
+                 "cached .mp3": "%s/Accounts/%s/Recordings/%s.mp3" % (bench.API, meta["account_sid"],
+                                                                     meta["long_sids"][0])}
+        for s in servers:
+            bench.Client(s.port).get(paths["cached .mp3"], auth=False)
+        # Distinct pages, more than a worker's cache holds, so that every request renders.
+        pages = 40 if a.quick else 3000
+        bench.log("walking %d pages for the uncached case" % pages)
+        uris, uri = [], lp
+        while len(uris) < pages and uri:
+            uris.append(uri)
+            uri = json.loads(c.get(uri))["next_page_uri"]
+        lst = os.path.join(run_dir, "pages.txt")
+        with open(lst, "w") as f:
+            f.write("\n".join(uris) + "\n")
+        script = os.path.join(run_dir, "walk.lua")
+        with open(script, "w") as f:
+            f.write(WALK_LUA % (lst, auth))
+
+        cases = [("list pages (uncached)", None)] + [(k, v) for k, v in paths.items()]
+        rows = []
+        for label, path in cases:
+            res = {"base": [], "new": []}
+            for _ in range(rounds):
+                for s in servers:
+                    c0 = bench.cpu_seconds([s.proc.pid])
+                    url = "http://127.0.0.1:%d" % s.port
+                    if path is None:
+                        r = run_wrk_script(url + "/", script, dur)
+                    else:
+                        r = bench.run_wrk(url + path, dur, 64, 2, auth)
+                    r["cpu_us"] = (bench.cpu_seconds([s.proc.pid]) - c0) * 1e6 / max(1, r["requests"])
+                    res[s.name].append(r)
+                    bench.log("  %-24s %-4s %9.0f req/s  p99 %6.2f ms  cpu %6.1f us/req  errors %d" %
+                              (label, s.name, r["rps"], r["p99"], r["cpu_us"], r["sock_err"] + r["non2xx"]))
+            A, B = bench.Bench.agg(res["base"]), bench.Bench.agg(res["new"])
+            rows.append((label, A, B))
+        print("\n%d cores; load %s; %d rounds of %d s each, alternating" %
+              (os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3]), rounds, dur))
+        print("| case | base req/s | new req/s | new/base | base CPU us/req | new CPU us/req | p99 base/new ms | errors |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for label, A, B in rows:
+            print("| %s | %.0f | %.0f | %.3f | %.1f | %.1f | %.2f / %.2f | %d |" %
+                  (label, A["rps"], B["rps"], B["rps"] / A["rps"], A["cpu"], B["cpu"], A["p99"], B["p99"],
+                   A["err"] + B["err"]))
+    finally:
+        for s in servers:
+            s.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
