@@ -7,7 +7,7 @@ categories.  Each category decides what a correct answer is:
 | dotdot | `..` in paths | 404 | failure |
 | pct_dotdot | `%2e%2e`, `%2f`, double-encoded | 404 | failure |
 | nul_bytes | NUL in path, query, header value, auth | 4xx | failure |
-| long_request_line | targets of 9 KB … 1 MB | 414 (or 400/431) | failure |
+| long_request_line | targets of 9 KB … 1 MB | 414 | failure |
 | header_flood | 2,000 … 20,000 headers | 431 (or 400/413) | failure |
 | huge_header | one header of 66 KB … 1 MB (over the 16 KiB head limit) | 431 (or 400) | failure |
 | bad_authorization | garbage, oversized, wrong scheme… on a list | 401 (or 400/431 when too big) | failure |
@@ -162,10 +162,11 @@ def build_table(ctx, rng):
         t.add("nul_bytes", "nul %d" % where, data, exp)
 
     # --- overlong request lines
-    for n in (8300, 9000, 16000, 65000, 70000, 100_000, 100_000, 250_000, 1_000_000):
-        t.add("long_request_line", "path %d" % n, req("GET", "/" + "a" * n), {400, 414, 431})
+    for n in (8300, 9000, 16000, 20000, 30000, 65000, 70000, 100_000, 100_000, 250_000, 1_000_000):
+        # recd's own 414 up to libmicrohttpd's 32 KiB pool, libmicrohttpd's own 414 past it
+        t.add("long_request_line", "path %d" % n, req("GET", "/" + "a" * n), {414})
         t.add("long_request_line", "query %d" % n, req("GET", lst + "?X=" + "b" * n, headers=[good]),
-              {400, 414, 431})
+              {414})
     t.add("long_request_line", "method 100k", req("G" * 100_000, lst), {400, 405, 414, 431}, FRAMING)
 
     # --- header floods
