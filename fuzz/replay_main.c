@@ -2,6 +2,11 @@
  * Replays fuzz inputs without libFuzzer, so `make test` can run every corpus and every input that
  * ever crashed under the sanitizers with the ordinary compiler. Each argument is a file or a
  * folder of files; each file is one input to LLVMFuzzerTestOneInput.
+ *
+ * Usage: replay_NAME PATH... [--optional PATH...]. A path before --optional must exist and hold
+ * at least one input: a seed corpus that is missing or empty would otherwise replay nothing and
+ * still look clean. A path after it may be absent or empty (no crashes saved yet). Exits 1 if a
+ * path fails either rule or cannot be read.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -46,13 +51,17 @@ static int replay_file(const char *path)
 static int replay(const char *path)
 {
     struct stat st;
-    if (stat(path, &st) < 0)
-        return 0; /* an absent folder (no crashes found yet) is fine */
+    if (stat(path, &st) < 0) {
+        perror(path);
+        return -1;
+    }
     if (!S_ISDIR(st.st_mode))
         return replay_file(path);
     DIR *d = opendir(path);
-    if (!d)
+    if (!d) {
+        perror(path);
         return -1;
+    }
     struct dirent *de;
     int rc = 0;
     while ((de = readdir(d))) {
@@ -69,10 +78,23 @@ static int replay(const char *path)
 
 int main(int argc, char **argv)
 {
-    int rc = 0;
-    for (int i = 1; i < argc; i++)
-        if (replay(argv[i]) < 0)
+    int rc = 0, optional = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--optional") == 0) {
+            optional = 1;
+            continue;
+        }
+        struct stat st;
+        if (optional && stat(argv[i], &st) < 0)
+            continue; /* no crashes saved yet */
+        long before = replayed;
+        if (replay(argv[i]) < 0) {
             rc = 1;
+        } else if (!optional && replayed == before) {
+            fprintf(stderr, "%s: no inputs (a seed corpus must hold at least one)\n", argv[i]);
+            rc = 1;
+        }
+    }
     printf("%s: replayed %ld inputs\n", argv[0], replayed);
     return rc;
 }

@@ -240,7 +240,9 @@ static int framing_error(struct MHD_Connection *conn, size_t uri_len, int *chunk
     struct framing f = {0, 0, 0, NULL, 0, uri_len};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
     *chunked = f.transfer_encoding != 0;
-    if (f.head_bytes > HEAD_LIMIT)
+    /* The target limit comes first: a target over RECD_URI_MAX is the API's 414, in the
+     * representation it asks for, however large the head it is part of. */
+    if (f.head_bytes > HEAD_LIMIT && uri_len <= RECD_URI_MAX)
         return RECD_E_HEADERS_TOO_LARGE;
     if (f.bad_name || f.content_length > 1 || f.transfer_encoding > 1 ||
         (f.content_length && f.transfer_encoding) || (f.te && strcasecmp(f.te, "chunked") != 0))

@@ -6,19 +6,19 @@ categories.  Each category decides what a correct answer is:
 | bad_paths | junk and near-miss paths | 404 | failure |
 | dotdot | `..` in paths | 404 | failure |
 | pct_dotdot | `%2e%2e`, `%2f`, double-encoded | 404 | failure |
-| nul_bytes | NUL in path, query, header value, auth | 4xx | failure |
-| long_request_line | targets of 9 KB … 1 MB | 414 (or 400/431) | failure |
-| header_flood | 2,000 … 20,000 headers | 431 (or 400/413) | failure |
-| huge_header | one header of 66 KB … 1 MB (over the 16 KiB head limit) | 431 (or 400) | failure |
-| bad_authorization | garbage, oversized, wrong scheme… on a list | 401 (or 400/431 when too big) | failure |
+| nul_bytes | NUL in path or query (400), in decoded credentials (401), in a header or method | 4xx | failure |
+| long_request_line | targets of 9 KB … 1 MB | 414 | failure |
+| header_flood | 2,000 … 20,000 headers | 431 | failure |
+| huge_header | one header of 20 KB … 1 MB (over the 16 KiB head limit) | 431 | failure |
+| bad_authorization | garbage, oversized, wrong scheme… on a list | 401 (431 when over the head limit) | failure |
 | smuggling | CL+TE, TE+CL, duplicate/conflicting CL, CL lists | 400 | acceptable (framing); never answering the hidden 2nd request |
 | bad_chunked | bad, negative, huge sizes, a 70 KB extension | the resource's own answer (200 / 401): no resource takes a body, so a chunked one is answered before it is read, then the connection closes | failure |
-| unknown_transfer_coding | gzip, xchunked, "chunked, chunked" | 400 or 501 | acceptable (framing); hanging is a failure |
+| unknown_transfer_coding | gzip, xchunked, "chunked, chunked" | 400 | acceptable (framing); hanging is a failure |
 | obs_fold | folded header lines (never on Authorization) | 4xx | acceptable (framing) |
 | bad_header_syntax | space before colon, no colon, bad name chars | 4xx | acceptable (framing) |
 | body_on_get | GET/HEAD with bodies, to 401/404 resources | 401 / 404 | failure |
 | oversized_body | bodies over 1 MiB | 413 (code 20413) | failure |
-| bad_methods | unknown, lowercase, overlong methods | 405 (or 400/404) | failure |
+| bad_methods | unknown, lowercase, overlong methods | 405 (400 too for a method that is not a token) | failure |
 | http09 | `GET /path` without a version | 400 | acceptable (framing) |
 | bad_versions | HTTP/2.0, HTTP/0.9, http/1.1, HTTP/1.11… | 400 or 505 (RFC 9110 §15.6.6: the one 5xx allowed) | acceptable (framing) |
 | bad_percent_query | `%zz`, `%`, `%2` in keys and values | 400, code 20001 | failure |
@@ -142,17 +142,17 @@ def build_table(ctx, rng):
         k = where % 6
         if k == 0:
             data = req("GET", rec_path[:rng.randrange(5, len(rec_path))].encode() + b"\x00" + b".json")
-            exp = x4
+            exp = {400}                           # recd refuses a target holding a NUL
         elif k == 1:
             data = req("GET", (lst + "?PageSize=5\x00").encode(), headers=[good])
-            exp = x4
+            exp = {400}
         elif k == 2:
             data = req("GET", lst, headers=[b"X-Junk: a\x00b"])
             exp = x4                              # 401 (no credentials) or 400
         elif k == 3:
             cred = base64.b64encode(A.sid.encode() + b"\x00:" + A.auth_token.encode())
             data = req("GET", lst, headers=[b"Authorization: Basic " + cred])
-            exp = x4
+            exp = {401}                           # well-formed header, wrong credentials
         elif k == 4:
             data = req(b"GE\x00T", lst)
             exp = x4
@@ -162,27 +162,27 @@ def build_table(ctx, rng):
         t.add("nul_bytes", "nul %d" % where, data, exp)
 
     # --- overlong request lines
-    for n in (8300, 9000, 16000, 65000, 70000, 100_000, 100_000, 250_000, 1_000_000):
-        t.add("long_request_line", "path %d" % n, req("GET", "/" + "a" * n), {400, 414, 431})
+    for n in (8300, 9000, 16000, 20000, 30000, 65000, 70000, 100_000, 100_000, 250_000, 1_000_000):
+        # recd's own 414 up to libmicrohttpd's 32 KiB pool, libmicrohttpd's own 414 past it
+        t.add("long_request_line", "path %d" % n, req("GET", "/" + "a" * n), {414})
         t.add("long_request_line", "query %d" % n, req("GET", lst + "?X=" + "b" * n, headers=[good]),
-              {400, 414, 431})
+              {414})
     t.add("long_request_line", "method 100k", req("G" * 100_000, lst), {400, 405, 414, 431}, FRAMING)
 
     # --- header floods
     for n in (2000, 3000, 5000, 10000, 20000):
         hs = ["X-H%d: v" % i for i in range(n)]
-        t.add("header_flood", "%d headers" % n, req("GET", lst, headers=hs), {400, 413, 431})
+        t.add("header_flood", "%d headers" % n, req("GET", lst, headers=hs), {431})
         hs = ["Cookie: a=%d" % i for i in range(n)]
-        t.add("header_flood", "%d cookies" % n, req("GET", rec_path, headers=hs), {400, 413, 431})
+        t.add("header_flood", "%d cookies" % n, req("GET", rec_path, headers=hs), {431})
         hs = [good] * n
-        t.add("header_flood", "%d auth headers" % n, req("GET", lst, headers=hs), {400, 413, 431})
+        t.add("header_flood", "%d auth headers" % n, req("GET", lst, headers=hs), {431})
 
     # --- huge single headers: the documented limit is 16 KiB for the whole head (docs/api.md)
-    for n in (66_000, 100_000, 131_000, 300_000, 1_000_000):
-        t.add("huge_header", "X-Big %d" % n, req("GET", lst, headers=["X-Big: " + "a" * n]),
-              {400, 413, 431})
+    for n in (20_000, 30_000, 66_000, 100_000, 131_000, 300_000, 1_000_000):
+        t.add("huge_header", "X-Big %d" % n, req("GET", lst, headers=["X-Big: " + "a" * n]), {431})
         t.add("huge_header", "Range %d" % n, req("GET", rec_path, headers=["Range: bytes=" + "0" * n + "-1"]),
-              {400, 413, 431})
+              {431})
 
     # --- Authorization garbage: 401 (never 200, never 5xx)
     auths = ["Basic", "Basic ", "Basic !!!!", "Basic ====", "Basic " + "A" * 7, "Bearer x",
@@ -209,7 +209,7 @@ def build_table(ctx, rng):
         big = len(a) > 30000
         for target in (lst, "%s/Transcriptions.json" % ap):
             t.add("bad_authorization", a[:40], req("GET", target, headers=["Authorization: " + a]),
-                  {401} | ({400, 431} if big else set()))
+                  {431} if big else {401})
 
     # --- request smuggling shapes: sent on a keep-alive connection with a hidden second
     # request behind; the first target is a public recording (200 if the framing were accepted)
@@ -250,7 +250,7 @@ def build_table(ctx, rng):
                "compress", "deflate"):
         t.add("unknown_transfer_coding", te,
               req("GET", rj, headers=["Transfer-Encoding: " + te], body=b"0\r\n\r\n"),
-              {400, 501}, FRAMING, allow_5xx={501})
+              {400}, FRAMING)   # docs/api.md: a coding other than chunked is 400
 
     # --- obs-fold (never on Authorization: unfolding may legitimately change meaning there)
     for i in range(20):
@@ -283,8 +283,12 @@ def build_table(ctx, rng):
     for m in ("FOO", "get", "Get", "PATCH", "TRACE", "CONNECT", "PROPFIND", "MKCOL", "LINK",
               "G@T", "GET\tX", "X" * 300, "POSTX", "BREW", "PRI", "DELETEX"):
         for target in (lst, rj, rec_path):
-            t.add("bad_methods", "%s %s" % (m[:12], target[-12:]), req(m, target), {400, 404, 405, 501},
-                  FRAMING if ("\t" in m or "@" in m) else STRICT, allow_5xx={501})
+            # docs/api.md: a method a resource does not have is 405; a method that is not a
+            # token ("GET\tX", "G@T") may also be refused as a bad request line
+            if "\t" in m or "@" in m:
+                t.add("bad_methods", "%s %s" % (m[:12], target[-12:]), req(m, target), {400, 405}, FRAMING)
+            else:
+                t.add("bad_methods", "%s %s" % (m[:12], target[-12:]), req(m, target), {405})
 
     # --- HTTP/0.9-style request lines
     for target in (lst, rj, "/", rec_path, "/nope", "*"):

@@ -1,5 +1,6 @@
 """Contract section 2: list order, paging (keyset tokens and legacy Page), envelopes, filters."""
 
+import base64
 import json
 import math
 import re
@@ -247,18 +248,44 @@ def test_bad_page_and_token(server, twenty, params):
     assert_json_error(r, 400)
 
 
+def _b64url(raw):
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def test_tampered_token_is_handled(server, twenty):
-    acct, _ = twenty
+    """A token that no longer decodes is 400 (code 21481). One that still decodes names an anchor
+    (src/api/paging.h: "PA"/"PB", then base64url of the anchor's creation time, 8 bytes
+    big-endian us, and its sid's 16 bytes), and the walk resumes by value where it points."""
+    acct, order = twenty
     p0 = get_list(server, acct, {"PageSize": 7})
     tok = query_dict(p0["next_page_uri"])["PageToken"]
-    for bad in (tok[:-3], tok + "!!", tok[:2] + "~" + tok[3:]):
-        if bad == tok:
-            continue
+    assert len(tok) == 34 and tok.startswith("PA"), tok
+    raw = base64.urlsafe_b64decode(tok[2:] + "==")
+    assert raw[8:].hex() == order[6][2:], "the token names the page's last item"
+    us = raw[:8]
+
+    for bad in (tok[:-3], tok[:-1], tok + "AA", tok + "!!", tok[:2] + "~" + tok[3:],
+                tok[:2] + "." + tok[3:], "PC" + tok[2:], "pa" + tok[2:], tok[:-1] + "="):
         r = server.get(acct.path + "/Recordings.json", auth=acct.auth,
                        params={"PageSize": 7, "PageToken": bad})
-        assert r.status_code in (200, 400), (bad, r.status_code)
-        if r.status_code == 400:
-            assert_json_error(r, 400)
+        body = assert_json_error(r, 400, 21481)
+        assert body["message"] == "Invalid PageToken", (bad, body)
+
+    def page(token):
+        return get_list(server, acct, {"PageSize": 7, "PageToken": token})
+
+    # the same place, another sid: the items are ordered by (date_created, sid), so an anchor sid
+    # above the real one puts that item after the anchor, one below it does not
+    assert sids(page("PA" + _b64url(us + b"\xff" * 16))) == order[6:13]
+    assert sids(page("PA" + _b64url(us + b"\x00" * 16))) == order[7:14]
+    # the direction flipped: the page before the anchor (only six items are before it)
+    body = page("PB" + tok[2:])
+    assert sids(body) == order[:6]
+    assert body["previous_page_uri"] is None and body["next_page_uri"] is not None
+    # an anchor time before every item: nothing after it; after every item: the first page
+    body = page("PA" + _b64url(bytes(8) + raw[8:]))
+    assert body["recordings"] == [] and body["next_page_uri"] is None
+    assert sids(page("PA" + _b64url(b"\x7f" + b"\xff" * 7 + raw[8:]))) == order[:7]
 
 
 def test_unknown_query_params_ignored(server, twenty):

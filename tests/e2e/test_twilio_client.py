@@ -209,7 +209,8 @@ def test_api_key_auth(server, make_account, make_wav, import_wavs, twilio_client
     _list_fails_401(other_client.recordings.list)
     with pytest.raises(TwilioRestException) as ei:
         other_client.recordings(orec["sid"]).delete()
-    assert ei.value.status in (401, 404)
+    assert ei.value.status == 401
+    assert ei.value.code == 20003
     assert server.get("%s/Recordings/%s" % (other.path, orec["sid"])).status_code == 200
     # wrong secret
     bad = twilio_client(key["sid"], key["secret"] + "x", acct.sid)
