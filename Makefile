@@ -5,7 +5,7 @@ CC       ?= cc
 PKGS     := libmicrohttpd sqlite3 sndfile libcrypto
 WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) $(EXTRA_CFLAGS)
-LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lpthread -lm
+LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lpthread -lm
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -36,7 +36,7 @@ FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libmicrohttpd-dev libsqlite3-dev libsndfile1-dev \
             libssl-dev libmp3lame-dev libcmocka-dev python3 python3-pytest python3-requests \
             python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
-            wrk nginx
+            wrk nginx libexpat1-dev
 
 .PHONY: all deps run test unit e2e fuzz clean format bench bench-ab
 all: deps build/recd
