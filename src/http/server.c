@@ -3,6 +3,7 @@
 #include "api/cache.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/query.h"
 #include "core/time.h"
 
 #include <errno.h>

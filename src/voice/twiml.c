@@ -192,21 +192,24 @@ static const char *const twilio_only[] = {
     "Client", "Conference", "Sip",         "Sim",          "Stream",   "Siprec", "Transcription",
     "Config", "Parameter",  "Application", "VirtualAgent", "Autopilot"};
 
+/* An element that is no verb of recd's: contract §7 makes it an application error, 12100, the
+ * code the call's log and fallback see for any document recd cannot run (Twilio itself logs a
+ * 12200 warning and skips the element). */
 static void unknown_verb(struct st *s, const char *name)
 {
     char b[48];
     for (int t = RECD_TWIML_SAY; t <= RECD_TWIML_REJECT; t++)
         if (strcasecmp(name, verb_names[t]) == 0) {
-            fail(s, 0, RECD_TWIML_E_SCHEMA, "unknown verb <%s>: TwiML is case-sensitive, the verb is <%s>",
+            fail(s, 0, RECD_TWIML_E_PARSE, "unknown verb <%s>: TwiML is case-sensitive, the verb is <%s>",
                  shown(name, b), verb_names[t]);
             return;
         }
     for (size_t i = 0; i < sizeof twilio_only / sizeof twilio_only[0]; i++)
         if (strcmp(name, twilio_only[i]) == 0) {
-            fail(s, 0, RECD_TWIML_E_SCHEMA, "recd does not support <%s>", twilio_only[i]);
+            fail(s, 0, RECD_TWIML_E_PARSE, "recd does not support <%s>", twilio_only[i]);
             return;
         }
-    fail(s, 0, RECD_TWIML_E_SCHEMA, "unknown verb <%s>", shown(name, b));
+    fail(s, 0, RECD_TWIML_E_PARSE, "unknown verb <%s>", shown(name, b));
 }
 
 /* ---- Attribute values ---- */
