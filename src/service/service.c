@@ -1,11 +1,13 @@
 #include "service/service.h"
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/seal.h"
 #include "media/transcode.h"
 #include "core/sid.h"
 #include "core/time.h"
+#include "core/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -200,71 +202,6 @@ static int valid_source(const char *s)
     return 0;
 }
 
-/* Strict UTF-8 (no overlongs, no surrogates), so that JSON and XML output stay valid. */
-static int valid_utf8(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (i + len > n)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += len;
-    }
-    return 1;
-}
-
-/* Hashes the whole file open at `fd` (from offset 0, with pread so the offset stays). */
-static int sha256_fd(int fd, int64_t size, char hex[65])
-{
-    unsigned char buf[65536], md[32];
-    unsigned int mdlen = 32;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    if (!c)
-        abort();
-    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    int64_t off = 0;
-    while (off < size) {
-        ssize_t r = pread(fd, buf, sizeof buf, off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            EVP_MD_CTX_free(c);
-            return RECD_E_IO;
-        }
-        EVP_DigestUpdate(c, buf, (size_t)r);
-        off += r;
-    }
-    EVP_DigestFinal_ex(c, md, &mdlen);
-    EVP_MD_CTX_free(c);
-    recd_hex(hex, md, 32);
-    return 0;
-}
-
 static int check_opts(struct recd_ctx *ctx, const struct recd_import_opts *o, int n, char *why, size_t why_n)
 {
     struct recd_store *st = ctx->store;
@@ -288,7 +225,7 @@ static int check_opts(struct recd_ctx *ctx, const struct recd_import_opts *o, in
         size_t tl = strlen(o->transcription_text);
         if (tl > RECD_TEXT_MAX)
             return why_set(why, why_n, RECD_E_BAD_INPUT, "transcription text is over 64 KiB%s", "");
-        if (!valid_utf8((const unsigned char *)o->transcription_text, tl))
+        if (!recd_utf8_valid(o->transcription_text, tl))
             return why_set(why, why_n, RECD_E_BAD_INPUT, "transcription text is not valid UTF-8%s", "");
     }
     if (o->sid) {
@@ -357,7 +294,7 @@ static int import_batch(struct recd_ctx *ctx, const struct recd_import_opts *o, 
         int sfd;
         int64_t ssize;
         if (rc == 0 && (rc = bl->ops->open(bl, key, &sfd, &ssize)) == 0) {
-            rc = ssize == info.file_size ? sha256_fd(sfd, ssize, r->media_sha256) : RECD_E_IO;
+            rc = ssize == info.file_size ? recd_file_sha256(sfd, ssize, r->media_sha256) : RECD_E_IO;
             close(sfd);
         }
         if (rc < 0) {
@@ -535,7 +472,7 @@ static int fsck_recording(void *p, const struct recd_recording *r)
         fprintf(s->out, "damaged: recording %s: media is %lld bytes, expected %lld\n", r->sid,
                 (long long)size, (long long)r->media_size);
         s->rep->damaged++;
-    } else if (sha256_fd(fd, size, hex) < 0 || strcmp(hex, r->media_sha256) != 0) {
+    } else if (recd_file_sha256(fd, size, hex) < 0 || strcmp(hex, r->media_sha256) != 0) {
         fprintf(s->out, "damaged: recording %s: media content differs from what was stored\n", r->sid);
         s->rep->damaged++;
     }

@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/sid.h"
+#include "core/utf8.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -320,40 +321,6 @@ static int run(struct sqlite_store *s, enum stmt_id id)
     return e;
 }
 
-static int valid_utf8(const unsigned char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        size_t len;
-        unsigned min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            len = 2, min = 0x80, c &= 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3, min = 0x800, c &= 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4, min = 0x10000, c &= 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i < len)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return 0;
-            c = (c << 6) | (p[i + k] & 0x3fu);
-        }
-        /* Overlong forms, surrogates and code points past U+10FFFF are not UTF-8. */
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-            return 0;
-        i += len;
-    }
-    return 1;
-}
-
 /* Binds the fields of `row` to parameters 1…n. Values the schema would accept but that are not
  * what the struct promises (an unterminated string, a malformed sid) are refused here, so that
  * every backend stores the same things. */
@@ -373,7 +340,7 @@ static int bind_cols(struct sqlite_store *s, sqlite3_stmt *st, const struct col 
         case K_SID:
         case K_SID_NULL:
             len = strnlen(p, c->size);
-            if (len == c->size || !valid_utf8((const unsigned char *)p, len))
+            if (len == c->size || !recd_utf8_valid(p, len))
                 return RECD_E_BAD_INPUT;
             if (c->kind == K_SID_NULL && len == 0) {
                 rc = sqlite3_bind_null(st, idx);
@@ -771,8 +738,7 @@ static int op_transcription_insert(struct recd_store *st, const struct recd_tran
         /* Text with a NUL or invalid UTF-8 could not be served as text/plain; charset=utf-8, nor
          * stored by PostgreSQL: refused here, for every backend alike. */
         if (t->text_len > RECD_TEXT_MAX || (!t->text && t->text_len) ||
-            (t->text_len && memchr(t->text, '\0', t->text_len)) ||
-            !valid_utf8((const unsigned char *)t->text, t->text_len))
+            (t->text_len && memchr(t->text, '\0', t->text_len)) || !recd_utf8_valid(t->text, t->text_len))
             return RECD_E_BAD_INPUT;
     }
     rc = bind_cols(s, q, transcription_cols, NCOLS(transcription_cols), t);
