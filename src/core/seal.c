@@ -226,3 +226,18 @@ done:
     *outn = m;
     return 0;
 }
+
+int recd_seal_open_secret(const unsigned char key[RECD_SEAL_KEY_LEN], const char *owner_sid,
+                          const unsigned char sealed[RECD_SEAL_SECRET_SEALED_LEN],
+                          char out[RECD_SEAL_SECRET_LEN + 1])
+{
+    size_t n = 0;
+    if (recd_unseal(key, owner_sid, sealed, RECD_SEAL_SECRET_SEALED_LEN, (unsigned char *)out, &n) < 0)
+        return RECD_E_INTERNAL;
+    if (n != RECD_SEAL_SECRET_LEN) {
+        OPENSSL_cleanse(out, n);
+        return RECD_E_INTERNAL;
+    }
+    out[RECD_SEAL_SECRET_LEN] = '\0';
+    return 0;
+}

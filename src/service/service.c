@@ -13,8 +13,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,28 +75,8 @@ void recd_ctx_close(struct recd_ctx *ctx)
     ctx->lock_fd = -1;
 }
 
-void recd_secret_hash(const unsigned char salt[16], const char *secret, size_t n, unsigned char out[32])
-{
-    /* Secrets are 128 random bits, so one fast hash is enough: there is nothing to brute-force
-     * that a slow KDF would protect, and Basic auth runs on every request. */
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int len = 32;
-    if (!md)
-        abort();
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    EVP_DigestUpdate(md, salt, 16);
-    EVP_DigestUpdate(md, secret, n);
-    EVP_DigestFinal_ex(md, out, &len);
-    EVP_MD_CTX_free(md);
-}
-
-int recd_secret_check(const unsigned char salt[16], const unsigned char hash[32], const char *secret,
-                      size_t n)
-{
-    unsigned char h[32];
-    recd_secret_hash(salt, secret, n, h);
-    return CRYPTO_memcmp(h, hash, 32) == 0;
-}
+/* The store keeps sealed secrets in arrays of its own size; they must be what core/seal makes. */
+_Static_assert(RECD_SEALED_SECRET_LEN == RECD_SEAL_SECRET_SEALED_LEN, "sealed secret sizes differ");
 
 /* A new secret: 128 random bits as 32 hex characters, kept hashed (for Basic auth) and sealed
  * under the data folder's key with its owner's sid (for verifying signed links). */
@@ -117,12 +95,7 @@ static int new_secret(struct recd_ctx *ctx, const char *owner, unsigned char sal
 int recd_secret_unseal(struct recd_ctx *ctx, const char *owner_sid,
                        const unsigned char sealed[RECD_SEALED_SECRET_LEN], char out[33])
 {
-    size_t n = 0;
-    if (recd_unseal(ctx->seal_key, owner_sid, sealed, RECD_SEALED_SECRET_LEN, (unsigned char *)out, &n) < 0 ||
-        n != 32)
-        return RECD_E_INTERNAL;
-    out[32] = '\0';
-    return 0;
+    return recd_seal_open_secret(ctx->seal_key, owner_sid, sealed, out);
 }
 
 static int copy_name(char *dst, size_t cap, const char *name)
