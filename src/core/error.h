@@ -17,10 +17,10 @@
  *    client must see (BAD_PARAM for a filter, PAGE_TOKEN for a token, UNAUTHORIZED for a
  *    credential), or to "ignore the header" where HTTP says so. Parsers built from smaller
  *    parsers pass -1 up unchanged.
- *  - A thin wrapper of one system call (core/file.h's recd_write_all, recd_fsync, and the
- *    static ones like them) returns -1 with errno set, like the call it wraps, so that its
- *    caller can log strerror(errno) with the step it was doing; recd_err_from_errno() then
- *    gives the RECD_E_* value.
+ *  - A system-call helper (core/file.h's recd_write_all, recd_read_exact, recd_fsync, and
+ *    static ones that open a file or directory and return its descriptor) returns -1 with
+ *    errno set, like the calls it wraps, so that its caller can log strerror(errno) with the
+ *    step it was doing; recd_err_from_errno() then gives the RECD_E_* value.
  *
  * Predicates (recd_sid_valid, recd_utf8_valid) return 1 or 0, and callbacks whose signature a
  * library fixes (libsndfile's virtual I/O) follow that library.

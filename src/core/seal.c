@@ -144,11 +144,11 @@ int recd_seal_key_load(const char *dir, unsigned char key[RECD_SEAL_KEY_LEN])
     return r;
 }
 
-/* The associated data's length, or -1 when it does not fit OpenSSL's int. */
+/* The associated data's length, or RECD_E_INTERNAL when it does not fit OpenSSL's int. */
 static int ad_len(const char *ad)
 {
     size_t n = ad ? strlen(ad) : 0;
-    return n > INT_MAX ? -1 : (int)n;
+    return n > INT_MAX ? RECD_E_INTERNAL : (int)n;
 }
 
 int recd_seal(const unsigned char key[RECD_SEAL_KEY_LEN], const char *ad, const unsigned char *in, size_t n,
