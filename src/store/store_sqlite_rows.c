@@ -55,8 +55,9 @@ int recd_sqlite_bind_cols(struct sqlite_store *s, sqlite3_stmt *st, const struct
     return rc == SQLITE_OK ? 0 : recd_sqlite_fail(s, rc, "bind");
 }
 
-/* Reads columns first…first+n-1 of the current row into `row`. A value that cannot have been
- * written through bind_cols means the file was damaged or edited: RECD_E_IO. */
+/* Reads the columns of `t`, found from result column `first` on, of the current row into `row`.
+ * A value that cannot have been written through recd_sqlite_bind_cols means the file was damaged
+ * or edited: RECD_E_IO. */
 int recd_sqlite_read_cols(sqlite3_stmt *st, int first, const struct recd_sql_table *t, void *row)
 {
     for (size_t i = 0; i < t->ncols; i++) {
