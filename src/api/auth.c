@@ -3,7 +3,7 @@
 #include "core/codec.h"
 #include "core/error.h"
 #include "core/sid.h"
-#include "service/service.h"
+#include "core/secret.h"
 
 #include <string.h>
 #include <strings.h>

@@ -8,6 +8,9 @@
 /*
  * Every parser here works on a [p, e) span and compares bytes as unsigned char, so that obs-text
  * (bytes >= 0x80) and the sanitizers see no sign surprises and no read goes past the span.
+ * Each parsing step returns 0 (or an index), or -1 when the text is not valid: the rule for
+ * parsers of outside text in core/error.h. The public functions turn that into what HTTP says
+ * to do with an invalid field (usually: ignore it).
  */
 
 static int is_ows(char c)

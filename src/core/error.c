@@ -1,5 +1,6 @@
 #include "core/error.h"
 
+#include <errno.h>
 #include <stddef.h>
 
 struct err_row {
@@ -44,4 +45,9 @@ const char *recd_err_name(int e)
 {
     const struct err_row *r = row_of(e);
     return r ? r->name : "UNKNOWN";
+}
+
+int recd_err_from_errno(int err)
+{
+    return (err == ENOSPC || err == EDQUOT) ? RECD_E_NO_SPACE : RECD_E_IO;
 }

@@ -4,8 +4,26 @@
 /*
  * Every error recd can report, in one table: name, HTTP status, Twilio code, message.
  * The enum, the lookups and the HTTP error bodies are all derived from this list, so an
- * error added here is complete everywhere. Functions return 0 or a negative RECD_E_* value.
- * Messages may contain one "%s" that the caller fills with a detail (a path, a parameter name).
+ * error added here is complete everywhere. Messages may contain one "%s" that the caller fills
+ * with a detail (a path, a parameter name).
+ *
+ * What functions return. Every function returns 0 (or a count, a length, a descriptor) on
+ * success and a negative RECD_E_* value on failure, with two exceptions, each of which its
+ * contract states as "0 or -1":
+ *
+ *  - A parser or validator of outside text (a date, a Range or If-* header, base64, a percent
+ *    escape, a page token's fields) returns -1 for "not valid", logs nothing and changes no
+ *    output. It cannot know what the text was for; its caller does, and maps -1 to the error the
+ *    client must see (BAD_PARAM for a filter, PAGE_TOKEN for a token, UNAUTHORIZED for a
+ *    credential), or to "ignore the header" where HTTP says so. Parsers built from smaller
+ *    parsers pass -1 up unchanged.
+ *  - A system-call helper (core/file.h's recd_write_all, recd_read_exact, recd_fsync, and
+ *    static ones that open a file or directory and return its descriptor) returns -1 with
+ *    errno set, like the calls it wraps, so that its caller can log strerror(errno) with the
+ *    step it was doing; recd_err_from_errno() then gives the RECD_E_* value.
+ *
+ * Predicates (recd_sid_valid, recd_utf8_valid) return 1 or 0, and callbacks whose signature a
+ * library fixes (libsndfile's virtual I/O) follow that library.
  */
 #define RECD_ERROR_MAP(X)                                                                                    \
     X(NOT_FOUND, 404, 20404, "The requested resource %s was not found")                                      \
@@ -37,6 +55,9 @@ enum recd_err {
 #undef RECD_ERR_ENUM
         RECD_E_LAST_
 };
+
+/** RECD_E_NO_SPACE for ENOSPC and EDQUOT, RECD_E_IO for any other errno value. */
+int recd_err_from_errno(int err);
 
 /** The HTTP status of error `e` (a negative RECD_E_* value); 500 for an unknown value. */
 int recd_err_status(int e);

@@ -1,6 +1,7 @@
 #include "core/seal.h"
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/sid.h"
 
@@ -19,50 +20,6 @@
 
 /* read_key's answer when the file does not exist (the caller then creates it). */
 #define KEY_ABSENT 1
-
-static int fsync_fd(int fd)
-{
-    int r;
-    do
-        r = fsync(fd);
-    while (r < 0 && errno == EINTR);
-    return r;
-}
-
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Reads exactly `n` bytes; -1 with errno set on error, EIO when the file ends early. */
-static int read_exact(int fd, unsigned char *p, size_t n)
-{
-    while (n) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (r == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
 
 /*
  * Reads `dir`/seal.key through the open directory `dfd`. The checks run on the opened
@@ -98,7 +55,7 @@ static int read_key(int dfd, const char *dir, unsigned char key[RECD_SEAL_KEY_LE
         why = "readable or writable by group or others; chmod 600 it (and consider it leaked)";
     else if (st.st_size != RECD_SEAL_KEY_LEN)
         why = "not exactly 32 bytes";
-    else if (read_exact(fd, buf, sizeof buf) < 0)
+    else if (recd_read_exact(fd, buf, sizeof buf) < 0)
         why = strerror(errno);
     close(fd);
     if (why) {
@@ -113,124 +70,59 @@ static int read_key(int dfd, const char *dir, unsigned char key[RECD_SEAL_KEY_LE
 
 /*
  * Makes seal.key: a fresh key in a temp file, made durable, then published under the final
- * name with link(2), which fails with EEXIST instead of replacing. rename(2) would let the last
- * of two racing creators win after the first had already sealed data under its own key; with
- * link the first wins and every later one reads that key. Filesystems without hard links get
- * renameat2(RENAME_NOREPLACE), which has the same semantics. Returns 0 (`key` filled with the
- * key now on disk, ours or the winner's) or RECD_E_*.
+ * name without replacing (link(2), which fails with EEXIST). rename(2) would let the last of two
+ * racing creators win after the first had already sealed data under its own key; with link the
+ * first wins and every later one reads that key. Returns 0 (`key` filled with the key now on
+ * disk, ours or the winner's) or RECD_E_*.
  */
 static int create_key(int dfd, const char *dir, unsigned char key[RECD_SEAL_KEY_LEN])
 {
     unsigned char fresh[RECD_SEAL_KEY_LEN];
-    char tmpname[sizeof KEY_NAME + 24];
-    int fd = -1, have_tmp = 0, lost = 0, err = 0, ret = RECD_E_IO;
+    struct recd_tmpfile t;
     const char *step = "create temp";
+    int ret;
 
     if (recd_random(fresh, sizeof fresh) < 0) {
         recd_log_error("seal: getrandom failed while creating %s/" KEY_NAME, dir);
         return RECD_E_INTERNAL;
     }
-    for (int attempt = 0; attempt < 8 && fd < 0; attempt++) {
-        unsigned char rnd[8];
-        char hex[17];
-        if (recd_random(rnd, sizeof rnd) < 0) {
-            ret = RECD_E_INTERNAL;
-            err = EIO;
-            goto fail;
-        }
-        recd_hex(hex, rnd, sizeof rnd);
-        snprintf(tmpname, sizeof tmpname, KEY_NAME ".%s.tmp", hex);
-        do
-            fd = openat(dfd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        while (fd < 0 && errno == EINTR);
-        if (fd < 0 && errno != EEXIST) {
-            err = errno;
-            goto fail;
-        }
-    }
-    if (fd < 0) {
-        err = EEXIST;
+    ret = recd_tmpfile_create(&t, dfd, KEY_NAME, 0600);
+    if (ret < 0)
         goto fail;
-    }
-    have_tmp = 1;
     /* The umask can only remove bits from 0600, but it could remove ours too; be exact. */
     step = "chmod temp";
-    if (fchmod(fd, 0600) < 0) {
-        err = errno;
-        goto fail;
-    }
+    if (fchmod(t.fd, 0600) < 0)
+        goto fail_errno;
     step = "write temp";
-    if (write_all(fd, fresh, sizeof fresh) < 0) {
-        err = errno;
-        goto fail;
-    }
-    step = "fsync temp";
-    if (fsync_fd(fd) < 0) {
-        err = errno;
-        goto fail;
-    }
-    step = "close temp";
-    if (close(fd) < 0 && errno != EINTR) {
-        fd = -1;
-        err = errno;
-        goto fail;
-    }
-    fd = -1;
-
-    step = "link";
-    if (linkat(dfd, tmpname, dfd, KEY_NAME, 0) < 0) {
-        if (errno == EEXIST) {
-            lost = 1;
-        } else if (errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS) {
-            step = "rename";
-            if (renameat2(dfd, tmpname, dfd, KEY_NAME, RENAME_NOREPLACE) == 0)
-                have_tmp = 0;
-            else if (errno == EEXIST)
-                lost = 1;
-            else {
-                err = errno;
-                goto fail;
-            }
-        } else {
-            err = errno;
-            goto fail;
-        }
-    }
-    if (have_tmp) {
-        step = "unlink temp";
-        if (unlinkat(dfd, tmpname, 0) < 0) {
-            err = errno;
-            goto fail;
-        }
-        have_tmp = 0;
-    }
-    /* Winner or loser, the key is about to be used: make its name durable before that. */
-    step = "fsync dir";
-    if (fsync_fd(dfd) < 0) {
-        err = errno;
-        goto fail;
-    }
-
-    if (lost) {
+    if (recd_write_all(t.fd, fresh, sizeof fresh) < 0)
+        goto fail_errno;
+    ret = recd_tmpfile_publish(&t, dfd, KEY_NAME, RECD_PUBLISH_NOREPLACE, &step);
+    if (ret == RECD_E_EXISTS) {
+        /* Another process made the key first; its name is durable now, and it is the key. */
         ret = read_key(dfd, dir, key);
         if (ret == KEY_ABSENT) {
             recd_log_error("seal: %s/" KEY_NAME " vanished while being created", dir);
             ret = RECD_E_IO;
         }
-    } else {
+    } else if (ret == 0) {
         recd_log_info("seal: created a new sealing key in %s/" KEY_NAME, dir);
         memcpy(key, fresh, sizeof fresh);
-        ret = 0;
+    } else {
+        goto fail;
     }
     OPENSSL_cleanse(fresh, sizeof fresh);
     return ret;
 
+fail_errno:
+    ret = RECD_E_IO;
 fail:
-    recd_log_error("seal: %s for %s/" KEY_NAME ": %s", step, dir, strerror(err));
-    if (fd >= 0)
-        close(fd);
-    if (have_tmp && unlinkat(dfd, tmpname, 0) < 0 && errno != ENOENT)
-        recd_log_error("seal: unlink %s/%s: %s", dir, tmpname, strerror(errno));
+    if (ret == RECD_E_INTERNAL) {
+        recd_log_error("seal: getrandom failed while creating %s/" KEY_NAME, dir);
+    } else {
+        recd_log_error("seal: %s for %s/" KEY_NAME ": %s", step, dir, strerror(errno));
+        ret = RECD_E_IO; /* the contract's one answer for a key that could not be written */
+    }
+    recd_tmpfile_discard(&t);
     OPENSSL_cleanse(fresh, sizeof fresh);
     return ret;
 }
@@ -252,11 +144,11 @@ int recd_seal_key_load(const char *dir, unsigned char key[RECD_SEAL_KEY_LEN])
     return r;
 }
 
-/* The associated data's length, or -1 when it does not fit OpenSSL's int. */
+/* The associated data's length, or RECD_E_INTERNAL when it does not fit OpenSSL's int. */
 static int ad_len(const char *ad)
 {
     size_t n = ad ? strlen(ad) : 0;
-    return n > INT_MAX ? -1 : (int)n;
+    return n > INT_MAX ? RECD_E_INTERNAL : (int)n;
 }
 
 int recd_seal(const unsigned char key[RECD_SEAL_KEY_LEN], const char *ad, const unsigned char *in, size_t n,
@@ -332,5 +224,20 @@ done:
         return RECD_E_INTERNAL;
     }
     *outn = m;
+    return 0;
+}
+
+int recd_seal_open_secret(const unsigned char key[RECD_SEAL_KEY_LEN], const char *owner_sid,
+                          const unsigned char sealed[RECD_SEAL_SECRET_SEALED_LEN],
+                          char out[RECD_SEAL_SECRET_LEN + 1])
+{
+    size_t n = 0;
+    if (recd_unseal(key, owner_sid, sealed, RECD_SEAL_SECRET_SEALED_LEN, (unsigned char *)out, &n) < 0)
+        return RECD_E_INTERNAL;
+    if (n != RECD_SEAL_SECRET_LEN) {
+        OPENSSL_cleanse(out, n);
+        return RECD_E_INTERNAL;
+    }
+    out[RECD_SEAL_SECRET_LEN] = '\0';
     return 0;
 }

@@ -54,4 +54,19 @@ int recd_seal(const unsigned char key[RECD_SEAL_KEY_LEN], const char *ad, const 
 int recd_unseal(const unsigned char key[RECD_SEAL_KEY_LEN], const char *ad, const unsigned char *in, size_t n,
                 unsigned char *out, size_t *outn);
 
+/** A secret recd hands out (auth token, API key secret) is 32 characters; sealed, 60 bytes. */
+#define RECD_SEAL_SECRET_LEN        32
+#define RECD_SEAL_SECRET_SEALED_LEN (RECD_SEAL_SECRET_LEN + RECD_SEAL_OVERHEAD)
+
+/**
+ * Opens a secret sealed (by recd_seal, with `owner_sid` as associated data) under `key` into
+ * `out`: its 32 characters and a NUL. Needs only the key, so that any holder of it (a request
+ * handler, a command, a later webhook signer) can verify what the owner signed. Returns 0, or
+ * RECD_E_INTERNAL when the blob does not open or does not hold 32 bytes; `out` then holds no
+ * part of the secret.
+ */
+int recd_seal_open_secret(const unsigned char key[RECD_SEAL_KEY_LEN], const char *owner_sid,
+                          const unsigned char sealed[RECD_SEAL_SECRET_SEALED_LEN],
+                          char out[RECD_SEAL_SECRET_LEN + 1]);
+
 #endif

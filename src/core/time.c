@@ -1,7 +1,5 @@
 #include "core/time.h"
 
-#include "core/error.h"
-
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -97,7 +95,8 @@ size_t recd_time_http(int64_t us, char out[32])
     return format_date(us, out, "GMT");
 }
 
-/* A tiny cursor over the input, so each parser reads like the grammar it follows. */
+/* A tiny cursor over the input, so each parser reads like the grammar it follows. Every step
+ * returns 0, or -1 when the text is not valid (the parser rule of core/error.h). */
 struct cur {
     const char *p, *e;
 };
@@ -190,19 +189,19 @@ static int parse_3339_or_day(const char *s, size_t n, int64_t *us, int *is_day)
     struct cur c = {s, s + n};
     int y, mo, d;
     if (digits(&c, 4, &y) || lit(&c, '-') || digits(&c, 2, &mo) || lit(&c, '-') || digits(&c, 2, &d))
-        return RECD_E_BAD_PARAM;
+        return -1;
     if (!valid_ymd(y, mo, d))
-        return RECD_E_BAD_PARAM;
+        return -1;
     if (c.p == c.e) {
         *us = instant(y, mo, d, 0, 0, 0);
         *is_day = 1;
         return 0;
     }
     if (*c.p != 'T' && *c.p != 't' && *c.p != ' ')
-        return RECD_E_BAD_PARAM;
+        return -1;
     c.p++;
     *is_day = 0;
-    return rfc3339_time(&c, y, mo, d, us) ? RECD_E_BAD_PARAM : 0;
+    return rfc3339_time(&c, y, mo, d, us) ? -1 : 0;
 }
 
 int recd_time_parse_filter(const char *s, size_t n, int64_t *us, int *is_day)
@@ -272,5 +271,5 @@ int recd_time_parse_any(const char *s, size_t n, int64_t *us)
     int is_day;
     if (parse_3339_or_day(s, n, us, &is_day) == 0)
         return 0;
-    return rfc2822(s, n, us) == 0 ? 0 : RECD_E_BAD_PARAM;
+    return rfc2822(s, n, us) == 0 ? 0 : -1;
 }

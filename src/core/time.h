@@ -26,13 +26,14 @@ size_t recd_time_http(int64_t us, char out[32]);
  * Parses a list-filter date (contract §2): "YYYY-MM-DD" (a GMT day; *is_day = 1) or an RFC 3339
  * timestamp with "Z" or a numeric offset and optional fraction (*is_day = 0). A space stands
  * for '+' in the offset, since a raw '+' in a query string decodes to a space.
- * Impossible dates (2009-02-30, hour 24) are rejected. Returns 0 or RECD_E_BAD_PARAM.
+ * Impossible dates (2009-02-30, hour 24) are rejected. Returns 0, or -1 when `s` is not such a date
+ * (core/error.h: the caller maps it).
  */
 int recd_time_parse_filter(const char *s, size_t n, int64_t *us, int *is_day);
 
 /**
  * Parses a command-line date: RFC 3339 as above, or RFC 2822 ("Fri, 17 Jul 2009 01:52:49 +0000",
- * the weekday optional, "GMT"/"UT"/"Z" or a numeric zone). Returns 0 or RECD_E_BAD_PARAM.
+ * the weekday optional, "GMT"/"UT"/"Z" or a numeric zone). Returns 0, or -1 when `s` is neither.
  */
 int recd_time_parse_any(const char *s, size_t n, int64_t *us);
 

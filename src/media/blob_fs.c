@@ -1,6 +1,7 @@
 #include "media/blob.h"
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/sid.h"
 
@@ -75,11 +76,6 @@ static void log_err(const char *step, const char *name, int err)
     recd_log_error("blob: %s %s: %s", step, name, strerror(err));
 }
 
-static int err_from_errno(int err)
-{
-    return (err == ENOSPC || err == EDQUOT) ? RECD_E_NO_SPACE : RECD_E_IO;
-}
-
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
@@ -110,16 +106,6 @@ static void bit_set(_Atomic uint64_t *bits, unsigned i)
     atomic_fetch_or_explicit(&bits[i / 64], UINT64_C(1) << (i % 64), memory_order_release);
 }
 
-/* fsync(2) that retries on EINTR; returns 0 or -1 with errno set. */
-static int fsync_fd(int fd)
-{
-    int r;
-    do
-        r = fsync(fd);
-    while (r < 0 && errno == EINTR);
-    return r;
-}
-
 static int open_dir_at(int at, const char *name)
 {
     int fd;
@@ -145,7 +131,7 @@ static int ensure_dir(int parent, const char *name, int synced, int deferred)
     }
     if (fd < 0)
         return -1;
-    if (!synced && !deferred && fsync_fd(parent) < 0) {
+    if (!synced && !deferred && recd_fsync(parent) < 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -188,27 +174,6 @@ static int shard_open(struct blob_fs *fs, const char *key, int create)
     if (!fs->deferred)
         bit_set(fs->l2_synced, i2);
     return d2;
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (w == 0) {
-            /* write() returning 0 for a non-empty buffer means the device accepts no more. */
-            errno = ENOSPC;
-            return -1;
-        }
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /*
@@ -256,7 +221,7 @@ static int copy_exact(int in, int out, int64_t size, int *short_src)
             errno = 0;
             goto fail;
         }
-        if (write_all(out, buf, (size_t)r) < 0)
+        if (recd_write_all(out, buf, (size_t)r) < 0)
             goto fail;
         left -= r;
     }
@@ -278,108 +243,62 @@ struct fill_src {
 };
 
 /*
- * The one durable write path: a fresh temp file in tmp/, filled from `src`, fsynced, renamed
- * over the key in its shard directory, and the shard directory fsynced. On failure the temp
- * file is removed and nothing under the key changed (unless the final directory fsync failed,
- * in which case the new bytes are in place but not known durable, and the caller must not
- * acknowledge them). tmp/ itself is not fsynced after the rename: if a filesystem were to
- * bring the old temp name back after a crash, it would be a leftover that fsck removes.
+ * The one durable write path: a fresh temp file in tmp/, filled from `src`, then published
+ * (core/file.h) under the key in its shard directory: fsync, rename, fsync of the shard
+ * directory; in batch mode the fsyncs wait for sync(). On failure the temp file is removed and
+ * nothing under the key changed (unless the final directory fsync failed, in which case the new
+ * bytes are in place but not known durable, and the caller must not acknowledge them).
  */
 static int put_common(struct blob_fs *fs, const char *key, const struct fill_src *src)
 {
-    char tmpname[KEY_MAX + 40];
-    int out = -1, shard = -1, ret = RECD_E_IO, err = 0, have_tmp = 0;
+    struct recd_tmpfile t;
+    int shard = -1, ret;
     const char *step = "create temp";
 
-    for (int attempt = 0; attempt < 8 && out < 0; attempt++) {
-        unsigned char rnd[8];
-        char hex[17];
-        if (recd_random(rnd, sizeof rnd) < 0) {
-            recd_log_error("blob: temp name for %s: getrandom failed", key);
-            return RECD_E_INTERNAL;
-        }
-        recd_hex(hex, rnd, sizeof rnd);
-        int w = snprintf(tmpname, sizeof tmpname, "%s.%s.tmp", key, hex);
-        if (w < 0 || (size_t)w >= sizeof tmpname)
-            return RECD_E_INTERNAL;
-        do
-            out = openat(fs->tmp, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        while (out < 0 && errno == EINTR);
-        if (out < 0 && errno != EEXIST) {
-            err = errno;
-            goto fail;
-        }
+    ret = recd_tmpfile_create(&t, fs->tmp, key, 0600);
+    if (ret == RECD_E_INTERNAL) {
+        recd_log_error("blob: temp name for %s: getrandom failed", key);
+        return ret;
     }
-    if (out < 0) {
-        err = EEXIST;
+    if (ret < 0)
         goto fail;
-    }
-    have_tmp = 1;
 
     if (src->fd < 0) {
         step = "write";
-        if (src->n && write_all(out, src->p, src->n) < 0) {
-            err = errno;
-            goto fail;
-        }
+        if (src->n && recd_write_all(t.fd, src->p, src->n) < 0)
+            goto fail_errno;
     } else {
         int short_src;
         step = "copy";
-        if (copy_exact(src->fd, out, src->size, &short_src) < 0) {
-            err = errno;
+        if (copy_exact(src->fd, t.fd, src->size, &short_src) < 0) {
             if (short_src) {
                 recd_log_error("blob: copy %s: source ended before %lld bytes", key, (long long)src->size);
                 ret = RECD_E_IO;
                 goto fail_logged;
             }
-            goto fail;
+            goto fail_errno;
         }
     }
 
-    step = "fsync";
-    if (!fs->deferred && fsync_fd(out) < 0) {
-        err = errno;
-        goto fail;
-    }
-    step = "close";
-    if (close(out) < 0 && errno != EINTR) {
-        out = -1;
-        err = errno;
-        goto fail;
-    }
-    out = -1;
-
     step = "shard dir";
-    if ((shard = shard_open(fs, key, 1)) < 0) {
-        err = errno;
+    if ((shard = shard_open(fs, key, 1)) < 0)
+        goto fail_errno;
+    ret = recd_tmpfile_publish(&t, shard, key, fs->deferred ? RECD_PUBLISH_NOSYNC : 0, &step);
+    if (ret < 0)
         goto fail;
-    }
-    step = "rename";
-    if (renameat(fs->tmp, tmpname, shard, key) < 0) {
-        err = errno;
-        goto fail;
-    }
-    have_tmp = 0;
-    step = "fsync dir";
-    if (!fs->deferred && fsync_fd(shard) < 0) {
-        err = errno;
-        goto fail;
-    }
     close(shard);
     if (fs->deferred)
         fs->unsynced = 1;
     return 0;
 
+fail_errno:
+    ret = recd_err_from_errno(errno);
 fail:
-    log_err(step, key, err);
-    ret = err_from_errno(err);
+    log_err(step, key, errno);
 fail_logged:
-    if (out >= 0)
-        close(out);
     if (shard >= 0)
         close(shard);
-    if (have_tmp && unlinkat(fs->tmp, tmpname, 0) < 0 && errno != ENOENT)
-        log_err("unlink temp", tmpname, errno);
+    recd_tmpfile_discard(&t);
     return ret;
 }
 
@@ -452,7 +371,7 @@ static int fs_remove(struct recd_blob *b, const char *key)
         log_err("unlink", key, e);
         return RECD_E_IO;
     }
-    if (fsync_fd(shard) < 0) {
+    if (recd_fsync(shard) < 0) {
         int e = errno;
         close(shard);
         log_err("fsync dir", key, e);
@@ -758,8 +677,8 @@ int recd_blob_fs_bulk_link(struct recd_blob *b, const char *key, int src_dirfd, 
         return RECD_E_BAD_INPUT;
     int d = shard_open(fs, key, 1);
     if (d < 0)
-        return err_from_errno(errno);
-    int rc = linkat(src_dirfd, src_name, d, key, 0) == 0 || errno == EEXIST ? 0 : err_from_errno(errno);
+        return recd_err_from_errno(errno);
+    int rc = linkat(src_dirfd, src_name, d, key, 0) == 0 || errno == EEXIST ? 0 : recd_err_from_errno(errno);
     if (rc < 0)
         log_err("bulk link", key, errno);
     close(d);
@@ -783,7 +702,7 @@ static int fs_sync(struct recd_blob *b)
      * file, its shard and the shard's parent cost three each. */
     if (syncfs(fs->root) < 0) {
         log_err("syncfs", "media", errno);
-        return err_from_errno(errno);
+        return recd_err_from_errno(errno);
     }
     fs->unsynced = 0;
     return 0;
@@ -828,7 +747,7 @@ int recd_blob_fs_open(const char *dir, struct recd_blob **out)
         int parent = open_dir_at(fs->root, "..");
         if (parent < 0)
             goto fail_errno;
-        int r = fsync_fd(parent);
+        int r = recd_fsync(parent);
         err = errno;
         close(parent);
         if (r < 0) {
@@ -850,5 +769,5 @@ fail_errno:
     if (fs->root >= 0)
         close(fs->root);
     free(fs);
-    return err_from_errno(err);
+    return recd_err_from_errno(err);
 }

@@ -1,6 +1,8 @@
 #ifndef RECD_SERVICE_SERVICE_H
 #define RECD_SERVICE_SERVICE_H
 
+/* recd_secret_hash and recd_secret_check moved to core; included for callers that used them here. */
+#include "core/secret.h"
 #include "media/blob.h"
 #include "media/wav.h"
 #include "store/store.h"
@@ -24,13 +26,6 @@ struct recd_ctx {
 /** Creates `dir` if needed (0700) and opens `dir/recd.db` and `dir/media`. 0 or RECD_E_*. */
 int recd_ctx_open(const char *dir, struct recd_ctx *ctx);
 void recd_ctx_close(struct recd_ctx *ctx);
-
-/** SHA-256(salt || secret) into `out`. */
-void recd_secret_hash(const unsigned char salt[16], const char *secret, size_t n, unsigned char out[32]);
-
-/** 1 when `secret` hashes to `hash` under `salt`; the comparison takes constant time. */
-int recd_secret_check(const unsigned char salt[16], const unsigned char hash[32], const char *secret,
-                      size_t n);
 
 /**
  * Creates an account (a subaccount of `parent_sid` when not NULL; the parent must exist and be a
@@ -111,7 +106,8 @@ int recd_media_open(struct recd_ctx *ctx, const struct recd_recording *r, const 
                     int64_t *size);
 
 /** Unseals a secret sealed for `owner_sid` into `out` (33 bytes: 32 characters and a NUL). 0 or
- * RECD_E_INTERNAL. */
+ * RECD_E_INTERNAL. A wrapper of recd_seal_open_secret (core/seal.h) with the data folder's key;
+ * new code that has the key should call that. */
 int recd_secret_unseal(struct recd_ctx *ctx, const char *owner_sid,
                        const unsigned char sealed[RECD_SEALED_SECRET_LEN], char out[33]);
 

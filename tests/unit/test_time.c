@@ -121,9 +121,9 @@ static void filter_bad(const char *s, size_t n)
     int64_t us = 42;
     int is_day = 7;
     int rc = recd_time_parse_filter(s, n, &us, &is_day);
-    if (rc != RECD_E_BAD_PARAM)
-        print_error("parse_filter(\"%.*s\") = %d, want BAD_PARAM\n", (int)n, s, rc);
-    assert_int_equal(rc, RECD_E_BAD_PARAM);
+    if (rc != -1)
+        print_error("parse_filter(\"%.*s\") = %d, want -1\n", (int)n, s, rc);
+    assert_int_equal(rc, -1);
 }
 
 static void test_filter_day(void **state)
@@ -242,9 +242,9 @@ static void any_bad(const char *s)
 {
     int64_t us = 42;
     int rc = recd_time_parse_any(s, strlen(s), &us);
-    if (rc != RECD_E_BAD_PARAM)
-        print_error("parse_any(\"%s\") = %d, want BAD_PARAM\n", s, rc);
-    assert_int_equal(rc, RECD_E_BAD_PARAM);
+    if (rc != -1)
+        print_error("parse_any(\"%s\") = %d, want -1\n", s, rc);
+    assert_int_equal(rc, -1);
 }
 
 static void test_any_rfc2822(void **state)

@@ -1,0 +1,131 @@
+#include "service/service.h"
+
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "media/transcode.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+/*
+ * Derived media. Files are made from the stored WAV on first request and kept. Within this
+ * process a small table of keys being derived lets one thread do the work while the others
+ * asking for the same key wait on a condition variable and then open the result. Across
+ * processes two derivations could race; both write the same bytes and the rename is atomic,
+ * so the result is the same either way.
+ */
+#define INFLIGHT_MAX 64
+
+static pthread_mutex_t inflight_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t inflight_done = PTHREAD_COND_INITIALIZER;
+static char inflight[INFLIGHT_MAX][RECD_MEDIA_KEY_MAX];
+
+/* 1 when some thread is deriving `key` right now. Called with inflight_lock held. */
+static int inflight_busy(const char *key)
+{
+    for (int i = 0; i < INFLIGHT_MAX; i++)
+        if (inflight[i][0] && strcmp(inflight[i], key) == 0)
+            return 1;
+    return 0;
+}
+
+/* Produces `suffix` from the recording's media and stores it durably under its key. */
+static int derive(struct recd_ctx *ctx, const struct recd_recording *r, const char *suffix)
+{
+    struct recd_blob *bl = ctx->blob;
+    const int mono = strncmp(suffix, ".mono", 5) == 0;
+    const int mp3 = strcmp(suffix + strlen(suffix) - 4, ".mp3") == 0;
+    /* The mono MP3 is encoded from the mono WAV, so both downmixes are the same samples. */
+    const char *source = mono && mp3 ? ".mono.wav" : ".wav";
+    int fd = -1, rc;
+    int64_t size;
+    char key[RECD_MEDIA_KEY_MAX];
+    struct recd_buf out;
+    recd_buf_init(&out, 0);
+    int64_t t0 = recd_now_us();
+    rc = recd_media_open(ctx, r, source, &fd, &size);
+    if (rc < 0)
+        goto done;
+    rc = mp3 ? recd_mp3_encode(fd, &out) : recd_wav_downmix(fd, &out);
+    if (rc < 0) {
+        recd_log_error("cannot derive %s%s from %s%s", r->sid, suffix, r->sid, source);
+        rc = RECD_E_INTERNAL;
+        goto done;
+    }
+    recd_media_key(key, r->sid, suffix);
+    /* Shared with imports: fsck --repair waits until no derived file is half-written. */
+    while (flock(ctx->lock_fd, LOCK_SH) < 0 && errno == EINTR)
+        ;
+    rc = bl->ops->put_mem(bl, key, out.p, out.len);
+    flock(ctx->lock_fd, LOCK_UN);
+    if (rc == 0) {
+        /* A DELETE may have run while we encoded. It commits "deleted" before it unlinks, so
+         * looking after our rename sees it whenever its unlink could have missed our file. */
+        struct recd_recording now;
+        int g = ctx->store->ops->recording_get(ctx->store, r->sid, &now);
+        if (g == RECD_E_NOT_FOUND || (g == 0 && now.deleted_us)) {
+            bl->ops->remove(bl, key);
+            rc = RECD_E_NOT_FOUND;
+        }
+    }
+    if (rc == 0) {
+        recd_log_info("derived %s (%zu bytes) in %lld ms", key, out.len,
+                      (long long)((recd_now_us() - t0) / 1000));
+    }
+done:
+    if (fd >= 0)
+        close(fd);
+    recd_buf_free(&out);
+    return rc;
+}
+
+int recd_media_open(struct recd_ctx *ctx, const struct recd_recording *r, const char *suffix, int *fd,
+                    int64_t *size)
+{
+    struct recd_blob *bl = ctx->blob;
+    char key[RECD_MEDIA_KEY_MAX];
+    if (strncmp(suffix, ".mono", 5) == 0 && r->channels < 2)
+        return RECD_E_BAD_INPUT;
+    recd_media_key(key, r->sid, suffix);
+    int rc = bl->ops->open(bl, key, fd, size);
+    if (rc != RECD_E_NOT_FOUND || strcmp(suffix, ".wav") == 0)
+        return rc;
+
+    pthread_mutex_lock(&inflight_lock);
+    for (;;) {
+        if (!inflight_busy(key))
+            break;
+        pthread_cond_wait(&inflight_done, &inflight_lock);
+    }
+    /* Whoever derived it while we waited has stored it; else it is ours to make. */
+    rc = bl->ops->open(bl, key, fd, size);
+    if (rc != RECD_E_NOT_FOUND) {
+        pthread_mutex_unlock(&inflight_lock);
+        return rc;
+    }
+    int slot = -1;
+    for (int i = 0; i < INFLIGHT_MAX && slot < 0; i++)
+        if (!inflight[i][0])
+            slot = i;
+    if (slot < 0) {
+        pthread_mutex_unlock(&inflight_lock);
+        return RECD_E_UNAVAILABLE; /* too many different files being derived at once */
+    }
+    memcpy(inflight[slot], key, sizeof inflight[slot]);
+    pthread_mutex_unlock(&inflight_lock);
+
+    rc = derive(ctx, r, suffix);
+
+    pthread_mutex_lock(&inflight_lock);
+    inflight[slot][0] = '\0';
+    pthread_cond_broadcast(&inflight_done);
+    pthread_mutex_unlock(&inflight_lock);
+    if (rc < 0)
+        return rc;
+    return bl->ops->open(bl, key, fd, size);
+}

@@ -1,0 +1,283 @@
+#include "service/service.h"
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/sid.h"
+#include "core/time.h"
+#include "core/utf8.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+/*
+ * Import: every file and option is checked before anything is written; then, batch by batch,
+ * the media is made durable before the rows that name it commit (contract §5).
+ */
+
+static int why_set(char *why, size_t why_n, int rc, const char *fmt, const char *arg)
+{
+    snprintf(why, why_n, fmt, arg);
+    return rc;
+}
+
+static const char *const sources[] = {"DialVerb",
+                                      "Conference",
+                                      "OutboundAPI",
+                                      "Trunking",
+                                      "RecordVerb",
+                                      "StartCallRecordingAPI",
+                                      "StartConferenceRecordingAPI"};
+
+static int valid_source(const char *s)
+{
+    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
+        if (strcmp(s, sources[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int check_opts(struct recd_ctx *ctx, const struct recd_import_opts *o, int n, char *why, size_t why_n)
+{
+    struct recd_store *st = ctx->store;
+    struct recd_account acc;
+    if (!o->account_sid || !recd_sid_valid(o->account_sid, strlen(o->account_sid), "AC", 1))
+        return why_set(why, why_n, RECD_E_BAD_INPUT, "malformed account sid%s", "");
+    int rc = st->ops->account_get(st, o->account_sid, &acc);
+    if (rc == RECD_E_NOT_FOUND)
+        return why_set(why, why_n, RECD_E_NOT_FOUND, "unknown account %s", o->account_sid);
+    if (rc < 0)
+        return why_set(why, why_n, rc, "cannot read the store%s", "");
+    if (o->call_sid && !recd_sid_valid(o->call_sid, strlen(o->call_sid), "CA", 1))
+        return why_set(why, why_n, RECD_E_BAD_INPUT,
+                       "malformed call sid (want CA and 32 lowercase hex digits)%s", "");
+    if (o->conference_sid && !recd_sid_valid(o->conference_sid, strlen(o->conference_sid), "CF", 1))
+        return why_set(why, why_n, RECD_E_BAD_INPUT,
+                       "malformed conference sid (want CF and 32 lowercase hex digits)%s", "");
+    if (o->source && !valid_source(o->source))
+        return why_set(why, why_n, RECD_E_BAD_INPUT, "unknown source %s", o->source);
+    if (o->transcription_text) {
+        size_t tl = strlen(o->transcription_text);
+        if (tl > RECD_TEXT_MAX)
+            return why_set(why, why_n, RECD_E_BAD_INPUT, "transcription text is over 64 KiB%s", "");
+        if (!recd_utf8_valid(o->transcription_text, tl))
+            return why_set(why, why_n, RECD_E_BAD_INPUT, "transcription text is not valid UTF-8%s", "");
+    }
+    if (o->sid) {
+        struct recd_recording r;
+        if (n != 1)
+            return why_set(why, why_n, RECD_E_BAD_INPUT, "--sid takes exactly one file%s", "");
+        if (!recd_sid_valid(o->sid, strlen(o->sid), "RE", 1))
+            return why_set(why, why_n, RECD_E_BAD_INPUT,
+                           "malformed recording sid (want RE and 32 lowercase hex digits)%s", "");
+        rc = st->ops->recording_get(st, o->sid, &r);
+        if (rc == 0)
+            return why_set(why, why_n, RECD_E_EXISTS, "recording %s already exists", o->sid);
+        if (rc != RECD_E_NOT_FOUND)
+            return why_set(why, why_n, rc, "cannot read the store%s", "");
+    }
+    if (n < 1)
+        return why_set(why, why_n, RECD_E_BAD_INPUT, "no files given%s", "");
+    return 0;
+}
+
+static int open_probe(const char *path, struct recd_wav_info *info, char *why, size_t why_n)
+{
+    char reason[200];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, why_n, "%s: %s", path, strerror(errno));
+        return RECD_E_BAD_INPUT;
+    }
+    if (recd_wav_probe(fd, info, reason, sizeof reason) < 0) {
+        snprintf(why, why_n, "%s: %s", path, reason);
+        close(fd);
+        return RECD_E_BAD_INPUT;
+    }
+    return fd;
+}
+
+/*
+ * Stores the media of one file durably under a new (or the given) sid and fills the fields of
+ * *r that come from the file. Returns 0, or RECD_E_* with `why` set; on failure nothing was
+ * acknowledged, and media already stored under r->sid is the caller's to remove.
+ */
+static int store_media(struct recd_ctx *ctx, const struct recd_import_opts *o, const char *path,
+                       struct recd_recording *r, char *why, size_t why_n)
+{
+    struct recd_blob *bl = ctx->blob;
+    char key[RECD_MEDIA_KEY_MAX];
+    struct recd_wav_info info;
+    int rc = 0;
+    /* Probed again: the file could have changed since the first pass. */
+    int fd = open_probe(path, &info, why, why_n);
+    if (fd < 0)
+        return fd;
+    memset(r, 0, sizeof *r);
+    if (o->sid)
+        memcpy(r->sid, o->sid, RECD_SID_LEN + 1);
+    else if (recd_sid_new(r->sid, "RE") < 0)
+        rc = RECD_E_INTERNAL;
+    recd_media_key(key, r->sid, ".wav");
+    if (rc == 0)
+        rc = bl->ops->put_fd(bl, key, fd, info.file_size);
+    close(fd);
+    /* The digest is of the stored copy, read back, so that it describes exactly what fsck
+     * will later check even if the source file changed while it was being copied. */
+    int sfd;
+    int64_t ssize;
+    if (rc == 0 && (rc = bl->ops->open(bl, key, &sfd, &ssize)) == 0) {
+        rc = ssize == info.file_size ? recd_file_sha256(sfd, ssize, r->media_sha256) : RECD_E_IO;
+        close(sfd);
+    }
+    if (rc < 0) {
+        snprintf(why, why_n, "%s: cannot store the media (%s)", path,
+                 rc == RECD_E_NO_SPACE ? "no space left on the data volume" : "I/O error");
+        return rc;
+    }
+    memcpy(r->account_sid, o->account_sid, RECD_SID_LEN + 1);
+    if (o->call_sid)
+        memcpy(r->call_sid, o->call_sid, RECD_SID_LEN + 1);
+    if (o->conference_sid)
+        memcpy(r->conference_sid, o->conference_sid, RECD_SID_LEN + 1);
+    r->duration_ms = info.duration_ms;
+    r->media_size = info.file_size;
+    r->channels = info.channels;
+    r->sample_rate = info.sample_rate;
+    snprintf(r->status, sizeof r->status, "completed");
+    snprintf(r->source, sizeof r->source, "%s", o->source ? o->source : "RecordVerb");
+    return 0;
+}
+
+/* Inserts the rows of a batch (and their transcriptions) into the caller's open transaction. */
+static int insert_rows(struct recd_store *st, const struct recd_import_opts *o, struct recd_recording *recs,
+                       int n, int64_t *last_us)
+{
+    for (int i = 0; i < n; i++) {
+        struct recd_recording *r = &recs[i];
+        int64_t now = recd_now_us();
+        /* Strictly increasing within one import, so a batch lists in the order it was given. */
+        if (now <= *last_us)
+            now = *last_us + 1;
+        *last_us = now;
+        r->created_us = o->created_us ? o->created_us : now;
+        r->updated_us = r->created_us;
+        r->start_us = o->start_us ? o->start_us : r->created_us;
+        int rc = st->ops->recording_insert(st, r);
+        if (rc < 0)
+            return rc;
+        if (o->transcription_text) {
+            struct recd_transcription t;
+            memset(&t, 0, sizeof t);
+            if (recd_sid_new(t.sid, "TR") < 0)
+                return RECD_E_INTERNAL;
+            memcpy(t.account_sid, r->account_sid, sizeof t.account_sid);
+            memcpy(t.recording_sid, r->sid, sizeof t.recording_sid);
+            t.created_us = t.updated_us = r->created_us;
+            t.duration_ms = r->duration_ms;
+            snprintf(t.status, sizeof t.status, "completed");
+            snprintf(t.type, sizeof t.type, "fast");
+            t.text = o->transcription_text;
+            t.text_len = strlen(o->transcription_text);
+            rc = st->ops->transcription_insert(st, &t);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* Writes one batch's media durably, then commits its rows in one transaction. */
+static int import_batch(struct recd_ctx *ctx, const struct recd_import_opts *o, char *const paths[], int n,
+                        struct recd_recording *recs, int64_t *last_us, char *why, size_t why_n)
+{
+    struct recd_store *st = ctx->store;
+    struct recd_blob *bl = ctx->blob;
+    char key[RECD_MEDIA_KEY_MAX];
+    int written = 0, rc = 0, in_tx = 0;
+
+    for (int i = 0; i < n; i++) {
+        rc = store_media(ctx, o, paths[i], &recs[i], why, why_n);
+        if (rc < 0)
+            goto fail;
+        written = i + 1;
+    }
+    /* The batch's media is on stable storage before any row that names it commits. */
+    rc = bl->ops->sync(bl);
+    if (rc < 0) {
+        snprintf(why, why_n, "cannot store the media (%s)",
+                 rc == RECD_E_NO_SPACE ? "no space left on the data volume" : "I/O error");
+        goto fail;
+    }
+    rc = st->ops->begin(st);
+    if (rc < 0)
+        goto db_fail;
+    in_tx = 1;
+    rc = insert_rows(st, o, recs, n, last_us);
+    if (rc < 0)
+        goto db_fail;
+    rc = st->ops->commit(st);
+    if (rc < 0)
+        goto db_fail;
+    return 0;
+
+db_fail:
+    if (rc == RECD_E_EXISTS)
+        snprintf(why, why_n, "recording %s already exists", o->sid ? o->sid : "(generated)");
+    else
+        snprintf(why, why_n, "cannot commit the import (%s)",
+                 rc == RECD_E_NO_SPACE ? "no space left on the data volume" : "store error");
+fail:
+    if (in_tx)
+        st->ops->rollback(st);
+    /* Nothing of this batch was acknowledged: its media goes, so no orphan is left behind. A
+     * duplicate explicit sid never got here with its media written: check_opts refused it. */
+    for (int i = 0; i < written; i++) {
+        recd_media_key(key, recs[i].sid, ".wav");
+        if (rc != RECD_E_EXISTS)
+            bl->ops->remove(bl, key);
+    }
+    return rc;
+}
+
+int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *const paths[], int n,
+                recd_recording_cb done, void *done_ctx, char *why, size_t why_n)
+{
+    int rc = check_opts(ctx, o, n, why, why_n);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < n; i++) {
+        struct recd_wav_info info;
+        int fd = open_probe(paths[i], &info, why, why_n);
+        if (fd < 0)
+            return fd;
+        close(fd);
+    }
+    int batch = o->batch > 0 ? o->batch : 64;
+    struct recd_recording *recs = calloc((size_t)batch, sizeof *recs);
+    if (!recs)
+        return RECD_E_INTERNAL;
+    /* A shared lock: imports run side by side, but `fsck --repair` waits until none is writing. */
+    while (flock(ctx->lock_fd, LOCK_SH) < 0 && errno == EINTR)
+        ;
+    int64_t last_us = 0;
+    /* Several files: one filesystem sync per batch instead of three fsyncs per file. */
+    if (n > 1)
+        ctx->blob->ops->defer_sync(ctx->blob, 1);
+    for (int at = 0; at < n && rc == 0; at += batch) {
+        int k = n - at < batch ? n - at : batch;
+        rc = import_batch(ctx, o, paths + at, k, recs, &last_us, why, why_n);
+        for (int i = 0; rc == 0 && i < k; i++)
+            if (done)
+                done(done_ctx, &recs[i]);
+    }
+    if (n > 1)
+        ctx->blob->ops->defer_sync(ctx->blob, 0);
+    flock(ctx->lock_fd, LOCK_UN);
+    free(recs);
+    return rc;
+}

@@ -1,0 +1,385 @@
+#include "store/store_sqlite_internal.h"
+
+#include "core/error.h"
+#include "core/log.h"
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <string.h>
+
+/*
+ * One row in or out of the SQLite store: binding a struct's fields to a statement and reading
+ * them back, both driven by the table's columns (store/sql_tables.c), and the operations that
+ * insert, get, update or delete single rows, plus the fsck scan.
+ */
+
+/* Binds the fields of `row` to parameters 1…n, after the checks every backend makes
+ * (recd_sql_col_text). */
+int recd_sqlite_bind_cols(struct sqlite_store *s, sqlite3_stmt *st, const struct recd_sql_table *t,
+                          const void *row)
+{
+    int rc = SQLITE_OK;
+    for (size_t i = 0; i < t->ncols && rc == SQLITE_OK; i++) {
+        const struct recd_col *c = &t->cols[i];
+        const char *p = (const char *)row + c->off;
+        int idx = (int)i + 1;
+        const char *text;
+        size_t len;
+        int null;
+        int64_t v64;
+        int v;
+        switch (c->kind) {
+        case RECD_COL_TEXT:
+        case RECD_COL_SID:
+        case RECD_COL_SID_NULL:
+            if (recd_sql_col_text(c, row, &text, &len, &null) < 0)
+                return RECD_E_BAD_INPUT;
+            rc =
+                null ? sqlite3_bind_null(st, idx) : sqlite3_bind_text(st, idx, text, (int)len, SQLITE_STATIC);
+            break;
+        case RECD_COL_I64:
+        case RECD_COL_I64_NULL:
+            memcpy(&v64, p, sizeof v64);
+            rc = c->kind == RECD_COL_I64_NULL && v64 == 0 ? sqlite3_bind_null(st, idx)
+                                                          : sqlite3_bind_int64(st, idx, v64);
+            break;
+        case RECD_COL_INT:
+        case RECD_COL_INT_NULL:
+            memcpy(&v, p, sizeof v);
+            rc = c->kind == RECD_COL_INT_NULL && v == 0 ? sqlite3_bind_null(st, idx)
+                                                        : sqlite3_bind_int(st, idx, v);
+            break;
+        case RECD_COL_BLOB: rc = sqlite3_bind_blob(st, idx, p, (int)c->size, SQLITE_STATIC); break;
+        }
+    }
+    return rc == SQLITE_OK ? 0 : recd_sqlite_fail(s, rc, "bind");
+}
+
+/* Reads the columns of `t`, found from result column `first` on, of the current row into `row`.
+ * A value that cannot have been written through recd_sqlite_bind_cols means the file was damaged
+ * or edited: RECD_E_IO. */
+int recd_sqlite_read_cols(sqlite3_stmt *st, int first, const struct recd_sql_table *t, void *row)
+{
+    for (size_t i = 0; i < t->ncols; i++) {
+        const struct recd_col *c = &t->cols[i];
+        char *p = (char *)row + c->off;
+        int idx = first + (int)i;
+        int null = sqlite3_column_type(st, idx) == SQLITE_NULL;
+        int64_t v64;
+        int v;
+        switch (c->kind) {
+        case RECD_COL_TEXT:
+        case RECD_COL_SID:
+        case RECD_COL_SID_NULL: {
+            const unsigned char *v_text = sqlite3_column_text(st, idx);
+            size_t len = (size_t)sqlite3_column_bytes(st, idx);
+            if (null) {
+                p[0] = '\0';
+                break;
+            }
+            if (!v_text || len >= c->size)
+                goto bad;
+            memcpy(p, v_text, len);
+            p[len] = '\0';
+            break;
+        }
+        case RECD_COL_I64:
+        case RECD_COL_I64_NULL:
+            v64 = sqlite3_column_int64(st, idx);
+            memcpy(p, &v64, sizeof v64);
+            break;
+        case RECD_COL_INT:
+        case RECD_COL_INT_NULL:
+            v64 = sqlite3_column_int64(st, idx);
+            if (v64 < INT32_MIN || v64 > INT32_MAX)
+                goto bad;
+            v = (int)v64;
+            memcpy(p, &v, sizeof v);
+            break;
+        case RECD_COL_BLOB: {
+            const void *b = sqlite3_column_blob(st, idx);
+            if (null || !b || (size_t)sqlite3_column_bytes(st, idx) != c->size)
+                goto bad;
+            memcpy(p, b, c->size);
+            break;
+        }
+        }
+        continue;
+    bad:
+        recd_log_error("store: column %s holds a value recd cannot have written", c->name);
+        return RECD_E_IO;
+    }
+    return 0;
+}
+
+/* A transcription's text stays in SQLite's memory: the caller copies it where it must outlive the
+ * statement (the caller's buffer for get, the page for lists). */
+int recd_sqlite_read_text(sqlite3_stmt *st, int idx, const char **p, size_t *n)
+{
+    *p = NULL;
+    *n = 0;
+    if (sqlite3_column_type(st, idx) == SQLITE_NULL)
+        return 0;
+    const char *t = (const char *)sqlite3_column_text(st, idx);
+    size_t len = (size_t)sqlite3_column_bytes(st, idx);
+    if (len > RECD_TEXT_MAX || (!t && len)) {
+        recd_log_error("store: a transcription text is unreadable or longer than recd writes");
+        return RECD_E_IO;
+    }
+    *p = t ? t : "";
+    *n = len;
+    return 0;
+}
+
+static int changes(struct sqlite_store *s)
+{
+    return sqlite3_changes64(s->db) > 0;
+}
+
+/* One-statement insert of a struct. */
+static int insert_row(struct sqlite_store *s, enum recd_sqlite_stmt id, const struct recd_sql_table *t,
+                      const void *row)
+{
+    int rc = recd_sqlite_txn_alive(s);
+    if (rc < 0)
+        return rc;
+    rc = recd_sqlite_bind_cols(s, s->stmt[id], t, row);
+    if (rc < 0) {
+        recd_sqlite_done(s->stmt[id]);
+        return rc;
+    }
+    return recd_sqlite_run(s, id);
+}
+
+/* Looks a row up by sid and reads it into `out`; leaves the statement on the row (the caller
+ * reads any extra columns, then calls recd_sqlite_done()). Returns 1 on a row. */
+int recd_sqlite_get_row(struct sqlite_store *s, enum recd_sqlite_stmt id, const char *sid,
+                        const struct recd_sql_table *t, void *out)
+{
+    sqlite3_stmt *st = s->stmt[id];
+    if (!sid)
+        return RECD_E_BAD_INPUT;
+    int rc = sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
+    if (rc != SQLITE_OK)
+        return recd_sqlite_fail(s, rc, recd_sqlite_stmt_name[id]);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return RECD_E_NOT_FOUND;
+    if (rc != SQLITE_ROW)
+        return recd_sqlite_fail(s, rc, recd_sqlite_stmt_name[id]);
+    rc = recd_sqlite_read_cols(st, 0, t, out);
+    return rc < 0 ? rc : 1;
+}
+
+int recd_sqlite_op_account_insert(struct recd_store *st, const struct recd_account *a)
+{
+    return insert_row(S(st), S_ACCOUNT_INSERT, &recd_sql_accounts, a);
+}
+
+int recd_sqlite_op_account_get(struct recd_store *st, const char *sid, struct recd_account *out)
+{
+    struct sqlite_store *s = S(st);
+    int rc = recd_sqlite_get_row(s, S_ACCOUNT_GET, sid, &recd_sql_accounts, out);
+    recd_sqlite_done(s->stmt[S_ACCOUNT_GET]);
+    return rc < 0 ? rc : 0;
+}
+
+int recd_sqlite_op_account_set_media_auth(struct recd_store *st, const char *sid, int on, int64_t now_us)
+{
+    struct sqlite_store *s = S(st);
+    sqlite3_stmt *q = s->stmt[S_ACCOUNT_SET_MEDIA_AUTH];
+    int rc = recd_sqlite_txn_alive(s);
+    if (rc < 0)
+        return rc;
+    if (!sid)
+        return RECD_E_BAD_INPUT;
+    if (sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int(q, 2, on != 0) != SQLITE_OK || sqlite3_bind_int64(q, 3, now_us) != SQLITE_OK) {
+        rc = recd_sqlite_fail(s, sqlite3_extended_errcode(s->db), "bind");
+        recd_sqlite_done(q);
+        return rc;
+    }
+    rc = recd_sqlite_run(s, S_ACCOUNT_SET_MEDIA_AUTH);
+    if (rc == 0 && !changes(s))
+        rc = RECD_E_NOT_FOUND;
+    return rc;
+}
+
+int recd_sqlite_op_key_insert(struct recd_store *st, const struct recd_key *k)
+{
+    return insert_row(S(st), S_KEY_INSERT, &recd_sql_api_keys, k);
+}
+
+int recd_sqlite_op_key_get(struct recd_store *st, const char *sid, struct recd_key *out)
+{
+    struct sqlite_store *s = S(st);
+    int rc = recd_sqlite_get_row(s, S_KEY_GET, sid, &recd_sql_api_keys, out);
+    recd_sqlite_done(s->stmt[S_KEY_GET]);
+    return rc < 0 ? rc : 0;
+}
+
+int recd_sqlite_op_recording_insert(struct recd_store *st, const struct recd_recording *r)
+{
+    return insert_row(S(st), S_RECORDING_INSERT, &recd_sql_recordings, r);
+}
+
+int recd_sqlite_op_recording_get(struct recd_store *st, const char *sid, struct recd_recording *out)
+{
+    struct sqlite_store *s = S(st);
+    int rc = recd_sqlite_get_row(s, S_RECORDING_GET, sid, &recd_sql_recordings, out);
+    recd_sqlite_done(s->stmt[S_RECORDING_GET]);
+    return rc < 0 ? rc : 0;
+}
+
+static int bind_sid_run(struct sqlite_store *s, enum recd_sqlite_stmt id, const char *sid)
+{
+    int rc = sqlite3_bind_text(s->stmt[id], 1, sid, -1, SQLITE_STATIC);
+    if (rc != SQLITE_OK) {
+        recd_sqlite_done(s->stmt[id]);
+        return recd_sqlite_fail(s, rc, recd_sqlite_stmt_name[id]);
+    }
+    return recd_sqlite_run(s, id);
+}
+
+int recd_sqlite_op_recording_mark_deleted(struct recd_store *st, const char *sid, int64_t now_us)
+{
+    struct sqlite_store *s = S(st);
+    sqlite3_stmt *q = s->stmt[S_RECORDING_MARK_DELETED];
+    /* deleted_us = 0 means "not deleted", so the deletion needs a real instant. */
+    if (!sid || now_us <= 0)
+        return RECD_E_BAD_INPUT;
+    int rc = recd_sqlite_call_begin(s);
+    if (rc < 0)
+        return rc;
+    if (sqlite3_bind_text(q, 1, sid, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(q, 2, now_us) != SQLITE_OK) {
+        rc = recd_sqlite_fail(s, sqlite3_extended_errcode(s->db), "bind");
+        recd_sqlite_done(q);
+        goto fail;
+    }
+    rc = recd_sqlite_run(s, S_RECORDING_MARK_DELETED);
+    if (rc < 0)
+        goto fail;
+    if (!changes(s)) {
+        rc = RECD_E_NOT_FOUND;
+        goto fail;
+    }
+    rc = bind_sid_run(s, S_RECORDING_DELETE_TRANSCRIPTIONS, sid);
+fail:
+    return recd_sqlite_call_end(s, rc);
+}
+
+int recd_sqlite_op_purge_deleted(struct recd_store *st, int64_t before_us, int64_t *n)
+{
+    struct sqlite_store *s = S(st);
+    int64_t purged = 0;
+    *n = 0;
+    int rc = recd_sqlite_call_begin(s);
+    if (rc < 0)
+        return rc;
+    /* Transcriptions first: they refer to the recordings. */
+    static const enum recd_sqlite_stmt steps[] = {S_PURGE_TRANSCRIPTIONS, S_PURGE_RECORDINGS};
+    for (size_t i = 0; i < 2; i++) {
+        rc = sqlite3_bind_int64(s->stmt[steps[i]], 1, before_us);
+        if (rc != SQLITE_OK) {
+            rc = recd_sqlite_fail(s, rc, recd_sqlite_stmt_name[steps[i]]);
+            recd_sqlite_done(s->stmt[steps[i]]);
+            goto fail;
+        }
+        rc = recd_sqlite_run(s, steps[i]);
+        if (rc < 0)
+            goto fail;
+    }
+    purged = sqlite3_changes64(s->db);
+fail:
+    rc = recd_sqlite_call_end(s, rc);
+    if (rc == 0)
+        *n = purged;
+    return rc;
+}
+
+int recd_sqlite_op_transcription_insert(struct recd_store *st, const struct recd_transcription *t)
+{
+    struct sqlite_store *s = S(st);
+    sqlite3_stmt *q = s->stmt[S_TRANSCRIPTION_INSERT];
+    int idx = (int)recd_sql_transcriptions.ncols + 1;
+    int rc = recd_sqlite_txn_alive(s);
+    if (rc < 0)
+        return rc;
+    /* Refused here, for every backend alike (recd_sql_text_check says why). */
+    if (recd_sql_text_check(t) < 0)
+        return RECD_E_BAD_INPUT;
+    rc = recd_sqlite_bind_cols(s, q, &recd_sql_transcriptions, t);
+    if (rc == 0) {
+        int brc = t->text_null
+                      ? sqlite3_bind_null(q, idx)
+                      : sqlite3_bind_text(q, idx, t->text ? t->text : "", (int)t->text_len, SQLITE_STATIC);
+        if (brc != SQLITE_OK)
+            rc = recd_sqlite_fail(s, brc, "bind");
+    }
+    if (rc < 0) {
+        recd_sqlite_done(q);
+        return rc;
+    }
+    return recd_sqlite_run(s, S_TRANSCRIPTION_INSERT);
+}
+
+int recd_sqlite_op_transcription_get(struct recd_store *st, const char *sid, struct recd_transcription *out,
+                                     struct recd_buf *text)
+{
+    struct sqlite_store *s = S(st);
+    sqlite3_stmt *q = s->stmt[S_TRANSCRIPTION_GET];
+    const char *p = NULL;
+    size_t n = 0;
+    recd_buf_reset(text);
+    int rc = recd_sqlite_get_row(s, S_TRANSCRIPTION_GET, sid, &recd_sql_transcriptions, out);
+    if (rc > 0)
+        rc = recd_sqlite_read_text(q, (int)recd_sql_transcriptions.ncols, &p, &n);
+    if (rc >= 0) {
+        out->text_null = p == NULL;
+        out->text_len = n;
+        recd_buf_add(text, p ? p : "", n);
+        out->text = text->p ? text->p : "";
+    }
+    recd_sqlite_done(q);
+    return rc < 0 ? rc : 0;
+}
+
+int recd_sqlite_op_transcription_delete(struct recd_store *st, const char *sid)
+{
+    struct sqlite_store *s = S(st);
+    int rc = recd_sqlite_txn_alive(s);
+    if (rc < 0)
+        return rc;
+    if (!sid)
+        return RECD_E_BAD_INPUT;
+    rc = bind_sid_run(s, S_TRANSCRIPTION_DELETE, sid);
+    if (rc == 0 && !changes(s))
+        rc = RECD_E_NOT_FOUND;
+    return rc;
+}
+
+int recd_sqlite_op_recording_scan(struct recd_store *base, recd_recording_cb cb, void *ctx)
+{
+    struct sqlite_store *s = S(base);
+    sqlite3_stmt *st = s->stmt[S_RECORDING_SCAN];
+    struct recd_recording r;
+    int rc;
+    if (s->scanning) {
+        recd_log_error("store: recording_scan called from its own callback");
+        return RECD_E_INTERNAL;
+    }
+    s->scanning = 1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = recd_sqlite_read_cols(st, 0, &recd_sql_recordings, &r);
+        if (rc < 0 || cb(ctx, &r))
+            break;
+    }
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+        rc = 0;
+    else if (rc > 0)
+        rc = recd_sqlite_fail(s, rc, "recording_scan");
+    recd_sqlite_done(st);
+    s->scanning = 0;
+    return rc;
+}

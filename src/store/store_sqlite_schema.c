@@ -1,0 +1,165 @@
+#include "store/store_sqlite_internal.h"
+
+#include "core/error.h"
+#include "core/log.h"
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/*
+ * The schema of the SQLite store, by version. migrations[v] takes a database from version v to
+ * v + 1; PRAGMA user_version records where a file is. A new field is one entry in its table's
+ * columns (store/sql_tables.c) and one migration here ("ALTER TABLE … ADD COLUMN …") that
+ * bumps SCHEMA_VERSION; a file written by an older recd is brought up to date when opened, and
+ * one written by a newer recd is refused.
+ */
+
+/*
+ * Schema version 1. STRICT tables so that a column holds only its declared type whatever writes
+ * it. Indexes: one per list shape, each ending in (created_us, sid) so that the ORDER BY and the
+ * keyset bounds are a walk along the index; transcriptions_recording also serves the deletes by
+ * recording and the foreign-key checks when a recording row goes; recordings_deleted (partial,
+ * so it costs nothing for live rows) finds what purge removes.
+ */
+static const char schema_v1[] =
+    "CREATE TABLE IF NOT EXISTS accounts ("
+    " sid TEXT PRIMARY KEY NOT NULL,"
+    " parent_sid TEXT REFERENCES accounts(sid),"
+    " friendly_name TEXT NOT NULL,"
+    " token_salt BLOB NOT NULL,"
+    " token_hash BLOB NOT NULL,"
+    " token_sealed BLOB NOT NULL,"
+    " media_auth INTEGER NOT NULL,"
+    " created_us INTEGER NOT NULL,"
+    " updated_us INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE IF NOT EXISTS api_keys ("
+    " sid TEXT PRIMARY KEY NOT NULL,"
+    " account_sid TEXT NOT NULL REFERENCES accounts(sid),"
+    " friendly_name TEXT NOT NULL,"
+    " secret_salt BLOB NOT NULL,"
+    " secret_hash BLOB NOT NULL,"
+    " secret_sealed BLOB NOT NULL,"
+    " created_us INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX IF NOT EXISTS api_keys_account ON api_keys(account_sid);"
+    "CREATE TABLE IF NOT EXISTS recordings ("
+    " sid TEXT PRIMARY KEY NOT NULL,"
+    " account_sid TEXT NOT NULL REFERENCES accounts(sid),"
+    " call_sid TEXT,"
+    " conference_sid TEXT,"
+    " created_us INTEGER NOT NULL,"
+    " updated_us INTEGER NOT NULL,"
+    " start_us INTEGER,"
+    " deleted_us INTEGER NOT NULL DEFAULT 0,"
+    " duration_ms INTEGER NOT NULL,"
+    " media_size INTEGER NOT NULL,"
+    " channels INTEGER NOT NULL,"
+    " sample_rate INTEGER NOT NULL,"
+    " error_code INTEGER,"
+    " status TEXT NOT NULL,"
+    " source TEXT NOT NULL,"
+    " media_sha256 TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX IF NOT EXISTS recordings_account ON recordings(account_sid, created_us, sid);"
+    "CREATE INDEX IF NOT EXISTS recordings_call ON recordings(account_sid, call_sid, created_us, sid);"
+    "CREATE INDEX IF NOT EXISTS recordings_conference"
+    " ON recordings(account_sid, conference_sid, created_us, sid);"
+    "CREATE INDEX IF NOT EXISTS recordings_deleted ON recordings(deleted_us) WHERE deleted_us <> 0;"
+    "CREATE TABLE IF NOT EXISTS transcriptions ("
+    " sid TEXT PRIMARY KEY NOT NULL,"
+    " account_sid TEXT NOT NULL REFERENCES accounts(sid),"
+    " recording_sid TEXT NOT NULL REFERENCES recordings(sid),"
+    " created_us INTEGER NOT NULL,"
+    " updated_us INTEGER NOT NULL,"
+    " duration_ms INTEGER NOT NULL,"
+    " status TEXT NOT NULL,"
+    " type TEXT NOT NULL,"
+    " text TEXT"
+    ") STRICT;"
+    "CREATE INDEX IF NOT EXISTS transcriptions_account ON transcriptions(account_sid, created_us, sid);"
+    /* account_sid second: a query naming both the recording and the account then matches two
+     * equality columns here against one in transcriptions_account, so the planner picks this one
+     * without statistics. */
+    "CREATE INDEX IF NOT EXISTS transcriptions_recording"
+    " ON transcriptions(recording_sid, account_sid, created_us, sid);";
+
+static const char *const migrations[] = {
+    schema_v1, /* 0 → 1: everything */
+};
+
+#define SCHEMA_VERSION ((int64_t)(sizeof migrations / sizeof migrations[0]))
+
+int recd_sqlite_exec(struct sqlite_store *s, const char *sql, const char *step)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : recd_sqlite_fail(s, rc, step);
+}
+
+int recd_sqlite_pragma(struct sqlite_store *s, const char *sql, int64_t *num, char *text, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            if (num)
+                *num = sqlite3_column_int64(st, 0);
+            if (text) {
+                const char *t = (const char *)sqlite3_column_text(st, 0);
+                snprintf(text, cap, "%s", t ? t : "");
+            }
+            rc = SQLITE_OK;
+        }
+    }
+    int e = rc == SQLITE_OK ? 0 : recd_sqlite_fail(s, rc, sql);
+    sqlite3_finalize(st);
+    return e;
+}
+
+/* Runs the migrations from `version` up, each recorded in user_version, in the caller's
+ * transaction so that a file is never left between two versions. */
+static int migrate_from(struct sqlite_store *s, int64_t version)
+{
+    for (int64_t v = version; v < SCHEMA_VERSION; v++) {
+        char step[64], pragma[64];
+        snprintf(step, sizeof step, "schema %lld to %lld", (long long)v, (long long)v + 1);
+        int rc = recd_sqlite_exec(s, migrations[v], step);
+        if (rc < 0)
+            return rc;
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %lld", (long long)v + 1);
+        if ((rc = recd_sqlite_exec(s, pragma, "schema version")) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int recd_sqlite_migrate(struct sqlite_store *s)
+{
+    int64_t version = 0;
+    int rc = recd_sqlite_pragma(s, "PRAGMA user_version", &version, NULL, 0);
+    if (rc < 0 || version == SCHEMA_VERSION)
+        return rc;
+    /* Re-read under the write lock: another process may be creating the schema right now. */
+    if ((rc = recd_sqlite_exec(s, "BEGIN IMMEDIATE", "schema begin")) < 0)
+        return rc;
+    rc = recd_sqlite_pragma(s, "PRAGMA user_version", &version, NULL, 0);
+    if (rc < 0)
+        goto fail;
+    /* No recd writes a negative version; like 0, it gets the whole schema (all IF NOT EXISTS). */
+    if (version < 0)
+        version = 0;
+    if (version > SCHEMA_VERSION) {
+        recd_log_error("store: the database has schema version %lld; this recd knows up to %lld",
+                       (long long)version, (long long)SCHEMA_VERSION);
+        rc = RECD_E_IO;
+        goto fail;
+    }
+    if ((rc = migrate_from(s, version)) < 0)
+        goto fail;
+    return recd_sqlite_exec(s, "COMMIT", "schema commit");
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
