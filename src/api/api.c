@@ -180,7 +180,7 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
     memset(c, 0, offsetof(struct call, qs));
     c->rq = rq;
     c->rs = rs;
-    c->st = rq->ctx->store;
+    c->st = rq->store;
     c->rc.base_url = rq->base_url;
 
     const char *qm = memchr(rq->target.p, '?', rq->target.n);

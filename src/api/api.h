@@ -4,7 +4,8 @@
 #include "api/cache.h"
 #include "api/limiter.h"
 #include "core/buf.h"
-#include "service/service.h"
+#include "media/blob.h"
+#include "store/store.h"
 
 #include <stdint.h>
 
@@ -24,20 +25,25 @@ enum recd_method {
 };
 
 struct recd_request {
+    /* From the wire, filled by the HTTP adapter. */
     enum recd_method method;
     struct recd_str target;    /* raw request target: path and query, as received */
     const char *authorization; /* the Authorization header, or NULL */
-    const char *base_url;      /* public base URL, "http://127.0.0.1:8080", no trailing '/' */
-    struct recd_ctx *ctx;      /* this thread's store and blob store */
     /* Looks up a request header by name (case-insensitive); NULL when absent. */
     const char *(*header)(const struct recd_request *rq, const char *name);
-    void *conn;                   /* the adapter's handle, for `header` */
-    int64_t now_us;               /* when the request arrived (µs), for the limiter */
-    int64_t now_s;                /* the same in seconds, for signed-link expiry */
-    struct recd_limiter *limiter; /* failed-auth limiter, or NULL for none */
-    struct recd_api_cache *cache; /* this worker's cache of rendered list pages, or NULL */
-    unsigned char client[16];     /* the client's address bytes, for the limiter */
+    void *conn;               /* the adapter's handle, for `header` */
+    int64_t now_us;           /* when the request arrived (µs), for the limiter */
+    int64_t now_s;            /* the same in seconds, for signed-link expiry */
+    unsigned char client[16]; /* the client's address bytes, for the limiter */
     size_t client_len;
+
+    /* What the API works with, filled by whoever runs it (src/serve): the worker thread's own. */
+    struct recd_store *store;      /* this thread's store handle */
+    struct recd_blob *blob;        /* the media */
+    const unsigned char *seal_key; /* 32 bytes: opens the sealed secrets signed links are checked with */
+    const char *base_url;          /* public base URL, "http://127.0.0.1:8080", no trailing '/' */
+    struct recd_limiter *limiter;  /* failed-auth limiter, or NULL for none */
+    struct recd_api_cache *cache;  /* this worker's cache of rendered list pages, or NULL */
 };
 
 struct recd_response {

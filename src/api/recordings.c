@@ -3,6 +3,7 @@
 #include "api/sign.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/seal.h"
 #include "core/time.h"
 #include "service/service.h"
 
@@ -39,13 +40,13 @@ static int check_signature(struct call *c, const struct recd_account *acc)
     if (key_sid[0] == 'A') {
         struct recd_account signer;
         if (c->st->ops->account_get(c->st, key_sid, &signer) < 0 ||
-            recd_secret_unseal(c->rq->ctx, signer.sid, signer.token_sealed, secret) < 0)
+            recd_seal_open_secret(c->rq->seal_key, signer.sid, signer.token_sealed, secret) < 0)
             goto bad;
         memcpy(owner, signer.sid, sizeof owner);
     } else {
         struct recd_key key;
         if (c->st->ops->key_get(c->st, key_sid, &key) < 0 ||
-            recd_secret_unseal(c->rq->ctx, key.sid, key.secret_sealed, secret) < 0)
+            recd_seal_open_secret(c->rq->seal_key, key.sid, key.secret_sealed, secret) < 0)
             goto bad;
         memcpy(owner, key.account_sid, sizeof owner);
     }
@@ -151,7 +152,7 @@ static void send_media(struct call *c, const struct recd_recording *r)
         return;
     int fd;
     int64_t size;
-    int rc = recd_media_open(c->rq->ctx, r, v->suffix, &fd, &size);
+    int rc = recd_media_open(c->st, c->rq->blob, r, v->suffix, &fd, &size);
     if (rc < 0) {
         struct recd_recording again;
         if (rc == RECD_E_NOT_FOUND && c->st->ops->recording_get(c->st, r->sid, &again) == 0 &&
@@ -200,7 +201,7 @@ void recd_recording_serve(struct call *c)
     if (c->rq->method == RECD_M_DELETE) {
         if (recd_call_authorize(c, &acc) < 0 || find_recording(c, &r) < 0)
             return;
-        int rc = recd_recording_delete(c->rq->ctx, r.sid);
+        int rc = recd_recording_delete(c->st, c->rq->blob, r.sid);
         if (rc < 0) {
             recd_call_fail(c, rc, "");
             return;

@@ -5,6 +5,7 @@
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/seal.h"
 #include "core/sid.h"
 #include "core/time.h"
 #include "serve/serve.h"
@@ -431,7 +432,7 @@ static int cmd_sign(int argc, char **argv)
         rc = RECD_E_NOT_FOUND;
     if (rc == RECD_E_NOT_FOUND) {
         fprintf(stderr, "recd: no recording %s of account %s\n", rec, acc);
-    } else if (rc == 0 && (rc = recd_secret_unseal(&ctx, acc, account.token_sealed, secret)) < 0) {
+    } else if (rc == 0 && (rc = recd_seal_open_secret(ctx.seal_key, acc, account.token_sealed, secret)) < 0) {
         fprintf(stderr, "recd: cannot unseal the account's token (is this the data folder's seal.key?)\n");
     } else if (rc < 0) {
         fprintf(stderr, "recd: cannot read the store\n");

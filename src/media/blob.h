@@ -20,6 +20,14 @@
 
 struct recd_blob;
 
+/**
+ * The repair guard. Media written before the metadata that refers to it has committed (an
+ * import, a derived file) looks like an orphan to fsck; so a writer holds the guard shared while
+ * such media exists, and `fsck --repair`, which deletes orphans, holds it exclusive. Across the
+ * processes that share the store.
+ */
+enum recd_blob_guard { RECD_BLOB_RELEASE = 0, RECD_BLOB_WRITING, RECD_BLOB_REPAIRING };
+
 /** Called for each key found by scan(); returning non-zero stops the walk. */
 typedef int (*recd_blob_key_cb)(void *ctx, const char *key, int64_t size);
 
@@ -49,6 +57,8 @@ struct recd_blob_ops {
     int (*defer_sync)(struct recd_blob *b, int on);
     /** Makes every put() since the last sync durable. 0 or RECD_E_*. */
     int (*sync)(struct recd_blob *b);
+    /** Takes (waiting for it) or releases the repair guard, as `how` says. 0 or RECD_E_*. */
+    int (*guard)(struct recd_blob *b, enum recd_blob_guard how);
 };
 
 struct recd_blob {
@@ -62,7 +72,8 @@ int recd_blob_key_valid(const char *key);
  * Opens the filesystem blob store rooted at `dir` (created if missing, mode 0700). Layout:
  * `dir/ab/cd/REabcd….wav`, sharded by the first four hex digits after the prefix (random), so
  * that no directory holds more than a few hundred files at a million recordings; temporary files
- * live in `dir/tmp/` on the same filesystem so that rename() is atomic.
+ * live in `dir/tmp/` on the same filesystem so that rename() is atomic. The repair guard is an
+ * flock on `dir/.lock`.
  */
 int recd_blob_fs_open(const char *dir, struct recd_blob **out);
 

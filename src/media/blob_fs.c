@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@ struct blob_fs {
     struct recd_blob base;
     int root;
     int tmp;
+    int lock; /* .lock in the root: the repair guard's flock */
     /* Batch mode (defer_sync): puts skip their fsyncs; sync() makes everything durable with one
      * syncfs. `unsynced` says a put has happened since the last sync. */
     int deferred;
@@ -667,6 +669,7 @@ static void fs_close(struct recd_blob *b)
         return;
     close(fs->tmp);
     close(fs->root);
+    close(fs->lock);
     free(fs);
 }
 
@@ -708,7 +711,22 @@ static int fs_sync(struct recd_blob *b)
     return 0;
 }
 
+static int fs_guard(struct recd_blob *b, enum recd_blob_guard how)
+{
+    struct blob_fs *fs = (struct blob_fs *)b;
+    int op = how == RECD_BLOB_REPAIRING ? LOCK_EX : how == RECD_BLOB_WRITING ? LOCK_SH : LOCK_UN;
+    int r;
+    while ((r = flock(fs->lock, op)) < 0 && errno == EINTR)
+        ;
+    if (r < 0) {
+        log_err("lock", ".lock", errno);
+        return recd_err_from_errno(errno);
+    }
+    return 0;
+}
+
 static const struct recd_blob_ops fs_ops = {
+    .guard = fs_guard,
     .defer_sync = fs_defer_sync,
     .sync = fs_sync,
     .close = fs_close,
@@ -733,7 +751,7 @@ int recd_blob_fs_open(const char *dir, struct recd_blob **out)
     if (fs == NULL)
         return RECD_E_INTERNAL;
     fs->base.ops = &fs_ops;
-    fs->root = fs->tmp = -1;
+    fs->root = fs->tmp = fs->lock = -1;
 
     int created = mkdir(dir, 0700) == 0;
     if (!created && errno != EEXIST)
@@ -758,6 +776,9 @@ int recd_blob_fs_open(const char *dir, struct recd_blob **out)
     step = "create tmp dir in";
     if ((fs->tmp = ensure_dir(fs->root, TMP_DIR, 0, 0)) < 0)
         goto fail_errno;
+    step = "open .lock in";
+    if ((fs->lock = openat(fs->root, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+        goto fail_errno;
     *out = &fs->base;
     return 0;
 
@@ -768,6 +789,8 @@ fail_errno:
         close(fs->tmp);
     if (fs->root >= 0)
         close(fs->root);
+    if (fs->lock >= 0)
+        close(fs->lock);
     free(fs);
     return recd_err_from_errno(err);
 }

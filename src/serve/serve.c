@@ -58,8 +58,10 @@ static void handle(void *cls, void *ts, struct recd_request *rq, struct recd_res
 {
     struct app *app = cls;
     struct worker *w = ts;
+    rq->store = w->ctx.store;
+    rq->blob = w->ctx.blob;
+    rq->seal_key = w->ctx.seal_key;
     rq->base_url = app->base_url;
-    rq->ctx = &w->ctx;
     rq->cache = w->cache;
     rq->limiter = app->limiter;
     recd_api_handle(rq, rs);

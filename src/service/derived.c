@@ -35,9 +35,9 @@ static int inflight_busy(const char *key)
 }
 
 /* Produces `suffix` from the recording's media and stores it durably under its key. */
-static int derive(struct recd_ctx *ctx, const struct recd_recording *r, const char *suffix)
+static int derive(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                  const char *suffix)
 {
-    struct recd_blob *bl = ctx->blob;
     const int mono = strncmp(suffix, ".mono", 5) == 0;
     const int mp3 = strcmp(suffix + strlen(suffix) - 4, ".mp3") == 0;
     /* The mono MP3 is encoded from the mono WAV, so both downmixes are the same samples. */
@@ -48,7 +48,7 @@ static int derive(struct recd_ctx *ctx, const struct recd_recording *r, const ch
     struct recd_buf out;
     recd_buf_init(&out, 0);
     int64_t t0 = recd_now_us();
-    rc = recd_media_open(ctx, r, source, &fd, &size);
+    rc = recd_media_open(st, bl, r, source, &fd, &size);
     if (rc < 0)
         goto done;
     rc = mp3 ? recd_mp3_encode(fd, &out) : recd_wav_downmix(fd, &out);
@@ -59,15 +59,16 @@ static int derive(struct recd_ctx *ctx, const struct recd_recording *r, const ch
     }
     recd_media_key(key, r->sid, suffix);
     /* Shared with imports: fsck --repair waits until no derived file is half-written. */
-    while (flock(ctx->lock_fd, LOCK_SH) < 0 && errno == EINTR)
-        ;
-    rc = bl->ops->put_mem(bl, key, out.p, out.len);
-    flock(ctx->lock_fd, LOCK_UN);
+    rc = bl->ops->guard(bl, RECD_BLOB_WRITING);
+    if (rc == 0) {
+        rc = bl->ops->put_mem(bl, key, out.p, out.len);
+        bl->ops->guard(bl, RECD_BLOB_RELEASE);
+    }
     if (rc == 0) {
         /* A DELETE may have run while we encoded. It commits "deleted" before it unlinks, so
          * looking after our rename sees it whenever its unlink could have missed our file. */
         struct recd_recording now;
-        int g = ctx->store->ops->recording_get(ctx->store, r->sid, &now);
+        int g = st->ops->recording_get(st, r->sid, &now);
         if (g == RECD_E_NOT_FOUND || (g == 0 && now.deleted_us)) {
             bl->ops->remove(bl, key);
             rc = RECD_E_NOT_FOUND;
@@ -84,10 +85,9 @@ done:
     return rc;
 }
 
-int recd_media_open(struct recd_ctx *ctx, const struct recd_recording *r, const char *suffix, int *fd,
-                    int64_t *size)
+int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                    const char *suffix, int *fd, int64_t *size)
 {
-    struct recd_blob *bl = ctx->blob;
     char key[RECD_MEDIA_KEY_MAX];
     if (strncmp(suffix, ".mono", 5) == 0 && r->channels < 2)
         return RECD_E_BAD_INPUT;
@@ -119,7 +119,7 @@ int recd_media_open(struct recd_ctx *ctx, const struct recd_recording *r, const 
     memcpy(inflight[slot], key, sizeof inflight[slot]);
     pthread_mutex_unlock(&inflight_lock);
 
-    rc = derive(ctx, r, suffix);
+    rc = derive(st, bl, r, suffix);
 
     pthread_mutex_lock(&inflight_lock);
     inflight[slot][0] = '\0';

@@ -83,10 +83,10 @@ int recd_fsck(struct recd_ctx *ctx, int repair, void *out, struct recd_fsck_repo
 {
     struct fsck_state s = {ctx, out, rep, repair};
     memset(rep, 0, sizeof *rep);
-    if (repair)
-        while (flock(ctx->lock_fd, LOCK_EX) < 0 && errno == EINTR)
-            ;
-    int rc = ctx->store->ops->recording_scan(ctx->store, fsck_recording, &s);
+    int rc = repair ? ctx->blob->ops->guard(ctx->blob, RECD_BLOB_REPAIRING) : 0;
+    if (rc < 0)
+        return rc;
+    rc = ctx->store->ops->recording_scan(ctx->store, fsck_recording, &s);
     if (rc == 0)
         rc = ctx->blob->ops->scan(ctx->blob, fsck_blob, &s);
     if (rc == 0)
@@ -97,6 +97,6 @@ int recd_fsck(struct recd_ctx *ctx, int repair, void *out, struct recd_fsck_repo
         rep->repaired += n;
     }
     if (repair)
-        flock(ctx->lock_fd, LOCK_UN);
+        ctx->blob->ops->guard(ctx->blob, RECD_BLOB_RELEASE);
     return rc;
 }

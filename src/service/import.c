@@ -261,9 +261,12 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
     struct recd_recording *recs = calloc((size_t)batch, sizeof *recs);
     if (!recs)
         return RECD_E_INTERNAL;
-    /* A shared lock: imports run side by side, but `fsck --repair` waits until none is writing. */
-    while (flock(ctx->lock_fd, LOCK_SH) < 0 && errno == EINTR)
-        ;
+    /* Shared: imports run side by side, but `fsck --repair` waits until none is writing. */
+    rc = ctx->blob->ops->guard(ctx->blob, RECD_BLOB_WRITING);
+    if (rc < 0) {
+        free(recs);
+        return rc;
+    }
     int64_t last_us = 0;
     /* Several files: one filesystem sync per batch instead of three fsyncs per file. */
     if (n > 1)
@@ -277,7 +280,7 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
     }
     if (n > 1)
         ctx->blob->ops->defer_sync(ctx->blob, 0);
-    flock(ctx->lock_fd, LOCK_UN);
+    ctx->blob->ops->guard(ctx->blob, RECD_BLOB_RELEASE);
     free(recs);
     return rc;
 }

@@ -31,7 +31,6 @@ int recd_ctx_open(const char *dir, struct recd_ctx *ctx)
 {
     char path[PATH_MAX];
     memset(ctx, 0, sizeof *ctx);
-    ctx->lock_fd = -1;
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
         recd_log_error("cannot create data folder %s: %s", dir, strerror(errno));
         return RECD_E_IO;
@@ -48,13 +47,6 @@ int recd_ctx_open(const char *dir, struct recd_ctx *ctx)
     rc = recd_seal_key_load(dir, ctx->seal_key);
     if (rc < 0)
         goto fail;
-    snprintf(path, sizeof path, "%s/.lock", dir);
-    ctx->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (ctx->lock_fd < 0) {
-        recd_log_error("cannot open %s: %s", path, strerror(errno));
-        rc = RECD_E_IO;
-        goto fail;
-    }
     return 0;
 fail:
     recd_ctx_close(ctx);
@@ -67,11 +59,8 @@ void recd_ctx_close(struct recd_ctx *ctx)
         ctx->store->ops->close(ctx->store);
     if (ctx->blob)
         ctx->blob->ops->close(ctx->blob);
-    if (ctx->lock_fd >= 0)
-        close(ctx->lock_fd);
     ctx->store = NULL;
     ctx->blob = NULL;
-    ctx->lock_fd = -1;
 }
 
 /* The store keeps sealed secrets in arrays of its own size; they must be what core/seal makes. */
@@ -89,12 +78,6 @@ static int new_secret(struct recd_ctx *ctx, const char *owner, unsigned char sal
     recd_secret_hash(salt, clear, 32, hash);
     return recd_seal(ctx->seal_key, owner, (const unsigned char *)clear, 32, sealed) < 0 ? RECD_E_INTERNAL
                                                                                          : 0;
-}
-
-int recd_secret_unseal(struct recd_ctx *ctx, const char *owner_sid,
-                       const unsigned char sealed[RECD_SEALED_SECRET_LEN], char out[33])
-{
-    return recd_seal_open_secret(ctx->seal_key, owner_sid, sealed, out);
 }
 
 static int copy_name(char *dst, size_t cap, const char *name)
@@ -152,9 +135,8 @@ int recd_key_create(struct recd_ctx *ctx, const char *account_sid, const char *n
     return st->ops->key_insert(st, out);
 }
 
-int recd_recording_delete(struct recd_ctx *ctx, const char *sid)
+int recd_recording_delete(struct recd_store *st, struct recd_blob *bl, const char *sid)
 {
-    struct recd_store *st = ctx->store;
     int rc = st->ops->recording_mark_deleted(st, sid, recd_now_us());
     if (rc < 0)
         return rc;
@@ -163,7 +145,7 @@ int recd_recording_delete(struct recd_ctx *ctx, const char *sid)
     char key[RECD_MEDIA_KEY_MAX];
     for (size_t i = 0; i < sizeof media_suffixes / sizeof media_suffixes[0]; i++) {
         recd_media_key(key, sid, media_suffixes[i]);
-        if (ctx->blob->ops->remove(ctx->blob, key) < 0)
+        if (bl->ops->remove(bl, key) < 0)
             recd_log_warn("could not remove media %s; fsck --repair will", key);
     }
     return 0;

@@ -19,7 +19,6 @@
 struct recd_ctx {
     struct recd_store *store;
     struct recd_blob *blob;
-    int lock_fd;                /* data/.lock, for the import (shared) / fsck --repair (exclusive) protocol */
     unsigned char seal_key[32]; /* data/seal.key: seals the secrets the server must sign with */
 };
 
@@ -66,7 +65,7 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
  * files are unlinked, so that no crash leaves metadata pointing at missing media.
  * RECD_E_NOT_FOUND when absent or already deleted.
  */
-int recd_recording_delete(struct recd_ctx *ctx, const char *sid);
+int recd_recording_delete(struct recd_store *st, struct recd_blob *bl, const char *sid);
 
 /** Purges the metadata of recordings deleted more than 40 days before `now_us`. */
 int recd_purge(struct recd_ctx *ctx, int64_t now_us, int64_t *n);
@@ -102,13 +101,7 @@ void recd_media_key(char out[RECD_MEDIA_KEY_MAX], const char *sid, const char *s
  * success; RECD_E_BAD_INPUT if a mono variant is asked of a mono recording; RECD_E_INTERNAL
  * when the file cannot be produced (nothing partial is ever left under the key).
  */
-int recd_media_open(struct recd_ctx *ctx, const struct recd_recording *r, const char *suffix, int *fd,
-                    int64_t *size);
-
-/** Unseals a secret sealed for `owner_sid` into `out` (33 bytes: 32 characters and a NUL). 0 or
- * RECD_E_INTERNAL. A wrapper of recd_seal_open_secret (core/seal.h) with the data folder's key;
- * new code that has the key should call that. */
-int recd_secret_unseal(struct recd_ctx *ctx, const char *owner_sid,
-                       const unsigned char sealed[RECD_SEALED_SECRET_LEN], char out[33]);
+int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                    const char *suffix, int *fd, int64_t *size);
 
 #endif

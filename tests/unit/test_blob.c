@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -203,8 +204,8 @@ static void test_bad_keys_rejected_by_every_op(void **state)
         assert_int_equal(b->ops->remove(b, bad[i]), RECD_E_BAD_INPUT);
     }
     close(fd);
-    /* Nothing was created: only the empty tmp/ directory. */
-    assert_int_equal(count_entries(f->dir, "."), 1);
+    /* Nothing was created: only the empty tmp/ directory and the repair guard's .lock. */
+    assert_int_equal(count_entries(f->dir, "."), 2);
     assert_int_equal(count_entries(f->dir, "tmp"), 0);
 }
 
@@ -543,6 +544,52 @@ static void test_reopen_existing_store(void **state)
     assert_int_equal(recd_blob_fs_open(path, &b2), RECD_E_IO);
 }
 
+static int count_keys(void *ctx, const char *key, int64_t size)
+{
+    (void)key;
+    (void)size;
+    ++*(int *)ctx;
+    return 0;
+}
+
+/* Whether a process other than this handle could take the repair guard's lock as `op` now. */
+static int lock_free(const char *dir, int op)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    assert_true(fd >= 0);
+    int ok = flock(fd, op | LOCK_NB) == 0;
+    close(fd);
+    return ok;
+}
+
+static void test_repair_guard(void **state)
+{
+    struct fixture *f = *state;
+    struct recd_blob *b2 = NULL;
+    assert_int_equal(recd_blob_fs_open(f->dir, &b2), 0);
+    /* Writers share the guard with each other, and keep a repair out until both are done. */
+    assert_int_equal(f->b->ops->guard(f->b, RECD_BLOB_WRITING), 0);
+    assert_int_equal(b2->ops->guard(b2, RECD_BLOB_WRITING), 0);
+    assert_true(lock_free(f->dir, LOCK_SH));
+    assert_false(lock_free(f->dir, LOCK_EX));
+    assert_int_equal(f->b->ops->guard(f->b, RECD_BLOB_RELEASE), 0);
+    assert_false(lock_free(f->dir, LOCK_EX));
+    assert_int_equal(b2->ops->guard(b2, RECD_BLOB_RELEASE), 0);
+    assert_true(lock_free(f->dir, LOCK_EX));
+    /* A repair keeps every writer out. */
+    assert_int_equal(b2->ops->guard(b2, RECD_BLOB_REPAIRING), 0);
+    assert_false(lock_free(f->dir, LOCK_SH));
+    assert_int_equal(b2->ops->guard(b2, RECD_BLOB_RELEASE), 0);
+    assert_true(lock_free(f->dir, LOCK_SH));
+    b2->ops->close(b2);
+    /* The lock file is no key: a scan does not see it. */
+    int keys = 0;
+    assert_int_equal(f->b->ops->scan(f->b, count_keys, &keys), 0);
+    assert_int_equal(keys, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -560,6 +607,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_leftover_removed_with_zero_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_existing_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_sync_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repair_guard, setup, teardown),
     };
     return cmocka_run_group_tests_name("blob", tests, NULL, NULL);
 }
