@@ -23,7 +23,8 @@
  * A signed link (docs/api.md, "Signed media links"): Expires, KeySid and Signature in the query,
  * an HMAC-SHA256 over "GET\n" + path + "\n" + Expires with the secret of KeySid, which must be
  * the recording's account, its parent, or an API key of either. Returns 1 when the link is
- * valid, 0 when the request carries none, and -1 (the 401 set) when it carries a bad one.
+ * valid, 0 when the request carries none, and RECD_E_BAD_SIGNATURE (the 401 set) when it carries
+ * a bad one.
  */
 static int check_signature(struct call *c, const struct recd_account *acc)
 {
@@ -60,7 +61,7 @@ static int check_signature(struct call *c, const struct recd_account *acc)
 bad:
     memset(secret, 0, sizeof secret);
     recd_call_fail(c, rc, "");
-    return -1;
+    return rc;
 }
 
 static const char *req_header(struct call *c, const char *name)

@@ -30,19 +30,19 @@ static void hmac_fetch(void)
     hmac_alg = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
 }
 
-/* The raw HMAC-SHA256 of the string to sign; 0 or -1 when OpenSSL fails. */
+/* The raw HMAC-SHA256 of the string to sign; 0 or RECD_E_INTERNAL when OpenSSL fails. */
 static int sign_raw(const char *secret, size_t secret_len, const char *method, const char *path,
                     size_t path_len, int64_t expires, unsigned char mac[MAC_LEN])
 {
     char num[24];
     int nn = snprintf(num, sizeof num, "%" PRId64, expires);
     if (nn < 0 || (size_t)nn >= sizeof num)
-        return -1;
+        return RECD_E_INTERNAL;
     if (pthread_once(&hmac_once, hmac_fetch) != 0 || !hmac_alg)
-        return -1;
+        return RECD_E_INTERNAL;
     EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_alg);
     if (!ctx)
-        return -1;
+        return RECD_E_INTERNAL;
     char digest[] = "SHA256";
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
@@ -60,7 +60,7 @@ static int sign_raw(const char *secret, size_t secret_len, const char *method, c
              EVP_MAC_update(ctx, (const unsigned char *)num, (size_t)nn) == 1 &&
              EVP_MAC_final(ctx, mac, &outl, MAC_LEN) == 1 && outl == MAC_LEN;
     EVP_MAC_CTX_free(ctx);
-    return ok ? 0 : -1;
+    return ok ? 0 : RECD_E_INTERNAL;
 }
 
 void recd_sign_compute(const char *secret, size_t secret_len, const char *method, const char *path,

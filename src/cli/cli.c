@@ -326,7 +326,7 @@ static int date_opt(struct args *a, const char *name, int64_t *us)
         return 0;
     if (recd_time_parse_any(v, strlen(v), us) < 0 || *us <= 0) {
         fprintf(stderr, "recd: --%s %s: want RFC 3339 or RFC 2822\n", name, v);
-        return -1;
+        return RECD_E_BAD_INPUT;
     }
     return 0;
 }

@@ -119,6 +119,34 @@ static void buf_truncate(struct recd_buf *out, size_t start)
         out->p[start] = '\0';
 }
 
+/* A LAME encoder set up for `info`'s audio; NULL (with *step saying where) when LAME refuses. */
+static lame_t encoder_for(const struct recd_wav_info *info, const char **step)
+{
+    int channels = info->channels;
+    int rate = mp3_rate(info->sample_rate);
+    lame_t lame = lame_init();
+    *step = "lame_init";
+    if (lame == NULL)
+        return NULL;
+    lame_set_num_channels(lame, channels);
+    lame_set_in_samplerate(lame, info->sample_rate);
+    /* Set explicitly: left at 0, LAME would pick a lower rate to suit a low bitrate. */
+    lame_set_out_samplerate(lame, rate);
+    lame_set_mode(lame, channels == 2 ? JOINT_STEREO : MONO);
+    lame_set_VBR(lame, vbr_off);
+    lame_set_brate(lame, mp3_kbps(channels, rate));
+    lame_set_quality(lame, LAME_QUALITY);
+    /* An Info tag for duration and seeking; no ID3 tag, so the bytes depend on the audio alone. */
+    lame_set_bWriteVbrTag(lame, 1);
+    lame_set_write_id3tag_automatic(lame, 0);
+    *step = "lame_init_params";
+    if (lame_init_params(lame) < 0) {
+        lame_close(lame);
+        return NULL;
+    }
+    return lame;
+}
+
 int recd_mp3_encode(int fd, struct recd_buf *out)
 {
     struct src s;
@@ -131,25 +159,8 @@ int recd_mp3_encode(int fd, struct recd_buf *out)
     if ((e = src_open(fd, &s)) < 0)
         return e;
     int channels = s.info.channels;
-    int rate = mp3_rate(s.info.sample_rate);
-
-    step = "lame_init";
     e = RECD_E_INTERNAL;
-    if ((lame = lame_init()) == NULL)
-        goto fail;
-    lame_set_num_channels(lame, channels);
-    lame_set_in_samplerate(lame, s.info.sample_rate);
-    /* Set explicitly: left at 0, LAME would pick a lower rate to suit a low bitrate. */
-    lame_set_out_samplerate(lame, rate);
-    lame_set_mode(lame, channels == 2 ? JOINT_STEREO : MONO);
-    lame_set_VBR(lame, vbr_off);
-    lame_set_brate(lame, mp3_kbps(channels, rate));
-    lame_set_quality(lame, LAME_QUALITY);
-    /* An Info tag for duration and seeking; no ID3 tag, so the bytes depend on the audio alone. */
-    lame_set_bWriteVbrTag(lame, 1);
-    lame_set_write_id3tag_automatic(lame, 0);
-    step = "lame_init_params";
-    if (lame_init_params(lame) < 0)
+    if ((lame = encoder_for(&s.info, &step)) == NULL)
         goto fail;
 
     pcm = malloc(sizeof *pcm * BLOCK_FRAMES * (size_t)channels);

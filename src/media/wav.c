@@ -76,7 +76,7 @@ static uint32_t le32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Reads exactly `n` bytes at `off`; 0, or -1 on an I/O error or end of file. */
+/* Reads exactly `n` bytes at `off`; 0, or -1 with errno set (EIO for an early end of file). */
 static int pread_all(int fd, void *buf, size_t n, int64_t off)
 {
     unsigned char *p = buf;
@@ -84,6 +84,8 @@ static int pread_all(int fd, void *buf, size_t n, int64_t off)
         ssize_t r = pread(fd, p, n, (off_t)off);
         if (r < 0 && errno == EINTR)
             continue;
+        if (r == 0)
+            errno = EIO;
         if (r <= 0)
             return -1;
         p += r;

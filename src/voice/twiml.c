@@ -439,6 +439,105 @@ static const struct {
     {RECD_TWIML_RECORD, "recordingConfigurationId", "recording configurations"},
 };
 
+/* Stores attribute value `v` by rule `r` into `field`. Returns 1 when stored, or when it refused the
+ * value with an error of its own; 0 for a value the caller refuses as invalid. One case per kind
+ * of value TwiML has, each a few lines: it is long because the kinds are many, and kept in one
+ * switch so that the compiler checks every kind is handled. */
+static int set_value(struct st *s, const struct attr_rule *r, int code, const char *vn, void *field,
+                     const char *v)
+{
+    char b[48];
+    size_t n = strlen(v);
+    switch (r->kind) {
+    case A_URL:
+        /* An empty action is the current document (what RFC 3986 resolves "" to); an empty callback
+         * is no callback. Either way, the same as leaving the attribute out. */
+        if (n && !url_ok(v, n))
+            return 0;
+        copy_str(s, v, n, field);
+        return 1;
+    case A_METHOD:
+        if (strcmp(v, "GET") == 0)
+            *(enum recd_twiml_method *)field = RECD_TWIML_GET;
+        else if (strcmp(v, "POST") == 0)
+            *(enum recd_twiml_method *)field = RECD_TWIML_POST;
+        else
+            return 0;
+        return 1;
+    case A_UINT:
+        if (parse_uint(v, r->min, r->max, field) < 0) {
+            fail(s, 0, code, "<%s %s=\"%s\">: want a whole number from %u to %u", vn, r->name, shown(v, b),
+                 r->min, r->max);
+            return 1;
+        }
+        return 1;
+    case A_BOOL:
+        if (strcmp(v, "true") == 0)
+            *(bool *)field = true;
+        else if (strcmp(v, "false") == 0)
+            *(bool *)field = false;
+        else
+            return 0;
+        return 1;
+    case A_RECORD_KEYS:
+        if (n == 0 || n > RECD_TWIML_MAX_DIGITS || !keys_ok(v, 0))
+            return 0;
+        copy_str(s, v, n, field);
+        return 1;
+    case A_GATHER_KEY:
+        if (n > 1 || !keys_ok(v, 0))
+            return 0;
+        *(char *)field = v[0];
+        return 1;
+    case A_DIGITS:
+        if (n > RECD_TWIML_MAX_DIGITS || !keys_ok(v, 1))
+            return 0;
+        copy_str(s, v, n, field);
+        return 1;
+    case A_VOICE:
+        if (!voice_ok(v))
+            return 0;
+        copy_str(s, v, n, field);
+        return 1;
+    case A_LANGUAGE:
+        if (!language_ok(v))
+            return 0;
+        copy_str(s, v, n, field);
+        return 1;
+    case A_TRIM:
+        if (strcmp(v, "trim-silence") == 0)
+            *(enum recd_twiml_trim *)field = RECD_TWIML_TRIM_SILENCE;
+        else if (strcmp(v, "do-not-trim") == 0)
+            *(enum recd_twiml_trim *)field = RECD_TWIML_DO_NOT_TRIM;
+        else
+            return 0;
+        return 1;
+    case A_EVENTS:
+        if (events_of(v, field) < 0)
+            return 0;
+        return 1;
+    case A_INPUT:
+        if (strcmp(v, "dtmf") == 0)
+            return 1;
+        if (strstr(v, "speech")) {
+            fail(s, 0, code, "<Gather input=\"%s\">: recd gathers DTMF only", shown(v, b));
+            return 1;
+        }
+        return 0;
+    case A_REASON:
+        if (strcmp(v, "rejected") == 0)
+            *(enum recd_twiml_reject_reason *)field = RECD_TWIML_REJECTED;
+        else if (strcmp(v, "busy") == 0)
+            *(enum recd_twiml_reject_reason *)field = RECD_TWIML_BUSY;
+        else
+            return 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* Sets attribute `name` of verb `vb` (in a <Gather> when `nested`) from its text `v`, or fails the
+ * document with the code Twilio gives that attribute. */
 static void set_attr(struct st *s, struct recd_twiml_verb *vb, int nested, const char *name, const char *v,
                      unsigned *seen)
 {
@@ -462,94 +561,8 @@ static void set_attr(struct st *s, struct recd_twiml_verb *vb, int nested, const
         return;
     }
     int code = nested && r->in_gather ? r->in_gather : r->code;
-    void *field = (char *)vb + r->off;
-    size_t n = strlen(v);
-    switch (r->kind) {
-    case A_URL:
-        /* An empty action is the current document (what RFC 3986 resolves "" to); an empty callback
-         * is no callback. Either way, the same as leaving the attribute out. */
-        if (n && !url_ok(v, n))
-            break;
-        copy_str(s, v, n, field);
-        return;
-    case A_METHOD:
-        if (strcmp(v, "GET") == 0)
-            *(enum recd_twiml_method *)field = RECD_TWIML_GET;
-        else if (strcmp(v, "POST") == 0)
-            *(enum recd_twiml_method *)field = RECD_TWIML_POST;
-        else
-            break;
-        return;
-    case A_UINT:
-        if (parse_uint(v, r->min, r->max, field) < 0) {
-            fail(s, 0, code, "<%s %s=\"%s\">: want a whole number from %u to %u", vn, r->name, shown(v, b),
-                 r->min, r->max);
-            return;
-        }
-        return;
-    case A_BOOL:
-        if (strcmp(v, "true") == 0)
-            *(bool *)field = true;
-        else if (strcmp(v, "false") == 0)
-            *(bool *)field = false;
-        else
-            break;
-        return;
-    case A_RECORD_KEYS:
-        if (n == 0 || n > RECD_TWIML_MAX_DIGITS || !keys_ok(v, 0))
-            break;
-        copy_str(s, v, n, field);
-        return;
-    case A_GATHER_KEY:
-        if (n > 1 || !keys_ok(v, 0))
-            break;
-        *(char *)field = v[0];
-        return;
-    case A_DIGITS:
-        if (n > RECD_TWIML_MAX_DIGITS || !keys_ok(v, 1))
-            break;
-        copy_str(s, v, n, field);
-        return;
-    case A_VOICE:
-        if (!voice_ok(v))
-            break;
-        copy_str(s, v, n, field);
-        return;
-    case A_LANGUAGE:
-        if (!language_ok(v))
-            break;
-        copy_str(s, v, n, field);
-        return;
-    case A_TRIM:
-        if (strcmp(v, "trim-silence") == 0)
-            *(enum recd_twiml_trim *)field = RECD_TWIML_TRIM_SILENCE;
-        else if (strcmp(v, "do-not-trim") == 0)
-            *(enum recd_twiml_trim *)field = RECD_TWIML_DO_NOT_TRIM;
-        else
-            break;
-        return;
-    case A_EVENTS:
-        if (events_of(v, field) < 0)
-            break;
-        return;
-    case A_INPUT:
-        if (strcmp(v, "dtmf") == 0)
-            return;
-        if (strstr(v, "speech")) {
-            fail(s, 0, code, "<Gather input=\"%s\">: recd gathers DTMF only", shown(v, b));
-            return;
-        }
-        break;
-    case A_REASON:
-        if (strcmp(v, "rejected") == 0)
-            *(enum recd_twiml_reject_reason *)field = RECD_TWIML_REJECTED;
-        else if (strcmp(v, "busy") == 0)
-            *(enum recd_twiml_reject_reason *)field = RECD_TWIML_BUSY;
-        else
-            break;
-        return;
-    }
-    fail(s, 0, code, "<%s %s=\"%s\">: invalid value", vn, r->name, shown(v, b));
+    if (!set_value(s, r, code, vn, (char *)vb + r->off, v))
+        fail(s, 0, code, "<%s %s=\"%s\">: invalid value", vn, r->name, shown(v, b));
 }
 
 static size_t rule_index(int verb, const char *name)
