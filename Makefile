@@ -2,10 +2,13 @@
 # every test; `make run` serves a demo. Each of them first installs what is missing (`make deps`).
 
 CC       ?= cc
-PKGS     := libmicrohttpd sqlite3 sndfile libcrypto
+PKGS     := libmicrohttpd sqlite3 sndfile libcrypto libre spandsp
 WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
-CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) $(EXTRA_CFLAGS)
-LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lpthread -lm
+# libre's headers are not self-contained and not -Wconversion clean: -isystem silences them, and
+# HAVE_INTTYPES_H gives re_types.h the fixed-width types it expects.
+RE_CFLAGS := -isystem /usr/include/re -DHAVE_INTTYPES_H
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) $(WARN) $(EXTRA_CFLAGS)
+LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lre -lspandsp -lpthread -lm
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -28,7 +31,7 @@ FUZZ_REPLAY := $(FUZZ_NAMES:%=build/test/fuzz/replay_%)
 # libFuzzer binaries (clang): `make fuzz` explores for FUZZ_SECONDS per target.
 FUZZ_BIN := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 
@@ -36,7 +39,7 @@ FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libmicrohttpd-dev libsqlite3-dev libsndfile1-dev \
             libssl-dev libmp3lame-dev libcmocka-dev python3 python3-pytest python3-requests \
             python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
-            wrk nginx
+            wrk nginx libre-dev libspandsp-dev sip-tester baresip sox
 
 .PHONY: all deps run test unit e2e fuzz clean format bench
 all: deps build/recd
