@@ -84,6 +84,12 @@ unit: deps $(UNIT_BIN) $(FUZZ_REPLAY)
 	@scripts/run-unit.sh $(UNIT_BIN)
 	@scripts/run-fuzz-replay.sh $(FUZZ_NAMES)
 
+# Test harnesses for the voice endpoint, driven by tests/e2e/test_sip_endpoint.py.
+VOICE_BIN := build/test/voice/sip_echo
+build/test/voice/%: tests/voice/%.c build/test/librecd.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ $< build/test/librecd.a $(LDLIBS)
+
 build/test/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c build/test/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -o $@ $< fuzz/replay_main.c build/test/librecd.a $(LDLIBS)
@@ -105,12 +111,12 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c build/fuzz/librecd.a
 fuzz: deps $(FUZZ_BIN)
 	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
-e2e: deps build/test/recd build/recd
+e2e: deps build/test/recd build/recd $(VOICE_BIN)
 	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 
 # Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
 # pytest's summary line closes the run; the exit status is non-zero if anything failed.
-test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd
+test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); u=$$?; \
 	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; e=$$?; \
 	[ $$u -eq 0 ] && [ $$e -eq 0 ]
