@@ -597,8 +597,10 @@ static void tick(void *arg)
 static void apply_sdp(struct recd_sip_call *call, const struct recd_sip_sdp_choice *c)
 {
     call->peer = *sdp_media_raddr(call->sdpm);
+    pthread_mutex_lock(&call->mu); /* recd_sip_send_digits reads event_pt from other threads */
     call->pt = c->pt;
     call->event_pt = c->event_pt;
+    pthread_mutex_unlock(&call->mu);
     recd_rtp_rx_set_event_pt(&call->rx, c->event_pt);
     call->send = c->send;
     int was = call->peer_sends;
@@ -1036,8 +1038,6 @@ int recd_sip_send_digits(struct recd_sip_call *call, const char *digits)
             return RECD_E_BAD_INPUT;
     pthread_mutex_lock(&call->mu);
     int rc = 0;
-    /* event_pt is written on the SIP thread only before the handler hears of the call, or by a
-     * re-INVITE; a stale read here at worst queues digits that are then not sent. */
     if (call->event_pt < 0)
         rc = RECD_E_BAD_INPUT;
     else if (call->ndigits + n > MAX_DIGITS)

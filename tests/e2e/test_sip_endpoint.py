@@ -756,3 +756,26 @@ def test_digits_sent_as_rfc4733(echo):
         assert v[0][2]  # the first packet of each event carries the marker
         assert v[-1][1]  # and the last ends it
     e.end(1)
+
+
+def test_silent_peer_is_hung_up(echo, tmp_path):
+    """A peer that stops sending RTP (a caller gone without a BYE) is hung up after the timeout."""
+    e = echo("--number", "5550100", "--rtp-timeout-ms", "700")
+    xml = scenario(invite(), PROVISIONAL, '<recv response="200" rrs="true"/>\n', ack(), OK_TO_BYE)
+    t0 = time.monotonic()
+    rc, log = sipp(e, tmp_path, xml)
+    assert rc == 0, log[-3000:]
+    assert 0.6 < time.monotonic() - t0 < 4
+    assert e.end(1)[0] == 4  # timeout
+
+
+def test_held_call_is_not_timed_out(echo, tmp_path):
+    """On hold (the peer sends nothing by design) the RTP timeout does not apply."""
+    e = echo("--number", "5550100", "--rtp-timeout-ms", "500")
+    ok = '<recv response="200"><action><ereg regexp="a=inactive" search_in="body" check_it="true" assign_to="h"/></action></recv>\n'
+    xml = scenario(invite(), PROVISIONAL, '<recv response="200" rrs="true"/>\n', ack(),
+                   invite(direction="inactive", cseq=2, in_dialog=True), PROVISIONAL.replace("180", "199"), ok,
+                   ack(2), '<pause milliseconds="1500"/>\n', bye(3), refs=("h",))
+    rc, log = sipp(e, tmp_path, xml)
+    assert rc == 0, log[-3000:]
+    assert e.end(1)[0] == 1  # the caller's BYE, not a timeout
