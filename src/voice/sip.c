@@ -289,12 +289,15 @@ static int sdp_choose(struct sdp_media *m, struct recd_sip_sdp_choice *c)
     const char *codec = NULL;
     for (struct le *le = rl ? rl->head : NULL; le; le = le->next) {
         const struct sdp_format *f = le->data;
-        if (!f->sup || !f->name)
+        /* A static payload type may come without an rtpmap line: then libre matched it by number
+         * and left the name empty. */
+        const char *name = f->name ? f->name : f->pt == 0 ? "PCMU" : f->pt == 8 ? "PCMA" : NULL;
+        if (!f->sup || !name)
             continue;
-        if (!codec && (!str_casecmp(f->name, "PCMU") || !str_casecmp(f->name, "PCMA"))) {
-            codec = !str_casecmp(f->name, "PCMU") ? "PCMU" : "PCMA";
+        if (!codec && (!str_casecmp(name, "PCMU") || !str_casecmp(name, "PCMA"))) {
+            codec = !str_casecmp(name, "PCMU") ? "PCMU" : "PCMA";
             c->pt = f->pt;
-        } else if (c->event_pt < 0 && !str_casecmp(f->name, telev_rtpfmt)) {
+        } else if (c->event_pt < 0 && !str_casecmp(name, telev_rtpfmt)) {
             c->event_pt = f->pt;
         }
     }
