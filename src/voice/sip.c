@@ -720,6 +720,35 @@ static int copy_user(const struct pl *pl, char *out, size_t cap)
     return 0;
 }
 
+/* The number an INVITE is for: the Request-URI's user part, else To's. */
+static int number_of(const struct sip_msg *msg, char *out, size_t cap)
+{
+    const struct pl *user = pl_isset(&msg->uri.user) ? &msg->uri.user : &msg->to.uri.user;
+    if (!pl_isset(user) || copy_user(user, out, cap))
+        return -1;
+    return 0;
+}
+
+int recd_sip_request_number(const uint8_t *msg, size_t len, char *out, size_t cap)
+{
+    struct mbuf *mb = mbuf_alloc(len + 1);
+    struct sip_msg *m = NULL;
+    int rc = RECD_E_BAD_INPUT;
+    if (!mb)
+        return RECD_E_INTERNAL;
+    if (mbuf_write_mem(mb, msg, len))
+        goto out;
+    mb->pos = 0;
+    if (sip_msg_decode(&m, mb) || !m->req)
+        goto out;
+    if (number_of(m, out, cap) == 0)
+        rc = 0;
+out:
+    mem_deref(m);
+    mem_deref(mb);
+    return rc;
+}
+
 static void free_unstarted(struct recd_sip_call *call)
 {
     call->state = ST_ENDED;
@@ -770,8 +799,7 @@ static void connect_handler(const struct sip_msg *msg, void *arg)
     }
 
     char number[64], from[64], to[64], callid[128];
-    const struct pl *user = pl_isset(&msg->uri.user) ? &msg->uri.user : &msg->to.uri.user;
-    if (!pl_isset(user) || copy_user(user, number, sizeof number)) {
+    if (number_of(msg, number, sizeof number)) {
         (void)sip_treply(NULL, sip, msg, 404, "Not Found");
         return;
     }

@@ -197,4 +197,12 @@ struct recd_sip_sdp_choice {
  */
 int recd_sip_sdp_offer(const uint8_t *sdp, size_t len, struct recd_sip_sdp_choice *out);
 
+/**
+ * The number a SIP request (`msg`, `len` bytes, as received) is for, by the endpoint's rule: the
+ * Request-URI's user part, else To's, %-unescaped, no control characters, shorter than `cap`.
+ * Writes it NUL-terminated to `out`. Returns 0, or RECD_E_BAD_INPUT (not a request, or no usable
+ * number: the endpoint answers 404). For the fuzz target and the tests.
+ */
+int recd_sip_request_number(const uint8_t *msg, size_t len, char *out, size_t cap);
+
 #endif

@@ -4,7 +4,7 @@
 
 #include "unit.h"
 
-/* The endpoint's answer to SDP offers, without sockets: the same function the INVITE path uses. */
+/* The endpoint's pure decisions, without sockets: the same functions the INVITE path uses. */
 
 #define HEAD "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
 
@@ -95,6 +95,36 @@ static void test_parsers(void **state)
     assert_int_equal(recd_sip_port_range_parse("2000", &lo, &hi), RECD_E_BAD_INPUT);
 }
 
+static int number(const char *msg, char *out)
+{
+    memset(out, 'X', 64);
+    return recd_sip_request_number((const uint8_t *)msg, strlen(msg), out, 64);
+}
+
+#define REST "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n"
+
+static void test_request_number(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(number("INVITE sip:5550100@h SIP/2.0\r\nTo: <sip:999@h>\r\n" REST "\r\n", out), 0);
+    assert_string_equal(out, "5550100"); /* the Request-URI wins over To */
+    assert_int_equal(
+        number("INVITE sip:h:5060 SIP/2.0\r\nTo: \"B\" <sip:%2B15550100@h;user=phone>\r\n" REST "\r\n", out),
+        0);
+    assert_string_equal(out, "+15550100"); /* To when the Request-URI has no user; unescaped */
+    assert_int_equal(number("INVITE sip:h SIP/2.0\r\nTo: <sip:h>\r\n" REST "\r\n", out), RECD_E_BAD_INPUT);
+    assert_int_equal(number("SIP/2.0 200 OK\r\nTo: <sip:1@h>\r\n" REST "\r\n", out), RECD_E_BAD_INPUT);
+    /* An escaped control character stays escaped: it is never decoded into the number. */
+    assert_int_equal(number("INVITE sip:12%0a3@h SIP/2.0\r\nTo: <sip:1@h>\r\n" REST "\r\n", out), 0);
+    assert_string_equal(out, "12%0a3");
+    char lng[200];
+    snprintf(lng, sizeof lng, "INVITE sip:%s@h SIP/2.0\r\nTo: <sip:1@h>\r\n" REST "\r\n",
+             "1234567890123456789012345678901234567890123456789012345678901234");
+    assert_int_equal(number(lng, out), RECD_E_BAD_INPUT); /* 64 characters do not fit in 64 bytes */
+    assert_int_equal(number("", out), RECD_E_BAD_INPUT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -102,6 +132,7 @@ int main(void)
         cmocka_unit_test(test_directions),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_parsers),
+        cmocka_unit_test(test_request_number),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
