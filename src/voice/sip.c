@@ -91,6 +91,8 @@ struct recd_sip_call {
     struct sdp_media *sdpm;
     struct rtp_sock *rtp;
     struct sa peer;
+    struct sa sig_src; /* where the INVITE came from */
+    int heard_peer, latched;
     int pt, event_pt, send, peer_sends;
     struct telev *telev;
     int telev_busy;
@@ -431,12 +433,27 @@ static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct 
     if (call->state == ST_ENDED || call->state == ST_RINGING)
         return;
     /*
-     * Only the address:port the peer put in its SDP may send media. Symmetric latching would
-     * follow whoever sends first, which lets anyone who can reach the port inject audio into a
-     * recording; recd's callers are trunks and PBXs on an allow-list, which send from where they
-     * said they would.
+     * Media is accepted from the address:port in the peer's SDP. Free symmetric latching (follow
+     * whoever sends first) would let anyone who can reach the port inject audio into a recording.
+     * One exception, before anything came from the SDP address: a packet from the IP address the
+     * INVITE came from (an allow-listed source) latches the stream to its address:port, because
+     * multi-homed user agents advertise one interface and send from another (baresip on a host with
+     * loopback and eth0 does), and that address is trusted exactly as much as the SDP it sent.
      */
-    if (!sa_isset(&call->peer, SA_ALL) || !sa_cmp(src, &call->peer, SA_ALL)) {
+    if (sa_isset(&call->peer, SA_ALL) && sa_cmp(src, &call->peer, SA_ALL)) {
+        call->heard_peer = 1;
+    } else if (!call->heard_peer && !call->latched && sa_cmp(src, &call->sig_src, SA_ADDR)) {
+        char was[64], now[64];
+        re_snprintf(was, sizeof was, "%J", &call->peer);
+        re_snprintf(now, sizeof now, "%J", src);
+        recd_log_info("sip: RTP latched to %s (the SDP said %s)", now, was);
+        call->peer = *src;
+        call->latched = 1;
+        call->heard_peer = 1;
+        pthread_mutex_lock(&call->mu);
+        call->stats.latched = 1;
+        pthread_mutex_unlock(&call->mu);
+    } else {
         pthread_mutex_lock(&call->mu);
         call->stats.foreign++;
         pthread_mutex_unlock(&call->mu);
@@ -600,6 +617,8 @@ static void tick(void *arg)
 static void apply_sdp(struct recd_sip_call *call, const struct recd_sip_sdp_choice *c)
 {
     call->peer = *sdp_media_raddr(call->sdpm);
+    call->heard_peer = 0;
+    call->latched = 0;
     pthread_mutex_lock(&call->mu); /* recd_sip_send_digits reads event_pt from other threads */
     call->pt = c->pt;
     call->event_pt = c->event_pt;
@@ -824,6 +843,7 @@ static void connect_handler(const struct sip_msg *msg, void *arg)
     atomic_init(&call->ended, 0);
     pthread_mutex_init(&call->mu, NULL);
     call->ep = ep;
+    call->sig_src = msg->src;
     call->state = ST_RINGING;
     call->event_pt = -1;
     tmr_init(&call->tick);

@@ -59,6 +59,7 @@ struct recd_sip_call_info {
 struct recd_sip_call_stats {
     struct recd_rtp_stats rx; /**< receive side, as in rtp_rx.h */
     uint64_t foreign;         /**< RTP packets dropped because they came from elsewhere */
+    uint64_t latched;         /**< 1 when media was latched to the INVITE's source (see sip.c) */
     uint64_t sent;            /**< RTP packets sent */
     uint64_t digits;          /**< digits delivered to the handler */
 };

@@ -714,22 +714,28 @@ def test_outbound_tone_is_paced_g711(echo):
 def test_rtp_from_elsewhere_is_dropped(echo):
     e = echo("--number", "5550100")
     c = RawCall(e)
+    # A stranger on another address (127.0.0.2: not where the INVITE came from), and one on the
+    # caller's own address but another port, who starts only after the caller's media did.
     other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    other.bind(("127.0.0.1", 0))
+    other.bind(("127.0.0.2", 0))
+    near = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    near.bind(("127.0.0.1", 0))
     try:
         loud = rtp_packets(tones([(0.4, [1000])], amp=12000), ssrc=0x99)
         quiet = rtp_packets([0] * 3200, seq0=1000, ssrc=0x42)
-        # The peer sends silence from the address in its SDP; a stranger sends a loud tone.
+        # The stranger even sends first: it must not be latched onto.
         for (_, good), (_, bad) in zip(quiet, loud):
-            c.rtp.sendto(good, c.media)
             other.sendto(bad, c.media)
+            c.rtp.sendto(good, c.media)
+            near.sendto(bad, c.media)
             time.sleep(0.02)
         c.bye()
     finally:
         other.close()
+        near.close()
         c.close()
     _, st = e.end(1)
-    assert st["foreign"] == 20 and st["received"] == 20, st
+    assert st["foreign"] == 40 and st["received"] == 20 and st["latched"] == 0, st
     wav = read_wav(e.dir / "call-1.wav")
     assert max(abs(x) for x in wav) < 100
 
@@ -779,3 +785,50 @@ def test_held_call_is_not_timed_out(echo, tmp_path):
     rc, log = sipp(e, tmp_path, xml)
     assert rc == 0, log[-3000:]
     assert e.end(1)[0] == 1  # the caller's BYE, not a timeout
+
+
+BARESIP_CONFIG = """poll_method epoll
+sip_listen 127.0.0.1:{sip}
+sip_trans_def udp
+audio_player aubridge,nowhere
+audio_source ausine,440
+audio_alert aubridge,nowhere
+ausrc_srate 48000
+auplay_srate 48000
+ausrc_channels 2
+auplay_channels 2
+rtp_ports {lo}-{hi}
+module_path /usr/lib/baresip/modules
+module g711.so
+module ausine.so
+module aubridge.so
+module menu.so
+module_app account.so
+"""
+
+
+@pytest.mark.skipif(not Path("/usr/bin/baresip").exists(), reason="baresip not installed")
+def test_baresip_call(echo, tmp_path):
+    """A real SIP stack calls: its 440 Hz sine is heard, it hears us, and its BYE ends the call.
+    baresip advertises its eth0 address in SDP but sends from loopback, which is the case the
+    one-time latch to the INVITE's source address exists for."""
+    e = echo("--number", "5550100", "--tone", "1000")
+    conf = tmp_path / "baresip"
+    conf.mkdir()
+    lo, hi = free_rtp_range()
+    (conf / "config").write_text(BARESIP_CONFIG.format(sip=free_port(), lo=lo, hi=hi))
+    (conf / "accounts").write_text("<sip:bs@127.0.0.1>;regint=0;audio_codecs=PCMU\n")
+    (conf / "contacts").write_text("")
+    p = subprocess.run(["baresip", "-f", str(conf), "-e", "/dial sip:5550100@127.0.0.1:%d" % e.port, "-t", "4"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    out = p.stdout.decode(errors="replace")
+    assert "Call established" in out, out[-2000:]
+    reason, st = e.end(1)
+    assert reason == 1, out[-2000:]
+    assert st["received"] > 120 and st["lost"] == 0, st
+    wav = read_wav(tmp_path / "call-1.wav")
+    blocks = [dominant(wav[i:i + 800], (440, 1000)) for i in range(0, len(wav) - 799, 800)]
+    assert blocks.count(440) >= 25 and 1000 not in blocks, blocks
+    # baresip's own counter of what it received from us (bit/s) is far from zero.
+    rx = re.findall(r"audio=\d+/(\d+) \(bit/s\)", out)
+    assert rx and int(rx[-1]) > 40000, rx[-3:]

@@ -168,11 +168,11 @@ static void on_end(void *arg, enum recd_sip_end_reason reason, const struct recd
     c->ended = 1;
     pthread_mutex_unlock(&mu);
     say("END %d %d received=%llu lost=%llu late=%llu duplicates=%llu foreign=%llu sent=%llu digits=%llu "
-        "jitter=%u ssrc_changes=%llu\n",
+        "jitter=%u ssrc_changes=%llu latched=%llu\n",
         c->n, (int)reason, (unsigned long long)st->rx.received, (unsigned long long)st->rx.lost,
         (unsigned long long)st->rx.late, (unsigned long long)st->rx.duplicates,
         (unsigned long long)st->foreign, (unsigned long long)st->sent, (unsigned long long)st->digits,
-        st->rx.jitter, (unsigned long long)st->rx.ssrc_changes);
+        st->rx.jitter, (unsigned long long)st->rx.ssrc_changes, (unsigned long long)st->latched);
 }
 
 static void on_signal(int sig)
