@@ -100,7 +100,7 @@ struct recd_sip_call {
     uint32_t tx_ts, ev_ts;
     int marker;
     struct tmr tick, ring_tmr, free_tmr;
-    uint64_t next_tick, last_rtp_ms, t0_ms;
+    uint64_t next_tick, last_rtp_ms;
     struct recd_rtp_rx rx;
     struct recd_rtp_framer framer;
     struct recd_rtp_dtmf dtmf;
@@ -368,6 +368,17 @@ static uint64_t now_ms(void)
     return tmr_jiffies();
 }
 
+/*
+ * Arrival times in RTP timestamp units (1/8000 s) from the monotonic clock, wrapping: finer than
+ * libre's millisecond timers, so that the RFC 3550 jitter is not quantised to 8 units.
+ */
+static uint32_t media_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 8000u + (uint64_t)ts.tv_nsec / 125000u);
+}
+
 static void deliver_digit(struct recd_sip_call *call, char digit, enum recd_rtp_digit_source src)
 {
     if (!recd_rtp_digit_dedup(&call->dedup, digit, src, (int64_t)now_ms()))
@@ -466,7 +477,7 @@ static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct 
     }
     uint64_t t = now_ms();
     call->last_rtp_ms = t;
-    uint32_t arrival = (uint32_t)((t - call->t0_ms) * 8u);
+    uint32_t arrival = media_clock();
     recd_rtp_rx_push(&call->rx, hdr->ssrc, hdr->seq, hdr->ts, hdr->pt, mbuf_buf(mb), mbuf_get_left(mb),
                      arrival);
     sync_stats(call);
@@ -551,7 +562,7 @@ static void tick(void *arg)
     struct recd_sip *ep = call->ep;
     uint64_t t = now_ms();
 
-    recd_rtp_rx_expire(&call->rx, (uint32_t)((t - call->t0_ms) * 8u), HOLD_TS);
+    recd_rtp_rx_expire(&call->rx, media_clock(), HOLD_TS);
     sync_stats(call);
     if (call->peer_sends && t - call->last_rtp_ms > ep->o.rtp_timeout_ms) {
         recd_log_warn("sip: no RTP for %u ms, ending the call", ep->o.rtp_timeout_ms);
@@ -633,7 +644,7 @@ static void apply_sdp(struct recd_sip_call *call, const struct recd_sip_sdp_choi
 
 static void start_media(struct recd_sip_call *call)
 {
-    call->t0_ms = call->next_tick = call->last_rtp_ms = now_ms();
+    call->next_tick = call->last_rtp_ms = now_ms();
     call->marker = 1;
     tmr_start(&call->tick, PTIME_MS, tick, call);
 }
