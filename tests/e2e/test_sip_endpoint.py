@@ -68,15 +68,15 @@ def free_port_pair():
     raise RuntimeError("no free port pair")
 
 
-def free_rtp_range():
-    """An even base with 40 free UDP ports above it (20 RTP/RTCP pairs)."""
+def free_rtp_range(count=40):
+    """An even base with `count` free UDP ports above it (count/2 RTP/RTCP pairs)."""
     for _ in range(50):
         base = free_port() & ~1
-        if base < 1024 or base + 40 > 65535:
+        if base < 1024 or base + count > 65535:
             continue
         socks = []
         try:
-            for p in range(base, base + 40):
+            for p in range(base, base + count):
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 socks.append(s)
                 s.bind(("127.0.0.1", p))
@@ -85,16 +85,16 @@ def free_rtp_range():
         finally:
             for s in socks:
                 s.close()
-        return base, base + 39
+        return base, base + count - 1
     raise RuntimeError("no free RTP range")
 
 
 class Echo:
     """The sip_echo harness: started on free ports, its stdout lines read as events."""
 
-    def __init__(self, tmp, *args):
+    def __init__(self, tmp, *args, rtp_ports=40):
         self.port = free_port()
-        lo, hi = free_rtp_range()
+        lo, hi = free_rtp_range(rtp_ports)
         self.rtp = (lo, hi)
         self.dir = Path(tmp)
         self.out = self.dir / "echo.out"
@@ -145,8 +145,8 @@ class Echo:
 def echo(tmp_path):
     started = []
 
-    def start(*args):
-        e = Echo(tmp_path, *args)
+    def start(*args, **kw):
+        e = Echo(tmp_path, *args, **kw)
         started.append(e)
         return e
 
@@ -853,3 +853,60 @@ def test_baresip_call(echo, tmp_path):
     # baresip's own counter of what it received from us (bit/s) is far from zero.
     rx = re.findall(r"audio=\d+/(\d+) \(bit/s\)", out)
     assert rx and int(rx[-1]) > 40000, rx[-3:]
+
+
+def test_digit_sent_both_ways_is_delivered_once(echo, tmp_path):
+    """A gateway that sends RFC 4733 events and leaves the tone in the audio too: one key press."""
+    e = echo("--number", "5550100")
+    pcm = dtmf_pcm("7", on=0.2, off=0.3)
+    frames = [pcm[i:i + 160] for i in range(0, len(pcm) - 159, 160)]
+    tone_frames = [i for i, f in enumerate(frames) if max(abs(x) for x in f) > 1000]
+    packets, seq, t = [], 2000, 0.0
+    for i, f in enumerate(frames):
+        ts = 8000 + 160 * i
+        packets.append((t, struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, ts, 0x77) + bytes(ulaw(s) for s in f)))
+        seq += 1
+        if i in tone_frames:
+            dur = 160 * (i - tone_frames[0] + 1)
+            end = i == tone_frames[-1]
+            for _ in range(3 if end else 1):
+                ev = bytes([7, (0x80 if end else 0) | 10]) + struct.pack("!H", dur)
+                hdr = struct.pack("!BBHII", 0x80, (0x80 if i == tone_frames[0] else 0) | 101, seq & 0xFFFF,
+                                  8000 + 160 * tone_frames[0], 0x77)
+                packets.append((t + 0.001, hdr + ev))
+                seq += 1
+        t += 0.02
+    pcap = tmp_path / "both.pcap"
+    write_pcap(pcap, packets)
+    xml = scenario(invite(), PROVISIONAL, '<recv response="200" rrs="true"/>\n', ack(), play(pcap, 1200), bye())
+    rc, log = sipp(e, tmp_path, xml)
+    assert rc == 0, log[-3000:]
+    _, st = e.end(1)
+    digits = [l.split()[2:] for l in e.lines() if l.startswith("DIGIT 1 ")]
+    assert digits == [["7", "rfc4733"]], e.lines()
+    assert st["lost"] == 0 and st["digits"] == 1, st
+
+
+def test_forty_concurrent_calls(echo, tmp_path):
+    """40 calls at once, each replaying the tone sequence: every one is heard whole and ends once."""
+    # 40 calls need 80 ports (RTP and RTCP); with 160, libre's random pick finds a free pair.
+    e = echo("--number", "5550100", "--invite-burst", "100", "--invite-rate", "100", rtp_ports=160)
+    pcap = tmp_path / "tones.pcap"
+    write_pcap(pcap, rtp_packets(tones([(1.0, [440]), (1.0, [1000])])))
+    xml = scenario(invite(), PROVISIONAL, '<recv response="200" rrs="true"/>\n', ack(), play(pcap, 2500), bye())
+    path = tmp_path / "many.xml"
+    path.write_text(xml)
+    lo, _ = free_rtp_range()
+    p = subprocess.run(["sipp", "127.0.0.1:%d" % e.port, "-sf", str(path), "-s", "5550100", "-i", "127.0.0.1",
+                        "-p", str(free_port()), "-mp", str(lo), "-m", "40", "-l", "40", "-r", "40", "-nostdin",
+                        "-timeout", "40s", "-timeout_error"],
+                       cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    assert p.returncode == 0, p.stdout.decode(errors="replace")[-2000:]
+    for n in range(1, 41):
+        reason, st = e.end(n)
+        assert reason == 1 and st["received"] == 100 and st["lost"] == 0, (n, st)
+        wav = read_wav(tmp_path / ("call-%d.wav" % n))
+        blocks = [dominant(wav[i:i + 800], (440, 1000)) for i in range(0, len(wav) - 799, 800)]
+        heard = [b for b in blocks if b]
+        assert heard.count(440) >= 8 and heard.count(1000) >= 8 and heard == sorted(heard), (n, blocks)
+    assert sum(1 for l in e.lines() if l.startswith("END")) == 40
