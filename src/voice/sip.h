@@ -13,7 +13,8 @@
  * The other functions (answer, reject, hangup, play, digits) may be called from any thread; they
  * are queued to the SIP thread. A call is reference-counted: the module holds one reference until
  * the end callback has returned; a handler that keeps the pointer past that takes its own with
- * recd_sip_call_ref. Any function on an ended call is a harmless no-op.
+ * recd_sip_call_ref. Any function on an ended call is a harmless no-op; the call engine must stop
+ * calling them before it calls recd_sip_stop (which ends every call and frees the endpoint).
  *
  * Only one endpoint runs per process (libre keeps per-thread loop state and process-wide init).
  */
