@@ -2,10 +2,13 @@
 # every test; `make run` serves a demo. Each of them first installs what is missing (`make deps`).
 
 CC       ?= cc
-PKGS     := libmicrohttpd sqlite3 sndfile libcrypto
+PKGS     := libmicrohttpd sqlite3 sndfile libcrypto libre spandsp
 WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
-CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) $(EXTRA_CFLAGS)
-LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lpthread -lm
+# libre's headers are not self-contained and not -Wconversion clean: -isystem silences them, and
+# HAVE_INTTYPES_H gives re_types.h the fixed-width types it expects.
+RE_CFLAGS := -isystem /usr/include/re -DHAVE_INTTYPES_H
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) $(WARN) $(EXTRA_CFLAGS)
+LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -28,7 +31,7 @@ FUZZ_REPLAY := $(FUZZ_NAMES:%=build/test/fuzz/replay_%)
 # libFuzzer binaries (clang): `make fuzz` explores for FUZZ_SECONDS per target.
 FUZZ_BIN := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 
@@ -36,7 +39,7 @@ FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libmicrohttpd-dev libsqlite3-dev libsndfile1-dev \
             libssl-dev libmp3lame-dev libcmocka-dev python3 python3-pytest python3-requests \
             python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
-            wrk nginx libexpat1-dev
+            wrk nginx libexpat1-dev libre-dev libspandsp-dev sip-tester baresip sox
 
 .PHONY: all deps run test unit e2e fuzz clean format bench bench-ab
 all: deps build/recd
@@ -81,6 +84,12 @@ unit: deps $(UNIT_BIN) $(FUZZ_REPLAY)
 	@scripts/run-unit.sh $(UNIT_BIN)
 	@scripts/run-fuzz-replay.sh $(FUZZ_NAMES)
 
+# Test harnesses for the voice endpoint, driven by tests/e2e/test_sip_endpoint.py.
+VOICE_BIN := build/test/voice/sip_echo
+build/test/voice/%: tests/voice/%.c build/test/librecd.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ $< build/test/librecd.a $(LDLIBS)
+
 build/test/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c build/test/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -o $@ $< fuzz/replay_main.c build/test/librecd.a $(LDLIBS)
@@ -102,12 +111,12 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c build/fuzz/librecd.a
 fuzz: deps $(FUZZ_BIN)
 	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
-e2e: deps build/test/recd build/recd
+e2e: deps build/test/recd build/recd $(VOICE_BIN)
 	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 
 # Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
 # pytest's summary line closes the run; the exit status is non-zero if anything failed.
-test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd
+test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); u=$$?; \
 	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; e=$$?; \
 	[ $$u -eq 0 ] && [ $$e -eq 0 ]

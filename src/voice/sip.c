@@ -1,0 +1,1286 @@
+#include "voice/sip.h"
+
+#include "core/error.h"
+#include "core/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <re.h>
+
+/* spandsp's headers assume the order its umbrella header includes them in. */
+#include <spandsp/telephony.h>
+#include <spandsp/logging.h>
+#include <spandsp/super_tone_rx.h>
+#include <spandsp/bit_operations.h>
+#include <spandsp/g711.h>
+#include <spandsp/dtmf.h>
+
+/*
+ * Threads: libre is single-threaded by design, so every libre object (the SIP stack, sessions,
+ * SDP, RTP sockets, timers) lives on one thread that runs re_main. Other threads reach it only
+ * through an mqueue (a pipe); what they share with it directly is each call's play queue and
+ * counters, under the call's mutex, and the reference count.
+ */
+
+#define ALLOW_HDR "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS\r\n"
+#define PTIME_MS  20
+/* Packets wait this long (timestamp units) for a missing predecessor: the reorder depth in time. */
+#define HOLD_TS          (RECD_RTP_RX_DEPTH * RECD_RTP_FRAME)
+#define MAX_PLAY_SAMPLES (8000u * 120u)
+#define MAX_DIGITS       64
+#define RATE_SLOTS       256
+#define RATE_PROBE       4
+
+enum cmd { CMD_ANSWER, CMD_REJECT, CMD_HANGUP, CMD_STOP };
+
+enum state { ST_RINGING, ST_ANSWERED, ST_ESTABLISHED, ST_ENDED };
+
+struct rate_slot {
+    uint8_t ip[16];
+    int used;
+    double tokens;
+    uint64_t last_ms;
+};
+
+struct recd_sip {
+    struct recd_sip_opts o;
+    struct recd_sip_handler h;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int ready; /* 1 started, -1 failed */
+    int start_err;
+    atomic_int stopping;
+    uint16_t port;
+    /* SIP thread only. */
+    struct sa laddr;
+    struct sip *sip;
+    struct sipsess_sock *sock;
+    struct sip_lsnr *lsnr;
+    struct mqueue *mq;
+    struct tmr stop_tmr;
+    struct list calls;
+    unsigned ncalls;
+    struct rate_slot rate[RATE_SLOTS];
+};
+
+struct recd_sip_call {
+    atomic_int refs;
+    atomic_int ended;
+    struct recd_sip *ep;
+    pthread_mutex_t mu; /* guards the play queue, digits and stats */
+    int16_t *q;
+    size_t qcap, qhead, qlen;
+    char digits[MAX_DIGITS + 1];
+    size_t ndigits;
+    struct recd_sip_call_stats stats; /* rx part copied from `rx` on each packet */
+    /* SIP thread only. */
+    struct le le;
+    enum state state;
+    void *harg;
+    struct sipsess *sess;
+    struct sdp_session *sdp;
+    struct sdp_media *sdpm;
+    struct rtp_sock *rtp;
+    struct sa peer;
+    struct sa sig_src; /* where the INVITE came from */
+    int heard_peer, latched;
+    int pt, event_pt, send, peer_sends;
+    struct telev *telev;
+    int telev_busy;
+    unsigned wait_ticks;
+    uint32_t tx_ts, ev_ts;
+    int marker;
+    struct tmr tick, ring_tmr, free_tmr;
+    uint64_t next_tick, last_rtp_ms;
+    struct recd_rtp_rx rx;
+    struct recd_rtp_framer framer;
+    struct recd_rtp_dtmf dtmf;
+    struct recd_rtp_digit_dedup dedup;
+    dtmf_rx_state_t *inband;
+};
+
+struct command {
+    struct recd_sip_call *call;
+    int arg;
+};
+
+/* ---- small parsers, used by the command line and tests ---- */
+
+int recd_sip_cidr_parse(const char *s, struct recd_sip_cidr *out)
+{
+    char buf[64];
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof buf)
+        return RECD_E_BAD_INPUT;
+    memcpy(buf, s, n + 1);
+    char *slash = strchr(buf, '/');
+    long prefix = -1;
+    if (slash) {
+        char *end;
+        *slash = '\0';
+        errno = 0;
+        prefix = strtol(slash + 1, &end, 10);
+        if (errno || end == slash + 1 || *end || prefix < 0)
+            return RECD_E_BAD_INPUT;
+    }
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, buf, out->addr) == 1) {
+        out->family = 4;
+        if (prefix > 32)
+            return RECD_E_BAD_INPUT;
+        out->prefix = (uint8_t)(prefix < 0 ? 32 : prefix);
+    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+        out->family = 6;
+        if (prefix > 128)
+            return RECD_E_BAD_INPUT;
+        out->prefix = (uint8_t)(prefix < 0 ? 128 : prefix);
+    } else {
+        return RECD_E_BAD_INPUT;
+    }
+    return 0;
+}
+
+int recd_sip_port_range_parse(const char *s, uint16_t *lo, uint16_t *hi)
+{
+    char *end;
+    errno = 0;
+    long a = strtol(s, &end, 10);
+    if (errno || end == s || *end != '-')
+        return RECD_E_BAD_INPUT;
+    const char *t = end + 1;
+    long b = strtol(t, &end, 10);
+    if (errno || end == t || *end || a < 1024 || b > 65535 || a >= b)
+        return RECD_E_BAD_INPUT;
+    *lo = (uint16_t)a;
+    *hi = (uint16_t)b;
+    return 0;
+}
+
+static int cidr_match(const struct recd_sip_cidr *c, const struct sa *src)
+{
+    uint8_t a[16];
+    unsigned bits;
+    if (sa_af(src) == AF_INET && c->family == 4) {
+        uint32_t v = htonl(sa_in(src));
+        memcpy(a, &v, 4);
+        bits = c->prefix;
+    } else if (sa_af(src) == AF_INET6 && c->family == 6) {
+        sa_in6(src, a);
+        bits = c->prefix;
+    } else {
+        return 0;
+    }
+    unsigned i = 0;
+    for (; bits >= 8; bits -= 8, i++)
+        if (a[i] != c->addr[i])
+            return 0;
+    if (bits) {
+        uint8_t mask = (uint8_t)(0xff << (8 - bits));
+        if ((a[i] & mask) != (c->addr[i] & mask))
+            return 0;
+    }
+    return 1;
+}
+
+static int allowed(const struct recd_sip *ep, const struct sa *src)
+{
+    if (ep->o.nallow == 0)
+        return sa_is_loopback(src);
+    for (unsigned i = 0; i < ep->o.nallow; i++)
+        if (cidr_match(&ep->o.allow[i], src))
+            return 1;
+    return 0;
+}
+
+/*
+ * A token bucket per source address, in a fixed table so that a flood of spoofed sources costs
+ * bounded memory: each address probes RATE_PROBE slots and takes over the least recently used one.
+ * Returns 0 when the INVITE may proceed, else the seconds until it may (for Retry-After).
+ */
+static unsigned rate_check(struct recd_sip *ep, const struct sa *src, uint64_t now_ms)
+{
+    uint8_t ip[16] = {0};
+    if (sa_af(src) == AF_INET) {
+        uint32_t v = htonl(sa_in(src));
+        memcpy(ip, &v, 4);
+    } else {
+        sa_in6(src, ip);
+    }
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ ip[i]) * 16777619u;
+    struct rate_slot *slot = NULL, *oldest = NULL;
+    for (unsigned k = 0; k < RATE_PROBE; k++) {
+        struct rate_slot *s = &ep->rate[(h + k) % RATE_SLOTS];
+        if (s->used && memcmp(s->ip, ip, 16) == 0) {
+            slot = s;
+            break;
+        }
+        if (!oldest || !s->used || (oldest->used && s->last_ms < oldest->last_ms))
+            oldest = s;
+    }
+    double rate = ep->o.invite_rate, burst = ep->o.invite_burst;
+    if (!slot) {
+        slot = oldest;
+        memcpy(slot->ip, ip, 16);
+        slot->used = 1;
+        slot->tokens = burst;
+        slot->last_ms = now_ms;
+    }
+    slot->tokens += (double)(now_ms - slot->last_ms) * rate / 1000.0;
+    if (slot->tokens > burst)
+        slot->tokens = burst;
+    slot->last_ms = now_ms;
+    if (slot->tokens >= 1.0) {
+        slot->tokens -= 1.0;
+        return 0;
+    }
+    unsigned wait = (unsigned)((1.0 - slot->tokens) / rate + 0.999);
+    return wait ? wait : 1;
+}
+
+/* ---- SDP ---- */
+
+static int sdp_setup(struct sdp_session **sdpp, struct sdp_media **mp, const struct sa *laddr, uint16_t port)
+{
+    struct sdp_session *sdp = NULL;
+    struct sdp_media *m = NULL;
+    int err = sdp_session_alloc(&sdp, laddr);
+    if (!err)
+        err = sdp_media_add(&m, sdp, sdp_media_audio, port, sdp_proto_rtpavp);
+    /* Our preference when we offer; when answering, libre reorders to the offer's order. */
+    if (!err)
+        err = sdp_format_add(NULL, m, false, "0", "PCMU", 8000, 1, NULL, NULL, NULL, false, NULL);
+    if (!err)
+        err = sdp_format_add(NULL, m, false, "8", "PCMA", 8000, 1, NULL, NULL, NULL, false, NULL);
+    if (!err)
+        err = sdp_format_add(NULL, m, false, "101", telev_rtpfmt, 8000, 1, NULL, NULL, NULL, false, "0-15");
+    if (!err)
+        err = sdp_media_set_lattr(m, true, sdp_attr_ptime, "%u", PTIME_MS);
+    if (err) {
+        mem_deref(sdp);
+        return err;
+    }
+    *sdpp = sdp;
+    *mp = m;
+    return 0;
+}
+
+/*
+ * After sdp_decode of an offer: picks the first G.711 format in the offer's order, keeps only it
+ * (and telephone-event) in our answer so that both directions use one codec, and reads the
+ * direction. Returns 0 or RECD_E_BAD_INPUT (answer 488).
+ */
+static int sdp_choose(struct sdp_media *m, struct recd_sip_sdp_choice *c)
+{
+    memset(c, 0, sizeof *c);
+    c->pt = -1;
+    c->event_pt = -1;
+    if (!sa_port(sdp_media_raddr(m)))
+        return RECD_E_BAD_INPUT;
+    const struct list *rl = sdp_media_format_lst(m, false);
+    const char *codec = NULL;
+    for (struct le *le = rl ? rl->head : NULL; le; le = le->next) {
+        const struct sdp_format *f = le->data;
+        /* A static payload type may come without an rtpmap line: then libre matched it by number
+         * and left the name empty. */
+        const char *name = f->name ? f->name : f->pt == 0 ? "PCMU" : f->pt == 8 ? "PCMA" : NULL;
+        if (!f->sup || !name)
+            continue;
+        if (!codec && (!str_casecmp(name, "PCMU") || !str_casecmp(name, "PCMA"))) {
+            codec = !str_casecmp(name, "PCMU") ? "PCMU" : "PCMA";
+            c->pt = f->pt;
+        } else if (c->event_pt < 0 && !str_casecmp(name, telev_rtpfmt)) {
+            c->event_pt = f->pt;
+        }
+    }
+    if (!codec || (c->pt != 0 && c->pt != 8))
+        return RECD_E_BAD_INPUT;
+    struct sdp_format *other =
+        sdp_media_format(m, true, NULL, -1, !strcmp(codec, "PCMU") ? "PCMA" : "PCMU", -1, -1);
+    if (other)
+        other->sup = false;
+    enum sdp_dir rdir = sdp_media_rdir(m);
+    const struct sa *ra = sdp_media_raddr(m);
+    int addr_set = sa_isset(ra, SA_ADDR) && !sa_is_any(ra);
+    /* libre stores the remote direction from our side: its "sendonly" is our SDP_RECVONLY. */
+    c->send = addr_set && (rdir & SDP_SENDONLY) ? 1 : 0;
+    c->hold = !(addr_set && (rdir & SDP_RECVONLY));
+    return 0;
+}
+
+int recd_sip_sdp_offer(const uint8_t *sdp, size_t len, struct recd_sip_sdp_choice *out)
+{
+    struct sa la;
+    struct sdp_session *s = NULL;
+    struct sdp_media *m = NULL;
+    struct mbuf *mb = NULL, *ans = NULL;
+    int rc = RECD_E_BAD_INPUT;
+    sa_set_str(&la, "127.0.0.1", 0);
+    if (sdp_setup(&s, &m, &la, 4000))
+        return RECD_E_INTERNAL;
+    mb = mbuf_alloc(len + 1);
+    if (!mb)
+        goto out;
+    if (mbuf_write_mem(mb, sdp, len))
+        goto out;
+    mb->pos = 0;
+    if (sdp_decode(s, mb, true))
+        goto out;
+    rc = sdp_choose(m, out);
+    /* Encoding the answer exercises the same path as a live call. */
+    if (rc == 0 && sdp_encode(&ans, s, false))
+        rc = RECD_E_INTERNAL;
+out:
+    mem_deref(ans);
+    mem_deref(mb);
+    mem_deref(s);
+    return rc;
+}
+
+/* ---- calls ---- */
+
+void recd_sip_call_ref(struct recd_sip_call *call)
+{
+    atomic_fetch_add(&call->refs, 1);
+}
+
+void recd_sip_call_unref(struct recd_sip_call *call)
+{
+    if (!call || atomic_fetch_sub(&call->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&call->mu);
+    free(call->q);
+    free(call);
+}
+
+static uint64_t now_ms(void)
+{
+    return tmr_jiffies();
+}
+
+/*
+ * Arrival times in RTP timestamp units (1/8000 s) from the monotonic clock, wrapping: finer than
+ * libre's millisecond timers, so that the RFC 3550 jitter is not quantised to 8 units.
+ */
+static uint32_t media_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 8000u + (uint64_t)ts.tv_nsec / 125000u);
+}
+
+static void deliver_digit(struct recd_sip_call *call, char digit, enum recd_rtp_digit_source src)
+{
+    if (!recd_rtp_digit_dedup(&call->dedup, digit, src, (int64_t)now_ms()))
+        return;
+    pthread_mutex_lock(&call->mu);
+    call->stats.digits++;
+    pthread_mutex_unlock(&call->mu);
+    if (call->ep->h.on_digit)
+        call->ep->h.on_digit(call->harg, digit, src);
+}
+
+static void inband_digits(void *arg, const char *digits, int len)
+{
+    struct recd_sip_call *call = arg;
+    for (int i = 0; i < len; i++)
+        deliver_digit(call, digits[i], RECD_RTP_DIGIT_INBAND);
+}
+
+static void on_frame(void *arg, const int16_t *pcm, size_t n)
+{
+    struct recd_sip_call *call = arg;
+    if (call->inband)
+        dtmf_rx(call->inband, pcm, (int)n);
+    if (call->ep->h.on_audio)
+        call->ep->h.on_audio(call->harg, pcm, n);
+}
+
+static void rx_audio(void *arg, uint8_t pt, const uint8_t *p, size_t n)
+{
+    struct recd_sip_call *call = arg;
+    int16_t pcm[RECD_RTP_RX_MAX_PAYLOAD];
+    for (size_t i = 0; i < n; i++)
+        pcm[i] = pt == 8 ? alaw_to_linear(p[i]) : ulaw_to_linear(p[i]);
+    recd_rtp_framer_put(&call->framer, pcm, n);
+}
+
+static void rx_silence(void *arg, uint32_t samples)
+{
+    struct recd_sip_call *call = arg;
+    recd_rtp_framer_silence(&call->framer, samples);
+}
+
+static void rx_event(void *arg, uint32_t ts, const uint8_t *p, size_t n)
+{
+    struct recd_sip_call *call = arg;
+    char d = recd_rtp_dtmf_event(&call->dtmf, ts, p, n);
+    if (d)
+        deliver_digit(call, d, RECD_RTP_DIGIT_RFC4733);
+}
+
+static const struct recd_rtp_rx_ops rx_ops = {rx_audio, rx_silence, rx_event};
+
+static void sync_stats(struct recd_sip_call *call)
+{
+    pthread_mutex_lock(&call->mu);
+    call->stats.rx = call->rx.stats;
+    pthread_mutex_unlock(&call->mu);
+}
+
+static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct mbuf *mb, void *arg)
+{
+    struct recd_sip_call *call = arg;
+    if (call->state == ST_ENDED || call->state == ST_RINGING)
+        return;
+    /*
+     * Media is accepted from the address:port in the peer's SDP. Free symmetric latching (follow
+     * whoever sends first) would let anyone who can reach the port inject audio into a recording.
+     * One exception, before anything came from the SDP address: a packet from the IP address the
+     * INVITE came from (an allow-listed source) latches the stream to its address:port, because
+     * multi-homed user agents advertise one interface and send from another (baresip on a host with
+     * loopback and eth0 does), and that address is trusted exactly as much as the SDP it sent.
+     */
+    if (sa_isset(&call->peer, SA_ALL) && sa_cmp(src, &call->peer, SA_ALL)) {
+        call->heard_peer = 1;
+    } else if (!call->heard_peer && !call->latched && sa_cmp(src, &call->sig_src, SA_ADDR)) {
+        char was[64], now[64];
+        re_snprintf(was, sizeof was, "%J", &call->peer);
+        re_snprintf(now, sizeof now, "%J", src);
+        recd_log_info("sip: RTP latched to %s (the SDP said %s)", now, was);
+        call->peer = *src;
+        call->latched = 1;
+        call->heard_peer = 1;
+        pthread_mutex_lock(&call->mu);
+        call->stats.latched = 1;
+        pthread_mutex_unlock(&call->mu);
+    } else {
+        pthread_mutex_lock(&call->mu);
+        call->stats.foreign++;
+        pthread_mutex_unlock(&call->mu);
+        return;
+    }
+    if (hdr->pt != 0 && hdr->pt != 8 && (call->event_pt < 0 || hdr->pt != call->event_pt)) {
+        call->rx.stats.invalid++;
+        sync_stats(call);
+        return;
+    }
+    uint64_t t = now_ms();
+    call->last_rtp_ms = t;
+    uint32_t arrival = media_clock();
+    recd_rtp_rx_push(&call->rx, hdr->ssrc, hdr->seq, hdr->ts, hdr->pt, mbuf_buf(mb), mbuf_get_left(mb),
+                     arrival);
+    sync_stats(call);
+}
+
+static void teardown(void *arg)
+{
+    struct recd_sip_call *call = arg;
+    /* Dereferencing an established session sends its BYE. */
+    call->sess = mem_deref(call->sess);
+    call->rtp = mem_deref(call->rtp);
+    call->sdp = mem_deref(call->sdp);
+    call->telev = mem_deref(call->telev);
+    if (call->inband) {
+        dtmf_rx_free(call->inband);
+        call->inband = NULL;
+    }
+    list_unlink(&call->le);
+    call->ep->ncalls--;
+    recd_sip_call_unref(call);
+}
+
+/*
+ * The one way a call ends: the handler hears it once, then the libre objects are released from a
+ * zero-delay timer, outside whatever libre callback brought us here.
+ */
+static void end_call(struct recd_sip_call *call, enum recd_sip_end_reason reason)
+{
+    if (call->state == ST_ENDED)
+        return;
+    enum state was = call->state;
+    call->state = ST_ENDED;
+    atomic_store(&call->ended, 1);
+    tmr_cancel(&call->tick);
+    tmr_cancel(&call->ring_tmr);
+    if (was != ST_RINGING)
+        recd_rtp_rx_flush(&call->rx);
+    sync_stats(call);
+    struct recd_sip_call_stats st;
+    recd_sip_call_stats(call, &st);
+    if (call->ep->h.on_end)
+        call->ep->h.on_end(call->harg, reason, &st);
+    tmr_start(&call->free_tmr, 0, teardown, call);
+}
+
+static int send_rtp(struct recd_sip_call *call, bool marker, uint8_t pt, uint32_t ts, struct mbuf *mb)
+{
+    mb->pos = RTP_HEADER_SIZE;
+    int err = rtp_send(call->rtp, &call->peer, false, marker, pt, ts, mb);
+    if (!err) {
+        pthread_mutex_lock(&call->mu);
+        call->stats.sent++;
+        pthread_mutex_unlock(&call->mu);
+    }
+    return err;
+}
+
+/* Takes the next digit to send when nothing is queued to play before it. */
+static void next_digit(struct recd_sip_call *call)
+{
+    pthread_mutex_lock(&call->mu);
+    if (call->qlen == 0 && call->ndigits > 0) {
+        char d = call->digits[0];
+        memmove(call->digits, call->digits + 1, call->ndigits);
+        call->ndigits--;
+        if (d == 'w') {
+            call->wait_ticks = 500 / PTIME_MS;
+        } else {
+            int code = telev_digit2code(d);
+            if (code >= 0) {
+                (void)telev_send(call->telev, code, false);
+                (void)telev_send(call->telev, code, true);
+            }
+        }
+    }
+    pthread_mutex_unlock(&call->mu);
+}
+
+static void tick(void *arg)
+{
+    struct recd_sip_call *call = arg;
+    struct recd_sip *ep = call->ep;
+    uint64_t t = now_ms();
+
+    recd_rtp_rx_expire(&call->rx, media_clock(), HOLD_TS);
+    sync_stats(call);
+    if (call->peer_sends && t - call->last_rtp_ms > ep->o.rtp_timeout_ms) {
+        recd_log_warn("sip: no RTP for %u ms, ending the call", ep->o.rtp_timeout_ms);
+        end_call(call, RECD_SIP_END_TIMEOUT);
+        return;
+    }
+
+    if (call->send && call->rtp) {
+        uint8_t buf[RTP_HEADER_SIZE + RECD_RTP_FRAME];
+        struct mbuf mb;
+        mbuf_init(&mb);
+        mb.buf = buf;
+        mb.size = sizeof buf;
+        mb.pos = mb.end = RTP_HEADER_SIZE;
+        bool marker = false;
+        int sent_event = 0;
+        if (call->telev && call->event_pt >= 0) {
+            if (!call->telev_busy && call->wait_ticks == 0)
+                next_digit(call);
+            if (telev_poll(call->telev, &marker, &mb) == 0) {
+                if (marker)
+                    call->ev_ts = call->tx_ts;
+                mb.pos = RTP_HEADER_SIZE;
+                (void)send_rtp(call, marker, (uint8_t)call->event_pt, call->ev_ts, &mb);
+                call->telev_busy = 1;
+                sent_event = 1;
+            } else {
+                call->telev_busy = 0;
+            }
+        }
+        if (!sent_event) {
+            int16_t pcm[RECD_RTP_FRAME] = {0};
+            pthread_mutex_lock(&call->mu);
+            if (call->wait_ticks == 0 || call->qlen > 0) {
+                size_t n = call->qlen < RECD_RTP_FRAME ? call->qlen : RECD_RTP_FRAME;
+                for (size_t i = 0; i < n; i++)
+                    pcm[i] = call->q[(call->qhead + i) % call->qcap];
+                call->qhead = call->qcap ? (call->qhead + n) % call->qcap : 0;
+                call->qlen -= n;
+            }
+            pthread_mutex_unlock(&call->mu);
+            if (call->wait_ticks > 0)
+                call->wait_ticks--;
+            for (size_t i = 0; i < RECD_RTP_FRAME; i++)
+                buf[RTP_HEADER_SIZE + i] = call->pt == 8 ? linear_to_alaw(pcm[i]) : linear_to_ulaw(pcm[i]);
+            mb.pos = RTP_HEADER_SIZE;
+            mb.end = RTP_HEADER_SIZE + RECD_RTP_FRAME;
+            (void)send_rtp(call, call->marker != 0, (uint8_t)call->pt, call->tx_ts, &mb);
+            call->marker = 0;
+        }
+    }
+    call->tx_ts += RECD_RTP_FRAME;
+
+    /* Pace by the clock, not by the previous tick: a late tick is followed by an early one. A
+     * stall longer than 100 ms is not made up with a burst. */
+    call->next_tick += PTIME_MS;
+    if (call->next_tick + 100 < t)
+        call->next_tick = t + PTIME_MS;
+    tmr_start(&call->tick, call->next_tick > t ? call->next_tick - t : 0, tick, call);
+}
+
+/* Applies a negotiated offer to the media path: peer address, codec, event type, direction. */
+static void apply_sdp(struct recd_sip_call *call, const struct recd_sip_sdp_choice *c)
+{
+    call->peer = *sdp_media_raddr(call->sdpm);
+    call->heard_peer = 0;
+    call->latched = 0;
+    pthread_mutex_lock(&call->mu); /* recd_sip_send_digits reads event_pt from other threads */
+    call->pt = c->pt;
+    call->event_pt = c->event_pt;
+    pthread_mutex_unlock(&call->mu);
+    recd_rtp_rx_set_event_pt(&call->rx, c->event_pt);
+    call->send = c->send;
+    int was = call->peer_sends;
+    call->peer_sends = !c->hold;
+    if (call->peer_sends && !was)
+        call->last_rtp_ms = now_ms();
+}
+
+static void start_media(struct recd_sip_call *call)
+{
+    call->next_tick = call->last_rtp_ms = now_ms();
+    call->marker = 1;
+    tmr_start(&call->tick, PTIME_MS, tick, call);
+}
+
+static int offer_handler(struct mbuf **descp, const struct sip_msg *msg, void *arg)
+{
+    struct recd_sip_call *call = arg;
+    struct recd_sip_sdp_choice c;
+    if (!mbuf_get_left(msg->mb))
+        return EPROTO; /* a re-INVITE without an offer: libre answers 488 */
+    int err = sdp_decode(call->sdp, msg->mb, true);
+    if (err)
+        return err;
+    if (sdp_choose(call->sdpm, &c))
+        return EPROTO;
+    apply_sdp(call, &c);
+    return sdp_encode(descp, call->sdp, false);
+}
+
+static int answer_handler(const struct sip_msg *msg, void *arg)
+{
+    (void)msg;
+    (void)arg;
+    return 0; /* we never offer, so no answer arrives */
+}
+
+static void estab_handler(const struct sip_msg *msg, void *arg)
+{
+    (void)msg;
+    struct recd_sip_call *call = arg;
+    if (call->state != ST_ANSWERED)
+        return;
+    call->state = ST_ESTABLISHED;
+    if (call->ep->h.on_answered)
+        call->ep->h.on_answered(call->harg);
+}
+
+static void close_handler(int err, const struct sip_msg *msg, void *arg)
+{
+    (void)msg;
+    struct recd_sip_call *call = arg;
+    enum recd_sip_end_reason r = RECD_SIP_END_ERROR;
+    if (err == ECONNRESET)
+        r = call->state == ST_RINGING ? RECD_SIP_END_CANCEL : RECD_SIP_END_REMOTE_BYE;
+    else if (err == ETIMEDOUT)
+        r = RECD_SIP_END_TIMEOUT;
+    end_call(call, r);
+}
+
+static void ring_timeout(void *arg)
+{
+    struct recd_sip_call *call = arg;
+    (void)sipsess_reject(call->sess, 480, "Temporarily Unavailable", NULL);
+    end_call(call, RECD_SIP_END_TIMEOUT);
+}
+
+static int do_answer(struct recd_sip_call *call)
+{
+    struct mbuf *desc = NULL;
+    int err = sdp_encode(&desc, call->sdp, false);
+    if (!err)
+        err = sipsess_answer(call->sess, 200, "OK", desc, ALLOW_HDR);
+    mem_deref(desc);
+    if (err)
+        return err;
+    tmr_cancel(&call->ring_tmr);
+    call->state = ST_ANSWERED;
+    start_media(call);
+    return 0;
+}
+
+static void decision_reply(enum recd_sip_decision d, uint16_t *code, const char **reason)
+{
+    switch (d) {
+    case RECD_SIP_NOT_FOUND: *code = 404, *reason = "Not Found"; return;
+    case RECD_SIP_BUSY: *code = 486, *reason = "Busy Here"; return;
+    case RECD_SIP_REJECTED: *code = 603, *reason = "Decline"; return;
+    case RECD_SIP_UNAVAILABLE: *code = 503, *reason = "Service Unavailable"; return;
+    default: *code = 480, *reason = "Temporarily Unavailable"; return;
+    }
+}
+
+/* Copies a URI user part, undoing %-escapes, into `out`; returns 0 or -1 when it does not fit. */
+static int copy_user(const struct pl *pl, char *out, size_t cap)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < pl->l; i++) {
+        char ch = pl->p[i];
+        if (ch == '%' && i + 2 < pl->l) {
+            char hx[3] = {pl->p[i + 1], pl->p[i + 2], 0};
+            char *end;
+            long v = strtol(hx, &end, 16);
+            if (*end == '\0' && v > 0x1f && v < 0x7f) {
+                ch = (char)v;
+                i += 2;
+            }
+        }
+        if ((unsigned char)ch < 0x20 || ch == 0x7f || j + 1 >= cap)
+            return -1;
+        out[j++] = ch;
+    }
+    out[j] = '\0';
+    return 0;
+}
+
+/* The number an INVITE is for: the Request-URI's user part, else To's. */
+static int number_of(const struct sip_msg *msg, char *out, size_t cap)
+{
+    const struct pl *user = pl_isset(&msg->uri.user) ? &msg->uri.user : &msg->to.uri.user;
+    if (!pl_isset(user) || copy_user(user, out, cap))
+        return -1;
+    return 0;
+}
+
+int recd_sip_request_number(const uint8_t *msg, size_t len, char *out, size_t cap)
+{
+    struct mbuf *mb = mbuf_alloc(len + 1);
+    struct sip_msg *m = NULL;
+    int rc = RECD_E_BAD_INPUT;
+    if (!mb)
+        return RECD_E_INTERNAL;
+    if (mbuf_write_mem(mb, msg, len))
+        goto out;
+    mb->pos = 0;
+    if (sip_msg_decode(&m, mb) || !m->req)
+        goto out;
+    if (number_of(m, out, cap) == 0)
+        rc = 0;
+out:
+    mem_deref(m);
+    mem_deref(mb);
+    return rc;
+}
+
+static void free_unstarted(struct recd_sip_call *call)
+{
+    call->state = ST_ENDED;
+    atomic_store(&call->ended, 1);
+    mem_deref(call->rtp);
+    mem_deref(call->sdp);
+    mem_deref(call->telev);
+    if (call->inband)
+        dtmf_rx_free(call->inband);
+    recd_sip_call_unref(call);
+}
+
+static void connect_handler(const struct sip_msg *msg, void *arg)
+{
+    struct recd_sip *ep = arg;
+    struct sip *sip = ep->sip;
+    char src[64];
+    re_snprintf(src, sizeof src, "%J", &msg->src);
+    int ok = allowed(ep, &msg->src);
+    unsigned wait = rate_check(ep, &msg->src, now_ms());
+    if (wait) {
+        /*
+         * 503 with Retry-After is SIP's overload answer (RFC 3261 21.5.4): a proxy retries later or
+         * elsewhere. SIP's 429 means something else (RFC 3892). A source that is not allowed gets
+         * nothing at all, so that a spoofed flood is not reflected.
+         */
+        if (ok)
+            (void)sip_treplyf(NULL, NULL, sip, msg, false, 503, "Service Unavailable",
+                              "Retry-After: %u\r\nContent-Length: 0\r\n\r\n", wait);
+        return;
+    }
+    if (!ok) {
+        recd_log_info("sip: INVITE from %s refused: not in the allow-list", src);
+        (void)sip_treply(NULL, sip, msg, 403, "Forbidden");
+        return;
+    }
+    if (atomic_load(&ep->stopping) || ep->ncalls >= ep->o.max_calls) {
+        (void)sip_treplyf(NULL, NULL, sip, msg, false, 503, "Service Unavailable",
+                          "Retry-After: 5\r\nContent-Length: 0\r\n\r\n");
+        return;
+    }
+    const struct sip_hdr *req = sip_msg_hdr(msg, SIP_HDR_REQUIRE);
+    if (req) {
+        /* No extension is supported, RFC 4028's "timer" included (libre 1.1.0 has none). */
+        (void)sip_treplyf(NULL, NULL, sip, msg, false, 420, "Bad Extension",
+                          "Unsupported: %r\r\nContent-Length: 0\r\n\r\n", &req->val);
+        return;
+    }
+
+    char number[64], from[64], to[64], callid[128];
+    if (number_of(msg, number, sizeof number)) {
+        (void)sip_treply(NULL, sip, msg, 404, "Not Found");
+        return;
+    }
+    if (copy_user(&msg->from.uri.user, from, sizeof from))
+        from[0] = '\0';
+    if (copy_user(&msg->to.uri.user, to, sizeof to))
+        to[0] = '\0';
+    pl_strcpy(&msg->callid, callid, sizeof callid);
+
+    if (!mbuf_get_left(msg->mb) || msg_ctype_cmp(&msg->ctyp, "application", "sdp") == false) {
+        /* An INVITE without an offer would need us to offer in the 200 (not implemented). */
+        (void)sip_treply(NULL, sip, msg, 488, "Not Acceptable Here");
+        return;
+    }
+
+    struct recd_sip_call *call = calloc(1, sizeof *call);
+    if (!call) {
+        (void)sip_treply(NULL, sip, msg, 500, "Server Internal Error");
+        return;
+    }
+    atomic_init(&call->refs, 1);
+    atomic_init(&call->ended, 0);
+    pthread_mutex_init(&call->mu, NULL);
+    call->ep = ep;
+    call->sig_src = msg->src;
+    call->state = ST_RINGING;
+    call->event_pt = -1;
+    tmr_init(&call->tick);
+    tmr_init(&call->ring_tmr);
+    tmr_init(&call->free_tmr);
+    recd_rtp_rx_init(&call->rx, &rx_ops, call, -1);
+    call->framer.frame = on_frame;
+    call->framer.arg = call;
+    call->tx_ts = (uint32_t)rand_u32();
+
+    struct sa media = ep->laddr;
+    if (sa_is_any(&media))
+        (void)sip_transp_laddr(sip, &media, msg->tp, &msg->src);
+    sa_set_port(&media, 0);
+    int err =
+        rtp_listen(&call->rtp, IPPROTO_UDP, &media, ep->o.rtp_lo, ep->o.rtp_hi, true, rtp_recv, NULL, call);
+    if (err) {
+        recd_log_error("sip: no free RTP port in %u-%u: %s", ep->o.rtp_lo, ep->o.rtp_hi, strerror(err));
+        (void)sip_treplyf(NULL, NULL, sip, msg, false, 503, "Service Unavailable",
+                          "Retry-After: 5\r\nContent-Length: 0\r\n\r\n");
+        free_unstarted(call);
+        return;
+    }
+    struct recd_sip_sdp_choice c;
+    if (sdp_setup(&call->sdp, &call->sdpm, &media, sa_port(rtp_local(call->rtp))) ||
+        sdp_decode(call->sdp, msg->mb, true) || sdp_choose(call->sdpm, &c)) {
+        (void)sip_treply(NULL, sip, msg, 488, "Not Acceptable Here");
+        free_unstarted(call);
+        return;
+    }
+    apply_sdp(call, &c);
+    if (telev_alloc(&call->telev, PTIME_MS) == 0)
+        (void)telev_set_srate(call->telev, 8000);
+    call->inband = dtmf_rx_init(NULL, inband_digits, call);
+
+    struct recd_sip_call_info info = {callid, number, from, to, src, c.pt == 8 ? "PCMA" : "PCMU"};
+    enum recd_sip_decision d = ep->h.on_invite(ep->h.arg, call, &info, &call->harg);
+    if (d != RECD_SIP_ANSWER && d != RECD_SIP_RING) {
+        uint16_t code;
+        const char *reason;
+        decision_reply(d, &code, &reason);
+        (void)sip_treply(NULL, sip, msg, code, reason);
+        free_unstarted(call);
+        return;
+    }
+
+    struct mbuf *desc = NULL;
+    if (d == RECD_SIP_ANSWER)
+        err = sdp_encode(&desc, call->sdp, false);
+    if (!err)
+        err = sipsess_accept(&call->sess, ep->sock, msg, d == RECD_SIP_ANSWER ? 200 : 180,
+                             d == RECD_SIP_ANSWER ? "OK" : "Ringing", "recd", "application/sdp", desc, NULL,
+                             NULL, false, offer_handler, answer_handler, estab_handler, NULL, NULL,
+                             close_handler, call, ALLOW_HDR);
+    mem_deref(desc);
+    if (err) {
+        recd_log_error("sip: accepting the INVITE from %s failed: %s", src, strerror(err));
+        (void)sip_treply(NULL, sip, msg, 500, "Server Internal Error");
+        /* The handler was told of the call; it hears the end too. */
+        list_append(&ep->calls, &call->le, call);
+        ep->ncalls++;
+        end_call(call, RECD_SIP_END_ERROR);
+        return;
+    }
+    list_append(&ep->calls, &call->le, call);
+    ep->ncalls++;
+    if (d == RECD_SIP_ANSWER) {
+        call->state = ST_ANSWERED;
+        start_media(call);
+    } else {
+        tmr_start(&call->ring_tmr, ep->o.ring_timeout_ms, ring_timeout, call);
+    }
+}
+
+static bool options_handler(const struct sip_msg *msg, void *arg)
+{
+    struct recd_sip *ep = arg;
+    if (pl_strcmp(&msg->met, "OPTIONS"))
+        return false;
+    if (!allowed(ep, &msg->src)) {
+        (void)sip_treply(NULL, ep->sip, msg, 403, "Forbidden");
+        return true;
+    }
+    (void)sip_treplyf(NULL, NULL, ep->sip, msg, false, 200, "OK",
+                      ALLOW_HDR "Accept: application/sdp\r\nContent-Length: 0\r\n\r\n");
+    return true;
+}
+
+/* ---- commands from other threads ---- */
+
+static void hang_up(struct recd_sip_call *call, uint16_t code, const char *reason)
+{
+    if (call->state == ST_ENDED)
+        return;
+    if (call->state == ST_RINGING)
+        (void)sipsess_reject(call->sess, code, reason, NULL);
+    end_call(call, RECD_SIP_END_LOCAL);
+}
+
+static void stop_timeout(void *arg)
+{
+    (void)arg;
+    re_cancel();
+}
+
+/* Lets the BYEs and final responses finish, but stops within a second whether or not they do. */
+static void stop_close(void *arg)
+{
+    struct recd_sip *ep = arg;
+    tmr_start(&ep->stop_tmr, 1000, stop_timeout, ep);
+    sip_close(ep->sip, false);
+}
+
+static void sip_exit(void *arg)
+{
+    (void)arg;
+    re_cancel();
+}
+
+static void mq_handler(int id, void *data, void *arg)
+{
+    struct recd_sip *ep = arg;
+    struct command *cmd = data;
+    if (id == CMD_STOP) {
+        for (struct le *le = ep->calls.head; le;) {
+            struct recd_sip_call *call = le->data;
+            le = le->next;
+            hang_up(call, 503, "Service Unavailable");
+        }
+        /* The calls' teardown timers send the BYEs; close the stack after them. */
+        tmr_start(&ep->stop_tmr, 20, stop_close, ep);
+        return;
+    }
+    struct recd_sip_call *call = cmd->call;
+    if (call->state != ST_ENDED) {
+        if (id == CMD_ANSWER && call->state == ST_RINGING) {
+            if (do_answer(call))
+                hang_up(call, 500, "Server Internal Error");
+        } else if (id == CMD_REJECT) {
+            uint16_t code;
+            const char *reason;
+            decision_reply((enum recd_sip_decision)cmd->arg, &code, &reason);
+            hang_up(call, code, reason);
+        } else if (id == CMD_HANGUP) {
+            hang_up(call, 480, "Temporarily Unavailable");
+        }
+    }
+    recd_sip_call_unref(call);
+    free(cmd);
+}
+
+static int push(struct recd_sip_call *call, enum cmd id, int arg)
+{
+    if (!call || atomic_load(&call->ended))
+        return RECD_E_NOT_FOUND;
+    struct command *cmd = malloc(sizeof *cmd);
+    if (!cmd)
+        return RECD_E_INTERNAL;
+    recd_sip_call_ref(call);
+    cmd->call = call;
+    cmd->arg = arg;
+    if (mqueue_push(call->ep->mq, (int)id, cmd)) {
+        recd_sip_call_unref(call);
+        free(cmd);
+        return RECD_E_UNAVAILABLE;
+    }
+    return 0;
+}
+
+int recd_sip_answer(struct recd_sip_call *call)
+{
+    return push(call, CMD_ANSWER, 0);
+}
+
+int recd_sip_reject(struct recd_sip_call *call, enum recd_sip_decision why)
+{
+    return push(call, CMD_REJECT, (int)why);
+}
+
+int recd_sip_hangup(struct recd_sip_call *call)
+{
+    int rc = push(call, CMD_HANGUP, 0);
+    return rc == RECD_E_NOT_FOUND ? 0 : rc;
+}
+
+int recd_sip_play(struct recd_sip_call *call, const int16_t *pcm, size_t samples)
+{
+    if (atomic_load(&call->ended))
+        return RECD_E_NOT_FOUND;
+    pthread_mutex_lock(&call->mu);
+    int rc = 0;
+    if (call->qlen + samples > MAX_PLAY_SAMPLES) {
+        rc = RECD_E_TOO_LARGE;
+        goto out;
+    }
+    if (call->qlen + samples > call->qcap) {
+        size_t cap = call->qcap ? call->qcap : 8000;
+        while (cap < call->qlen + samples)
+            cap *= 2;
+        int16_t *q = malloc(cap * sizeof *q);
+        if (!q) {
+            rc = RECD_E_INTERNAL;
+            goto out;
+        }
+        for (size_t i = 0; i < call->qlen; i++)
+            q[i] = call->q[(call->qhead + i) % call->qcap];
+        free(call->q);
+        call->q = q;
+        call->qcap = cap;
+        call->qhead = 0;
+    }
+    for (size_t i = 0; i < samples; i++)
+        call->q[(call->qhead + call->qlen + i) % call->qcap] = pcm[i];
+    call->qlen += samples;
+out:
+    pthread_mutex_unlock(&call->mu);
+    return rc;
+}
+
+void recd_sip_play_clear(struct recd_sip_call *call)
+{
+    pthread_mutex_lock(&call->mu);
+    call->qlen = 0;
+    call->qhead = 0;
+    pthread_mutex_unlock(&call->mu);
+}
+
+size_t recd_sip_play_pending(struct recd_sip_call *call)
+{
+    pthread_mutex_lock(&call->mu);
+    size_t n = call->qlen;
+    pthread_mutex_unlock(&call->mu);
+    return n;
+}
+
+int recd_sip_send_digits(struct recd_sip_call *call, const char *digits)
+{
+    if (atomic_load(&call->ended))
+        return RECD_E_NOT_FOUND;
+    size_t n = strlen(digits);
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("0123456789*#ABCDw", digits[i]))
+            return RECD_E_BAD_INPUT;
+    pthread_mutex_lock(&call->mu);
+    int rc = 0;
+    if (call->event_pt < 0)
+        rc = RECD_E_BAD_INPUT;
+    else if (call->ndigits + n > MAX_DIGITS)
+        rc = RECD_E_TOO_LARGE;
+    else {
+        memcpy(call->digits + call->ndigits, digits, n);
+        call->ndigits += n;
+        call->digits[call->ndigits] = '\0';
+    }
+    pthread_mutex_unlock(&call->mu);
+    return rc;
+}
+
+void recd_sip_call_stats(struct recd_sip_call *call, struct recd_sip_call_stats *out)
+{
+    pthread_mutex_lock(&call->mu);
+    *out = call->stats;
+    pthread_mutex_unlock(&call->mu);
+}
+
+/* ---- the endpoint ---- */
+
+static void started(struct recd_sip *ep, int ok, int err)
+{
+    pthread_mutex_lock(&ep->mu);
+    ep->ready = ok ? 1 : -1;
+    ep->start_err = err;
+    pthread_cond_signal(&ep->cv);
+    pthread_mutex_unlock(&ep->mu);
+}
+
+static pthread_once_t libre_once = PTHREAD_ONCE_INIT;
+static int libre_init_err;
+
+static void libre_init_once(void)
+{
+    libre_init_err = libre_init();
+}
+
+static void *sip_thread(void *arg)
+{
+    struct recd_sip *ep = arg;
+    int err = re_thread_init();
+    const char *step = "re_thread_init";
+    if (err)
+        goto fail;
+    tmr_init(&ep->stop_tmr);
+    step = "the address";
+    err = sa_set_str(&ep->laddr, ep->o.host, ep->o.port);
+    if (err)
+        goto fail;
+    step = "sip_alloc";
+    err = sip_alloc(&ep->sip, NULL, 32, 32, 32, "recd", sip_exit, ep);
+    if (err)
+        goto fail;
+    step = "SIP over UDP";
+    err = sip_transp_add(ep->sip, SIP_TRANSP_UDP, &ep->laddr);
+    if (err)
+        goto fail;
+    step = "SIP over TCP";
+    err = sip_transp_add(ep->sip, SIP_TRANSP_TCP, &ep->laddr);
+    if (err)
+        goto fail;
+    step = "sipsess_listen";
+    err = sipsess_listen(&ep->sock, ep->sip, 32, connect_handler, ep);
+    if (err)
+        goto fail;
+    step = "sip_listen";
+    err = sip_listen(&ep->lsnr, ep->sip, true, options_handler, ep);
+    if (err)
+        goto fail;
+    step = "mqueue_alloc";
+    err = mqueue_alloc(&ep->mq, mq_handler, ep);
+    if (err)
+        goto fail;
+    started(ep, 1, 0);
+    err = re_main(NULL);
+    if (err)
+        recd_log_error("sip: the event loop stopped: %s", strerror(err));
+    goto done;
+fail:
+    recd_log_error("sip: starting on %s:%u failed at %s: %s", ep->o.host, ep->o.port, step, strerror(err));
+    started(ep, 0, err);
+done:
+    tmr_cancel(&ep->stop_tmr);
+    /* Calls still here are hung up already; their teardown timers may not have run. */
+    for (struct le *le = ep->calls.head; le;) {
+        struct recd_sip_call *call = le->data;
+        le = le->next;
+        end_call(call, RECD_SIP_END_LOCAL);
+        tmr_cancel(&call->free_tmr);
+        teardown(call);
+    }
+    ep->lsnr = mem_deref(ep->lsnr);
+    ep->sock = mem_deref(ep->sock);
+    if (ep->sip)
+        sip_close(ep->sip, true);
+    ep->sip = mem_deref(ep->sip);
+    ep->mq = mem_deref(ep->mq);
+    re_thread_close();
+    return NULL;
+}
+
+int recd_sip_start(const struct recd_sip_opts *opts, const struct recd_sip_handler *handler,
+                   struct recd_sip **out)
+{
+    if (!handler || !handler->on_invite)
+        return RECD_E_BAD_INPUT;
+    pthread_once(&libre_once, libre_init_once);
+    if (libre_init_err) {
+        recd_log_error("sip: libre_init failed: %s", strerror(libre_init_err));
+        return RECD_E_INTERNAL;
+    }
+    struct recd_sip *ep = calloc(1, sizeof *ep);
+    if (!ep)
+        return RECD_E_INTERNAL;
+    ep->o = *opts;
+    ep->h = *handler;
+    if (!ep->o.host)
+        ep->o.host = "127.0.0.1";
+    if (!ep->o.port)
+        ep->o.port = 5060;
+    if (!ep->o.rtp_lo || !ep->o.rtp_hi) {
+        ep->o.rtp_lo = 16384;
+        ep->o.rtp_hi = 32767;
+    }
+    if (ep->o.rtp_lo >= ep->o.rtp_hi || ep->o.nallow > RECD_SIP_MAX_ALLOW) {
+        free(ep);
+        return RECD_E_BAD_INPUT;
+    }
+    if (!ep->o.invite_rate)
+        ep->o.invite_rate = 5;
+    if (!ep->o.invite_burst)
+        ep->o.invite_burst = 20;
+    if (!ep->o.max_calls)
+        ep->o.max_calls = 500;
+    if (!ep->o.rtp_timeout_ms)
+        ep->o.rtp_timeout_ms = 60000;
+    if (!ep->o.ring_timeout_ms)
+        ep->o.ring_timeout_ms = 120000;
+    ep->port = ep->o.port;
+    pthread_mutex_init(&ep->mu, NULL);
+    pthread_cond_init(&ep->cv, NULL);
+    atomic_init(&ep->stopping, 0);
+    if (pthread_create(&ep->thread, NULL, sip_thread, ep)) {
+        recd_log_error("sip: cannot start the SIP thread");
+        pthread_mutex_destroy(&ep->mu);
+        pthread_cond_destroy(&ep->cv);
+        free(ep);
+        return RECD_E_UNAVAILABLE;
+    }
+    pthread_mutex_lock(&ep->mu);
+    while (!ep->ready)
+        pthread_cond_wait(&ep->cv, &ep->mu);
+    int ok = ep->ready > 0;
+    pthread_mutex_unlock(&ep->mu);
+    if (!ok) {
+        pthread_join(ep->thread, NULL);
+        pthread_mutex_destroy(&ep->mu);
+        pthread_cond_destroy(&ep->cv);
+        free(ep);
+        return RECD_E_UNAVAILABLE;
+    }
+    *out = ep;
+    return 0;
+}
+
+uint16_t recd_sip_port(const struct recd_sip *sip)
+{
+    return sip->port;
+}
+
+void recd_sip_stop(struct recd_sip *sip)
+{
+    if (!sip)
+        return;
+    atomic_store(&sip->stopping, 1);
+    if (mqueue_push(sip->mq, CMD_STOP, NULL))
+        recd_log_error("sip: cannot signal the SIP thread to stop");
+    pthread_join(sip->thread, NULL);
+    pthread_mutex_destroy(&sip->mu);
+    pthread_cond_destroy(&sip->cv);
+    free(sip);
+}
