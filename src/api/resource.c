@@ -19,7 +19,7 @@ static const struct recd_field recording_fields[] = {
     {"date_created", "DateCreated", RECD_F_DATE, REC(created_us), NULL},
     {"date_updated", "DateUpdated", RECD_F_DATE, REC(updated_us), NULL},
     {"start_time", "StartTime", RECD_F_DATE0, REC(start_us), NULL},
-    {"duration", "Duration", RECD_F_SECONDS, REC(duration_ms), NULL},
+    {"duration", "Duration", RECD_F_REC_SECONDS, REC(duration_ms), NULL},
     {"sid", "Sid", RECD_F_SID, REC(sid), NULL},
     {"price", "Price", RECD_F_NULL, 0, NULL},
     {"price_unit", "PriceUnit", RECD_F_CONST, 0, "USD"},
@@ -96,6 +96,21 @@ static void add_seconds(struct recd_buf *b, int64_t ms)
     recd_buf_addi(b, (ms + 500) / 1000);
 }
 
+/* A recording's duration: Twilio shows "-1" until the recording has ended. */
+static void add_rec_seconds(struct recd_buf *b, const struct recd_recording *r)
+{
+    if (recd_recording_in_progress(r))
+        recd_buf_adds(b, "-1");
+    else
+        add_seconds(b, r->duration_ms);
+}
+
+/* Only a recording that has media has a media URL (RECD_F_MEDIA is a recording's field). */
+static int has_media_url(const void *rec)
+{
+    return ((const struct recd_recording *)rec)->media_size > 0;
+}
+
 /* Renders the value of `f` as JSON (quoted where a string). */
 static void json_value(struct recd_buf *b, const struct recd_field *f, const struct recd_resource *res,
                        const void *rec, const struct recd_render_ctx *rc)
@@ -140,6 +155,11 @@ static void json_value(struct recd_buf *b, const struct recd_field *f, const str
         add_seconds(b, *(const int64_t *)(base + f->off));
         recd_buf_addc(b, '"');
         break;
+    case RECD_F_REC_SECONDS:
+        recd_buf_addc(b, '"');
+        add_rec_seconds(b, rec);
+        recd_buf_addc(b, '"');
+        break;
     case RECD_F_INT0:
         if (*(const int *)(base + f->off) == 0) {
             recd_buf_adds(b, "null");
@@ -155,6 +175,10 @@ static void json_value(struct recd_buf *b, const struct recd_field *f, const str
         recd_buf_addc(b, '"');
         break;
     case RECD_F_MEDIA:
+        if (!has_media_url(rec)) {
+            recd_buf_adds(b, "null");
+            break;
+        }
         /* The base URL is configuration, not ours: escaped like any other string. */
         recd_buf_addc(b, '"');
         recd_buf_json_esc(b, recd_str_c(rc->base_url));
@@ -217,6 +241,7 @@ static void xml_value(struct recd_buf *b, const struct recd_field *f, const stru
         break;
     }
     case RECD_F_SECONDS: add_seconds(b, *(const int64_t *)(base + f->off)); break;
+    case RECD_F_REC_SECONDS: add_rec_seconds(b, rec); break;
     case RECD_F_INT0:
         if (*(const int *)(base + f->off) == 0)
             break;
@@ -226,6 +251,8 @@ static void xml_value(struct recd_buf *b, const struct recd_field *f, const stru
     case RECD_F_NULL: break;
     case RECD_F_URI: add_uri(b, res, rec, ".xml"); break;
     case RECD_F_MEDIA:
+        if (!has_media_url(rec))
+            break;
         recd_buf_xml_text(b, recd_str_c(rc->base_url));
         add_uri(b, res, rec, "");
         break;

@@ -17,14 +17,16 @@ enum recd_field_kind {
     RECD_F_DATE,    /* int64 µs; rendered RFC 2822 */
     RECD_F_DATE0,   /* int64 µs; 0 renders as null */
     RECD_F_SECONDS, /* int64 ms; rendered as a string of whole seconds, rounded to nearest */
-    RECD_F_INT,     /* int */
-    RECD_F_INT0,    /* int; 0 renders as null */
-    RECD_F_CONST,   /* a constant string */
-    RECD_F_NULL,    /* always null */
-    RECD_F_URI,     /* the resource's own URI, with the representation's extension */
-    RECD_F_MEDIA,   /* absolute media URL: base URL + URI without extension */
-    RECD_F_SUBRES,  /* subresource_uris of a recording */
-    RECD_F_TEXT,    /* a transcription's text (pointer + length + null flag) */
+    RECD_F_REC_SECONDS, /* a recording's duration: RECD_F_SECONDS, but "-1" while in progress (as Twilio) */
+    RECD_F_INT,         /* int */
+    RECD_F_INT0,        /* int; 0 renders as null */
+    RECD_F_CONST,       /* a constant string */
+    RECD_F_NULL,        /* always null */
+    RECD_F_URI,         /* the resource's own URI, with the representation's extension */
+    RECD_F_MEDIA,       /* absolute media URL: base URL + URI without extension; null while a recording
+                           has no media (in progress, absent, failed: media_size 0) */
+    RECD_F_SUBRES,      /* subresource_uris of a recording */
+    RECD_F_TEXT,        /* a transcription's text (pointer + length + null flag) */
 };
 
 struct recd_field {

@@ -49,7 +49,8 @@
     X(error_code, INT_NULL, NULL) \
     X(status, TEXT, NULL) \
     X(source, TEXT, NULL) \
-    X(media_sha256, TEXT, NULL)
+    X(media_sha256, TEXT, NULL) \
+    X(transcribe, INT, NULL)
 
 /* The text column of a transcription is not a fixed array: it is the table's extra column. */
 #define TRANSCRIPTION_COLS(X) \

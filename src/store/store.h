@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /*
  * The metadata store: accounts, API keys, recordings and transcriptions. One interface, a
@@ -66,10 +67,36 @@ struct recd_recording {
     int channels;
     int sample_rate;
     int error_code;                   /* 0 = null */
-    char status[RECD_STATUS_MAX + 1]; /* "completed", "deleted", … */
+    char status[RECD_STATUS_MAX + 1]; /* RECD_REC_*: "completed", "in-progress", "deleted", … */
     char source[RECD_SOURCE_MAX + 1]; /* "RecordVerb", … */
-    char media_sha256[65];            /* hex digest of the stored WAV, for fsck and ETags */
+    char media_sha256[65];            /* hex digest of the stored WAV, for fsck and ETags; "" = none yet */
+    int transcribe;                   /* 1: a transcription was asked for (<Record transcribe="true">) */
 };
+
+/*
+ * A recording's life (contract §7): a call's recording is inserted "in-progress" with no media
+ * (media_size 0, media_sha256 ""), and recording_finish moves it once to "completed" (its media
+ * is durable), "absent" (no sound: no media, error_code 16101 or 16102) or "failed" (no media).
+ * Imports are "completed" from the start. A delete makes any of them "deleted". Only a completed
+ * recording has media; everything that reads media asks recd_recording_has_media first.
+ */
+#define RECD_REC_IN_PROGRESS "in-progress"
+#define RECD_REC_COMPLETED   "completed"
+#define RECD_REC_ABSENT      "absent"
+#define RECD_REC_FAILED      "failed"
+#define RECD_REC_DELETED     "deleted"
+
+/** 1 when the recording's media is stored and may be served: completed and not deleted. */
+static inline int recd_recording_has_media(const struct recd_recording *r)
+{
+    return !r->deleted_us && strcmp(r->status, RECD_REC_COMPLETED) == 0;
+}
+
+/** 1 while the recording is being made (its status is "in-progress"). */
+static inline int recd_recording_in_progress(const struct recd_recording *r)
+{
+    return !r->deleted_us && strcmp(r->status, RECD_REC_IN_PROGRESS) == 0;
+}
 
 struct recd_transcription {
     char sid[RECD_SID_LEN + 1]; /* TR… */
@@ -199,6 +226,15 @@ struct recd_store_ops {
     int (*recording_page)(struct recd_store *st, const struct recd_list_query *q, struct recd_page *pg);
     /** Every recording of every account (fsck), in sid order. */
     int (*recording_scan)(struct recd_store *st, recd_recording_cb cb, void *ctx);
+    /**
+     * Ends an in-progress recording: sets status, duration_ms, media_size, media_sha256, channels,
+     * sample_rate, error_code, start_us and updated_us of row r->sid from `r`; nothing else. The
+     * new status must be completed, absent or failed (else RECD_E_BAD_INPUT). NOT_FOUND unless the
+     * row exists and is in progress, so a recording is finished once.
+     */
+    int (*recording_finish)(struct recd_store *st, const struct recd_recording *r);
+    /** Every recording whose status is `status` (restart recovery: "in-progress"), in sid order. */
+    int (*recording_scan_status)(struct recd_store *st, const char *status, recd_recording_cb cb, void *ctx);
     /** Removes the rows (and their transcriptions) of recordings deleted before `before_us`; *n gets the
      * count. */
     int (*purge_deleted)(struct recd_store *st, int64_t before_us, int64_t *n);

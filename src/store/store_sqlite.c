@@ -212,6 +212,8 @@ static const struct recd_store_ops sqlite_ops = {
     .recording_mark_deleted = recd_sqlite_op_recording_mark_deleted,
     .recording_page = recd_sqlite_op_recording_page,
     .recording_scan = recd_sqlite_op_recording_scan,
+    .recording_finish = recd_sqlite_op_recording_finish,
+    .recording_scan_status = recd_sqlite_op_recording_scan_status,
     .purge_deleted = recd_sqlite_op_purge_deleted,
     .transcription_insert = recd_sqlite_op_transcription_insert,
     .transcription_get = recd_sqlite_op_transcription_get,
@@ -239,6 +241,10 @@ static void stmt_text(enum recd_sqlite_stmt id, struct recd_sqlbuf *b)
     case S_RECORDING_SCAN:
         t = &recd_sql_recordings;
         tail = " ORDER BY sid";
+        break;
+    case S_RECORDING_SCAN_STATUS:
+        t = &recd_sql_recordings;
+        tail = " WHERE status = ?1 ORDER BY sid";
         break;
     case S_TRANSCRIPTION_INSERT: insert = 1; /* fall through */
     case S_TRANSCRIPTION_GET: t = &recd_sql_transcriptions; break;

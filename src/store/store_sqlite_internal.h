@@ -70,6 +70,11 @@ int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, 
                               " WHERE sid = ?1 AND deleted_us = 0")                                          \
     X(RECORDING_DELETE_TRANSCRIPTIONS, "DELETE FROM transcriptions WHERE recording_sid = ?1")                \
     X(RECORDING_SCAN, NULL)                                                                                  \
+    X(RECORDING_SCAN_STATUS, NULL)                                                                           \
+    X(RECORDING_FINISH, "UPDATE recordings SET status = ?2, duration_ms = ?3, media_size = ?4,"              \
+                        " media_sha256 = ?5, channels = ?6, sample_rate = ?7, error_code = ?8,"              \
+                        " start_us = ?9, updated_us = ?10"                                                   \
+                        " WHERE sid = ?1 AND status = 'in-progress' AND deleted_us = 0")                     \
     X(PURGE_TRANSCRIPTIONS, "DELETE FROM transcriptions WHERE recording_sid IN"                              \
                             " (SELECT sid FROM recordings WHERE deleted_us <> 0 AND deleted_us < ?1)")       \
     X(PURGE_RECORDINGS, "DELETE FROM recordings WHERE deleted_us <> 0 AND deleted_us < ?1")                  \
@@ -160,6 +165,9 @@ int recd_sqlite_op_recording_insert(struct recd_store *st, const struct recd_rec
 int recd_sqlite_op_recording_get(struct recd_store *st, const char *sid, struct recd_recording *out);
 int recd_sqlite_op_recording_mark_deleted(struct recd_store *st, const char *sid, int64_t now_us);
 int recd_sqlite_op_recording_scan(struct recd_store *st, recd_recording_cb cb, void *ctx);
+int recd_sqlite_op_recording_scan_status(struct recd_store *st, const char *status, recd_recording_cb cb,
+                                         void *ctx);
+int recd_sqlite_op_recording_finish(struct recd_store *st, const struct recd_recording *r);
 int recd_sqlite_op_purge_deleted(struct recd_store *st, int64_t before_us, int64_t *n);
 int recd_sqlite_op_transcription_insert(struct recd_store *st, const struct recd_transcription *t);
 int recd_sqlite_op_transcription_get(struct recd_store *st, const char *sid, struct recd_transcription *out,

@@ -359,16 +359,12 @@ int recd_sqlite_op_transcription_delete(struct recd_store *st, const char *sid)
     return rc;
 }
 
-int recd_sqlite_op_recording_scan(struct recd_store *base, recd_recording_cb cb, void *ctx)
+/* Walks the rows of scan statement `id` (bound by the caller) through `cb`. */
+static int scan_rows(struct sqlite_store *s, enum recd_sqlite_stmt id, recd_recording_cb cb, void *ctx)
 {
-    struct sqlite_store *s = S(base);
-    sqlite3_stmt *st = s->stmt[S_RECORDING_SCAN];
+    sqlite3_stmt *st = s->stmt[id];
     struct recd_recording r;
     int rc;
-    if (s->scanning) {
-        recd_log_error("store: recording_scan called from its own callback");
-        return RECD_E_INTERNAL;
-    }
     s->scanning = 1;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         rc = recd_sqlite_read_cols(st, 0, &recd_sql_recordings, &r);
@@ -378,8 +374,95 @@ int recd_sqlite_op_recording_scan(struct recd_store *base, recd_recording_cb cb,
     if (rc == SQLITE_DONE || rc == SQLITE_ROW)
         rc = 0;
     else if (rc > 0)
-        rc = recd_sqlite_fail(s, rc, "recording_scan");
+        rc = recd_sqlite_fail(s, rc, recd_sqlite_stmt_name[id]);
     recd_sqlite_done(st);
     s->scanning = 0;
+    return rc;
+}
+
+int recd_sqlite_op_recording_scan(struct recd_store *base, recd_recording_cb cb, void *ctx)
+{
+    struct sqlite_store *s = S(base);
+    if (s->scanning) {
+        recd_log_error("store: recording_scan called from its own callback");
+        return RECD_E_INTERNAL;
+    }
+    return scan_rows(s, S_RECORDING_SCAN, cb, ctx);
+}
+
+int recd_sqlite_op_recording_scan_status(struct recd_store *base, const char *status, recd_recording_cb cb,
+                                         void *ctx)
+{
+    struct sqlite_store *s = S(base);
+    if (!status)
+        return RECD_E_BAD_INPUT;
+    if (s->scanning) {
+        recd_log_error("store: recording_scan_status called from a scan's callback");
+        return RECD_E_INTERNAL;
+    }
+    int rc = sqlite3_bind_text(s->stmt[S_RECORDING_SCAN_STATUS], 1, status, -1, SQLITE_STATIC);
+    if (rc != SQLITE_OK) {
+        recd_sqlite_done(s->stmt[S_RECORDING_SCAN_STATUS]);
+        return recd_sqlite_fail(s, rc, "recording_scan_status");
+    }
+    return scan_rows(s, S_RECORDING_SCAN_STATUS, cb, ctx);
+}
+
+/* The values a finished recording may hold: one of the three end states, and for a completed one
+ * the digest of its media (what fsck and the ETag rely on). */
+static int finish_valid(const struct recd_recording *r)
+{
+    size_t n = strnlen(r->media_sha256, sizeof r->media_sha256);
+    if (n == sizeof r->media_sha256 || strnlen(r->sid, sizeof r->sid) != RECD_SID_LEN || r->duration_ms < 0 ||
+        r->media_size < 0)
+        return 0;
+    if (strcmp(r->status, RECD_REC_COMPLETED) == 0) {
+        if (n != 64 || r->media_size == 0)
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if (!((r->media_sha256[i] >= '0' && r->media_sha256[i] <= '9') ||
+                  (r->media_sha256[i] >= 'a' && r->media_sha256[i] <= 'f')))
+                return 0;
+        return 1;
+    }
+    return strcmp(r->status, RECD_REC_ABSENT) == 0 || strcmp(r->status, RECD_REC_FAILED) == 0;
+}
+
+int recd_sqlite_op_recording_finish(struct recd_store *st, const struct recd_recording *r)
+{
+    struct sqlite_store *s = S(st);
+    sqlite3_stmt *q = s->stmt[S_RECORDING_FINISH];
+    int rc = recd_sqlite_txn_alive(s);
+    if (rc < 0)
+        return rc;
+    if (!finish_valid(r))
+        return RECD_E_BAD_INPUT;
+    int b = sqlite3_bind_text(q, 1, r->sid, -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(q, 2, r->status, -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(q, 3, r->duration_ms);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(q, 4, r->media_size);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(q, 5, r->media_sha256, -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int(q, 6, r->channels);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int(q, 7, r->sample_rate);
+    /* As the column table stores them: 0 is null. */
+    if (b == SQLITE_OK)
+        b = r->error_code ? sqlite3_bind_int(q, 8, r->error_code) : sqlite3_bind_null(q, 8);
+    if (b == SQLITE_OK)
+        b = r->start_us ? sqlite3_bind_int64(q, 9, r->start_us) : sqlite3_bind_null(q, 9);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(q, 10, r->updated_us);
+    if (b != SQLITE_OK) {
+        recd_sqlite_done(q);
+        return recd_sqlite_fail(s, b, "bind");
+    }
+    rc = recd_sqlite_run(s, S_RECORDING_FINISH);
+    if (rc == 0 && !changes(s))
+        rc = RECD_E_NOT_FOUND;
     return rc;
 }

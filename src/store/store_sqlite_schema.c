@@ -85,8 +85,17 @@ static const char schema_v1[] =
     "CREATE INDEX IF NOT EXISTS transcriptions_recording"
     " ON transcriptions(recording_sid, account_sid, created_us, sid);";
 
+/*
+ * Version 2: recordings that calls make (contract §7). A row is inserted "in-progress" and
+ * finished later, so a recording remembers whether a transcription was asked for; and restart
+ * recovery finds the unfinished ones by status without reading every row.
+ */
+static const char schema_v2[] = "ALTER TABLE recordings ADD COLUMN transcribe INTEGER NOT NULL DEFAULT 0;"
+                                "CREATE INDEX IF NOT EXISTS recordings_status ON recordings(status, sid);";
+
 static const char *const migrations[] = {
     schema_v1, /* 0 → 1: everything */
+    schema_v2, /* 1 → 2: recordings in progress */
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof migrations / sizeof migrations[0]))

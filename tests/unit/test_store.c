@@ -833,6 +833,172 @@ static void test_scan(void **state)
     assert_got(f, "RE", want, 2);
 }
 
+/* Recordings that calls make: inserted in progress, finished once (contract §7). */
+static void test_recording_lifecycle(void **state)
+{
+    struct fx *f = *state;
+    struct recd_recording r, done, got;
+    add_account(f, 1);
+
+    /* In progress: no media yet, a transcription asked for. */
+    recording_init(&r, 1, 1, 1000);
+    snprintf(r.status, sizeof r.status, RECD_REC_IN_PROGRESS);
+    r.media_size = 0;
+    r.media_sha256[0] = '\0';
+    r.duration_ms = 0;
+    r.transcribe = 1;
+    sidn(r.call_sid, "CA", 5);
+    assert_int_equal(f->ops->recording_insert(f->st, &r), 0);
+    assert_int_equal(f->ops->recording_get(f->st, r.sid, &got), 0);
+    assert_string_equal(got.status, "in-progress");
+    assert_int_equal(got.transcribe, 1);
+    assert_int_equal(got.media_size, 0);
+    assert_string_equal(got.media_sha256, "");
+    assert_true(recd_recording_in_progress(&got));
+    assert_false(recd_recording_has_media(&got));
+
+    /* A second in-progress one, and a completed one, which the status scan leaves out. */
+    recording_init(&r, 2, 1, 1001);
+    snprintf(r.status, sizeof r.status, RECD_REC_IN_PROGRESS);
+    r.media_size = 0;
+    r.media_sha256[0] = '\0';
+    assert_int_equal(f->ops->recording_insert(f->st, &r), 0);
+    add_recording(f, 3, 1, 1002);
+    memset(&f->got, 0, sizeof f->got);
+    assert_int_equal(f->ops->recording_scan_status(f->st, "in-progress", collect_recording, &f->got), 0);
+    static const unsigned live[] = {1, 2};
+    assert_got(f, "RE", live, 2);
+
+    /* Finished as completed: exactly the listed fields change. */
+    memset(&done, 0, sizeof done);
+    sidn(done.sid, "RE", 1);
+    snprintf(done.status, sizeof done.status, RECD_REC_COMPLETED);
+    done.duration_ms = 4200;
+    done.media_size = 44 + 67200;
+    memset(done.media_sha256, 'b', 64);
+    done.channels = 1;
+    done.sample_rate = 8000;
+    done.start_us = 990;
+    done.updated_us = 5000;
+    sidn(done.account_sid, "AC", 9);  /* not one of the fields finish sets: ignored */
+    done.created_us = 7;              /* likewise */
+    assert_int_equal(f->ops->recording_finish(f->st, &done), 0);
+    assert_int_equal(f->ops->recording_get(f->st, done.sid, &got), 0);
+    assert_string_equal(got.status, "completed");
+    assert_int_equal(got.duration_ms, 4200);
+    assert_int_equal(got.media_size, 44 + 67200);
+    assert_string_equal(got.media_sha256, done.media_sha256);
+    assert_int_equal(got.start_us, 990);
+    assert_int_equal(got.updated_us, 5000);
+    assert_int_equal(got.created_us, 1000);
+    assert_int_equal(got.transcribe, 1);
+    assert_int_equal(got.error_code, 0);
+    assert_string_equal(got.account_sid, r.account_sid);
+    assert_true(recd_recording_has_media(&got));
+    /* Once only. */
+    assert_int_equal(f->ops->recording_finish(f->st, &done), RECD_E_NOT_FOUND);
+
+    /* Finished as absent: no media, Twilio's error code. */
+    memset(&done, 0, sizeof done);
+    sidn(done.sid, "RE", 2);
+    snprintf(done.status, sizeof done.status, RECD_REC_ABSENT);
+    done.error_code = 16102;
+    done.updated_us = 6000;
+    assert_int_equal(f->ops->recording_finish(f->st, &done), 0);
+    assert_int_equal(f->ops->recording_get(f->st, done.sid, &got), 0);
+    assert_string_equal(got.status, "absent");
+    assert_int_equal(got.error_code, 16102);
+    assert_int_equal(got.start_us, 0);
+    assert_false(recd_recording_has_media(&got));
+    assert_false(recd_recording_in_progress(&got));
+    memset(&f->got, 0, sizeof f->got);
+    assert_int_equal(f->ops->recording_scan_status(f->st, "in-progress", collect_recording, &f->got), 0);
+    assert_int_equal(f->got.n, 0);
+    memset(&f->got, 0, sizeof f->got);
+    assert_int_equal(f->ops->recording_scan_status(f->st, "absent", collect_recording, &f->got), 0);
+    static const unsigned absent[] = {2};
+    assert_got(f, "RE", absent, 1);
+
+    /* A completed (imported) recording is not finished again; an unknown one is not found. */
+    sidn(done.sid, "RE", 3);
+    assert_int_equal(f->ops->recording_finish(f->st, &done), RECD_E_NOT_FOUND);
+    sidn(done.sid, "RE", 99);
+    assert_int_equal(f->ops->recording_finish(f->st, &done), RECD_E_NOT_FOUND);
+
+    /* Bad end states change nothing: back to in-progress, an unknown status, a completed one
+     * without a digest. */
+    recording_init(&r, 4, 1, 1003);
+    snprintf(r.status, sizeof r.status, RECD_REC_IN_PROGRESS);
+    r.media_size = 0;
+    r.media_sha256[0] = '\0';
+    assert_int_equal(f->ops->recording_insert(f->st, &r), 0);
+    memset(&done, 0, sizeof done);
+    sidn(done.sid, "RE", 4);
+    snprintf(done.status, sizeof done.status, RECD_REC_IN_PROGRESS);
+    assert_int_equal(f->ops->recording_finish(f->st, &done), RECD_E_BAD_INPUT);
+    snprintf(done.status, sizeof done.status, "deleted");
+    assert_int_equal(f->ops->recording_finish(f->st, &done), RECD_E_BAD_INPUT);
+    snprintf(done.status, sizeof done.status, RECD_REC_COMPLETED);
+    done.media_size = 100;
+    assert_int_equal(f->ops->recording_finish(f->st, &done), RECD_E_BAD_INPUT);
+    memset(done.media_sha256, 'G', 64);
+    assert_int_equal(f->ops->recording_finish(f->st, &done), RECD_E_BAD_INPUT);
+    assert_int_equal(f->ops->recording_get(f->st, done.sid, &got), 0);
+    assert_string_equal(got.status, "in-progress");
+
+    /* Finished as failed inside the caller's transaction, then rolled back: still in progress. */
+    snprintf(done.status, sizeof done.status, RECD_REC_FAILED);
+    done.media_sha256[0] = '\0';
+    done.media_size = 0;
+    assert_int_equal(f->ops->begin(f->st), 0);
+    assert_int_equal(f->ops->recording_finish(f->st, &done), 0);
+    assert_int_equal(f->ops->rollback(f->st), 0);
+    assert_int_equal(f->ops->recording_get(f->st, done.sid, &got), 0);
+    assert_string_equal(got.status, "in-progress");
+    assert_int_equal(f->ops->recording_finish(f->st, &done), 0);
+    assert_int_equal(f->ops->recording_get(f->st, done.sid, &got), 0);
+    assert_string_equal(got.status, "failed");
+
+    /* A deleted recording is neither in progress nor has media. */
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, done.sid, 7000), 0);
+    assert_int_equal(f->ops->recording_get(f->st, done.sid, &got), 0);
+    assert_false(recd_recording_has_media(&got));
+    assert_false(recd_recording_in_progress(&got));
+}
+
+/* A file of schema version 1 (before recordings in progress) is migrated when opened: its rows
+ * keep their values and read transcribe 0. */
+static void test_migrate_v1(void **state)
+{
+    struct fx *f = *state;
+    char path[256], sid[RECD_SID_LEN + 1];
+    struct recd_recording got;
+    add_account(f, 1);
+    add_recording(f, 1, 1, 100);
+    f->ops->close(f->st);
+    f->st = NULL;
+    sqlite3 *db;
+    snprintf(path, sizeof path, "%s/recd.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP INDEX recordings_status;"
+                                  "ALTER TABLE recordings DROP COLUMN transcribe;"
+                                  "PRAGMA user_version = 1;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(backend->open(f->dir, &f->st), 0);
+    f->ops = f->st->ops;
+    sidn(sid, "RE", 1);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &got), 0);
+    assert_string_equal(got.status, "completed");
+    assert_int_equal(got.transcribe, 0);
+    assert_int_equal(got.created_us, 100);
+    memset(&f->got, 0, sizeof f->got);
+    assert_int_equal(f->ops->recording_scan_status(f->st, "completed", collect_recording, &f->got), 0);
+    assert_int_equal(f->got.n, 1);
+}
+
 /* Transcriptions. */
 
 static void test_transcriptions(void **state)
@@ -1236,6 +1402,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mark_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recording_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transcriptions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
