@@ -596,7 +596,8 @@ static void job_begin(struct recd_webhook *wh, struct job *j)
 }
 
 /* Which certificate check failed. libcurl checks the host name itself once OpenSSL has accepted the
- * chain, so a failure with a chain OpenSSL found valid is a name mismatch. */
+ * chain, and then reports X509_V_OK or (libcurl 7.88) X509_V_ERR_UNSPECIFIED: both are a name
+ * mismatch; any other value is OpenSSL's verdict on the chain. */
 static int tls_code(CURL *e)
 {
     long v = -1;
@@ -604,7 +605,7 @@ static int tls_code(CURL *e)
         return RECD_WEBHOOK_E_CERT_UNTRUSTED;
     if (v == X509_V_ERR_CERT_HAS_EXPIRED)
         return RECD_WEBHOOK_E_CERT_EXPIRED;
-    if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_OK)
+    if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_OK || v == X509_V_ERR_UNSPECIFIED)
         return RECD_WEBHOOK_E_CERT_NAME;
     return RECD_WEBHOOK_E_CERT_UNTRUSTED;
 }
