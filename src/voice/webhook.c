@@ -148,7 +148,16 @@ int recd_webhook_resolve_url(const char *base, const char *ref, char *out, size_
     if (!base || !ref || !out || !cap)
         return RECD_E_BAD_INPUT;
     int n = recd_twiml_resolve_url(base, ref, out, cap);
-    return n < 0 ? RECD_E_BAD_INPUT : 0;
+    if (n < 0)
+        return RECD_E_BAD_INPUT;
+    /* RFC 3986 allows what no request can go to ("http://u@/p"): refuse it here, not at fetch time. */
+    struct recd_buf b;
+    recd_buf_init(&b, 0);
+    int r = recd_webhook_request_url(out, 0, NULL, &b, NULL);
+    recd_buf_free(&b);
+    if (r < 0)
+        out[0] = '\0';
+    return r;
 }
 
 /* Checks `url` with libcurl's own parser, which is what will request it: an absolute http or https
@@ -177,11 +186,15 @@ int recd_webhook_request_url(const char *url, int get, const struct recd_form *p
 {
     if (!url || strlen(url) > RECD_WEBHOOK_MAX_URL || !url_usable(url))
         return RECD_E_BAD_INPUT;
-    /* url_usable guarantees "scheme://authority..." with an http(s) scheme, so "://" is there. */
-    const char *auth = strstr(url, "://");
-    if (!auth)
+    /* libcurl is lenient ("http:/h" is "http://h" to it); recd takes only the strict form, where
+     * the authority is where RFC 3986 puts it. */
+    const char *auth;
+    if (!strncasecmp(url, "http://", 7))
+        auth = url + 7;
+    else if (!strncasecmp(url, "https://", 8))
+        auth = url + 8;
+    else
         return RECD_E_BAD_INPUT;
-    auth += 3;
     size_t end = strcspn(url, "#"); /* the fragment never reaches the server */
     size_t auth_len = strcspn(auth, "/?#");
     size_t rest = (size_t)(auth - url) + auth_len; /* where the path (or query) starts */

@@ -166,6 +166,7 @@ static void test_resolve(void **state)
     char out[64];
     assert_int_equal(recd_webhook_resolve_url(base, "mailto:a@b", out, sizeof out), RECD_E_BAD_INPUT);
     assert_int_equal(recd_webhook_resolve_url(base, "http:g", out, sizeof out), RECD_E_BAD_INPUT);
+    assert_int_equal(recd_webhook_resolve_url(base, "http://u@/p", out, sizeof out), RECD_E_BAD_INPUT);
     assert_int_equal(recd_webhook_resolve_url(base, "a b", out, sizeof out), RECD_E_BAD_INPUT);
     assert_int_equal(recd_webhook_resolve_url(base, "a\nb", out, sizeof out), RECD_E_BAD_INPUT);
     assert_int_equal(recd_webhook_resolve_url("/relative/base", "a", out, sizeof out), RECD_E_BAD_INPUT);
