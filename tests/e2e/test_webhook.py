@@ -488,3 +488,22 @@ def test_tls_name_mismatch(tls_app, client_factory):
     assert res["err"] == "UNAVAILABLE" and res["code"] == 11235, res
     c.close()
     assert app.seen("/") == []
+
+
+def test_many_requests_through_a_small_window(app, client_factory):
+    """60 requests through 4 slots: each answered once, with its own parameters and signature."""
+    c = client_factory("--max-inflight", 4)
+    for i in range(60):
+        c.fetch(i, f"{app.base}/twiml/many/{i}", method="GET" if i % 2 else "POST", N=str(i))
+    c.send("wait")
+    c.expect(lambda l: l == "IDLE")
+    for i in range(60):
+        res = c.result(i)
+        assert res["err"] == "OK" and res["url"].startswith(f"{app.base}/twiml/many/{i}")
+    reqs = app.seen("/twiml/many/")
+    assert len(reqs) == 60 and all(r["valid"] for r in reqs)
+    for r in reqs:
+        n = urllib.parse.urlsplit(r["path"]).path.rsplit("/", 1)[1]
+        got = r["params"] if r["method"] == "POST" else dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r["path"]).query))
+        assert got == {"N": n}
+    c.close()
