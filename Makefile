@@ -9,6 +9,8 @@ WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
 RE_CFLAGS := -isystem /usr/include/re -DHAVE_INTTYPES_H
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) $(WARN) $(EXTRA_CFLAGS)
 LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
+# Outbound HTTP (voice webhooks): libcurl, OpenSSL flavour.
+LDLIBS   += -lcurl
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -40,6 +42,7 @@ DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libmicrohttpd
             libssl-dev libmp3lame-dev libcmocka-dev python3 python3-pytest python3-requests \
             python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
             wrk nginx libexpat1-dev libre-dev libspandsp-dev sip-tester baresip sox
+DEB_PKGS += libcurl4-openssl-dev
 
 .PHONY: all deps run test unit e2e fuzz clean format bench bench-ab
 all: deps build/recd
@@ -86,6 +89,7 @@ unit: deps $(UNIT_BIN) $(FUZZ_REPLAY)
 
 # Test harnesses for the voice endpoint, driven by tests/e2e/test_sip_endpoint.py.
 VOICE_BIN := build/test/voice/sip_echo
+VOICE_BIN += build/test/voice/webhook_client
 build/test/voice/%: tests/voice/%.c build/test/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -o $@ $< build/test/librecd.a $(LDLIBS)
