@@ -11,6 +11,10 @@ CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) $(WARN) $(EXTRA_CFLAG
 LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
 # Outbound HTTP (voice webhooks): libcurl, OpenSSL flavour.
 LDLIBS   += -lcurl
+# The PostgreSQL store (contract §9): libpq; Debian keeps its headers under /usr/include/postgresql.
+PG_CFLAGS := -I/usr/include/postgresql
+CFLAGS_COMMON += $(PG_CFLAGS)
+LDLIBS   += -lpq
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -35,6 +39,7 @@ FUZZ_BIN := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined
+FUZZ_CFLAGS += $(PG_CFLAGS)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 
 # Debian packages the build, the tests and `make run` need.
@@ -43,6 +48,8 @@ DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libmicrohttpd
             python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
             wrk nginx libexpat1-dev libre-dev libspandsp-dev sip-tester baresip sox
 DEB_PKGS += libcurl4-openssl-dev
+# The PostgreSQL store, and the server its tests start a throwaway cluster of.
+DEB_PKGS += libpq-dev postgresql
 
 .PHONY: all deps run test unit e2e fuzz clean format bench bench-ab
 all: deps build/recd
