@@ -21,6 +21,7 @@
 /* What every worker shares. */
 struct app {
     const char *data_dir;
+    const char *store;
     char base_url[512];
     struct recd_limiter *limiter;
 };
@@ -37,7 +38,7 @@ static void *worker_open(void *cls)
     struct worker *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    if (recd_ctx_open(app->data_dir, &w->ctx) < 0) {
+    if (recd_ctx_open_store(app->data_dir, app->store, &w->ctx) < 0) {
         free(w);
         return NULL;
     }
@@ -89,7 +90,7 @@ static int base_url_of(const struct recd_serve_opts *o, char *out, size_t cap)
 
 int recd_serve(const struct recd_serve_opts *o)
 {
-    struct app app = {.data_dir = o->data_dir};
+    struct app app = {.data_dir = o->data_dir, .store = o->store};
     int rc = base_url_of(o, app.base_url, sizeof app.base_url);
     if (rc < 0)
         return rc;
@@ -97,9 +98,14 @@ int recd_serve(const struct recd_serve_opts *o)
     /* Open the store once up front: a bad data folder fails here, not on the first request;
      * it also purges what is past the retention period. */
     struct recd_ctx main_ctx;
-    rc = recd_ctx_open(o->data_dir, &main_ctx);
-    if (rc < 0)
+    rc = recd_ctx_open_store(o->data_dir, o->store, &main_ctx);
+    if (rc < 0) {
+        char shown[512];
+        recd_store_url_redact(o->store ? o->store : o->data_dir, shown, sizeof shown);
+        recd_log_error("cannot open %s %s%s", o->store ? "the store" : "the data folder", shown,
+                       rc == RECD_E_UNAVAILABLE ? ": the database does not answer" : "");
         return rc;
+    }
     int64_t purged = 0;
     recd_purge(&main_ctx, recd_now_us(), &purged);
     app.limiter = recd_limiter_new(o->auth_fail_limit);
@@ -124,7 +130,11 @@ int recd_serve(const struct recd_serve_opts *o)
     rc = recd_http_start(&ho, &http);
     if (rc < 0)
         goto out;
-    recd_log_info("serving %s, public base URL %s", o->data_dir, app.base_url);
+    {
+        char shown[512];
+        recd_store_url_redact(o->store ? o->store : "its recd.db", shown, sizeof shown);
+        recd_log_info("serving %s (metadata in %s), public base URL %s", o->data_dir, shown, app.base_url);
+    }
 
     for (;;) {
         struct timespec hour = {3600, 0};

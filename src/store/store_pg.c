@@ -42,14 +42,30 @@ const char *const recd_pg_stmt_name[P_COUNT] = {
 #undef STMT_NAME
 };
 
-/* libpq's messages end in a newline; the log adds its own. */
+/* Logs libpq's message `m` after `step` on one line: its messages span lines ("…failed:
+ * Connection refused\n\tIs the server running…") and end in a newline. */
+static void log_pq(const char *step, const char *m, const char *state)
+{
+    char line[1024];
+    size_t n = 0;
+    for (const char *p = m; *p && n + 1 < sizeof line; p++) {
+        int space = *p == '\n' || *p == '\t' || *p == '\r' || *p == ' ';
+        if (space && (n == 0 || line[n - 1] == ' '))
+            continue;
+        line[n++] = space ? ' ' : *p;
+    }
+    while (n && line[n - 1] == ' ')
+        n--;
+    line[n] = '\0';
+    if (state)
+        recd_log_error("store: %s: %s (sqlstate %s)", step, line, state);
+    else
+        recd_log_error("store: %s: %s", step, line);
+}
+
 static void log_conn_error(struct pg_store *s, const char *step)
 {
-    const char *m = s->conn ? PQerrorMessage(s->conn) : "out of memory";
-    int n = (int)strlen(m);
-    while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
-        n--;
-    recd_log_error("store: %s: %.*s", step, n, m);
+    log_pq(step, s->conn ? PQerrorMessage(s->conn) : "out of memory", NULL);
 }
 
 /* The connection is gone: a transaction the caller had open went with it. */
@@ -88,11 +104,7 @@ int recd_pg_fail(struct pg_store *s, const PGresult *res, const char *step)
              * statement: the server cannot serve this now, and a retry later may succeed. */
             e = RECD_E_UNAVAILABLE;
     }
-    const char *m = res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn);
-    int n = (int)strlen(m);
-    while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
-        n--;
-    recd_log_error("store: %s: %.*s (sqlstate %s)", step, n, m, state ? state : "none");
+    log_pq(step, res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn), state ? state : "none");
     return e;
 }
 
