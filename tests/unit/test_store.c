@@ -1,8 +1,8 @@
 /*
  * Contract tests of the metadata store (store/store.h). The common group goes through
  * `struct recd_store_ops` only, and runs once per backend in `backends`: SQLite always, and
- * PostgreSQL when $RECD_TEST_PG names a server to create test databases on (a URL whose
- * database is an existing one to connect to, such as postgres://…/postgres; `make test` starts
+ * PostgreSQL when $RECD_TEST_PG names a database to create test schemas in (such as
+ * postgres://…/postgres; `make test` starts
  * a throwaway cluster and sets it). Each backend then has its own group: SQLite's query plans
  * and migration from a file, PostgreSQL's migrations, connection loss and recovery.
  */
@@ -42,18 +42,15 @@ static int sqlite_open_dir(const char *dir, struct recd_store **out)
     return recd_store_sqlite_open(path, out);
 }
 
-/* PostgreSQL: one database per test folder, named after it, on the server of $RECD_TEST_PG. */
+/*
+ * PostgreSQL: one schema per test folder, named after it, in the database of $RECD_TEST_PG
+ * (schemas cost milliseconds where databases cost a checkpoint). The store's URL selects it
+ * with libpq's options (search_path), and names its connections after it, so that a test can
+ * find and end them.
+ */
 
-/* $RECD_TEST_PG with its database replaced by `db` (everything after the last '/'). */
-static void pg_url(char *out, size_t cap, const char *db)
-{
-    const char *admin = getenv("RECD_TEST_PG");
-    const char *slash = strrchr(admin, '/');
-    snprintf(out, cap, "%.*s/%s", (int)(slash - admin), admin, db);
-}
-
-/* The test database of folder `dir`: "recd_t_" and the folder's random suffix, lowercased. */
-static void pg_db_name(char *out, size_t cap, const char *dir)
+/* The schema of folder `dir`: "recd_t_" and the folder's random suffix, lowercased. */
+static void pg_schema_name(char *out, size_t cap, const char *dir)
 {
     const char *base = strrchr(dir, '-');
     snprintf(out, cap, "recd_t_%s", base ? base + 1 : "x");
@@ -64,14 +61,29 @@ static void pg_db_name(char *out, size_t cap, const char *dir)
             *p = '_';
 }
 
-/* Runs `sql` on the database `db` of the test server (NULL: its admin database). */
-static void pg_admin(const char *db, const char *sql)
+/* $RECD_TEST_PG set to schema `schema`. */
+static void pg_url(char *out, size_t cap, const char *schema)
+{
+    const char *admin = getenv("RECD_TEST_PG");
+    snprintf(out, cap, "%s%soptions=-csearch_path%%3D%s&application_name=%s", admin,
+             strchr(admin, '?') ? "&" : "?", schema, schema);
+}
+
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+/* Runs `sql` in schema `schema` of the test database (NULL: as the admin). */
+static void pg_admin(const char *schema, const char *sql)
 {
     char url[512];
-    if (db)
-        pg_url(url, sizeof url, db);
-    PGconn *c = PQconnectdb(db ? url : getenv("RECD_TEST_PG"));
+    if (schema)
+        pg_url(url, sizeof url, schema);
+    PGconn *c = PQconnectdb(schema ? url : getenv("RECD_TEST_PG"));
     assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PQsetNoticeProcessor(c, quiet, NULL);
     PGresult *r = PQexec(c, sql);
     if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
         print_error("%s: %s\n", sql, PQresultErrorMessage(r));
@@ -82,29 +94,29 @@ static void pg_admin(const char *db, const char *sql)
 
 static int pg_open_dir(const char *dir, struct recd_store **out)
 {
-    char db[64], url[512], sql[128], marker[300];
-    pg_db_name(db, sizeof db, dir);
-    /* The folder remembers that its database exists, so a second open reuses it. */
-    snprintf(marker, sizeof marker, "%s/pg-database", dir);
+    char schema[64], url[512], sql[128], marker[300];
+    pg_schema_name(schema, sizeof schema, dir);
+    /* The folder remembers that its schema exists, so a second open reuses it. */
+    snprintf(marker, sizeof marker, "%s/pg-schema", dir);
     if (access(marker, F_OK) != 0) {
-        snprintf(sql, sizeof sql, "CREATE DATABASE %s", db);
+        snprintf(sql, sizeof sql, "CREATE SCHEMA %s", schema);
         pg_admin(NULL, sql);
         FILE *m = fopen(marker, "w");
         assert_non_null(m);
         fclose(m);
     }
-    pg_url(url, sizeof url, db);
+    pg_url(url, sizeof url, schema);
     return recd_store_open(url, out);
 }
 
 static void pg_drop(const char *dir)
 {
-    char db[64], sql[128], marker[300];
-    snprintf(marker, sizeof marker, "%s/pg-database", dir);
+    char schema[64], sql[128], marker[300];
+    snprintf(marker, sizeof marker, "%s/pg-schema", dir);
     if (access(marker, F_OK) != 0)
         return;
-    pg_db_name(db, sizeof db, dir);
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
+    pg_schema_name(schema, sizeof schema, dir);
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
     pg_admin(NULL, sql);
 }
 
@@ -1884,10 +1896,10 @@ static void test_version(void **state)
 
 /* PostgreSQL's own. */
 
-/* The database of the current test. */
+/* The schema of the current test. */
 static void pg_fx_db(struct fx *f, char *db, size_t cap)
 {
-    pg_db_name(db, cap, f->dir);
+    pg_schema_name(db, cap, f->dir);
 }
 
 /* A database of schema version 1 is migrated when opened, as a SQLite file is; one of a newer
@@ -1946,7 +1958,7 @@ static void test_pg_concurrent_migration(void **state)
     pthread_t th[6];
     pg_fx_db(f, db, sizeof db);
     strcat(db, "_m");
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", db);
+    snprintf(sql, sizeof sql, "CREATE SCHEMA %s", db);
     pg_admin(NULL, sql);
     pg_url(url, sizeof url, db);
     for (int i = 0; i < 6; i++) {
@@ -1957,22 +1969,22 @@ static void test_pg_concurrent_migration(void **state)
         assert_int_equal(pthread_join(th[i], NULL), 0);
         assert_int_equal(o[i].rc, 0);
     }
-    snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", db);
+    snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", db);
     pg_admin(NULL, sql);
 }
 
-/* Ends every server process of the test's database but the admin's own, and waits until they
+/* Ends every server process of the test's store, and waits until they
  * are gone, as a database restart would. */
 static void pg_kill_connections(struct fx *f)
 {
     char db[64], sql[256];
     pg_fx_db(f, db, sizeof db);
-    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'",
-             db);
+    snprintf(sql, sizeof sql,
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s'", db);
     pg_admin(NULL, sql);
     PGconn *c = PQconnectdb(getenv("RECD_TEST_PG"));
     assert_int_equal(PQstatus(c), CONNECTION_OK);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'", db);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s'", db);
     for (int i = 0; i < 500; i++) {
         PGresult *r = PQexec(c, sql);
         int n = atoi(PQgetvalue(r, 0, 0));
