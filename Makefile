@@ -134,9 +134,30 @@ e2e: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
 # Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
 # pytest's summary line closes the run; the exit status is non-zero if anything failed.
 test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
-	@scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); u=$$?; \
+	@$(PG_CLUSTER_UP); \
+	scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); u=$$?; \
 	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; e=$$?; \
-	[ $$u -eq 0 ] && [ $$e -eq 0 ]
+	RECD_TEST_STORE=postgres RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	  $(PG_E2E); p=$$?; \
+	[ $$u -eq 0 ] && [ $$e -eq 0 ] && [ $$p -eq 0 ]
+
+# PostgreSQL (contract §9). `make test` starts a throwaway cluster (scripts/pg-test-cluster.sh)
+# for the whole run and stops it on the way out: the store contract tests run against it
+# (RECD_TEST_PG) beside SQLite, and so does PG_E2E, a part of the end-to-end suite chosen to
+# cover every store operation through the API and the CLI. `make e2e-pg` runs the whole suite
+# against PostgreSQL.
+PG_CLUSTER_UP = pgdir=/tmp/recd-pg-test-$$$$; \
+	RECD_TEST_PG=$$(scripts/pg-test-cluster.sh start $$pgdir) || exit 1; \
+	trap "scripts/pg-test-cluster.sh stop $$pgdir" EXIT INT TERM; \
+	export RECD_TEST_PG RECD_TEST_PG_DIR=$$pgdir
+PG_E2E := tests/e2e/test_store_pg.py tests/e2e/test_recordings_api.py tests/e2e/test_lists_paging.py \
+          tests/e2e/test_twilio_client.py tests/e2e/test_calls_api.py tests/e2e/test_import_cli.py \
+          tests/e2e/test_crash_import.py
+
+.PHONY: e2e-pg
+e2e-pg: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
+	@$(PG_CLUSTER_UP); \
+	RECD_TEST_STORE=postgres RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 
 run: deps build/recd
 	@scripts/run-demo.sh
