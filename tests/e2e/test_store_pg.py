@@ -77,3 +77,35 @@ def test_database_down_mid_request(start_server, tmp_path):
     assert srv.request("DELETE", inst, auth=acct.auth).status_code == 204
     assert srv.get(lst, auth=acct.auth).json()["recordings"] == []
 
+
+
+def test_two_nodes_one_store(start_server, tmp_path):
+    """Two servers on one store (and, until the S3 media store, one data folder): what one
+    imports the other lists, and a delete through one is seen by the other on its next request,
+    though the other had the page and the recording in its cache."""
+    a = start_server()
+    b = start_server(data=a.data, bootstrap=False)
+    acct = a.cli.account_create(name="nodes")
+    wavs = []
+    for i in range(3):
+        w = tmp_path / ("n%d.wav" % i)
+        w.write_bytes(wav_bytes(0.3))
+        wavs.append(w)
+    recs = a.cli.import_ok(acct.sid, wavs)
+    lst = "%s/Recordings.json" % acct.path
+    sids = sorted(r["sid"] for r in recs)
+    for _ in range(3):  # every worker of b renders and caches the page and the instances
+        assert sorted(r["sid"] for r in b.get(lst, auth=acct.auth).json()["recordings"]) == sids
+        for s in sids:
+            assert b.get("%s/Recordings/%s.json" % (acct.path, s)).status_code == 200
+    gone = sids[0]
+    assert a.request("DELETE", "%s/Recordings/%s.json" % (acct.path, gone),
+                     auth=acct.auth).status_code == 204
+    for _ in range(3):
+        assert sorted(r["sid"] for r in b.get(lst, auth=acct.auth).json()["recordings"]) == sids[1:]
+        assert b.get("%s/Recordings/%s.json" % (acct.path, gone)).status_code == 404
+        assert b.get("%s/Recordings/%s.wav" % (acct.path, gone)).status_code == 404
+    # And the other way round.
+    assert b.request("DELETE", "%s/Recordings/%s.json" % (acct.path, sids[1]),
+                     auth=acct.auth).status_code == 204
+    assert [r["sid"] for r in a.get(lst, auth=acct.auth).json()["recordings"]] == [sids[2]]
