@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /*
  * The PostgreSQL backend of the metadata store (contract §9): opening and closing a handle, its
@@ -29,6 +30,8 @@
  */
 
 #define CONNECT_TIMEOUT_S "10"
+#define SLOW_CONNECT_US   INT64_C(1000000) /* a reconnect that took longer timed out, or nearly */
+#define RETRY_SLOW_US     INT64_C(5000000) /* then the next attempt waits this long */
 
 static const char *const stmt_sql[P_COUNT] = {
 #define STMT_SQL(id, sql) sql,
@@ -108,6 +111,13 @@ int recd_pg_fail(struct pg_store *s, const PGresult *res, const char *step)
     return e;
 }
 
+static int64_t mono_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
 /* Forgets what the old connection had prepared. */
 static void forget_prepared(struct pg_store *s)
 {
@@ -148,12 +158,20 @@ int recd_pg_ready(struct pg_store *s)
         recd_log_error("store: the connection to the database was lost inside a transaction");
         return RECD_E_UNAVAILABLE;
     }
+    /* A server that refuses at once is tried again by the next call; one that let the attempt
+     * run into its timeout is left alone for a while, so that requests do not each wait for it. */
+    int64_t now = mono_us();
+    if (now < s->retry_at_us)
+        return RECD_E_UNAVAILABLE;
     forget_prepared(s);
     PQreset(s->conn);
     if (PQstatus(s->conn) != CONNECTION_OK) {
         log_conn_error(s, "reconnect");
+        if (mono_us() - now > SLOW_CONNECT_US)
+            s->retry_at_us = mono_us() + RETRY_SLOW_US;
         return RECD_E_UNAVAILABLE;
     }
+    s->retry_at_us = 0;
     recd_log_info("store: reconnected to the database");
     return 0;
 }

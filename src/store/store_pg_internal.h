@@ -101,6 +101,8 @@ struct pg_store {
     /* Writes this handle has made, for version(): its own changes inside a transaction are not
      * yet in any snapshot. */
     int64_t own_writes;
+    /* After a reconnect that ran into its timeout, calls fail at once until then (monotonic µs). */
+    int64_t retry_at_us;
     /* Which statements this connection has prepared; cleared when it is replaced. */
     unsigned char ready[P_COUNT];
     unsigned char list_ready[RECD_SQL_LIST_KINDS][RECD_SQL_LIST_SLOTS];
