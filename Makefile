@@ -148,7 +148,7 @@ test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(
 # against PostgreSQL.
 PG_CLUSTER_UP = pgdir=/tmp/recd-pg-test-$$$$; \
 	RECD_TEST_PG=$$(scripts/pg-test-cluster.sh start $$pgdir) || exit 1; \
-	trap "scripts/pg-test-cluster.sh stop $$pgdir" EXIT INT TERM; \
+	trap "scripts/pg-test-cluster.sh stop $$pgdir" EXIT; trap "exit 130" INT TERM; \
 	export RECD_TEST_PG RECD_TEST_PG_DIR=$$pgdir
 PG_E2E := tests/e2e/test_store_pg.py tests/e2e/test_recordings_api.py tests/e2e/test_lists_paging.py \
           tests/e2e/test_twilio_client.py tests/e2e/test_calls_api.py tests/e2e/test_import_cli.py \
