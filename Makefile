@@ -3,12 +3,15 @@
 
 CC       ?= cc
 PKGS     := libmicrohttpd sqlite3 sndfile libcrypto libre spandsp
+PKGS     += libmpg123 soxr espeak-ng
 WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
 # libre's headers are not self-contained and not -Wconversion clean: -isystem silences them, and
 # HAVE_INTTYPES_H gives re_types.h the fixed-width types it expects.
 RE_CFLAGS := -isystem /usr/include/re -DHAVE_INTTYPES_H
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) $(WARN) $(EXTRA_CFLAGS)
 LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
+# Voice media: MP3 decoding for <Play>, resampling, <Say>.
+LDLIBS   += -lmpg123 -lsoxr -lespeak-ng
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -40,6 +43,7 @@ DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libmicrohttpd
             libssl-dev libmp3lame-dev libcmocka-dev python3 python3-pytest python3-requests \
             python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
             wrk nginx libexpat1-dev libre-dev libspandsp-dev sip-tester baresip sox
+DEB_PKGS += libmpg123-dev libsoxr-dev libespeak-ng-dev espeak-ng-data
 
 .PHONY: all deps run test unit e2e fuzz clean format bench bench-ab
 all: deps build/recd
