@@ -94,6 +94,12 @@ build/test/voice/%: tests/voice/%.c build/test/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -o $@ $< build/test/librecd.a $(LDLIBS)
 
+# A harness that writes store rows directly, for states only a live call makes (tests/e2e).
+HARNESS_BIN := build/test/harness/store_rows
+build/test/harness/%: tests/harness/%.c build/test/librecd.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ $< build/test/librecd.a $(LDLIBS)
+
 build/test/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c build/test/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -o $@ $< fuzz/replay_main.c build/test/librecd.a $(LDLIBS)
@@ -115,12 +121,12 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c build/fuzz/librecd.a
 fuzz: deps $(FUZZ_BIN)
 	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
-e2e: deps build/test/recd build/recd $(VOICE_BIN)
+e2e: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
 	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 
 # Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
 # pytest's summary line closes the run; the exit status is non-zero if anything failed.
-test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN)
+test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); u=$$?; \
 	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; e=$$?; \
 	[ $$u -eq 0 ] && [ $$e -eq 0 ]
@@ -140,7 +146,7 @@ bench: deps build/recd build/bench/gen build/bench/rawwrite
 # A same-run A/B of two builds (bench/ab.py): BASE (a git revision, default HEAD~1) against the
 # working tree's build/recd, on the bench's data set. `make bench-ab [BASE=REV] [N=…] [QUICK=1]`.
 BASE ?= HEAD~1
-bench-ab: deps build/recd
+bench-ab: deps build/recd build/bench/gen
 	@rm -rf build/ab && git worktree add -f --detach build/ab/src $(BASE) >/dev/null && \
 	  $(MAKE) -s -C build/ab/src build/recd >/dev/null && \
 	  /usr/bin/python3 bench/ab.py --base-bin build/ab/src/build/recd --new-bin build/recd \
@@ -148,7 +154,7 @@ bench-ab: deps build/recd
 	  git worktree remove --force build/ab/src; exit $$s
 
 format:
-	clang-format -i $$(find src tests/unit fuzz bench -name '*.[ch]')
+	clang-format -i $$(find src tests/unit tests/harness fuzz bench -name '*.[ch]')
 
 clean:
 	rm -rf build
