@@ -46,7 +46,10 @@ enum { ST_OPEN, ST_PAUSED_SILENCE, ST_PAUSED_SKIP, ST_CLOSED };
 
 struct recd_rec {
     struct recd_recorder *owner;
-    struct recd_rec *qnext; /* in the begin or the finish queue */
+    /* Links: each list its own, since a recording can be in the writer's hands (being begun)
+     * while finish queues it. */
+    struct recd_rec *bnext; /* in the begin queue */
+    struct recd_rec *fnext; /* in the finish queue */
     struct recd_rec *onext; /* in the writer's list of open recordings */
     struct recd_recording row;
     int trim;
@@ -213,7 +216,7 @@ int recd_rec_begin(struct recd_recorder *rec, const struct recd_rec_params *p, s
         return RECD_E_UNAVAILABLE;
     }
     *rec->begins_tail = r;
-    rec->begins_tail = &r->qnext;
+    rec->begins_tail = &r->bnext;
     pthread_cond_signal(&rec->wake);
     pthread_mutex_unlock(&rec->lock);
     memcpy(sid_out, r->row.sid, RECD_SID_LEN + 1);
@@ -229,9 +232,8 @@ void recd_rec_finish(struct recd_rec *r, recd_rec_done_cb cb, void *arg)
     r->cb = cb;
     r->arg = arg;
     pthread_mutex_lock(&rec->lock);
-    r->qnext = NULL;
     *rec->finishes_tail = r;
-    rec->finishes_tail = &r->qnext;
+    rec->finishes_tail = &r->fnext;
     pthread_cond_signal(&rec->wake);
     pthread_mutex_unlock(&rec->lock);
 }
@@ -685,7 +687,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&rec->lock);
 
         for (struct recd_rec *r = begins, *next; r; r = next) {
-            next = r->qnext;
+            next = r->bnext;
             writer_begin(rec, r);
             r->onext = rec->open;
             rec->open = r;
@@ -697,7 +699,7 @@ static void *writer_main(void *arg)
             next_sync = mono_ms() + rec->flush_ms;
         }
         for (struct recd_rec *r = finishes, *next; r; r = next) {
-            next = r->qnext;
+            next = r->fnext;
             open_remove(rec, r);
             writer_finish(rec, r, r->cb, r->arg);
             rec_free(r);
