@@ -49,7 +49,7 @@ struct recd_rec {
     /* Links: each list its own, since a recording can be in the writer's hands (being begun)
      * while finish queues it. */
     struct recd_rec *bnext; /* in the begin queue */
-    struct recd_rec *fnext; /* in the finish queue */
+    struct recd_rec *fnext; /* in the finish queue, then the finisher's */
     struct recd_rec *onext; /* in the writer's list of open recordings */
     struct recd_recording row;
     int trim;
@@ -69,7 +69,8 @@ struct recd_rec {
     int fd;           /* spool, -1 when none */
     uint64_t written; /* samples in the spool */
     uint64_t lost;    /* samples replaced by silence */
-    int failed;       /* the row or the spool could not be made, or a write failed */
+    int failed;       /* the spool could not be made or written */
+    int no_row;       /* the row could not be inserted */
 };
 
 struct recd_recorder {
@@ -77,16 +78,21 @@ struct recd_recorder {
     struct recd_blob *blob;
     unsigned flush_ms;
     int spool_fd;
-    pthread_t thread;
+    pthread_t thread, finisher;
     pthread_mutex_t lock;
-    pthread_cond_t wake, recovered;
+    pthread_cond_t wake, recovered, finish_wake;
     /* Under `lock`. */
     struct recd_rec *begins, **begins_tail, *finishes, **finishes_tail;
-    int stopping, recover_asked, recover_done, recover_rc;
+    struct recd_rec *to_finish, **to_finish_tail; /* drained, for the finisher */
+    int stopping, writer_done, recover_asked, recover_done, recover_rc;
     int64_t recover_n;
+    /* The store handle is used by one thread at a time: the writer (rows of new recordings,
+     * recovery) or the finisher (finished rows). Never held by anything the SIP thread waits on. */
+    pthread_mutex_t store_lock;
     /* The writer's. */
     struct recd_rec *open;
     int unsynced;
+    int64_t last_drain, next_sync;
 };
 
 static const int16_t zeros[1024];
@@ -187,7 +193,8 @@ int recd_rec_begin(struct recd_recorder *rec, const struct recd_rec_params *p, s
     struct recd_rec *r = calloc(1, sizeof *r);
     if (!r)
         return RECD_E_INTERNAL;
-    r->ring = malloc(RECD_REC_RING * sizeof *r->ring);
+    /* calloc touches the pages here, so the SIP thread never takes a page fault in them. */
+    r->ring = calloc(RECD_REC_RING, sizeof *r->ring);
     if (!r->ring || recd_sid_new(r->row.sid, "RE") < 0) {
         free(r->ring);
         free(r);
@@ -245,9 +252,8 @@ static void spool_name(char out[64], const char *sid)
     snprintf(out, 64, "%.34s.spool", sid);
 }
 
-/* Makes the row and the spool of a new recording. The spool comes first: an in-progress row
- * whose spool a crash lost is finished as absent, but a spool without a row is an orphan. */
-static void writer_begin(struct recd_recorder *rec, struct recd_rec *r)
+/* Makes the spool of a new recording: a header, then audio as it comes. */
+static void spool_create(struct recd_recorder *rec, struct recd_rec *r)
 {
     char name[64];
     unsigned char hdr[SPOOL_HEADER] = SPOOL_MAGIC;
@@ -259,14 +265,40 @@ static void writer_begin(struct recd_recorder *rec, struct recd_rec *r)
     if (r->fd < 0 || recd_write_all(r->fd, hdr, sizeof hdr) < 0) {
         recd_log_error("recorder: cannot create spool %s: %s", name, strerror(errno));
         r->failed = 1;
-        return;
     }
     rec->unsynced = 1;
+}
+
+static void insert_row(struct recd_recorder *rec, struct recd_rec *r)
+{
     int rc = rec->st->ops->recording_insert(rec->st, &r->row);
-    if (rc < 0) {
+    r->no_row = rc < 0;
+    if (rc < 0)
         recd_log_error("recorder: cannot insert recording %s: %s", r->row.sid, recd_err_name(rc));
-        r->failed = 2; /* no row */
+}
+
+/*
+ * Makes the spools and the in-progress rows of the recordings begun since the last turn. The
+ * spools come first: an in-progress row whose spool a crash lost is finished as absent, but a
+ * spool without a row is an orphan. The rows go in one transaction (one commit, not one per
+ * call, so a burst of calls does not stall the writer); if it cannot commit, each row is tried
+ * on its own.
+ */
+static void writer_begin(struct recd_recorder *rec, struct recd_rec *begins)
+{
+    for (struct recd_rec *r = begins; r; r = r->bnext)
+        spool_create(rec, r);
+    pthread_mutex_lock(&rec->store_lock);
+    struct recd_store *st = rec->st;
+    int tx = begins && begins->bnext && st->ops->begin(st) == 0;
+    for (struct recd_rec *r = begins; r; r = r->bnext)
+        insert_row(rec, r);
+    if (tx && st->ops->commit(st) < 0) {
+        st->ops->rollback(st);
+        for (struct recd_rec *r = begins; r; r = r->bnext)
+            insert_row(rec, r);
     }
+    pthread_mutex_unlock(&rec->store_lock);
 }
 
 /* Moves what the ring holds (and silence for what it lost) to the spool. */
@@ -304,6 +336,29 @@ static void writer_sync(struct recd_recorder *rec)
     if (syncfs(rec->spool_fd) < 0)
         recd_log_error("recorder: syncfs of the spool folder: %s", strerror(errno));
     rec->unsynced = 0;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The writer's rhythm: every open ring drained each RECD_REC_DRAIN_MS, the spools synced each
+ * flush_ms. Called between long steps too, so that no step starves the calls. */
+static void writer_tick(struct recd_recorder *rec, int force_sync)
+{
+    int64_t now = mono_ms();
+    if (now - rec->last_drain >= RECD_REC_DRAIN_MS || force_sync) {
+        for (struct recd_rec *r = rec->open; r; r = r->onext)
+            writer_drain(rec, r);
+        rec->last_drain = now;
+    }
+    if (now >= rec->next_sync || force_sync) {
+        writer_sync(rec);
+        rec->next_sync = mono_ms() + rec->flush_ms;
+    }
 }
 
 /* ---- the writer: finishing ---- */
@@ -439,7 +494,8 @@ static int decide(const struct recd_rec *r, uint64_t end, uint64_t *a, uint64_t 
 }
 
 /*
- * Finishes one recording on the writer thread: the WAV (unless absent or failed), then the
+ * Finishes one recording (on the finisher thread, or the writer's at recovery and stop): the
+ * WAV (unless absent or failed), then the
  * row, then the callback. A row the store could not update stays in progress with its spool
  * kept, so that recovery finishes it after a restart; otherwise the spool goes.
  */
@@ -471,8 +527,10 @@ static void writer_finish(struct recd_recorder *rec, struct recd_rec *r, recd_re
     row->channels = 1;
     row->sample_rate = RECD_AUDIO_RATE;
     row->updated_us = recd_now_us();
-    if (r->failed != 2) {
+    if (!r->no_row) {
+        pthread_mutex_lock(&rec->store_lock);
         rc = rec->st->ops->recording_finish(rec->st, row);
+        pthread_mutex_unlock(&rec->store_lock);
         if (rc < 0 && rc != RECD_E_NOT_FOUND) {
             recd_log_error("recorder: cannot finish recording %s: %s (kept for recovery)", row->sid,
                            recd_err_name(rc));
@@ -601,10 +659,13 @@ static void sweep_spools(struct recd_recorder *rec)
         struct recd_recording row;
         memcpy(sid, e->d_name, RECD_SID_LEN);
         sid[RECD_SID_LEN] = '\0';
-        if (spool && (is_open(rec, sid) || (rec->st->ops->recording_get(rec->st, sid, &row) == 0 &&
-                                            recd_recording_in_progress(&row))))
+        /* A recording still open or in progress (perhaps being finished right now) keeps both. */
+        if (is_open(rec, sid))
             continue;
-        if (tmp && is_open(rec, sid))
+        pthread_mutex_lock(&rec->store_lock);
+        int owned = rec->st->ops->recording_get(rec->st, sid, &row) == 0 && recd_recording_in_progress(&row);
+        pthread_mutex_unlock(&rec->store_lock);
+        if (owned)
             continue;
         if (unlinkat(rec->spool_fd, e->d_name, 0) == 0)
             rec->unsynced = 1;
@@ -616,7 +677,9 @@ static int writer_recover(struct recd_recorder *rec, int64_t *n)
 {
     struct rows rs = {0};
     *n = 0;
+    pthread_mutex_lock(&rec->store_lock);
     int rc = rec->st->ops->recording_scan_status(rec->st, RECD_REC_IN_PROGRESS, collect_row, &rs);
+    pthread_mutex_unlock(&rec->store_lock);
     if (rc == 0 && rs.oom)
         rc = RECD_E_INTERNAL;
     for (size_t i = 0; rc == 0 && i < rs.n; i++) {
@@ -654,24 +717,32 @@ static struct timespec deadline_in(unsigned ms)
     return ts;
 }
 
-static int64_t mono_ms(void)
+/* Gives drained recordings to the finisher, in order. */
+static void hand_over(struct recd_recorder *rec, struct recd_rec *list, struct recd_rec **tail)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (!list)
+        return;
+    pthread_mutex_lock(&rec->lock);
+    *rec->to_finish_tail = list;
+    rec->to_finish_tail = tail;
+    pthread_cond_signal(&rec->finish_wake);
+    pthread_mutex_unlock(&rec->lock);
 }
 
 /*
- * Each turn: take the queues, create what was begun, drain every ring, sync when flush_ms has
- * passed, finish what was finished, answer a recovery request. Finishing needs no sync of its
- * own: the WAV it publishes is made durable by the blob store, and until the row is final a
- * crash leaves the spool to recover from, as for any open recording. On stop, every recording
+ * Each turn: take the queues, create what was begun, drain every ring and sync when due, take
+ * the last audio of what was finished and hand it to the finisher thread, answer a recovery
+ * request. Finishing (reading the spool, writing and storing the WAV, the row) runs on its own
+ * thread so that a long recording's finish never keeps the writer from the rings of the calls
+ * still going. Finishing needs no sync of the spool: the WAV is made durable by the blob store,
+ * and until the row is final a crash leaves the spool to recover from. On stop, every recording
  * still open is finished too.
  */
 static void *writer_main(void *arg)
 {
     struct recd_recorder *rec = arg;
-    int64_t next_sync = mono_ms() + rec->flush_ms;
+    rec->last_drain = mono_ms();
+    rec->next_sync = rec->last_drain + rec->flush_ms;
     pthread_mutex_lock(&rec->lock);
     for (;;) {
         if (!rec->begins && !rec->finishes && !rec->recover_asked && !rec->stopping) {
@@ -686,24 +757,32 @@ static void *writer_main(void *arg)
         rec->recover_asked = 0;
         pthread_mutex_unlock(&rec->lock);
 
-        for (struct recd_rec *r = begins, *next; r; r = next) {
-            next = r->bnext;
-            writer_begin(rec, r);
+        writer_begin(rec, begins);
+        for (struct recd_rec *r = begins; r; r = r->bnext) {
             r->onext = rec->open;
             rec->open = r;
         }
-        for (struct recd_rec *r = rec->open; r; r = r->onext)
-            writer_drain(rec, r);
-        if (stopping || mono_ms() >= next_sync) {
-            writer_sync(rec);
-            next_sync = mono_ms() + rec->flush_ms;
-        }
-        for (struct recd_rec *r = finishes, *next; r; r = next) {
-            next = r->fnext;
+        writer_tick(rec, stopping);
+        struct recd_rec *done = NULL, **done_tail = &done;
+        for (struct recd_rec *r = finishes; r; r = r->fnext) {
             open_remove(rec, r);
-            writer_finish(rec, r, r->cb, r->arg);
-            rec_free(r);
+            writer_drain(rec, r);
+            *done_tail = r;
+            done_tail = &r->fnext;
         }
+        if (stopping)
+            while (rec->open) {
+                struct recd_rec *r = rec->open;
+                rec->open = r->onext;
+                atomic_store(&r->state, ST_CLOSED);
+                quiesce(r);
+                writer_drain(rec, r);
+                r->cb = NULL;
+                *done_tail = r;
+                done_tail = &r->fnext;
+            }
+        *done_tail = NULL;
+        hand_over(rec, done, done_tail);
         if (recover) {
             int64_t n = 0;
             int rc = writer_recover(rec, &n);
@@ -715,23 +794,51 @@ static void *writer_main(void *arg)
             pthread_cond_broadcast(&rec->recovered);
             pthread_mutex_unlock(&rec->lock);
         }
-        if (stopping) {
-            while (rec->open) {
-                struct recd_rec *r = rec->open;
-                rec->open = r->onext;
-                atomic_store(&r->state, ST_CLOSED);
-                writer_finish(rec, r, NULL, NULL);
-                rec_free(r);
-            }
-            pthread_mutex_lock(&rec->lock);
-            if (!rec->begins && !rec->finishes)
-                break;
-            continue;
+        pthread_mutex_lock(&rec->lock);
+        if (stopping && !rec->begins && !rec->finishes)
+            break;
+    }
+    rec->writer_done = 1;
+    pthread_cond_signal(&rec->finish_wake);
+    pthread_mutex_unlock(&rec->lock);
+    return NULL;
+}
+
+/* Finishes what the writer hands over, in order, until the writer is done and nothing is left. */
+static void *finisher_main(void *arg)
+{
+    struct recd_recorder *rec = arg;
+    pthread_mutex_lock(&rec->lock);
+    for (;;) {
+        while (!rec->to_finish && !rec->writer_done)
+            pthread_cond_wait(&rec->finish_wake, &rec->lock);
+        struct recd_rec *list = rec->to_finish;
+        if (!list)
+            break;
+        rec->to_finish = NULL;
+        rec->to_finish_tail = &rec->to_finish;
+        pthread_mutex_unlock(&rec->lock);
+        for (struct recd_rec *r = list, *next; r; r = next) {
+            next = r->fnext;
+            writer_finish(rec, r, r->cb, r->arg);
+            rec_free(r);
         }
         pthread_mutex_lock(&rec->lock);
     }
     pthread_mutex_unlock(&rec->lock);
     return NULL;
+}
+
+/* Frees what start made (not the store: its owner decides). */
+static void recorder_free(struct recd_recorder *rec)
+{
+    pthread_cond_destroy(&rec->wake);
+    pthread_cond_destroy(&rec->recovered);
+    pthread_cond_destroy(&rec->finish_wake);
+    pthread_mutex_destroy(&rec->lock);
+    pthread_mutex_destroy(&rec->store_lock);
+    close(rec->spool_fd);
+    free(rec);
 }
 
 int recd_recorder_start(const struct recd_recorder_opts *o, struct recd_recorder **out)
@@ -759,19 +866,27 @@ int recd_recorder_start(const struct recd_recorder_opts *o, struct recd_recorder
     rec->spool_fd = dfd;
     rec->begins_tail = &rec->begins;
     rec->finishes_tail = &rec->finishes;
+    rec->to_finish_tail = &rec->to_finish;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&rec->wake, &ca);
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&rec->recovered, NULL);
+    pthread_cond_init(&rec->finish_wake, NULL);
     pthread_mutex_init(&rec->lock, NULL);
+    pthread_mutex_init(&rec->store_lock, NULL);
+    if (pthread_create(&rec->finisher, NULL, finisher_main, rec) != 0) {
+        recorder_free(rec);
+        return RECD_E_INTERNAL;
+    }
     if (pthread_create(&rec->thread, NULL, writer_main, rec) != 0) {
-        pthread_cond_destroy(&rec->wake);
-        pthread_cond_destroy(&rec->recovered);
-        pthread_mutex_destroy(&rec->lock);
-        close(dfd);
-        free(rec);
+        pthread_mutex_lock(&rec->lock);
+        rec->writer_done = 1;
+        pthread_cond_signal(&rec->finish_wake);
+        pthread_mutex_unlock(&rec->lock);
+        pthread_join(rec->finisher, NULL);
+        recorder_free(rec);
         return RECD_E_INTERNAL;
     }
     *out = rec;
@@ -787,12 +902,9 @@ void recd_recorder_stop(struct recd_recorder *rec)
     pthread_cond_signal(&rec->wake);
     pthread_mutex_unlock(&rec->lock);
     pthread_join(rec->thread, NULL);
+    pthread_join(rec->finisher, NULL);
     rec->st->ops->close(rec->st);
-    pthread_cond_destroy(&rec->wake);
-    pthread_cond_destroy(&rec->recovered);
-    pthread_mutex_destroy(&rec->lock);
-    close(rec->spool_fd);
-    free(rec);
+    recorder_free(rec);
 }
 
 int recd_recorder_recover(struct recd_recorder *rec, int64_t *n)

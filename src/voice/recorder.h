@@ -7,15 +7,16 @@
 #include <stdint.h>
 
 /*
- * The recorder: one writer thread that owns its own store handle, spools each recording's audio
- * to disk as it arrives and finishes recordings durably (contract §7, "Recording" and "Crash
- * safety").
+ * The recorder: a writer thread that spools each recording's audio to disk as it arrives, and a
+ * finisher thread that finishes recordings durably, sharing the recorder's own store handle one
+ * at a time (contract §7, "Recording" and "Crash safety").
  *
  * Audio goes from the SIP thread into a per-recording ring (single producer, single consumer:
  * recd_rec_audio copies into it and never blocks, locks or allocates). The writer drains every
  * ring every RECD_REC_DRAIN_MS into the recording's spool file, `<spool_dir>/RE….spool`, and
  * makes the spools durable (syncfs) at least every flush_ms, so a crash loses at most that much.
- * Finishing a recording turns its spool into the final WAV (8 kHz mono 16-bit PCM), published
+ * Finishing a recording (on the finisher, so that a long WAV never stalls the rings) turns its
+ * spool into the final WAV (8 kHz mono 16-bit PCM), published
  * through the blob store, then marks the row completed (or absent, or failed), and only then
  * reports the result, so the media can be fetched by the time anyone hears of it.
  *
@@ -34,7 +35,7 @@ struct recd_blob;
 
 struct recd_recorder;
 struct recd_recorder_opts {
-    struct recd_store *store; /* used only by the writer thread (the recorder owns it; closes it on stop) */
+    struct recd_store *store; /* used only by the recorder's threads (it owns it; closes it on stop) */
     struct recd_blob
         *blob;         /* media store (src/media/blob.h), borrowed; put_fd/open are used from the writer */
     unsigned flush_ms; /* spooled audio made durable at least this often; default (0) 250, max 1000 */
@@ -111,7 +112,7 @@ struct recd_rec_result {
     int64_t start_us;
     int channels;
 };
-/** Called on the writer thread, after the row is final and the media durable and fetchable. */
+/** Called on the finisher thread, after the row is final and the media durable and fetchable. */
 typedef void (*recd_rec_done_cb)(void *arg, const struct recd_rec_result *res);
 
 /**
