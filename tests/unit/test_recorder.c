@@ -243,8 +243,20 @@ static void in_progress_row(void **state)
         usleep(5000);
     assert_string_equal(row.status, "in-progress");
     assert_int_equal(row.media_size, 0);
+    /* fsck sees nothing wrong while the spool exists (it checks media/ only), nor after. */
+    struct recd_fsck_report rep;
+    FILE *out = fopen("/dev/null", "w");
+    memset(&rep, 0, sizeof rep);
+    assert_int_equal(recd_fsck(&f->ctx, 0, out, &rep), 0);
+    assert_int_equal(spool_count(f), 1);
+    assert_int_equal(rep.damaged + rep.orphans + rep.leftovers, 0);
     finish(r, &d);
     assert_row(f, sid, "completed", 0, 1000);
+    memset(&rep, 0, sizeof rep);
+    assert_int_equal(recd_fsck(&f->ctx, 0, out, &rep), 0);
+    assert_int_equal(rep.recordings, 1);
+    assert_int_equal(rep.damaged + rep.orphans + rep.leftovers, 0);
+    fclose(out);
 }
 
 /* Pausing: with silence the pause is zeros; with skip it is gone; the secret never lands. */
