@@ -39,8 +39,9 @@
 #define CONN_LIMIT     4096 /* open connections in all loops together */
 #define FREE_BUFS      64   /* request buffers each loop keeps for reuse */
 #define EVENTS         256
-#define RUN_BUDGET     16 /* requests one connection may have answered per wake-up */
-#define LOG_FLUSH      8192
+#define RUN_BUDGET     16    /* requests one connection may have answered per wake-up */
+#define LOG_FLUSH      8192  /* access-log bytes that are written at once */
+#define LOG_DELAY_US   10000 /* or once the oldest line is this old */
 
 struct loop;
 
@@ -91,7 +92,8 @@ struct loop {
     int64_t stop_deadline_us;
     char date[40];
     time_t date_s;
-    struct recd_buf log;
+    struct recd_buf log;  /* access lines not yet written */
+    int64_t log_since_us; /* when the oldest of them was made */
 };
 
 struct recd_http {
@@ -136,6 +138,8 @@ static void log_request(struct conn *c, int aborted)
 {
     struct recd_h1 *h = &c->h;
     struct recd_buf *b = &c->l->log;
+    if (!b->len)
+        c->l->log_since_us = recd_now_us();
     recd_buf_adds(b, "access ");
     if (h->method_len)
         recd_buf_add(b, h->method, h->method_len > 32 ? 32 : h->method_len);
@@ -441,8 +445,12 @@ static void conn_run(struct conn *c, int event)
         c->drained = 0;
     for (;;) {
         if (c->lingering) {
-            char sink[4096];
-            for (;;) {
+            char sink[16384];
+            for (int reads = 0;; reads++) {
+                if (reads == 64) {
+                    queue_again(c); /* a client still sending waits its turn like the others */
+                    return;
+                }
                 ssize_t n = read(c->fd, sink, sizeof sink);
                 if (n > 0)
                     continue;
@@ -612,11 +620,19 @@ static void *loop_main(void *arg)
     int64_t next_tick = 0;
     int stop = 0;
     for (;;) {
-        flush_log(l);
+        int64_t now = recd_now_us();
+        /* Access lines go out at most LOG_DELAY_US after they were made, in one write for
+         * all the requests of that time: not one system call per request under load. */
+        int64_t wake = next_tick;
+        if (l->log.len) {
+            if (now - l->log_since_us >= LOG_DELAY_US || l->stopping)
+                flush_log(l);
+            else if (l->log_since_us + LOG_DELAY_US < wake)
+                wake = l->log_since_us + LOG_DELAY_US;
+        }
         if (l->stopping && !l->conns)
             break;
-        int64_t now = recd_now_us();
-        int timeout = l->again ? 0 : (int)((next_tick - now) / 1000 + 1);
+        int timeout = l->again ? 0 : (int)((wake - now) / 1000 + 1);
         if (timeout < 0)
             timeout = 0;
         int n = epoll_wait(l->ep, ev, EVENTS, timeout);
