@@ -467,6 +467,7 @@ static void record_begin(struct recd_engine_call *c)
         .trim_silence = rv->trim == RECD_TWIML_TRIM_SILENCE,
         .transcribe = rv->transcribe,
         .transcribe_callback = tcb[0] ? tcb : NULL,
+        .finish_on_key = rv->finish_on_key.p,
     };
     int rc = c->io.rec_start(c->io.arg, &o, c->rec_sid);
     if (rc < 0) {

@@ -87,6 +87,11 @@ struct recd_engine_rec_opts {
     bool trim_silence;
     bool transcribe;
     const char *transcribe_callback; /**< resolved URL or NULL */
+    /**
+     * <Record finishOnKey>, or NULL (API recordings): the adapter stops passing audio to the
+     * recording the moment one of these keys arrives, before the engine hears of it.
+     */
+    const char *finish_on_key;
 };
 
 /** A recording's end, as the recorder reports it. */

@@ -115,6 +115,10 @@ static int f_rec_start(void *arg, const struct recd_engine_rec_opts *o, char sid
     if (F.rec_start_rc)
         return F.rec_start_rc;
     snprintf(sid, RECD_SID_LEN + 1, "RE%032u", ++F.sids);
+    if (o->slot == RECD_ENGINE_SLOT_VERB)
+        assert_non_null(o->finish_on_key);
+    else
+        assert_null(o->finish_on_key);
     add("rec_start %u %s trim=%d transcribe=%d%s%s", o->slot, o->source, o->trim_silence, o->transcribe,
         o->transcribe_callback ? " " : "", o->transcribe_callback ? o->transcribe_callback : "");
     return 0;
