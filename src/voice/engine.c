@@ -939,18 +939,24 @@ int recd_engine_live_start(struct recd_engine_call *c, const struct recd_engine_
     return (int)ro.slot;
 }
 
-static struct live *live_find(struct recd_engine_call *c, const char *sid)
+static struct live *live_find(const struct recd_engine_call *c, const char *sid)
 {
-    struct live *best = NULL;
+    const struct live *best = NULL;
     bool current = strcmp(sid, "Twilio.CURRENT") == 0;
     for (unsigned i = 0; i < RECD_ENGINE_MAX_LIVE; i++) {
-        struct live *l = &c->live[i];
+        const struct live *l = &c->live[i];
         if (l->state != LIVE_RECORDING && l->state != LIVE_PAUSED)
             continue;
         if (current ? (!best || l->order > best->order) : strcmp(l->sid, sid) == 0)
             best = l;
     }
-    return best;
+    return (struct live *)best; /* the caller's constness decides */
+}
+
+const char *recd_engine_live_current(const struct recd_engine_call *c)
+{
+    const struct live *l = live_find(c, "Twilio.CURRENT");
+    return l ? l->sid : NULL;
 }
 
 int recd_engine_live_cmd(struct recd_engine_call *c, const char *sid, enum recd_engine_live_cmd cmd,

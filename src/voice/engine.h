@@ -234,6 +234,9 @@ enum recd_engine_live_cmd { RECD_ENGINE_LIVE_PAUSE = 1, RECD_ENGINE_LIVE_RESUME,
 int recd_engine_live_cmd(struct recd_engine_call *c, const char *sid, enum recd_engine_live_cmd cmd,
                          bool skip);
 
+/** The sid of the newest API recording not yet stopped (Twilio.CURRENT), or NULL. */
+const char *recd_engine_live_current(const struct recd_engine_call *c);
+
 /** The status of a live recording by sid ("in-progress", "paused", "stopped"), NULL if unknown. */
 const char *recd_engine_live_status(const struct recd_engine_call *c, const char *sid);
 

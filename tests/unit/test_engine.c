@@ -778,6 +778,7 @@ static void test_live_recording(void **state)
     assert_int_equal(recd_engine_live_cmd(C, "Twilio.CURRENT", RECD_ENGINE_LIVE_RESUME, false), 0);
     expect("rec_resume 1");
     expect_none();
+    assert_string_equal(recd_engine_live_current(C), RE1);
     struct recd_engine_live_opts o2 = {0};
     assert_int_equal(recd_engine_live_start(C, &o2, sid2), 2);
     expect("rec_start 2 StartCallRecordingAPI trim=0 transcribe=0");
