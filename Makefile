@@ -136,7 +136,7 @@ bench: deps build/recd build/bench/gen build/bench/rawwrite
 # A same-run A/B of two builds (bench/ab.py): BASE (a git revision, default HEAD~1) against the
 # working tree's build/recd, on the bench's data set. `make bench-ab [BASE=REV] [N=…] [QUICK=1]`.
 BASE ?= HEAD~1
-bench-ab: deps build/recd
+bench-ab: deps build/recd build/bench/gen
 	@rm -rf build/ab && git worktree add -f --detach build/ab/src $(BASE) >/dev/null && \
 	  $(MAKE) -s -C build/ab/src build/recd >/dev/null && \
 	  /usr/bin/python3 bench/ab.py --base-bin build/ab/src/build/recd --new-bin build/recd \

@@ -397,11 +397,18 @@ struct walk {
 };
 
 /*
- * Handles one non-directory leftover `name` in directory `dfd`, shown as `shown`: reports it
- * (WALK_LEFTOVERS) or deletes it if old enough (WALK_REMOVE). Returns 0 or an error.
+ * Handles one non-directory leftover `name` in directory `dfd`, which is `dir` below the root
+ * (reports name it "dir/name"): reports it (WALK_LEFTOVERS) or deletes it if old enough
+ * (WALK_REMOVE). Returns 0 or an error.
  */
-static int leftover(struct walk *w, int dfd, const char *name, const char *shown, const struct stat *st)
+static int leftover(struct walk *w, int dfd, const char *dir, const char *name, const struct stat *st)
 {
+    char shown[MAX_ENTRY_NAME + 8];
+    int n = snprintf(shown, sizeof shown, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof shown) {
+        log_err("name", "shard entry", ENAMETOOLONG);
+        return RECD_E_IO;
+    }
     if (w->mode == WALK_LEFTOVERS) {
         if (w->cb(w->ctx, shown, (int64_t)st->st_size) != 0)
             w->stopped = 1;
@@ -479,17 +486,15 @@ static int walk_tmp(struct blob_fs *fs, struct walk *w)
     struct dirent *de;
     while (!w->stopped && (more = next_entry(d, &de)) > 0) {
         struct stat st;
-        char shown[MAX_ENTRY_NAME + 8];
         int s = entry_stat(dirfd(d), de->d_name, &st);
         if (s == 1 || (s == 0 && S_ISDIR(st.st_mode)))
             continue;
-        int n = snprintf(shown, sizeof shown, TMP_DIR "/%s", de->d_name);
-        if (s < 0 || n < 0 || (size_t)n >= sizeof shown) {
-            log_err("stat", "tmp entry", s < 0 ? errno : ENAMETOOLONG);
+        if (s < 0) {
+            log_err("stat", "tmp entry", errno);
             ret = RECD_E_IO;
             break;
         }
-        if ((ret = leftover(w, dirfd(d), de->d_name, shown, &st)) < 0)
+        if ((ret = leftover(w, dirfd(d), TMP_DIR, de->d_name, &st)) < 0)
             break;
     }
     if (ret == 0 && more < 0) {
@@ -536,14 +541,9 @@ static int walk_l2(struct walk *w, int l1fd, const char *l1, const char *l2)
         }
         if (is_key)
             continue;
-        char shown[MAX_ENTRY_NAME + 8];
-        int n = snprintf(shown, sizeof shown, "%s/%s/%s", l1, l2, name);
-        if (n < 0 || (size_t)n >= sizeof shown) {
-            log_err("name", "shard entry", ENAMETOOLONG);
-            ret = RECD_E_IO;
-            break;
-        }
-        if ((ret = leftover(w, dirfd(d), name, shown, &st)) < 0)
+        char dir[8];
+        snprintf(dir, sizeof dir, "%.2s/%.2s", l1, l2);
+        if ((ret = leftover(w, dirfd(d), dir, name, &st)) < 0)
             break;
     }
     if (ret == 0 && more < 0) {
@@ -587,14 +587,7 @@ static int walk_l1(struct blob_fs *fs, struct walk *w, const char *l1)
         }
         if (w->mode == WALK_KEYS)
             continue;
-        char shown[MAX_ENTRY_NAME + 8];
-        int n = snprintf(shown, sizeof shown, "%s/%s", l1, name);
-        if (n < 0 || (size_t)n >= sizeof shown) {
-            log_err("name", "shard entry", ENAMETOOLONG);
-            ret = RECD_E_IO;
-            break;
-        }
-        if ((ret = leftover(w, dirfd(d), name, shown, &st)) < 0)
+        if ((ret = leftover(w, dirfd(d), l1, name, &st)) < 0)
             break;
     }
     if (ret == 0 && more < 0) {
