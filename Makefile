@@ -9,6 +9,8 @@ WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
 RE_CFLAGS := -isystem /usr/include/re -DHAVE_INTTYPES_H
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) $(WARN) $(EXTRA_CFLAGS)
 LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
+# Outbound HTTP (voice webhooks): libcurl, OpenSSL flavour.
+LDLIBS   += -lcurl
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -40,6 +42,7 @@ DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libmicrohttpd
             libssl-dev libmp3lame-dev libcmocka-dev python3 python3-pytest python3-requests \
             python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
             wrk nginx libexpat1-dev libre-dev libspandsp-dev sip-tester baresip sox
+DEB_PKGS += libcurl4-openssl-dev
 
 .PHONY: all deps run test unit e2e fuzz clean format bench bench-ab
 all: deps build/recd
@@ -86,7 +89,14 @@ unit: deps $(UNIT_BIN) $(FUZZ_REPLAY)
 
 # Test harnesses for the voice endpoint, driven by tests/e2e/test_sip_endpoint.py.
 VOICE_BIN := build/test/voice/sip_echo
+VOICE_BIN += build/test/voice/webhook_client
 build/test/voice/%: tests/voice/%.c build/test/librecd.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ $< build/test/librecd.a $(LDLIBS)
+
+# A harness that writes store rows directly, for states only a live call makes (tests/e2e).
+HARNESS_BIN := build/test/harness/store_rows
+build/test/harness/%: tests/harness/%.c build/test/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -o $@ $< build/test/librecd.a $(LDLIBS)
 
@@ -111,12 +121,12 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c build/fuzz/librecd.a
 fuzz: deps $(FUZZ_BIN)
 	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
-e2e: deps build/test/recd build/recd $(VOICE_BIN)
+e2e: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
 	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 
 # Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
 # pytest's summary line closes the run; the exit status is non-zero if anything failed.
-test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN)
+test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); u=$$?; \
 	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; e=$$?; \
 	[ $$u -eq 0 ] && [ $$e -eq 0 ]
@@ -144,7 +154,7 @@ bench-ab: deps build/recd build/bench/gen
 	  git worktree remove --force build/ab/src; exit $$s
 
 format:
-	clang-format -i $$(find src tests/unit fuzz bench -name '*.[ch]')
+	clang-format -i $$(find src tests/unit tests/harness fuzz bench -name '*.[ch]')
 
 clean:
 	rm -rf build

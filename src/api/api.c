@@ -236,6 +236,8 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
     case RECD_R_CONF_RECORDING: recd_recording_serve(c); break;
     case RECD_R_REC_TRANSCRIPTION:
     case RECD_R_TRANSCRIPTION: recd_transcription_serve(c); break;
+    case RECD_R_CALLS: recd_list_serve(c, &recd_list_calls); break;
+    case RECD_R_CALL: recd_call_resource_serve(c); break;
     default: recd_call_fail(c, RECD_E_NOT_FOUND, ""); break;
     }
 }

@@ -65,6 +65,9 @@ void recd_recording_serve(struct call *c);
 /** A transcription instance (src/api/transcriptions.c). */
 void recd_transcription_serve(struct call *c);
 
+/** A call instance: GET and DELETE (src/api/calls.c). */
+void recd_call_resource_serve(struct call *c);
+
 /** What differs between one list resource and another (src/api/list.c). */
 struct recd_list_kind {
     const struct recd_resource *res; /* how an item renders */
@@ -78,6 +81,7 @@ struct recd_list_kind {
 extern const struct recd_list_kind recd_list_recordings;
 extern const struct recd_list_kind recd_list_transcriptions;
 extern const struct recd_list_kind recd_list_add_on_results;
+extern const struct recd_list_kind recd_list_calls; /* src/api/calls.c */
 
 /** Answers a list request: credentials, parameters, the page, and its JSON or XML envelope. */
 void recd_list_serve(struct call *c, const struct recd_list_kind *kind);

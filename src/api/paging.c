@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/time.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -65,7 +66,8 @@ int recd_page_token_decode(const char *s, size_t n, const char prefix[2], struct
     return 0;
 }
 
-static int date_filter(const struct recd_str *v, int op, struct recd_list_query *q)
+/* Narrows [*ge, *lt) by date filter `v` with operator `op` ('=', '<' or '>': contract §2). */
+static int date_filter(const struct recd_str *v, int op, int64_t *ge, int64_t *lt)
 {
     int64_t us;
     int is_day;
@@ -88,10 +90,64 @@ static int date_filter(const struct recd_str *v, int op, struct recd_list_query 
         hi = is_day ? us + RECD_US_PER_DAY : us + 1;
         break;
     }
-    if (lo > q->created_ge_us)
-        q->created_ge_us = lo;
-    if (hi < q->created_lt_us)
-        q->created_lt_us = hi;
+    if (lo > *ge)
+        *ge = lo;
+    if (hi < *lt)
+        *lt = hi;
+    return 0;
+}
+
+/* The three filters of one date (X, X< and X>) into [*ge, *lt). */
+static int date_filters(const struct recd_query *qs, const char *const keys[3],
+                        const struct recd_str *given[3], int64_t *ge, int64_t *lt, const char **bad)
+{
+    static const char ops[3] = {'=', '<', '>'};
+    for (int i = 0; i < 3; i++) {
+        *bad = keys[i];
+        if ((given[i] = recd_query_get(qs, keys[i])) && date_filter(given[i], ops[i], ge, lt) < 0)
+            return RECD_E_BAD_PARAM;
+    }
+    return 0;
+}
+
+/* A text filter into `buf` (NUL-terminated for the store); longer than `cap` - 1 is refused. */
+static int text_filter(const struct recd_str *v, char *buf, size_t cap, const char **out)
+{
+    if (v->n >= cap)
+        return RECD_E_BAD_PARAM;
+    memcpy(buf, v->p, v->n);
+    buf[v->n] = '\0';
+    *out = buf;
+    return 0;
+}
+
+/* The call lists' filters (contract §7): To, From, Status and the StartTime and EndTime families,
+ * which read like DateCreated's. A time filter leaves out calls that have no such time yet. */
+static int parse_call_filters(const struct recd_query *qs, struct recd_list_params *lp, const char **bad)
+{
+    static const char *const start_keys[3] = {"StartTime", "StartTime<", "StartTime>"};
+    static const char *const end_keys[3] = {"EndTime", "EndTime<", "EndTime>"};
+    struct recd_list_query *q = &lp->q;
+    const struct recd_str *start[3], *end[3];
+    *bad = "To";
+    if ((lp->to = recd_query_get(qs, "To")) && text_filter(lp->to, lp->to_buf, sizeof lp->to_buf, &q->to) < 0)
+        return RECD_E_BAD_PARAM;
+    *bad = "From";
+    if ((lp->from = recd_query_get(qs, "From")) &&
+        text_filter(lp->from, lp->from_buf, sizeof lp->from_buf, &q->from) < 0)
+        return RECD_E_BAD_PARAM;
+    *bad = "Status";
+    if ((lp->status = recd_query_get(qs, "Status")) &&
+        (text_filter(lp->status, lp->status_buf, sizeof lp->status_buf, &q->status) < 0 ||
+         !recd_call_status_valid(lp->status_buf)))
+        return RECD_E_BAD_PARAM;
+    if (date_filters(qs, start_keys, start, &q->start_ge_us, &q->start_lt_us, bad) < 0 ||
+        date_filters(qs, end_keys, end, &q->end_ge_us, &q->end_lt_us, bad) < 0)
+        return RECD_E_BAD_PARAM;
+    lp->start_eq = start[0], lp->start_lt = start[1], lp->start_gt = start[2];
+    lp->end_eq = end[0], lp->end_lt = end[1], lp->end_gt = end[2];
+    if (q->start_ge_us >= q->start_lt_us || q->end_ge_us >= q->end_lt_us)
+        lp->empty = 1;
     return 0;
 }
 
@@ -118,15 +174,11 @@ static int parse_filters(const struct recd_query *qs, struct recd_list_params *l
             lp->empty = 1;
         q->conference_sid = lp->conf_buf;
     }
-    *bad = "DateCreated";
-    if ((lp->date_eq = recd_query_get(qs, "DateCreated")) && date_filter(lp->date_eq, '=', q) < 0)
+    static const char *const date_keys[3] = {"DateCreated", "DateCreated<", "DateCreated>"};
+    const struct recd_str *date[3];
+    if (date_filters(qs, date_keys, date, &q->created_ge_us, &q->created_lt_us, bad) < 0)
         return RECD_E_BAD_PARAM;
-    *bad = "DateCreated<";
-    if ((lp->date_lt = recd_query_get(qs, "DateCreated<")) && date_filter(lp->date_lt, '<', q) < 0)
-        return RECD_E_BAD_PARAM;
-    *bad = "DateCreated>";
-    if ((lp->date_gt = recd_query_get(qs, "DateCreated>")) && date_filter(lp->date_gt, '>', q) < 0)
-        return RECD_E_BAD_PARAM;
+    lp->date_eq = date[0], lp->date_lt = date[1], lp->date_gt = date[2];
     *bad = "IncludeSoftDeleted";
     if ((lp->include_deleted = recd_query_get(qs, "IncludeSoftDeleted"))) {
         if (lp->include_deleted->n == 4 && strncasecmp(lp->include_deleted->p, "true", 4) == 0)
@@ -144,9 +196,7 @@ int recd_list_params_parse(const struct recd_query *qs, const struct recd_route 
 {
     memset(lp, 0, sizeof *lp);
     struct recd_list_query *q = &lp->q;
-    q->account_sid = rt->account_sid;
-    q->created_ge_us = INT64_MIN;
-    q->created_lt_us = INT64_MAX;
+    recd_list_query_init(q, rt->account_sid);
     lp->page_size = RECD_PAGE_SIZE_DEFAULT;
 
     const struct recd_str *v;
@@ -170,9 +220,10 @@ int recd_list_params_parse(const struct recd_query *qs, const struct recd_route 
     }
     int recordings = rt->kind == RECD_R_RECORDINGS || rt->kind == RECD_R_CALL_RECORDINGS ||
                      rt->kind == RECD_R_CONF_RECORDINGS;
+    int calls = rt->kind == RECD_R_CALLS;
     *bad = "PageToken";
     if ((v = recd_query_get(qs, "PageToken"))) {
-        if (recd_page_token_decode(v->p, v->n, recordings ? "RE" : "TR", q) < 0)
+        if (recd_page_token_decode(v->p, v->n, recordings ? "RE" : calls ? "CA" : "TR", q) < 0)
             return RECD_E_PAGE_TOKEN;
         lp->has_token = 1;
         lp->token = v;
@@ -187,8 +238,8 @@ int recd_list_params_parse(const struct recd_query *qs, const struct recd_route 
     if (rt->recording_sid[0])
         q->recording_sid = rt->recording_sid;
 
-    /* Filters apply to recording lists; the transcription lists accept none of them. */
-    return recordings ? parse_filters(qs, lp, bad) : 0;
+    /* Each list has its own filters; the transcription lists accept none. */
+    return recordings ? parse_filters(qs, lp, bad) : calls ? parse_call_filters(qs, lp, bad) : 0;
 }
 
 static void add_param(struct recd_buf *b, int *first, const char *key, struct recd_str val)
@@ -207,18 +258,37 @@ void recd_list_uri(struct recd_buf *b, struct recd_str base, const char *ext,
     char num[24];
     recd_buf_addstr(b, base);
     recd_buf_adds(b, ext);
-    if (lp->call_sid)
-        add_param(b, &first, "CallSid", *lp->call_sid);
-    if (lp->conference_sid)
-        add_param(b, &first, "ConferenceSid", *lp->conference_sid);
-    if (lp->date_eq)
-        add_param(b, &first, "DateCreated", *lp->date_eq);
-    if (lp->date_lt)
-        add_param(b, &first, "DateCreated<", *lp->date_lt);
-    if (lp->date_gt)
-        add_param(b, &first, "DateCreated>", *lp->date_gt);
-    if (lp->include_deleted)
-        add_param(b, &first, "IncludeSoftDeleted", *lp->include_deleted);
+    /* Every filter a list may carry, in the order the URIs give them. */
+#define P(key, field)                                                                                        \
+    {                                                                                                        \
+        key, offsetof(struct recd_list_params, field)                                                        \
+    }
+    static const struct {
+        const char *key;
+        size_t off;
+    } filters[] = {
+        P("CallSid", call_sid),
+        P("ConferenceSid", conference_sid),
+        P("DateCreated", date_eq),
+        P("DateCreated<", date_lt),
+        P("DateCreated>", date_gt),
+        P("IncludeSoftDeleted", include_deleted),
+        P("To", to),
+        P("From", from),
+        P("Status", status),
+        P("StartTime", start_eq),
+        P("StartTime<", start_lt),
+        P("StartTime>", start_gt),
+        P("EndTime", end_eq),
+        P("EndTime<", end_lt),
+        P("EndTime>", end_gt),
+    };
+#undef P
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
+        const struct recd_str *v = *(const struct recd_str *const *)((const char *)lp + filters[i].off);
+        if (v)
+            add_param(b, &first, filters[i].key, *v);
+    }
     snprintf(num, sizeof num, "%d", lp->page_size);
     add_param(b, &first, "PageSize", recd_str_c(num));
     snprintf(num, sizeof num, "%lld", (long long)page);

@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 /*
- * Lists: PageSize, Page, PageToken and the recording filters (contract §2), parsed into a
- * store query, and the envelope URIs that carry them forward.
+ * Lists: PageSize, Page, PageToken and the filters of recording lists (contract §2) and call
+ * lists (§7), parsed into a store query, and the envelope URIs that carry them forward.
  *
  * A PageToken is "PA" (the page after) or "PB" (the page before) followed by the unpadded
  * base64url of the anchor item's creation time (8 bytes, big-endian µs) and the 16 bytes of its
@@ -28,11 +28,15 @@ struct recd_list_params {
     int has_token;
     int empty; /* the filters cannot match anything (a path CallSid and a different query CallSid) */
     struct recd_list_query q;
-    /* The filters exactly as given, for the envelope URIs. */
+    /* The filters exactly as given, for the envelope URIs (recd_list_uri names them in a table). */
     const struct recd_str *call_sid, *conference_sid, *date_eq, *date_lt, *date_gt, *include_deleted;
+    const struct recd_str *to, *from, *status, *start_eq, *start_lt, *start_gt, *end_eq, *end_lt, *end_gt;
     const struct recd_str *token;
     char call_buf[RECD_SID_LEN + 1]; /* the query's CallSid, NUL-terminated for the store */
     char conf_buf[RECD_SID_LEN + 1];
+    char to_buf[RECD_ADDR_MAX + 1]; /* To, From and Status likewise */
+    char from_buf[RECD_ADDR_MAX + 1];
+    char status_buf[RECD_STATUS_MAX + 1];
 };
 
 /**

@@ -148,6 +148,11 @@ static void send_file(struct call *c, int fd, int64_t size, int64_t lm_s)
  */
 static void send_media(struct call *c, const struct recd_recording *r)
 {
+    /* A recording in progress, absent or failed has no media (yet): Twilio answers 404. */
+    if (!recd_recording_has_media(r)) {
+        recd_call_fail(c, RECD_E_NOT_FOUND, NULL);
+        return;
+    }
     const struct variant *v = variant_of(c, r);
     if (!v)
         return;
@@ -202,6 +207,11 @@ void recd_recording_serve(struct call *c)
     if (c->rq->method == RECD_M_DELETE) {
         if (recd_call_authorize(c, &acc) < 0 || find_recording(c, &r) < 0)
             return;
+        /* Its media is still being written; Twilio, too, refuses until the recording ends. */
+        if (recd_recording_in_progress(&r)) {
+            recd_call_fail(c, RECD_E_IN_PROGRESS, "a recording");
+            return;
+        }
         int rc = recd_recording_delete(c->st, c->rq->blob, r.sid);
         if (rc < 0) {
             recd_call_fail(c, rc, "");
@@ -267,7 +277,7 @@ void recd_recording_serve(struct call *c)
         recd_call_cache_fill(c, cache);
         return;
     default:
-        if (cache && mkey_len)
+        if (cache && mkey_len && recd_recording_has_media(&r))
             recd_api_cache_put(cache, mkey, mkey_len, (const char *)&r, sizeof r, "");
         send_media(c, &r);
         return;

@@ -17,14 +17,18 @@ enum recd_field_kind {
     RECD_F_DATE,    /* int64 µs; rendered RFC 2822 */
     RECD_F_DATE0,   /* int64 µs; 0 renders as null */
     RECD_F_SECONDS, /* int64 ms; rendered as a string of whole seconds, rounded to nearest */
-    RECD_F_INT,     /* int */
-    RECD_F_INT0,    /* int; 0 renders as null */
-    RECD_F_CONST,   /* a constant string */
-    RECD_F_NULL,    /* always null */
-    RECD_F_URI,     /* the resource's own URI, with the representation's extension */
-    RECD_F_MEDIA,   /* absolute media URL: base URL + URI without extension */
-    RECD_F_SUBRES,  /* subresource_uris of a recording */
-    RECD_F_TEXT,    /* a transcription's text (pointer + length + null flag) */
+    RECD_F_REC_SECONDS,  /* a recording's duration: RECD_F_SECONDS, but "-1" while in progress (as Twilio) */
+    RECD_F_INT,          /* int */
+    RECD_F_INT0,         /* int; 0 renders as null */
+    RECD_F_CONST,        /* a constant string */
+    RECD_F_NULL,         /* always null */
+    RECD_F_URI,          /* the resource's own URI, with the representation's extension */
+    RECD_F_MEDIA,        /* absolute media URL: base URL + URI without extension; null while a recording
+                            has no media (in progress, absent, failed: media_size 0) */
+    RECD_F_SUBRES,       /* subresource_uris of a recording */
+    RECD_F_TEXT,         /* a transcription's text (pointer + length + null flag) */
+    RECD_F_CALL_SECONDS, /* a call's duration: whole seconds once it has ended, else null (as Twilio) */
+    RECD_F_CALL_SUBRES,  /* subresource_uris of a call */
 };
 
 struct recd_field {
@@ -46,13 +50,16 @@ struct recd_resource {
 
 extern const struct recd_resource recd_res_recording;
 extern const struct recd_resource recd_res_transcription;
+extern const struct recd_resource recd_res_call;
+extern const struct recd_resource recd_res_number; /* for the command line: recd serves no such resource */
 
 /** What a renderer needs besides the record: the server's public base URL ("http://host:port"). */
 struct recd_render_ctx {
     const char *base_url;
 };
 
-/** Appends `rec` (a struct recd_recording / recd_transcription as `res` says) as a JSON object. */
+/** Appends `rec` (a struct recd_recording / recd_transcription / recd_call as `res` says) as a JSON
+ * object. */
 void recd_render_json(struct recd_buf *b, const struct recd_resource *res, const void *rec,
                       const struct recd_render_ctx *rc);
 

@@ -108,10 +108,16 @@ int recd_route_match(const char *path, size_t n, struct recd_route *r)
             else if (ns == 5 && is(s[3], "Transcriptions") && take_sid(s[4], "TR", r->transcription_sid))
                 k = RECD_R_REC_TRANSCRIPTION;
         }
-    } else if (is(s[1], "Calls") && ns >= 4 && take_sid(s[2], "CA", r->call_sid) && is(s[3], "Recordings")) {
-        if (ns == 4)
+    } else if (is(s[1], "Calls")) {
+        if (ns == 2)
+            k = RECD_R_CALLS;
+        else if (!take_sid(s[2], "CA", r->call_sid))
+            k = RECD_R_NONE;
+        else if (ns == 3)
+            k = RECD_R_CALL;
+        else if (ns == 4 && is(s[3], "Recordings"))
             k = RECD_R_CALL_RECORDINGS;
-        else if (ns == 5 && take_sid(s[4], "RE", r->recording_sid))
+        else if (ns == 5 && is(s[3], "Recordings") && take_sid(s[4], "RE", r->recording_sid))
             k = RECD_R_CALL_RECORDING;
     } else if (is(s[1], "Conferences") && ns >= 4 && take_sid(s[2], "CF", r->conference_sid) &&
                is(s[3], "Recordings")) {
@@ -131,7 +137,8 @@ int recd_route_match(const char *path, size_t n, struct recd_route *r)
     r->is_recording_instance =
         k == RECD_R_RECORDING || k == RECD_R_CALL_RECORDING || k == RECD_R_CONF_RECORDING;
     r->is_list = k == RECD_R_RECORDINGS || k == RECD_R_REC_TRANSCRIPTIONS || k == RECD_R_REC_ADDONS ||
-                 k == RECD_R_CALL_RECORDINGS || k == RECD_R_CONF_RECORDINGS || k == RECD_R_TRANSCRIPTIONS;
+                 k == RECD_R_CALL_RECORDINGS || k == RECD_R_CONF_RECORDINGS || k == RECD_R_TRANSCRIPTIONS ||
+                 k == RECD_R_CALLS;
     if (!ext_allowed(k, r->is_recording_instance, r->ext))
         return RECD_E_NOT_FOUND;
     return 0;

@@ -20,6 +20,8 @@ enum recd_route_kind {
     RECD_R_CONF_RECORDING,     /* /Conferences/CF…/Recordings/RE… */
     RECD_R_TRANSCRIPTIONS,     /* /Transcriptions */
     RECD_R_TRANSCRIPTION,      /* /Transcriptions/TR… */
+    RECD_R_CALLS,              /* /Calls */
+    RECD_R_CALL,               /* /Calls/CA… */
 };
 
 /** The representation asked for by the path's extension. */

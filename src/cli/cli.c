@@ -484,6 +484,122 @@ static int cmd_fsck(int argc, char **argv)
     return rep.damaged ? 1 : 0;
 }
 
+static const char number_help[] =
+    "usage: recd number add --account ACSID --number NUMBER --voice-url URL [--voice-method POST|GET]\n"
+    "                       [--voice-fallback-url URL] [--voice-fallback-method POST|GET]\n"
+    "                       [--status-callback URL] [--status-callback-method POST|GET] [--name NAME]\n"
+    "       recd number list [--account ACSID]\n"
+    "       recd number remove PNSID\n"
+    "       (each with [--data DIR])\n"
+    "A number answers SIP calls: an INVITE for NUMBER (its Request-URI user part, else its To) runs\n"
+    "the TwiML at the voice URL. add prints the number's JSON (sid PN...); list prints one a line.\n"
+    "URLs must be absolute http or https, at most 1024 bytes; a number is taken once.\n";
+
+/* Prints a number as one line of JSON. */
+static void print_number(const struct recd_number *n)
+{
+    struct recd_buf b;
+    struct recd_render_ctx rc = {base_url()};
+    recd_buf_init(&b, 1024);
+    recd_render_json(&b, &recd_res_number, n, &rc);
+    recd_buf_addc(&b, '\n');
+    fwrite(b.p, 1, b.len, stdout);
+    recd_buf_free(&b);
+}
+
+static int print_number_cb(void *ctx, const struct recd_number *n)
+{
+    (void)ctx;
+    print_number(n);
+    return 0;
+}
+
+static int cmd_number(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL},
+                         {"account", 1, NULL},
+                         {"number", 1, NULL},
+                         {"name", 1, NULL},
+                         {"voice-url", 1, NULL},
+                         {"voice-method", 1, NULL},
+                         {"voice-fallback-url", 1, NULL},
+                         {"voice-fallback-method", 1, NULL},
+                         {"status-callback", 1, NULL},
+                         {"status-callback-method", 1, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &a, pos))
+        return EXIT_USAGE;
+    if (a.help || a.npos == 0) {
+        fputs(number_help, a.help ? stdout : stderr);
+        return a.help ? 0 : EXIT_USAGE;
+    }
+    struct recd_ctx ctx;
+    int rc;
+    const char *acc = optv(&a, "account");
+    if (strcmp(a.pos[0], "add") == 0) {
+        if (a.npos != 1)
+            return usage_error("number add takes no argument %s", a.pos[1]);
+        if (!acc || !optv(&a, "number") || !optv(&a, "voice-url"))
+            return usage_error("%s", "number add needs --account, --number and --voice-url");
+        struct recd_number_opts o = {acc,
+                                     optv(&a, "number"),
+                                     optv(&a, "name"),
+                                     optv(&a, "voice-url"),
+                                     optv(&a, "voice-method"),
+                                     optv(&a, "voice-fallback-url"),
+                                     optv(&a, "voice-fallback-method"),
+                                     optv(&a, "status-callback"),
+                                     optv(&a, "status-callback-method")};
+        /* Checked before the data folder is touched, so bad input changes nothing. */
+        char why[200];
+        struct recd_number n;
+        if (recd_number_opts_check(&o, why, sizeof why) < 0)
+            return usage_error("%s", why);
+        if (open_ctx(&a, &ctx) < 0)
+            return 1;
+        rc = recd_number_add(&ctx, &o, &n, why, sizeof why);
+        if (rc == 0)
+            print_number(&n);
+        else if (why[0])
+            fprintf(stderr, "recd: %s\n", why);
+        else
+            fprintf(stderr, "recd: cannot store the number\n");
+        recd_ctx_close(&ctx);
+        return exit_for(rc);
+    }
+    if (strcmp(a.pos[0], "list") == 0) {
+        if (a.npos != 1)
+            return usage_error("number list takes no argument %s", a.pos[1]);
+        if (acc && !recd_sid_valid(acc, strlen(acc), "AC", 1))
+            return usage_error("--account %s is not an account sid", acc);
+        if (open_ctx(&a, &ctx) < 0)
+            return 1;
+        rc = ctx.store->ops->number_list(ctx.store, acc, print_number_cb, NULL);
+        if (rc < 0)
+            fprintf(stderr, "recd: cannot read the store\n");
+        recd_ctx_close(&ctx);
+        return exit_for(rc);
+    }
+    if (strcmp(a.pos[0], "remove") == 0) {
+        if (a.npos != 2)
+            return usage_error("%s", "number remove takes one number sid");
+        const char *sid = a.pos[1];
+        if (!recd_sid_valid(sid, strlen(sid), "PN", 1))
+            return usage_error("%s is not a number sid", sid);
+        if (open_ctx(&a, &ctx) < 0)
+            return 1;
+        rc = ctx.store->ops->number_delete(ctx.store, sid);
+        if (rc == RECD_E_NOT_FOUND)
+            fprintf(stderr, "recd: no number %s\n", sid);
+        else if (rc < 0)
+            fprintf(stderr, "recd: cannot remove the number\n");
+        recd_ctx_close(&ctx);
+        return exit_for(rc);
+    }
+    return usage_error("unknown number command %s", a.pos[0]);
+}
+
 static const char main_help[] =
     "usage: recd COMMAND [OPTIONS]\n"
     "A Twilio-compatible call-recordings service.\n\n"
@@ -493,6 +609,7 @@ static const char main_help[] =
     "  key       create an API key\n"
     "  import    store WAV files as recordings\n"
     "  sign      print a signed, expiring link to a recording's media\n"
+    "  number    add, list or remove the numbers that answer SIP calls\n"
     "  fsck      check (and --repair) the data folder\n\n"
     "Every command takes --data DIR (default $RECD_DATA or ./data) and --help.\n"
     "Exit status: 0 success, 2 bad usage or input (nothing changed), 1 other failure.\n";
@@ -502,8 +619,8 @@ int recd_cli_main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"serve", cmd_serve},   {"account", cmd_account}, {"key", cmd_key},
-                {"import", cmd_import}, {"sign", cmd_sign},       {"fsck", cmd_fsck}};
+    } cmds[] = {{"serve", cmd_serve}, {"account", cmd_account}, {"key", cmd_key},      {"import", cmd_import},
+                {"sign", cmd_sign},   {"fsck", cmd_fsck},       {"number", cmd_number}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(main_help, argc < 2 ? stderr : stdout);

@@ -45,7 +45,8 @@
     X(EXISTS, 409, 20409, "Resource already exists: %s")                                                     \
     X(BAD_INPUT, 400, 20001, "Invalid input: %s")                                                            \
     X(NO_SPACE, 500, 20500, "No space left on the data volume%s")                                            \
-    X(IO, 500, 20500, "Internal server error%s")
+    X(IO, 500, 20500, "Internal server error%s")                                                             \
+    X(IN_PROGRESS, 400, 20009, "Cannot delete %s while it is in progress")
 
 enum recd_err {
     RECD_OK = 0,

@@ -89,6 +89,9 @@ int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct re
                     const char *suffix, int *fd, int64_t *size)
 {
     char key[RECD_MEDIA_KEY_MAX];
+    /* Nothing is read, let alone derived, from a recording that has no finished media. */
+    if (!recd_recording_has_media(r))
+        return RECD_E_NOT_FOUND;
     if (strncmp(suffix, ".mono", 5) == 0 && r->channels < 2)
         return RECD_E_BAD_INPUT;
     recd_media_key(key, r->sid, suffix);

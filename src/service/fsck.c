@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 /*
- * fsck: every live recording's media is present with the size and digest that were stored,
- * every stored file belongs to a live recording, and no temporary file is left over.
+ * fsck: every completed recording's media is present with the size and digest that were stored,
+ * every stored file belongs to a live recording, and no temporary file is left over. Recordings
+ * that are not completed (in progress, absent, failed) have no media to check; a recording in
+ * progress may already have some written, which is its own and not an orphan.
  */
 
 struct fsck_state {
@@ -24,7 +26,7 @@ struct fsck_state {
 static int fsck_recording(void *p, const struct recd_recording *r)
 {
     struct fsck_state *s = p;
-    if (r->deleted_us)
+    if (!recd_recording_has_media(r))
         return 0;
     s->rep->recordings++;
     char key[RECD_MEDIA_KEY_MAX], hex[65];
@@ -59,7 +61,7 @@ static int fsck_blob(void *p, const char *key, int64_t size)
     memcpy(sid, key, RECD_SID_LEN);
     sid[RECD_SID_LEN] = '\0';
     int rc = s->ctx->store->ops->recording_get(s->ctx->store, sid, &r);
-    if (rc == 0 && !r.deleted_us)
+    if (rc == 0 && (recd_recording_has_media(&r) || recd_recording_in_progress(&r)))
         return 0;
     if (rc < 0 && rc != RECD_E_NOT_FOUND)
         return rc;

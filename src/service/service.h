@@ -87,6 +87,37 @@ struct recd_fsck_report {
  */
 int recd_fsck(struct recd_ctx *ctx, int repair, void *out /* FILE* */, struct recd_fsck_report *rep);
 
+/** 0 when s[0…n) is an absolute http or https URL with a host, of printable ASCII and at most
+ * RECD_URL_MAX bytes: what a number's webhook URLs must be. Else -1. */
+int recd_url_check(const char *s, size_t n);
+
+/** 0 when s[0…n) can be a number's phone_number: 1 to RECD_ADDR_MAX characters of digits,
+ * letters and + - . _ * # (an E.164 number, or a SIP user part). Else -1. */
+int recd_phone_number_check(const char *s, size_t n);
+
+struct recd_number_opts {
+    const char *account_sid;
+    const char *phone_number;
+    const char *friendly_name;          /* NULL = the phone number */
+    const char *voice_url;              /* required */
+    const char *voice_method;           /* NULL = POST; GET or POST, any case */
+    const char *voice_fallback_url;     /* NULL = none */
+    const char *voice_fallback_method;  /* NULL = POST */
+    const char *status_callback;        /* NULL = none */
+    const char *status_callback_method; /* NULL = POST */
+};
+
+/** Checks `o` without the store: 0, or RECD_E_BAD_INPUT with a one-line reason in `why`. */
+int recd_number_opts_check(const struct recd_number_opts *o, char *why, size_t why_n);
+
+/**
+ * Checks and stores a number (`recd number add`). Bad input is RECD_E_BAD_INPUT, an unknown account
+ * RECD_E_NOT_FOUND, a phone number already in use RECD_E_EXISTS, each with a one-line reason in
+ * `why`; nothing is stored then. On success *out is the stored number.
+ */
+int recd_number_add(struct recd_ctx *ctx, const struct recd_number_opts *o, struct recd_number *out,
+                    char *why, size_t why_n);
+
 /** Room for the longest media key: a sid and ".mono.wav", and a NUL. */
 #define RECD_MEDIA_KEY_MAX 48
 

@@ -1,12 +1,33 @@
 #include "core/error.h"
 #include "store/store.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* One slot of any kind: what recd_page_finish swaps items through. */
+union page_item {
+    struct recd_recording r;
+    struct recd_transcription t;
+    struct recd_call c;
+};
+
 static size_t item_size(enum recd_page_kind kind)
 {
-    return kind == RECD_PAGE_RECORDINGS ? sizeof(struct recd_recording) : sizeof(struct recd_transcription);
+    switch (kind) {
+    case RECD_PAGE_RECORDINGS: return sizeof(struct recd_recording);
+    case RECD_PAGE_CALLS: return sizeof(struct recd_call);
+    default: return sizeof(struct recd_transcription);
+    }
+}
+
+void recd_list_query_init(struct recd_list_query *q, const char *account_sid)
+{
+    memset(q, 0, sizeof *q);
+    q->account_sid = account_sid;
+    q->created_ge_us = q->start_ge_us = q->end_ge_us = INT64_MIN;
+    q->created_lt_us = q->start_lt_us = q->end_lt_us = INT64_MAX;
+    q->limit = RECD_LIST_LIMIT_MAX;
 }
 
 void recd_page_init(struct recd_page *pg)
@@ -76,6 +97,9 @@ static void anchor_of(const struct recd_page *pg, int i, struct recd_page_anchor
     if (pg->kind == RECD_PAGE_RECORDINGS) {
         a->us = pg->recordings[i].created_us;
         memcpy(a->sid, pg->recordings[i].sid, sizeof a->sid);
+    } else if (pg->kind == RECD_PAGE_CALLS) {
+        a->us = pg->calls[i].created_us;
+        memcpy(a->sid, pg->calls[i].sid, sizeof a->sid);
     } else {
         a->us = pg->transcriptions[i].created_us;
         memcpy(a->sid, pg->transcriptions[i].sid, sizeof a->sid);
@@ -91,9 +115,7 @@ void recd_page_finish(struct recd_page *pg, int fetched, int limit, enum recd_an
     pg->count = pg->has_more ? limit : fetched;
     if (dir == RECD_ANCHOR_BEFORE) {
         /* Fetched oldest first; shown newest first, like every other page. */
-        char tmp[sizeof(struct recd_recording) > sizeof(struct recd_transcription)
-                     ? sizeof(struct recd_recording)
-                     : sizeof(struct recd_transcription)];
+        char tmp[sizeof(union page_item)];
         for (int i = 0, j = pg->count - 1; i < j; i++, j--) {
             char *a = (char *)pg->items + (size_t)i * sz, *b = (char *)pg->items + (size_t)j * sz;
             memcpy(tmp, a, sz);

@@ -13,8 +13,31 @@ unsigned recd_sql_list_flags(enum recd_sql_list_kind kind)
         return RECD_SQL_LF_CALL | RECD_SQL_LF_CONFERENCE | RECD_SQL_LF_GE | RECD_SQL_LF_LT |
                RECD_SQL_LF_DELETED;
     case RECD_SQL_LIST_TRANSCRIPTIONS: return RECD_SQL_LF_RECORDING | RECD_SQL_LF_GE | RECD_SQL_LF_LT;
+    case RECD_SQL_LIST_CALLS:
+        return RECD_SQL_LF_TO | RECD_SQL_LF_FROM | RECD_SQL_LF_STATUS | RECD_SQL_LF_START_GE |
+               RECD_SQL_LF_START_LT | RECD_SQL_LF_END_GE | RECD_SQL_LF_END_LT;
     default: return 0;
     }
+}
+
+unsigned recd_sql_list_slot(enum recd_sql_list_kind kind, unsigned combo)
+{
+    unsigned mask = recd_sql_list_flags(kind), slot = 0, width = 0;
+    for (unsigned bit = 1; bit < (1u << RECD_SQL_LIST_DIR_SHIFT); bit <<= 1) {
+        if (!(mask & bit))
+            continue;
+        if (combo & bit)
+            slot |= 1u << width;
+        width++;
+    }
+    return slot | (combo >> RECD_SQL_LIST_DIR_SHIFT) << width;
+}
+
+static const struct recd_sql_table *table_of(enum recd_sql_list_kind kind)
+{
+    return kind == RECD_SQL_LIST_RECORDINGS ? &recd_sql_recordings
+           : kind == RECD_SQL_LIST_CALLS    ? &recd_sql_calls
+                                            : &recd_sql_transcriptions;
 }
 
 /* Appends " <sql> <param n>", as in " AND call_sid = ?2". */
@@ -25,7 +48,8 @@ static void put_eq(struct recd_sqlbuf *b, enum recd_sql_dialect d, const char *s
 }
 
 /* The filters of a list query; the list and count statements share them. */
-static void put_where(struct recd_sqlbuf *b, enum recd_sql_dialect d, int rec, unsigned flags)
+static void put_where(struct recd_sqlbuf *b, enum recd_sql_dialect d, enum recd_sql_list_kind kind,
+                      unsigned flags)
 {
     put_eq(b, d, " WHERE account_sid = ", 1);
     if (flags & RECD_SQL_LF_CALL)
@@ -38,7 +62,21 @@ static void put_where(struct recd_sqlbuf *b, enum recd_sql_dialect d, int rec, u
         put_eq(b, d, " AND created_us >= ", 5);
     if (flags & RECD_SQL_LF_LT)
         put_eq(b, d, " AND created_us < ", 6);
-    if (rec && !(flags & RECD_SQL_LF_DELETED))
+    if (flags & RECD_SQL_LF_TO)
+        put_eq(b, d, " AND to_addr = ", 11);
+    if (flags & RECD_SQL_LF_FROM)
+        put_eq(b, d, " AND from_addr = ", 12);
+    if (flags & RECD_SQL_LF_STATUS)
+        put_eq(b, d, " AND status = ", 13);
+    if (flags & RECD_SQL_LF_START_GE)
+        put_eq(b, d, " AND start_us >= ", 14);
+    if (flags & RECD_SQL_LF_START_LT)
+        put_eq(b, d, " AND start_us < ", 15);
+    if (flags & RECD_SQL_LF_END_GE)
+        put_eq(b, d, " AND end_us >= ", 16);
+    if (flags & RECD_SQL_LF_END_LT)
+        put_eq(b, d, " AND end_us < ", 17);
+    if (kind == RECD_SQL_LIST_RECORDINGS && !(flags & RECD_SQL_LF_DELETED))
         recd_sqlbuf_put(b, " AND deleted_us = 0");
 }
 
@@ -47,7 +85,8 @@ static int combo_valid(enum recd_sql_list_kind kind, unsigned combo)
 {
     unsigned flags = FLAGS_OF(combo);
     unsigned dir = combo >> RECD_SQL_LIST_DIR_SHIFT;
-    return (kind == RECD_SQL_LIST_RECORDINGS || kind == RECD_SQL_LIST_TRANSCRIPTIONS) &&
+    return (kind == RECD_SQL_LIST_RECORDINGS || kind == RECD_SQL_LIST_TRANSCRIPTIONS ||
+            kind == RECD_SQL_LIST_CALLS) &&
            dir <= RECD_ANCHOR_BEFORE && !(flags & ~recd_sql_list_flags(kind)) &&
            !(dir == RECD_ANCHOR_AFTER && (flags & RECD_SQL_LF_LT)) &&
            !(dir == RECD_ANCHOR_BEFORE && (flags & RECD_SQL_LF_GE));
@@ -59,12 +98,11 @@ int recd_sql_list_text(enum recd_sql_dialect d, enum recd_sql_list_kind kind, un
     unsigned flags = FLAGS_OF(combo);
     unsigned dir = combo >> RECD_SQL_LIST_DIR_SHIFT;
     struct recd_sqlbuf b;
-    int rec = kind == RECD_SQL_LIST_RECORDINGS;
     if (!combo_valid(kind, combo))
         return RECD_E_BAD_INPUT;
     recd_sqlbuf_init(&b, buf, cap);
-    recd_sql_select(&b, rec ? &recd_sql_recordings : &recd_sql_transcriptions);
-    put_where(&b, d, rec, flags);
+    recd_sql_select(&b, table_of(kind));
+    put_where(&b, d, kind, flags);
     /* Keyset bounds by value, so an anchor that was deleted meanwhile still marks its place. */
     if (dir == RECD_ANCHOR_AFTER)
         recd_sqlbuf_put(&b, " AND (created_us, sid) < (");
@@ -91,9 +129,9 @@ int recd_sql_count_text(enum recd_sql_dialect d, enum recd_sql_list_kind kind, u
     if (!combo_valid(kind, combo) || (combo >> RECD_SQL_LIST_DIR_SHIFT) != RECD_ANCHOR_NONE)
         return RECD_E_BAD_INPUT;
     recd_sqlbuf_init(&b, buf, cap);
-    recd_sqlbuf_put(&b, kind == RECD_SQL_LIST_RECORDINGS ? "SELECT count(*) FROM recordings"
-                                                         : "SELECT count(*) FROM transcriptions");
-    put_where(&b, d, kind == RECD_SQL_LIST_RECORDINGS, combo);
+    recd_sqlbuf_put(&b, "SELECT count(*) FROM ");
+    recd_sqlbuf_put(&b, table_of(kind)->name);
+    put_where(&b, d, kind, combo);
     return b.over ? RECD_E_INTERNAL : (int)b.len;
 }
 
@@ -127,6 +165,22 @@ int recd_sql_list_combo(enum recd_sql_list_kind kind, const struct recd_list_que
         f |= RECD_SQL_LF_LT;
     if (q->include_deleted)
         f |= RECD_SQL_LF_DELETED;
+    if (q->to && q->to[0])
+        f |= RECD_SQL_LF_TO;
+    if (q->from && q->from[0])
+        f |= RECD_SQL_LF_FROM;
+    if (q->status && q->status[0])
+        f |= RECD_SQL_LF_STATUS;
+    if (q->start_ge_us != INT64_MIN)
+        f |= RECD_SQL_LF_START_GE;
+    if (q->start_lt_us != INT64_MAX)
+        f |= RECD_SQL_LF_START_LT;
+    if (q->end_ge_us != INT64_MIN)
+        f |= RECD_SQL_LF_END_GE;
+    if (q->end_lt_us != INT64_MAX)
+        f |= RECD_SQL_LF_END_LT;
+    /* Filters a kind does not have are not part of its query (the header says which it uses). */
+    f &= recd_sql_list_flags(kind);
     b->us = q->anchor_us;
     b->sid = q->anchor_sid;
     if (q->anchor_dir == RECD_ANCHOR_AFTER && (f & RECD_SQL_LF_LT)) {
@@ -139,7 +193,6 @@ int recd_sql_list_combo(enum recd_sql_list_kind kind, const struct recd_list_que
         if (q->created_ge_us > q->anchor_us)
             *b = (struct recd_sql_bound){q->created_ge_us, ""};
     }
-    /* Filters a kind does not have are not part of its query (the header says which it uses). */
-    *combo = (f & recd_sql_list_flags(kind)) | ((unsigned)q->anchor_dir << RECD_SQL_LIST_DIR_SHIFT);
+    *combo = f | ((unsigned)q->anchor_dir << RECD_SQL_LIST_DIR_SHIFT);
     return 0;
 }

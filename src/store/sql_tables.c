@@ -49,7 +49,40 @@
     X(error_code, INT_NULL, NULL) \
     X(status, TEXT, NULL) \
     X(source, TEXT, NULL) \
-    X(media_sha256, TEXT, NULL)
+    X(media_sha256, TEXT, NULL) \
+    X(transcribe, INT, NULL)
+
+#define NUMBER_COLS(X) \
+    X(sid, SID, "PN") \
+    X(account_sid, SID, "AC") \
+    X(phone_number, TEXT, NULL) \
+    X(friendly_name, TEXT, NULL) \
+    X(voice_url, TEXT, NULL) \
+    X(voice_method, TEXT, NULL) \
+    X(voice_fallback_url, TEXT, NULL) \
+    X(voice_fallback_method, TEXT, NULL) \
+    X(status_callback, TEXT, NULL) \
+    X(status_callback_method, TEXT, NULL) \
+    X(created_us, I64, NULL) \
+    X(updated_us, I64, NULL)
+
+#define CALL_COLS(X) \
+    X(sid, SID, "CA") \
+    X(account_sid, SID, "AC") \
+    X(number_sid, SID_NULL, "PN") \
+    X(parent_call_sid, SID_NULL, "CA") \
+    X(from_addr, TEXT, NULL) \
+    X(to_addr, TEXT, NULL) \
+    X(caller_name, TEXT, NULL) \
+    X(status, TEXT, NULL) \
+    X(direction, TEXT, NULL) \
+    X(answered_by, TEXT, NULL) \
+    X(created_us, I64, NULL) \
+    X(updated_us, I64, NULL) \
+    X(start_us, I64_NULL, NULL) \
+    X(end_us, I64_NULL, NULL) \
+    X(duration_ms, I64, NULL) \
+    X(error_code, INT_NULL, NULL)
 
 /* The text column of a transcription is not a fixed array: it is the table's extra column. */
 #define TRANSCRIPTION_COLS(X) \
@@ -68,18 +101,24 @@
 #define KEY_COL(f, k, p)           COL(struct recd_key, f, k, p)
 #define RECORDING_COL(f, k, p)     COL(struct recd_recording, f, k, p)
 #define TRANSCRIPTION_COL(f, k, p) COL(struct recd_transcription, f, k, p)
+#define NUMBER_COL(f, k, p)        COL(struct recd_number, f, k, p)
+#define CALL_COL(f, k, p)          COL(struct recd_call, f, k, p)
 #define NCOLS(a)                   (sizeof(a) / sizeof((a)[0]))
 
 static const struct recd_col account_cols[] = {ACCOUNT_COLS(ACCOUNT_COL)};
 static const struct recd_col key_cols[] = {KEY_COLS(KEY_COL)};
 static const struct recd_col recording_cols[] = {RECORDING_COLS(RECORDING_COL)};
 static const struct recd_col transcription_cols[] = {TRANSCRIPTION_COLS(TRANSCRIPTION_COL)};
+static const struct recd_col number_cols[] = {NUMBER_COLS(NUMBER_COL)};
+static const struct recd_col call_cols[] = {CALL_COLS(CALL_COL)};
 
 const struct recd_sql_table recd_sql_accounts = {"accounts", account_cols, NCOLS(account_cols), NULL};
 const struct recd_sql_table recd_sql_api_keys = {"api_keys", key_cols, NCOLS(key_cols), NULL};
 const struct recd_sql_table recd_sql_recordings = {"recordings", recording_cols, NCOLS(recording_cols), NULL};
 const struct recd_sql_table recd_sql_transcriptions = {"transcriptions", transcription_cols,
                                                        NCOLS(transcription_cols), "text"};
+const struct recd_sql_table recd_sql_numbers = {"numbers", number_cols, NCOLS(number_cols), NULL};
+const struct recd_sql_table recd_sql_calls = {"calls", call_cols, NCOLS(call_cols), NULL};
 
 void recd_sqlbuf_init(struct recd_sqlbuf *b, char *buf, size_t cap)
 {
@@ -169,6 +208,48 @@ int recd_sql_text_check(const struct recd_transcription *t)
         return 0;
     if (t->text_len > RECD_TEXT_MAX || (!t->text && t->text_len) ||
         (t->text_len && memchr(t->text, '\0', t->text_len)) || !recd_utf8_valid(t->text, t->text_len))
+        return RECD_E_BAD_INPUT;
+    return 0;
+}
+
+static const char *const call_statuses[] = {RECD_CALL_QUEUED,    RECD_CALL_RINGING, RECD_CALL_IN_PROGRESS,
+                                            RECD_CALL_COMPLETED, RECD_CALL_BUSY,    RECD_CALL_FAILED,
+                                            RECD_CALL_NO_ANSWER, RECD_CALL_CANCELED};
+
+int recd_call_status_valid(const char *status)
+{
+    for (size_t i = 0; i < NCOLS(call_statuses); i++)
+        if (strcmp(status, call_statuses[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The first three statuses are the live ones (store.h). */
+int recd_call_status_live(const char *status)
+{
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(status, call_statuses[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int method_valid(const char *m)
+{
+    return strcmp(m, "GET") == 0 || strcmp(m, "POST") == 0;
+}
+
+int recd_sql_number_check(const struct recd_number *n)
+{
+    if (!n->phone_number[0] || !n->voice_url[0] || !method_valid(n->voice_method) ||
+        !method_valid(n->voice_fallback_method) || !method_valid(n->status_callback_method))
+        return RECD_E_BAD_INPUT;
+    return 0;
+}
+
+int recd_sql_call_check(const struct recd_call *c)
+{
+    if (strnlen(c->status, sizeof c->status) == sizeof c->status || !recd_call_status_valid(c->status) ||
+        c->duration_ms < 0)
         return RECD_E_BAD_INPUT;
     return 0;
 }

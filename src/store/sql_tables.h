@@ -53,6 +53,8 @@ extern const struct recd_sql_table recd_sql_accounts;
 extern const struct recd_sql_table recd_sql_api_keys;
 extern const struct recd_sql_table recd_sql_recordings;
 extern const struct recd_sql_table recd_sql_transcriptions;
+extern const struct recd_sql_table recd_sql_numbers;
+extern const struct recd_sql_table recd_sql_calls;
 
 /** A fixed buffer that SQL text is appended to; `over` is set, and stays set, once it is full. */
 struct recd_sqlbuf {
@@ -88,5 +90,13 @@ int recd_sql_col_text(const struct recd_col *c, const void *row, const char **p,
  * UTF-8, no NUL (it could not be served as text/plain, nor stored by PostgreSQL). 0 or
  * RECD_E_BAD_INPUT; a NULL text (text_null) is always fine. */
 int recd_sql_text_check(const struct recd_transcription *t);
+
+/** Checks what the columns cannot say of a number before it is stored: a phone number and a voice
+ * URL, and methods GET or POST. 0 or RECD_E_BAD_INPUT. */
+int recd_sql_number_check(const struct recd_number *n);
+
+/** Checks a call's status (one of Twilio's) and duration before it is stored. 0 or
+ * RECD_E_BAD_INPUT. */
+int recd_sql_call_check(const struct recd_call *c);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /*
  * The metadata store: accounts, API keys, recordings and transcriptions. One interface, a
@@ -25,6 +26,9 @@
 #define RECD_SOURCE_MAX 32 /* "StartConferenceRecordingAPI" is 27 */
 #define RECD_STATUS_MAX 16
 #define RECD_TEXT_MAX   65536 /* transcription text, in bytes */
+#define RECD_URL_MAX    1024  /* a webhook URL, in bytes */
+#define RECD_ADDR_MAX   256   /* a call's From or To: a number, or a SIP URI's user@host */
+#define RECD_METHOD_MAX 4     /* "GET", "POST" */
 /* A 32-character secret sealed: 12-byte nonce, 32 bytes, 16-byte tag. */
 #define RECD_SEALED_SECRET_LEN (32 + 28)
 
@@ -66,10 +70,36 @@ struct recd_recording {
     int channels;
     int sample_rate;
     int error_code;                   /* 0 = null */
-    char status[RECD_STATUS_MAX + 1]; /* "completed", "deleted", … */
+    char status[RECD_STATUS_MAX + 1]; /* RECD_REC_*: "completed", "in-progress", "deleted", … */
     char source[RECD_SOURCE_MAX + 1]; /* "RecordVerb", … */
-    char media_sha256[65];            /* hex digest of the stored WAV, for fsck and ETags */
+    char media_sha256[65];            /* hex digest of the stored WAV, for fsck and ETags; "" = none yet */
+    int transcribe;                   /* 1: a transcription was asked for (<Record transcribe="true">) */
 };
+
+/*
+ * A recording's life (contract §7): a call's recording is inserted "in-progress" with no media
+ * (media_size 0, media_sha256 ""), and recording_finish moves it once to "completed" (its media
+ * is durable), "absent" (no sound: no media, error_code 16101 or 16102) or "failed" (no media).
+ * Imports are "completed" from the start. A delete makes any of them "deleted". Only a completed
+ * recording has media; everything that reads media asks recd_recording_has_media first.
+ */
+#define RECD_REC_IN_PROGRESS "in-progress"
+#define RECD_REC_COMPLETED   "completed"
+#define RECD_REC_ABSENT      "absent"
+#define RECD_REC_FAILED      "failed"
+#define RECD_REC_DELETED     "deleted"
+
+/** 1 when the recording's media is stored and may be served: completed and not deleted. */
+static inline int recd_recording_has_media(const struct recd_recording *r)
+{
+    return !r->deleted_us && strcmp(r->status, RECD_REC_COMPLETED) == 0;
+}
+
+/** 1 while the recording is being made (its status is "in-progress"). */
+static inline int recd_recording_in_progress(const struct recd_recording *r)
+{
+    return !r->deleted_us && strcmp(r->status, RECD_REC_IN_PROGRESS) == 0;
+}
 
 struct recd_transcription {
     char sid[RECD_SID_LEN + 1]; /* TR… */
@@ -85,6 +115,67 @@ struct recd_transcription {
     const char *text;
     size_t text_len;
     int text_null;
+};
+
+/*
+ * A number that answers calls (contract §7): an INVITE for `phone_number` runs the TwiML at
+ * voice_url. Twilio's IncomingPhoneNumber, reduced to what a SIP endpoint needs. URLs are "" when
+ * not set (only voice_url is required); methods are "GET" or "POST".
+ */
+struct recd_number {
+    char sid[RECD_SID_LEN + 1]; /* PN… */
+    char account_sid[RECD_SID_LEN + 1];
+    char phone_number[RECD_ADDR_MAX + 1]; /* unique across the store: it routes calls */
+    char friendly_name[RECD_NAME_MAX + 1];
+    char voice_url[RECD_URL_MAX + 1];
+    char voice_method[RECD_METHOD_MAX + 1];
+    char voice_fallback_url[RECD_URL_MAX + 1];
+    char voice_fallback_method[RECD_METHOD_MAX + 1];
+    char status_callback[RECD_URL_MAX + 1];
+    char status_callback_method[RECD_METHOD_MAX + 1];
+    int64_t created_us;
+    int64_t updated_us;
+};
+
+/* A call's status (Twilio's call_enum_status). The first three are live: the call may still
+ * change; the others are final. */
+#define RECD_CALL_QUEUED      "queued"
+#define RECD_CALL_RINGING     "ringing"
+#define RECD_CALL_IN_PROGRESS "in-progress"
+#define RECD_CALL_COMPLETED   "completed"
+#define RECD_CALL_BUSY        "busy"
+#define RECD_CALL_FAILED      "failed"
+#define RECD_CALL_NO_ANSWER   "no-answer"
+#define RECD_CALL_CANCELED    "canceled"
+
+/** 1 when `status` is one of the call statuses above. */
+int recd_call_status_valid(const char *status);
+
+/** 1 when a call with `status` may still change (queued, ringing, in-progress). */
+int recd_call_status_live(const char *status);
+
+/*
+ * A call, written as its state changes. Times are µs; start_us is when it was answered
+ * (0 = not yet, or never), end_us when it ended (0 = not yet). duration_ms counts from answer to
+ * end.
+ */
+struct recd_call {
+    char sid[RECD_SID_LEN + 1]; /* CA… */
+    char account_sid[RECD_SID_LEN + 1];
+    char number_sid[RECD_SID_LEN + 1];      /* PN… of the number called; "" = null */
+    char parent_call_sid[RECD_SID_LEN + 1]; /* "" = null */
+    char from_addr[RECD_ADDR_MAX + 1];      /* the API's `from` */
+    char to_addr[RECD_ADDR_MAX + 1];        /* the API's `to` */
+    char caller_name[RECD_NAME_MAX + 1];    /* "" = null */
+    char status[RECD_STATUS_MAX + 1];       /* RECD_CALL_* */
+    char direction[RECD_STATUS_MAX + 1];    /* "inbound" */
+    char answered_by[RECD_STATUS_MAX + 1];  /* "" = null */
+    int64_t created_us;
+    int64_t updated_us;
+    int64_t start_us;    /* 0 = null */
+    int64_t end_us;      /* 0 = null */
+    int64_t duration_ms; /* 0 until it ends */
+    int error_code;      /* 0 = none; else the Twilio code logged on the call (11200, 12100, …) */
 };
 
 /** Where a list page starts: after (older than) or before (newer than) an anchor item. */
@@ -107,6 +198,13 @@ struct recd_list_query {
     const char *recording_sid;  /* transcription lists: NULL or "" = any */
     int64_t created_ge_us;      /* INT64_MIN = no lower bound (inclusive) */
     int64_t created_lt_us;      /* INT64_MAX = no upper bound (exclusive) */
+    /* Call lists only: NULL or "" = any; the time bounds as created_*, INT64_MIN/MAX = none (set
+     * them with recd_list_query_init). A time bound leaves out calls without that time. */
+    const char *to;
+    const char *from;
+    const char *status;
+    int64_t start_ge_us, start_lt_us;
+    int64_t end_ge_us, end_lt_us;
     int include_deleted;
     enum recd_anchor_dir anchor_dir;
     int64_t anchor_us;
@@ -115,13 +213,16 @@ struct recd_list_query {
     int limit; /* items on a page: 1 … RECD_LIST_LIMIT_MAX */
 };
 
+/** Zeroes `q` and sets every time bound to "none" and the limit to the largest page. */
+void recd_list_query_init(struct recd_list_query *q, const char *account_sid);
+
 /** A list item's place in the order: what a page token carries. */
 struct recd_page_anchor {
     int64_t us;
     char sid[RECD_SID_LEN + 1];
 };
 
-enum recd_page_kind { RECD_PAGE_RECORDINGS = 0, RECD_PAGE_TRANSCRIPTIONS };
+enum recd_page_kind { RECD_PAGE_RECORDINGS = 0, RECD_PAGE_TRANSCRIPTIONS, RECD_PAGE_CALLS };
 
 /**
  * One page of a list, as a store fills it: the items in display order (newest first, whatever
@@ -140,6 +241,7 @@ struct recd_page {
         void *items;
         struct recd_recording *recordings;         /* RECD_PAGE_RECORDINGS */
         struct recd_transcription *transcriptions; /* RECD_PAGE_TRANSCRIPTIONS */
+        struct recd_call *calls;                   /* RECD_PAGE_CALLS */
     };
     /* Backend scratch, through the functions below only. */
     size_t cap_bytes;
@@ -154,7 +256,7 @@ void recd_page_init(struct recd_page *pg);
 /** Releases what the page owns. */
 void recd_page_free(struct recd_page *pg);
 
-/** Item `i` (< count) of either kind, for code that renders both. */
+/** Item `i` (< count) of any kind, for code that renders them all. */
 const void *recd_page_item(const struct recd_page *pg, int i);
 
 /* For backends. A backend fetches up to limit + 1 rows in the walk's order (nearest the anchor
@@ -175,6 +277,8 @@ void recd_page_finish(struct recd_page *pg, int fetched, int limit, enum recd_an
 
 /** Called once per item of a scan, in sid order; returning non-zero stops the walk. */
 typedef int (*recd_recording_cb)(void *ctx, const struct recd_recording *r);
+typedef int (*recd_number_cb)(void *ctx, const struct recd_number *n);
+typedef int (*recd_call_cb)(void *ctx, const struct recd_call *c);
 
 struct recd_store;
 
@@ -199,6 +303,15 @@ struct recd_store_ops {
     int (*recording_page)(struct recd_store *st, const struct recd_list_query *q, struct recd_page *pg);
     /** Every recording of every account (fsck), in sid order. */
     int (*recording_scan)(struct recd_store *st, recd_recording_cb cb, void *ctx);
+    /**
+     * Ends an in-progress recording: sets status, duration_ms, media_size, media_sha256, channels,
+     * sample_rate, error_code, start_us and updated_us of row r->sid from `r`; nothing else. The
+     * new status must be completed, absent or failed (else RECD_E_BAD_INPUT). NOT_FOUND unless the
+     * row exists and is in progress, so a recording is finished once.
+     */
+    int (*recording_finish)(struct recd_store *st, const struct recd_recording *r);
+    /** Every recording whose status is `status` (restart recovery: "in-progress"), in sid order. */
+    int (*recording_scan_status)(struct recd_store *st, const char *status, recd_recording_cb cb, void *ctx);
     /** Removes the rows (and their transcriptions) of recordings deleted before `before_us`; *n gets the
      * count. */
     int (*purge_deleted)(struct recd_store *st, int64_t before_us, int64_t *n);
@@ -214,6 +327,37 @@ struct recd_store_ops {
      * envelope. */
     int (*recording_count)(struct recd_store *st, const struct recd_list_query *q, int64_t *n);
     int (*transcription_count)(struct recd_store *st, const struct recd_list_query *q, int64_t *n);
+
+    /** Inserts a number; RECD_E_EXISTS when its sid or its phone_number is taken. Values are
+     * checked (sids, UTF-8, methods GET or POST) but URLs are the caller's to validate. */
+    int (*number_insert)(struct recd_store *st, const struct recd_number *n);
+    int (*number_get)(struct recd_store *st, const char *sid, struct recd_number *out);
+    /** The number whose phone_number is exactly `number`: how an INVITE finds its TwiML. */
+    int (*number_get_by_number)(struct recd_store *st, const char *number, struct recd_number *out);
+    /** Every number of `account_sid` (NULL: of every account), in sid order. */
+    int (*number_list)(struct recd_store *st, const char *account_sid, recd_number_cb cb, void *ctx);
+    /** Removes a number. Its calls keep its sid (as Twilio's keep phone_number_sid). */
+    int (*number_delete)(struct recd_store *st, const char *sid);
+
+    /** Inserts a call; its status must be a valid call status (RECD_E_BAD_INPUT otherwise). */
+    int (*call_insert)(struct recd_store *st, const struct recd_call *c);
+    int (*call_get)(struct recd_store *st, const char *sid, struct recd_call *out);
+    /**
+     * Writes a call's new state: status, caller_name, answered_by, start_us, end_us, duration_ms,
+     * error_code and updated_us of row c->sid (the rest is fixed when the call is created).
+     * NOT_FOUND when the row does not exist, or is final already (a call ends once).
+     */
+    int (*call_update)(struct recd_store *st, const struct recd_call *c);
+    /** Fills `pg` with the calls `q` asks for (account, to, from, status, start and end bounds;
+     * created_* bounds too), ordered like recordings. */
+    int (*call_page)(struct recd_store *st, const struct recd_list_query *q, struct recd_page *pg);
+    int (*call_count)(struct recd_store *st, const struct recd_list_query *q, int64_t *n);
+    /** Removes a call's row. NOT_FOUND when absent; RECD_E_IN_PROGRESS while it is live. */
+    int (*call_delete)(struct recd_store *st, const char *sid);
+    /** Every live call (queued, ringing, in-progress) of every account, in sid order: what a
+     * restarting server must end. */
+    int (*call_scan_live)(struct recd_store *st, recd_call_cb cb, void *ctx);
+
     /**
      * A version of everything this handle can read: equal values from two calls mean no
      * connection (this one included) committed a change in between. For caches of rendered

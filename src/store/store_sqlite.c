@@ -128,7 +128,7 @@ static void op_close(struct recd_store *st)
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     for (int k = 0; k < RECD_SQL_LIST_KINDS; k++)
-        for (unsigned c = 0; c < RECD_SQL_LIST_COMBOS; c++) {
+        for (unsigned c = 0; c < RECD_SQL_LIST_SLOTS; c++) {
             sqlite3_finalize(s->list[k][c]);
             sqlite3_finalize(s->count[k][c]);
         }
@@ -212,6 +212,8 @@ static const struct recd_store_ops sqlite_ops = {
     .recording_mark_deleted = recd_sqlite_op_recording_mark_deleted,
     .recording_page = recd_sqlite_op_recording_page,
     .recording_scan = recd_sqlite_op_recording_scan,
+    .recording_finish = recd_sqlite_op_recording_finish,
+    .recording_scan_status = recd_sqlite_op_recording_scan_status,
     .purge_deleted = recd_sqlite_op_purge_deleted,
     .transcription_insert = recd_sqlite_op_transcription_insert,
     .transcription_get = recd_sqlite_op_transcription_get,
@@ -219,6 +221,18 @@ static const struct recd_store_ops sqlite_ops = {
     .transcription_page = recd_sqlite_op_transcription_page,
     .recording_count = recd_sqlite_op_recording_count,
     .transcription_count = recd_sqlite_op_transcription_count,
+    .number_insert = recd_sqlite_op_number_insert,
+    .number_get = recd_sqlite_op_number_get,
+    .number_get_by_number = recd_sqlite_op_number_get_by_number,
+    .number_list = recd_sqlite_op_number_list,
+    .number_delete = recd_sqlite_op_number_delete,
+    .call_insert = recd_sqlite_op_call_insert,
+    .call_get = recd_sqlite_op_call_get,
+    .call_update = recd_sqlite_op_call_update,
+    .call_page = recd_sqlite_op_call_page,
+    .call_count = recd_sqlite_op_call_count,
+    .call_delete = recd_sqlite_op_call_delete,
+    .call_scan_live = recd_sqlite_op_call_scan_live,
     .version = op_version,
 };
 
@@ -240,8 +254,32 @@ static void stmt_text(enum recd_sqlite_stmt id, struct recd_sqlbuf *b)
         t = &recd_sql_recordings;
         tail = " ORDER BY sid";
         break;
+    case S_RECORDING_SCAN_STATUS:
+        t = &recd_sql_recordings;
+        tail = " WHERE status = ?1 ORDER BY sid";
+        break;
     case S_TRANSCRIPTION_INSERT: insert = 1; /* fall through */
     case S_TRANSCRIPTION_GET: t = &recd_sql_transcriptions; break;
+    case S_NUMBER_INSERT: insert = 1; /* fall through */
+    case S_NUMBER_GET: t = &recd_sql_numbers; break;
+    case S_NUMBER_GET_BY_NUMBER:
+        t = &recd_sql_numbers;
+        tail = " WHERE phone_number = ?1";
+        break;
+    case S_NUMBER_LIST_ACCOUNT:
+        t = &recd_sql_numbers;
+        tail = " WHERE account_sid = ?1 ORDER BY sid";
+        break;
+    case S_NUMBER_LIST_ALL:
+        t = &recd_sql_numbers;
+        tail = " ORDER BY sid";
+        break;
+    case S_CALL_INSERT: insert = 1; /* fall through */
+    case S_CALL_GET: t = &recd_sql_calls; break;
+    case S_CALL_SCAN_LIVE:
+        t = &recd_sql_calls;
+        tail = " WHERE " RECD_SQLITE_CALL_LIVE " ORDER BY sid";
+        break;
     default: recd_sqlbuf_put(b, stmt_sql[id]); return;
     }
     if (insert) {

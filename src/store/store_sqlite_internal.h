@@ -26,6 +26,7 @@
 enum recd_sqlite_list_kind {
     RECD_SQLITE_LIST_RECORDINGS = RECD_SQL_LIST_RECORDINGS,
     RECD_SQLITE_LIST_TRANSCRIPTIONS = RECD_SQL_LIST_TRANSCRIPTIONS,
+    RECD_SQLITE_LIST_CALLS = RECD_SQL_LIST_CALLS,
     RECD_SQLITE_LIST_KINDS = RECD_SQL_LIST_KINDS
 };
 
@@ -35,6 +36,13 @@ enum recd_sqlite_list_kind {
 #define RECD_SQLITE_LF_GE          RECD_SQL_LF_GE
 #define RECD_SQLITE_LF_LT          RECD_SQL_LF_LT
 #define RECD_SQLITE_LF_DELETED     RECD_SQL_LF_DELETED
+#define RECD_SQLITE_LF_TO          RECD_SQL_LF_TO
+#define RECD_SQLITE_LF_FROM        RECD_SQL_LF_FROM
+#define RECD_SQLITE_LF_STATUS      RECD_SQL_LF_STATUS
+#define RECD_SQLITE_LF_START_GE    RECD_SQL_LF_START_GE
+#define RECD_SQLITE_LF_START_LT    RECD_SQL_LF_START_LT
+#define RECD_SQLITE_LF_END_GE      RECD_SQL_LF_END_GE
+#define RECD_SQLITE_LF_END_LT      RECD_SQL_LF_END_LT
 #define RECD_SQLITE_LIST_DIR_SHIFT RECD_SQL_LIST_DIR_SHIFT
 #define RECD_SQLITE_LIST_COMBOS    RECD_SQL_LIST_COMBOS
 
@@ -48,6 +56,10 @@ unsigned recd_store_sqlite_list_flags(enum recd_sqlite_list_kind kind);
  * RECD_E_INTERNAL if `cap` is too small.
  */
 int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, char *buf, size_t cap);
+
+/* The live calls, as the partial index calls_live and the statements that use it spell it: SQLite
+ * uses a partial index only for a query that repeats its condition. */
+#define RECD_SQLITE_CALL_LIVE "status IN ('queued', 'ringing', 'in-progress')"
 
 /* Statements prepared at open. Those with NULL text are generated from the column tables
  * (store_sqlite.c, stmt_text). */
@@ -70,12 +82,30 @@ int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, 
                               " WHERE sid = ?1 AND deleted_us = 0")                                          \
     X(RECORDING_DELETE_TRANSCRIPTIONS, "DELETE FROM transcriptions WHERE recording_sid = ?1")                \
     X(RECORDING_SCAN, NULL)                                                                                  \
+    X(RECORDING_SCAN_STATUS, NULL)                                                                           \
+    X(RECORDING_FINISH, "UPDATE recordings SET status = ?2, duration_ms = ?3, media_size = ?4,"              \
+                        " media_sha256 = ?5, channels = ?6, sample_rate = ?7, error_code = ?8,"              \
+                        " start_us = ?9, updated_us = ?10"                                                   \
+                        " WHERE sid = ?1 AND status = 'in-progress' AND deleted_us = 0")                     \
     X(PURGE_TRANSCRIPTIONS, "DELETE FROM transcriptions WHERE recording_sid IN"                              \
                             " (SELECT sid FROM recordings WHERE deleted_us <> 0 AND deleted_us < ?1)")       \
     X(PURGE_RECORDINGS, "DELETE FROM recordings WHERE deleted_us <> 0 AND deleted_us < ?1")                  \
     X(TRANSCRIPTION_INSERT, NULL)                                                                            \
     X(TRANSCRIPTION_GET, NULL)                                                                               \
     X(TRANSCRIPTION_DELETE, "DELETE FROM transcriptions WHERE sid = ?1")                                     \
+    X(NUMBER_INSERT, NULL)                                                                                   \
+    X(NUMBER_GET, NULL)                                                                                      \
+    X(NUMBER_GET_BY_NUMBER, NULL)                                                                            \
+    X(NUMBER_LIST_ACCOUNT, NULL)                                                                             \
+    X(NUMBER_LIST_ALL, NULL)                                                                                 \
+    X(NUMBER_DELETE, "DELETE FROM numbers WHERE sid = ?1")                                                   \
+    X(CALL_INSERT, NULL)                                                                                     \
+    X(CALL_GET, NULL)                                                                                        \
+    X(CALL_UPDATE, "UPDATE calls SET status = ?2, caller_name = ?3, answered_by = ?4, start_us = ?5,"        \
+                   " end_us = ?6, duration_ms = ?7, error_code = ?8, updated_us = ?9"                        \
+                   " WHERE sid = ?1 AND " RECD_SQLITE_CALL_LIVE)                                             \
+    X(CALL_DELETE, "DELETE FROM calls WHERE sid = ?1 AND NOT " RECD_SQLITE_CALL_LIVE)                        \
+    X(CALL_SCAN_LIVE, NULL)                                                                                  \
     X(DATA_VERSION, "PRAGMA data_version")
 
 enum recd_sqlite_stmt {
@@ -98,8 +128,9 @@ struct sqlite_store {
     /* A scan in progress: its statement is in use, so its callback must not start another. */
     int scanning;
     sqlite3_stmt *stmt[S_COUNT];
-    sqlite3_stmt *list[RECD_SQL_LIST_KINDS][RECD_SQL_LIST_COMBOS];
-    sqlite3_stmt *count[RECD_SQL_LIST_KINDS][RECD_SQL_LIST_COMBOS];
+    /* By recd_sql_list_slot: a kind's combinations, numbered densely. */
+    sqlite3_stmt *list[RECD_SQL_LIST_KINDS][RECD_SQL_LIST_SLOTS];
+    sqlite3_stmt *count[RECD_SQL_LIST_KINDS][RECD_SQL_LIST_SLOTS];
 };
 
 static inline struct sqlite_store *S(struct recd_store *st)
@@ -160,11 +191,24 @@ int recd_sqlite_op_recording_insert(struct recd_store *st, const struct recd_rec
 int recd_sqlite_op_recording_get(struct recd_store *st, const char *sid, struct recd_recording *out);
 int recd_sqlite_op_recording_mark_deleted(struct recd_store *st, const char *sid, int64_t now_us);
 int recd_sqlite_op_recording_scan(struct recd_store *st, recd_recording_cb cb, void *ctx);
+int recd_sqlite_op_recording_scan_status(struct recd_store *st, const char *status, recd_recording_cb cb,
+                                         void *ctx);
+int recd_sqlite_op_recording_finish(struct recd_store *st, const struct recd_recording *r);
 int recd_sqlite_op_purge_deleted(struct recd_store *st, int64_t before_us, int64_t *n);
 int recd_sqlite_op_transcription_insert(struct recd_store *st, const struct recd_transcription *t);
 int recd_sqlite_op_transcription_get(struct recd_store *st, const char *sid, struct recd_transcription *out,
                                      struct recd_buf *text);
 int recd_sqlite_op_transcription_delete(struct recd_store *st, const char *sid);
+int recd_sqlite_op_number_insert(struct recd_store *st, const struct recd_number *n);
+int recd_sqlite_op_number_get(struct recd_store *st, const char *sid, struct recd_number *out);
+int recd_sqlite_op_number_get_by_number(struct recd_store *st, const char *number, struct recd_number *out);
+int recd_sqlite_op_number_list(struct recd_store *st, const char *account_sid, recd_number_cb cb, void *ctx);
+int recd_sqlite_op_number_delete(struct recd_store *st, const char *sid);
+int recd_sqlite_op_call_insert(struct recd_store *st, const struct recd_call *c);
+int recd_sqlite_op_call_get(struct recd_store *st, const char *sid, struct recd_call *out);
+int recd_sqlite_op_call_update(struct recd_store *st, const struct recd_call *c);
+int recd_sqlite_op_call_delete(struct recd_store *st, const char *sid);
+int recd_sqlite_op_call_scan_live(struct recd_store *st, recd_call_cb cb, void *ctx);
 
 /* store_sqlite_list.c: lists and counts. */
 
@@ -174,5 +218,7 @@ int recd_sqlite_op_transcription_page(struct recd_store *st, const struct recd_l
                                       struct recd_page *pg);
 int recd_sqlite_op_recording_count(struct recd_store *st, const struct recd_list_query *q, int64_t *n);
 int recd_sqlite_op_transcription_count(struct recd_store *st, const struct recd_list_query *q, int64_t *n);
+int recd_sqlite_op_call_page(struct recd_store *st, const struct recd_list_query *q, struct recd_page *pg);
+int recd_sqlite_op_call_count(struct recd_store *st, const struct recd_list_query *q, int64_t *n);
 
 #endif

@@ -24,7 +24,7 @@ int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, 
     return recd_sql_list_text(RECD_SQL_SQLITE, (enum recd_sql_list_kind)kind, combo, buf, cap);
 }
 
-/* Binds the filter parameters (?1 to ?6) that combination `combo` uses. */
+/* Binds the filter parameters (?1 to ?6, ?11 to ?17) that combination `combo` uses. */
 static int bind_filters(sqlite3_stmt *st, unsigned combo, const struct recd_list_query *q)
 {
     unsigned f = combo & ((1u << RECD_SQL_LIST_DIR_SHIFT) - 1);
@@ -39,6 +39,20 @@ static int bind_filters(sqlite3_stmt *st, unsigned combo, const struct recd_list
         rc = sqlite3_bind_int64(st, 5, q->created_ge_us);
     if (rc == SQLITE_OK && (f & RECD_SQL_LF_LT))
         rc = sqlite3_bind_int64(st, 6, q->created_lt_us);
+    if (rc == SQLITE_OK && (f & RECD_SQL_LF_TO))
+        rc = sqlite3_bind_text(st, 11, q->to, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (f & RECD_SQL_LF_FROM))
+        rc = sqlite3_bind_text(st, 12, q->from, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (f & RECD_SQL_LF_STATUS))
+        rc = sqlite3_bind_text(st, 13, q->status, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (f & RECD_SQL_LF_START_GE))
+        rc = sqlite3_bind_int64(st, 14, q->start_ge_us);
+    if (rc == SQLITE_OK && (f & RECD_SQL_LF_START_LT))
+        rc = sqlite3_bind_int64(st, 15, q->start_lt_us);
+    if (rc == SQLITE_OK && (f & RECD_SQL_LF_END_GE))
+        rc = sqlite3_bind_int64(st, 16, q->end_ge_us);
+    if (rc == SQLITE_OK && (f & RECD_SQL_LF_END_LT))
+        rc = sqlite3_bind_int64(st, 17, q->end_lt_us);
     return rc;
 }
 
@@ -47,7 +61,8 @@ static int bind_filters(sqlite3_stmt *st, unsigned combo, const struct recd_list
 static int list_prepare(struct sqlite_store *s, enum recd_sql_list_kind kind, unsigned combo,
                         const struct recd_list_query *q, const struct recd_sql_bound *b, sqlite3_stmt **out)
 {
-    sqlite3_stmt *st = s->list[kind][combo];
+    unsigned slot = recd_sql_list_slot(kind, combo);
+    sqlite3_stmt *st = s->list[kind][slot];
     int rc = SQLITE_OK;
     if (!st) {
         char sql[1024];
@@ -58,7 +73,7 @@ static int list_prepare(struct sqlite_store *s, enum recd_sql_list_kind kind, un
         rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
         if (rc != SQLITE_OK)
             return recd_sqlite_fail(s, rc, "list prepare");
-        s->list[kind][combo] = st;
+        s->list[kind][slot] = st;
     }
     unsigned dir = combo >> RECD_SQL_LIST_DIR_SHIFT;
     rc = bind_filters(st, combo, q);
@@ -84,15 +99,25 @@ static int list_page(struct recd_store *base, enum recd_sql_list_kind kind, cons
                      struct recd_page *pg)
 {
     struct sqlite_store *s = S(base);
-    int rec = kind == RECD_SQL_LIST_RECORDINGS;
-    const struct recd_sql_table *t = rec ? &recd_sql_recordings : &recd_sql_transcriptions;
+    static const struct {
+        const struct recd_sql_table *t;
+        enum recd_page_kind page;
+        const char *op;
+    } kinds[RECD_SQL_LIST_KINDS] = {
+        [RECD_SQL_LIST_RECORDINGS] = {&recd_sql_recordings, RECD_PAGE_RECORDINGS, "recording_page"},
+        [RECD_SQL_LIST_TRANSCRIPTIONS] = {&recd_sql_transcriptions, RECD_PAGE_TRANSCRIPTIONS,
+                                          "transcription_page"},
+        [RECD_SQL_LIST_CALLS] = {&recd_sql_calls, RECD_PAGE_CALLS, "call_page"},
+    };
+    const struct recd_sql_table *t = kinds[kind].t;
+    int texts = kind == RECD_SQL_LIST_TRANSCRIPTIONS; /* rows with a text column */
     sqlite3_stmt *st = NULL;
     struct recd_sql_bound b;
     unsigned combo;
     int rc = recd_sql_list_combo(kind, q, &combo, &b);
     if (rc < 0)
         return rc;
-    rc = recd_page_start(pg, rec ? RECD_PAGE_RECORDINGS : RECD_PAGE_TRANSCRIPTIONS, q->limit + 1);
+    rc = recd_page_start(pg, kinds[kind].page, q->limit + 1);
     if (rc < 0)
         return rc;
     rc = list_prepare(s, kind, combo, q, &b, &st);
@@ -102,7 +127,7 @@ static int list_page(struct recd_store *base, enum recd_sql_list_kind kind, cons
     /* LIMIT keeps n within the slots; the test guards them all the same. */
     while (n <= q->limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         rc = recd_sqlite_read_cols(st, 0, t, recd_page_slot(pg, n));
-        if (rc == 0 && !rec) {
+        if (rc == 0 && texts) {
             const char *p;
             size_t len;
             rc = recd_sqlite_read_text(st, (int)t->ncols, &p, &len);
@@ -116,7 +141,7 @@ static int list_page(struct recd_store *base, enum recd_sql_list_kind kind, cons
     if (rc == SQLITE_DONE || rc == SQLITE_ROW)
         rc = 0;
     else if (rc > 0)
-        rc = recd_sqlite_fail(s, rc, rec ? "recording_page" : "transcription_page");
+        rc = recd_sqlite_fail(s, rc, kinds[kind].op);
     recd_sqlite_done(st);
     if (rc < 0)
         return rc;
@@ -151,7 +176,8 @@ static int list_count(struct recd_store *base, enum recd_sql_list_kind kind, con
     int rc = recd_sql_list_combo(kind, &cq, &combo, &b);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = s->count[kind][combo];
+    unsigned slot = recd_sql_list_slot(kind, combo);
+    sqlite3_stmt *st = s->count[kind][slot];
     if (!st) {
         char sql[1024];
         if (recd_sql_count_text(RECD_SQL_SQLITE, kind, combo, sql, sizeof sql) < 0)
@@ -159,7 +185,7 @@ static int list_count(struct recd_store *base, enum recd_sql_list_kind kind, con
         rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
         if (rc != SQLITE_OK)
             return recd_sqlite_fail(s, rc, "count prepare");
-        s->count[kind][combo] = st;
+        s->count[kind][slot] = st;
     }
     rc = bind_filters(st, combo, q);
     if (rc == SQLITE_OK)
@@ -182,4 +208,14 @@ int recd_sqlite_op_recording_count(struct recd_store *base, const struct recd_li
 int recd_sqlite_op_transcription_count(struct recd_store *base, const struct recd_list_query *q, int64_t *n)
 {
     return list_count(base, RECD_SQL_LIST_TRANSCRIPTIONS, q, n);
+}
+
+int recd_sqlite_op_call_page(struct recd_store *base, const struct recd_list_query *q, struct recd_page *pg)
+{
+    return list_page(base, RECD_SQL_LIST_CALLS, q, pg);
+}
+
+int recd_sqlite_op_call_count(struct recd_store *base, const struct recd_list_query *q, int64_t *n)
+{
+    return list_count(base, RECD_SQL_LIST_CALLS, q, n);
 }

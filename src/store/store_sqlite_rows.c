@@ -359,27 +359,283 @@ int recd_sqlite_op_transcription_delete(struct recd_store *st, const char *sid)
     return rc;
 }
 
-int recd_sqlite_op_recording_scan(struct recd_store *base, recd_recording_cb cb, void *ctx)
+/* What a scan hands each row to: one of the three callbacks, the one its table's rows are for. */
+struct scan_cb {
+    recd_recording_cb recording;
+    recd_number_cb number;
+    recd_call_cb call;
+    void *ctx;
+};
+
+/* Walks the rows of `t` that scan statement `id` (bound by the caller) returns, through `cb`. */
+static int scan_rows(struct sqlite_store *s, enum recd_sqlite_stmt id, const struct recd_sql_table *t,
+                     const struct scan_cb *cb)
 {
-    struct sqlite_store *s = S(base);
-    sqlite3_stmt *st = s->stmt[S_RECORDING_SCAN];
-    struct recd_recording r;
+    sqlite3_stmt *st = s->stmt[id];
+    union {
+        struct recd_recording r;
+        struct recd_number n;
+        struct recd_call c;
+    } row;
     int rc;
-    if (s->scanning) {
-        recd_log_error("store: recording_scan called from its own callback");
-        return RECD_E_INTERNAL;
-    }
     s->scanning = 1;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = recd_sqlite_read_cols(st, 0, &recd_sql_recordings, &r);
-        if (rc < 0 || cb(ctx, &r))
+        rc = recd_sqlite_read_cols(st, 0, t, &row);
+        if (rc < 0)
+            break;
+        if (cb->recording ? cb->recording(cb->ctx, &row.r)
+            : cb->number  ? cb->number(cb->ctx, &row.n)
+                          : cb->call(cb->ctx, &row.c))
             break;
     }
     if (rc == SQLITE_DONE || rc == SQLITE_ROW)
         rc = 0;
     else if (rc > 0)
-        rc = recd_sqlite_fail(s, rc, "recording_scan");
+        rc = recd_sqlite_fail(s, rc, recd_sqlite_stmt_name[id]);
     recd_sqlite_done(st);
     s->scanning = 0;
     return rc;
+}
+
+/* A scan's callback must not start another scan: the statement is in use. */
+static int scan_busy(struct sqlite_store *s, const char *op)
+{
+    if (!s->scanning)
+        return 0;
+    recd_log_error("store: %s called from a scan's callback", op);
+    return RECD_E_INTERNAL;
+}
+
+/* Binds text parameter 1 of statement `id`; on failure the statement is reset. */
+static int bind_text1(struct sqlite_store *s, enum recd_sqlite_stmt id, const char *v)
+{
+    int rc = sqlite3_bind_text(s->stmt[id], 1, v, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        return 0;
+    recd_sqlite_done(s->stmt[id]);
+    return recd_sqlite_fail(s, rc, recd_sqlite_stmt_name[id]);
+}
+
+int recd_sqlite_op_recording_scan(struct recd_store *base, recd_recording_cb cb, void *ctx)
+{
+    struct sqlite_store *s = S(base);
+    struct scan_cb sc = {.recording = cb, .ctx = ctx};
+    int rc = scan_busy(s, "recording_scan");
+    return rc < 0 ? rc : scan_rows(s, S_RECORDING_SCAN, &recd_sql_recordings, &sc);
+}
+
+int recd_sqlite_op_recording_scan_status(struct recd_store *base, const char *status, recd_recording_cb cb,
+                                         void *ctx)
+{
+    struct sqlite_store *s = S(base);
+    struct scan_cb sc = {.recording = cb, .ctx = ctx};
+    if (!status)
+        return RECD_E_BAD_INPUT;
+    int rc = scan_busy(s, "recording_scan_status");
+    if (rc == 0)
+        rc = bind_text1(s, S_RECORDING_SCAN_STATUS, status);
+    return rc < 0 ? rc : scan_rows(s, S_RECORDING_SCAN_STATUS, &recd_sql_recordings, &sc);
+}
+
+/* The values a finished recording may hold: one of the three end states, and for a completed one
+ * the digest of its media (what fsck and the ETag rely on). */
+static int finish_valid(const struct recd_recording *r)
+{
+    size_t n = strnlen(r->media_sha256, sizeof r->media_sha256);
+    if (n == sizeof r->media_sha256 || strnlen(r->sid, sizeof r->sid) != RECD_SID_LEN || r->duration_ms < 0 ||
+        r->media_size < 0)
+        return 0;
+    if (strcmp(r->status, RECD_REC_COMPLETED) == 0) {
+        if (n != 64 || r->media_size == 0)
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if (!((r->media_sha256[i] >= '0' && r->media_sha256[i] <= '9') ||
+                  (r->media_sha256[i] >= 'a' && r->media_sha256[i] <= 'f')))
+                return 0;
+        return 1;
+    }
+    return strcmp(r->status, RECD_REC_ABSENT) == 0 || strcmp(r->status, RECD_REC_FAILED) == 0;
+}
+
+int recd_sqlite_op_recording_finish(struct recd_store *st, const struct recd_recording *r)
+{
+    struct sqlite_store *s = S(st);
+    sqlite3_stmt *q = s->stmt[S_RECORDING_FINISH];
+    int rc = recd_sqlite_txn_alive(s);
+    if (rc < 0)
+        return rc;
+    if (!finish_valid(r))
+        return RECD_E_BAD_INPUT;
+    int b = sqlite3_bind_text(q, 1, r->sid, -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(q, 2, r->status, -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(q, 3, r->duration_ms);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(q, 4, r->media_size);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_text(q, 5, r->media_sha256, -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int(q, 6, r->channels);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int(q, 7, r->sample_rate);
+    /* As the column table stores them: 0 is null. */
+    if (b == SQLITE_OK)
+        b = r->error_code ? sqlite3_bind_int(q, 8, r->error_code) : sqlite3_bind_null(q, 8);
+    if (b == SQLITE_OK)
+        b = r->start_us ? sqlite3_bind_int64(q, 9, r->start_us) : sqlite3_bind_null(q, 9);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(q, 10, r->updated_us);
+    if (b != SQLITE_OK) {
+        recd_sqlite_done(q);
+        return recd_sqlite_fail(s, b, "bind");
+    }
+    rc = recd_sqlite_run(s, S_RECORDING_FINISH);
+    if (rc == 0 && !changes(s))
+        rc = RECD_E_NOT_FOUND;
+    return rc;
+}
+
+int recd_sqlite_op_number_insert(struct recd_store *st, const struct recd_number *n)
+{
+    /* Refused here, for every backend alike (recd_sql_number_check says what). */
+    if (recd_sql_number_check(n) < 0)
+        return RECD_E_BAD_INPUT;
+    return insert_row(S(st), S_NUMBER_INSERT, &recd_sql_numbers, n);
+}
+
+int recd_sqlite_op_number_get(struct recd_store *st, const char *sid, struct recd_number *out)
+{
+    struct sqlite_store *s = S(st);
+    int rc = recd_sqlite_get_row(s, S_NUMBER_GET, sid, &recd_sql_numbers, out);
+    recd_sqlite_done(s->stmt[S_NUMBER_GET]);
+    return rc < 0 ? rc : 0;
+}
+
+int recd_sqlite_op_number_get_by_number(struct recd_store *st, const char *number, struct recd_number *out)
+{
+    struct sqlite_store *s = S(st);
+    int rc = recd_sqlite_get_row(s, S_NUMBER_GET_BY_NUMBER, number, &recd_sql_numbers, out);
+    recd_sqlite_done(s->stmt[S_NUMBER_GET_BY_NUMBER]);
+    return rc < 0 ? rc : 0;
+}
+
+int recd_sqlite_op_number_list(struct recd_store *st, const char *account_sid, recd_number_cb cb, void *ctx)
+{
+    struct sqlite_store *s = S(st);
+    struct scan_cb sc = {.number = cb, .ctx = ctx};
+    enum recd_sqlite_stmt id = account_sid ? S_NUMBER_LIST_ACCOUNT : S_NUMBER_LIST_ALL;
+    int rc = scan_busy(s, "number_list");
+    if (rc == 0 && account_sid)
+        rc = bind_text1(s, id, account_sid);
+    return rc < 0 ? rc : scan_rows(s, id, &recd_sql_numbers, &sc);
+}
+
+int recd_sqlite_op_number_delete(struct recd_store *st, const char *sid)
+{
+    struct sqlite_store *s = S(st);
+    int rc = recd_sqlite_txn_alive(s);
+    if (rc < 0)
+        return rc;
+    if (!sid)
+        return RECD_E_BAD_INPUT;
+    rc = bind_sid_run(s, S_NUMBER_DELETE, sid);
+    if (rc == 0 && !changes(s))
+        rc = RECD_E_NOT_FOUND;
+    return rc;
+}
+
+int recd_sqlite_op_call_insert(struct recd_store *st, const struct recd_call *c)
+{
+    if (recd_sql_call_check(c) < 0)
+        return RECD_E_BAD_INPUT;
+    return insert_row(S(st), S_CALL_INSERT, &recd_sql_calls, c);
+}
+
+int recd_sqlite_op_call_get(struct recd_store *st, const char *sid, struct recd_call *out)
+{
+    struct sqlite_store *s = S(st);
+    int rc = recd_sqlite_get_row(s, S_CALL_GET, sid, &recd_sql_calls, out);
+    recd_sqlite_done(s->stmt[S_CALL_GET]);
+    return rc < 0 ? rc : 0;
+}
+
+/* The values of a call that change as it goes, checked like an insert's (recd_sql_col_text). */
+static int bind_call_state(struct sqlite_store *s, sqlite3_stmt *q, const struct recd_call *c)
+{
+    static const char *const text_cols[] = {"sid", "status", "caller_name", "answered_by"};
+    const char *text[4];
+    size_t len[4];
+    int null;
+    for (size_t i = 0; i < 4; i++) {
+        const struct recd_col *col = NULL;
+        for (size_t j = 0; j < recd_sql_calls.ncols && !col; j++)
+            if (strcmp(recd_sql_calls.cols[j].name, text_cols[i]) == 0)
+                col = &recd_sql_calls.cols[j];
+        if (!col || recd_sql_col_text(col, c, &text[i], &len[i], &null) < 0)
+            return RECD_E_BAD_INPUT;
+    }
+    int b = SQLITE_OK;
+    for (int i = 0; i < 4 && b == SQLITE_OK; i++)
+        b = sqlite3_bind_text(q, i + 1, text[i], (int)len[i], SQLITE_STATIC);
+    /* As the column table stores them: 0 is null. */
+    if (b == SQLITE_OK)
+        b = c->start_us ? sqlite3_bind_int64(q, 5, c->start_us) : sqlite3_bind_null(q, 5);
+    if (b == SQLITE_OK)
+        b = c->end_us ? sqlite3_bind_int64(q, 6, c->end_us) : sqlite3_bind_null(q, 6);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(q, 7, c->duration_ms);
+    if (b == SQLITE_OK)
+        b = c->error_code ? sqlite3_bind_int(q, 8, c->error_code) : sqlite3_bind_null(q, 8);
+    if (b == SQLITE_OK)
+        b = sqlite3_bind_int64(q, 9, c->updated_us);
+    return b == SQLITE_OK ? 0 : recd_sqlite_fail(s, b, "bind");
+}
+
+int recd_sqlite_op_call_update(struct recd_store *st, const struct recd_call *c)
+{
+    struct sqlite_store *s = S(st);
+    sqlite3_stmt *q = s->stmt[S_CALL_UPDATE];
+    int rc = recd_sqlite_txn_alive(s);
+    if (rc < 0)
+        return rc;
+    if (recd_sql_call_check(c) < 0)
+        return RECD_E_BAD_INPUT;
+    rc = bind_call_state(s, q, c);
+    if (rc < 0) {
+        recd_sqlite_done(q);
+        return rc;
+    }
+    rc = recd_sqlite_run(s, S_CALL_UPDATE);
+    if (rc == 0 && !changes(s))
+        rc = RECD_E_NOT_FOUND;
+    return rc;
+}
+
+/* The delete removes only an ended call; when it removes nothing, a lookup tells "no such call"
+ * from "still live", inside one unit so that the answer is about the same row. */
+int recd_sqlite_op_call_delete(struct recd_store *st, const char *sid)
+{
+    struct sqlite_store *s = S(st);
+    struct recd_call c;
+    if (!sid)
+        return RECD_E_BAD_INPUT;
+    int rc = recd_sqlite_call_begin(s);
+    if (rc < 0)
+        return rc;
+    rc = bind_sid_run(s, S_CALL_DELETE, sid);
+    if (rc == 0 && !changes(s)) {
+        rc = recd_sqlite_get_row(s, S_CALL_GET, sid, &recd_sql_calls, &c);
+        recd_sqlite_done(s->stmt[S_CALL_GET]);
+        rc = rc == 1 ? RECD_E_IN_PROGRESS : rc < 0 ? rc : RECD_E_NOT_FOUND;
+    }
+    return recd_sqlite_call_end(s, rc);
+}
+
+int recd_sqlite_op_call_scan_live(struct recd_store *st, recd_call_cb cb, void *ctx)
+{
+    struct sqlite_store *s = S(st);
+    struct scan_cb sc = {.call = cb, .ctx = ctx};
+    int rc = scan_busy(s, "call_scan_live");
+    return rc < 0 ? rc : scan_rows(s, S_CALL_SCAN_LIVE, &recd_sql_calls, &sc);
 }

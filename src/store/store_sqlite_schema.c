@@ -85,8 +85,64 @@ static const char schema_v1[] =
     "CREATE INDEX IF NOT EXISTS transcriptions_recording"
     " ON transcriptions(recording_sid, account_sid, created_us, sid);";
 
+/*
+ * Version 2: recordings that calls make (contract §7). A row is inserted "in-progress" and
+ * finished later, so a recording remembers whether a transcription was asked for; and restart
+ * recovery finds the unfinished ones by status without reading every row.
+ */
+static const char schema_v2[] = "ALTER TABLE recordings ADD COLUMN transcribe INTEGER NOT NULL DEFAULT 0;"
+                                "CREATE INDEX IF NOT EXISTS recordings_status ON recordings(status, sid);";
+
+/*
+ * Version 3: numbers that answer calls, and the calls (contract §7). A phone number routes calls,
+ * so it is unique across the store. Calls are listed like recordings, newest first, through
+ * calls_account; calls_to and calls_from serve the To and From filters the same way (a number's
+ * calls). calls_live (partial: it holds only calls not yet ended, a handful) is what a
+ * restarting server scans.
+ */
+static const char schema_v3[] =
+    "CREATE TABLE IF NOT EXISTS numbers ("
+    " sid TEXT PRIMARY KEY NOT NULL,"
+    " account_sid TEXT NOT NULL REFERENCES accounts(sid),"
+    " phone_number TEXT NOT NULL UNIQUE,"
+    " friendly_name TEXT NOT NULL,"
+    " voice_url TEXT NOT NULL,"
+    " voice_method TEXT NOT NULL,"
+    " voice_fallback_url TEXT NOT NULL,"
+    " voice_fallback_method TEXT NOT NULL,"
+    " status_callback TEXT NOT NULL,"
+    " status_callback_method TEXT NOT NULL,"
+    " created_us INTEGER NOT NULL,"
+    " updated_us INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX IF NOT EXISTS numbers_account ON numbers(account_sid, sid);"
+    "CREATE TABLE IF NOT EXISTS calls ("
+    " sid TEXT PRIMARY KEY NOT NULL,"
+    " account_sid TEXT NOT NULL REFERENCES accounts(sid),"
+    " number_sid TEXT,"
+    " parent_call_sid TEXT,"
+    " from_addr TEXT NOT NULL,"
+    " to_addr TEXT NOT NULL,"
+    " caller_name TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " direction TEXT NOT NULL,"
+    " answered_by TEXT NOT NULL,"
+    " created_us INTEGER NOT NULL,"
+    " updated_us INTEGER NOT NULL,"
+    " start_us INTEGER,"
+    " end_us INTEGER,"
+    " duration_ms INTEGER NOT NULL,"
+    " error_code INTEGER"
+    ") STRICT;"
+    "CREATE INDEX IF NOT EXISTS calls_account ON calls(account_sid, created_us, sid);"
+    "CREATE INDEX IF NOT EXISTS calls_to ON calls(account_sid, to_addr, created_us, sid);"
+    "CREATE INDEX IF NOT EXISTS calls_from ON calls(account_sid, from_addr, created_us, sid);"
+    "CREATE INDEX IF NOT EXISTS calls_live ON calls(sid) WHERE " RECD_SQLITE_CALL_LIVE ";";
+
 static const char *const migrations[] = {
     schema_v1, /* 0 → 1: everything */
+    schema_v2, /* 1 → 2: recordings in progress */
+    schema_v3, /* 2 → 3: numbers and calls */
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof migrations / sizeof migrations[0]))

@@ -41,6 +41,7 @@ static const struct {
     {RECD_E_BAD_INPUT, "BAD_INPUT", 400, 20001},
     {RECD_E_NO_SPACE, "NO_SPACE", 500, 20500},
     {RECD_E_IO, "IO", 500, 20500},
+    {RECD_E_IN_PROGRESS, "IN_PROGRESS", 400, 20009},
 };
 #define NTABLE (sizeof table / sizeof table[0])
 

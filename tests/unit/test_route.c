@@ -40,6 +40,8 @@ static const struct rcase cases[] = {
     {P "/Conferences/" CF "/Recordings/" RE, RECD_R_CONF_RECORDING, EXT_REC, 0, 1, "", CF, RE, ""},
     {P "/Transcriptions", RECD_R_TRANSCRIPTIONS, EXT_LIST, 1, 0, "", "", "", ""},
     {P "/Transcriptions/" TR, RECD_R_TRANSCRIPTION, EXT_TRN, 0, 0, "", "", "", TR},
+    {P "/Calls", RECD_R_CALLS, EXT_LIST, 1, 0, "", "", "", ""},
+    {P "/Calls/" CA, RECD_R_CALL, EXT_LIST, 0, 0, CA, "", "", ""},
 };
 
 static int match(const char *path, struct recd_route *r)
@@ -225,11 +227,13 @@ static void test_bad_shapes(void **state)
     not_found(P "/Recordings/" RE "/extra");
     not_found(P "/Recordings/" RE "/AddOnResults/extra");
     not_found(P "/Recordings/" RE "/AddOnResults/XR00000000000000000000000000000000");
-    not_found(P "/Calls/" CA);
     not_found(P "/Calls/" CA "/Recordings/" RE "/Transcriptions");
+    not_found(P "/Calls/" CA "/extra");
+    not_found(P "/Calls/" RE);
+    not_found(P "/Calls/" CA "/Recordings/" RE "/extra");
     not_found(P "/Conferences/" CF);
     not_found(P "/Transcriptions/" TR "/extra");
-    not_found(P "/Calls");
+    not_found(P "/Calls/");
     not_found(P "/Calls/" CA "/Transcriptions");
     not_found(P "/Recordings/" RE "/Transcriptions/" TR "/a/b/c/d");
     not_found(P "/Recordings/" RE "/Transcriptions/" TR "/a/b/c/d/e/f/g/h/i/j");

@@ -176,11 +176,8 @@ static void add_transcription(struct fx *f, unsigned n, unsigned account, unsign
 
 static void query_init(struct recd_list_query *q, const char *account_sid)
 {
-    memset(q, 0, sizeof *q);
-    q->account_sid = account_sid;
-    q->created_ge_us = INT64_MIN;
-    q->created_lt_us = INT64_MAX;
-    q->limit = 1000;
+    recd_list_query_init(q, account_sid);
+    assert_int_equal(q->limit, 1000);
 }
 
 static int collect_recording(void *ctx, const struct recd_recording *r)
@@ -833,6 +830,546 @@ static void test_scan(void **state)
     assert_got(f, "RE", want, 2);
 }
 
+/* Recordings that calls make: inserted in progress, finished once (contract §7). */
+static void test_recording_lifecycle(void **state)
+{
+    struct fx *f = *state;
+    struct recd_recording r, done, got;
+    add_account(f, 1);
+
+    /* In progress: no media yet, a transcription asked for. */
+    recording_init(&r, 1, 1, 1000);
+    snprintf(r.status, sizeof r.status, RECD_REC_IN_PROGRESS);
+    r.media_size = 0;
+    r.media_sha256[0] = '\0';
+    r.duration_ms = 0;
+    r.transcribe = 1;
+    sidn(r.call_sid, "CA", 5);
+    assert_int_equal(f->ops->recording_insert(f->st, &r), 0);
+    assert_int_equal(f->ops->recording_get(f->st, r.sid, &got), 0);
+    assert_string_equal(got.status, "in-progress");
+    assert_int_equal(got.transcribe, 1);
+    assert_int_equal(got.media_size, 0);
+    assert_string_equal(got.media_sha256, "");
+    assert_true(recd_recording_in_progress(&got));
+    assert_false(recd_recording_has_media(&got));
+
+    /* A second in-progress one, and a completed one, which the status scan leaves out. */
+    recording_init(&r, 2, 1, 1001);
+    snprintf(r.status, sizeof r.status, RECD_REC_IN_PROGRESS);
+    r.media_size = 0;
+    r.media_sha256[0] = '\0';
+    assert_int_equal(f->ops->recording_insert(f->st, &r), 0);
+    add_recording(f, 3, 1, 1002);
+    memset(&f->got, 0, sizeof f->got);
+    assert_int_equal(f->ops->recording_scan_status(f->st, "in-progress", collect_recording, &f->got), 0);
+    static const unsigned live[] = {1, 2};
+    assert_got(f, "RE", live, 2);
+
+    /* Finished as completed: exactly the listed fields change. */
+    memset(&done, 0, sizeof done);
+    sidn(done.sid, "RE", 1);
+    snprintf(done.status, sizeof done.status, RECD_REC_COMPLETED);
+    done.duration_ms = 4200;
+    done.media_size = 44 + 67200;
+    memset(done.media_sha256, 'b', 64);
+    done.channels = 1;
+    done.sample_rate = 8000;
+    done.start_us = 990;
+    done.updated_us = 5000;
+    sidn(done.account_sid, "AC", 9); /* not one of the fields finish sets: ignored */
+    done.created_us = 7;             /* likewise */
+    assert_int_equal(f->ops->recording_finish(f->st, &done), 0);
+    assert_int_equal(f->ops->recording_get(f->st, done.sid, &got), 0);
+    assert_string_equal(got.status, "completed");
+    assert_int_equal(got.duration_ms, 4200);
+    assert_int_equal(got.media_size, 44 + 67200);
+    assert_string_equal(got.media_sha256, done.media_sha256);
+    assert_int_equal(got.start_us, 990);
+    assert_int_equal(got.updated_us, 5000);
+    assert_int_equal(got.created_us, 1000);
+    assert_int_equal(got.transcribe, 1);
+    assert_int_equal(got.error_code, 0);
+    assert_string_equal(got.account_sid, r.account_sid);
+    assert_true(recd_recording_has_media(&got));
+    /* Once only. */
+    assert_int_equal(f->ops->recording_finish(f->st, &done), RECD_E_NOT_FOUND);
+
+    /* Finished as absent: no media, Twilio's error code. */
+    memset(&done, 0, sizeof done);
+    sidn(done.sid, "RE", 2);
+    snprintf(done.status, sizeof done.status, RECD_REC_ABSENT);
+    done.error_code = 16102;
+    done.updated_us = 6000;
+    assert_int_equal(f->ops->recording_finish(f->st, &done), 0);
+    assert_int_equal(f->ops->recording_get(f->st, done.sid, &got), 0);
+    assert_string_equal(got.status, "absent");
+    assert_int_equal(got.error_code, 16102);
+    assert_int_equal(got.start_us, 0);
+    assert_false(recd_recording_has_media(&got));
+    assert_false(recd_recording_in_progress(&got));
+    memset(&f->got, 0, sizeof f->got);
+    assert_int_equal(f->ops->recording_scan_status(f->st, "in-progress", collect_recording, &f->got), 0);
+    assert_int_equal(f->got.n, 0);
+    memset(&f->got, 0, sizeof f->got);
+    assert_int_equal(f->ops->recording_scan_status(f->st, "absent", collect_recording, &f->got), 0);
+    static const unsigned absent[] = {2};
+    assert_got(f, "RE", absent, 1);
+
+    /* A completed (imported) recording is not finished again; an unknown one is not found. */
+    sidn(done.sid, "RE", 3);
+    assert_int_equal(f->ops->recording_finish(f->st, &done), RECD_E_NOT_FOUND);
+    sidn(done.sid, "RE", 99);
+    assert_int_equal(f->ops->recording_finish(f->st, &done), RECD_E_NOT_FOUND);
+
+    /* Bad end states change nothing: back to in-progress, an unknown status, a completed one
+     * without a digest. */
+    recording_init(&r, 4, 1, 1003);
+    snprintf(r.status, sizeof r.status, RECD_REC_IN_PROGRESS);
+    r.media_size = 0;
+    r.media_sha256[0] = '\0';
+    assert_int_equal(f->ops->recording_insert(f->st, &r), 0);
+    memset(&done, 0, sizeof done);
+    sidn(done.sid, "RE", 4);
+    snprintf(done.status, sizeof done.status, RECD_REC_IN_PROGRESS);
+    assert_int_equal(f->ops->recording_finish(f->st, &done), RECD_E_BAD_INPUT);
+    snprintf(done.status, sizeof done.status, "deleted");
+    assert_int_equal(f->ops->recording_finish(f->st, &done), RECD_E_BAD_INPUT);
+    snprintf(done.status, sizeof done.status, RECD_REC_COMPLETED);
+    done.media_size = 100;
+    assert_int_equal(f->ops->recording_finish(f->st, &done), RECD_E_BAD_INPUT);
+    memset(done.media_sha256, 'G', 64);
+    assert_int_equal(f->ops->recording_finish(f->st, &done), RECD_E_BAD_INPUT);
+    assert_int_equal(f->ops->recording_get(f->st, done.sid, &got), 0);
+    assert_string_equal(got.status, "in-progress");
+
+    /* Finished as failed inside the caller's transaction, then rolled back: still in progress. */
+    snprintf(done.status, sizeof done.status, RECD_REC_FAILED);
+    done.media_sha256[0] = '\0';
+    done.media_size = 0;
+    assert_int_equal(f->ops->begin(f->st), 0);
+    assert_int_equal(f->ops->recording_finish(f->st, &done), 0);
+    assert_int_equal(f->ops->rollback(f->st), 0);
+    assert_int_equal(f->ops->recording_get(f->st, done.sid, &got), 0);
+    assert_string_equal(got.status, "in-progress");
+    assert_int_equal(f->ops->recording_finish(f->st, &done), 0);
+    assert_int_equal(f->ops->recording_get(f->st, done.sid, &got), 0);
+    assert_string_equal(got.status, "failed");
+
+    /* A deleted recording is neither in progress nor has media. */
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, done.sid, 7000), 0);
+    assert_int_equal(f->ops->recording_get(f->st, done.sid, &got), 0);
+    assert_false(recd_recording_has_media(&got));
+    assert_false(recd_recording_in_progress(&got));
+}
+
+/* A file of schema version 1 (before recordings in progress) is migrated when opened: its rows
+ * keep their values and read transcribe 0. */
+static void test_migrate_v1(void **state)
+{
+    struct fx *f = *state;
+    char path[256], sid[RECD_SID_LEN + 1];
+    struct recd_recording got;
+    add_account(f, 1);
+    add_recording(f, 1, 1, 100);
+    f->ops->close(f->st);
+    f->st = NULL;
+    sqlite3 *db;
+    snprintf(path, sizeof path, "%s/recd.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP INDEX recordings_status;"
+                                  "ALTER TABLE recordings DROP COLUMN transcribe;"
+                                  "PRAGMA user_version = 1;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(backend->open(f->dir, &f->st), 0);
+    f->ops = f->st->ops;
+    sidn(sid, "RE", 1);
+    assert_int_equal(f->ops->recording_get(f->st, sid, &got), 0);
+    assert_string_equal(got.status, "completed");
+    assert_int_equal(got.transcribe, 0);
+    assert_int_equal(got.created_us, 100);
+    memset(&f->got, 0, sizeof f->got);
+    assert_int_equal(f->ops->recording_scan_status(f->st, "completed", collect_recording, &f->got), 0);
+    assert_int_equal(f->got.n, 1);
+}
+
+/* Numbers and calls (contract §7). */
+
+static void number_init(struct recd_number *n, unsigned k, unsigned account, const char *phone)
+{
+    memset(n, 0, sizeof *n);
+    sidn(n->sid, "PN", k);
+    sidn(n->account_sid, "AC", account);
+    snprintf(n->phone_number, sizeof n->phone_number, "%s", phone);
+    snprintf(n->friendly_name, sizeof n->friendly_name, "Line %u", k);
+    snprintf(n->voice_url, sizeof n->voice_url, "https://app.example/voice/%u?a=1&b=%%20", k);
+    snprintf(n->voice_method, sizeof n->voice_method, "POST");
+    snprintf(n->voice_fallback_method, sizeof n->voice_fallback_method, "POST");
+    snprintf(n->status_callback_method, sizeof n->status_callback_method, "POST");
+    n->created_us = n->updated_us = 1000 + k;
+}
+
+static int collect_number(void *ctx, const struct recd_number *n)
+{
+    struct collected *c = ctx;
+    assert_true(c->n < COLLECT_MAX);
+    memcpy(c->sid[c->n], n->sid, sizeof c->sid[0]);
+    c->created[c->n] = n->created_us;
+    c->n++;
+    return c->stop_after && c->n >= c->stop_after;
+}
+
+static void test_numbers(void **state)
+{
+    struct fx *f = *state;
+    struct recd_number n, got;
+    add_account(f, 1);
+    add_account(f, 2);
+
+    number_init(&n, 5, 1, "+15005550006");
+    snprintf(n.voice_fallback_url, sizeof n.voice_fallback_url, "http://fallback.example/x");
+    snprintf(n.voice_fallback_method, sizeof n.voice_fallback_method, "GET");
+    snprintf(n.status_callback, sizeof n.status_callback, "https://cb.example/status");
+    assert_int_equal(f->ops->number_insert(f->st, &n), 0);
+    /* Zeroed first: text is read up to its NUL, so the bytes after it stay as they were. */
+    memset(&got, 0, sizeof got);
+    assert_int_equal(f->ops->number_get(f->st, n.sid, &got), 0);
+    assert_memory_equal(&got, &n, sizeof n);
+    memset(&got, 0x55, sizeof got);
+    assert_int_equal(f->ops->number_get_by_number(f->st, "+15005550006", &got), 0);
+    assert_string_equal(got.sid, n.sid);
+    assert_string_equal(got.voice_url, "https://app.example/voice/5?a=1&b=%20");
+    assert_string_equal(got.voice_fallback_method, "GET");
+    assert_string_equal(got.status_callback, "https://cb.example/status");
+    /* Exactly that number: no prefix, no pattern. */
+    assert_int_equal(f->ops->number_get_by_number(f->st, "+1500555000", &got), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->number_get_by_number(f->st, "+1500555000%", &got), RECD_E_NOT_FOUND);
+
+    /* A sid, or a phone number, is taken once across the store (a number routes calls). */
+    assert_int_equal(f->ops->number_insert(f->st, &n), RECD_E_EXISTS);
+    number_init(&n, 6, 2, "+15005550006");
+    assert_int_equal(f->ops->number_insert(f->st, &n), RECD_E_EXISTS);
+    /* Values the store refuses. */
+    number_init(&n, 6, 2, "+15005550007");
+    snprintf(n.voice_method, sizeof n.voice_method, "PUT");
+    assert_int_equal(f->ops->number_insert(f->st, &n), RECD_E_BAD_INPUT);
+    number_init(&n, 6, 2, "+15005550007");
+    n.voice_url[0] = '\0';
+    assert_int_equal(f->ops->number_insert(f->st, &n), RECD_E_BAD_INPUT);
+    number_init(&n, 6, 2, "");
+    assert_int_equal(f->ops->number_insert(f->st, &n), RECD_E_BAD_INPUT);
+    number_init(&n, 6, 2, "+15005550007");
+    n.status_callback_method[0] = '\0';
+    assert_int_equal(f->ops->number_insert(f->st, &n), RECD_E_BAD_INPUT);
+    number_init(&n, 6, 2, "+15005550007");
+    snprintf(n.sid, sizeof n.sid, "PN' OR 1=1");
+    assert_int_equal(f->ops->number_insert(f->st, &n), RECD_E_BAD_INPUT);
+    number_init(&n, 6, 3, "+15005550007");
+    assert_int_equal(f->ops->number_insert(f->st, &n), RECD_E_NOT_FOUND); /* no account 3 */
+
+    /* Lists: of one account, of all, in sid order. */
+    static const unsigned ks[] = {9, 2, 7};
+    char phone[32];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(phone, sizeof phone, "sip-user-%zu", i);
+        number_init(&n, ks[i], i == 1 ? 2 : 1, phone);
+        assert_int_equal(f->ops->number_insert(f->st, &n), 0);
+    }
+    char acc[RECD_SID_LEN + 1];
+    sidn(acc, "AC", 1);
+    memset(&f->got, 0, sizeof f->got);
+    assert_int_equal(f->ops->number_list(f->st, acc, collect_number, &f->got), 0);
+    static const unsigned of1[] = {5, 7, 9};
+    assert_got(f, "PN", of1, 3);
+    memset(&f->got, 0, sizeof f->got);
+    assert_int_equal(f->ops->number_list(f->st, NULL, collect_number, &f->got), 0);
+    static const unsigned all[] = {2, 5, 7, 9};
+    assert_got(f, "PN", all, 4);
+    memset(&f->got, 0, sizeof f->got);
+    f->got.stop_after = 1;
+    assert_int_equal(f->ops->number_list(f->st, NULL, collect_number, &f->got), 0);
+    assert_got(f, "PN", all, 1);
+
+    /* Delete: once; then the phone number is free again. */
+    sidn(n.sid, "PN", 5);
+    assert_int_equal(f->ops->number_delete(f->st, n.sid), 0);
+    assert_int_equal(f->ops->number_delete(f->st, n.sid), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->number_get(f->st, n.sid, &got), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->number_get_by_number(f->st, "+15005550006", &got), RECD_E_NOT_FOUND);
+    number_init(&n, 11, 2, "+15005550006");
+    assert_int_equal(f->ops->number_insert(f->st, &n), 0);
+}
+
+static void call_init(struct recd_call *c, unsigned k, unsigned account, int64_t created_us)
+{
+    memset(c, 0, sizeof *c);
+    sidn(c->sid, "CA", k);
+    sidn(c->account_sid, "AC", account);
+    snprintf(c->from_addr, sizeof c->from_addr, "+1555000%04u", k % 3);
+    snprintf(c->to_addr, sizeof c->to_addr, "+1555999%04u", k % 2);
+    snprintf(c->status, sizeof c->status, RECD_CALL_QUEUED);
+    snprintf(c->direction, sizeof c->direction, "inbound");
+    c->created_us = c->updated_us = created_us;
+}
+
+static int collect_call(void *ctx, const struct recd_call *c)
+{
+    struct collected *col = ctx;
+    assert_true(col->n < COLLECT_MAX);
+    memcpy(col->sid[col->n], c->sid, sizeof col->sid[0]);
+    col->created[col->n] = c->created_us;
+    col->n++;
+    return col->stop_after && col->n >= col->stop_after;
+}
+
+static void test_calls(void **state)
+{
+    struct fx *f = *state;
+    struct recd_call c, got;
+    struct recd_number n;
+    add_account(f, 1);
+    number_init(&n, 1, 1, "+15559990000");
+    assert_int_equal(f->ops->number_insert(f->st, &n), 0);
+
+    call_init(&c, 1, 1, 5000);
+    memcpy(c.number_sid, n.sid, sizeof c.number_sid);
+    snprintf(c.from_addr, sizeof c.from_addr, "sip:alice@127.0.0.1");
+    snprintf(c.caller_name, sizeof c.caller_name, "Alice <\"A\">");
+    assert_int_equal(f->ops->call_insert(f->st, &c), 0);
+    memset(&got, 0, sizeof got);
+    assert_int_equal(f->ops->call_get(f->st, c.sid, &got), 0);
+    assert_memory_equal(&got, &c, sizeof c);
+    assert_int_equal(f->ops->call_insert(f->st, &c), RECD_E_EXISTS);
+
+    /* Its life: ringing, answered, completed; each state written whole. */
+    snprintf(c.status, sizeof c.status, RECD_CALL_RINGING);
+    c.updated_us = 5100;
+    assert_int_equal(f->ops->call_update(f->st, &c), 0);
+    snprintf(c.status, sizeof c.status, RECD_CALL_IN_PROGRESS);
+    c.start_us = 5200;
+    c.updated_us = 5200;
+    snprintf(c.answered_by, sizeof c.answered_by, "human");
+    assert_int_equal(f->ops->call_update(f->st, &c), 0);
+    struct recd_call later = c;
+    snprintf(later.status, sizeof later.status, RECD_CALL_COMPLETED);
+    later.end_us = 65200;
+    later.duration_ms = 60000;
+    later.updated_us = 65300;
+    later.error_code = 11200;
+    /* Not part of a state change: ignored. */
+    snprintf(later.to_addr, sizeof later.to_addr, "changed");
+    later.created_us = 1;
+    assert_int_equal(f->ops->call_update(f->st, &later), 0);
+    assert_int_equal(f->ops->call_get(f->st, c.sid, &got), 0);
+    assert_string_equal(got.status, "completed");
+    assert_int_equal(got.start_us, 5200);
+    assert_int_equal(got.end_us, 65200);
+    assert_int_equal(got.duration_ms, 60000);
+    assert_int_equal(got.updated_us, 65300);
+    assert_int_equal(got.error_code, 11200);
+    assert_string_equal(got.answered_by, "human");
+    assert_string_equal(got.to_addr, c.to_addr);
+    assert_int_equal(got.created_us, 5000);
+    /* A call ends once. */
+    snprintf(later.status, sizeof later.status, RECD_CALL_FAILED);
+    assert_int_equal(f->ops->call_update(f->st, &later), RECD_E_NOT_FOUND);
+    sidn(later.sid, "CA", 99);
+    assert_int_equal(f->ops->call_update(f->st, &later), RECD_E_NOT_FOUND);
+
+    /* Statuses are Twilio's, nothing else. */
+    call_init(&c, 2, 1, 6000);
+    snprintf(c.status, sizeof c.status, "finished");
+    assert_int_equal(f->ops->call_insert(f->st, &c), RECD_E_BAD_INPUT);
+    c.status[0] = '\0';
+    assert_int_equal(f->ops->call_insert(f->st, &c), RECD_E_BAD_INPUT);
+    call_init(&c, 2, 1, 6000);
+    sidn(c.number_sid, "RE", 1);
+    assert_int_equal(f->ops->call_insert(f->st, &c), RECD_E_BAD_INPUT);
+    call_init(&c, 2, 1, 6000);
+    assert_int_equal(f->ops->call_insert(f->st, &c), 0);
+    snprintf(c.status, sizeof c.status, "done");
+    assert_int_equal(f->ops->call_update(f->st, &c), RECD_E_BAD_INPUT);
+    call_init(&c, 3, 2, 6000);
+    assert_int_equal(f->ops->call_insert(f->st, &c), RECD_E_NOT_FOUND); /* no account 2 */
+
+    /* Live calls, for restart recovery: queued, ringing and in-progress ones, in sid order. */
+    static const char *const st[] = {RECD_CALL_IN_PROGRESS, RECD_CALL_BUSY, RECD_CALL_RINGING,
+                                     RECD_CALL_NO_ANSWER, RECD_CALL_CANCELED};
+    for (unsigned i = 0; i < 5; i++) {
+        call_init(&c, 10 + i, 1, 7000 + i);
+        snprintf(c.status, sizeof c.status, "%s", st[i]);
+        assert_int_equal(f->ops->call_insert(f->st, &c), 0);
+    }
+    memset(&f->got, 0, sizeof f->got);
+    assert_int_equal(f->ops->call_scan_live(f->st, collect_call, &f->got), 0);
+    static const unsigned live[] = {2, 10, 12};
+    assert_got(f, "CA", live, 3);
+
+    /* Delete: an ended call goes; a live one stays (IN_PROGRESS); then it is gone. */
+    sidn(c.sid, "CA", 10);
+    assert_int_equal(f->ops->call_delete(f->st, c.sid), RECD_E_IN_PROGRESS);
+    assert_int_equal(f->ops->call_get(f->st, c.sid, &got), 0);
+    sidn(c.sid, "CA", 1);
+    assert_int_equal(f->ops->call_delete(f->st, c.sid), 0);
+    assert_int_equal(f->ops->call_delete(f->st, c.sid), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->call_get(f->st, c.sid, &got), RECD_E_NOT_FOUND);
+    /* Inside the caller's transaction, a refused delete leaves the caller's work alone. */
+    assert_int_equal(f->ops->begin(f->st), 0);
+    call_init(&c, 30, 1, 9000);
+    assert_int_equal(f->ops->call_insert(f->st, &c), 0);
+    sidn(c.sid, "CA", 12);
+    assert_int_equal(f->ops->call_delete(f->st, c.sid), RECD_E_IN_PROGRESS);
+    assert_int_equal(f->ops->commit(f->st), 0);
+    sidn(c.sid, "CA", 30);
+    assert_int_equal(f->ops->call_get(f->st, c.sid, &got), 0);
+    /* A number's removal leaves its calls' number_sid as it was. */
+    assert_int_equal(f->ops->number_delete(f->st, n.sid), 0);
+}
+
+/* Call lists: every filter and direction against a model of the rows. */
+struct model_call {
+    unsigned n;
+    int64_t created, start, end;
+    unsigned to, from, status;
+};
+
+static const char *const model_statuses[] = {RECD_CALL_COMPLETED, RECD_CALL_IN_PROGRESS, RECD_CALL_BUSY};
+
+static int model_call_cmp(const void *a, const void *b)
+{
+    const struct model_call *x = a, *y = b;
+    if (x->created != y->created)
+        return x->created > y->created ? -1 : 1;
+    return x->n > y->n ? -1 : x->n < y->n;
+}
+
+static int model_call_match(const struct model_call *m, const struct recd_list_query *q, int to, int from,
+                            int status)
+{
+    if ((to >= 0 && (int)m->to != to) || (from >= 0 && (int)m->from != from) ||
+        (status >= 0 && (int)m->status != status))
+        return 0;
+    if ((q->start_ge_us != INT64_MIN || q->start_lt_us != INT64_MAX) &&
+        (!m->start || m->start < q->start_ge_us || m->start >= q->start_lt_us))
+        return 0;
+    if ((q->end_ge_us != INT64_MIN || q->end_lt_us != INT64_MAX) &&
+        (!m->end || m->end < q->end_ge_us || m->end >= q->end_lt_us))
+        return 0;
+    return 1;
+}
+
+static void test_call_lists(void **state)
+{
+    struct fx *f = *state;
+    struct model_call calls[30];
+    char acc[RECD_SID_LEN + 1], to[3][32], from[3][32], sid[RECD_SID_LEN + 1];
+    add_account(f, 1);
+    add_account(f, 2);
+    sidn(acc, "AC", 1);
+    for (unsigned i = 0; i < 3; i++) {
+        snprintf(to[i], sizeof to[i], "+1555%07u", i);
+        snprintf(from[i], sizeof from[i], "sip:caller%u@example.org", i);
+    }
+    for (unsigned i = 0; i < 30; i++) {
+        struct model_call *m = &calls[i];
+        struct recd_call c;
+        *m = (struct model_call){.n = (i * 11) % 31 + 1,
+                                 .created = 1000 + i / 2,
+                                 .to = i % 3,
+                                 .from = (i / 3) % 3,
+                                 .status = i % 3};
+        m->start = m->status == 2 ? 0 : 2000 + i * 10;
+        m->end = m->status == 0 ? 2005 + i * 10 : 0;
+        call_init(&c, m->n, 1, m->created);
+        snprintf(c.to_addr, sizeof c.to_addr, "%s", to[m->to]);
+        snprintf(c.from_addr, sizeof c.from_addr, "%s", from[m->from]);
+        snprintf(c.status, sizeof c.status, "%s", model_statuses[m->status]);
+        c.start_us = m->start;
+        c.end_us = m->end;
+        assert_int_equal(f->ops->call_insert(f->st, &c), 0);
+        /* The same numbers under another account, which never show. */
+        call_init(&c, 100 + i, 2, m->created);
+        snprintf(c.to_addr, sizeof c.to_addr, "%s", to[m->to]);
+        assert_int_equal(f->ops->call_insert(f->st, &c), 0);
+    }
+    qsort(calls, 30, sizeof calls[0], model_call_cmp);
+
+    static const int64_t bounds[][2] = {
+        {INT64_MIN, INT64_MAX}, {2100, INT64_MAX}, {INT64_MIN, 2150}, {2050, 2200}};
+    int checked = 0, nonempty = 0;
+    for (int t = -1; t < 3; t++)
+        for (int fr = -1; fr < 3; fr++)
+            for (int stt = -1; stt < 3; stt++)
+                for (size_t sb = 0; sb < 4; sb++)
+                    for (size_t eb = 0; eb < 4; eb++)
+                        for (int limit = 2; limit <= 40; limit += 38) {
+                            struct recd_list_query q;
+                            unsigned want[30];
+                            int m = 0;
+                            query_init(&q, acc);
+                            q.to = t >= 0 ? to[t] : NULL;
+                            q.from = fr >= 0 ? from[fr] : "";
+                            q.status = stt >= 0 ? model_statuses[stt] : NULL;
+                            q.start_ge_us = bounds[sb][0];
+                            q.start_lt_us = bounds[sb][1];
+                            q.end_ge_us = bounds[eb][0];
+                            q.end_lt_us = bounds[eb][1];
+                            q.limit = limit;
+                            for (int i = 0; i < 30; i++)
+                                if (model_call_match(&calls[i], &q, t, fr, stt))
+                                    want[m++] = calls[i].n;
+                            int64_t count = -1;
+                            assert_int_equal(f->ops->call_count(f->st, &q, &count), 0);
+                            assert_int_equal(count, m);
+                            /* Walk it with AFTER anchors: every match once, in order. */
+                            unsigned seen[30];
+                            int nseen = 0;
+                            for (int page = 0;; page++) {
+                                memset(&f->got, 0, sizeof f->got);
+                                assert_true(page < 20);
+                                assert_int_equal(f->ops->call_page(f->st, &q, &f->page), 0);
+                                assert_int_equal(f->page.kind, RECD_PAGE_CALLS);
+                                for (int i = 0; i < f->page.count; i++) {
+                                    assert_true(nseen < 30);
+                                    seen[nseen++] = (unsigned)strtoul(f->page.calls[i].sid + 2, NULL, 16);
+                                }
+                                if (!f->page.has_more)
+                                    break;
+                                q.anchor_dir = RECD_ANCHOR_AFTER;
+                                q.anchor_us = f->page.last.us;
+                                memcpy(q.anchor_sid, f->page.last.sid, sizeof q.anchor_sid);
+                            }
+                            assert_int_equal(nseen, m);
+                            assert_memory_equal(seen, want, (size_t)m * sizeof want[0]);
+                            checked++;
+                            nonempty += m > 0;
+                        }
+    assert_int_equal(checked, 4 * 4 * 4 * 4 * 4 * 2);
+    assert_true(nonempty > checked / 5);
+
+    /* BEFORE from the oldest call goes back to the newest; offsets page too. */
+    struct recd_list_query q;
+    query_init(&q, acc);
+    q.limit = 4;
+    q.anchor_dir = RECD_ANCHOR_BEFORE;
+    q.anchor_us = calls[29].created;
+    sidn(q.anchor_sid, "CA", calls[29].n);
+    assert_int_equal(f->ops->call_page(f->st, &q, &f->page), 0);
+    assert_int_equal(f->page.count, 4);
+    assert_true(f->page.has_more);
+    sidn(sid, "CA", calls[25].n);
+    assert_string_equal(f->page.calls[0].sid, sid);
+    query_init(&q, acc);
+    q.offset = 28;
+    assert_int_equal(f->ops->call_page(f->st, &q, &f->page), 0);
+    assert_int_equal(f->page.count, 2);
+    sidn(sid, "CA", calls[28].n);
+    assert_string_equal(f->page.calls[0].sid, sid);
+}
+
 /* Transcriptions. */
 
 static void test_transcriptions(void **state)
@@ -1161,7 +1698,9 @@ static void test_query_plans(void **state)
 
     for (int kind = 0; kind < RECD_SQLITE_LIST_KINDS; kind++) {
         unsigned allowed = recd_store_sqlite_list_flags((enum recd_sqlite_list_kind)kind);
-        const char *table = kind == RECD_SQLITE_LIST_RECORDINGS ? "recordings" : "transcriptions";
+        const char *table = kind == RECD_SQLITE_LIST_RECORDINGS ? "recordings"
+                            : kind == RECD_SQLITE_LIST_CALLS    ? "calls"
+                                                                : "transcriptions";
         for (unsigned combo = 0; combo < RECD_SQLITE_LIST_COMBOS; combo++) {
             unsigned flags = combo & ((1u << RECD_SQLITE_LIST_DIR_SHIFT) - 1);
             unsigned dir = combo >> RECD_SQLITE_LIST_DIR_SHIFT;
@@ -1185,6 +1724,14 @@ static void test_query_plans(void **state)
                                                                  : "recordings_account";
                 if ((flags & RECD_SQLITE_LF_CALL) && (flags & RECD_SQLITE_LF_CONFERENCE))
                     alt_index = "recordings_conference";
+            } else if (kind == RECD_SQLITE_LIST_CALLS) {
+                /* To and From each have their index; with both, either serves. Status and the
+                 * times are checked along whichever index is walked. */
+                want_index = flags & RECD_SQLITE_LF_TO     ? "calls_to"
+                             : flags & RECD_SQLITE_LF_FROM ? "calls_from"
+                                                           : "calls_account";
+                if ((flags & RECD_SQLITE_LF_TO) && (flags & RECD_SQLITE_LF_FROM))
+                    alt_index = "calls_from";
             } else {
                 want_index =
                     flags & RECD_SQLITE_LF_RECORDING ? "transcriptions_recording" : "transcriptions_account";
@@ -1220,8 +1767,9 @@ static void test_query_plans(void **state)
     }
     sqlite3_close(db);
     assert_int_equal(bad, 0);
-    /* Recordings: 32 filter sets with no anchor, 16 with each; transcriptions: 8, 4 and 4. */
-    assert_int_equal(checked, 32 + 16 + 16 + 8 + 4 + 4);
+    /* Recordings: 32 filter sets with no anchor, 16 with each; transcriptions: 8, 4 and 4; calls:
+     * 128 filter sets in each direction (no date of theirs folds into the anchor). */
+    assert_int_equal(checked, 32 + 16 + 16 + 8 + 4 + 4 + 3 * 128);
 }
 
 int main(void)
@@ -1236,6 +1784,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mark_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recording_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_numbers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_calls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_call_lists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transcriptions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
