@@ -916,7 +916,7 @@ int recd_engine_live_start(struct recd_engine_call *c, const struct recd_engine_
                            char sid[RECD_SID_LEN + 1])
 {
     if (!in_progress(c))
-        return RECD_E_UNAVAILABLE;
+        return RECD_E_CALL_STATE;
     unsigned i = 0;
     while (i < RECD_ENGINE_MAX_LIVE && c->live[i].state != LIVE_FREE)
         i++;
@@ -966,7 +966,7 @@ int recd_engine_live_cmd(struct recd_engine_call *c, const char *sid, enum recd_
     if (!l)
         return RECD_E_NOT_FOUND;
     if (!in_progress(c))
-        return RECD_E_UNAVAILABLE;
+        return RECD_E_CALL_STATE;
     unsigned slot = (unsigned)(l - c->live) + 1;
     switch (cmd) {
     case RECD_ENGINE_LIVE_PAUSE:

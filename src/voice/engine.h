@@ -216,8 +216,8 @@ struct recd_engine_live_opts {
 
 /**
  * Starts recording the call (POST /Calls/{Sid}/Recordings). Returns the new slot (>= 1) and the
- * recording's sid; RECD_E_UNAVAILABLE when the call is not in progress (the API answers Twilio's
- * 21220), RECD_E_RATE_LIMITED when RECD_ENGINE_MAX_LIVE are already recording, or what
+ * recording's sid; RECD_E_CALL_STATE (Twilio's 21220) when the call is not in progress,
+ * RECD_E_RATE_LIMITED when RECD_ENGINE_MAX_LIVE are already recording, or what
  * io->rec_start returned.
  */
 int recd_engine_live_start(struct recd_engine_call *c, const struct recd_engine_live_opts *o,
@@ -228,8 +228,8 @@ enum recd_engine_live_cmd { RECD_ENGINE_LIVE_PAUSE = 1, RECD_ENGINE_LIVE_RESUME,
 /**
  * Pauses, resumes or stops the API recording `sid` ("Twilio.CURRENT": the newest one still
  * recording or paused). `skip` is PauseBehavior=skip. Returns 0, RECD_E_NOT_FOUND (no such
- * recording of this call, or it has stopped), or RECD_E_UNAVAILABLE when the call is not in
- * progress (21220). Pausing a paused recording or resuming a running one is a no-op.
+ * recording of this call, or it has stopped), or RECD_E_CALL_STATE (21220) when the call is not
+ * in progress. Pausing a paused recording or resuming a running one is a no-op.
  */
 int recd_engine_live_cmd(struct recd_engine_call *c, const char *sid, enum recd_engine_live_cmd cmd,
                          bool skip);

@@ -760,7 +760,7 @@ static void test_live_recording(void **state)
                                       .events = RECD_TWIML_EVENT_IN_PROGRESS | RECD_TWIML_EVENT_COMPLETED,
                                       .trim_silence = false};
     start();
-    assert_int_equal(recd_engine_live_start(C, &o, sid), RECD_E_UNAVAILABLE);
+    assert_int_equal(recd_engine_live_start(C, &o, sid), RECD_E_CALL_STATE);
     assert_int_equal(recd_engine_live_cmd(C, "Twilio.CURRENT", RECD_ENGINE_LIVE_STOP, false),
                      RECD_E_NOT_FOUND);
     doc("<Response><Pause length=\"60\"/></Response>");
