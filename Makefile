@@ -46,8 +46,8 @@ DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libsqlite3-de
             python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
             wrk nginx libexpat1-dev libre-dev libspandsp-dev sip-tester baresip sox
 DEB_PKGS += libcurl4-openssl-dev
-DEB_PKGS += libmpg123-dev libsoxr-dev libespeak-ng-dev espeak-ng-data
 DEB_PKGS += libhttp-parser-dev
+DEB_PKGS += libmpg123-dev libsoxr-dev libespeak-ng-dev espeak-ng-data
 
 .PHONY: all deps run test unit e2e fuzz clean format bench bench-ab
 all: deps build/recd
