@@ -134,23 +134,26 @@ static const char *base_url(void)
 
 static const char serve_help[] =
     "usage: recd serve [--listen HOST:PORT] [--base-url URL] [--threads N] [--auth-fail-limit N]\n"
-    "                  [--data DIR]\n"
+    "                  [--sip HOST:PORT [--rtp-ports LO-HI] [--sip-allow CIDR,...]] [--data DIR]\n"
     "Serves the Recordings API. --listen defaults to $RECD_LISTEN or 127.0.0.1:8080; --base-url (the\n"
     "public URL in media_url) defaults to http://LISTEN. --auth-fail-limit: failed Basic auth\n"
     "attempts a minute per client address before 429 (default $RECD_AUTH_FAIL_LIMIT or 60; 0 turns\n"
     "the limit off).\n"
+    "--sip (default $RECD_SIP; none: no calls) answers SIP calls on UDP and TCP and runs the called\n"
+    "number's TwiML; --rtp-ports is the RTP range (default 16384-32767); --sip-allow lists who may\n"
+    "call (default loopback only).\n"
     "Stops cleanly on SIGINT/SIGTERM.\n";
 
 static int cmd_serve(int argc, char **argv)
 {
-    struct opt opts[] = {{"data", 1, NULL},
-                         {"listen", 1, NULL},
-                         {"base-url", 1, NULL},
-                         {"threads", 1, NULL},
-                         {"auth-fail-limit", 1, NULL}};
+    struct opt opts[] = {
+        {"data", 1, NULL},      {"listen", 1, NULL},          {"base-url", 1, NULL},
+        {"threads", 1, NULL},   {"auth-fail-limit", 1, NULL}, {"sip", 1, NULL},
+        {"rtp-ports", 1, NULL}, {"sip-allow", 1, NULL},
+    };
     char *pos[argc + 1];
     struct args a;
-    if (parse_args(argc, argv, opts, 5, &a, pos))
+    if (parse_args(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &a, pos))
         return EXIT_USAGE;
     if (a.help) {
         fputs(serve_help, stdout);
@@ -182,7 +185,23 @@ static int cmd_serve(int argc, char **argv)
             return usage_error("--auth-fail-limit %s: want 0 to 1000000", lim);
         limit = (unsigned)t;
     }
-    struct recd_serve_opts so = {data_dir(&a), listen, optv(&a, "base-url"), threads, limit};
+    const char *sip = optv(&a, "sip");
+    if (!sip)
+        sip = getenv("RECD_SIP");
+    if (sip && !*sip)
+        sip = NULL;
+    if (!sip && (optv(&a, "rtp-ports") || optv(&a, "sip-allow")))
+        return usage_error("%s need --sip", "--rtp-ports and --sip-allow");
+    struct recd_serve_opts so = {
+        .data_dir = data_dir(&a),
+        .listen = listen,
+        .base_url = optv(&a, "base-url"),
+        .threads = threads,
+        .auth_fail_limit = limit,
+        .sip = sip,
+        .rtp_ports = optv(&a, "rtp-ports"),
+        .sip_allow = optv(&a, "sip-allow"),
+    };
     return exit_for(recd_serve(&so));
 }
 
