@@ -533,6 +533,43 @@ static int print_number_cb(void *ctx, const struct recd_number *n)
     return 0;
 }
 
+/* `recd number add`: every option checked before the data folder is opened. */
+static int number_add(struct args *a)
+{
+    struct recd_ctx ctx;
+    int rc;
+    const char *acc = optv(a, "account");
+    if (a->npos != 1)
+        return usage_error("number add takes no argument %s", a->pos[1]);
+    if (!acc || !optv(a, "number") || !optv(a, "voice-url"))
+        return usage_error("%s", "number add needs --account, --number and --voice-url");
+    struct recd_number_opts o = {acc,
+                                 optv(a, "number"),
+                                 optv(a, "name"),
+                                 optv(a, "voice-url"),
+                                 optv(a, "voice-method"),
+                                 optv(a, "voice-fallback-url"),
+                                 optv(a, "voice-fallback-method"),
+                                 optv(a, "status-callback"),
+                                 optv(a, "status-callback-method")};
+    /* Checked before the data folder is touched, so bad input changes nothing. */
+    char why[200];
+    struct recd_number n;
+    if (recd_number_opts_check(&o, why, sizeof why) < 0)
+        return usage_error("%s", why);
+    if (open_ctx(a, &ctx) < 0)
+        return 1;
+    rc = recd_number_add(&ctx, &o, &n, why, sizeof why);
+    if (rc == 0)
+        print_number(&n);
+    else if (why[0])
+        fprintf(stderr, "recd: %s\n", why);
+    else
+        fprintf(stderr, "recd: cannot store the number\n");
+    recd_ctx_close(&ctx);
+    return exit_for(rc);
+}
+
 static int cmd_number(int argc, char **argv)
 {
     struct opt opts[] = {{"data", 1, NULL},
@@ -556,37 +593,8 @@ static int cmd_number(int argc, char **argv)
     struct recd_ctx ctx;
     int rc;
     const char *acc = optv(&a, "account");
-    if (strcmp(a.pos[0], "add") == 0) {
-        if (a.npos != 1)
-            return usage_error("number add takes no argument %s", a.pos[1]);
-        if (!acc || !optv(&a, "number") || !optv(&a, "voice-url"))
-            return usage_error("%s", "number add needs --account, --number and --voice-url");
-        struct recd_number_opts o = {acc,
-                                     optv(&a, "number"),
-                                     optv(&a, "name"),
-                                     optv(&a, "voice-url"),
-                                     optv(&a, "voice-method"),
-                                     optv(&a, "voice-fallback-url"),
-                                     optv(&a, "voice-fallback-method"),
-                                     optv(&a, "status-callback"),
-                                     optv(&a, "status-callback-method")};
-        /* Checked before the data folder is touched, so bad input changes nothing. */
-        char why[200];
-        struct recd_number n;
-        if (recd_number_opts_check(&o, why, sizeof why) < 0)
-            return usage_error("%s", why);
-        if (open_ctx(&a, &ctx) < 0)
-            return 1;
-        rc = recd_number_add(&ctx, &o, &n, why, sizeof why);
-        if (rc == 0)
-            print_number(&n);
-        else if (why[0])
-            fprintf(stderr, "recd: %s\n", why);
-        else
-            fprintf(stderr, "recd: cannot store the number\n");
-        recd_ctx_close(&ctx);
-        return exit_for(rc);
-    }
+    if (strcmp(a.pos[0], "add") == 0)
+        return number_add(&a);
     if (strcmp(a.pos[0], "list") == 0) {
         if (a.npos != 1)
             return usage_error("number list takes no argument %s", a.pos[1]);
