@@ -149,7 +149,8 @@ test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(
 # PostgreSQL (contract §9). `make test` starts a throwaway cluster (scripts/pg-test-cluster.sh)
 # for the whole run and stops it on the way out: the store contract tests run against it
 # (RECD_TEST_PG) beside SQLite, and so does PG_E2E, a part of the end-to-end suite chosen to
-# cover every store operation through the API and the CLI. `make e2e-pg` runs the whole suite
+# cover every store operation through the API, the CLI and calls (the whole suite on both
+# backends would not fit the test budget). `make e2e-pg` runs the whole suite
 # against PostgreSQL.
 PG_CLUSTER_UP = pgdir=/tmp/recd-pg-test-$$$$; \
 	RECD_TEST_PG=$$(scripts/pg-test-cluster.sh start $$pgdir) || exit 1; \
@@ -157,7 +158,9 @@ PG_CLUSTER_UP = pgdir=/tmp/recd-pg-test-$$$$; \
 	export RECD_TEST_PG RECD_TEST_PG_DIR=$$pgdir
 PG_E2E := tests/e2e/test_store_pg.py tests/e2e/test_recordings_api.py tests/e2e/test_lists_paging.py \
           tests/e2e/test_twilio_client.py tests/e2e/test_calls_api.py tests/e2e/test_import_cli.py \
-          tests/e2e/test_crash_import.py
+          tests/e2e/test_crash_import.py tests/e2e/test_voice_calls.py::test_voicemail_record_finish_on_key \
+          tests/e2e/test_voice_calls.py::test_kill_9_mid_call_then_restart \
+          tests/e2e/test_voice_calls.py::test_live_call_recording_pause_resume_stop
 
 .PHONY: e2e-pg
 e2e-pg: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
