@@ -84,7 +84,32 @@ void recd_call_fail(struct call *c, int err, const char *detail)
     recd_api_error(c->rs, err, c->json, detail);
 }
 
-/* Loads the path's account and checks the credentials for it; on failure the response is set. */
+/*
+ * This worker's cache, emptied first if the store changed since its entries were made; NULL when
+ * there is none. The store's version is read once a request, before anything the request reads:
+ * what is then read and cached can only be as new or newer than that version, so a change that
+ * lands meanwhile empties the cache at the next request instead of being missed.
+ */
+static struct recd_api_cache *current_cache(struct call *c)
+{
+    int64_t version[2];
+    if (c->cache_checked)
+        return c->cache;
+    c->cache_checked = 1;
+    struct recd_api_cache *cache = c->rq->cache;
+    if (!cache || c->st->ops->version(c->st, version) < 0)
+        return NULL;
+    recd_api_cache_validate(cache, version);
+    c->cache = cache;
+    return cache;
+}
+
+/*
+ * Loads the path's account and checks the credentials for it; on failure the response is set.
+ * Credentials found valid since the last commit are taken from this worker's cache by the
+ * digest of the header, which saves the account lookup (a read transaction) on the hot path;
+ * the version check that guards it is the one the page cache needs anyway.
+ */
 int recd_call_authorize(struct call *c, struct recd_account *acc)
 {
     const struct recd_request *rq = c->rq;
@@ -96,6 +121,13 @@ int recd_call_authorize(struct call *c, struct recd_account *acc)
             c->rs->retry_after = wait;
             return RECD_E_RATE_LIMITED;
         }
+    }
+    unsigned char digest[32];
+    struct recd_api_cache *cache = rq->authorization ? current_cache(c) : NULL;
+    if (cache) {
+        recd_auth_digest(rq->authorization, digest);
+        if (recd_api_cache_auth_get(cache, c->rt.account_sid, digest, acc))
+            return 0;
     }
     int rc = c->st->ops->account_get(c->st, c->rt.account_sid, acc);
     if (rc == RECD_E_NOT_FOUND)
@@ -109,6 +141,8 @@ int recd_call_authorize(struct call *c, struct recd_account *acc)
         recd_call_fail(c, rc, NULL);
         return rc;
     }
+    if (cache)
+        recd_api_cache_auth_put(cache, digest, acc);
     return 0;
 }
 
@@ -116,18 +150,6 @@ void recd_call_ok(struct call *c, const char *ct)
 {
     c->rs->status = 200;
     c->rs->content_type = ct;
-}
-
-/* This worker's cache, emptied first if the store changed since its pages were rendered; NULL
- * when there is none. */
-static struct recd_api_cache *current_cache(struct call *c)
-{
-    int64_t version[2];
-    struct recd_api_cache *cache = c->rq->cache;
-    if (!cache || c->st->ops->version(c->st, version) < 0)
-        return NULL;
-    recd_api_cache_validate(cache, version);
-    return cache;
 }
 
 /* Looks `key` up in this worker's current cache; sets *cache to the cache to fill on a miss

@@ -21,6 +21,10 @@ struct call {
     const struct recd_request *rq;
     struct recd_response *rs;
     struct recd_route rt;
+    /* This worker's cache once checked against the store's version (NULL: none); the version is
+     * read at most once a request. */
+    struct recd_api_cache *cache;
+    int cache_checked;
     struct recd_query qs;
     struct recd_store *st;
     struct recd_render_ctx rc;

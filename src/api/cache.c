@@ -1,9 +1,13 @@
 #include "api/cache.h"
 
+#include <openssl/crypto.h>
+
 #include <stdlib.h>
 #include <string.h>
 
 #define SLOTS 64
+/* Distinct credentials a worker remembers at once: a few clients, each with a key or two. */
+#define AUTH_SLOTS 16
 
 /* One allocation per entry: the count, then the key's bytes, then the body's. The cache holds
  * one reference; each response sending the body holds another. */
@@ -20,12 +24,22 @@ struct entry {
     uint64_t used; /* last use, for eviction */
 };
 
+/* Credentials found valid: the digest of the Authorization header and the account it may act
+ * on (whose row callers of the check expect). */
+struct auth_entry {
+    uint64_t used; /* 0: a free slot; else the last use, for eviction */
+    unsigned char digest[32];
+    struct recd_account acc;
+};
+
 struct recd_api_cache {
     size_t max_bytes, bytes;
     int64_t version[2];
     int valid;
     uint64_t clock;
     struct entry e[SLOTS];
+    uint64_t auth_clock;
+    struct auth_entry auth[AUTH_SLOTS];
 };
 
 struct recd_api_cache *recd_api_cache_new(size_t max_bytes)
@@ -53,12 +67,19 @@ static void drop(struct recd_api_cache *c, struct entry *e)
     memset(e, 0, sizeof *e);
 }
 
+static void drop_all(struct recd_api_cache *c)
+{
+    for (int i = 0; i < SLOTS; i++)
+        drop(c, &c->e[i]);
+    /* The rows hold token hashes: not left behind in freed or reused memory. */
+    OPENSSL_cleanse(c->auth, sizeof c->auth);
+}
+
 void recd_api_cache_free(struct recd_api_cache *c)
 {
     if (!c)
         return;
-    for (int i = 0; i < SLOTS; i++)
-        drop(c, &c->e[i]);
+    drop_all(c);
     free(c);
 }
 
@@ -66,8 +87,7 @@ void recd_api_cache_validate(struct recd_api_cache *c, const int64_t version[2])
 {
     if (c->valid && c->version[0] == version[0] && c->version[1] == version[1])
         return;
-    for (int i = 0; i < SLOTS; i++)
-        drop(c, &c->e[i]);
+    drop_all(c);
     c->version[0] = version[0];
     c->version[1] = version[1];
     c->valid = 1;
@@ -142,4 +162,40 @@ void recd_api_cache_put(struct recd_api_cache *c, const char *key, size_t key_le
             return;
         drop(c, victim);
     }
+}
+
+int recd_api_cache_auth_get(struct recd_api_cache *c, const char *sid, const unsigned char digest[32],
+                            struct recd_account *acc)
+{
+    if (!c->valid)
+        return 0;
+    for (int i = 0; i < AUTH_SLOTS; i++) {
+        struct auth_entry *a = &c->auth[i];
+        /* The sid is in the request's path, no secret; the digest stands for one. */
+        if (a->used && strcmp(a->acc.sid, sid) == 0 && CRYPTO_memcmp(a->digest, digest, 32) == 0) {
+            a->used = ++c->auth_clock;
+            *acc = a->acc;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void recd_api_cache_auth_put(struct recd_api_cache *c, const unsigned char digest[32],
+                             const struct recd_account *acc)
+{
+    /* As for pages: before the first validate there is no version to tie the entry to. */
+    if (!c->valid)
+        return;
+    struct auth_entry *slot = &c->auth[0];
+    for (int i = 0; i < AUTH_SLOTS; i++) {
+        struct auth_entry *a = &c->auth[i];
+        if (a->used && strcmp(a->acc.sid, acc->sid) == 0 && CRYPTO_memcmp(a->digest, digest, 32) == 0)
+            return; /* already known */
+        if (a->used < slot->used)
+            slot = a; /* a free slot (0) first, else the least recently used */
+    }
+    memcpy(slot->digest, digest, 32);
+    slot->acc = *acc;
+    slot->used = ++c->auth_clock;
 }
