@@ -90,7 +90,7 @@ void recd_call_fail(struct call *c, int err, const char *detail)
  * what is then read and cached can only be as new or newer than that version, so a change that
  * lands meanwhile empties the cache at the next request instead of being missed.
  */
-static struct recd_api_cache *current_cache(struct call *c)
+struct recd_api_cache *recd_call_cache(struct call *c)
 {
     int64_t version[2];
     if (c->cache_checked)
@@ -123,7 +123,7 @@ int recd_call_authorize(struct call *c, struct recd_account *acc)
         }
     }
     unsigned char digest[32];
-    struct recd_api_cache *cache = rq->authorization ? current_cache(c) : NULL;
+    struct recd_api_cache *cache = rq->authorization ? recd_call_cache(c) : NULL;
     if (cache) {
         recd_auth_digest(rq->authorization, digest);
         if (recd_api_cache_auth_get(cache, c->rt.account_sid, digest, acc))
@@ -157,7 +157,7 @@ void recd_call_ok(struct call *c, const char *ct)
 const char *recd_call_cache_lookup(struct call *c, struct recd_api_cache **cache, const char *key,
                                    size_t key_len, size_t *len, const char **ct)
 {
-    *cache = current_cache(c);
+    *cache = recd_call_cache(c);
     return *cache ? recd_api_cache_get(*cache, key, key_len, len, ct) : NULL;
 }
 
@@ -174,7 +174,7 @@ int recd_call_from_cache(struct call *c, struct recd_api_cache **cache)
     const char *ct;
     struct recd_api_cache_ref *ref;
     /* Sent straight from the cache: copying a page of 50 was ~4 % of serving it. */
-    *cache = current_cache(c);
+    *cache = recd_call_cache(c);
     const char *hit =
         *cache ? recd_api_cache_share(*cache, c->rq->target.p, c->rq->target.n, &len, &ct, &ref) : NULL;
     if (!hit)

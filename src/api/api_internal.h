@@ -50,6 +50,10 @@ void recd_call_ok(struct call *c, const char *ct);
  */
 int recd_call_from_cache(struct call *c, struct recd_api_cache **cache);
 
+/** This worker's cache, emptied first if the store changed since its entries were made (the
+ *  version is read once a request); NULL when there is none. */
+struct recd_api_cache *recd_call_cache(struct call *c);
+
 /** Looks `key` up in this worker's current cache; sets *cache to the cache to fill on a miss (NULL
  *  when there is none). The entry's bytes and content type on a hit, else NULL. */
 const char *recd_call_cache_lookup(struct call *c, struct recd_api_cache **cache, const char *key,

@@ -2,12 +2,17 @@
 
 #include <openssl/crypto.h>
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SLOTS 64
 /* Distinct credentials a worker remembers at once: a few clients, each with a key or two. */
 #define AUTH_SLOTS 16
+/* Media files kept open: the few a worker serves again and again; a bound on its descriptors. */
+#define FILE_SLOTS   16
+#define FILE_KEY_MAX 64
 
 /* One allocation per entry: the count, then the key's bytes, then the body's. The cache holds
  * one reference; each response sending the body holds another. */
@@ -32,6 +37,13 @@ struct auth_entry {
     struct recd_account acc;
 };
 
+struct file_entry {
+    uint64_t used; /* 0: a free slot; else the last use, for eviction */
+    int fd;
+    int64_t size;
+    char key[FILE_KEY_MAX];
+};
+
 struct recd_api_cache {
     size_t max_bytes, bytes;
     int64_t version[2];
@@ -40,6 +52,8 @@ struct recd_api_cache {
     struct entry e[SLOTS];
     uint64_t auth_clock;
     struct auth_entry auth[AUTH_SLOTS];
+    uint64_t file_clock;
+    struct file_entry files[FILE_SLOTS];
 };
 
 struct recd_api_cache *recd_api_cache_new(size_t max_bytes)
@@ -73,6 +87,10 @@ static void drop_all(struct recd_api_cache *c)
         drop(c, &c->e[i]);
     /* The rows hold token hashes: not left behind in freed or reused memory. */
     OPENSSL_cleanse(c->auth, sizeof c->auth);
+    for (int i = 0; i < FILE_SLOTS; i++)
+        if (c->files[i].used)
+            close(c->files[i].fd);
+    memset(c->files, 0, sizeof c->files);
 }
 
 void recd_api_cache_free(struct recd_api_cache *c)
@@ -198,4 +216,47 @@ void recd_api_cache_auth_put(struct recd_api_cache *c, const unsigned char diges
     memcpy(slot->digest, digest, 32);
     slot->acc = *acc;
     slot->used = ++c->auth_clock;
+}
+
+int recd_api_cache_file_get(struct recd_api_cache *c, const char *key, int64_t *size)
+{
+    if (!c->valid)
+        return -1;
+    for (int i = 0; i < FILE_SLOTS; i++) {
+        struct file_entry *f = &c->files[i];
+        if (f->used && strcmp(f->key, key) == 0) {
+            /* Each response owns (and closes) its descriptor; sendfile is given the offset, so
+             * duplicates sharing one file position do not disturb one another. */
+            int fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+            if (fd < 0)
+                return -1;
+            f->used = ++c->file_clock;
+            *size = f->size;
+            return fd;
+        }
+    }
+    return -1;
+}
+
+void recd_api_cache_file_put(struct recd_api_cache *c, const char *key, int fd, int64_t size)
+{
+    if (!c->valid || strlen(key) >= FILE_KEY_MAX)
+        return;
+    struct file_entry *slot = &c->files[0];
+    for (int i = 0; i < FILE_SLOTS; i++) {
+        struct file_entry *f = &c->files[i];
+        if (f->used && strcmp(f->key, key) == 0)
+            return;
+        if (f->used < slot->used)
+            slot = f;
+    }
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0)
+        return; /* out of descriptors: the cache declines */
+    if (slot->used)
+        close(slot->fd);
+    slot->fd = dup;
+    slot->size = size;
+    strcpy(slot->key, key);
+    slot->used = ++c->file_clock;
 }

@@ -61,4 +61,14 @@ int recd_api_cache_auth_get(struct recd_api_cache *c, const char *sid, const uns
 void recd_api_cache_auth_put(struct recd_api_cache *c, const unsigned char digest[32],
                              const struct recd_account *acc);
 
+/**
+ * A new descriptor (close-on-exec, the caller's to close) for the open file kept for `key`, with
+ * its size in *size; -1 when none is kept. For media files, which never change once stored (a
+ * deletion is a commit, and empties the cache): this saves the open and fstat of each request.
+ */
+int recd_api_cache_file_get(struct recd_api_cache *c, const char *key, int64_t *size);
+
+/** Keeps a duplicate of the open file `fd` of `size` bytes for `key`; a cache may decline. */
+void recd_api_cache_file_put(struct recd_api_cache *c, const char *key, int fd, int64_t size);
+
 #endif
