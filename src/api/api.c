@@ -77,8 +77,13 @@ void recd_api_error(struct recd_response *rs, int err, int json, const char *det
 
 void recd_call_fail(struct call *c, int err, const char *detail)
 {
-    if (err == RECD_E_NOT_FOUND)
-        detail = c->path;
+    char path[300];
+    if (err == RECD_E_NOT_FOUND) {
+        /* The request path, shortened; written only here, since most requests never fail. */
+        size_t n = c->plen > 256 ? 256 : c->plen;
+        snprintf(path, sizeof path, "%.*s%s", (int)n, c->rq->target.p, c->plen > 256 ? "..." : "");
+        detail = path;
+    }
     if (err == RECD_E_IO || err == RECD_E_NO_SPACE || err == RECD_E_INTERNAL)
         detail = NULL; /* the log has the cause; the client gets no internals */
     recd_api_error(c->rs, err, c->json, detail);
@@ -214,8 +219,6 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
         recd_call_fail(c, RECD_E_URI_TOO_LONG, "");
         return;
     }
-    snprintf(c->path, sizeof c->path, "%.*s%s", (int)(plen > 256 ? 256 : plen), rq->target.p,
-             plen > 256 ? "..." : "");
     if (rc < 0) {
         recd_call_fail(c, RECD_E_NOT_FOUND, NULL);
         return;

@@ -29,8 +29,7 @@ struct call {
     struct recd_store *st;
     struct recd_render_ctx rc;
     int json;
-    char path[300]; /* the request path, shortened, for 404 messages */
-    size_t plen;    /* length of the path in rq->target */
+    size_t plen; /* length of the path in rq->target */
 };
 
 /** Sets the error `err` on the response; internals are never put in its message. */
