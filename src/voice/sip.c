@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <re.h>
@@ -1139,14 +1140,44 @@ static void libre_init_once(void)
     libre_init_err = libre_init();
 }
 
+/*
+ * libre's loop indexes its handler table by descriptor number and sizes it, unless told otherwise,
+ * at FD_SETSIZE (1024): a descriptor numbered past it cannot be polled, so each call's two RTP/RTCP
+ * sockets would cap the endpoint near 500 calls whatever max_calls says. Size it from the process's
+ * descriptor limit instead (it must be set before the loop's first descriptor), and say so when
+ * that limit cannot hold max_calls.
+ */
+static int loop_fds(const struct recd_sip *ep)
+{
+    struct rlimit rl;
+    rlim_t n = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > n)
+        n = rl.rlim_cur;
+    /* libre zeroes its tables (about 50 bytes per descriptor): 65536 is 3 MB and 32,000 calls. */
+    if (n > 65536)
+        n = 65536;
+    /* Two descriptors per call, plus the SIP sockets, the mqueue and whatever else the process has. */
+    if ((rlim_t)ep->o.max_calls * 2 + 64 > n)
+        recd_log_warn("sip: %llu file descriptors allow about %llu calls, fewer than max_calls %u (raise "
+                      "ulimit -n)",
+                      (unsigned long long)n, (unsigned long long)(n - 64) / 2, ep->o.max_calls);
+    return (int)n;
+}
+
 static void *sip_thread(void *arg)
 {
     struct recd_sip *ep = arg;
+    /* Named so that top -H, perf and the call benchmark can tell the media loop from the rest. */
+    (void)pthread_setname_np(pthread_self(), "recd-sip");
     int err = re_thread_init();
     const char *step = "re_thread_init";
     if (err)
         goto fail;
     tmr_init(&ep->stop_tmr);
+    step = "fd_setsize";
+    err = fd_setsize(loop_fds(ep));
+    if (err)
+        goto fail;
     step = "the address";
     err = sa_set_str(&ep->laddr, ep->o.host, ep->o.port);
     if (err)
