@@ -2,13 +2,13 @@
 # every test; `make run` serves a demo. Each of them first installs what is missing (`make deps`).
 
 CC       ?= cc
-PKGS     := libmicrohttpd sqlite3 sndfile libcrypto libre spandsp
+PKGS     := sqlite3 sndfile libcrypto libre spandsp
 WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
 # libre's headers are not self-contained and not -Wconversion clean: -isystem silences them, and
 # HAVE_INTTYPES_H gives re_types.h the fixed-width types it expects.
 RE_CFLAGS := -isystem /usr/include/re -DHAVE_INTTYPES_H
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) $(WARN) $(EXTRA_CFLAGS)
-LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
+LDLIBS   := -lhttp_parser -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
 # Outbound HTTP (voice webhooks): libcurl, OpenSSL flavour.
 LDLIBS   += -lcurl
 
@@ -38,11 +38,12 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) -g -O1 -fsanitize=fuzze
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 
 # Debian packages the build, the tests and `make run` need.
-DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libmicrohttpd-dev libsqlite3-dev libsndfile1-dev \
+DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libsqlite3-dev libsndfile1-dev \
             libssl-dev libmp3lame-dev libcmocka-dev python3 python3-pytest python3-requests \
             python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
             wrk nginx libexpat1-dev libre-dev libspandsp-dev sip-tester baresip sox
 DEB_PKGS += libcurl4-openssl-dev
+DEB_PKGS += libhttp-parser-dev
 
 .PHONY: all deps run test unit e2e fuzz clean format bench bench-ab bench-calls
 all: deps build/recd
