@@ -9,7 +9,7 @@ Two ramps:
 1. Concurrency. For each level N, a fresh endpoint and one SIPp run place N calls (bench/uac_rtp.xml)
    at a setup rate that has them all up within the first part of the call. Every call streams
    S seconds of G.711 u-law (SIPp's rtp_stream, one loop of a file of exactly S*50 packets, so SIPp
-   sends S*50 packets per call), and hangs up after S + 2 s. While all N calls are up, the bench
+   sends S*50 packets per call), and hangs up after S + 10 s. While all N calls are up, the bench
    samples /proc: the endpoint's CPU (whole process and its busiest thread, the one running
    libre's loop), its RSS, SIPp's CPU, and the kernel's drop counter of every UDP socket in the
    endpoint's RTP range. When SIPp is done the endpoint stops and reports each call's counters: a
@@ -50,7 +50,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 RTP_LO, RTP_HI = 20000, 29999
 MEDIA_PORT = 6000
-HANGUP_MARGIN_S = 2.0
+# SIPp hangs up this long after the stream's nominal end: rtp_stream sends late packets in a burst
+# when its threads were kept off the CPU, and a BYE before the last of them would cut the stream.
+HANGUP_MARGIN_S = 10.0
 # Scheduling priority of the endpoint and SIPp (see --nice), and the SCHED_FIFO priority of the
 # endpoint's media thread (see --rt, 0 for none); set by main().
 NICE = 0
@@ -76,10 +78,12 @@ def realtime(pid):
     raise RuntimeError("no recd-sip thread in %d" % pid)
 
 
-def niced(cmd):
-    """`cmd` run at NICE: other sessions' builds share these 2 cores, and at the default priority a
+def niced(cmd, rt=0):
+    """`cmd` run in SCHED_FIFO at `rt` when given, else at NICE: other sessions' builds share these 2 cores, and at the default priority a
     media loop that needs half a core gets a fair share of a machine with a load of 8 (a quarter of
     a core) and its sockets overflow. The priority only matters when the machine is oversubscribed."""
+    if rt:
+        return ["chrt", "-f", str(rt)] + cmd
     return ["nice", "-n", str(NICE)] + cmd if NICE else cmd
 
 
@@ -269,6 +273,7 @@ def write_audio(path, seconds):
 
 
 def sipp_cmd(scenario, sink_port, rate, limit, total, pause_ms, run_dir, timeout_s):
+    # SIPp's stream threads need the CPU on time as much as recd's media thread does; below it.
     return niced(["sipp", "127.0.0.1:%d" % sink_port, "-sf", os.path.join(REPO, "bench", scenario), "-s", "bench",
             "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_udp_pair()),
             "-t", "u1", "-r", str(rate), "-l", str(limit), "-m", str(total), "-d", str(pause_ms),
@@ -276,7 +281,7 @@ def sipp_cmd(scenario, sink_port, rate, limit, total, pause_ms, run_dir, timeout
             "-nostdin", "-timeout", "%ds" % timeout_s, "-timeout_error",
             "-trace_stat", "-fd", "1", "-stf", os.path.join(run_dir, "sipp.csv"),
             "-trace_err", "-error_file", os.path.join(run_dir, "sipp.err"),
-            "-trace_screen", "-screen_file", os.path.join(run_dir, "sipp.screen")])
+            "-trace_screen", "-screen_file", os.path.join(run_dir, "sipp.screen")], rt=RT // 2)
 
 
 def sipp_stats(run_dir):
@@ -336,7 +341,7 @@ def run_level(n, seconds, run_dir, audio):
                             stderr=subprocess.STDOUT)
     # The window in which every call is up: after the last setup, before the first BYE.
     w_begin = t0 + ramp_s + 2.0
-    w_end = t0 + seconds + HANGUP_MARGIN_S - 1.0
+    w_end = t0 + seconds - 1.0
     load = []
     drops = {}
     first = last = None
@@ -363,7 +368,7 @@ def run_level(n, seconds, run_dir, audio):
            "kernel_drops": sum(drops.values()),
            "rcvbuf_errors": snmp1.get("RcvbufErrors", 0) - snmp0.get("RcvbufErrors", 0),
            "sipp_rc": sipp.returncode}
-    if first and last and last[0] - first[0] >= 3:
+    if first and last and last[0] - first[0] >= 2:
         span = last[0] - first[0]
         res["window"] = span
         res["cpu"] = (last[1] - first[1]) / span
@@ -449,8 +454,10 @@ def report(levels, rates, seconds, started, load_before, load_after, nice, rt, r
              "- endpoint: `build/bench/sip_sink` (recd's SIP endpoint and RTP path, audio counted, nothing "
              "recorded); caller: SIPp on the same cores, %d s calls of G.711 u-law via `rtp_stream`" % seconds,
              "- load average before: %s, after: %s (other sessions share the machine); the endpoint and "
-             "SIPp ran at nice %d, the endpoint's media thread %s" % (
-                 load_before, load_after, nice, "in SCHED_FIFO %d" % rt if rt else "at that priority"),
+             "SIPp ran at nice %d%s" % (
+                 load_before, load_after, nice,
+                 ", except the endpoint's media thread, in SCHED_FIFO %d, and SIPp, in SCHED_FIFO %d (see "
+                 "the method)" % (rt, rt // 2) if rt else ""),
              "",
              "| calls | setup rate | pkts SIPp sent | pkts recd got | lost/late | missing | complete | recd CPU "
              "| busiest thread | CPU per call | CPU per packet in | RSS per call | SIPp CPU | result |",
