@@ -3,6 +3,7 @@
 
 CC       ?= cc
 PKGS     := sqlite3 sndfile libcrypto libre spandsp
+PKGS     += libmpg123 soxr espeak-ng
 WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
 # libre's headers are not self-contained and not -Wconversion clean: -isystem silences them, and
 # HAVE_INTTYPES_H gives re_types.h the fixed-width types it expects.
@@ -11,6 +12,8 @@ CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) $(WARN) $(EXTRA_CFLAG
 LDLIBS   := -lhttp_parser -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
 # Outbound HTTP (voice webhooks): libcurl, OpenSSL flavour.
 LDLIBS   += -lcurl
+# Voice media: MP3 decoding for <Play>, resampling, <Say>.
+LDLIBS   += -lmpg123 -lsoxr -lespeak-ng
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -44,6 +47,7 @@ DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libsqlite3-de
             wrk nginx libexpat1-dev libre-dev libspandsp-dev sip-tester baresip sox
 DEB_PKGS += libcurl4-openssl-dev
 DEB_PKGS += libhttp-parser-dev
+DEB_PKGS += libmpg123-dev libsoxr-dev libespeak-ng-dev espeak-ng-data
 
 .PHONY: all deps run test unit e2e fuzz clean format bench bench-ab bench-calls
 all: deps build/recd
