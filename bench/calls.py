@@ -54,9 +54,10 @@ MEDIA_PORT = 6000
 # when its threads were kept off the CPU, and a BYE before the last of them would cut the stream.
 HANGUP_MARGIN_S = 10.0
 # Scheduling priority of the endpoint and SIPp (see --nice), and the SCHED_FIFO priority of the
-# endpoint's media thread (see --rt, 0 for none); set by main().
+# endpoint's media thread (see --rt, 0 for none), and whether calls are recorded (--record).
 NICE = 0
 RT = 0
+RECORD = False
 
 
 def realtime(pid):
@@ -202,11 +203,12 @@ class Sink:
 
     def __init__(self, run_dir, max_calls):
         self.port = free_port()
+        record = ["--record", os.path.join(run_dir, "data")] if RECORD else []
         self.out_path = os.path.join(run_dir, "sink.out")
         self.err_path = os.path.join(run_dir, "sink.err")
         self.proc = subprocess.Popen(niced(
             [SINK, "--port", str(self.port), "--rtp", "%d-%d" % (RTP_LO, RTP_HI), "--number", "bench",
-             "--max-calls", str(max_calls), "--invite-rate", "100000", "--invite-burst", "100000"]),
+             "--max-calls", str(max_calls), "--invite-rate", "100000", "--invite-burst", "100000"] + record),
             stdout=open(self.out_path, "w"), stderr=open(self.err_path, "w"))
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -235,12 +237,18 @@ class Sink:
                 self.proc.wait()
                 raise RuntimeError("sip_sink did not stop on SIGTERM")
         calls = []
+        recs = []
         for line in open(self.out_path):
+            parts = line.split()
             if line.startswith("END "):
-                parts = line.split()
                 c = {k: int(v) for k, v in (p.split("=") for p in parts[2:])}
                 c["reason"] = int(parts[1])
                 calls.append(c)
+            elif line.startswith("REC "):
+                recs.append((parts[1], int(parts[2].split("=")[1])))
+        # The recorder logs a recording whose ring overflowed (audio replaced by silence).
+        self.overflows = sum(1 for line in open(self.err_path) if "faster than the disk" in line)
+        self.recs = recs
         return calls
 
 
@@ -361,13 +369,20 @@ def run_level(n, seconds, run_dir, audio):
     load.append(loadavg())
     t_done = time.time()
     calls = sink.stop()
+    recs = sink.recs
+    overflows = sink.overflows
+    data_mb = 0
+    if RECORD:
+        for root, _, files in os.walk(os.path.join(run_dir, "data")):
+            data_mb += sum(os.path.getsize(os.path.join(root, f)) for f in files) / 1e6
+        shutil.rmtree(os.path.join(run_dir, "data"), ignore_errors=True)
     snmp1 = udp_snmp()
     st = sipp_stats(run_dir)
     res = {"n": n, "rate": rate, "seconds": seconds, "calls": calls, "sipp": st, "load": load,
            "elapsed": t_done - t0, "rss0": rss0, "rss_peak": rss_peak,
            "kernel_drops": sum(drops.values()),
            "rcvbuf_errors": snmp1.get("RcvbufErrors", 0) - snmp0.get("RcvbufErrors", 0),
-           "sipp_rc": sipp.returncode}
+           "sipp_rc": sipp.returncode, "recs": recs, "overflows": overflows, "data_mb": data_mb}
     if first and last and last[0] - first[0] >= 2:
         span = last[0] - first[0]
         res["window"] = span
@@ -392,8 +407,10 @@ def judge(res):
                           and c["duplicates"] == 0 and c["samples"] == res["seconds"] * 8000)
     res["ok_sipp"] = int(res["sipp"].get("SuccessfulCall(C)", 0) or 0)
     res["failed_sipp"] = int(res["sipp"].get("FailedCall(C)", 0) or 0)
+    res["recorded"] = sum(1 for st, ms in res["recs"] if st == "completed" and ms == res["seconds"] * 1000)
     res["pass"] = (res["complete"] == res["n"] and res["lost"] == 0 and res["missing"] == 0
-                   and res["failed_sipp"] == 0 and res["ok_sipp"] == res["n"])
+                   and res["failed_sipp"] == 0 and res["ok_sipp"] == res["n"]
+                   and (not RECORD or (res["recorded"] == res["n"] and res["overflows"] == 0)))
     return res
 
 
@@ -430,8 +447,9 @@ def fmt_level(r):
     per_call = r["seconds"] * 50
     cpu = r.get("cpu")
     pkts_s = r["n"] * 50
-    row = "| %d | %d/s | %d | %d | %d | %d | %d/%d | %s | %s | %s | %s | %s | %s | %s |" % (
+    row = "| %d | %d/s | %d | %d | %d | %d | %d/%d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
         r["n"], r["rate"], r["sent"], r["received"], r["lost"], r["missing"], r["complete"], r["n"],
+        "%d/%d" % (r["recorded"], r["n"]) if RECORD else "-",
         "%.0f %%" % (100 * cpu) if cpu is not None else "-",
         "%.0f %% (%s)" % (100 * r["thread_cpu"], r["thread"]) if cpu is not None else "-",
         "%.2f ms/s" % (1000 * cpu / r["n"]) if cpu is not None else "-",
@@ -451,17 +469,19 @@ def report(levels, rates, seconds, started, load_before, load_after, nice, rt, r
     sipp_v = next((l.strip() for l in sipp_v if "SIPp" in l), "SIPp")
     lines = ["## Concurrent calls, %s" % started.strftime("%Y-%m-%d %H:%M UTC"), "",
              "- commit `%s`, %d cores (`nproc`), Linux %s, %s" % (commit, os.cpu_count(), kernel, sipp_v),
-             "- endpoint: `build/bench/sip_sink` (recd's SIP endpoint and RTP path, audio counted, nothing "
-             "recorded); caller: SIPp on the same cores, %d s calls of G.711 u-law via `rtp_stream`" % seconds,
+             "- endpoint: `build/bench/sip_sink` (recd's SIP endpoint and RTP path, %s); caller: SIPp on the "
+             "same cores, %d s calls of G.711 u-law via `rtp_stream`" % (
+                 "every call recorded to disk by recd's recorder" if RECORD else "audio counted, nothing recorded",
+                 seconds),
              "- load average before: %s, after: %s (other sessions share the machine); the endpoint and "
              "SIPp ran at nice %d%s" % (
                  load_before, load_after, nice,
                  ", except the endpoint's media thread, in SCHED_FIFO %d, and SIPp, in SCHED_FIFO %d (see "
                  "the method)" % (rt, rt // 2) if rt else ""),
              "",
-             "| calls | setup rate | pkts SIPp sent | pkts recd got | lost/late | missing | complete | recd CPU "
-             "| busiest thread | CPU per call | CPU per packet in | RSS per call | SIPp CPU | result |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| calls | setup rate | pkts SIPp sent | pkts recd got | lost/late | missing | complete | recorded "
+             "| recd CPU | busiest thread | CPU per call | CPU per packet in | RSS per call | SIPp CPU | result |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [fmt_level(r) for r in levels]
     lines += ["", "Per level: load average at the window's start and end; kernel drops on recd's RTP sockets "
               "(`/proc/net/udp`); system-wide UDP receive-buffer errors (SIPp does not read the RTP recd "
@@ -469,10 +489,13 @@ def report(levels, rates, seconds, started, load_before, load_after, nice, rt, r
     for r in levels:
         lines.append("- %d calls: load %s; window %.0f s; kernel drops on recd's sockets %d; UDP RcvbufErrors "
                      "(all sockets) %d; SIPp successful %d, failed %d, exit %d; recd RSS %.1f MB idle, %.1f MB "
-                     "with every call up" % (
+                     "with every call up%s" % (
                          r["n"], " -> ".join(r["load"]), r.get("window", 0), r["kernel_drops"],
                          r["rcvbuf_errors"], r["ok_sipp"], r["failed_sipp"], r["sipp_rc"],
-                         (r["rss0"] or 0) / 1e6, r["rss_peak"] / 1e6))
+                         (r["rss0"] or 0) / 1e6, r["rss_peak"] / 1e6,
+                         "; recordings: %d finished, %d completed at exactly %d s, %d ring overflows, %.0f MB "
+                         "written" % (len(r["recs"]), r["recorded"], r["seconds"], r["overflows"], r["data_mb"])
+                         if RECORD else ""))
     if rates:
         lines += ["", "Call setups (INVITE, 200, ACK, 1 s, BYE; %d s at each rate):" % rate_s, "",
                   "| target rate | achieved | successful | failed | INVITE->200 mean, 99 % | recd CPU per call | result |",
@@ -510,14 +533,17 @@ def main():
                     help="nice value for the endpoint and SIPp (default -10 as root, else 0)")
     ap.add_argument("--rt", type=int, default=10 if os.geteuid() == 0 else 0,
                     help="SCHED_FIFO priority of the endpoint's media thread (default 10 as root; 0: none)")
+    ap.add_argument("--record", action="store_true",
+                    help="record every call with recd's recorder into a store in the run folder")
     ap.add_argument("--keep-going", action="store_true", help="run every level even after one fails")
     args = ap.parse_args()
     if args.quick:
         args.levels, args.seconds, args.rates = "10,40", 6, "20"
     global NICE
     NICE = args.nice
-    global RT
+    global RT, RECORD
     RT = args.rt
+    RECORD = args.record
     levels = [int(x) for x in args.levels.split(",") if x]
     rates = [int(x) for x in args.rates.split(",") if x]
     if not os.path.exists(SINK):
