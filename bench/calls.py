@@ -576,7 +576,7 @@ def main():
                   3 if args.quick else 10)
     print(body)
     if not args.no_write:
-        key = "quick" if args.quick else "S=%d" % args.seconds
+        key = ("quick" if args.quick else "S=%d" % args.seconds) + (" RECORD" if args.record else "")
         write_results(os.environ.get("RECD_BENCH_RESULTS", os.path.join(REPO, "bench", "RESULTS.md")), key, body)
     return 0
 
