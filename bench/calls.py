@@ -231,7 +231,8 @@ class Sink:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=30)
+                # Recorded calls are finished (WAV written and synced, row completed) after they end.
+                self.proc.wait(timeout=600 if RECORD else 30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
