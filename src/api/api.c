@@ -14,6 +14,9 @@
 
 #define ALLOW_LIST     "GET, HEAD, OPTIONS"
 #define ALLOW_INSTANCE "GET, HEAD, DELETE, OPTIONS"
+/* A call's recordings also take POST: live-call recording (contract §7). */
+#define ALLOW_CALL_LIST     "GET, HEAD, POST, OPTIONS"
+#define ALLOW_CALL_INSTANCE "GET, HEAD, POST, DELETE, OPTIONS"
 
 void recd_response_init(struct recd_response *rs)
 {
@@ -194,12 +197,17 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
     }
     snprintf(c->path, sizeof c->path, "%.*s%s", (int)(plen > 256 ? 256 : plen), rq->target.p,
              plen > 256 ? "..." : "");
+    if (rc == 0 && c->rt.kind == RECD_R_CALL_RECORDING && !c->rt.recording_sid[0] &&
+        rq->method != RECD_M_POST && rq->method != RECD_M_OPTIONS)
+        rc = RECD_E_NOT_FOUND; /* Twilio.CURRENT names no recording to read or delete */
     if (rc < 0) {
         recd_call_fail(c, RECD_E_NOT_FOUND, NULL);
         return;
     }
     int instance = !c->rt.is_list;
-    const char *allow = instance ? ALLOW_INSTANCE : ALLOW_LIST;
+    int call_rec = c->rt.kind == RECD_R_CALL_RECORDINGS || c->rt.kind == RECD_R_CALL_RECORDING;
+    const char *allow = call_rec ? (instance ? ALLOW_CALL_INSTANCE : ALLOW_CALL_LIST)
+                                 : (instance ? ALLOW_INSTANCE : ALLOW_LIST);
     switch (rq->method) {
     case RECD_M_OPTIONS:
         rs->status = 204;
@@ -211,6 +219,14 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
     case RECD_M_DELETE:
         if (instance)
             break;
+        recd_call_fail(c, RECD_E_METHOD, NULL);
+        rs->allow = allow;
+        return;
+    case RECD_M_POST:
+        if (call_rec) {
+            recd_call_recordings_post(c);
+            return;
+        }
         /* fall through */
     default:
         recd_call_fail(c, RECD_E_METHOD, NULL);

@@ -24,6 +24,25 @@ enum recd_method {
     RECD_M_OPTIONS
 };
 
+/** A live-call recording command (POST /Calls/CA…/Recordings[/RE…]), for whoever runs calls. */
+struct recd_live_recording {
+    const char *account_sid, *call_sid;
+    const char *recording_sid; /* NULL to start one; a sid or "Twilio.CURRENT" to update one */
+    int cmd;                   /* when updating: 1 pause, 2 resume, 3 stop (as enum recd_engine_live_cmd) */
+    int skip;                  /* PauseBehavior=skip */
+    const char *callback;      /* RecordingStatusCallback, or NULL */
+    int callback_get;
+    unsigned events; /* RecordingStatusCallbackEvent: 1 in-progress, 2 completed, 4 absent */
+    int trim;        /* Trim=trim-silence */
+    char sid[35];    /* out: the recording acted on */
+};
+
+/**
+ * Runs a live-call recording command; 0 (or a slot number) or a negative RECD_E_* (NOT_FOUND: no
+ * such live call; CALL_STATE: not in progress).
+ */
+typedef int (*recd_live_recording_fn)(void *arg, struct recd_live_recording *lr);
+
 struct recd_request {
     /* From the wire, filled by the HTTP adapter. */
     enum recd_method method;
@@ -47,6 +66,8 @@ struct recd_request {
     const char *base_url;          /* public base URL, "http://127.0.0.1:8080", no trailing '/' */
     struct recd_limiter *limiter;  /* failed-auth limiter, or NULL for none */
     struct recd_api_cache *cache;  /* this worker's cache of rendered list pages, or NULL */
+    recd_live_recording_fn live;   /* calls this server runs (recd serve --sip), or NULL */
+    void *live_arg;
 };
 
 struct recd_response {

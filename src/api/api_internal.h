@@ -65,6 +65,10 @@ void recd_recording_serve(struct call *c);
 /** A transcription instance (src/api/transcriptions.c). */
 void recd_transcription_serve(struct call *c);
 
+/** POST /Calls/CA…/Recordings and /Calls/CA…/Recordings/RE…: live-call recording
+ *  (src/api/call_recordings.c). */
+void recd_call_recordings_post(struct call *c);
+
 /** A call instance: GET and DELETE (src/api/calls.c). */
 void recd_call_resource_serve(struct call *c);
 

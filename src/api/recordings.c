@@ -200,24 +200,32 @@ static int find_recording(struct call *c, struct recd_recording *r)
     return 0;
 }
 
+/* DELETE: Basic auth always; the row goes first, then its media (contract §5). */
+static void delete_recording(struct call *c)
+{
+    struct recd_recording r;
+    struct recd_account acc;
+    if (recd_call_authorize(c, &acc) < 0 || find_recording(c, &r) < 0)
+        return;
+    /* Its media is still being written; Twilio, too, refuses until the recording ends. */
+    if (recd_recording_in_progress(&r)) {
+        recd_call_fail(c, RECD_E_IN_PROGRESS, "a recording");
+        return;
+    }
+    int rc = recd_recording_delete(c->st, c->rq->blob, r.sid);
+    if (rc < 0) {
+        recd_call_fail(c, rc, "");
+        return;
+    }
+    c->rs->status = 204;
+}
+
 void recd_recording_serve(struct call *c)
 {
     struct recd_recording r;
     struct recd_account acc;
     if (c->rq->method == RECD_M_DELETE) {
-        if (recd_call_authorize(c, &acc) < 0 || find_recording(c, &r) < 0)
-            return;
-        /* Its media is still being written; Twilio, too, refuses until the recording ends. */
-        if (recd_recording_in_progress(&r)) {
-            recd_call_fail(c, RECD_E_IN_PROGRESS, "a recording");
-            return;
-        }
-        int rc = recd_recording_delete(c->st, c->rq->blob, r.sid);
-        if (rc < 0) {
-            recd_call_fail(c, rc, "");
-            return;
-        }
-        c->rs->status = 204;
+        delete_recording(c);
         return;
     }
     /* Public metadata rendered since the last change is served again; a signed link is always

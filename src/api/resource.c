@@ -63,6 +63,41 @@ const struct recd_resource recd_res_recording = {
     recording_xml,    sizeof recording_xml,
 };
 
+/*
+ * A recording of a call as POST /Calls/CA…/Recordings answers it (api.v2010.account.call
+ * .call_recording, in the schema's order): a recording row with `track` (recd records the
+ * caller, "inbound") and without the media fields.
+ */
+static const struct recd_field call_recording_fields[] = {
+    {"account_sid", "AccountSid", RECD_F_SID, REC(account_sid), NULL},
+    {"api_version", "ApiVersion", RECD_F_CONST, 0, "2010-04-01"},
+    {"call_sid", "CallSid", RECD_F_SID, REC(call_sid), NULL},
+    {"conference_sid", "ConferenceSid", RECD_F_SID, REC(conference_sid), NULL},
+    {"date_created", "DateCreated", RECD_F_DATE, REC(created_us), NULL},
+    {"date_updated", "DateUpdated", RECD_F_DATE, REC(updated_us), NULL},
+    {"start_time", "StartTime", RECD_F_DATE0, REC(start_us), NULL},
+    {"duration", "Duration", RECD_F_REC_SECONDS, REC(duration_ms), NULL},
+    {"sid", "Sid", RECD_F_SID, REC(sid), NULL},
+    {"price", "Price", RECD_F_NULL, 0, NULL},
+    {"uri", "Uri", RECD_F_URI, 0, NULL},
+    {"encryption_details", "EncryptionDetails", RECD_F_NULL, 0, NULL},
+    {"price_unit", "PriceUnit", RECD_F_CONST, 0, "USD"},
+    {"status", "Status", RECD_F_STR, REC(status), NULL},
+    {"channels", "Channels", RECD_F_INT, REC(channels), NULL},
+    {"source", "Source", RECD_F_STR, REC(source), NULL},
+    {"error_code", "ErrorCode", RECD_F_INT0, REC(error_code), NULL},
+    {"track", "Track", RECD_F_CONST, 0, "inbound"},
+};
+
+static const unsigned char call_recording_xml[] = {0, 1,  2,  3,  4,  5,  6,  7,  8,
+                                                   9, 10, 11, 12, 13, 14, 15, 16, 17};
+
+const struct recd_resource recd_res_call_recording = {
+    "Recording",           "Recordings",
+    call_recording_fields, sizeof call_recording_fields / sizeof call_recording_fields[0],
+    call_recording_xml,    sizeof call_recording_xml,
+};
+
 const struct recd_resource recd_res_transcription = {
     "Transcription",      "Transcriptions",
     transcription_fields, sizeof transcription_fields / sizeof transcription_fields[0],
@@ -158,10 +193,10 @@ static const char *rec_sid(const void *rec)
 
 static const char *rec_account(const void *rec, const struct recd_resource *res)
 {
-    size_t off = res == &recd_res_recording ? REC(account_sid)
-                 : res == &recd_res_call    ? CAL(account_sid)
-                 : res == &recd_res_number  ? NUM(account_sid)
-                                            : TRN(account_sid);
+    size_t off = res == &recd_res_recording || res == &recd_res_call_recording ? REC(account_sid)
+                 : res == &recd_res_call                                       ? CAL(account_sid)
+                 : res == &recd_res_number                                     ? NUM(account_sid)
+                                                                               : TRN(account_sid);
     return (const char *)rec + off;
 }
 
@@ -178,6 +213,11 @@ static void add_uri(struct recd_buf *b, const struct recd_resource *res, const v
     recd_buf_adds(b, API_PREFIX);
     recd_buf_adds(b, rec_account(rec, res));
     recd_buf_addc(b, '/');
+    if (res == &recd_res_call_recording) { /* Twilio names it under its call */
+        recd_buf_adds(b, "Calls/");
+        recd_buf_adds(b, ((const struct recd_recording *)rec)->call_sid);
+        recd_buf_addc(b, '/');
+    }
     recd_buf_adds(b, res->collection);
     recd_buf_addc(b, '/');
     recd_buf_adds(b, rec_sid(rec));

@@ -51,6 +51,7 @@ struct recd_resource {
 extern const struct recd_resource recd_res_recording;
 extern const struct recd_resource recd_res_transcription;
 extern const struct recd_resource recd_res_call;
+extern const struct recd_resource recd_res_call_recording; /* POST /Calls/CA…/Recordings answers */
 extern const struct recd_resource recd_res_number; /* for the command line: recd serves no such resource */
 
 /** What a renderer needs besides the record: the server's public base URL ("http://host:port"). */

@@ -66,7 +66,9 @@ int recd_route_match(const char *path, size_t n, struct recd_route *r)
     const char *last = path + n;
     while (last > path && last[-1] != '/')
         last--;
-    const char *dot = memchr(last, '.', (size_t)(end - last));
+    /* Twilio.CURRENT (the call's current recording, for POST only) has a dot of its own. */
+    size_t skip = (size_t)(end - last) >= 14 && memcmp(last, "Twilio.CURRENT", 14) == 0 ? 14 : 0;
+    const char *dot = memchr(last + skip, '.', (size_t)(end - last) - skip);
     if (dot) {
         int e = (int)ext_of(dot, (size_t)(end - dot));
         if (e < 0)
@@ -119,6 +121,8 @@ int recd_route_match(const char *path, size_t n, struct recd_route *r)
             k = RECD_R_CALL_RECORDINGS;
         else if (ns == 5 && is(s[3], "Recordings") && take_sid(s[4], "RE", r->recording_sid))
             k = RECD_R_CALL_RECORDING;
+        else if (ns == 5 && is(s[3], "Recordings") && is(s[4], "Twilio.CURRENT"))
+            k = RECD_R_CALL_RECORDING; /* recording_sid stays "": only POST takes it */
     } else if (is(s[1], "Conferences") && ns >= 4 && take_sid(s[2], "CF", r->conference_sid) &&
                is(s[3], "Recordings")) {
         if (ns == 4)

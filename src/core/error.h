@@ -47,7 +47,8 @@
     X(NO_SPACE, 500, 20500, "No space left on the data volume%s")                                            \
     X(IO, 500, 20500, "Internal server error%s")                                                             \
     X(IN_PROGRESS, 400, 20009, "Cannot delete %s while it is in progress")                                   \
-    X(VERSION, 505, 20505, "HTTP version not supported%s")
+    X(VERSION, 505, 20505, "HTTP version not supported%s")                                                   \
+    X(CALL_STATE, 400, 21220, "Invalid call state: the call is not in progress%s")
 
 enum recd_err {
     RECD_OK = 0,

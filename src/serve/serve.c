@@ -8,6 +8,7 @@
 #include "core/time.h"
 #include "http/server.h"
 #include "service/service.h"
+#include "voice/engine_serve.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 /* What every worker shares. */
 struct app {
     const char *data_dir;
+    struct recd_engine_serve *voice; /* NULL without --sip */
     char base_url[512];
     struct recd_limiter *limiter;
 };
@@ -54,6 +56,23 @@ static void worker_close(void *cls, void *ts)
     free(w);
 }
 
+/* POST /Calls/CA…/Recordings[/RE…] reaches the call engine here. */
+static int live_recording(void *arg, struct recd_live_recording *lr)
+{
+    struct recd_engine_serve *voice = arg;
+    if (!lr->recording_sid) {
+        struct recd_engine_live_opts o = {
+            .status_callback = lr->callback,
+            .status_callback_get = lr->callback_get,
+            .events = lr->events,
+            .trim_silence = lr->trim,
+        };
+        return recd_engine_serve_live_start(voice, lr->account_sid, lr->call_sid, &o, lr->sid);
+    }
+    return recd_engine_serve_live_cmd(voice, lr->account_sid, lr->call_sid, lr->recording_sid,
+                                      (enum recd_engine_live_cmd)lr->cmd, lr->skip, lr->sid);
+}
+
 static void handle(void *cls, void *ts, struct recd_request *rq, struct recd_response *rs)
 {
     struct app *app = cls;
@@ -64,6 +83,8 @@ static void handle(void *cls, void *ts, struct recd_request *rq, struct recd_res
     rq->base_url = app->base_url;
     rq->cache = w->cache;
     rq->limiter = app->limiter;
+    rq->live = app->voice ? live_recording : NULL;
+    rq->live_arg = app->voice;
     recd_api_handle(rq, rs);
 }
 
@@ -87,12 +108,67 @@ static int base_url_of(const struct recd_serve_opts *o, char *out, size_t cap)
     return 0;
 }
 
+/* --sip HOST:PORT, --rtp-ports LO-HI and --sip-allow CIDR,… into the endpoint's options. */
+static int sip_opts_of(const struct recd_serve_opts *o, struct recd_sip_opts *so)
+{
+    memset(so, 0, sizeof *so);
+    static char host[64];
+    const char *colon = strrchr(o->sip, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    size_t hl = colon ? (size_t)(colon - o->sip) : 0;
+    if (!colon || colon[1] == '\0' || *end || port < 1 || port > 65535 || hl == 0 || hl >= sizeof host) {
+        recd_log_error("--sip %s: want HOST:PORT", o->sip);
+        return RECD_E_BAD_INPUT;
+    }
+    const char *h = o->sip;
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') { /* [V6]:PORT */
+        h++;
+        hl -= 2;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    so->host = host;
+    so->port = (uint16_t)port;
+    if (o->rtp_ports && recd_sip_port_range_parse(o->rtp_ports, &so->rtp_lo, &so->rtp_hi) < 0) {
+        recd_log_error("--rtp-ports %s: want LO-HI, 1024 to 65535", o->rtp_ports);
+        return RECD_E_BAD_INPUT;
+    }
+    const char *p = o->sip_allow;
+    while (p && *p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char item[96];
+        if (n == 0 || n >= sizeof item || so->nallow == RECD_SIP_MAX_ALLOW) {
+            recd_log_error("--sip-allow %s: want up to %d CIDR, separated by commas", o->sip_allow,
+                           RECD_SIP_MAX_ALLOW);
+            return RECD_E_BAD_INPUT;
+        }
+        memcpy(item, p, n);
+        item[n] = '\0';
+        if (recd_sip_cidr_parse(item, &so->allow[so->nallow]) < 0) {
+            recd_log_error("--sip-allow: %s is not an address or CIDR", item);
+            return RECD_E_BAD_INPUT;
+        }
+        so->nallow++;
+        p = comma ? comma + 1 : p + n;
+    }
+    return 0;
+}
+
 int recd_serve(const struct recd_serve_opts *o)
 {
     struct app app = {.data_dir = o->data_dir};
     int rc = base_url_of(o, app.base_url, sizeof app.base_url);
     if (rc < 0)
         return rc;
+    struct recd_engine_serve_opts vo = {.data_dir = o->data_dir, .base_url = app.base_url};
+    if (o->sip) {
+        rc = sip_opts_of(o, &vo.sip);
+        if (rc < 0)
+            return rc;
+    }
+    struct recd_engine_serve *voice = NULL;
 
     /* Open the store once up front: a bad data folder fails here, not on the first request;
      * it also purges what is past the retention period. */
@@ -121,9 +197,20 @@ int recd_serve(const struct recd_serve_opts *o)
         .cls = &app,
     };
     struct recd_http *http;
+    /* Calls first: their start-up finishes what a crash left (recordings, live calls), so that
+     * by the time the API answers, nothing from the last run is still in progress. */
+    if (o->sip) {
+        rc = recd_engine_serve_start(&vo, &voice);
+        if (rc < 0)
+            goto out;
+        app.voice = voice;
+        recd_log_info("answering calls on SIP %s (UDP and TCP)", o->sip);
+    }
     rc = recd_http_start(&ho, &http);
-    if (rc < 0)
+    if (rc < 0) {
+        recd_engine_serve_stop(voice);
         goto out;
+    }
     recd_log_info("serving %s, public base URL %s", o->data_dir, app.base_url);
 
     for (;;) {
@@ -135,6 +222,7 @@ int recd_serve(const struct recd_serve_opts *o)
             recd_log_info("purged %lld recordings deleted more than 40 days ago", (long long)purged);
     }
     recd_log_info("stopping");
+    recd_engine_serve_stop(voice);
     recd_http_stop(http);
 out:
     recd_limiter_free(app.limiter);

@@ -14,12 +14,17 @@ struct recd_serve_opts {
     const char *base_url;     /* NULL = "http://" + listen */
     unsigned threads;         /* 0 = one per core */
     unsigned auth_fail_limit; /* failed Basic auth attempts a minute per client address; 0 = no limit */
+    /* Calls (contract §7): NULL sip = no SIP endpoint. */
+    const char *sip;       /* "HOST:PORT" (UDP and TCP) */
+    const char *rtp_ports; /* "LO-HI"; NULL = 16384-32767 */
+    const char *sip_allow; /* "CIDR,CIDR,…"; NULL = loopback only */
 };
 
 /**
  * Serves until SIGINT or SIGTERM, then stops cleanly (in-flight requests finish) and returns 0.
- * Returns RECD_E_BAD_INPUT for an unusable --listen or --base-url, RECD_E_IO when the data
- * folder or the socket cannot be opened.
+ * Returns RECD_E_BAD_INPUT for an unusable --listen, --base-url, --sip, --rtp-ports or
+ * --sip-allow, RECD_E_IO when the data folder or the socket cannot be opened, RECD_E_UNAVAILABLE
+ * when the SIP port is taken.
  */
 int recd_serve(const struct recd_serve_opts *o);
 

@@ -1,0 +1,644 @@
+"""Calls that record (contract section 7): `recd serve --sip` answers SIPp's calls, runs the TwiML
+of a web application written here, records with <Record>, writes the Calls rows and sends Twilio's
+callbacks, signed so that twilio's own RequestValidator accepts them.
+
+Everything binds 127.0.0.1 on free ports; the web application is Python's http.server in a thread.
+Audio goes in as G.711 RTP replayed by SIPp from pcap files built here (tones, and RFC 4733 events
+in the same stream), and comes out as the recording's WAV over the API, checked by frequency.
+"""
+
+import json
+import re
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+from twilio.request_validator import RequestValidator
+
+from conftest import SID_RE, Server
+from test_sip_endpoint import (OK_TO_BYE, PROVISIONAL, ack, ack_error, bye, dominant, free_port, free_rtp_range, invite,
+                               play, scenario, sipp, tones, ulaw, write_pcap)
+
+NUMBER_SEQ = iter(range(5551000, 5559999))
+
+
+# --------------------------------------------------------------------------- the web application
+
+class App:
+    """A TwiML application: routes map a path to (status, body, delay seconds) or a function of the
+    request returning that; every request is kept with its parameters and signature."""
+
+    def __init__(self):
+        self.routes = {}
+        self.requests = []
+        self.cv = threading.Condition()
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _serve(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n).decode() if n else ""
+                path, _, query = self.path.partition("?")
+                params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+                form = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
+                req = {"method": self.command, "path": path, "target": self.path, "query": params,
+                       "form": form, "params": dict(params, **form),
+                       "signature": self.headers.get("X-Twilio-Signature"),
+                       "url": "http://127.0.0.1:%d%s" % (app.port, self.path)}
+                route = app.routes.get(path, (404, "", 0))
+                if callable(route):
+                    route = route(req)
+                status, text, delay = route
+                if delay:
+                    time.sleep(delay)
+                data = text.encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/xml")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # recd gave up waiting (a timeout test)
+                with app.cv:
+                    app.requests.append(req)
+                    app.cv.notify_all()
+
+            do_GET = _serve
+            do_POST = _serve
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def route(self, path, body="", status=200, delay=0):
+        self.routes[path] = (status, body, delay) if not callable(body) else body
+
+    def wait(self, path, n=1, timeout=40, where=None):
+        """The first n requests to path (and matching `where`), waiting for them."""
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while True:
+                got = [r for r in self.requests if r["path"] == path and (where is None or where(r))]
+                if len(got) >= n:
+                    return got[:n]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("no %d requests to %s; got %r" % (
+                        n, path, [(r["path"], r["params"]) for r in self.requests]))
+                self.cv.wait(left)
+
+    def to(self, path):
+        return [r for r in self.requests if r["path"] == path]
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def app():
+    a = App()
+    yield a
+    a.stop()
+
+
+def twiml(inner):
+    return '<?xml version="1.0" encoding="UTF-8"?><Response>%s</Response>' % inner
+
+
+# --------------------------------------------------------------------------- recd with SIP
+
+class Voice:
+    """`recd serve --sip` on free ports, its own data folder, one account."""
+
+    def __init__(self, tmp, recd_bin):
+        self.tmp = Path(tmp)
+        self.sip_port = free_port()
+        lo, hi = free_rtp_range(200)
+        self.server = Server(self.tmp / "data", self.tmp / "server.log",
+                             serve_args=["--sip", "127.0.0.1:%d" % self.sip_port, "--rtp-ports",
+                                         "%d-%d" % (lo, hi)])
+        self.account = self.server.cli.account_create(name="voice")
+        self.server.start()
+        self.validator = RequestValidator(self.account.auth_token)
+
+    @property
+    def port(self):  # what test_sip_endpoint.sipp() calls
+        return self.sip_port
+
+    def number(self, voice_url, **kw):
+        """Adds a new number with voice_url and the options given (--voice-method and so on)."""
+        n = str(next(NUMBER_SEQ))
+        args = ["number", "add", "--account", self.account.sid, "--number", n, "--voice-url", voice_url]
+        for k, v in kw.items():
+            args += ["--" + k.replace("_", "-"), v]
+        j = json.loads(self.server.cli.ok(*args).stdout)
+        assert re.match(r"^PN[0-9a-f]{32}$", j["sid"]) and j["phone_number"] == n, j
+        return n
+
+    def get(self, path, **kw):
+        return self.server.get(self.account.path + path, auth=self.account.auth, **kw)
+
+    def recording(self, sid):
+        r = self.get("/Recordings/%s.json" % sid)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def call(self, sid):
+        r = self.get("/Calls/%s.json" % sid)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def wav(self, url):
+        r = requests.get(url + ".wav", timeout=30)
+        assert r.status_code == 200, (url, r.status_code)
+        return r.content
+
+    def signed(self, req):
+        """X-Twilio-Signature is what twilio's RequestValidator accepts."""
+        params = req["form"] if req["method"] == "POST" else {}
+        return self.validator.validate(req["url"], params, req["signature"] or "")
+
+    def stop(self):
+        """SIGTERM: the server stops cleanly, in time, with every call ended."""
+        self.server.stop()
+        log = self.server.log_text()
+        assert self.server.proc.returncode == 0, log[-4000:]
+        assert "AddressSanitizer" not in log and "runtime error" not in log, log[-4000:]
+
+
+@pytest.fixture
+def voice(tmp_path, recd_bin):
+    v = Voice(tmp_path, recd_bin)
+    yield v
+    v.stop()
+
+
+# --------------------------------------------------------------------------- audio in and out
+
+SSRC = 0x5EC0DE
+
+
+def rtp_stream(parts):
+    """One RTP stream (one SSRC, continuous sequence and timestamps) of 20 ms packets:
+    parts are ("pcm", samples) or ("dtmf", key, ms) for an RFC 4733 event (payload type 101,
+    no audio meanwhile, as most senders do)."""
+    out, seq, ts, t = [], 1000, 5000, 0.0
+    first = True
+    for part in parts:
+        if part[0] == "pcm":
+            pcm = part[1]
+            for i in range(0, len(pcm) - 159, 160):
+                hdr = struct.pack("!BBHII", 0x80, (0x80 if first else 0) | 0, seq & 0xFFFF, ts & 0xFFFFFFFF, SSRC)
+                out.append((t, hdr + bytes(ulaw(s) for s in pcm[i:i + 160])))
+                first = False
+                seq, ts, t = seq + 1, ts + 160, t + 0.02
+        else:
+            _, key, ms = part
+            code = "0123456789*#".index(key)
+            steps = ms // 20
+            for k in range(1, steps + 1):
+                end = k == steps
+                payload = struct.pack("!BBH", code, (0x80 if end else 0) | 10, 160 * k)
+                copies = 3 if end else 1
+                for _ in range(copies):
+                    hdr = struct.pack("!BBHII", 0x80, (0x80 if k == 1 else 0) | 101, seq & 0xFFFF,
+                                      ts & 0xFFFFFFFF, SSRC)
+                    out.append((t, hdr + payload))
+                    seq += 1
+                t += 0.02
+            ts += 160 * steps
+    return out
+
+
+def pcap_of(tmp, name, parts):
+    path = Path(tmp) / name
+    write_pcap(path, rtp_stream(parts))
+    total_ms = sum(len(p[1]) // 8 if p[0] == "pcm" else p[2] for p in parts)
+    return path, total_ms
+
+
+def wav_samples(data):
+    """The samples of a mono 16-bit 8 kHz WAV (checking the header's format)."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    pos, fmt, samples = 12, None, None
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        body = data[pos + 8:pos + 8 + size]
+        if cid == b"fmt ":
+            fmt = struct.unpack("<HHIIHH", body[:16])
+        elif cid == b"data":
+            samples = list(struct.unpack("<%dh" % (len(body) // 2), body[:len(body) // 2 * 2]))
+        pos += 8 + size + (size & 1)
+    assert fmt and fmt[0] == 1 and fmt[1] == 1 and fmt[2] == 8000 and fmt[5] == 16, fmt
+    return samples
+
+
+def tone_sequence(samples, freqs, block=800):
+    """The distinct tones heard in order, each at least 3 blocks of 100 ms long."""
+    blocks = [dominant(samples[i:i + block], freqs) for i in range(0, len(samples) - block + 1, block)]
+    seq, run, cur = [], 0, None
+    for b in blocks + [None]:
+        if b == cur:
+            run += 1
+            continue
+        if cur is not None and run >= 3 and (not seq or seq[-1] != cur):
+            seq.append(cur)
+        cur, run = b, 1
+    return seq
+
+
+DTMF_FREQS = (697, 770, 852, 941, 1209, 1336, 1477)
+
+
+def no_dtmf(samples):
+    """No 20 ms window whose energy is mostly a DTMF pair."""
+    for i in range(0, len(samples) - 159, 160):
+        if dominant(samples[i:i + 160], DTMF_FREQS + (440, 1000, 660)) in DTMF_FREQS:
+            return False
+    return True
+
+
+def answered_call(*parts, hangup_by_recd=True):
+    """A SIPp scenario: INVITE, 200, ACK, then parts, then a BYE from recd (or one of its own).
+    When recd hangs up, play audio with play(pcap, 0): SIPp keeps sending it while it waits for
+    the BYE, which may come before the audio ends."""
+    tail = OK_TO_BYE if hangup_by_recd else bye()
+    return scenario(invite(), PROVISIONAL, '<recv response="200" rrs="true"/>\n', ack(), *parts, tail)
+
+
+def run_sipp(voice, tmp_path, xml, number, timeout=60):
+    rc, log = sipp(voice, tmp_path, xml, service=number, timeout=timeout)
+    assert rc == 0, log[-3000:] + "\n--- recd:\n" + voice.server.log_text()[-3000:]
+    return log
+
+
+def voice_params_ok(voice, req, number, status):
+    p = req["params"]
+    assert SID_RE["CA"].match(p["CallSid"]), p
+    assert p["AccountSid"] == voice.account.sid
+    assert p["From"] == p["Caller"] == "caller"
+    assert p["To"] == p["Called"] == number
+    assert p["CallStatus"] == status
+    assert p["Direction"] == "inbound"
+    assert p["ApiVersion"] == "2010-04-01"
+    assert voice.signed(req), req
+
+
+# --------------------------------------------------------------------------- the tests
+
+def test_voicemail_record_finish_on_key(voice, app, tmp_path):
+    """<Say> + <Record>: in-progress while recording, completed after; the action carries every
+    parameter and the WAV is fetchable when it comes; the audio is the tones sent, in order, with
+    the '#' that ended it left out; the call row and status callback say completed."""
+    seen = {}
+
+    def rsc(req):
+        if req["params"].get("RecordingStatus") == "in-progress":
+            seen["during"] = voice.recording(req["params"]["RecordingSid"])["status"]
+        return 200, "", 0
+
+    def done(req):
+        seen["wav_status"] = requests.get(req["params"]["RecordingUrl"], timeout=10).status_code
+        return 200, twiml("<Hangup/>"), 0
+
+    app.route("/voice", twiml('<Say>Hi</Say><Record action="/done" recordingStatusCallback="/rsc" '
+                              'recordingStatusCallbackEvent="in-progress completed"/>'))
+    app.route("/done", done)
+    app.route("/rsc", rsc)
+    app.route("/status", "")
+    number = voice.number(app.url + "/voice", status_callback=app.url + "/status")
+    pcap, ms = pcap_of(tmp_path, "vm.pcap", [("pcm", tones([(2.5, []), (1.0, [440]), (1.0, [1000]),
+                                                            (1.0, [660]), (0.3, [])])),
+                                              ("dtmf", "#", 160), ("pcm", tones([(0.5, [])]))])
+    run_sipp(voice, tmp_path, answered_call(play(pcap, 0)), number)
+
+    first = app.wait("/voice")[0]
+    voice_params_ok(voice, first, number, "ringing")
+    assert first["method"] == "POST"
+    action = app.wait("/done")[0]
+    voice_params_ok(voice, action, number, "in-progress")
+    p = action["params"]
+    assert p["Digits"] == "#"
+    assert SID_RE["RE"].match(p["RecordingSid"])
+    assert p["RecordingUrl"] == "%s%s/Recordings/%s" % (voice.server.url, voice.account.path, p["RecordingSid"])
+    assert 3 <= int(p["RecordingDuration"]) <= 7, p
+    assert seen["wav_status"] == 200
+    assert seen["during"] == "in-progress"
+    completed = app.wait("/rsc", where=lambda r: r["params"]["RecordingStatus"] == "completed")[0]
+    assert completed["params"]["RecordingSid"] == p["RecordingSid"]
+    assert completed["params"]["RecordingSource"] == "RecordVerb"
+    assert voice.signed(completed)
+
+    rec = voice.recording(p["RecordingSid"])
+    assert rec["status"] == "completed" and rec["source"] == "RecordVerb"
+    assert rec["call_sid"] == p["CallSid"]
+    samples = wav_samples(voice.wav(p["RecordingUrl"]))
+    assert tone_sequence(samples, (440, 1000, 660)) == [440, 1000, 660]
+    assert no_dtmf(samples)
+
+    status = app.wait("/status")[0]
+    assert status["params"]["CallStatus"] == "completed"
+    assert int(status["params"]["CallDuration"]) >= 4
+    assert voice.signed(status)
+    call = voice.call(p["CallSid"])
+    assert call["status"] == "completed" and call["direction"] == "inbound"
+    assert call["to"] == number and call["from"] == "caller"
+    assert int(call["duration"]) >= 4
+
+
+def test_record_silence_timeout_and_relative_get_action(voice, app, tmp_path):
+    """Two seconds of silence end the recording; no Digits; a relative GET action."""
+    app.route("/ivr/voice", twiml('<Record timeout="2" playBeep="false" action="next?x=1" method="GET"/>'))
+    app.route("/ivr/next", twiml("<Hangup/>"))
+    number = voice.number(app.url + "/ivr/voice")
+    pcap, ms = pcap_of(tmp_path, "s.pcap", [("pcm", tones([(0.5, []), (1.0, [1000]), (4.0, [])]))])
+    run_sipp(voice, tmp_path, answered_call(play(pcap, 0)), number)
+    action = app.wait("/ivr/next")[0]
+    assert action["method"] == "GET" and action["query"]["x"] == "1"
+    assert "Digits" not in action["params"]
+    assert voice.signed(action)
+    samples = wav_samples(voice.wav(action["params"]["RecordingUrl"]))
+    assert tone_sequence(samples, (440, 1000, 660)) == [1000]
+
+
+def test_hangup_mid_record(voice, app, tmp_path):
+    """The caller hangs up while recording: the action still comes, Digits=hangup,
+    CallStatus=completed, with the audio so far."""
+    app.route("/voice", twiml('<Record playBeep="false" action="/done"/><Say>never</Say>'))
+    app.route("/done", twiml("<Say>ignored</Say>"))
+    number = voice.number(app.url + "/voice")
+    pcap, ms = pcap_of(tmp_path, "h.pcap", [("pcm", tones([(0.3, []), (1.2, [660])]))])
+    run_sipp(voice, tmp_path, answered_call(play(pcap, ms), hangup_by_recd=False), number)
+    action = app.wait("/done")[0]
+    p = action["params"]
+    assert p["Digits"] == "hangup" and p["CallStatus"] == "completed", p
+    samples = wav_samples(voice.wav(p["RecordingUrl"]))
+    assert tone_sequence(samples, (440, 1000, 660)) == [660]
+
+
+def test_absent_recording_goes_on_without_action(voice, app, tmp_path):
+    """Silence only: absent (16102), the absent callback, no action request, the next verb runs."""
+    app.route("/voice", twiml('<Record playBeep="false" timeout="1" action="/done" recordingStatusCallback="/rsc" '
+                              'recordingStatusCallbackEvent="absent completed"/><Redirect>/after</Redirect>'))
+    app.route("/after", twiml("<Hangup/>"))
+    app.route("/rsc", "")
+    number = voice.number(app.url + "/voice")
+    pcap, ms = pcap_of(tmp_path, "a.pcap", [("pcm", tones([(3.0, [])]))])
+    run_sipp(voice, tmp_path, answered_call(play(pcap, 0)), number)
+    app.wait("/after")
+    cb = app.wait("/rsc")[0]["params"]
+    assert cb["RecordingStatus"] == "absent" and cb["ErrorCode"] in ("16101", "16102"), cb
+    assert not app.to("/done")
+    rec = voice.recording(cb["RecordingSid"])
+    assert rec["status"] == "absent"
+
+
+def test_unknown_number_404(voice, tmp_path):
+    xml = scenario(invite(), PROVISIONAL, '<recv response="404"/>\n', ack_error())
+    log = run_sipp(voice, tmp_path, xml, "5550000")
+    assert "SIP/2.0 404" in log
+
+
+@pytest.mark.parametrize("kind", ["500", "timeout", "invalid-xml", "unknown-verb"])
+def test_bad_webhook_goes_to_fallback(voice, app, tmp_path, kind):
+    """A failing voice URL: the fallback URL is asked with ErrorCode and ErrorUrl, and runs."""
+    if kind == "500":
+        app.route("/voice", "oops", status=500)
+        code = "11200"
+    elif kind == "timeout":
+        app.route("/voice", twiml("<Hangup/>"), delay=17)
+        code = None  # the webhook client's code for a timeout
+    elif kind == "invalid-xml":
+        app.route("/voice", "<Response><Say>x</Response>")
+        code = "12100"
+    else:
+        app.route("/voice", twiml("<Dance/>"))
+        code = "12100"
+    app.route("/fallback", twiml('<Reject reason="busy"/>'))
+    number = voice.number(app.url + "/voice", voice_fallback_url=app.url + "/fallback")
+    xml = scenario(invite(), PROVISIONAL, '<recv response="486"/>\n', ack_error())
+    run_sipp(voice, tmp_path, xml, number)
+    fb = app.wait("/fallback")[0]
+    assert fb["params"]["ErrorUrl"] == app.url + "/voice"
+    if code:
+        assert fb["params"]["ErrorCode"] == code
+    assert voice.signed(fb)
+
+
+def test_bad_webhook_without_fallback_says_error_and_hangs_up(voice, app, tmp_path):
+    app.route("/voice", "oops", status=500)
+    number = voice.number(app.url + "/voice")
+    run_sipp(voice, tmp_path, answered_call(), number)
+    sid = app.wait("/voice")[0]["params"]["CallSid"]
+    call = voice.call(sid)
+    assert call["status"] == "completed"
+
+
+def test_twenty_concurrent_calls_each_with_its_own_tone(voice, app, tmp_path):
+    """Twenty calls at once, each sending its own frequency: every recording holds its own tone
+    and only it."""
+    freqs = [500 + 60 * i for i in range(20)]
+    app.route("/voice", twiml('<Record playBeep="false" timeout="0" maxLength="3" action="/done"/>'))
+    app.route("/done", twiml("<Hangup/>"))
+    number = voice.number(app.url + "/voice")
+    procs = []
+    for i, f in enumerate(freqs):
+        d = tmp_path / ("c%d" % i)
+        d.mkdir()
+        pcap, ms = pcap_of(d, "t.pcap", [("pcm", tones([(5.0, [f])]))])
+        path = d / "s.xml"
+        path.write_text(answered_call(play(pcap, 0)))
+        procs.append(subprocess.Popen(
+            ["sipp", "127.0.0.1:%d" % voice.sip_port, "-sf", str(path), "-s", number, "-i", "127.0.0.1",
+             "-p", str(free_port()), "-mp", str(free_rtp_range()[0]), "-m", "1", "-l", "1", "-nostdin",
+             "-timeout", "60s", "-timeout_error"], cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    for p in procs:
+        out, _ = p.communicate(timeout=90)
+        assert p.returncode == 0, out.decode(errors="replace")[-2000:]
+    actions = app.wait("/done", n=20)
+    heard = []
+    for a in actions:
+        samples = wav_samples(voice.wav(a["params"]["RecordingUrl"]))
+        seq = tone_sequence(samples, freqs)
+        assert len(seq) == 1, seq
+        heard.append(seq[0])
+    assert sorted(heard) == freqs
+
+
+def test_kill_9_mid_call_then_restart(voice, app, tmp_path):
+    """The server dies mid-recording; on restart the recording is completed from its spool with
+    its true length, and the call is no longer live."""
+    app.route("/voice", twiml('<Record playBeep="false" timeout="0" action="/done" '
+                              'recordingStatusCallback="/rsc" recordingStatusCallbackEvent="in-progress"/>'))
+    app.route("/rsc", "")
+    number = voice.number(app.url + "/voice")
+    pcap, ms = pcap_of(tmp_path, "k.pcap", [("pcm", tones([(6.0, [1000])]))])
+    path = tmp_path / "k.xml"
+    path.write_text(scenario(invite(), PROVISIONAL, '<recv response="200" rrs="true"/>\n', ack(),
+                             play(pcap, ms), '<recv request="BYE" optional="true" timeout="2000"/>\n'))
+    p = subprocess.Popen(["sipp", "127.0.0.1:%d" % voice.sip_port, "-sf", str(path), "-s", number, "-i",
+                          "127.0.0.1", "-p", str(free_port()), "-mp", str(free_rtp_range()[0]), "-m", "1",
+                          "-l", "1", "-nostdin", "-timeout", "30s"], cwd=tmp_path, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    try:
+        sid = app.wait("/rsc")[0]["params"]["RecordingSid"]
+        call_sid = app.wait("/voice")[0]["params"]["CallSid"]
+        time.sleep(3.5)  # let the spool hold a few seconds of audio (the assertion is on content)
+        voice.server.proc.send_signal(signal.SIGKILL)
+        voice.server.proc.wait()
+    finally:
+        p.kill()
+        p.wait()
+    voice.server.restart()
+    rec = voice.recording(sid)
+    assert rec["status"] == "completed", rec
+    assert int(rec["duration"]) >= 2
+    samples = wav_samples(requests.get("%s%s/Recordings/%s.wav" % (voice.server.url, voice.account.path, sid),
+                                       timeout=30).content)
+    assert tone_sequence(samples, (440, 1000, 660)) == [1000]
+    assert voice.call(call_sid)["status"] == "completed"
+
+
+def test_gather_digits_interrupt_the_prompt(voice, app, tmp_path):
+    """<Gather numDigits="2">: keys sent as RFC 4733 events during the prompt end it with
+    Digits=42 at the action; the caller is then hung up by the action's document."""
+    app.route("/voice", twiml('<Gather numDigits="2" action="/g"><Say loop="0">Press two keys</Say></Gather>'
+                              '<Say>none</Say>'))
+    app.route("/g", twiml("<Hangup/>"))
+    number = voice.number(app.url + "/voice")
+    pcap, ms = pcap_of(tmp_path, "g.pcap", [("pcm", tones([(1.0, [])])), ("dtmf", "4", 100),
+                                             ("pcm", tones([(0.3, [])])), ("dtmf", "2", 100),
+                                             ("pcm", tones([(2.0, [])]))])
+    run_sipp(voice, tmp_path, answered_call(play(pcap, 0)), number)
+    g = app.wait("/g")[0]
+    assert g["params"]["Digits"] == "42" and g["params"]["FinishedOnKey"] == "", g["params"]
+    assert voice.signed(g)
+
+
+# --------------------------------------------------------------------------- live-call recording
+
+class PyCaller:
+    """A caller written here (SIP over UDP and paced RTP), so that the test can send audio in
+    steps between API requests: what it sends after a request returns is what the server saw
+    after the request took effect."""
+
+    def __init__(self, sip_port, number):
+        from test_sip_endpoint import raw_invite
+        self.sip_port = sip_port
+        self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sip.bind(("127.0.0.1", 0))
+        self.local = self.sip.getsockname()[1]
+        self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rtp.bind(("127.0.0.1", free_rtp_range(2)[0]))
+        self.call_id = uuid.uuid4().hex
+        self.number = number
+        self.seq, self.ts = 100, 1000
+        self.sip.sendto(raw_invite(sip_port, self.local, number, self.call_id, self.rtp.getsockname()[1]),
+                        ("127.0.0.1", sip_port))
+        self.sip.settimeout(30)
+        while True:
+            msg = self.sip.recv(65535).decode(errors="replace")
+            code = int(msg.split(" ", 2)[1])
+            if code >= 200:
+                break
+        assert code == 200, msg
+        self.to = re.search(r"\r\nTo: ([^\r\n]+)", msg).group(1)
+        port = int(re.search(r"m=audio (\d+) ", msg).group(1))
+        self.remote = ("127.0.0.1", port)
+        self._send("ACK", 1)
+
+    def _send(self, method, cseq):
+        req = ("%s sip:%s@127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;rport;branch=z9hG4bK%s\r\n"
+               "From: <sip:py@127.0.0.1:%d>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n"
+               "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+               % (method, self.number, self.sip_port, self.local, uuid.uuid4().hex, self.local,
+                  self.call_id[:8], self.to, self.call_id, cseq, method))
+        self.sip.sendto(req.encode(), ("127.0.0.1", self.sip_port))
+
+    def send(self, pcm):
+        """Sends pcm as 20 ms PCMU packets, paced in real time."""
+        t0 = time.monotonic()
+        for k, i in enumerate(range(0, len(pcm) - 159, 160)):
+            hdr = struct.pack("!BBHII", 0x80, 0, self.seq & 0xFFFF, self.ts & 0xFFFFFFFF, 0xCA11)
+            self.rtp.sendto(hdr + bytes(ulaw(s) for s in pcm[i:i + 160]), self.remote)
+            self.seq += 1
+            self.ts += 160
+            delay = t0 + 0.02 * (k + 1) - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    def bye(self):
+        self._send("BYE", 2)
+        self.sip.close()
+        self.rtp.close()
+
+
+def test_live_call_recording_pause_resume_stop(voice, app, tmp_path):
+    """POST /Calls/CA…/Recordings through twilio's own client: started in progress, paused with
+    PauseBehavior=skip (what the caller says meanwhile is nowhere in the file), resumed through
+    Twilio.CURRENT, stopped; the completed callback; then 21220 once the call is over."""
+    from twilio.base.exceptions import TwilioRestException
+    from twilio.rest import Client
+    app.route("/voice", twiml('<Pause length="120"/>'))
+    app.route("/live", "")
+    number = voice.number(app.url + "/voice")
+    client = Client(voice.account.sid, voice.account.auth_token, environment={})
+    client.api.base_url = voice.server.url
+    caller = PyCaller(voice.sip_port, number)
+    try:
+        call_sid = app.wait("/voice")[0]["params"]["CallSid"]
+        caller.send(tones([(0.2, [])]))
+        rec = client.calls(call_sid).recordings.create(
+            recording_status_callback=app.url + "/live",
+            recording_status_callback_event=["in-progress", "completed"])
+        assert SID_RE["RE"].match(rec.sid) and rec.status == "in-progress" and rec.call_sid == call_sid
+        assert rec.source == "StartCallRecordingAPI" and rec.track == "inbound"
+        caller.send(tones([(1.5, [440]), (0.4, [])]))
+        r = client.calls(call_sid).recordings(rec.sid).update(status="paused", pause_behavior="skip")
+        assert r.status == "paused" and r.sid == rec.sid
+        caller.send(tones([(1.5, [1000]), (0.4, [])]))
+        r = client.calls(call_sid).recordings("Twilio.CURRENT").update(status="in-progress")
+        assert r.status == "in-progress" and r.sid == rec.sid
+        caller.send(tones([(1.5, [660]), (0.4, [])]))
+        r = client.calls(call_sid).recordings(rec.sid).update(status="stopped")
+        assert r.status == "stopped"
+        done = app.wait("/live", where=lambda q: q["params"]["RecordingStatus"] == "completed")[0]
+        assert app.wait("/live")[0]["params"]["RecordingStatus"] == "in-progress"
+        assert voice.signed(done)
+        assert done["params"]["RecordingSource"] == "StartCallRecordingAPI"
+        samples = wav_samples(voice.wav(done["params"]["RecordingUrl"]))
+        assert tone_sequence(samples, (440, 1000, 660)) == [440, 660]
+        blocks = [dominant(samples[i:i + 160], (440, 1000, 660)) for i in range(0, len(samples) - 159, 160)]
+        assert 1000 not in blocks  # not one 20 ms of the paused speech
+        assert len(samples) < 8000 * 4.5  # skip: the pause left out, not filled with silence
+    finally:
+        caller.bye()
+    sid = app.wait("/voice")[0]["params"]["CallSid"]
+    deadline = time.monotonic() + 20
+    while voice.call(sid)["status"] != "completed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with pytest.raises(TwilioRestException) as e:
+        client.calls(sid).recordings.create()
+    assert e.value.code == 21220 and e.value.status == 400
+    with pytest.raises(TwilioRestException) as e:
+        client.calls("CA" + "0" * 32).recordings.create()
+    assert e.value.status == 404
