@@ -56,7 +56,7 @@ DEB_PKGS += libpq-dev postgresql
 DEB_PKGS += libhttp-parser-dev
 DEB_PKGS += libmpg123-dev libsoxr-dev libespeak-ng-dev espeak-ng-data
 
-.PHONY: all deps run test unit e2e fuzz clean format bench bench-ab
+.PHONY: all deps run test unit e2e fuzz clean format bench bench-ab bench-calls
 all: deps build/recd
 
 # Installs the missing packages: one `apt-get update`, then one install, only when needed.
@@ -176,8 +176,16 @@ build/bench/%: bench/%.c build/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(REL_CFLAGS) -o $@ $< build/librecd.a $(LDLIBS)
 
-bench: deps build/recd build/bench/gen build/bench/rawwrite
+bench: deps build/recd build/bench/gen build/bench/rawwrite build/bench/sip_sink
 	/usr/bin/python3 bench/bench.py $(if $(N),--n $(N)) $(if $(QUICK),--quick)
+	/usr/bin/python3 bench/calls.py $(if $(QUICK),--quick)
+
+# Concurrent SIP calls with SIPp as the caller (bench/calls.py; its own section of bench/RESULTS.md),
+# also the second half of `make bench`. `make bench-calls [LEVELS=50,100,…] [SECONDS=60] [QUICK=1] [RECORD=1]`
+# (RECORD: every call recorded to disk by recd's recorder, as <Record> would).
+bench-calls: deps build/bench/sip_sink
+	/usr/bin/python3 bench/calls.py $(if $(LEVELS),--levels $(LEVELS)) $(if $(SECONDS),--seconds $(SECONDS)) \
+	  $(if $(QUICK),--quick) $(if $(RECORD),--record)
 
 # A same-run A/B of two builds (bench/ab.py): BASE (a git revision, default HEAD~1) against the
 # working tree's build/recd, on the bench's data set. `make bench-ab [BASE=REV] [N=…] [QUICK=1]`.
