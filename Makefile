@@ -9,6 +9,12 @@ WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
 RE_CFLAGS := -isystem /usr/include/re -DHAVE_INTTYPES_H
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) $(WARN) $(EXTRA_CFLAGS)
 LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
+# Speech to text (src/stt): PocketSphinx 5prealpha and sphinxbase (headers not -Wconversion clean),
+# libsoxr to resample for its 16 kHz model, libcurl for external engines.
+STT_CFLAGS := -isystem /usr/include/pocketsphinx -isystem /usr/include/sphinxbase \
+              -isystem /usr/include/$(shell gcc -print-multiarch)/sphinxbase
+CFLAGS_COMMON += $(STT_CFLAGS)
+LDLIBS   += -lpocketsphinx -lsphinxbase -lsoxr -lcurl
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -33,6 +39,7 @@ FUZZ_BIN := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined
+FUZZ_CFLAGS += $(STT_CFLAGS)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 
 # Debian packages the build, the tests and `make run` need.
@@ -40,6 +47,8 @@ DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libmicrohttpd
             libssl-dev libmp3lame-dev libcmocka-dev python3 python3-pytest python3-requests \
             python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
             wrk nginx libexpat1-dev libre-dev libspandsp-dev sip-tester baresip sox
+DEB_PKGS += libpocketsphinx-dev pocketsphinx-en-us pocketsphinx-testdata pocketsphinx libsoxr-dev
+DEB_PKGS += libcurl4-openssl-dev
 
 .PHONY: all deps run test unit e2e fuzz clean format bench bench-ab
 all: deps build/recd
