@@ -9,12 +9,14 @@ WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
 RE_CFLAGS := -isystem /usr/include/re -DHAVE_INTTYPES_H
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) $(WARN) $(EXTRA_CFLAGS)
 LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
+# Outbound HTTP (voice webhooks): libcurl, OpenSSL flavour.
+LDLIBS   += -lcurl
 # Speech to text (src/stt): PocketSphinx 5prealpha and sphinxbase (headers not -Wconversion clean),
-# libsoxr to resample for its 16 kHz model, libcurl for external engines.
+# libsoxr to resample for its 16 kHz model; external engines use libcurl (above).
 STT_CFLAGS := -isystem /usr/include/pocketsphinx -isystem /usr/include/sphinxbase \
               -isystem /usr/include/$(shell gcc -print-multiarch)/sphinxbase
 CFLAGS_COMMON += $(STT_CFLAGS)
-LDLIBS   += -lpocketsphinx -lsphinxbase -lsoxr -lcurl
+LDLIBS   += -lpocketsphinx -lsphinxbase -lsoxr
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -95,6 +97,7 @@ unit: deps $(UNIT_BIN) $(FUZZ_REPLAY)
 
 # Test harnesses for the voice endpoint, driven by tests/e2e/test_sip_endpoint.py.
 VOICE_BIN := build/test/voice/sip_echo
+VOICE_BIN += build/test/voice/webhook_client
 build/test/voice/%: tests/voice/%.c build/test/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -o $@ $< build/test/librecd.a $(LDLIBS)
