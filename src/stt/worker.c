@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/seal.h"
 #include "core/sid.h"
 #include "core/time.h"
 #include "service/service.h"
@@ -88,6 +89,53 @@ static const char *cut_reason(const char *in, char out[RECD_REASON_MAX + 1])
     return out;
 }
 
+/* Builds transcribeCallback's parameters (contract §8) and hands them to the pool's notifier. */
+static void notify(struct worker *w, const struct recd_transcription_job *job,
+                   const struct recd_transcription *t, const struct recd_recording *rec)
+{
+    const struct recd_stt_worker_opts *o = &w->pool->o;
+    struct recd_store *st = w->ctx.store;
+    struct recd_stt_param p[RECD_STT_PARAMS_MAX];
+    struct recd_account acc;
+    struct recd_call call;
+    struct recd_buf text;
+    char turl[600], rurl[600], token[33] = "";
+    size_t n = 0;
+    const char *base = o->base_url ? o->base_url : "";
+    snprintf(turl, sizeof turl, "%s/2010-04-01/Accounts/%s/Recordings/%s/Transcriptions/%s", base,
+             job->account_sid, job->recording_sid, job->sid);
+    snprintf(rurl, sizeof rurl, "%s/2010-04-01/Accounts/%s/Recordings/%s", base, job->account_sid,
+             job->recording_sid);
+    recd_buf_init(&text, 0);
+    recd_buf_add(&text, t->text ? t->text : "", t->text_null ? 0 : t->text_len);
+    p[n++] = (struct recd_stt_param){"TranscriptionSid", job->sid};
+    p[n++] = (struct recd_stt_param){"TranscriptionText", text.p};
+    p[n++] = (struct recd_stt_param){"TranscriptionStatus", t->status};
+    p[n++] = (struct recd_stt_param){"TranscriptionUrl", turl};
+    p[n++] = (struct recd_stt_param){"RecordingSid", job->recording_sid};
+    p[n++] = (struct recd_stt_param){"RecordingUrl", rurl};
+    p[n++] = (struct recd_stt_param){"AccountSid", job->account_sid};
+    p[n++] = (struct recd_stt_param){"ApiVersion", "2010-04-01"};
+    if (rec && rec->call_sid[0]) {
+        p[n++] = (struct recd_stt_param){"CallSid", rec->call_sid};
+        if (st->ops->call_get(st, rec->call_sid, &call) == 0) {
+            p[n++] = (struct recd_stt_param){"From", call.from_addr};
+            p[n++] = (struct recd_stt_param){"To", call.to_addr};
+            p[n++] = (struct recd_stt_param){"CallStatus", call.status};
+            p[n++] = (struct recd_stt_param){"Direction", call.direction};
+        }
+    }
+    int signed_ok = st->ops->account_get(st, job->account_sid, &acc) == 0 &&
+                    recd_seal_open_secret(w->ctx.seal_key, acc.sid, acc.token_sealed, token) == 0;
+    if (!signed_ok)
+        recd_log_warn("transcription %s: the account's token cannot be opened; its callback goes unsigned",
+                      job->sid);
+    struct recd_stt_outcome out = {job, t, p, n, signed_ok ? token : NULL, signed_ok ? strlen(token) : 0};
+    o->notify(o->notify_arg, &out);
+    memset(token, 0, sizeof token);
+    recd_buf_free(&text);
+}
+
 /* Ends the job for good and tells whoever asked. */
 static void finish(struct worker *w, const struct recd_transcription_job *job,
                    const struct recd_recording *rec, const char *status, const char *text, size_t text_len,
@@ -130,10 +178,8 @@ static void finish(struct worker *w, const struct recd_transcription_job *job,
     else
         recd_log_info("transcription %s of %s: failed after %.2f s, attempt %d: %s", job->sid,
                       job->recording_sid, secs, job->attempts, reason);
-    if (w->pool->o.notify) {
-        struct recd_stt_outcome out = {job, &t, rec};
-        w->pool->o.notify(w->pool->o.notify_arg, &out);
-    }
+    if (w->pool->o.notify && job->callback_url[0])
+        notify(w, job, &t, rec);
 }
 
 /* Puts the job back with exponential backoff, or fails it when it has had its attempts. */

@@ -19,11 +19,28 @@
 /** Twilio's code for a recording too long to transcribe (its limit: 2 minutes). */
 #define RECD_STT_TOO_LONG_CODE 13617
 
-/** What a finished job reports (valid during the call only). */
+/** One form parameter of a callback. */
+struct recd_stt_param {
+    const char *name;
+    const char *value;
+};
+
+#define RECD_STT_PARAMS_MAX 16
+
+/**
+ * What a finished job with a transcribeCallback reports (valid during the call only): where to
+ * send it, Twilio's parameters in order (TranscriptionSid, TranscriptionText, TranscriptionStatus,
+ * TranscriptionUrl, RecordingSid, RecordingUrl, AccountSid, ApiVersion, and the call's CallSid,
+ * From, To, CallStatus, Direction when the recording has a call), and the account's auth token to
+ * sign them with (X-Twilio-Signature), as every webhook is.
+ */
 struct recd_stt_outcome {
-    const struct recd_transcription_job *job; /* its callback URL and method */
+    const struct recd_transcription_job *job; /* callback_url, callback_method */
     const struct recd_transcription *t;       /* final status ("completed" or "failed") and text */
-    const struct recd_recording *rec;         /* the recording (its call sid), or NULL if unknown */
+    const struct recd_stt_param *params;
+    size_t nparams;
+    const char *token; /* NULL when the account's token cannot be opened: sent unsigned */
+    size_t token_len;
 };
 
 /** Called on the worker's thread once the outcome is committed; must not block (queue work). */
@@ -31,6 +48,7 @@ typedef void (*recd_stt_notify_fn)(void *arg, const struct recd_stt_outcome *o);
 
 struct recd_stt_worker_opts {
     const char *data_dir;
+    const char *base_url; /* the public base URL: TranscriptionUrl and RecordingUrl start with it */
     struct recd_stt_config engine;
     unsigned workers;      /* threads; 0 = 1 */
     int64_t max_ms;        /* longer recordings fail with RECD_STT_TOO_LONG_CODE; 0 = 120000 */
