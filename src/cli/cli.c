@@ -137,7 +137,8 @@ static const char *base_url(void)
 
 static const char serve_help[] =
     "usage: recd serve [--listen HOST:PORT] [--base-url URL] [--threads N] [--auth-fail-limit N]\n"
-    "                  [--stt URL [--stt-model NAME] [--stt-key-file FILE]] [--transcribe-workers N]\n"
+    "                  [--stt URL [--stt-model NAME] [--stt-key-file FILE] [--stt-timeout-seconds S]]\n"
+    "                  [--transcribe-workers N]\n"
     "                  [--transcribe-max-seconds N] [--transcribe-lease-seconds S]\n"
     "                  [--transcribe-retry-seconds S] [--data DIR]\n"
     "Serves the Recordings API. --listen defaults to $RECD_LISTEN or 127.0.0.1:8080; --base-url (the\n"
@@ -147,7 +148,8 @@ static const char serve_help[] =
     "Transcriptions (docs/transcription.md) are made by --transcribe-workers threads (default 1) with\n"
     "the built-in engine (PocketSphinx, en-us), or with --stt URL (env RECD_STT), a server speaking\n"
     "POST /v1/audio/transcriptions (--stt-model, default whisper-1; --stt-key-file: a file holding\n"
-    "its bearer key). Recordings longer than --transcribe-max-seconds (default 120, Twilio's limit)\n"
+    "its bearer key; --stt-timeout-seconds: one request, default 300). Recordings longer than "
+    "--transcribe-max-seconds (default 120, Twilio's limit)\n"
     "fail with code 13617. A job's lease (default 30 s) and first retry delay (default 5 s) are\n"
     "settable for tests and slow engines.\n"
     "Stops cleanly on SIGINT/SIGTERM.\n";
@@ -201,6 +203,7 @@ static int cmd_serve(int argc, char **argv)
                          {"stt", 1, NULL},
                          {"stt-model", 1, NULL},
                          {"stt-key-file", 1, NULL},
+                         {"stt-timeout-seconds", 1, NULL},
                          {"transcribe-workers", 1, NULL},
                          {"transcribe-max-seconds", 1, NULL},
                          {"transcribe-lease-seconds", 1, NULL},
@@ -250,20 +253,22 @@ static int cmd_serve(int argc, char **argv)
     if (so.stt_url && !*so.stt_url)
         so.stt_url = NULL;
     so.stt_model = optv(&a, "stt-model");
-    if ((so.stt_model || optv(&a, "stt-key-file")) && !so.stt_url)
-        return usage_error("%s", "--stt-model and --stt-key-file go with --stt URL");
+    if ((so.stt_model || optv(&a, "stt-key-file") || optv(&a, "stt-timeout-seconds")) && !so.stt_url)
+        return usage_error("%s", "--stt-model, --stt-key-file and --stt-timeout-seconds go with --stt URL");
     char key[514];
     if (optv(&a, "stt-key-file")) {
         if (read_key_file(optv(&a, "stt-key-file"), key, sizeof key) < 0)
             return EXIT_USAGE;
         so.stt_key = key;
     }
-    double workers = 0, max_s = 0, lease_s = 0, retry_s = 0;
-    if (num_opt(&a, "transcribe-workers", 1, 64, 0, &workers) < 0 ||
+    double workers = 0, max_s = 0, lease_s = 0, retry_s = 0, timeout_s = 0;
+    if (num_opt(&a, "stt-timeout-seconds", 0.1, 86400, 1, &timeout_s) < 0 ||
+        num_opt(&a, "transcribe-workers", 1, 64, 0, &workers) < 0 ||
         num_opt(&a, "transcribe-max-seconds", 1, 86400, 0, &max_s) < 0 ||
         num_opt(&a, "transcribe-lease-seconds", 0.5, 3600, 1, &lease_s) < 0 ||
         num_opt(&a, "transcribe-retry-seconds", 0.01, 3600, 1, &retry_s) < 0)
         return EXIT_USAGE;
+    so.stt_timeout_ms = (unsigned)(timeout_s * 1000);
     so.transcribe_workers = (unsigned)workers;
     so.transcribe_max_ms = (int64_t)(max_s * 1000);
     so.transcribe_lease_ms = (int64_t)(lease_s * 1000);

@@ -140,7 +140,10 @@ int recd_serve(const struct recd_serve_opts *o)
     struct recd_stt_worker_opts so = {
         .data_dir = o->data_dir,
         .base_url = app.base_url,
-        .engine = {.url = o->stt_url, .model = o->stt_model, .key = o->stt_key},
+        .engine = {.url = o->stt_url,
+                   .model = o->stt_model,
+                   .key = o->stt_key,
+                   .timeout_ms = o->stt_timeout_ms},
         .workers = o->transcribe_workers,
         .max_ms = o->transcribe_max_ms,
         .lease_ms = o->transcribe_lease_ms,

@@ -20,6 +20,7 @@ struct recd_serve_opts {
     const char *stt_url;         /* NULL = the built-in engine (PocketSphinx) */
     const char *stt_model;       /* external engine's model */
     const char *stt_key;         /* external engine's key (read from --stt-key-file), or NULL */
+    unsigned stt_timeout_ms;     /* external engine: one request; 0 = 300000 */
     unsigned transcribe_workers; /* threads; 0 = 1 */
     int64_t transcribe_max_ms;   /* recordings longer than this fail (Twilio: 2 minutes); 0 = 120000 */
     int64_t transcribe_lease_ms; /* 0 = 30000 */

@@ -276,6 +276,15 @@ static int url_of(const char *in, char *out, size_t cap)
     return 0;
 }
 
+int recd_stt_openai_check(const struct recd_stt_config *c, char *why, size_t why_n)
+{
+    char url[RECD_URL_MAX + 64];
+    if (url_of(c->url, url, sizeof url) < 0)
+        return fail(why, why_n, RECD_E_BAD_INPUT,
+                    "--stt %s: want an http:// or https:// URL of at most %d bytes", c->url, RECD_URL_MAX);
+    return 0;
+}
+
 int recd_stt_openai_open(const struct recd_stt_config *c, struct recd_stt_engine **out, char *why,
                          size_t why_n)
 {

@@ -1,4 +1,5 @@
 #include "stt/stt.h"
+#include "stt/stt_internal.h"
 
 #include "core/error.h"
 #include "core/log.h"
@@ -158,22 +159,39 @@ static const struct recd_stt_engine_ops sphinx_ops = {
     .close = sphinx_close,
 };
 
-int recd_stt_sphinx_open(const struct recd_stt_config *c, struct recd_stt_engine **out, char *why,
-                         size_t why_n)
+/* The model's three parts, named from its folder; checked to exist. */
+static int model_paths(const struct recd_stt_config *c, char hmm[1024], char lm[1024], char dict[1024],
+                       char *why, size_t why_n)
 {
     const char *dir = c->model_dir && c->model_dir[0] ? c->model_dir : DEFAULT_MODEL_DIR;
-    char hmm[1024], lm[1024], dict[1024];
     struct stat st;
-    *out = NULL;
-    if ((size_t)snprintf(hmm, sizeof hmm, "%s/en-us", dir) >= sizeof hmm ||
-        (size_t)snprintf(lm, sizeof lm, "%s/en-us.lm.bin", dir) >= sizeof lm ||
-        (size_t)snprintf(dict, sizeof dict, "%s/cmudict-en-us.dict", dir) >= sizeof dict)
+    if ((size_t)snprintf(hmm, 1024, "%s/en-us", dir) >= 1024 ||
+        (size_t)snprintf(lm, 1024, "%s/en-us.lm.bin", dir) >= 1024 ||
+        (size_t)snprintf(dict, 1024, "%s/cmudict-en-us.dict", dir) >= 1024)
         return fail(why, why_n, RECD_E_BAD_INPUT, "model folder name too long");
     char mdef[1100];
     snprintf(mdef, sizeof mdef, "%s/mdef", hmm);
     if (stat(mdef, &st) < 0 || stat(lm, &st) < 0 || stat(dict, &st) < 0)
         return fail(why, why_n, RECD_E_NOT_FOUND,
                     "PocketSphinx's en-us model is not in %s (install Debian's pocketsphinx-en-us)", dir);
+    return 0;
+}
+
+int recd_stt_sphinx_check(const struct recd_stt_config *c, char *why, size_t why_n)
+{
+    char hmm[1024], lm[1024], dict[1024];
+    return model_paths(c, hmm, lm, dict, why, why_n);
+}
+
+int recd_stt_sphinx_open(const struct recd_stt_config *c, struct recd_stt_engine **out, char *why,
+                         size_t why_n)
+{
+    const char *dir = c->model_dir && c->model_dir[0] ? c->model_dir : DEFAULT_MODEL_DIR;
+    char hmm[1024], lm[1024], dict[1024];
+    *out = NULL;
+    int rc = model_paths(c, hmm, lm, dict, why, why_n);
+    if (rc < 0)
+        return rc;
 
     struct sphinx *s = calloc(1, sizeof *s);
     if (!s)

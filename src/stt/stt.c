@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "media/wav.h"
+#include "stt/stt_internal.h"
 
 #include <limits.h>
 #include <sndfile.h>
@@ -20,6 +21,13 @@ int recd_stt_open(const struct recd_stt_config *c, struct recd_stt_engine **out,
     if (c->url && c->url[0])
         return recd_stt_openai_open(c, out, why, why_n);
     return recd_stt_sphinx_open(c, out, why, why_n);
+}
+
+int recd_stt_check(const struct recd_stt_config *c, char *why, size_t why_n)
+{
+    if (c->url && c->url[0])
+        return recd_stt_openai_check(c, why, why_n);
+    return recd_stt_sphinx_check(c, why, why_n);
 }
 
 void recd_stt_result_init(struct recd_stt_result *r)

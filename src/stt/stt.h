@@ -74,6 +74,13 @@ struct recd_stt_engine {
  */
 int recd_stt_open(const struct recd_stt_config *c, struct recd_stt_engine **out, char *why, size_t why_n);
 
+/**
+ * Checks `c` without loading anything (the model's files exist; the URL is well formed): what a
+ * server checks at startup before its workers load their engines in the background. 0, or the
+ * error recd_stt_open would give, with its reason in `why`.
+ */
+int recd_stt_check(const struct recd_stt_config *c, char *why, size_t why_n);
+
 /** Opens the built-in engine (recd_stt_open with no URL). */
 int recd_stt_sphinx_open(const struct recd_stt_config *c, struct recd_stt_engine **out, char *why,
                          size_t why_n);

@@ -23,4 +23,10 @@
  */
 int recd_stt_json_text(const char *p, size_t n, size_t max_text, struct recd_buf *text);
 
+struct recd_stt_config;
+
+/** recd_stt_check for each engine. */
+int recd_stt_sphinx_check(const struct recd_stt_config *c, char *why, size_t why_n);
+int recd_stt_openai_check(const struct recd_stt_config *c, char *why, size_t why_n);
+
 #endif

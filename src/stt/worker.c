@@ -318,6 +318,15 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct recd_stt_workers *p = w->pool;
     struct recd_store *st = w->ctx.store;
+    char why[256] = "";
+    int64_t t0 = recd_now_us();
+    if (recd_stt_open(&p->o.engine, &w->engine, why, sizeof why) < 0) {
+        /* recd_stt_check passed at start, so the library itself failed: this worker stays out. */
+        recd_log_error("transcription worker: %s", why);
+        return NULL;
+    }
+    recd_log_info("transcription worker: %s engine ready in %.2f s", w->engine->ops->name,
+                  (double)(recd_now_us() - t0) / 1e6);
     for (;;) {
         pthread_mutex_lock(&p->mu);
         unsigned seen = p->wakes;
@@ -387,14 +396,15 @@ int recd_stt_workers_start(const struct recd_stt_worker_opts *o, struct recd_stt
     for (unsigned i = 0; i < p->n && rc == 0; i++) {
         struct worker *w = &p->w[i];
         w->pool = p;
-        rc = recd_stt_open(&p->o.engine, &w->engine, why, why_n);
-        if (rc == 0) {
-            rc = recd_ctx_open(p->o.data_dir, &w->ctx);
-            w->ctx_open = rc == 0;
-            if (rc < 0)
-                snprintf(why, why_n, "cannot open the data folder");
-        }
+        rc = recd_ctx_open(p->o.data_dir, &w->ctx);
+        w->ctx_open = rc == 0;
+        if (rc < 0)
+            snprintf(why, why_n, "cannot open the data folder");
     }
+    /* The engine is checked here and loaded by each thread: loading PocketSphinx's model takes a
+     * second or more, which the server's start need not wait for. */
+    if (rc == 0)
+        rc = recd_stt_check(&p->o.engine, why, why_n);
     if (rc < 0) {
         free_pool(p);
         return rc;
@@ -408,7 +418,8 @@ int recd_stt_workers_start(const struct recd_stt_worker_opts *o, struct recd_stt
         p->w[i].started = 1;
     }
     recd_log_info("transcription: %u worker%s, engine %s%s%s, limit %lld s", p->n, p->n == 1 ? "" : "s",
-                  p->w[0].engine->ops->name, o->engine.url && o->engine.url[0] ? " at " : "",
+                  o->engine.url && o->engine.url[0] ? "openai" : "pocketsphinx",
+                  o->engine.url && o->engine.url[0] ? " at " : "",
                   o->engine.url && o->engine.url[0] ? o->engine.url : "", (long long)(p->o.max_ms / 1000));
     *out = p;
     return 0;
