@@ -29,6 +29,12 @@ struct sphinx {
     ps_decoder_t *ps;
     cmd_ln_t *cfg;
     int rate; /* what the model was trained on: 16000 */
+    /* The live cepstral mean normalisation's state as the model starts it (from -cmninit),
+     * restored before each recording: the decoder adapts it as it goes, and one caller's audio
+     * must not change another's words. cmn_live_set is not enough: it also fakes a history of
+     * frames, which a fresh decoder does not have, and that changes the words. */
+    mfcc_t *cmn0_mean, *cmn0_sum;
+    int32 cmn0_nframe;
 };
 
 static int fail(char *why, size_t why_n, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -97,6 +103,13 @@ static int sphinx_transcribe(struct recd_stt_engine *e, const int16_t *pcm, size
         return fail(why, why_n, RECD_E_BAD_INPUT, "unsupported sample rate %d", rate);
     if (recd_stt_resample(pcm, n, rate, s->rate, &conv, &cn) < 0)
         return fail(why, why_n, RECD_E_INTERNAL, "resampling failed");
+    /* Every recording starts from the same state, as a fresh pocketsphinx_continuous does: the
+     * noise estimate of the voice activity detector and the cepstral mean. */
+    ps_start_stream(s->ps);
+    cmn_t *cmn = ps_get_feat(s->ps)->cmn_struct;
+    memcpy(cmn->cmn_mean, s->cmn0_mean, (size_t)cmn->veclen * sizeof *cmn->cmn_mean);
+    memcpy(cmn->sum, s->cmn0_sum, (size_t)cmn->veclen * sizeof *cmn->sum);
+    cmn->nframe = s->cmn0_nframe;
     if (ps_start_utt(s->ps) < 0) {
         rc = fail(why, why_n, RECD_E_IO, "the decoder would not start");
         goto out;
@@ -150,6 +163,8 @@ static void sphinx_close(struct recd_stt_engine *e)
         ps_free(s->ps);
     if (s->cfg)
         cmd_ln_free_r(s->cfg);
+    free(s->cmn0_mean);
+    free(s->cmn0_sum);
     free(s);
 }
 
@@ -210,6 +225,20 @@ int recd_stt_sphinx_open(const struct recd_stt_config *c, struct recd_stt_engine
         sphinx_close(&s->base);
         return fail(why, why_n, RECD_E_IO, "PocketSphinx could not load the model in %s", dir);
     }
+    cmn_t *cmn = ps_get_feat(s->ps)->cmn_struct;
+    if (!cmn || cmn->veclen <= 0) {
+        sphinx_close(&s->base);
+        return fail(why, why_n, RECD_E_IO, "PocketSphinx's model has no cepstral mean normalisation");
+    }
+    s->cmn0_mean = malloc((size_t)cmn->veclen * sizeof *s->cmn0_mean);
+    s->cmn0_sum = malloc((size_t)cmn->veclen * sizeof *s->cmn0_sum);
+    if (!s->cmn0_mean || !s->cmn0_sum) {
+        sphinx_close(&s->base);
+        return fail(why, why_n, RECD_E_INTERNAL, "out of memory");
+    }
+    memcpy(s->cmn0_mean, cmn->cmn_mean, (size_t)cmn->veclen * sizeof *s->cmn0_mean);
+    memcpy(s->cmn0_sum, cmn->sum, (size_t)cmn->veclen * sizeof *s->cmn0_sum);
+    s->cmn0_nframe = cmn->nframe;
     *out = &s->base;
     return 0;
 }
