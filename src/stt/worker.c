@@ -298,6 +298,30 @@ static int new_lease(char out[RECD_LEASE_LEN + 1])
     return 0;
 }
 
+/*
+ * Loads the worker's engine when its first job arrives: a server with nothing to transcribe does
+ * not pay for PocketSphinx's model (about a second of CPU and 110 MB). recd_stt_check passed at
+ * start, so a failure here is the library's; the job goes back to the queue at once for another
+ * worker, and this one tries again at its next job.
+ */
+static int load_engine(struct worker *w, const struct recd_transcription_job *job)
+{
+    struct recd_store *st = w->ctx.store;
+    char why[256] = "";
+    int64_t t0 = recd_now_us();
+    if (recd_stt_open(&w->pool->o.engine, &w->engine, why, sizeof why) < 0) {
+        char r[RECD_REASON_MAX + 1];
+        recd_log_error("transcription worker: %s", why);
+        int64_t now = recd_now_us();
+        st->ops->job_retry(st, job->sid, job->lease, now + w->pool->o.retry_base_ms * 1000,
+                           cut_reason(why, r), now);
+        return -1;
+    }
+    recd_log_info("transcription worker: %s engine loaded in %.2f s", w->engine->ops->name,
+                  (double)(recd_now_us() - t0) / 1e6);
+    return 0;
+}
+
 /* Sleeps up to poll_ms, or until woken or stopped. */
 static void idle(struct recd_stt_workers *p, unsigned seen)
 {
@@ -318,15 +342,6 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct recd_stt_workers *p = w->pool;
     struct recd_store *st = w->ctx.store;
-    char why[256] = "";
-    int64_t t0 = recd_now_us();
-    if (recd_stt_open(&p->o.engine, &w->engine, why, sizeof why) < 0) {
-        /* recd_stt_check passed at start, so the library itself failed: this worker stays out. */
-        recd_log_error("transcription worker: %s", why);
-        return NULL;
-    }
-    recd_log_info("transcription worker: %s engine ready in %.2f s", w->engine->ops->name,
-                  (double)(recd_now_us() - t0) / 1e6);
     for (;;) {
         pthread_mutex_lock(&p->mu);
         unsigned seen = p->wakes;
@@ -340,11 +355,13 @@ static void *worker_main(void *arg)
         if (rc == 0)
             rc = st->ops->job_claim(st, recd_now_us(), p->o.lease_ms * 1000, lease, &job);
         if (rc == 0) {
-            run_job(w, &job);
-            continue;
-        }
-        if (rc != RECD_E_NOT_FOUND)
+            if (w->engine || load_engine(w, &job) == 0) {
+                run_job(w, &job);
+                continue;
+            }
+        } else if (rc != RECD_E_NOT_FOUND) {
             recd_log_error("transcription worker: cannot claim a job (%s)", recd_err_name(rc));
+        }
         idle(p, seen);
     }
     return NULL;
@@ -401,8 +418,7 @@ int recd_stt_workers_start(const struct recd_stt_worker_opts *o, struct recd_stt
         if (rc < 0)
             snprintf(why, why_n, "cannot open the data folder");
     }
-    /* The engine is checked here and loaded by each thread: loading PocketSphinx's model takes a
-     * second or more, which the server's start need not wait for. */
+    /* The engine is checked here and loaded by each thread when its first job comes (load_engine). */
     if (rc == 0)
         rc = recd_stt_check(&p->o.engine, why, why_n);
     if (rc < 0) {
