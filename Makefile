@@ -2,21 +2,24 @@
 # every test; `make run` serves a demo. Each of them first installs what is missing (`make deps`).
 
 CC       ?= cc
-PKGS     := libmicrohttpd sqlite3 sndfile libcrypto libre spandsp
+PKGS     := sqlite3 sndfile libcrypto libre spandsp
+PKGS     += libmpg123 soxr espeak-ng
 WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
 # libre's headers are not self-contained and not -Wconversion clean: -isystem silences them, and
 # HAVE_INTTYPES_H gives re_types.h the fixed-width types it expects.
 RE_CFLAGS := -isystem /usr/include/re -DHAVE_INTTYPES_H
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) $(WARN) $(EXTRA_CFLAGS)
-LDLIBS   := -lmicrohttpd -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
+LDLIBS   := -lhttp_parser -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
 # Outbound HTTP (voice webhooks): libcurl, OpenSSL flavour.
 LDLIBS   += -lcurl
-# Speech to text (src/stt): PocketSphinx 5prealpha and sphinxbase (headers not -Wconversion clean),
-# libsoxr to resample for its 16 kHz model; external engines use libcurl (above).
+# Voice media: MP3 decoding for <Play>, resampling, <Say>.
+LDLIBS   += -lmpg123 -lsoxr -lespeak-ng
+# Speech to text (src/stt): PocketSphinx 5prealpha and sphinxbase (headers not -Wconversion clean);
+# libsoxr (above) resamples for its 16 kHz model; external engines use libcurl (above).
 STT_CFLAGS := -isystem /usr/include/pocketsphinx -isystem /usr/include/sphinxbase \
               -isystem /usr/include/$(shell gcc -print-multiarch)/sphinxbase
 CFLAGS_COMMON += $(STT_CFLAGS)
-LDLIBS   += -lpocketsphinx -lsphinxbase -lsoxr
+LDLIBS   += -lpocketsphinx -lsphinxbase
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -45,12 +48,14 @@ FUZZ_CFLAGS += $(STT_CFLAGS)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 
 # Debian packages the build, the tests and `make run` need.
-DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libmicrohttpd-dev libsqlite3-dev libsndfile1-dev \
+DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libsqlite3-dev libsndfile1-dev \
             libssl-dev libmp3lame-dev libcmocka-dev python3 python3-pytest python3-requests \
             python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
             wrk nginx libexpat1-dev libre-dev libspandsp-dev sip-tester baresip sox
-DEB_PKGS += libpocketsphinx-dev pocketsphinx-en-us pocketsphinx-testdata pocketsphinx libsoxr-dev
+DEB_PKGS += libpocketsphinx-dev pocketsphinx-en-us pocketsphinx-testdata pocketsphinx
 DEB_PKGS += libcurl4-openssl-dev
+DEB_PKGS += libhttp-parser-dev
+DEB_PKGS += libmpg123-dev libsoxr-dev libespeak-ng-dev espeak-ng-data
 
 .PHONY: all deps run test unit e2e fuzz clean format bench bench-ab
 all: deps build/recd

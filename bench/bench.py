@@ -356,15 +356,16 @@ class Bench:
                 run_wrk(self.url(self.port, self.paths[k]), 1, 64, 2, self.auth)
                 run_wrk(self.url(self.nport, self.paths[k]), 1, 64, 2, self.auth)
         log("wrk -t2 -c64 -d%ds, recd (A) and nginx (B) alternately" % self.dur)
-        self.versus_nginx("json", "instance .json", 1.0)
-        self.versus_nginx("wav", "60 s .wav", 0.9)
-        self.versus_nginx("mp3", "cached .mp3", 0.9)
+        # Issue 11's targets for the HTTP layer.
+        self.versus_nginx("json", "instance .json", 1.1)
+        self.versus_nginx("wav", "60 s .wav", 1.0)
+        self.versus_nginx("mp3", "cached .mp3", 1.0)
         A = self.versus_nginx("list", "list page 0", 0, self.auth)
         # The list has its own absolute target; replace the placeholder row.
         row = self.rows[-1]
-        ok = A["rps"] >= 10000 and A["p99"] < 10 and A["err"] == 0
+        ok = A["rps"] >= 25000 and A["p99"] < 5 and A["err"] == 0
         row[3] = "%.0f pages/s, p99 %.1f ms" % (A["rps"], A["p99"])
-        row[4] = ">= 10,000 pages/s, p99 < 10 ms"
+        row[4] = ">= 25,000 pages/s, p99 < 5 ms"
         row[5] = ok
         self.versus_page0("deep", "page %d deep" % self.deep)
         self.versus_page0("call", "CallSid filter")

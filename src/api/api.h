@@ -36,6 +36,9 @@ struct recd_request {
     int64_t now_s;            /* the same in seconds, for signed-link expiry */
     unsigned char client[16]; /* the client's address bytes, for the limiter */
     size_t client_len;
+    /* An application/x-www-form-urlencoded body as received (not decoded), at most 64 KiB;
+     * {NULL, 0} for none. Other bodies are never read. */
+    struct recd_str body;
 
     /* What the API works with, filled by whoever runs it (src/serve): the worker thread's own. */
     struct recd_store *store;      /* this thread's store handle */

@@ -46,7 +46,8 @@
     X(BAD_INPUT, 400, 20001, "Invalid input: %s")                                                            \
     X(NO_SPACE, 500, 20500, "No space left on the data volume%s")                                            \
     X(IO, 500, 20500, "Internal server error%s")                                                             \
-    X(IN_PROGRESS, 400, 20009, "Cannot delete %s while it is in progress")
+    X(IN_PROGRESS, 400, 20009, "Cannot delete %s while it is in progress")                                   \
+    X(VERSION, 505, 20505, "HTTP version not supported%s")
 
 enum recd_err {
     RECD_OK = 0,

@@ -3,377 +3,680 @@
 #include "api/cache.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/query.h"
 #include "core/time.h"
+#include "http/h1.h"
 
 #include <errno.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
-/* Limits for hostile or broken clients. recd answers a request head (target and headers) over
- * HEAD_LIMIT itself, with a Twilio error body; MHD's per-connection memory pool bounds what it
- * buffers at all (past it MHD answers 414/431 on its own). The pool is zeroed for every request,
- * so it is kept at MHD's default size: a larger one cost more than rendering a page of 50.
- * Bodies are never read, only counted. */
-#define HEAD_LIMIT        (16 * 1024)
-#define CONN_MEMORY_LIMIT (32 * 1024)
-#define CONN_TIMEOUT_S    30
-#define CONN_LIMIT        4096
-#define BODY_LIMIT        (1024 * 1024)
+/*
+ * recd's HTTP/1.1 server: one event loop per worker thread, each with its own listening socket
+ * (SO_REUSEPORT: the kernel spreads new connections over them) and its own edge-triggered
+ * epoll set, so a connection lives on one thread from accept to close and nothing is locked on
+ * the request path. A response goes out as its head and an in-memory body in one sendmsg, or
+ * its head (MSG_MORE) then its file by sendfile until the socket is full. Request heads are
+ * parsed by http_parser through src/http/h1.c.
+ */
+
+#define CONN_TIMEOUT_S 30   /* no progress either way for this long: closed */
+#define HEAD_TIMEOUT_S 30   /* a request head must arrive whole within this of its first byte */
+#define LINGER_S       5    /* after a last response, unread input is drained this long */
+#define STOP_GRACE_S   10   /* at shutdown, responses being sent get this long to finish */
+#define CONN_LIMIT     4096 /* open connections in all loops together */
+#define FREE_BUFS      64   /* request buffers each loop keeps for reuse */
+#define EVENTS         256
+#define RUN_BUDGET     16    /* requests one connection may have answered per wake-up */
+#define LOG_FLUSH      8192  /* access-log bytes that are written at once */
+#define LOG_DELAY_US   10000 /* or once the oldest line is this old */
+
+struct loop;
+
+struct conn {
+    int fd;
+    struct loop *l;
+    struct conn *prev, *next; /* the loop's connections */
+    struct conn *again;       /* on the loop's list to run again without an event */
+    int queued;
+    struct recd_h1 h;
+    unsigned char addr[16];
+    size_t addr_len;
+    int64_t last_io_us; /* last progress either way */
+    int64_t t0_us;      /* when the current request's first byte was parsed, or 0 */
+    int drained;        /* the last read was short: the socket held no more, and new input
+                         * brings a new edge, so no read is tried until then */
+    int lingering;      /* the last response is out: draining input until EOF or LINGER_S */
+    int64_t linger_until_us;
+    /* The response being sent. */
+    int sending;
+    int close_after;
+    char head[RECD_H1_RESPONSE_HEAD_MAX];
+    size_t head_len, head_off;
+    const char *body;
+    size_t body_len, body_off;
+    char *owned;                    /* malloc'd body, or NULL */
+    struct recd_api_cache_ref *ref; /* page-cache body reference, or NULL */
+    int file;                       /* file body, or -1 */
+    off_t file_off;
+    int64_t file_left;
+    /* For the access line. */
+    int status;
+    int64_t bytes;
+};
+
+struct loop {
+    struct recd_http *sv;
+    pthread_t thread;
+    int ep, lfd, wake;
+    void *ts;
+    struct conn *conns;
+    struct conn *again;
+    char *free_bufs[FREE_BUFS];
+    unsigned nfree;
+    unsigned nconns;
+    int accept_blocked; /* accept() ran out of descriptors: retried on the next tick */
+    int stopping;
+    int64_t stop_deadline_us;
+    char date[40];
+    time_t date_s;
+    struct recd_buf log;  /* access lines not yet written */
+    int64_t log_since_us; /* when the oldest of them was made */
+};
 
 struct recd_http {
     struct recd_http_opts o;
-    struct MHD_Daemon *daemon;
-    pthread_mutex_t lock;
-    void **states; /* every worker thread's state, closed at shutdown */
-    size_t nstates, capstates;
+    struct loop *loops;
+    unsigned nloops;
+    atomic_uint conns;
+    atomic_int stop;
 };
 
-/* One request's state, from the URI callback (MHD's first sight of it) to completion. */
-struct req {
-    int64_t t0;
-    int seen; /* the handler ran once: the response is queued on the next call */
-    int answered;
-    int status;
-    int64_t bytes;
-    int64_t body_bytes;
-    char method[12];
-    const char *uri_end; /* where MHD's copy of the target ends, to find a NUL inside it */
-    size_t uri_len;
-    char uri[]; /* raw request target, NUL-terminated */
-};
+/* --- Small helpers ------------------------------------------------------------------------- */
 
-/* This worker thread's state, made on its first request; NULL until then. */
-static __thread void *thread_state;
-static __thread int thread_opened;
-
-static void *state_of(struct recd_http *sv)
+static void update_date(struct loop *l, time_t now)
 {
-    if (thread_opened)
-        return thread_state;
-    void *ts = sv->o.thread_open(sv->o.cls);
-    if (!ts)
-        return NULL; /* tried again on the next request: the cause may pass */
-    pthread_mutex_lock(&sv->lock);
-    if (sv->nstates == sv->capstates) {
-        size_t cap = sv->capstates ? sv->capstates * 2 : 8;
-        void **p = realloc(sv->states, cap * sizeof *p);
-        if (!p)
-            abort();
-        sv->states = p;
-        sv->capstates = cap;
-    }
-    sv->states[sv->nstates++] = ts;
-    pthread_mutex_unlock(&sv->lock);
-    thread_state = ts;
-    thread_opened = 1;
-    return ts;
-}
-
-static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *conn)
-{
-    (void)cls;
-    (void)conn;
-    if (!uri)
-        uri = "";
-    size_t n = strlen(uri);
-    struct req *r = malloc(sizeof *r + n + 1);
-    if (!r)
-        return NULL;
-    memset(r, 0, sizeof *r);
-    r->t0 = recd_now_us();
-    r->uri_end = uri + n;
-    r->uri_len = n;
-    memcpy(r->uri, uri, n + 1);
-    return r;
-}
-
-static enum recd_method method_of(const char *m)
-{
-    static const struct {
-        const char *s;
-        enum recd_method m;
-    } map[] = {{"GET", RECD_M_GET},   {"HEAD", RECD_M_HEAD}, {"DELETE", RECD_M_DELETE},
-               {"POST", RECD_M_POST}, {"PUT", RECD_M_PUT},   {"OPTIONS", RECD_M_OPTIONS}};
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(m, map[i].s) == 0)
-            return map[i].m;
-    return RECD_M_OTHER;
-}
-
-static void release_shared(void *ref)
-{
-    recd_api_cache_release(ref);
-}
-
-static enum MHD_Result queue(struct MHD_Connection *conn, struct req *r, struct recd_response *rs)
-{
-    struct MHD_Response *resp;
-    int64_t bytes;
-    if (rs->fd >= 0) {
-        /* MHD sends the file with sendfile() and closes the fd when done. */
-        resp =
-            MHD_create_response_from_fd_at_offset64((uint64_t)rs->fd_size, rs->fd, (uint64_t)rs->fd_offset);
-        if (resp)
-            rs->fd = -1;
-        bytes = rs->fd_size;
-    } else if (rs->shared) {
-        /* A page-cache body: MHD sends it as it is and gives the reference back when done. */
-        resp = MHD_create_response_from_buffer_with_free_callback_cls(rs->shared_len, (void *)rs->shared,
-                                                                      release_shared, rs->shared_ref);
-        if (resp) {
-            rs->shared = NULL;
-            rs->shared_ref = NULL; /* MHD owns it now */
-        }
-        bytes = (int64_t)rs->shared_len;
-    } else {
-        size_t len;
-        char *body = recd_buf_steal(&rs->body, &len);
-        resp = MHD_create_response_from_buffer(len, body ? body : (void *)"",
-                                               body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-        if (!resp)
-            free(body);
-        bytes = (int64_t)len;
-    }
-    if (!resp)
-        return MHD_NO;
-    if (rs->content_type)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type);
-    if (rs->allow)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rs->allow);
-    if (rs->www_authenticate)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"Twilio API\"");
-    if (rs->disposition[0])
-        MHD_add_response_header(resp, "Content-Disposition", rs->disposition);
-    if (rs->accept_ranges)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-    if (rs->etag[0])
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, rs->etag);
-    if (rs->last_modified[0])
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, rs->last_modified);
-    if (rs->content_range[0])
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, rs->content_range);
-    if (rs->retry_after > 0) {
-        char ra[24];
-        snprintf(ra, sizeof ra, "%lld", (long long)rs->retry_after);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
-    }
-    /* Media and public URLs are embedded in other sites' pages; credentials are Basic, never
-     * cookies, so allowing any origin exposes nothing a direct request would not. */
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
-    if (rs->cors_preflight) {
-        MHD_add_response_header(resp, "Access-Control-Allow-Methods", rs->allow);
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "Authorization, Range, If-None-Match, If-Modified-Since, If-Range");
-        MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
-    }
-    if (rs->accept_ranges) {
-        /* Let pages read the headers an audio player or a download manager needs. */
-        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-                                "Accept-Ranges, Content-Range, Content-Length, ETag, Last-Modified");
-    }
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs->status, resp);
-    MHD_destroy_response(resp);
-    r->answered = 1;
-    r->status = rs->status;
-    r->bytes = bytes;
-    return ret;
-}
-
-static void client_address(struct MHD_Connection *conn, struct recd_request *rq)
-{
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr)
+    if (now == l->date_s)
         return;
-    if (ci->client_addr->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ci->client_addr;
-        memcpy(rq->client, &a->sin_addr, 4);
-        rq->client_len = 4;
-    } else if (ci->client_addr->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ci->client_addr;
-        memcpy(rq->client, &a->sin6_addr, 16);
-        rq->client_len = 16;
-    }
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(l->date, sizeof l->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    l->date_s = now;
 }
 
-struct framing {
-    int content_length, transfer_encoding, bad_name;
-    const char *te;
-    uint64_t length;
-    size_t head_bytes;
-};
-
-static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static void flush_log(struct loop *l)
 {
-    (void)kind;
-    struct framing *f = cls;
-    size_t n = strlen(key);
-    f->head_bytes += n + (value ? strlen(value) : 0) + 4;
-    if (n && (key[n - 1] == ' ' || key[n - 1] == '\t'))
-        f->bad_name = 1;
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
-        f->content_length++;
-        char *end;
-        f->length = strtoull(value ? value : "", &end, 10);
-    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-        f->transfer_encoding++;
-        f->te = value;
+    size_t off = 0;
+    while (off < l->log.len) {
+        ssize_t n = write(STDERR_FILENO, l->log.p + off, l->log.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* stderr is gone: the lines are lost, the server goes on */
+        off += (size_t)n;
     }
-    return MHD_YES;
+    recd_buf_reset(&l->log);
 }
 
 /*
- * A head over HEAD_LIMIT gets 431. Request smuggling shapes (RFC 9112 §6): both Content-Length and
- * Transfer-Encoding, several of either, a coding other than "chunked", whitespace before a header's colon. A
- * proxy in front of recd could frame such a request differently, so recd refuses it (400) rather than guess.
- * A declared body over the limit gets 413 before it is read. Returns 0 or the error.
+ * One access line per request: never the query (signed links carry secrets there) nor any
+ * header; bytes that could break the line or its fields are escaped.
  */
-static int framing_error(struct MHD_Connection *conn, size_t uri_len, int *chunked)
+static void log_request(struct conn *c, int aborted)
 {
-    struct framing f = {0, 0, 0, NULL, 0, uri_len};
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
-    *chunked = f.transfer_encoding != 0;
-    /* The target limit comes first: a target over RECD_URI_MAX is the API's 414, in the
-     * representation it asks for, however large the head it is part of. */
-    if (f.head_bytes > HEAD_LIMIT && uri_len <= RECD_URI_MAX)
-        return RECD_E_HEADERS_TOO_LARGE;
-    if (f.bad_name || f.content_length > 1 || f.transfer_encoding > 1 ||
-        (f.content_length && f.transfer_encoding) || (f.te && strcasecmp(f.te, "chunked") != 0))
-        return RECD_E_BAD_INPUT;
-    if (f.content_length && f.length > BODY_LIMIT)
-        return RECD_E_TOO_LARGE;
-    return 0;
+    struct recd_h1 *h = &c->h;
+    struct recd_buf *b = &c->l->log;
+    if (!b->len)
+        c->l->log_since_us = recd_now_us();
+    recd_buf_adds(b, "access ");
+    if (h->method_len)
+        recd_buf_add(b, h->method, h->method_len > 32 ? 32 : h->method_len);
+    else
+        recd_buf_addc(b, '-');
+    recd_buf_addc(b, ' ');
+    size_t n = 0;
+    if (h->target.p) {
+        const char *q = memchr(h->target.p, '?', h->target.n);
+        n = q ? (size_t)(q - h->target.p) : h->target.n;
+    }
+    if (n > 512)
+        n = 512;
+    if (!n)
+        recd_buf_addc(b, '-');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)h->target.p[i];
+        if (ch <= 0x20 || ch >= 0x7f)
+            recd_buf_printf(b, "%%%02X", ch);
+        else
+            recd_buf_addc(b, (char)ch);
+    }
+    int64_t t0 = c->t0_us ? c->t0_us : recd_now_us();
+    recd_buf_printf(b, " %d %lld %lldus%s\n", c->status, (long long)c->bytes, (long long)(recd_now_us() - t0),
+                    aborted ? " aborted" : "");
+    if (b->len > LOG_FLUSH)
+        flush_log(c->l);
+}
+
+static char *take_buf(struct loop *l)
+{
+    if (l->nfree)
+        return l->free_bufs[--l->nfree];
+    return malloc(RECD_H1_BUF_SIZE);
+}
+
+static void give_buf(struct loop *l, char *b)
+{
+    if (!b)
+        return;
+    if (l->nfree < FREE_BUFS)
+        l->free_bufs[l->nfree++] = b;
+    else
+        free(b);
+}
+
+/* Lets go of the response body, whatever kind it is. */
+static void drop_response(struct conn *c)
+{
+    free(c->owned);
+    c->owned = NULL;
+    recd_api_cache_release(c->ref);
+    c->ref = NULL;
+    if (c->file >= 0)
+        close(c->file);
+    c->file = -1;
+    c->body = NULL;
+    c->body_len = c->body_off = 0;
+    c->file_left = 0;
+    c->head_len = c->head_off = 0;
+    c->sending = 0;
+}
+
+static void conn_close(struct conn *c)
+{
+    struct loop *l = c->l;
+    /* A request that had begun and got no (whole) answer is logged as aborted. */
+    if (c->sending || (c->h.target.p && !c->lingering))
+        log_request(c, 1);
+    drop_response(c);
+    close(c->fd);
+    give_buf(l, c->h.buf);
+    recd_h1_free(&c->h);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->queued) {
+        /* rare: unlink from the again list */
+        for (struct conn **pp = &l->again; *pp; pp = &(*pp)->again)
+            if (*pp == c) {
+                *pp = c->again;
+                break;
+            }
+    }
+    l->nconns--;
+    atomic_fetch_sub(&l->sv->conns, 1);
+    free(c);
+}
+
+/* --- Responses ------------------------------------------------------------------------------ */
+
+/* Sends what the socket takes. 1: all sent; 0: the socket is full (EPOLLOUT resumes); -1: gone. */
+static int send_some(struct conn *c)
+{
+    while (c->head_off < c->head_len || c->body_off < c->body_len) {
+        struct iovec iov[2];
+        int n = 0;
+        if (c->head_off < c->head_len)
+            iov[n++] = (struct iovec){c->head + c->head_off, c->head_len - c->head_off};
+        if (c->body_off < c->body_len)
+            iov[n++] = (struct iovec){(void *)(c->body + c->body_off), c->body_len - c->body_off};
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | (c->file_left > 0 ? MSG_MORE : 0));
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? 0 : -1;
+        }
+        c->last_io_us = recd_now_us();
+        size_t k = (size_t)w, hk = c->head_len - c->head_off;
+        if (k >= hk) {
+            c->head_off = c->head_len;
+            c->body_off += k - hk;
+        } else
+            c->head_off += k;
+    }
+    while (c->file_left > 0) {
+        size_t step = c->file_left > (1 << 30) ? (1 << 30) : (size_t)c->file_left;
+        ssize_t w = sendfile(c->fd, c->file, &c->file_off, step);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? 0 : -1;
+        }
+        if (w == 0)
+            return -1; /* the file is shorter than it was: the promised length cannot be kept */
+        c->last_io_us = recd_now_us();
+        c->file_left -= w;
+    }
+    return 1;
+}
+
+/*
+ * Takes over the response `rs` (its body, its file or its cache reference), writes its head
+ * and starts sending. The request's bytes stay in the buffer until it is all sent.
+ */
+static void respond(struct conn *c, struct recd_response *rs, int keep_alive)
+{
+    struct recd_h1 *h = &c->h;
+    int head_only = h->m == RECD_M_HEAD;
+    uint64_t length;
+    c->file = -1;
+    if (rs->fd >= 0) {
+        length = (uint64_t)rs->fd_size;
+        if (!head_only) {
+            c->file = rs->fd;
+            c->file_off = rs->fd_offset;
+            c->file_left = rs->fd_size;
+            rs->fd = -1;
+        }
+    } else if (rs->shared) {
+        length = rs->shared_len;
+        if (!head_only) {
+            c->body = rs->shared;
+            c->body_len = rs->shared_len;
+            c->ref = rs->shared_ref;
+            rs->shared = NULL;
+            rs->shared_ref = NULL;
+        }
+    } else {
+        size_t len;
+        char *body = recd_buf_steal(&rs->body, &len);
+        length = len;
+        if (!head_only && len) {
+            c->owned = body;
+            c->body = body;
+            c->body_len = len;
+        } else
+            free(body);
+    }
+    c->close_after = !keep_alive || c->l->stopping;
+    c->head_len =
+        recd_h1_response_head(c->head, sizeof c->head, rs, length, !c->close_after, h->http10, c->l->date);
+    if (!c->head_len) {
+        /* Cannot happen: every header is bounded. Answer something rather than nothing. */
+        drop_response(c);
+        static const char fallback[] = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                                       "Connection: close\r\n\r\n";
+        memcpy(c->head, fallback, sizeof fallback - 1);
+        c->head_len = sizeof fallback - 1;
+        c->close_after = 1;
+        rs->status = 500;
+        length = 0;
+    }
+    c->status = rs->status;
+    c->bytes = (int64_t)length;
+    c->sending = 1;
+}
+
+static void refuse(struct conn *c)
+{
+    struct recd_response rs;
+    recd_response_init(&rs);
+    recd_api_error(&rs, c->h.err, recd_h1_wants_json(c->h.target), c->h.why);
+    respond(c, &rs, 0);
+    recd_response_free(&rs);
 }
 
 static const char *header_of(const struct recd_request *rq, const char *name)
 {
-    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+    return recd_h1_header(rq->conn, name);
 }
 
-/* Runs the request through the API and queues its answer. */
-static enum MHD_Result answer(struct recd_http *sv, struct MHD_Connection *conn, struct req *r,
-                              const char *method)
+static void client_address(const struct sockaddr_storage *ss, struct conn *c)
 {
+    if (ss->ss_family == AF_INET) {
+        memcpy(c->addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+        c->addr_len = 4;
+    } else if (ss->ss_family == AF_INET6) {
+        memcpy(c->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+        c->addr_len = 16;
+    }
+}
+
+/* Runs the request through the handler and starts its response. */
+static void answer(struct conn *c)
+{
+    struct loop *l = c->l;
+    struct recd_h1 *h = &c->h;
     struct recd_response rs;
     recd_response_init(&rs);
-    void *ts = state_of(sv);
-    if (!ts) {
-        recd_api_error(&rs, RECD_E_UNAVAILABLE, 0, NULL);
+    if (!l->ts)
+        l->ts = l->sv->o.thread_open(l->sv->o.cls); /* the cause may have passed */
+    if (!l->ts) {
+        recd_api_error(&rs, RECD_E_UNAVAILABLE, recd_h1_wants_json(h->target), NULL);
     } else {
         struct recd_request rq = {
-            .method = method_of(method),
-            .target = {r->uri, r->uri_len},
-            .authorization =
-                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+            .method = h->m,
+            .target = h->target,
+            .authorization = recd_h1_header(h, "Authorization"),
             .header = header_of,
-            .conn = conn,
-            .now_us = r->t0,
-            .now_s = r->t0 / RECD_US_PER_SEC,
+            .conn = h,
+            .now_us = c->t0_us,
+            .now_s = c->t0_us / RECD_US_PER_SEC,
+            .client_len = c->addr_len,
         };
-        client_address(conn, &rq);
-        sv->o.handle(sv->o.cls, ts, &rq, &rs);
+        memcpy(rq.client, c->addr, c->addr_len);
+        if (h->form)
+            rq.body = (struct recd_str){h->body.p ? h->body.p : "", h->body.len};
+        l->sv->o.handle(l->sv->o.cls, l->ts, &rq, &rs);
     }
-    enum MHD_Result ret = queue(conn, r, &rs);
+    respond(c, &rs, h->keep_alive);
     recd_response_free(&rs);
-    return ret;
 }
 
-static enum MHD_Result refuse(struct MHD_Connection *conn, struct req *r, int err, const char *why)
+/* --- The connection state machine ---------------------------------------------------------- */
+
+static void begin_linger(struct conn *c)
 {
-    struct recd_response rs;
-    recd_response_init(&rs);
-    recd_api_error(&rs, err, 0, why);
-    enum MHD_Result ret = queue(conn, r, &rs);
-    recd_response_free(&rs);
-    return ret;
+    /* Closing with unread input would reset the connection and could destroy the answer
+     * before the client reads it (a 413 to a client still sending): stop writing, drain. */
+    shutdown(c->fd, SHUT_WR);
+    c->lingering = 1;
+    c->linger_until_us = recd_now_us() + (int64_t)LINGER_S * RECD_US_PER_SEC;
 }
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                               const char *version, const char *upload_data, size_t *upload_data_size,
-                               void **con_cls)
+/* The request was answered in full. Returns 0 to go on, -1 when the connection is done. */
+static int finish_request(struct conn *c)
 {
-    (void)url;
-    (void)upload_data;
-    struct recd_http *sv = cls;
-    struct req *r = *con_cls;
-    if (!r)
-        return MHD_NO; /* the URI callback could not allocate: drop the connection */
-    if (!r->seen) {
-        r->seen = 1;
-        snprintf(r->method, sizeof r->method, "%s", method);
-        /* MHD hands over the target as a C string, cut at a NUL byte; its version string
-         * follows the target's end in the same buffer, so a gap between the two means the
-         * target held a NUL (RFC 9112 §3 allows none). */
-        if (version && version[0] && version != r->uri_end + 1)
-            return refuse(conn, r, RECD_E_BAD_INPUT, "the request target holds a NUL byte");
-        /* A request whose framing is ambiguous, or whose body we would refuse anyway, is answered
-         * now, before its body is read; the connection then closes. Everything else waits: a
-         * response queued on the first call makes MHD close every connection. */
-        int chunked;
-        int err = framing_error(conn, r->uri_len, &chunked);
-        if (err)
-            return refuse(conn, r, err, err == RECD_E_BAD_INPUT ? "ambiguous message framing" : NULL);
-        /* No resource takes a body, and a chunked one cannot be sized up front: answer now and
-         * let MHD close the connection unread, rather than parse chunks only to drop them. */
-        if (chunked)
-            return answer(sv, conn, r, method);
-        return MHD_YES;
+    log_request(c, 0);
+    drop_response(c);
+    if (c->close_after) {
+        begin_linger(c);
+        return 0;
     }
-    if (r->answered) {
-        *upload_data_size = 0; /* discard the rest of a refused body */
-        return MHD_YES;
-    }
-    if (*upload_data_size) {
-        /* No resource takes a body: count it and drop it (its length was checked up front). */
-        r->body_bytes += (int64_t)*upload_data_size;
-        *upload_data_size = 0;
-        return r->body_bytes <= BODY_LIMIT ? MHD_YES : MHD_NO;
-    }
-    return answer(sv, conn, r, method);
+    recd_h1_next(&c->h);
+    c->t0_us = 0;
+    return 0;
 }
 
-static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                      enum MHD_RequestTerminationCode toe)
+/* Between requests a connection keeps no buffer: it goes back to the loop. */
+static void release_idle_buf(struct conn *c)
 {
-    (void)cls;
-    (void)conn;
-    struct req *r = *con_cls;
-    if (!r)
+    if (c->h.buf && c->h.len == 0 && !c->h.started) {
+        give_buf(c->l, c->h.buf);
+        c->h.buf = NULL;
+    }
+}
+
+static void queue_again(struct conn *c)
+{
+    if (c->queued)
         return;
-    *con_cls = NULL;
-    /* One line per request: never the query (signed links will carry secrets there) nor any header. */
-    const char *q = memchr(r->uri, '?', r->uri_len);
-    int plen = (int)(q ? (size_t)(q - r->uri) : r->uri_len);
-    if (plen > 512)
-        plen = 512;
-    char line[700];
-    int n =
-        snprintf(line, sizeof line, "access %s %.*s %d %lld %lldus%s\n", r->method[0] ? r->method : "-", plen,
-                 r->uri, r->answered ? r->status : 0, (long long)r->bytes, (long long)(recd_now_us() - r->t0),
-                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
-    if (n > 0)
-        fwrite(line, 1, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, stderr);
-    free(r);
+    c->queued = 1;
+    c->again = c->l->again;
+    c->l->again = c;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/*
+ * Moves a connection on as far as it can without blocking: sends what is pending, parses and
+ * answers what is buffered, reads more. Edge-triggered epoll reports each change once, so this
+ * runs until the socket says EAGAIN (or the budget is spent: then the connection is queued to
+ * run again after other connections had their turn).
+ */
+static void conn_run(struct conn *c, int event)
 {
-    (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    recd_log_warn("http: %s", msg);
+    struct loop *l = c->l;
+    int budget = RUN_BUDGET;
+    if (event)
+        c->drained = 0;
+    for (;;) {
+        if (c->lingering) {
+            char sink[16384];
+            for (int reads = 0;; reads++) {
+                if (reads == 64) {
+                    queue_again(c); /* a client still sending waits its turn like the others */
+                    return;
+                }
+                ssize_t n = read(c->fd, sink, sizeof sink);
+                if (n > 0)
+                    continue;
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n < 0 && errno == EAGAIN)
+                    return;
+                conn_close(c);
+                return;
+            }
+        }
+        if (c->sending) {
+            int r = send_some(c);
+            if (r < 0) {
+                conn_close(c);
+                return;
+            }
+            if (r == 0)
+                return;
+            if (finish_request(c) < 0)
+                return;
+            if (--budget == 0) {
+                queue_again(c);
+                return;
+            }
+            continue;
+        }
+        struct recd_h1 *h = &c->h;
+        if (h->pos < h->len) {
+            if (!c->t0_us)
+                c->t0_us = recd_now_us();
+            enum recd_h1_result r = recd_h1_parse(h);
+            if (r == RECD_H1_REQUEST) {
+                answer(c);
+                continue;
+            }
+            if (r == RECD_H1_REFUSE) {
+                refuse(c);
+                continue;
+            }
+            if (h->head_done && h->expect_continue) {
+                /* The client waits for this before it sends the body. Nothing else is queued on
+                 * the socket (the previous response is all sent), so 25 bytes go out whole. */
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                ssize_t w = send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL);
+                (void)w;
+                h->expect_continue = 0;
+            }
+        }
+        if (c->drained) {
+            /* Saves the read that would only say EAGAIN: one system call in three per request. */
+            release_idle_buf(c);
+            return;
+        }
+        if (!h->buf) {
+            h->buf = take_buf(l);
+            if (!h->buf) {
+                conn_close(c);
+                return;
+            }
+        }
+        size_t want = RECD_H1_BUF_SIZE - h->len;
+        ssize_t n = read(c->fd, h->buf + h->len, want);
+        if (n > 0) {
+            h->len += (size_t)n;
+            c->drained = (size_t)n < want;
+            c->last_io_us = recd_now_us();
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            release_idle_buf(c);
+            return;
+        }
+        conn_close(c); /* EOF or error: a request half read is logged as aborted */
+        return;
+    }
 }
+
+/* --- Loops ----------------------------------------------------------------------------------- */
+
+static void accept_all(struct loop *l)
+{
+    struct recd_http *sv = l->sv;
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(l->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                if (!l->accept_blocked)
+                    recd_log_warn("http: cannot accept: %s", strerror(errno));
+                l->accept_blocked = 1;
+            }
+            return;
+        }
+        l->accept_blocked = 0;
+        if (atomic_fetch_add(&sv->conns, 1) >= CONN_LIMIT) {
+            atomic_fetch_sub(&sv->conns, 1);
+            close(fd);
+            continue;
+        }
+        struct conn *c = calloc(1, sizeof *c);
+        if (!c) {
+            atomic_fetch_sub(&sv->conns, 1);
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->l = l;
+        c->file = -1;
+        recd_h1_init(&c->h);
+        client_address(&ss, c);
+        c->last_io_us = recd_now_us();
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+        if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            recd_h1_free(&c->h);
+            free(c);
+            atomic_fetch_sub(&sv->conns, 1);
+            close(fd);
+            continue;
+        }
+        c->next = l->conns;
+        if (l->conns)
+            l->conns->prev = c;
+        l->conns = c;
+        l->nconns++;
+        conn_run(c, 1);
+    }
+}
+
+/* Once a second: closes connections past their time. */
+static void sweep(struct loop *l, int64_t now)
+{
+    int64_t idle = (int64_t)CONN_TIMEOUT_S * RECD_US_PER_SEC,
+            head = (int64_t)HEAD_TIMEOUT_S * RECD_US_PER_SEC;
+    for (struct conn *c = l->conns, *next; c; c = next) {
+        next = c->next;
+        int expired = now - c->last_io_us > idle || (c->lingering && now > c->linger_until_us) ||
+                      (!c->sending && c->t0_us && !c->h.head_done && now - c->t0_us > head) ||
+                      (l->stopping && (!c->sending || now > l->stop_deadline_us));
+        if (expired)
+            conn_close(c);
+    }
+}
+
+static void begin_stop(struct loop *l)
+{
+    l->stopping = 1;
+    l->stop_deadline_us = recd_now_us() + (int64_t)STOP_GRACE_S * RECD_US_PER_SEC;
+    epoll_ctl(l->ep, EPOLL_CTL_DEL, l->lfd, NULL);
+    close(l->lfd);
+    l->lfd = -1;
+    sweep(l, recd_now_us()); /* closes every connection not sending a response */
+}
+
+static void *loop_main(void *arg)
+{
+    struct loop *l = arg;
+    struct epoll_event ev[EVENTS];
+    l->ts = l->sv->o.thread_open(l->sv->o.cls);
+    int64_t next_tick = 0;
+    int stop = 0;
+    for (;;) {
+        int64_t now = recd_now_us();
+        /* Access lines go out at most LOG_DELAY_US after they were made, in one write for
+         * all the requests of that time: not one system call per request under load. */
+        int64_t wake = next_tick;
+        if (l->log.len) {
+            if (now - l->log_since_us >= LOG_DELAY_US || l->stopping)
+                flush_log(l);
+            else if (l->log_since_us + LOG_DELAY_US < wake)
+                wake = l->log_since_us + LOG_DELAY_US;
+        }
+        if (l->stopping && !l->conns)
+            break;
+        int timeout = l->again ? 0 : (int)((wake - now) / 1000 + 1);
+        if (timeout < 0)
+            timeout = 0;
+        int n = epoll_wait(l->ep, ev, EVENTS, timeout);
+        if (n < 0 && errno != EINTR) {
+            recd_log_error("http: epoll_wait: %s", strerror(errno));
+            break;
+        }
+        now = recd_now_us();
+        update_date(l, (time_t)(now / RECD_US_PER_SEC));
+        for (int i = 0; i < n; i++) {
+            void *p = ev[i].data.ptr;
+            if (p == &l->lfd)
+                accept_all(l);
+            else if (p == &l->wake) {
+                uint64_t v;
+                ssize_t r = read(l->wake, &v, sizeof v);
+                (void)r;
+                stop = 1; /* after this batch: it closes connections that may have events in it */
+            } else
+                conn_run(p, 1);
+        }
+        struct conn *again = l->again;
+        l->again = NULL;
+        while (again) {
+            struct conn *c = again;
+            again = c->again;
+            c->queued = 0;
+            conn_run(c, 0);
+        }
+        if (stop && !l->stopping)
+            begin_stop(l);
+        if (now >= next_tick) {
+            next_tick = now + RECD_US_PER_SEC;
+            update_date(l, (time_t)(now / RECD_US_PER_SEC));
+            sweep(l, now);
+            if (l->accept_blocked && l->lfd >= 0)
+                accept_all(l);
+        }
+    }
+    flush_log(l);
+    return NULL;
+}
+
+/* --- Start and stop ------------------------------------------------------------------------ */
 
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl)
 {
@@ -406,6 +709,44 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     return 0;
 }
 
+/* A listening socket on `ss`, shared with the other loops through SO_REUSEPORT; -1 with errno. */
+static int open_listener(struct sockaddr_storage *ss, socklen_t sl)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)ss, sl) < 0 || listen(fd, SOMAXCONN) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    /* Port 0: the other loops listen on the port the first one was given. */
+    socklen_t len = sl;
+    getsockname(fd, (struct sockaddr *)ss, &len);
+    return fd;
+}
+
+static void free_loops(struct recd_http *sv)
+{
+    for (unsigned i = 0; i < sv->nloops; i++) {
+        struct loop *l = &sv->loops[i];
+        if (l->lfd >= 0)
+            close(l->lfd);
+        if (l->wake >= 0)
+            close(l->wake);
+        if (l->ep >= 0)
+            close(l->ep);
+        while (l->nfree)
+            free(l->free_bufs[--l->nfree]);
+        recd_buf_free(&l->log);
+    }
+    free(sv->loops);
+}
+
 int recd_http_start(const struct recd_http_opts *o, struct recd_http **out)
 {
     struct sockaddr_storage ss;
@@ -414,42 +755,81 @@ int recd_http_start(const struct recd_http_opts *o, struct recd_http **out)
         recd_log_error("--listen %s: want HOST:PORT", o->listen);
         return RECD_E_BAD_INPUT;
     }
-    struct recd_http *sv = calloc(1, sizeof *sv);
-    if (!sv)
-        return RECD_E_INTERNAL;
-    sv->o = *o;
-    pthread_mutex_init(&sv->lock, NULL);
     unsigned threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;
-    sv->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                                      MHD_USE_TURBO | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-                                  0, NULL, NULL, handler, sv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-                                  threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
-                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
-                                  MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-                                  completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_END);
-    if (!sv->daemon) {
-        recd_log_error("cannot listen on %s: %s", o->listen, strerror(errno));
-        pthread_mutex_destroy(&sv->lock);
+    struct recd_http *sv = calloc(1, sizeof *sv);
+    struct loop *loops = calloc(threads, sizeof *loops);
+    if (!sv || !loops) {
         free(sv);
-        return RECD_E_IO;
+        free(loops);
+        return RECD_E_INTERNAL;
     }
+    sv->o = *o;
+    sv->loops = loops;
+    sv->nloops = threads;
+    for (unsigned i = 0; i < threads; i++) {
+        struct loop *l = &loops[i];
+        l->sv = sv;
+        l->lfd = l->wake = l->ep = -1;
+        recd_buf_init(&l->log, 0);
+    }
+    unsigned started = 0;
+    for (unsigned i = 0; i < threads; i++) {
+        struct loop *l = &loops[i];
+        l->lfd = open_listener(&ss, sl);
+        if (l->lfd < 0) {
+            recd_log_error("cannot listen on %s: %s", o->listen, strerror(errno));
+            goto fail;
+        }
+        l->ep = epoll_create1(EPOLL_CLOEXEC);
+        l->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        struct epoll_event le = {.events = EPOLLIN | EPOLLET, .data.ptr = &l->lfd};
+        struct epoll_event we = {.events = EPOLLIN, .data.ptr = &l->wake};
+        if (l->ep < 0 || l->wake < 0 || epoll_ctl(l->ep, EPOLL_CTL_ADD, l->lfd, &le) < 0 ||
+            epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wake, &we) < 0) {
+            recd_log_error("http: cannot set up an event loop: %s", strerror(errno));
+            goto fail;
+        }
+    }
+    for (; started < threads; started++)
+        if (pthread_create(&loops[started].thread, NULL, loop_main, &loops[started]) != 0) {
+            recd_log_error("http: cannot start a worker thread");
+            goto fail;
+        }
     recd_log_info("listening on %s (%u threads)", o->listen, threads);
     *out = sv;
     return 0;
+fail:
+    for (unsigned i = 0; i < started; i++) {
+        uint64_t one = 1;
+        ssize_t r = write(loops[i].wake, &one, sizeof one);
+        (void)r;
+    }
+    for (unsigned i = 0; i < started; i++) {
+        pthread_join(loops[i].thread, NULL);
+        if (loops[i].ts)
+            o->thread_close(o->cls, loops[i].ts);
+    }
+    free_loops(sv);
+    free(sv);
+    return RECD_E_IO;
 }
 
 void recd_http_stop(struct recd_http *sv)
 {
     if (!sv)
         return;
-    MHD_stop_daemon(sv->daemon);
-    for (size_t i = 0; i < sv->nstates; i++)
-        sv->o.thread_close(sv->o.cls, sv->states[i]);
-    free(sv->states);
-    pthread_mutex_destroy(&sv->lock);
+    for (unsigned i = 0; i < sv->nloops; i++) {
+        uint64_t one = 1;
+        ssize_t r = write(sv->loops[i].wake, &one, sizeof one);
+        (void)r;
+    }
+    for (unsigned i = 0; i < sv->nloops; i++)
+        pthread_join(sv->loops[i].thread, NULL);
+    for (unsigned i = 0; i < sv->nloops; i++)
+        if (sv->loops[i].ts)
+            sv->o.thread_close(sv->o.cls, sv->loops[i].ts);
+    free_loops(sv);
     free(sv);
 }

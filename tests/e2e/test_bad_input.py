@@ -77,20 +77,6 @@ class Table:
                            "mode": mode, "allow_5xx": set(allow_5xx)})
 
 
-def known_http_library_defect(case, why):
-    """Answers that come from inside libmicrohttpd 0.9.75 before recd sees the request, so recd
-    cannot change them (docs/reliability.md, "Known limits of the HTTP library"):
-    - a malformed Content-Length value gets a 400 whose body is a second 400 head;
-    - a head just under the connection memory limit (32 KiB) is dropped without an answer.
-    Each is matched narrowly, so any other wrong answer in these categories still fails."""
-    label = str(case["label"])
-    if case["cat"] == "smuggling" and label.split(" ", 1)[-1].startswith("CL ") and "two status lines" in why:
-        return True
-    if case["cat"] in ("huge_header", "long_request_line") and why == "closed without a response":
-        return True
-    return False
-
-
 def build_table(ctx, rng):
     t = Table()
     A, R, T = ctx["acct"], ctx["rec"], ctx["tr"]
@@ -163,7 +149,7 @@ def build_table(ctx, rng):
 
     # --- overlong request lines
     for n in (8300, 9000, 16000, 20000, 30000, 65000, 70000, 100_000, 100_000, 250_000, 1_000_000):
-        # recd's own 414 up to libmicrohttpd's 32 KiB pool, libmicrohttpd's own 414 past it
+        # the API's 414 while the head fits the 16 KiB limit, the HTTP core's 414 past it
         t.add("long_request_line", "path %d" % n, req("GET", "/" + "a" * n), {414})
         t.add("long_request_line", "query %d" % n, req("GET", lst + "?X=" + "b" * n, headers=[good]),
               {414})
@@ -469,7 +455,6 @@ def test_bad_input_table(bad_server):
 
     per_cat = collections.OrderedDict()
     failures = []
-    known = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=24) as ex:
         for case, res, why in ex.map(run, cases):
             c = per_cat.setdefault(case["cat"], {"sent": 0, "ok": 0, "closed": 0, "statuses": collections.Counter(),
@@ -479,10 +464,7 @@ def test_bad_input_table(bad_server):
                 c["closed"] += 1
             else:
                 c["statuses"][res["status"]] += 1
-            if why and known_http_library_defect(case, why):
-                c["known"] = c.get("known", 0) + 1
-                known.append("%s / %s: %s" % (case["cat"], case["label"], why))
-            elif why:
+            if why:
                 c["failed"] += 1
                 failures.append("%s / %s: %s" % (case["cat"], case["label"], why))
             else:
@@ -506,9 +488,6 @@ def test_bad_input_table(bad_server):
                           for k, v in per_cat.items()})
     assert alive, "the server died"
     assert not san, san[:10]
-    if known:
-        print("\nknown libmicrohttpd 0.9.75 defects (%d answers, listed in docs/reliability.md):\n%s"
-              % (len(known), "\n".join(known)))
     if failures:
         by_cat = collections.Counter(f.split(" / ")[0] for f in failures)
         pytest.fail("%d of %d malformed requests were answered wrongly (%s):\n%s" % (

@@ -42,6 +42,7 @@ static const struct {
     {RECD_E_NO_SPACE, "NO_SPACE", 500, 20500},
     {RECD_E_IO, "IO", 500, 20500},
     {RECD_E_IN_PROGRESS, "IN_PROGRESS", 400, 20009},
+    {RECD_E_VERSION, "VERSION", 505, 20505},
 };
 #define NTABLE (sizeof table / sizeof table[0])
 
