@@ -128,7 +128,7 @@ int recd_serve(const struct recd_serve_opts *o)
     recd_purge(&main_ctx, recd_now_us(), &purged);
     app.limiter = recd_limiter_new(o->auth_fail_limit);
 
-    /* Transcription workers, with their engines loaded now: a missing model or a bad --stt URL is a
+    /* Transcription workers, their engine checked now: a missing model or a bad --stt URL is a
      * startup error, not a surprise at the first job. */
     struct recd_webhook *wh = NULL;
     struct recd_stt_workers *stt = NULL;
