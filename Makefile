@@ -18,6 +18,12 @@ CFLAGS_COMMON += $(PG_CFLAGS)
 LDLIBS   += -lpq
 # Voice media: MP3 decoding for <Play>, resampling, <Say>.
 LDLIBS   += -lmpg123 -lsoxr -lespeak-ng
+# Speech to text (src/stt): PocketSphinx 5prealpha and sphinxbase (headers not -Wconversion clean);
+# libsoxr (above) resamples for its 16 kHz model; external engines use libcurl (above).
+STT_CFLAGS := -isystem /usr/include/pocketsphinx -isystem /usr/include/sphinxbase \
+              -isystem /usr/include/$(shell gcc -print-multiarch)/sphinxbase
+CFLAGS_COMMON += $(STT_CFLAGS)
+LDLIBS   += -lpocketsphinx -lsphinxbase
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -43,6 +49,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined
 FUZZ_CFLAGS += $(PG_CFLAGS)
+FUZZ_CFLAGS += $(STT_CFLAGS)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 
 # Debian packages the build, the tests and `make run` need.
@@ -50,6 +57,7 @@ DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libsqlite3-de
             libssl-dev libmp3lame-dev libcmocka-dev python3 python3-pytest python3-requests \
             python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
             wrk nginx libexpat1-dev libre-dev libspandsp-dev sip-tester baresip sox
+DEB_PKGS += libpocketsphinx-dev pocketsphinx-en-us pocketsphinx-testdata pocketsphinx
 DEB_PKGS += libcurl4-openssl-dev
 # The PostgreSQL store, and the server its tests start a throwaway cluster of.
 DEB_PKGS += libpq-dev postgresql

@@ -10,10 +10,13 @@
 #include "core/time.h"
 #include "serve/serve.h"
 #include "service/service.h"
+#include "service/transcribe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #define EXIT_USAGE 2
 
@@ -164,8 +167,11 @@ static const char *base_url(void)
 
 static const char serve_help[] =
     "usage: recd serve [--listen HOST:PORT] [--base-url URL] [--threads N] [--auth-fail-limit N]\n"
-    "                  [--sip HOST:PORT [--rtp-ports LO-HI] [--sip-allow CIDR,...]] [--data DIR]\n"
-    "                  [--store URL]\n"
+    "                  [--sip HOST:PORT [--rtp-ports LO-HI] [--sip-allow CIDR,...]]\n"
+    "                  [--stt URL [--stt-model NAME] [--stt-key-file FILE] [--stt-timeout-seconds S]]\n"
+    "                  [--transcribe-workers N]\n"
+    "                  [--transcribe-max-seconds N] [--transcribe-lease-seconds S]\n"
+    "                  [--transcribe-retry-seconds S] [--data DIR] [--store URL]\n"
     "Serves the Recordings API. --listen defaults to $RECD_LISTEN or 127.0.0.1:8080; --base-url (the\n"
     "public URL in media_url) defaults to http://LISTEN. --auth-fail-limit: failed Basic auth\n"
     "attempts a minute per client address before 429 (default $RECD_AUTH_FAIL_LIMIT or 60; 0 turns\n"
@@ -173,15 +179,72 @@ static const char serve_help[] =
     "--sip (default $RECD_SIP; none: no calls) answers SIP calls on UDP and TCP and runs the called\n"
     "number's TwiML; --rtp-ports is the RTP range (default 16384-32767); --sip-allow lists who may\n"
     "call (default loopback only).\n"
+    "Transcriptions (docs/transcription.md) are made by --transcribe-workers threads (default 1) with\n"
+    "the built-in engine (PocketSphinx, en-us), or with --stt URL (env RECD_STT), a server speaking\n"
+    "POST /v1/audio/transcriptions (--stt-model, default whisper-1; --stt-key-file: a file holding\n"
+    "its bearer key; --stt-timeout-seconds: one request, default 300). Recordings longer than "
+    "--transcribe-max-seconds (default 120, Twilio's limit)\n"
+    "fail with code 13617. A job's lease (default 30 s) and first retry delay (default 5 s) are\n"
+    "settable for tests and slow engines.\n"
     "Stops cleanly on SIGINT/SIGTERM.\n";
+
+/* A number option within [lo, hi]; fractional when `frac`. 0 when absent, -1 (after a message) when bad. */
+static int num_opt(struct args *a, const char *name, double lo, double hi, int frac, double *out)
+{
+    const char *v = optv(a, name);
+    if (!v)
+        return 0;
+    char *end;
+    double d = frac ? strtod(v, &end) : (double)strtol(v, &end, 10);
+    if (!*v || *end || !(d >= lo && d <= hi)) {
+        fprintf(stderr, "recd: --%s %s: want %s%g to %g (see recd --help)\n", name, v,
+                frac ? "" : "a whole number ", lo, hi);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+/* Reads the external engine's key: the file's first line, at most 512 bytes, no spaces. */
+static int read_key_file(const char *path, char *key, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "recd: --stt-key-file %s: cannot read it\n", path);
+        return -1;
+    }
+    size_t n = fread(key, 1, cap - 1, f);
+    int more = fgetc(f) != EOF;
+    fclose(f);
+    key[n] = '\0';
+    key[strcspn(key, "\r\n")] = '\0';
+    n = strlen(key);
+    if ((more && n == cap - 1) || n == 0 || strpbrk(key, " \t") != NULL) {
+        fprintf(stderr, "recd: --stt-key-file %s: want one line holding the key (at most %zu bytes)\n", path,
+                cap - 2);
+        return -1;
+    }
+    return 0;
+}
 
 static int cmd_serve(int argc, char **argv)
 {
-    struct opt opts[] = {
-        {"data", 1, NULL},      {"listen", 1, NULL},          {"base-url", 1, NULL},
-        {"threads", 1, NULL},   {"auth-fail-limit", 1, NULL}, {"sip", 1, NULL},
-        {"rtp-ports", 1, NULL}, {"sip-allow", 1, NULL},
-    };
+    struct opt opts[] = {{"data", 1, NULL},
+                         {"listen", 1, NULL},
+                         {"base-url", 1, NULL},
+                         {"threads", 1, NULL},
+                         {"auth-fail-limit", 1, NULL},
+                         {"sip", 1, NULL},
+                         {"rtp-ports", 1, NULL},
+                         {"sip-allow", 1, NULL},
+                         {"stt", 1, NULL},
+                         {"stt-model", 1, NULL},
+                         {"stt-key-file", 1, NULL},
+                         {"stt-timeout-seconds", 1, NULL},
+                         {"transcribe-workers", 1, NULL},
+                         {"transcribe-max-seconds", 1, NULL},
+                         {"transcribe-lease-seconds", 1, NULL},
+                         {"transcribe-retry-seconds", 1, NULL}};
     char *pos[argc + 1];
     struct args a;
     if (parse_args(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &a, pos))
@@ -234,21 +297,54 @@ static int cmd_serve(int argc, char **argv)
         .sip_allow = optv(&a, "sip-allow"),
         .store = store_of(&a),
     };
-    return exit_for(recd_serve(&so));
+    so.stt_url = optv(&a, "stt");
+    if (!so.stt_url)
+        so.stt_url = getenv("RECD_STT");
+    if (so.stt_url && !*so.stt_url)
+        so.stt_url = NULL;
+    so.stt_model = optv(&a, "stt-model");
+    if ((so.stt_model || optv(&a, "stt-key-file") || optv(&a, "stt-timeout-seconds")) && !so.stt_url)
+        return usage_error("%s", "--stt-model, --stt-key-file and --stt-timeout-seconds go with --stt URL");
+    char key[514];
+    if (optv(&a, "stt-key-file")) {
+        if (read_key_file(optv(&a, "stt-key-file"), key, sizeof key) < 0)
+            return EXIT_USAGE;
+        so.stt_key = key;
+    }
+    double workers = 0, max_s = 0, lease_s = 0, retry_s = 0, timeout_s = 0;
+    if (num_opt(&a, "stt-timeout-seconds", 0.1, 86400, 1, &timeout_s) < 0 ||
+        num_opt(&a, "transcribe-workers", 1, 64, 0, &workers) < 0 ||
+        num_opt(&a, "transcribe-max-seconds", 1, 86400, 0, &max_s) < 0 ||
+        num_opt(&a, "transcribe-lease-seconds", 0.5, 3600, 1, &lease_s) < 0 ||
+        num_opt(&a, "transcribe-retry-seconds", 0.01, 3600, 1, &retry_s) < 0)
+        return EXIT_USAGE;
+    so.stt_timeout_ms = (unsigned)(timeout_s * 1000);
+    so.transcribe_workers = (unsigned)workers;
+    so.transcribe_max_ms = (int64_t)(max_s * 1000);
+    so.transcribe_lease_ms = (int64_t)(lease_s * 1000);
+    so.transcribe_retry_ms = (int64_t)(retry_s * 1000);
+    int rc = recd_serve(&so);
+    memset(key, 0, sizeof key);
+    return exit_for(rc);
 }
 
 static const char account_help[] =
     "usage: recd account create [--name NAME] [--parent ACSID] [--data DIR]\n"
-    "       recd account set ACSID --media-auth on|off [--data DIR]\n"
+    "       recd account set ACSID [--media-auth on|off] [--transcribe on|off] [--data DIR]\n"
     "create prints {\"sid\", \"auth_token\", \"friendly_name\"}; the token is shown only this once.\n"
-    "set --media-auth on makes every recording GET of the account need Basic auth.\n";
+    "set --media-auth on makes every recording GET of the account need Basic auth.\n"
+    "set --transcribe on transcribes every new recording of the account (docs/transcription.md).\n";
 
 static int cmd_account(int argc, char **argv)
 {
-    struct opt opts[] = {{"data", 1, NULL}, {"name", 1, NULL}, {"parent", 1, NULL}, {"media-auth", 1, NULL}};
+    struct opt opts[] = {{"data", 1, NULL},
+                         {"name", 1, NULL},
+                         {"parent", 1, NULL},
+                         {"media-auth", 1, NULL},
+                         {"transcribe", 1, NULL}};
     char *pos[argc + 1];
     struct args a;
-    if (parse_args(argc, argv, opts, 4, &a, pos))
+    if (parse_args(argc, argv, opts, 5, &a, pos))
         return EXIT_USAGE;
     if (a.help || a.npos == 0) {
         fputs(account_help, a.help ? stdout : stderr);
@@ -259,8 +355,8 @@ static int cmd_account(int argc, char **argv)
     if (strcmp(a.pos[0], "create") == 0) {
         if (a.npos != 1)
             return usage_error("account create takes no argument %s", a.pos[1]);
-        if (optv(&a, "media-auth"))
-            return usage_error("%s", "--media-auth goes with account set");
+        if (optv(&a, "media-auth") || optv(&a, "transcribe"))
+            return usage_error("%s", "--media-auth and --transcribe go with account set");
         const char *name = optv(&a, "name") ? optv(&a, "name") : "My recd account";
         if (strlen(name) > RECD_NAME_MAX)
             return usage_error("--name is longer than %s bytes", "64");
@@ -292,14 +388,23 @@ static int cmd_account(int argc, char **argv)
     if (strcmp(a.pos[0], "set") == 0) {
         if (a.npos != 2)
             return usage_error("%s", "account set takes one account sid");
-        const char *sid = a.pos[1], *ma = optv(&a, "media-auth");
+        const char *sid = a.pos[1], *ma = optv(&a, "media-auth"), *tr = optv(&a, "transcribe");
         if (!recd_sid_valid(sid, strlen(sid), "AC", 1))
             return usage_error("%s is not an account sid", sid);
-        if (!ma || (strcmp(ma, "on") != 0 && strcmp(ma, "off") != 0))
-            return usage_error("%s", "account set needs --media-auth on|off");
+        if ((!ma && !tr) || (ma && strcmp(ma, "on") != 0 && strcmp(ma, "off") != 0) ||
+            (tr && strcmp(tr, "on") != 0 && strcmp(tr, "off") != 0))
+            return usage_error("%s", "account set needs --media-auth on|off and/or --transcribe on|off");
         if (open_ctx(&a, &ctx) < 0)
             return 1;
-        rc = ctx.store->ops->account_set_media_auth(ctx.store, sid, strcmp(ma, "on") == 0, recd_now_us());
+        struct recd_store *st = ctx.store;
+        int64_t now = recd_now_us();
+        /* Both switches or neither. */
+        rc = st->ops->begin(st);
+        if (rc == 0 && ma)
+            rc = st->ops->account_set_media_auth(st, sid, strcmp(ma, "on") == 0, now);
+        if (rc == 0 && tr)
+            rc = st->ops->account_set_transcribe(st, sid, strcmp(tr, "on") == 0, now);
+        rc = rc == 0 ? st->ops->commit(st) : (st->ops->rollback(st), rc);
         if (rc == RECD_E_NOT_FOUND)
             fprintf(stderr, "recd: no account %s\n", sid);
         else if (rc < 0)
@@ -659,16 +764,151 @@ static int cmd_number(int argc, char **argv)
     return usage_error("unknown number command %s", a.pos[0]);
 }
 
+static const char transcribe_help[] =
+    "usage: recd transcribe [--callback URL] [--callback-method POST|GET] [--wait] [--data DIR] RESID...\n"
+    "Queues a transcription of each recording (a Transcription TR... \"in-progress\", made by the\n"
+    "workers of a running `recd serve`) and prints each one's JSON, one per line. --callback: the\n"
+    "transcribeCallback URL, sent Twilio's parameters when it ends. --wait: waits until every one\n"
+    "has ended, showing progress on stderr, then prints them again as they ended (exit 1 if any\n"
+    "failed). A recording that does not exist or has no media: exit 2, nothing queued.\n";
+
+struct tr_item {
+    char sid[RECD_SID_LEN + 1];
+    int done;
+};
+
+static void print_transcription(struct recd_store *st, const char *sid, struct recd_buf *b,
+                                struct recd_render_ctx *rc)
+{
+    struct recd_transcription t;
+    struct recd_buf text;
+    recd_buf_init(&text, 0);
+    if (st->ops->transcription_get(st, sid, &t, &text) == 0) {
+        recd_buf_reset(b);
+        recd_render_json(b, &recd_res_transcription, &t, rc);
+        recd_buf_addc(b, '\n');
+        fwrite(b->p, 1, b->len, stdout);
+        fflush(stdout);
+    }
+    recd_buf_free(&text);
+}
+
+/* Polls the store until every transcription has ended, drawing a bar on stderr. Returns how many
+ * failed. */
+static int wait_all(struct recd_store *st, struct tr_item *items, int n)
+{
+    int done = 0, failed = 0, last = -1;
+    int64_t since = recd_now_us(), hinted = 0;
+    while (done < n) {
+        for (int i = 0; i < n; i++) {
+            struct recd_transcription_job j;
+            if (items[i].done)
+                continue;
+            int rc = st->ops->job_get(st, items[i].sid, &j);
+            /* Gone: its recording or the transcription was deleted meanwhile. */
+            if (rc == RECD_E_NOT_FOUND ||
+                (rc == 0 && (strcmp(j.state, RECD_JOB_DONE) == 0 || strcmp(j.state, RECD_JOB_FAILED) == 0))) {
+                items[i].done = 1;
+                done++;
+                failed += rc != 0 || strcmp(j.state, RECD_JOB_FAILED) == 0;
+            }
+        }
+        if (done != last) {
+            int width = 30, fill = n ? done * width / n : width;
+            fprintf(stderr, "\r[%.*s%*s] %d/%d done, %d failed", fill, "##############################",
+                    width - fill, "", done, n, failed);
+            fflush(stderr);
+            last = done;
+            since = recd_now_us();
+        }
+        if (done < n && !hinted && recd_now_us() - since > 15000000) {
+            fprintf(stderr,
+                    "\nrecd: nothing has moved for 15 s: is `recd serve` running on this data folder?\n");
+            hinted = 1;
+        }
+        if (done < n) {
+            struct timespec ts = {0, 200000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    fputc('\n', stderr);
+    return failed;
+}
+
+static int cmd_transcribe(int argc, char **argv)
+{
+    struct opt opts[] = {
+        {"data", 1, NULL}, {"callback", 1, NULL}, {"callback-method", 1, NULL}, {"wait", 0, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, 4, &a, pos))
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(transcribe_help, stdout);
+        return 0;
+    }
+    if (a.npos == 0)
+        return usage_error("%s", "transcribe needs at least one recording sid");
+    const char *cb = optv(&a, "callback"), *method = optv(&a, "callback-method");
+    if (cb && recd_url_check(cb, strlen(cb)) < 0)
+        return usage_error("--callback %s: want an absolute http or https URL", cb);
+    if (method && strcasecmp(method, "GET") != 0 && strcasecmp(method, "POST") != 0)
+        return usage_error("--callback-method %s: want GET or POST", method);
+    for (int i = 0; i < a.npos; i++)
+        if (!recd_sid_valid(a.pos[i], strlen(a.pos[i]), "RE", 1))
+            return usage_error("%s is not a recording sid", a.pos[i]);
+    struct recd_ctx ctx;
+    if (open_ctx(&a, &ctx) < 0)
+        return 1;
+    struct recd_store *st = ctx.store;
+    struct tr_item *items = calloc((size_t)a.npos, sizeof *items);
+    struct recd_buf b;
+    struct recd_render_ctx rctx = {.base_url = base_url()};
+    recd_buf_init(&b, 1024);
+    int rc = items ? st->ops->begin(st) : RECD_E_INTERNAL;
+    /* Every recording is checked and queued in one transaction: all of them or none. */
+    for (int i = 0; i < a.npos && rc == 0; i++) {
+        struct recd_recording r;
+        struct recd_transcribe_req req = {cb, method};
+        rc = st->ops->recording_get(st, a.pos[i], &r);
+        if (rc == 0 && !recd_recording_has_media(&r))
+            rc = RECD_E_NOT_FOUND;
+        if (rc == RECD_E_NOT_FOUND)
+            fprintf(stderr, "recd: transcribe: no recording %s with media\n", a.pos[i]);
+        if (rc == 0)
+            rc = recd_transcribe_enqueue(st, &r, &req, recd_now_us(), items[i].sid);
+    }
+    if (items)
+        rc = rc == 0 ? st->ops->commit(st) : (st->ops->rollback(st), rc);
+    if (rc < 0 && rc != RECD_E_NOT_FOUND)
+        fprintf(stderr, "recd: transcribe: cannot queue the transcriptions\n");
+    int failed = 0;
+    if (rc == 0) {
+        for (int i = 0; i < a.npos; i++)
+            print_transcription(st, items[i].sid, &b, &rctx);
+        if (optv(&a, "wait")) {
+            failed = wait_all(st, items, a.npos);
+            for (int i = 0; i < a.npos; i++)
+                print_transcription(st, items[i].sid, &b, &rctx);
+        }
+    }
+    recd_buf_free(&b);
+    free(items);
+    recd_ctx_close(&ctx);
+    return rc < 0 ? exit_for(rc) : failed ? 1 : 0;
+}
+
 static const char main_help[] =
     "usage: recd COMMAND [OPTIONS]\n"
     "A Twilio-compatible call-recordings service.\n\n"
     "commands:\n"
     "  serve     serve the REST API\n"
-    "  account   create an account, or set its media auth\n"
+    "  account   create an account, or set its media auth or transcription\n"
     "  key       create an API key\n"
     "  import    store WAV files as recordings\n"
     "  sign      print a signed, expiring link to a recording's media\n"
     "  number    add, list or remove the numbers that answer SIP calls\n"
+    "  transcribe  queue transcriptions of recordings (and --wait for them)\n"
     "  fsck      check (and --repair) the data folder\n\n"
     "Every command takes --data DIR (default $RECD_DATA or ./data) and --help, and --store URL\n"
     "(default $RECD_STORE): keep the metadata in PostgreSQL (postgres://…) rather than in the data\n"
@@ -680,8 +920,10 @@ int recd_cli_main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"serve", cmd_serve}, {"account", cmd_account}, {"key", cmd_key},      {"import", cmd_import},
-                {"sign", cmd_sign},   {"fsck", cmd_fsck},       {"number", cmd_number}};
+    } cmds[] = {{"serve", cmd_serve},   {"account", cmd_account},
+                {"key", cmd_key},       {"import", cmd_import},
+                {"sign", cmd_sign},     {"fsck", cmd_fsck},
+                {"number", cmd_number}, {"transcribe", cmd_transcribe}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(main_help, argc < 2 ? stderr : stdout);

@@ -9,6 +9,8 @@
 #include "http/server.h"
 #include "service/service.h"
 #include "voice/engine_serve.h"
+#include "stt/worker.h"
+#include "voice/webhook.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -87,6 +89,28 @@ static void handle(void *cls, void *ts, struct recd_request *rq, struct recd_res
     rq->live = app->voice ? live_recording : NULL;
     rq->live_arg = app->voice;
     recd_api_handle(rq, rs);
+}
+
+/* A finished transcription's transcribeCallback: signed and retried by the webhook client, on its
+ * own thread, so a slow callback never holds up a worker. */
+static void stt_notify(void *arg, const struct recd_stt_outcome *o)
+{
+    struct recd_webhook *wh = arg;
+    struct recd_form f;
+    recd_form_init(&f);
+    int rc = 0;
+    for (size_t i = 0; i < o->nparams && rc == 0; i++)
+        rc = recd_form_add(&f, o->params[i].name, o->params[i].value);
+    struct recd_webhook_req req = {.url = o->job->callback_url,
+                                   .method_get = strcmp(o->job->callback_method, "GET") == 0,
+                                   .params = &f,
+                                   .token = o->token,
+                                   .token_len = o->token_len};
+    if (rc == 0)
+        rc = recd_webhook_notify(wh, &req);
+    if (rc < 0)
+        recd_log_error("transcription %s: cannot send its callback (%s)", o->job->sid, recd_err_name(rc));
+    recd_form_free(&f);
 }
 
 /* The public base URL: --base-url without trailing slashes, or http://LISTEN. */
@@ -186,6 +210,36 @@ int recd_serve(const struct recd_serve_opts *o)
     recd_purge(&main_ctx, recd_now_us(), &purged);
     app.limiter = recd_limiter_new(o->auth_fail_limit);
 
+    /* Transcription workers, their engine checked now: a missing model or a bad --stt URL is a
+     * startup error, not a surprise at the first job. */
+    struct recd_webhook *wh = NULL;
+    struct recd_stt_workers *stt = NULL;
+    struct recd_webhook_opts wo = {0};
+    if ((rc = recd_webhook_start(&wo, &wh)) < 0) {
+        recd_log_error("cannot start the webhook client");
+        goto out;
+    }
+    struct recd_stt_worker_opts so = {
+        .data_dir = o->data_dir,
+        .store = o->store,
+        .base_url = app.base_url,
+        .engine = {.url = o->stt_url,
+                   .model = o->stt_model,
+                   .key = o->stt_key,
+                   .timeout_ms = o->stt_timeout_ms},
+        .workers = o->transcribe_workers,
+        .max_ms = o->transcribe_max_ms,
+        .lease_ms = o->transcribe_lease_ms,
+        .retry_base_ms = o->transcribe_retry_ms,
+        .notify = stt_notify,
+        .notify_arg = wh,
+    };
+    char why[256] = "";
+    if ((rc = recd_stt_workers_start(&so, &stt, why, sizeof why)) < 0) {
+        recd_log_error("transcription: %s", why);
+        goto out;
+    }
+
     /* Threads started from here on inherit this mask, so only this thread takes SIGINT/SIGTERM. */
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -235,6 +289,9 @@ int recd_serve(const struct recd_serve_opts *o)
     recd_engine_serve_stop(voice);
     recd_http_stop(http);
 out:
+    /* Workers first: their last callbacks are queued before the webhook client stops. */
+    recd_stt_workers_stop(stt);
+    recd_webhook_stop(wh);
     recd_limiter_free(app.limiter);
     recd_ctx_close(&main_ctx);
     return rc;

@@ -1,11 +1,13 @@
 #ifndef RECD_SERVE_SERVE_H
 #define RECD_SERVE_SERVE_H
 
+#include <stdint.h>
+
 /*
  * `recd serve`: the process that puts the parts together. It opens the data folder, gives each
  * HTTP worker thread its own store handle and page cache, runs the hourly purge, and waits for
  * SIGINT or SIGTERM. The HTTP adapter (src/http) and the API (src/api) know nothing of this;
- * later listeners (SIP) and background work (transcription) start here too.
+ * later listeners (SIP) start here too, and so does the transcription worker pool.
  */
 
 struct recd_serve_opts {
@@ -19,6 +21,15 @@ struct recd_serve_opts {
     const char *sip;       /* "HOST:PORT" (UDP and TCP) */
     const char *rtp_ports; /* "LO-HI"; NULL = 16384-32767 */
     const char *sip_allow; /* "CIDR,CIDR,…"; NULL = loopback only */
+    /* Transcription workers (contract §8, src/stt/worker.h); zero values take the defaults. */
+    const char *stt_url;         /* NULL = the built-in engine (PocketSphinx) */
+    const char *stt_model;       /* external engine's model */
+    const char *stt_key;         /* external engine's key (read from --stt-key-file), or NULL */
+    unsigned stt_timeout_ms;     /* external engine: one request; 0 = 300000 */
+    unsigned transcribe_workers; /* threads; 0 = 1 */
+    int64_t transcribe_max_ms;   /* recordings longer than this fail (Twilio: 2 minutes); 0 = 120000 */
+    int64_t transcribe_lease_ms; /* 0 = 30000 */
+    int64_t transcribe_retry_ms; /* first backoff; 0 = 5000 */
 };
 
 /**

@@ -1,4 +1,5 @@
 #include "service/service.h"
+#include "service/transcribe.h"
 
 #include "core/error.h"
 #include "core/file.h"
@@ -184,6 +185,11 @@ static int insert_rows(struct recd_store *st, const struct recd_import_opts *o, 
             t.text = o->transcription_text;
             t.text_len = strlen(o->transcription_text);
             rc = st->ops->transcription_insert(st, &t);
+            if (rc < 0)
+                return rc;
+        } else if (recd_transcribe_wanted(st, r)) {
+            /* The account transcribes every new recording (contract §8): queued with the row. */
+            rc = recd_transcribe_enqueue(st, r, NULL, r->created_us, NULL);
             if (rc < 0)
                 return rc;
         }

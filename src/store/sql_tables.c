@@ -22,7 +22,8 @@
     X(token_sealed, BLOB, NULL) \
     X(media_auth, INT, NULL) \
     X(created_us, I64, NULL) \
-    X(updated_us, I64, NULL)
+    X(updated_us, I64, NULL) \
+    X(transcribe, INT, NULL)
 
 #define KEY_COLS(X) \
     X(sid, SID, "SK") \
@@ -94,6 +95,21 @@
     X(duration_ms, I64, NULL) \
     X(status, TEXT, NULL) \
     X(type, TEXT, NULL)
+
+#define JOB_COLS(X) \
+    X(sid, SID, "TR") \
+    X(account_sid, SID, "AC") \
+    X(recording_sid, SID, "RE") \
+    X(callback_url, TEXT, NULL) \
+    X(callback_method, TEXT, NULL) \
+    X(state, TEXT, NULL) \
+    X(lease, TEXT, NULL) \
+    X(reason, TEXT, NULL) \
+    X(attempts, INT, NULL) \
+    X(error_code, INT, NULL) \
+    X(ready_us, I64, NULL) \
+    X(created_us, I64, NULL) \
+    X(updated_us, I64, NULL)
 /* clang-format on */
 
 #define COL(T, f, k, p)            {#f, RECD_COL_##k, offsetof(T, f), sizeof(((T *)0)->f), p},
@@ -103,6 +119,7 @@
 #define TRANSCRIPTION_COL(f, k, p) COL(struct recd_transcription, f, k, p)
 #define NUMBER_COL(f, k, p)        COL(struct recd_number, f, k, p)
 #define CALL_COL(f, k, p)          COL(struct recd_call, f, k, p)
+#define JOB_COL(f, k, p)           COL(struct recd_transcription_job, f, k, p)
 #define NCOLS(a)                   (sizeof(a) / sizeof((a)[0]))
 
 static const struct recd_col account_cols[] = {ACCOUNT_COLS(ACCOUNT_COL)};
@@ -111,6 +128,7 @@ static const struct recd_col recording_cols[] = {RECORDING_COLS(RECORDING_COL)};
 static const struct recd_col transcription_cols[] = {TRANSCRIPTION_COLS(TRANSCRIPTION_COL)};
 static const struct recd_col number_cols[] = {NUMBER_COLS(NUMBER_COL)};
 static const struct recd_col call_cols[] = {CALL_COLS(CALL_COL)};
+static const struct recd_col job_cols[] = {JOB_COLS(JOB_COL)};
 
 const struct recd_sql_table recd_sql_accounts = {"accounts", account_cols, NCOLS(account_cols), NULL};
 const struct recd_sql_table recd_sql_api_keys = {"api_keys", key_cols, NCOLS(key_cols), NULL};
@@ -119,6 +137,7 @@ const struct recd_sql_table recd_sql_transcriptions = {"transcriptions", transcr
                                                        NCOLS(transcription_cols), "text"};
 const struct recd_sql_table recd_sql_numbers = {"numbers", number_cols, NCOLS(number_cols), NULL};
 const struct recd_sql_table recd_sql_calls = {"calls", call_cols, NCOLS(call_cols), NULL};
+const struct recd_sql_table recd_sql_jobs = {"transcription_jobs", job_cols, NCOLS(job_cols), NULL};
 
 void recd_sqlbuf_init(struct recd_sqlbuf *b, char *buf, size_t cap)
 {

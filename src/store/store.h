@@ -44,6 +44,7 @@ struct recd_account {
     int media_auth; /* 1: instance GET needs Basic auth too */
     int64_t created_us;
     int64_t updated_us;
+    int transcribe; /* 1: every new recording of the account is transcribed (contract §8) */
 };
 
 struct recd_key {
@@ -115,6 +116,36 @@ struct recd_transcription {
     const char *text;
     size_t text_len;
     int text_null;
+};
+
+/*
+ * A transcription job (contract §8): the durable queue entry behind an "in-progress"
+ * Transcription of the same sid. A job is "queued" (ready from ready_us on), "running" (leased to
+ * one worker until ready_us; a lease that runs out makes it claimable again, so a worker killed
+ * mid-job costs one rerun), then "done" or "failed" for good, with the reason of its last failure.
+ * It goes when its transcription or recording does.
+ */
+#define RECD_JOB_QUEUED  "queued"
+#define RECD_JOB_RUNNING "running"
+#define RECD_JOB_DONE    "done"
+#define RECD_JOB_FAILED  "failed"
+#define RECD_REASON_MAX  255
+#define RECD_LEASE_LEN   32 /* a lease token: 32 hex characters */
+
+struct recd_transcription_job {
+    char sid[RECD_SID_LEN + 1]; /* TR…, the transcription's */
+    char account_sid[RECD_SID_LEN + 1];
+    char recording_sid[RECD_SID_LEN + 1];
+    char callback_url[RECD_URL_MAX + 1];       /* transcribeCallback; "" = none */
+    char callback_method[RECD_METHOD_MAX + 1]; /* "POST" or "GET" */
+    char state[RECD_STATUS_MAX + 1];           /* RECD_JOB_* */
+    char lease[RECD_LEASE_LEN + 1];            /* the running worker's token; "" otherwise */
+    char reason[RECD_REASON_MAX + 1];          /* why the last attempt failed; "" = none */
+    int attempts;                              /* claims so far */
+    int error_code;                            /* a failed job's Twilio code; 0 = none */
+    int64_t ready_us;                          /* queued: not before; running: lease end */
+    int64_t created_us;
+    int64_t updated_us;
 };
 
 /*
@@ -357,6 +388,45 @@ struct recd_store_ops {
     /** Every live call (queued, ringing, in-progress) of every account, in sid order: what a
      * restarting server must end. */
     int (*call_scan_live)(struct recd_store *st, recd_call_cb cb, void *ctx);
+
+    /** Switches the transcription of every new recording of an account on or off. */
+    int (*account_set_transcribe)(struct recd_store *st, const char *sid, int on, int64_t now_us);
+
+    /*
+     * The transcription queue (contract §8). A worker claims a ready job with a fresh random lease
+     * token, renews the lease while it works, and ends the attempt with finish (the transcription
+     * becomes completed or failed, the job done or failed) or retry (queued again from ready_us).
+     * Renew, finish and retry name the job and the token: if the lease was lost (it ran out and
+     * another worker claimed the job) or the job is gone (its recording or transcription was
+     * deleted) they return RECD_E_NOT_FOUND and change nothing, so no job completes twice and
+     * nothing is written for a deleted recording.
+     */
+    /**
+     * Inserts transcription `t` ("in-progress", text null) and its job `j` ("queued", ready at
+     * j->ready_us) as one unit (a savepoint inside the caller's transaction, so it can commit with
+     * recording_finish). The recording must exist, belong to the account and have media
+     * (completed, not deleted), else RECD_E_NOT_FOUND; RECD_E_EXISTS on a duplicate sid.
+     */
+    int (*transcription_enqueue)(struct recd_store *st, const struct recd_transcription *t,
+                                 const struct recd_transcription_job *j);
+    /** Claims the ready job (queued and due, or running with its lease run out) that has waited
+     *  longest: it becomes running under `lease` until now_us + lease_us, attempts + 1, and is
+     *  copied to *out. RECD_E_NOT_FOUND when no job is ready. */
+    int (*job_claim)(struct recd_store *st, int64_t now_us, int64_t lease_us, const char *lease,
+                     struct recd_transcription_job *out);
+    /** Extends the lease to now_us + lease_us. */
+    int (*job_renew)(struct recd_store *st, const char *sid, const char *lease, int64_t now_us,
+                     int64_t lease_us);
+    /** Ends a running job: its transcription takes t's status ("completed" or "failed"), text,
+     *  duration_ms and updated_us; the job becomes done or failed with `error_code` and `reason`. */
+    int (*job_finish)(struct recd_store *st, const struct recd_transcription *t, const char *lease,
+                      int error_code, const char *reason);
+    /** Puts a running job back in the queue, ready at ready_us, remembering `reason`. */
+    int (*job_retry)(struct recd_store *st, const char *sid, const char *lease, int64_t ready_us,
+                     const char *reason, int64_t now_us);
+    int (*job_get)(struct recd_store *st, const char *sid, struct recd_transcription_job *out);
+    /** How many jobs are queued (ready or not) and running: for logs and metrics. */
+    int (*job_count)(struct recd_store *st, int64_t *queued, int64_t *running);
 
     /**
      * A version of everything this handle can read: equal values from two calls mean no

@@ -234,6 +234,14 @@ static const struct recd_store_ops sqlite_ops = {
     .call_count = recd_sqlite_op_call_count,
     .call_delete = recd_sqlite_op_call_delete,
     .call_scan_live = recd_sqlite_op_call_scan_live,
+    .account_set_transcribe = recd_sqlite_op_account_set_transcribe,
+    .transcription_enqueue = recd_sqlite_op_transcription_enqueue,
+    .job_claim = recd_sqlite_op_job_claim,
+    .job_renew = recd_sqlite_op_job_renew,
+    .job_finish = recd_sqlite_op_job_finish,
+    .job_retry = recd_sqlite_op_job_retry,
+    .job_get = recd_sqlite_op_job_get,
+    .job_count = recd_sqlite_op_job_count,
     .version = op_version,
 };
 
@@ -280,6 +288,12 @@ static void stmt_text(enum recd_sqlite_stmt id, struct recd_sqlbuf *b)
     case S_CALL_SCAN_LIVE:
         t = &recd_sql_calls;
         tail = " WHERE " RECD_SQLITE_CALL_LIVE " ORDER BY sid";
+        break;
+    case S_JOB_INSERT: insert = 1; /* fall through */
+    case S_JOB_GET: t = &recd_sql_jobs; break;
+    case S_JOB_NEXT:
+        t = &recd_sql_jobs;
+        tail = " WHERE " RECD_SQLITE_JOB_OPEN " AND ready_us <= ?1 ORDER BY ready_us, sid LIMIT 1";
         break;
     default: recd_sqlbuf_put(b, stmt_sql[id]); return;
     }

@@ -60,6 +60,10 @@ int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, 
 /* The live calls, as the partial index calls_live and the statements that use it spell it. */
 #define RECD_SQLITE_CALL_LIVE RECD_SQL_CALL_LIVE
 
+/* Unfinished transcription jobs, as the partial index transcription_jobs_ready and the claim spell
+ * them. */
+#define RECD_SQLITE_JOB_OPEN "state IN ('queued', 'running')"
+
 /* Statements prepared at open. Those with NULL text are generated from the column tables
  * (store_sqlite.c, stmt_text). */
 #define RECD_SQLITE_STATEMENTS(X)                                                                            \
@@ -100,6 +104,27 @@ int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, 
     X(CALL_UPDATE, RECD_SQL_CALL_UPDATE)                                                                     \
     X(CALL_DELETE, "DELETE FROM calls WHERE sid = ?1 AND NOT " RECD_SQLITE_CALL_LIVE)                        \
     X(CALL_SCAN_LIVE, NULL)                                                                                  \
+    X(ACCOUNT_SET_TRANSCRIBE, "UPDATE accounts SET transcribe = ?2, updated_us = ?3 WHERE sid = ?1")         \
+    X(JOB_INSERT, NULL)                                                                                      \
+    X(JOB_GET, NULL)                                                                                         \
+    X(JOB_NEXT, NULL)                                                                                        \
+    X(JOB_TAKE, "UPDATE transcription_jobs SET state = 'running', lease = ?2, ready_us = ?3,"                \
+                " attempts = attempts + 1, updated_us = ?4"                                                  \
+                " WHERE sid = ?1 AND " RECD_SQLITE_JOB_OPEN " AND ready_us <= ?4")                           \
+    X(JOB_RENEW, "UPDATE transcription_jobs SET ready_us = ?3"                                               \
+                 " WHERE sid = ?1 AND state = 'running' AND lease = ?2")                                     \
+    X(JOB_END, "UPDATE transcription_jobs SET state = ?3, lease = '', error_code = ?4, reason = ?5,"         \
+               " updated_us = ?6 WHERE sid = ?1 AND state = 'running' AND lease = ?2")                       \
+    X(JOB_RETRY, "UPDATE transcription_jobs SET state = 'queued', lease = '', ready_us = ?3, reason = ?4,"   \
+                 " updated_us = ?5 WHERE sid = ?1 AND state = 'running' AND lease = ?2")                     \
+    X(JOB_TRANSCRIPTION_END, "UPDATE transcriptions SET status = ?2, text = ?3, duration_ms = ?4,"           \
+                             " updated_us = ?5 WHERE sid = ?1 AND status = 'in-progress'")                   \
+    X(JOB_COUNT,                                                                                             \
+      "SELECT state, count(*) FROM transcription_jobs WHERE " RECD_SQLITE_JOB_OPEN " GROUP BY state")        \
+    X(JOB_DELETE, "DELETE FROM transcription_jobs WHERE sid = ?1")                                           \
+    X(JOB_DELETE_RECORDING, "DELETE FROM transcription_jobs WHERE recording_sid = ?1")                       \
+    X(PURGE_JOBS, "DELETE FROM transcription_jobs WHERE recording_sid IN"                                    \
+                  " (SELECT sid FROM recordings WHERE deleted_us <> 0 AND deleted_us < ?1)")                 \
     X(DATA_VERSION, "PRAGMA data_version")
 
 enum recd_sqlite_stmt {
@@ -203,6 +228,22 @@ int recd_sqlite_op_call_get(struct recd_store *st, const char *sid, struct recd_
 int recd_sqlite_op_call_update(struct recd_store *st, const struct recd_call *c);
 int recd_sqlite_op_call_delete(struct recd_store *st, const char *sid);
 int recd_sqlite_op_call_scan_live(struct recd_store *st, recd_call_cb cb, void *ctx);
+
+/* store_sqlite_jobs.c: the transcription queue. */
+
+int recd_sqlite_op_account_set_transcribe(struct recd_store *st, const char *sid, int on, int64_t now_us);
+int recd_sqlite_op_transcription_enqueue(struct recd_store *st, const struct recd_transcription *t,
+                                         const struct recd_transcription_job *j);
+int recd_sqlite_op_job_claim(struct recd_store *st, int64_t now_us, int64_t lease_us, const char *lease,
+                             struct recd_transcription_job *out);
+int recd_sqlite_op_job_renew(struct recd_store *st, const char *sid, const char *lease, int64_t now_us,
+                             int64_t lease_us);
+int recd_sqlite_op_job_finish(struct recd_store *st, const struct recd_transcription *t, const char *lease,
+                              int error_code, const char *reason);
+int recd_sqlite_op_job_retry(struct recd_store *st, const char *sid, const char *lease, int64_t ready_us,
+                             const char *reason, int64_t now_us);
+int recd_sqlite_op_job_get(struct recd_store *st, const char *sid, struct recd_transcription_job *out);
+int recd_sqlite_op_job_count(struct recd_store *st, int64_t *queued, int64_t *running);
 
 /* store_sqlite_list.c: lists and counts. */
 

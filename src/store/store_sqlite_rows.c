@@ -264,7 +264,11 @@ int recd_sqlite_op_recording_mark_deleted(struct recd_store *st, const char *sid
         rc = RECD_E_NOT_FOUND;
         goto fail;
     }
-    rc = bind_sid_run(s, S_RECORDING_DELETE_TRANSCRIPTIONS, sid);
+    /* Its transcription jobs go first (they refer to the transcriptions): a queued job is
+     * cancelled, and a running one finds its job gone and writes nothing. */
+    rc = bind_sid_run(s, S_JOB_DELETE_RECORDING, sid);
+    if (rc == 0)
+        rc = bind_sid_run(s, S_RECORDING_DELETE_TRANSCRIPTIONS, sid);
 fail:
     return recd_sqlite_call_end(s, rc);
 }
@@ -277,9 +281,9 @@ int recd_sqlite_op_purge_deleted(struct recd_store *st, int64_t before_us, int64
     int rc = recd_sqlite_call_begin(s);
     if (rc < 0)
         return rc;
-    /* Transcriptions first: they refer to the recordings. */
-    static const enum recd_sqlite_stmt steps[] = {S_PURGE_TRANSCRIPTIONS, S_PURGE_RECORDINGS};
-    for (size_t i = 0; i < 2; i++) {
+    /* Jobs, then transcriptions, then recordings: each refers to the next. */
+    static const enum recd_sqlite_stmt steps[] = {S_PURGE_JOBS, S_PURGE_TRANSCRIPTIONS, S_PURGE_RECORDINGS};
+    for (size_t i = 0; i < 3; i++) {
         rc = sqlite3_bind_int64(s->stmt[steps[i]], 1, before_us);
         if (rc != SQLITE_OK) {
             rc = recd_sqlite_fail(s, rc, recd_sqlite_stmt_name[steps[i]]);
@@ -345,18 +349,21 @@ int recd_sqlite_op_transcription_get(struct recd_store *st, const char *sid, str
     return rc < 0 ? rc : 0;
 }
 
+/* A transcription that recd is making has a job: both go in one unit, the job first. */
 int recd_sqlite_op_transcription_delete(struct recd_store *st, const char *sid)
 {
     struct sqlite_store *s = S(st);
-    int rc = recd_sqlite_txn_alive(s);
-    if (rc < 0)
-        return rc;
     if (!sid)
         return RECD_E_BAD_INPUT;
-    rc = bind_sid_run(s, S_TRANSCRIPTION_DELETE, sid);
+    int rc = recd_sqlite_call_begin(s);
+    if (rc < 0)
+        return rc;
+    rc = bind_sid_run(s, S_JOB_DELETE, sid);
+    if (rc == 0)
+        rc = bind_sid_run(s, S_TRANSCRIPTION_DELETE, sid);
     if (rc == 0 && !changes(s))
         rc = RECD_E_NOT_FOUND;
-    return rc;
+    return recd_sqlite_call_end(s, rc);
 }
 
 /* What a scan hands each row to: one of the three callbacks, the one its table's rows are for. */

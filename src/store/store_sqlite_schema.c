@@ -139,10 +139,39 @@ static const char schema_v3[] =
     "CREATE INDEX IF NOT EXISTS calls_from ON calls(account_sid, from_addr, created_us, sid);"
     "CREATE INDEX IF NOT EXISTS calls_live ON calls(sid) WHERE " RECD_SQLITE_CALL_LIVE ";";
 
+/*
+ * Version 4: transcriptions that recd makes (contract §8). The account's switch for transcribing
+ * every new recording, and the durable queue: one job per transcription it makes (sid = the
+ * transcription's), referencing it so that neither outlives the other. transcription_jobs_ready
+ * (partial: only unfinished jobs) is the claim's walk, oldest due first;
+ * transcription_jobs_recording serves the cancel when a recording is deleted.
+ */
+static const char schema_v4[] =
+    "ALTER TABLE accounts ADD COLUMN transcribe INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE IF NOT EXISTS transcription_jobs ("
+    " sid TEXT PRIMARY KEY NOT NULL REFERENCES transcriptions(sid),"
+    " account_sid TEXT NOT NULL REFERENCES accounts(sid),"
+    " recording_sid TEXT NOT NULL REFERENCES recordings(sid),"
+    " callback_url TEXT NOT NULL,"
+    " callback_method TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " lease TEXT NOT NULL,"
+    " reason TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL,"
+    " error_code INTEGER NOT NULL,"
+    " ready_us INTEGER NOT NULL,"
+    " created_us INTEGER NOT NULL,"
+    " updated_us INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX IF NOT EXISTS transcription_jobs_ready ON transcription_jobs(ready_us, sid) "
+    "WHERE " RECD_SQLITE_JOB_OPEN ";"
+    "CREATE INDEX IF NOT EXISTS transcription_jobs_recording ON transcription_jobs(recording_sid);";
+
 static const char *const migrations[] = {
     schema_v1, /* 0 → 1: everything */
     schema_v2, /* 1 → 2: recordings in progress */
     schema_v3, /* 2 → 3: numbers and calls */
+    schema_v4, /* 3 → 4: transcription jobs */
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof migrations / sizeof migrations[0]))

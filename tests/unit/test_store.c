@@ -1066,6 +1066,8 @@ static void test_migrate_v1(void **state)
     assert_int_equal(sqlite3_exec(db,
                                   "DROP INDEX recordings_status;"
                                   "ALTER TABLE recordings DROP COLUMN transcribe;"
+                                  "DROP TABLE transcription_jobs;"
+                                  "ALTER TABLE accounts DROP COLUMN transcribe;"
                                   "PRAGMA user_version = 1;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1080,6 +1082,318 @@ static void test_migrate_v1(void **state)
     memset(&f->got, 0, sizeof f->got);
     assert_int_equal(f->ops->recording_scan_status(f->st, "completed", collect_recording, &f->got), 0);
     assert_int_equal(f->got.n, 1);
+}
+
+/* The transcription queue (contract §8). */
+
+static void job_init(struct recd_transcription *t, struct recd_transcription_job *j, unsigned n,
+                     unsigned account, unsigned rec, int64_t now)
+{
+    transcription_init(t, n, account, rec, now, NULL);
+    snprintf(t->status, sizeof t->status, "in-progress");
+    memset(j, 0, sizeof *j);
+    memcpy(j->sid, t->sid, sizeof j->sid);
+    memcpy(j->account_sid, t->account_sid, sizeof j->account_sid);
+    memcpy(j->recording_sid, t->recording_sid, sizeof j->recording_sid);
+    snprintf(j->callback_url, sizeof j->callback_url, "http://127.0.0.1:9/cb/%u", n);
+    snprintf(j->callback_method, sizeof j->callback_method, "POST");
+    snprintf(j->state, sizeof j->state, RECD_JOB_QUEUED);
+    j->ready_us = j->created_us = j->updated_us = now;
+}
+
+static void enqueue(struct fx *f, unsigned n, unsigned account, unsigned rec, int64_t now)
+{
+    struct recd_transcription t;
+    struct recd_transcription_job j;
+    job_init(&t, &j, n, account, rec, now);
+    assert_int_equal(f->ops->transcription_enqueue(f->st, &t, &j), 0);
+}
+
+static const char lease_a[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+static const char lease_b[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+static void finish_init(struct recd_transcription *t, unsigned n, const char *status, const char *text,
+                        int64_t now)
+{
+    memset(t, 0, sizeof *t);
+    sidn(t->sid, "TR", n);
+    snprintf(t->status, sizeof t->status, "%s", status);
+    t->text = text;
+    t->text_len = text ? strlen(text) : 0;
+    t->text_null = text == NULL;
+    t->duration_ms = 1500;
+    t->updated_us = now;
+}
+
+static void test_job_enqueue(void **state)
+{
+    struct fx *f = *state;
+    struct recd_transcription t;
+    struct recd_transcription_job j, got;
+    char sid[RECD_SID_LEN + 1];
+    add_account(f, 1);
+    add_account(f, 2);
+    add_recording(f, 1, 1, 100);
+    enqueue(f, 1, 1, 1, 1000);
+    sidn(sid, "TR", 1);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, &t, &f->text), 0);
+    assert_string_equal(t.status, "in-progress");
+    assert_true(t.text_null);
+    assert_int_equal(f->ops->job_get(f->st, sid, &got), 0);
+    assert_string_equal(got.state, "queued");
+    assert_string_equal(got.callback_url, "http://127.0.0.1:9/cb/1");
+    assert_int_equal(got.attempts, 0);
+
+    /* Refused, with nothing written: a duplicate; another account's recording; a recording that
+     * does not exist, is in progress (no media yet) or deleted; a job that does not match. */
+    job_init(&t, &j, 1, 1, 1, 1000);
+    assert_int_equal(f->ops->transcription_enqueue(f->st, &t, &j), RECD_E_EXISTS);
+    job_init(&t, &j, 2, 2, 1, 1000);
+    assert_int_equal(f->ops->transcription_enqueue(f->st, &t, &j), RECD_E_NOT_FOUND);
+    job_init(&t, &j, 2, 1, 9, 1000);
+    assert_int_equal(f->ops->transcription_enqueue(f->st, &t, &j), RECD_E_NOT_FOUND);
+    struct recd_recording r;
+    recording_init(&r, 2, 1, 200);
+    snprintf(r.status, sizeof r.status, "in-progress");
+    r.media_size = 0;
+    r.media_sha256[0] = '\0';
+    assert_int_equal(f->ops->recording_insert(f->st, &r), 0);
+    job_init(&t, &j, 2, 1, 2, 1000);
+    assert_int_equal(f->ops->transcription_enqueue(f->st, &t, &j), RECD_E_NOT_FOUND);
+    job_init(&t, &j, 2, 1, 1, 1000);
+    snprintf(j.callback_method, sizeof j.callback_method, "PUT");
+    assert_int_equal(f->ops->transcription_enqueue(f->st, &t, &j), RECD_E_BAD_INPUT);
+    job_init(&t, &j, 2, 1, 1, 1000);
+    sidn(j.recording_sid, "RE", 2);
+    assert_int_equal(f->ops->transcription_enqueue(f->st, &t, &j), RECD_E_BAD_INPUT);
+    sidn(sid, "TR", 2);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, &t, &f->text), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->job_get(f->st, sid, &got), RECD_E_NOT_FOUND);
+
+    /* In the caller's transaction, with the recording's finish: both or neither. */
+    memcpy(r.status, "completed", 10);
+    r.media_size = 100;
+    memset(r.media_sha256, 'b', 64);
+    assert_int_equal(f->ops->begin(f->st), 0);
+    assert_int_equal(f->ops->recording_finish(f->st, &r), 0);
+    job_init(&t, &j, 2, 1, 2, 1000);
+    assert_int_equal(f->ops->transcription_enqueue(f->st, &t, &j), 0);
+    assert_int_equal(f->ops->rollback(f->st), 0);
+    assert_int_equal(f->ops->job_get(f->st, sid, &got), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->begin(f->st), 0);
+    assert_int_equal(f->ops->recording_finish(f->st, &r), 0);
+    assert_int_equal(f->ops->transcription_enqueue(f->st, &t, &j), 0);
+    assert_int_equal(f->ops->commit(f->st), 0);
+    assert_int_equal(f->ops->job_get(f->st, sid, &got), 0);
+
+    /* The account switch. */
+    struct recd_account a;
+    sidn(sid, "AC", 1);
+    assert_int_equal(f->ops->account_set_transcribe(f->st, sid, 1, 5000), 0);
+    assert_int_equal(f->ops->account_get(f->st, sid, &a), 0);
+    assert_int_equal(a.transcribe, 1);
+    assert_int_equal(a.updated_us, 5000);
+    sidn(sid, "AC", 9);
+    assert_int_equal(f->ops->account_set_transcribe(f->st, sid, 1, 5000), RECD_E_NOT_FOUND);
+}
+
+static void test_job_lease(void **state)
+{
+    struct fx *f = *state;
+    struct recd_transcription_job j;
+    struct recd_transcription t;
+    char sid[RECD_SID_LEN + 1];
+    int64_t q, r;
+    add_account(f, 1);
+    for (unsigned i = 1; i <= 3; i++)
+        add_recording(f, i, 1, 100 + i);
+    /* Oldest due first; a job not yet due waits. */
+    enqueue(f, 2, 1, 2, 2000);
+    enqueue(f, 1, 1, 1, 1000);
+    enqueue(f, 3, 1, 3, 9000);
+    assert_int_equal(f->ops->job_count(f->st, &q, &r), 0);
+    assert_int_equal(q, 3);
+    assert_int_equal(r, 0);
+    assert_int_equal(f->ops->job_claim(f->st, 5000, 1000, lease_a, &j), 0);
+    sidn(sid, "TR", 1);
+    assert_string_equal(j.sid, sid);
+    assert_string_equal(j.state, "running");
+    assert_string_equal(j.lease, lease_a);
+    assert_int_equal(j.attempts, 1);
+    assert_int_equal(j.ready_us, 6000);
+    assert_int_equal(f->ops->job_claim(f->st, 5000, 1000, lease_b, &j), 0);
+    sidn(sid, "TR", 2);
+    assert_string_equal(j.sid, sid);
+    assert_int_equal(f->ops->job_claim(f->st, 5000, 1000, lease_b, &j), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->job_count(f->st, &q, &r), 0);
+    assert_int_equal(q, 1);
+    assert_int_equal(r, 2);
+
+    /* Job 1's lease runs out at 6000 (renewed: 6500); then another worker takes it, and the
+     * first worker can neither renew nor finish it. */
+    sidn(sid, "TR", 1);
+    assert_int_equal(f->ops->job_renew(f->st, sid, lease_a, 5500, 1000), 0);
+    assert_int_equal(f->ops->job_renew(f->st, sid, lease_b, 5500, 1000), RECD_E_NOT_FOUND);
+    /* At 6400 job 2's lease (to 6000) has run out, job 1's (to 6500) has not. */
+    assert_int_equal(f->ops->job_claim(f->st, 6400, 1000, lease_b, &j), 0);
+    sidn(sid, "TR", 2);
+    assert_string_equal(j.sid, sid);
+    assert_int_equal(j.attempts, 2);
+    assert_int_equal(f->ops->job_claim(f->st, 6499, 1000, lease_b, &j), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->job_claim(f->st, 6500, 1000, lease_b, &j), 0);
+    sidn(sid, "TR", 1);
+    assert_string_equal(j.sid, sid);
+    assert_int_equal(j.attempts, 2);
+    finish_init(&t, 1, "completed", "first", 6600);
+    assert_int_equal(f->ops->job_finish(f->st, &t, lease_a, 0, ""), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->job_renew(f->st, sid, lease_a, 6600, 1000), RECD_E_NOT_FOUND);
+    finish_init(&t, 1, "completed", "second", 6700);
+    assert_int_equal(f->ops->job_finish(f->st, &t, lease_b, 0, ""), 0);
+    /* Once, and only once. */
+    assert_int_equal(f->ops->job_finish(f->st, &t, lease_b, 0, ""), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, &t, &f->text), 0);
+    assert_string_equal(t.status, "completed");
+    assert_int_equal(t.text_len, 6);
+    assert_memory_equal(t.text, "second", 6);
+    assert_int_equal(t.updated_us, 6700);
+    assert_int_equal(f->ops->job_get(f->st, sid, &j), 0);
+    assert_string_equal(j.state, "done");
+    assert_string_equal(j.lease, "");
+    /* A finished job is never claimed again. */
+    assert_int_equal(f->ops->job_claim(f->st, 99999, 1000, lease_a, &j), 0);
+    assert_false(strcmp(j.sid, sid) == 0);
+
+    /* Bad values are refused. */
+    assert_int_equal(f->ops->job_claim(f->st, 1, 1000, "short", &j), RECD_E_BAD_INPUT);
+    assert_int_equal(f->ops->job_renew(f->st, sid, "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ", 1, 1),
+                     RECD_E_BAD_INPUT);
+    finish_init(&t, 2, "deleted", NULL, 1);
+    assert_int_equal(f->ops->job_finish(f->st, &t, lease_b, 0, ""), RECD_E_BAD_INPUT);
+}
+
+static void test_job_retry_fail(void **state)
+{
+    struct fx *f = *state;
+    struct recd_transcription_job j;
+    struct recd_transcription t;
+    char sid[RECD_SID_LEN + 1];
+    add_account(f, 1);
+    add_recording(f, 1, 1, 100);
+    enqueue(f, 1, 1, 1, 1000);
+    sidn(sid, "TR", 1);
+    assert_int_equal(f->ops->job_claim(f->st, 1000, 500, lease_a, &j), 0);
+    /* Back in the queue until 3000, with the reason kept. */
+    assert_int_equal(f->ops->job_retry(f->st, sid, lease_b, 3000, "x", 1100), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->job_retry(f->st, sid, lease_a, 3000, "engine answered HTTP 500", 1100), 0);
+    assert_int_equal(f->ops->job_get(f->st, sid, &j), 0);
+    assert_string_equal(j.state, "queued");
+    assert_string_equal(j.reason, "engine answered HTTP 500");
+    assert_string_equal(j.lease, "");
+    assert_int_equal(f->ops->job_claim(f->st, 2999, 500, lease_b, &j), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->job_claim(f->st, 3000, 500, lease_b, &j), 0);
+    assert_int_equal(j.attempts, 2);
+    finish_init(&t, 1, "failed", NULL, 3100);
+    assert_int_equal(f->ops->job_finish(f->st, &t, lease_b, 13617, "too long"), 0);
+    assert_int_equal(f->ops->transcription_get(f->st, sid, &t, &f->text), 0);
+    assert_string_equal(t.status, "failed");
+    assert_true(t.text_null);
+    assert_int_equal(f->ops->job_get(f->st, sid, &j), 0);
+    assert_string_equal(j.state, "failed");
+    assert_int_equal(j.error_code, 13617);
+    assert_string_equal(j.reason, "too long");
+}
+
+/* Deleting a recording (or a transcription) cancels its jobs, queued or running, and leaves no
+ * row behind; a worker that was running one then writes nothing. */
+static void test_job_cancel(void **state)
+{
+    struct fx *f = *state;
+    struct recd_transcription_job j;
+    struct recd_transcription t;
+    char sid[RECD_SID_LEN + 1], rsid[RECD_SID_LEN + 1];
+    int64_t q, r, n;
+    add_account(f, 1);
+    add_recording(f, 1, 1, 100);
+    add_recording(f, 2, 1, 100);
+    enqueue(f, 1, 1, 1, 1000);
+    enqueue(f, 2, 1, 1, 1001);
+    enqueue(f, 3, 1, 2, 1002);
+    assert_int_equal(f->ops->job_claim(f->st, 2000, 5000, lease_a, &j), 0);
+    sidn(rsid, "RE", 1);
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, rsid, 3000), 0);
+    sidn(sid, "TR", 1);
+    assert_int_equal(f->ops->job_renew(f->st, sid, lease_a, 3100, 1000), RECD_E_NOT_FOUND);
+    finish_init(&t, 1, "completed", "private words", 3100);
+    assert_int_equal(f->ops->job_finish(f->st, &t, lease_a, 0, ""), RECD_E_NOT_FOUND);
+    for (unsigned i = 1; i <= 2; i++) {
+        sidn(sid, "TR", i);
+        assert_int_equal(f->ops->job_get(f->st, sid, &j), RECD_E_NOT_FOUND);
+        assert_int_equal(f->ops->transcription_get(f->st, sid, &t, &f->text), RECD_E_NOT_FOUND);
+    }
+    assert_int_equal(f->ops->job_count(f->st, &q, &r), 0);
+    assert_int_equal(q + r, 1);
+    /* A transcription deleted through the API takes its job along. */
+    sidn(sid, "TR", 3);
+    assert_int_equal(f->ops->transcription_delete(f->st, sid), 0);
+    assert_int_equal(f->ops->job_get(f->st, sid, &j), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->job_count(f->st, &q, &r), 0);
+    assert_int_equal(q + r, 0);
+    /* And purge removes what is left of deleted recordings. */
+    add_recording(f, 3, 1, 100);
+    enqueue(f, 4, 1, 3, 1003);
+    sidn(rsid, "RE", 3);
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, rsid, 3000), 0);
+    assert_int_equal(f->ops->purge_deleted(f->st, 4000, &n), 0);
+    assert_int_equal(n, 2);
+}
+
+/* Two handles (two workers, or two processes) claiming at once never get the same job. */
+struct claimer {
+    const char *dir;
+    const char *lease;
+    int got[64];
+    int n;
+};
+
+static void *claim_all(void *arg)
+{
+    struct claimer *c = arg;
+    struct recd_store *st;
+    struct recd_transcription_job j;
+    struct recd_transcription t;
+    if (backend->open(c->dir, &st) < 0)
+        return NULL;
+    while (st->ops->job_claim(st, 5000, 1000000, c->lease, &j) == 0) {
+        c->got[c->n++] = (int)strtol(j.sid + 2, NULL, 16);
+        finish_init(&t, (unsigned)c->got[c->n - 1], "completed", "x", 5000);
+        if (st->ops->job_finish(st, &t, c->lease, 0, "") < 0)
+            c->n = 1000;
+    }
+    st->ops->close(st);
+    return NULL;
+}
+
+static void test_job_claim_race(void **state)
+{
+    struct fx *f = *state;
+    add_account(f, 1);
+    add_recording(f, 1, 1, 100);
+    for (unsigned i = 1; i <= 40; i++)
+        enqueue(f, i, 1, 1, 1000 + i);
+    struct claimer a = {f->dir, lease_a, {0}, 0}, b = {f->dir, lease_b, {0}, 0};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, claim_all, &a);
+    pthread_create(&tb, NULL, claim_all, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(a.n + b.n, 40);
+    int seen[41] = {0};
+    for (int i = 0; i < a.n; i++)
+        seen[a.got[i]]++;
+    for (int i = 0; i < b.n; i++)
+        seen[b.got[i]]++;
+    for (int i = 1; i <= 40; i++)
+        assert_int_equal(seen[i], 1);
 }
 
 /* Numbers and calls (contract §7). */
@@ -2089,6 +2403,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_lists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transcriptions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_enqueue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_retry_fail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_claim_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version, setup, teardown),
