@@ -227,6 +227,38 @@ static int read_key_file(const char *path, char *key, size_t cap)
     return 0;
 }
 
+/* The transcription options of `recd serve` (contract §8) into `so`; the key file's key goes in
+ * `key`. 0, or EXIT_USAGE after a one-line message. */
+static int serve_stt_opts(struct args *a, struct recd_serve_opts *so, char *key, size_t key_cap)
+{
+    so->stt_url = optv(a, "stt");
+    if (!so->stt_url)
+        so->stt_url = getenv("RECD_STT");
+    if (so->stt_url && !*so->stt_url)
+        so->stt_url = NULL;
+    so->stt_model = optv(a, "stt-model");
+    if ((so->stt_model || optv(a, "stt-key-file") || optv(a, "stt-timeout-seconds")) && !so->stt_url)
+        return usage_error("%s", "--stt-model, --stt-key-file and --stt-timeout-seconds go with --stt URL");
+    if (optv(a, "stt-key-file")) {
+        if (read_key_file(optv(a, "stt-key-file"), key, key_cap) < 0)
+            return EXIT_USAGE;
+        so->stt_key = key;
+    }
+    double workers = 0, max_s = 0, lease_s = 0, retry_s = 0, timeout_s = 0;
+    if (num_opt(a, "stt-timeout-seconds", 0.1, 86400, 1, &timeout_s) < 0 ||
+        num_opt(a, "transcribe-workers", 1, 64, 0, &workers) < 0 ||
+        num_opt(a, "transcribe-max-seconds", 1, 86400, 0, &max_s) < 0 ||
+        num_opt(a, "transcribe-lease-seconds", 0.5, 3600, 1, &lease_s) < 0 ||
+        num_opt(a, "transcribe-retry-seconds", 0.01, 3600, 1, &retry_s) < 0)
+        return EXIT_USAGE;
+    so->stt_timeout_ms = (unsigned)(timeout_s * 1000);
+    so->transcribe_workers = (unsigned)workers;
+    so->transcribe_max_ms = (int64_t)(max_s * 1000);
+    so->transcribe_lease_ms = (int64_t)(lease_s * 1000);
+    so->transcribe_retry_ms = (int64_t)(retry_s * 1000);
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct opt opts[] = {{"data", 1, NULL},
@@ -297,32 +329,10 @@ static int cmd_serve(int argc, char **argv)
         .sip_allow = optv(&a, "sip-allow"),
         .store = store_of(&a),
     };
-    so.stt_url = optv(&a, "stt");
-    if (!so.stt_url)
-        so.stt_url = getenv("RECD_STT");
-    if (so.stt_url && !*so.stt_url)
-        so.stt_url = NULL;
-    so.stt_model = optv(&a, "stt-model");
-    if ((so.stt_model || optv(&a, "stt-key-file") || optv(&a, "stt-timeout-seconds")) && !so.stt_url)
-        return usage_error("%s", "--stt-model, --stt-key-file and --stt-timeout-seconds go with --stt URL");
     char key[514];
-    if (optv(&a, "stt-key-file")) {
-        if (read_key_file(optv(&a, "stt-key-file"), key, sizeof key) < 0)
-            return EXIT_USAGE;
-        so.stt_key = key;
-    }
-    double workers = 0, max_s = 0, lease_s = 0, retry_s = 0, timeout_s = 0;
-    if (num_opt(&a, "stt-timeout-seconds", 0.1, 86400, 1, &timeout_s) < 0 ||
-        num_opt(&a, "transcribe-workers", 1, 64, 0, &workers) < 0 ||
-        num_opt(&a, "transcribe-max-seconds", 1, 86400, 0, &max_s) < 0 ||
-        num_opt(&a, "transcribe-lease-seconds", 0.5, 3600, 1, &lease_s) < 0 ||
-        num_opt(&a, "transcribe-retry-seconds", 0.01, 3600, 1, &retry_s) < 0)
-        return EXIT_USAGE;
-    so.stt_timeout_ms = (unsigned)(timeout_s * 1000);
-    so.transcribe_workers = (unsigned)workers;
-    so.transcribe_max_ms = (int64_t)(max_s * 1000);
-    so.transcribe_lease_ms = (int64_t)(lease_s * 1000);
-    so.transcribe_retry_ms = (int64_t)(retry_s * 1000);
+    int bad = serve_stt_opts(&a, &so, key, sizeof key);
+    if (bad)
+        return bad;
     int rc = recd_serve(&so);
     memset(key, 0, sizeof key);
     return exit_for(rc);

@@ -181,6 +181,42 @@ static int sip_opts_of(const struct recd_serve_opts *o, struct recd_sip_opts *so
     return 0;
 }
 
+/* Starts the transcription workers and the webhook client their callbacks go through. */
+static int start_transcription(const struct recd_serve_opts *o, const char *base_url,
+                               struct recd_webhook **wh, struct recd_stt_workers **stt)
+{
+    struct recd_webhook_opts wo = {0};
+    int rc = recd_webhook_start(&wo, wh);
+    if (rc < 0) {
+        recd_log_error("cannot start the webhook client");
+        return rc;
+    }
+    struct recd_stt_worker_opts so = {
+        .data_dir = o->data_dir,
+        .store = o->store,
+        .base_url = base_url,
+        .engine = {.url = o->stt_url,
+                   .model = o->stt_model,
+                   .key = o->stt_key,
+                   .timeout_ms = o->stt_timeout_ms},
+        .workers = o->transcribe_workers,
+        .max_ms = o->transcribe_max_ms,
+        .lease_ms = o->transcribe_lease_ms,
+        .retry_base_ms = o->transcribe_retry_ms,
+        .notify = stt_notify,
+        .notify_arg = *wh,
+    };
+    char why[256] = "";
+    if ((rc = recd_stt_workers_start(&so, stt, why, sizeof why)) < 0)
+        recd_log_error("transcription: %s", why);
+    return rc;
+}
+
+/*
+ * The start-up and shut-down order, in one place and read top to bottom on purpose: store (and
+ * purge), transcription, signal mask, calls (which finish what a crash left), HTTP; then the
+ * reverse. Split up, the order that makes a restart safe would be spread over several functions.
+ */
 int recd_serve(const struct recd_serve_opts *o)
 {
     struct app app = {.data_dir = o->data_dir, .store = o->store};
@@ -214,31 +250,8 @@ int recd_serve(const struct recd_serve_opts *o)
      * startup error, not a surprise at the first job. */
     struct recd_webhook *wh = NULL;
     struct recd_stt_workers *stt = NULL;
-    struct recd_webhook_opts wo = {0};
-    if ((rc = recd_webhook_start(&wo, &wh)) < 0) {
-        recd_log_error("cannot start the webhook client");
+    if ((rc = start_transcription(o, app.base_url, &wh, &stt)) < 0)
         goto out;
-    }
-    struct recd_stt_worker_opts so = {
-        .data_dir = o->data_dir,
-        .store = o->store,
-        .base_url = app.base_url,
-        .engine = {.url = o->stt_url,
-                   .model = o->stt_model,
-                   .key = o->stt_key,
-                   .timeout_ms = o->stt_timeout_ms},
-        .workers = o->transcribe_workers,
-        .max_ms = o->transcribe_max_ms,
-        .lease_ms = o->transcribe_lease_ms,
-        .retry_base_ms = o->transcribe_retry_ms,
-        .notify = stt_notify,
-        .notify_arg = wh,
-    };
-    char why[256] = "";
-    if ((rc = recd_stt_workers_start(&so, &stt, why, sizeof why)) < 0) {
-        recd_log_error("transcription: %s", why);
-        goto out;
-    }
 
     /* Threads started from here on inherit this mask, so only this thread takes SIGINT/SIGTERM. */
     sigset_t sigs;

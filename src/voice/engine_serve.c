@@ -610,6 +610,7 @@ static int io_rec_start(void *arg, const struct recd_engine_rec_opts *o, char si
         .source = o->source,
         .trim_silence = o->trim_silence,
         .transcribe = o->transcribe,
+        .transcribe_callback = o->transcribe_callback,
         .channels = 1,
     };
     struct recd_rec *r = NULL;

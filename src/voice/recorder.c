@@ -1,4 +1,5 @@
 #include "voice/recorder.h"
+#include "service/transcribe.h"
 
 #include "core/error.h"
 #include "core/file.h"
@@ -66,11 +67,13 @@ struct recd_rec {
     void *arg;
 
     /* The writer's. */
-    int fd;           /* spool, -1 when none */
-    uint64_t written; /* samples in the spool */
-    uint64_t lost;    /* samples replaced by silence */
-    int failed;       /* the spool could not be made or written */
-    int no_row;       /* the row could not be inserted */
+    int fd;                               /* spool, -1 when none */
+    uint64_t written;                     /* samples in the spool */
+    uint64_t lost;                        /* samples replaced by silence */
+    int failed;                           /* the spool could not be made or written */
+    int no_row;                           /* the row could not be inserted */
+    char transcribe_cb[RECD_URL_MAX + 1]; /* "" = no transcribeCallback */
+    char transcribe_method[8];
 };
 
 struct recd_recorder {
@@ -214,6 +217,10 @@ int recd_rec_begin(struct recd_recorder *rec, const struct recd_rec_params *p, s
     r->row.channels = 1;
     r->row.sample_rate = RECD_AUDIO_RATE;
     r->row.transcribe = p->transcribe != 0;
+    if (p->transcribe_callback && strlen(p->transcribe_callback) <= RECD_URL_MAX)
+        snprintf(r->transcribe_cb, sizeof r->transcribe_cb, "%s", p->transcribe_callback);
+    snprintf(r->transcribe_method, sizeof r->transcribe_method, "%s",
+             p->transcribe_callback_method ? p->transcribe_callback_method : "POST");
 
     pthread_mutex_lock(&rec->lock);
     if (rec->stopping) {
@@ -494,6 +501,37 @@ static int decide(const struct recd_rec *r, uint64_t end, uint64_t *a, uint64_t 
 }
 
 /*
+ * Ends the row, and when the recording is completed and a transcription is wanted (<Record
+ * transcribe="true"> or the account's switch) queues it in the same transaction (contract §8):
+ * the Transcription exists exactly when the recording is fetchable, or neither does.
+ */
+static int finish_row(struct recd_store *st, struct recd_recording *row, const struct recd_rec *r)
+{
+    int completed = strcmp(row->status, RECD_REC_COMPLETED) == 0;
+    if (!completed)
+        return st->ops->recording_finish(st, row);
+    int rc = st->ops->begin(st);
+    if (rc < 0)
+        return rc;
+    rc = st->ops->recording_finish(st, row);
+    if (rc == 0 && recd_transcribe_wanted(st, row) == 1) {
+        struct recd_transcribe_req req = {r->transcribe_cb[0] ? r->transcribe_cb : NULL,
+                                          r->transcribe_method};
+        int t = recd_transcribe_enqueue(st, row, &req, row->updated_us, NULL);
+        if (t == RECD_E_BAD_INPUT) /* a callback URL the queue refuses: transcribe without it */
+            t = recd_transcribe_enqueue(st, row, &(struct recd_transcribe_req){NULL, NULL}, row->updated_us,
+                                        NULL);
+        if (t < 0)
+            recd_log_error("recorder: cannot queue the transcription of %s: %s", row->sid, recd_err_name(t));
+    }
+    if (rc < 0) {
+        st->ops->rollback(st);
+        return rc;
+    }
+    return st->ops->commit(st);
+}
+
+/*
  * Finishes one recording (on the finisher thread, or the writer's at recovery and stop): the
  * WAV (unless absent or failed), then the
  * row, then the callback. A row the store could not update stays in progress with its spool
@@ -529,7 +567,7 @@ static void writer_finish(struct recd_recorder *rec, struct recd_rec *r, recd_re
     row->updated_us = recd_now_us();
     if (!r->no_row) {
         pthread_mutex_lock(&rec->store_lock);
-        rc = rec->st->ops->recording_finish(rec->st, row);
+        rc = finish_row(rec->st, row, r);
         pthread_mutex_unlock(&rec->store_lock);
         if (rc < 0 && rc != RECD_E_NOT_FOUND) {
             recd_log_error("recorder: cannot finish recording %s: %s (kept for recovery)", row->sid,

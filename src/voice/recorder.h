@@ -70,6 +70,9 @@ struct recd_rec_params {
     const char *source;                 /* "RecordVerb", "StartCallRecordingAPI" */
     int trim_silence;                   /* trim leading/trailing silence at finish */
     int transcribe;
+    /* transcribeCallback: an absolute http(s) URL, or NULL; with its method (NULL = POST). Used
+     * when the finished recording is queued for transcription (service/transcribe.h). */
+    const char *transcribe_callback, *transcribe_callback_method;
     int channels; /* 1 (2 is accepted and recorded as 1: recd records the caller's side only) */
 };
 

@@ -449,8 +449,37 @@ def test_bad_webhook_without_fallback_says_error_and_hangs_up(voice, app, tmp_pa
     number = voice.number(app.url + "/voice")
     run_sipp(voice, tmp_path, answered_call(), number)
     sid = app.wait("/voice")[0]["params"]["CallSid"]
+    # SIPp returns when its side is done; the engine writes the final status just after.
+    deadline = time.monotonic() + 10
     call = voice.call(sid)
+    while call["status"] != "completed" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        call = voice.call(sid)
     assert call["status"] == "completed"
+
+
+def test_record_transcribe_queues_a_transcription(voice, app, tmp_path):
+    """<Record transcribe="true" transcribeCallback>: the completed recording's Transcription is
+    queued with it (contract §8), and the callback names both, signed like every webhook."""
+    app.route("/voice", twiml('<Record timeout="2" playBeep="false" transcribe="true" '
+                              'transcribeCallback="/tcb" action="/done"/>'))
+    app.route("/done", twiml("<Hangup/>"))
+    app.route("/tcb", "")
+    number = voice.number(app.url + "/voice")
+    pcap, ms = pcap_of(tmp_path, "t.pcap", [("pcm", tones([(0.3, []), (1.5, [440]), (3.0, [])]))])
+    run_sipp(voice, tmp_path, answered_call(play(pcap, 0)), number)
+    rec_sid = app.wait("/done")[0]["params"]["RecordingSid"]
+    # The Transcription exists as soon as the recording is fetchable: same transaction.
+    r = voice.get("/Recordings/%s/Transcriptions.json" % rec_sid)
+    assert r.status_code == 200, r.text
+    trs = r.json()["transcriptions"]
+    assert len(trs) == 1 and trs[0]["recording_sid"] == rec_sid, trs
+    assert trs[0]["status"] in ("in-progress", "completed"), trs
+    cb = app.wait("/tcb", timeout=120)[0]
+    p = cb["params"]
+    assert p["TranscriptionSid"] == trs[0]["sid"] and p["RecordingSid"] == rec_sid, p
+    assert p["TranscriptionStatus"] in ("completed", "failed"), p
+    assert voice.signed(cb)
 
 
 def test_twenty_concurrent_calls_each_with_its_own_tone(voice, app, tmp_path):
