@@ -65,10 +65,10 @@ class App:
                 status, text, delay = route
                 if delay:
                     time.sleep(delay)
-                data = text.encode()
+                data = text if isinstance(text, bytes) else text.encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "text/xml")
+                    self.send_header("Content-Type", "audio/wav" if isinstance(text, bytes) else "text/xml")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
@@ -642,3 +642,79 @@ def test_live_call_recording_pause_resume_stop(voice, app, tmp_path):
     with pytest.raises(TwilioRestException) as e:
         client.calls("CA" + "0" * 32).recordings.create()
     assert e.value.status == 404
+
+
+def wav_bytes(samples):
+    return (b"RIFF" + struct.pack("<I", 36 + 2 * len(samples)) + b"WAVEfmt " +
+            struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16) + b"data" +
+            struct.pack("<I", 2 * len(samples)) + struct.pack("<%dh" % len(samples), *samples))
+
+
+def test_play_audio_is_fetched_once_for_two_calls(voice, app, tmp_path):
+    """<Play> audio is decoded once and cached by URL: a second call playing the same URL within
+    the cache's max-age does not fetch it again."""
+    app.route("/tone.wav", wav_bytes(tones([(0.5, [440])])))
+    app.route("/voice", twiml("<Play>%s/tone.wav</Play><Hangup/>" % app.url))
+    number = voice.number(app.url + "/voice")
+    for _ in range(2):
+        run_sipp(voice, tmp_path, answered_call(), number)
+    assert len(app.to("/voice")) == 2
+    assert len(app.to("/tone.wav")) == 1, [r["path"] for r in app.requests]
+
+
+def test_long_first_say_does_not_stall_another_calls_record(voice, app, tmp_path):
+    """Three calls each start a long <Say> never heard before (espeak-ng takes a second or more
+    over each) while a fourth call waits out a <Pause length="2"/> and then records: the
+    recording starts when the pause ends, so it holds the end of the caller's first tone and the
+    start of the second, with no gap. (An engine thread busy speaking would notice the pause's
+    end late, and the recording would miss the first tone.)"""
+    release = threading.Event()
+    waiting = []
+    cv = threading.Condition()
+
+    def say_route(req):
+        with cv:
+            waiting.append(req)
+            cv.notify_all()
+        release.wait(60)
+        text = ("Message %s. " % uuid.uuid4().hex) + "This is a long message that nobody said before. " * 80
+        return 200, twiml("<Say>%s</Say><Hangup/>" % text[:4000]), 0
+
+    def rec_route(req):
+        release.set()  # the <Say>s are spoken while this call pauses
+        return 200, twiml('<Pause length="2"/><Record playBeep="false" timeout="0" maxLength="2" '
+                          'action="/done"/>'), 0
+
+    app.route("/say", say_route)
+    app.route("/rec", rec_route)
+    app.route("/done", twiml("<Hangup/>"))
+    say_number = voice.number(app.url + "/say")
+    rec_number = voice.number(app.url + "/rec")
+
+    def caller(name, xml, number):
+        d = tmp_path / name
+        d.mkdir()
+        path = d / "s.xml"
+        path.write_text(xml)
+        return subprocess.Popen(
+            ["sipp", "127.0.0.1:%d" % voice.sip_port, "-sf", str(path), "-s", number, "-i", "127.0.0.1",
+             "-p", str(free_port()), "-mp", str(free_rtp_range()[0]), "-m", "1", "-l", "1", "-nostdin",
+             "-timeout", "60s", "-timeout_error"], cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    hang_up_soon = scenario(invite(), PROVISIONAL, '<recv response="200" rrs="true"/>\n', ack(),
+                            '<pause milliseconds="1000"/>\n', bye())
+    procs = [caller("say%d" % i, hang_up_soon, say_number) for i in range(3)]
+    with cv:
+        assert cv.wait_for(lambda: len(waiting) == 3, 40), waiting
+    # 440 Hz through the pause and a second past it, then 660 Hz.
+    pcap, _ = pcap_of(tmp_path, "t.pcap", [("pcm", tones([(3.0, [440]), (10.0, [660])]))])
+    rec = caller("rec", answered_call(play(pcap, 0)), rec_number)
+    for p in procs + [rec]:
+        out, _ = p.communicate(timeout=90)
+        assert p.returncode == 0, out.decode(errors="replace")[-2000:]
+    p = app.wait("/done")[0]["params"]
+    assert p["RecordingDuration"] == "2", p
+    samples = wav_samples(voice.wav(p["RecordingUrl"]))
+    assert tone_sequence(samples, (440, 660, 1000)) == [440, 660], p
+    blocks = [dominant(samples[i:i + 800], (440, 660, 1000)) for i in range(0, len(samples) - 799, 800)]
+    assert blocks.count(None) <= 1, blocks
