@@ -25,8 +25,8 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from conftest import SID_RE, Server
-from test_sip_endpoint import (OK_TO_BYE, PROVISIONAL, ack, ack_error, bye, dominant, free_port, free_rtp_range, invite,
-                               play, scenario, sipp, tones, ulaw, write_pcap)
+from test_sip_endpoint import (BARESIP_CONFIG, OK_TO_BYE, PROVISIONAL, ack, ack_error, bye, dominant, free_port,
+                               free_port_pair, free_rtp_range, invite, play, scenario, sipp, tones, ulaw, write_pcap)
 
 NUMBER_SEQ = iter(range(5551000, 5559999))
 
@@ -718,3 +718,41 @@ def test_long_first_say_does_not_stall_another_calls_record(voice, app, tmp_path
     assert tone_sequence(samples, (440, 660, 1000)) == [440, 660], p
     blocks = [dominant(samples[i:i + 800], (440, 660, 1000)) for i in range(0, len(samples) - 799, 800)]
     assert blocks.count(None) <= 1, blocks
+
+
+@pytest.mark.skipif(not Path("/usr/bin/baresip").exists(), reason="baresip not installed")
+def test_baresip_leaves_a_voicemail(voice, app, tmp_path):
+    """A second, independent SIP stack: baresip calls a <Say>+<Record> number, sends its 440 Hz
+    sine and hangs up after a while; the recording completes with that sine in it. Only what
+    recd recorded is checked (baresip's own counters have read 0 bit/s on a loaded machine), and
+    the call length is baresip's own -t, generous enough for a slow start."""
+    app.route("/voice", twiml('<Say>Leave a message.</Say><Record timeout="30" action="/done" '
+                              'recordingStatusCallback="/rsc"/>'))
+    app.route("/done", twiml("<Hangup/>"))
+    app.route("/rsc", "")
+    number = voice.number(app.url + "/voice")
+    conf = tmp_path / "baresip"
+    conf.mkdir()
+    lo, hi = free_rtp_range()
+    (conf / "config").write_text(BARESIP_CONFIG.format(sip=free_port_pair(), lo=lo, hi=hi))
+    (conf / "accounts").write_text("<sip:bs@127.0.0.1>;regint=0;audio_codecs=PCMU\n")
+    (conf / "contacts").write_text("")
+    p = subprocess.run(["baresip", "-f", str(conf), "-e", "/dial sip:%s@127.0.0.1:%d" % (number, voice.sip_port),
+                        "-t", "8"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=60)
+    out = p.stdout.decode(errors="replace")
+    where = "\n--- baresip:\n%s\n--- recd:\n%s" % (out[-2000:], voice.server.log_text()[-2000:])
+    action = app.wait("/done", timeout=60)[0]["params"]
+    assert action["Digits"] == "hangup" and action["CallStatus"] == "completed", (action, where)
+    first = app.to("/voice")[0]
+    assert first["params"]["To"] == number and first["params"]["From"] == "bs" and voice.signed(first), first
+    rsc = app.wait("/rsc", timeout=60)[0]["params"]
+    assert rsc["RecordingStatus"] == "completed" and rsc["RecordingSid"] == action["RecordingSid"], rsc
+    rec = voice.recording(action["RecordingSid"])
+    assert rec["status"] == "completed" and rec["call_sid"] == action["CallSid"], rec
+    samples = wav_samples(voice.wav(action["RecordingUrl"]))
+    blocks = [dominant(samples[i:i + 800], (440, 1000, 660)) for i in range(0, len(samples) - 799, 800)]
+    # At least a second of baresip's sine, and nothing else (the beep is not recorded).
+    assert blocks.count(440) >= 10 and 1000 not in blocks and 660 not in blocks, (blocks, where)
+    call = voice.call(action["CallSid"])
+    assert call["status"] == "completed" and int(call["duration"]) >= 1, call
