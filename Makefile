@@ -12,6 +12,10 @@ CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) $(WARN) $(EXTRA_CFLAG
 LDLIBS   := -lhttp_parser -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
 # Outbound HTTP (voice webhooks): libcurl, OpenSSL flavour.
 LDLIBS   += -lcurl
+# The PostgreSQL store (contract §9): libpq; Debian keeps its headers under /usr/include/postgresql.
+PG_CFLAGS := -I/usr/include/postgresql
+CFLAGS_COMMON += $(PG_CFLAGS)
+LDLIBS   += -lpq
 # Voice media: MP3 decoding for <Play>, resampling, <Say>.
 LDLIBS   += -lmpg123 -lsoxr -lespeak-ng
 
@@ -38,6 +42,7 @@ FUZZ_BIN := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined
+FUZZ_CFLAGS += $(PG_CFLAGS)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 
 # Debian packages the build, the tests and `make run` need.
@@ -46,10 +51,12 @@ DEB_PKGS := gcc clang libclang-rt-14-dev make pkg-config libc6-dev libsqlite3-de
             python3-twilio python3-jsonschema mpg123 openssl chromium chromium-driver python3-selenium \
             wrk nginx libexpat1-dev libre-dev libspandsp-dev sip-tester baresip sox
 DEB_PKGS += libcurl4-openssl-dev
+# The PostgreSQL store, and the server its tests start a throwaway cluster of.
+DEB_PKGS += libpq-dev postgresql
 DEB_PKGS += libhttp-parser-dev
 DEB_PKGS += libmpg123-dev libsoxr-dev libespeak-ng-dev espeak-ng-data
 
-.PHONY: all deps run test unit e2e fuzz clean format bench bench-ab
+.PHONY: all deps run test unit e2e fuzz clean format bench bench-ab bench-calls
 all: deps build/recd
 
 # Installs the missing packages: one `apt-get update`, then one install, only when needed.
@@ -132,9 +139,33 @@ e2e: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
 # Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
 # pytest's summary line closes the run; the exit status is non-zero if anything failed.
 test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
-	@scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); u=$$?; \
+	@$(PG_CLUSTER_UP); \
+	scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); u=$$?; \
 	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; e=$$?; \
-	[ $$u -eq 0 ] && [ $$e -eq 0 ]
+	RECD_TEST_STORE=postgres RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	  $(PG_E2E); p=$$?; \
+	[ $$u -eq 0 ] && [ $$e -eq 0 ] && [ $$p -eq 0 ]
+
+# PostgreSQL (contract §9). `make test` starts a throwaway cluster (scripts/pg-test-cluster.sh)
+# for the whole run and stops it on the way out: the store contract tests run against it
+# (RECD_TEST_PG) beside SQLite, and so does PG_E2E, a part of the end-to-end suite chosen to
+# cover every store operation through the API, the CLI and calls (the whole suite on both
+# backends would not fit the test budget). `make e2e-pg` runs the whole suite
+# against PostgreSQL.
+PG_CLUSTER_UP = pgdir=/tmp/recd-pg-test-$$$$; \
+	RECD_TEST_PG=$$(scripts/pg-test-cluster.sh start $$pgdir) || exit 1; \
+	trap "scripts/pg-test-cluster.sh stop $$pgdir" EXIT; trap "exit 130" INT TERM; \
+	export RECD_TEST_PG RECD_TEST_PG_DIR=$$pgdir
+PG_E2E := tests/e2e/test_store_pg.py tests/e2e/test_recordings_api.py tests/e2e/test_lists_paging.py \
+          tests/e2e/test_twilio_client.py tests/e2e/test_calls_api.py tests/e2e/test_import_cli.py \
+          tests/e2e/test_crash_import.py tests/e2e/test_voice_calls.py::test_voicemail_record_finish_on_key \
+          tests/e2e/test_voice_calls.py::test_kill_9_mid_call_then_restart \
+          tests/e2e/test_voice_calls.py::test_live_call_recording_pause_resume_stop
+
+.PHONY: e2e-pg
+e2e-pg: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
+	@$(PG_CLUSTER_UP); \
+	RECD_TEST_STORE=postgres RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 
 run: deps build/recd
 	@scripts/run-demo.sh
@@ -145,8 +176,16 @@ build/bench/%: bench/%.c build/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(REL_CFLAGS) -o $@ $< build/librecd.a $(LDLIBS)
 
-bench: deps build/recd build/bench/gen build/bench/rawwrite
+bench: deps build/recd build/bench/gen build/bench/rawwrite build/bench/sip_sink
 	/usr/bin/python3 bench/bench.py $(if $(N),--n $(N)) $(if $(QUICK),--quick)
+	/usr/bin/python3 bench/calls.py $(if $(QUICK),--quick)
+
+# Concurrent SIP calls with SIPp as the caller (bench/calls.py; its own section of bench/RESULTS.md),
+# also the second half of `make bench`. `make bench-calls [LEVELS=50,100,…] [SECONDS=60] [QUICK=1] [RECORD=1]`
+# (RECORD: every call recorded to disk by recd's recorder, as <Record> would).
+bench-calls: deps build/bench/sip_sink
+	/usr/bin/python3 bench/calls.py $(if $(LEVELS),--levels $(LEVELS)) $(if $(SECONDS),--seconds $(SECONDS)) \
+	  $(if $(QUICK),--quick) $(if $(RECORD),--record)
 
 # A same-run A/B of two builds (bench/ab.py): BASE (a git revision, default HEAD~1) against the
 # working tree's build/recd, on the bench's data set. `make bench-ab [BASE=REV] [N=…] [QUICK=1]`.

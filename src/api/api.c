@@ -80,14 +80,44 @@ void recd_api_error(struct recd_response *rs, int err, int json, const char *det
 
 void recd_call_fail(struct call *c, int err, const char *detail)
 {
-    if (err == RECD_E_NOT_FOUND)
-        detail = c->path;
+    char path[300];
+    if (err == RECD_E_NOT_FOUND) {
+        /* The request path, shortened; written only here, since most requests never fail. */
+        size_t n = c->plen > 256 ? 256 : c->plen;
+        snprintf(path, sizeof path, "%.*s%s", (int)n, c->rq->target.p, c->plen > 256 ? "..." : "");
+        detail = path;
+    }
     if (err == RECD_E_IO || err == RECD_E_NO_SPACE || err == RECD_E_INTERNAL)
         detail = NULL; /* the log has the cause; the client gets no internals */
     recd_api_error(c->rs, err, c->json, detail);
 }
 
-/* Loads the path's account and checks the credentials for it; on failure the response is set. */
+/*
+ * This worker's cache, emptied first if the store changed since its entries were made; NULL when
+ * there is none. The store's version is read once a request, before anything the request reads:
+ * what is then read and cached can only be as new or newer than that version, so a change that
+ * lands meanwhile empties the cache at the next request instead of being missed.
+ */
+struct recd_api_cache *recd_call_cache(struct call *c)
+{
+    int64_t version[2];
+    if (c->cache_checked)
+        return c->cache;
+    c->cache_checked = 1;
+    struct recd_api_cache *cache = c->rq->cache;
+    if (!cache || c->st->ops->version(c->st, version) < 0)
+        return NULL;
+    recd_api_cache_validate(cache, version);
+    c->cache = cache;
+    return cache;
+}
+
+/*
+ * Loads the path's account and checks the credentials for it; on failure the response is set.
+ * Credentials found valid since the last commit are taken from this worker's cache by the
+ * digest of the header, which saves the account lookup (a read transaction) on the hot path;
+ * the version check that guards it is the one the page cache needs anyway.
+ */
 int recd_call_authorize(struct call *c, struct recd_account *acc)
 {
     const struct recd_request *rq = c->rq;
@@ -99,6 +129,13 @@ int recd_call_authorize(struct call *c, struct recd_account *acc)
             c->rs->retry_after = wait;
             return RECD_E_RATE_LIMITED;
         }
+    }
+    unsigned char digest[32];
+    struct recd_api_cache *cache = rq->authorization ? recd_call_cache(c) : NULL;
+    if (cache) {
+        recd_auth_digest(rq->authorization, digest);
+        if (recd_api_cache_auth_get(cache, c->rt.account_sid, digest, acc))
+            return 0;
     }
     int rc = c->st->ops->account_get(c->st, c->rt.account_sid, acc);
     if (rc == RECD_E_NOT_FOUND)
@@ -112,6 +149,8 @@ int recd_call_authorize(struct call *c, struct recd_account *acc)
         recd_call_fail(c, rc, NULL);
         return rc;
     }
+    if (cache)
+        recd_api_cache_auth_put(cache, digest, acc);
     return 0;
 }
 
@@ -121,24 +160,12 @@ void recd_call_ok(struct call *c, const char *ct)
     c->rs->content_type = ct;
 }
 
-/* This worker's cache, emptied first if the store changed since its pages were rendered; NULL
- * when there is none. */
-static struct recd_api_cache *current_cache(struct call *c)
-{
-    int64_t version[2];
-    struct recd_api_cache *cache = c->rq->cache;
-    if (!cache || c->st->ops->version(c->st, version) < 0)
-        return NULL;
-    recd_api_cache_validate(cache, version);
-    return cache;
-}
-
 /* Looks `key` up in this worker's current cache; sets *cache to the cache to fill on a miss
  * (NULL when there is none). */
 const char *recd_call_cache_lookup(struct call *c, struct recd_api_cache **cache, const char *key,
                                    size_t key_len, size_t *len, const char **ct)
 {
-    *cache = current_cache(c);
+    *cache = recd_call_cache(c);
     return *cache ? recd_api_cache_get(*cache, key, key_len, len, ct) : NULL;
 }
 
@@ -155,7 +182,7 @@ int recd_call_from_cache(struct call *c, struct recd_api_cache **cache)
     const char *ct;
     struct recd_api_cache_ref *ref;
     /* Sent straight from the cache: copying a page of 50 was ~4 % of serving it. */
-    *cache = current_cache(c);
+    *cache = recd_call_cache(c);
     const char *hit =
         *cache ? recd_api_cache_share(*cache, c->rq->target.p, c->rq->target.n, &len, &ct, &ref) : NULL;
     if (!hit)
@@ -195,8 +222,6 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
         recd_call_fail(c, RECD_E_URI_TOO_LONG, "");
         return;
     }
-    snprintf(c->path, sizeof c->path, "%.*s%s", (int)(plen > 256 ? 256 : plen), rq->target.p,
-             plen > 256 ? "..." : "");
     if (rc == 0 && c->rt.kind == RECD_R_CALL_RECORDING && !c->rt.recording_sid[0] &&
         rq->method != RECD_M_POST && rq->method != RECD_M_OPTIONS)
         rc = RECD_E_NOT_FOUND; /* Twilio.CURRENT names no recording to read or delete */

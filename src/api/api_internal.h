@@ -21,12 +21,15 @@ struct call {
     const struct recd_request *rq;
     struct recd_response *rs;
     struct recd_route rt;
+    /* This worker's cache once checked against the store's version (NULL: none); the version is
+     * read at most once a request. */
+    struct recd_api_cache *cache;
+    int cache_checked;
     struct recd_query qs;
     struct recd_store *st;
     struct recd_render_ctx rc;
     int json;
-    char path[300]; /* the request path, shortened, for 404 messages */
-    size_t plen;    /* length of the path in rq->target */
+    size_t plen; /* length of the path in rq->target */
 };
 
 /** Sets the error `err` on the response; internals are never put in its message. */
@@ -45,6 +48,10 @@ void recd_call_ok(struct call *c, const char *ct);
  * *cache to the cache the caller should fill once it has rendered (NULL when there is none).
  */
 int recd_call_from_cache(struct call *c, struct recd_api_cache **cache);
+
+/** This worker's cache, emptied first if the store changed since its entries were made (the
+ *  version is read once a request); NULL when there is none. */
+struct recd_api_cache *recd_call_cache(struct call *c);
 
 /** Looks `key` up in this worker's current cache; sets *cache to the cache to fill on a miss (NULL
  *  when there is none). The entry's bytes and content type on a hit, else NULL. */

@@ -5,8 +5,12 @@
 #include "core/sid.h"
 #include "core/secret.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <openssl/evp.h>
 
 /* A sid, a colon and a 32-digit secret need 67 bytes; anything much longer is not ours. */
 #define MAX_CRED_B64 256
@@ -39,12 +43,18 @@ int recd_auth_check(struct recd_store *st, const char *authorization, const stru
     struct recd_account acc;
     struct recd_key key;
     if (recd_sid_valid(user, RECD_SID_LEN, "AC", 1)) {
-        rc = st->ops->account_get(st, user, &acc);
-        if (rc < 0)
-            return rc == RECD_E_NOT_FOUND ? RECD_E_UNAUTHORIZED : rc;
-        if (!recd_secret_check(acc.token_salt, acc.token_hash, secret, slen))
+        /* Most requests are the path account's own: its row is at hand, and a second lookup
+         * would be a second read transaction. */
+        const struct recd_account *a = path_acc;
+        if (strcmp(user, path_acc->sid) != 0) {
+            rc = st->ops->account_get(st, user, &acc);
+            if (rc < 0)
+                return rc == RECD_E_NOT_FOUND ? RECD_E_UNAUTHORIZED : rc;
+            a = &acc;
+        }
+        if (!recd_secret_check(a->token_salt, a->token_hash, secret, slen))
             return RECD_E_UNAUTHORIZED;
-        principal = acc.sid;
+        principal = a->sid;
     } else if (recd_sid_valid(user, RECD_SID_LEN, "SK", 1)) {
         rc = st->ops->key_get(st, user, &key);
         if (rc < 0)
@@ -60,4 +70,24 @@ int recd_auth_check(struct recd_store *st, const char *authorization, const stru
     if (path_acc->parent_sid[0] && strcmp(principal, path_acc->parent_sid) == 0)
         return 0;
     return RECD_E_UNAUTHORIZED;
+}
+
+/* Fetched once: OpenSSL 3 looks a digest up by name, under a lock both workers share, whenever it
+ * is given the legacy EVP_sha256() instead. */
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!sha256)
+        abort();
+}
+
+void recd_auth_digest(const char *authorization, unsigned char out[32])
+{
+    unsigned int len = 32;
+    pthread_once(&sha256_once, fetch_sha256);
+    if (!EVP_Digest(authorization, strlen(authorization), out, &len, sha256, NULL))
+        abort();
 }

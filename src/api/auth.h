@@ -13,4 +13,11 @@
  */
 int recd_auth_check(struct recd_store *st, const char *authorization, const struct recd_account *path_acc);
 
+/**
+ * SHA-256 of the whole Authorization header `authorization` (NUL-terminated) into `out`: what the
+ * per-worker cache of verified credentials (api/cache.h) keys on, so that it never holds a secret
+ * in clear.
+ */
+void recd_auth_digest(const char *authorization, unsigned char out[32]);
+
 #endif

@@ -1,9 +1,18 @@
 #include "api/cache.h"
 
+#include <openssl/crypto.h>
+
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SLOTS 64
+/* Distinct credentials a worker remembers at once: a few clients, each with a key or two. */
+#define AUTH_SLOTS 16
+/* Media files kept open: the few a worker serves again and again; a bound on its descriptors. */
+#define FILE_SLOTS   16
+#define FILE_KEY_MAX 64
 
 /* One allocation per entry: the count, then the key's bytes, then the body's. The cache holds
  * one reference; each response sending the body holds another. */
@@ -20,12 +29,31 @@ struct entry {
     uint64_t used; /* last use, for eviction */
 };
 
+/* Credentials found valid: the digest of the Authorization header and the account it may act
+ * on (whose row callers of the check expect). */
+struct auth_entry {
+    uint64_t used; /* 0: a free slot; else the last use, for eviction */
+    unsigned char digest[32];
+    struct recd_account acc;
+};
+
+struct file_entry {
+    uint64_t used; /* 0: a free slot; else the last use, for eviction */
+    int fd;
+    int64_t size;
+    char key[FILE_KEY_MAX];
+};
+
 struct recd_api_cache {
     size_t max_bytes, bytes;
     int64_t version[2];
     int valid;
     uint64_t clock;
     struct entry e[SLOTS];
+    uint64_t auth_clock;
+    struct auth_entry auth[AUTH_SLOTS];
+    uint64_t file_clock;
+    struct file_entry files[FILE_SLOTS];
 };
 
 struct recd_api_cache *recd_api_cache_new(size_t max_bytes)
@@ -53,12 +81,23 @@ static void drop(struct recd_api_cache *c, struct entry *e)
     memset(e, 0, sizeof *e);
 }
 
+static void drop_all(struct recd_api_cache *c)
+{
+    for (int i = 0; i < SLOTS; i++)
+        drop(c, &c->e[i]);
+    /* The rows hold token hashes: not left behind in freed or reused memory. */
+    OPENSSL_cleanse(c->auth, sizeof c->auth);
+    for (int i = 0; i < FILE_SLOTS; i++)
+        if (c->files[i].used)
+            close(c->files[i].fd);
+    memset(c->files, 0, sizeof c->files);
+}
+
 void recd_api_cache_free(struct recd_api_cache *c)
 {
     if (!c)
         return;
-    for (int i = 0; i < SLOTS; i++)
-        drop(c, &c->e[i]);
+    drop_all(c);
     free(c);
 }
 
@@ -66,8 +105,7 @@ void recd_api_cache_validate(struct recd_api_cache *c, const int64_t version[2])
 {
     if (c->valid && c->version[0] == version[0] && c->version[1] == version[1])
         return;
-    for (int i = 0; i < SLOTS; i++)
-        drop(c, &c->e[i]);
+    drop_all(c);
     c->version[0] = version[0];
     c->version[1] = version[1];
     c->valid = 1;
@@ -142,4 +180,83 @@ void recd_api_cache_put(struct recd_api_cache *c, const char *key, size_t key_le
             return;
         drop(c, victim);
     }
+}
+
+int recd_api_cache_auth_get(struct recd_api_cache *c, const char *sid, const unsigned char digest[32],
+                            struct recd_account *acc)
+{
+    if (!c->valid)
+        return 0;
+    for (int i = 0; i < AUTH_SLOTS; i++) {
+        struct auth_entry *a = &c->auth[i];
+        /* The sid is in the request's path, no secret; the digest stands for one. */
+        if (a->used && strcmp(a->acc.sid, sid) == 0 && CRYPTO_memcmp(a->digest, digest, 32) == 0) {
+            a->used = ++c->auth_clock;
+            *acc = a->acc;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void recd_api_cache_auth_put(struct recd_api_cache *c, const unsigned char digest[32],
+                             const struct recd_account *acc)
+{
+    /* As for pages: before the first validate there is no version to tie the entry to. */
+    if (!c->valid)
+        return;
+    struct auth_entry *slot = &c->auth[0];
+    for (int i = 0; i < AUTH_SLOTS; i++) {
+        struct auth_entry *a = &c->auth[i];
+        if (a->used && strcmp(a->acc.sid, acc->sid) == 0 && CRYPTO_memcmp(a->digest, digest, 32) == 0)
+            return; /* already known */
+        if (a->used < slot->used)
+            slot = a; /* a free slot (0) first, else the least recently used */
+    }
+    memcpy(slot->digest, digest, 32);
+    slot->acc = *acc;
+    slot->used = ++c->auth_clock;
+}
+
+int recd_api_cache_file_get(struct recd_api_cache *c, const char *key, int64_t *size)
+{
+    if (!c->valid)
+        return -1;
+    for (int i = 0; i < FILE_SLOTS; i++) {
+        struct file_entry *f = &c->files[i];
+        if (f->used && strcmp(f->key, key) == 0) {
+            /* Each response owns (and closes) its descriptor; sendfile is given the offset, so
+             * duplicates sharing one file position do not disturb one another. */
+            int fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+            if (fd < 0)
+                return -1;
+            f->used = ++c->file_clock;
+            *size = f->size;
+            return fd;
+        }
+    }
+    return -1;
+}
+
+void recd_api_cache_file_put(struct recd_api_cache *c, const char *key, int fd, int64_t size)
+{
+    if (!c->valid || strlen(key) >= FILE_KEY_MAX)
+        return;
+    struct file_entry *slot = &c->files[0];
+    for (int i = 0; i < FILE_SLOTS; i++) {
+        struct file_entry *f = &c->files[i];
+        if (f->used && strcmp(f->key, key) == 0)
+            return;
+        if (f->used < slot->used)
+            slot = f;
+    }
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0)
+        return; /* out of descriptors: the cache declines */
+    if (slot->used)
+        close(slot->fd);
+    slot->fd = dup;
+    slot->size = size;
+    strcpy(slot->key, key);
+    slot->used = ++c->file_clock;
 }

@@ -8,9 +8,15 @@
  * A cache of rendered list pages, one per worker thread (no locking). A list page is a pure
  * function of its request target and the data, so a page rendered once is served again until
  * the store's version changes (any commit by any process); a version change empties the cache.
- * Credentials are checked on every request before the cache is consulted: the cache only saves
- * the query and the rendering.
+ *
+ * Beside the pages it keeps credentials found valid: "this Authorization header (by its digest)
+ * may act on this account", with the account's row. They are forgotten with the pages on any
+ * commit, so that a rotated token, a revoked key or a deleted account is seen on the next
+ * request. Credentials are still checked on every request before a page is served; the cache
+ * only saves the lookups, the queries and the rendering.
  */
+
+#include "store/store.h"
 
 struct recd_api_cache;
 
@@ -42,5 +48,27 @@ void recd_api_cache_release(struct recd_api_cache_ref *ref);
 /** Stores a copy of `body` for `key`; a body too large for the cache is not stored. */
 void recd_api_cache_put(struct recd_api_cache *c, const char *key, size_t key_len, const char *body,
                         size_t len, const char *content_type);
+
+/**
+ * 1, with the account's row in *acc, when credentials with Authorization digest `digest` were
+ * found valid for account `sid` since the last version change; else 0. The digest is compared in
+ * constant time.
+ */
+int recd_api_cache_auth_get(struct recd_api_cache *c, const char *sid, const unsigned char digest[32],
+                            struct recd_account *acc);
+
+/** Remembers that credentials with digest `digest` are valid for account `acc` (its row kept). */
+void recd_api_cache_auth_put(struct recd_api_cache *c, const unsigned char digest[32],
+                             const struct recd_account *acc);
+
+/**
+ * A new descriptor (close-on-exec, the caller's to close) for the open file kept for `key`, with
+ * its size in *size; -1 when none is kept. For media files, which never change once stored (a
+ * deletion is a commit, and empties the cache): this saves the open and fstat of each request.
+ */
+int recd_api_cache_file_get(struct recd_api_cache *c, const char *key, int64_t *size);
+
+/** Keeps a duplicate of the open file `fd` of `size` bytes for `key`; a cache may decline. */
+void recd_api_cache_file_put(struct recd_api_cache *c, const char *key, int fd, int64_t size);
 
 #endif

@@ -141,6 +141,22 @@ static void send_file(struct call *c, int fd, int64_t size, int64_t lm_s)
     rs->fd_size = len;
 }
 
+/* Opens the file of a recording's variant: a duplicate of the one this worker keeps open since
+ * the last commit, else from the media service (which derives it if need be), then kept. */
+static int open_media(struct call *c, const struct recd_recording *r, const char *suffix, int *fd,
+                      int64_t *size)
+{
+    char key[RECD_MEDIA_KEY_MAX];
+    struct recd_api_cache *cache = recd_call_cache(c);
+    recd_media_key(key, r->sid, suffix);
+    if (cache && (*fd = recd_api_cache_file_get(cache, key, size)) >= 0)
+        return 0;
+    int rc = recd_media_open(c->st, c->rq->blob, r, suffix, fd, size);
+    if (rc == 0 && cache)
+        recd_api_cache_file_put(cache, key, *fd, *size);
+    return rc;
+}
+
 /*
  * Sends a recording's audio: the stored WAV, or the MP3 or mono downmix derived from it, from the
  * file itself (sendfile), with a strong ETag, Last-Modified, conditional requests and one byte
@@ -158,7 +174,7 @@ static void send_media(struct call *c, const struct recd_recording *r)
         return;
     int fd;
     int64_t size;
-    int rc = recd_media_open(c->st, c->rq->blob, r, v->suffix, &fd, &size);
+    int rc = open_media(c, r, v->suffix, &fd, &size);
     if (rc < 0) {
         struct recd_recording again;
         if (rc == RECD_E_NOT_FOUND && c->st->ops->recording_get(c->st, r->sid, &again) == 0 &&
@@ -200,24 +216,32 @@ static int find_recording(struct call *c, struct recd_recording *r)
     return 0;
 }
 
+/* DELETE: Basic auth always; the row goes first, then its media (contract §5). */
+static void delete_recording(struct call *c)
+{
+    struct recd_recording r;
+    struct recd_account acc;
+    if (recd_call_authorize(c, &acc) < 0 || find_recording(c, &r) < 0)
+        return;
+    /* Its media is still being written; Twilio, too, refuses until the recording ends. */
+    if (recd_recording_in_progress(&r)) {
+        recd_call_fail(c, RECD_E_IN_PROGRESS, "a recording");
+        return;
+    }
+    int rc = recd_recording_delete(c->st, c->rq->blob, r.sid);
+    if (rc < 0) {
+        recd_call_fail(c, rc, "");
+        return;
+    }
+    c->rs->status = 204;
+}
+
 void recd_recording_serve(struct call *c)
 {
     struct recd_recording r;
     struct recd_account acc;
     if (c->rq->method == RECD_M_DELETE) {
-        if (recd_call_authorize(c, &acc) < 0 || find_recording(c, &r) < 0)
-            return;
-        /* Its media is still being written; Twilio, too, refuses until the recording ends. */
-        if (recd_recording_in_progress(&r)) {
-            recd_call_fail(c, RECD_E_IN_PROGRESS, "a recording");
-            return;
-        }
-        int rc = recd_recording_delete(c->st, c->rq->blob, r.sid);
-        if (rc < 0) {
-            recd_call_fail(c, rc, "");
-            return;
-        }
-        c->rs->status = 204;
+        delete_recording(c);
         return;
     }
     /* Public metadata rendered since the last change is served again; a signed link is always

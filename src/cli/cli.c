@@ -31,6 +31,7 @@ struct args {
     char **pos;
     int npos;
     int help;
+    const char *store; /* --store, which every command takes */
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -48,6 +49,9 @@ static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct
     a->pos = posbuf;
     a->npos = 0;
     a->help = 0;
+    a->store = NULL;
+    /* Every command takes --store (contract §9), so it is parsed here rather than listed in each. */
+    struct opt store = {"store", 1, NULL};
     for (int i = 0; i < argc; i++) {
         char *s = argv[i];
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
@@ -65,6 +69,8 @@ static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct
         for (int k = 0; k < nopts; k++)
             if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, name, nlen) == 0)
                 o = &opts[k];
+        if (!o && nlen == 5 && strncmp(name, "store", 5) == 0)
+            o = &store;
         if (!o)
             return usage_error("unknown option %s", s);
         if (o->takes_value) {
@@ -79,6 +85,14 @@ static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct
                 return usage_error("option %s takes no value", s);
             o->value = "1";
         }
+    }
+    a->store = store.value;
+    /* Only PostgreSQL URLs and paths name a store (store.h, recd_store_open). */
+    const char *where = a->store ? a->store : getenv("RECD_STORE");
+    if (where && strstr(where, "://") && !recd_store_is_pg(where)) {
+        char shown[512];
+        recd_store_url_redact(where, shown, sizeof shown);
+        return usage_error("--store %s: want postgres://… or the path of a file", shown);
     }
     return 0;
 }
@@ -99,6 +113,15 @@ static const char *data_dir(struct args *a)
     return d && *d ? d : "./data";
 }
 
+/* The metadata store: --store, else $RECD_STORE, else NULL (the data folder's own SQLite file). */
+static const char *store_of(struct args *a)
+{
+    const char *s = a->store;
+    if (!s)
+        s = getenv("RECD_STORE");
+    return s && *s ? s : NULL;
+}
+
 static int exit_for(int rc)
 {
     switch (rc) {
@@ -113,9 +136,16 @@ static int exit_for(int rc)
 
 static int open_ctx(struct args *a, struct recd_ctx *ctx)
 {
-    int rc = recd_ctx_open(data_dir(a), ctx);
-    if (rc < 0)
+    const char *store = store_of(a);
+    int rc = recd_ctx_open_store(data_dir(a), store, ctx);
+    if (rc < 0 && store) {
+        char shown[512];
+        recd_store_url_redact(store, shown, sizeof shown);
+        fprintf(stderr, "recd: cannot open the store %s%s (data folder %s)\n", shown,
+                rc == RECD_E_UNAVAILABLE ? ": the database does not answer" : "", data_dir(a));
+    } else if (rc < 0) {
         fprintf(stderr, "recd: cannot open the data folder %s\n", data_dir(a));
+    }
     return rc;
 }
 
@@ -135,6 +165,7 @@ static const char *base_url(void)
 static const char serve_help[] =
     "usage: recd serve [--listen HOST:PORT] [--base-url URL] [--threads N] [--auth-fail-limit N]\n"
     "                  [--sip HOST:PORT [--rtp-ports LO-HI] [--sip-allow CIDR,...]] [--data DIR]\n"
+    "                  [--store URL]\n"
     "Serves the Recordings API. --listen defaults to $RECD_LISTEN or 127.0.0.1:8080; --base-url (the\n"
     "public URL in media_url) defaults to http://LISTEN. --auth-fail-limit: failed Basic auth\n"
     "attempts a minute per client address before 429 (default $RECD_AUTH_FAIL_LIMIT or 60; 0 turns\n"
@@ -201,6 +232,7 @@ static int cmd_serve(int argc, char **argv)
         .sip = sip,
         .rtp_ports = optv(&a, "rtp-ports"),
         .sip_allow = optv(&a, "sip-allow"),
+        .store = store_of(&a),
     };
     return exit_for(recd_serve(&so));
 }
@@ -533,6 +565,43 @@ static int print_number_cb(void *ctx, const struct recd_number *n)
     return 0;
 }
 
+/* `recd number add`: every option checked before the data folder is opened. */
+static int number_add(struct args *a)
+{
+    struct recd_ctx ctx;
+    int rc;
+    const char *acc = optv(a, "account");
+    if (a->npos != 1)
+        return usage_error("number add takes no argument %s", a->pos[1]);
+    if (!acc || !optv(a, "number") || !optv(a, "voice-url"))
+        return usage_error("%s", "number add needs --account, --number and --voice-url");
+    struct recd_number_opts o = {acc,
+                                 optv(a, "number"),
+                                 optv(a, "name"),
+                                 optv(a, "voice-url"),
+                                 optv(a, "voice-method"),
+                                 optv(a, "voice-fallback-url"),
+                                 optv(a, "voice-fallback-method"),
+                                 optv(a, "status-callback"),
+                                 optv(a, "status-callback-method")};
+    /* Checked before the data folder is touched, so bad input changes nothing. */
+    char why[200];
+    struct recd_number n;
+    if (recd_number_opts_check(&o, why, sizeof why) < 0)
+        return usage_error("%s", why);
+    if (open_ctx(a, &ctx) < 0)
+        return 1;
+    rc = recd_number_add(&ctx, &o, &n, why, sizeof why);
+    if (rc == 0)
+        print_number(&n);
+    else if (why[0])
+        fprintf(stderr, "recd: %s\n", why);
+    else
+        fprintf(stderr, "recd: cannot store the number\n");
+    recd_ctx_close(&ctx);
+    return exit_for(rc);
+}
+
 static int cmd_number(int argc, char **argv)
 {
     struct opt opts[] = {{"data", 1, NULL},
@@ -556,37 +625,8 @@ static int cmd_number(int argc, char **argv)
     struct recd_ctx ctx;
     int rc;
     const char *acc = optv(&a, "account");
-    if (strcmp(a.pos[0], "add") == 0) {
-        if (a.npos != 1)
-            return usage_error("number add takes no argument %s", a.pos[1]);
-        if (!acc || !optv(&a, "number") || !optv(&a, "voice-url"))
-            return usage_error("%s", "number add needs --account, --number and --voice-url");
-        struct recd_number_opts o = {acc,
-                                     optv(&a, "number"),
-                                     optv(&a, "name"),
-                                     optv(&a, "voice-url"),
-                                     optv(&a, "voice-method"),
-                                     optv(&a, "voice-fallback-url"),
-                                     optv(&a, "voice-fallback-method"),
-                                     optv(&a, "status-callback"),
-                                     optv(&a, "status-callback-method")};
-        /* Checked before the data folder is touched, so bad input changes nothing. */
-        char why[200];
-        struct recd_number n;
-        if (recd_number_opts_check(&o, why, sizeof why) < 0)
-            return usage_error("%s", why);
-        if (open_ctx(&a, &ctx) < 0)
-            return 1;
-        rc = recd_number_add(&ctx, &o, &n, why, sizeof why);
-        if (rc == 0)
-            print_number(&n);
-        else if (why[0])
-            fprintf(stderr, "recd: %s\n", why);
-        else
-            fprintf(stderr, "recd: cannot store the number\n");
-        recd_ctx_close(&ctx);
-        return exit_for(rc);
-    }
+    if (strcmp(a.pos[0], "add") == 0)
+        return number_add(&a);
     if (strcmp(a.pos[0], "list") == 0) {
         if (a.npos != 1)
             return usage_error("number list takes no argument %s", a.pos[1]);
@@ -630,7 +670,9 @@ static const char main_help[] =
     "  sign      print a signed, expiring link to a recording's media\n"
     "  number    add, list or remove the numbers that answer SIP calls\n"
     "  fsck      check (and --repair) the data folder\n\n"
-    "Every command takes --data DIR (default $RECD_DATA or ./data) and --help.\n"
+    "Every command takes --data DIR (default $RECD_DATA or ./data) and --help, and --store URL\n"
+    "(default $RECD_STORE): keep the metadata in PostgreSQL (postgres://…) rather than in the data\n"
+    "folder's recd.db.\n"
     "Exit status: 0 success, 2 bad usage or input (nothing changed), 1 other failure.\n";
 
 int recd_cli_main(int argc, char **argv)

@@ -22,6 +22,7 @@
 /* What every worker shares. */
 struct app {
     const char *data_dir;
+    const char *store;
     struct recd_engine_serve *voice; /* NULL without --sip */
     char base_url[512];
     struct recd_limiter *limiter;
@@ -39,7 +40,7 @@ static void *worker_open(void *cls)
     struct worker *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    if (recd_ctx_open(app->data_dir, &w->ctx) < 0) {
+    if (recd_ctx_open_store(app->data_dir, app->store, &w->ctx) < 0) {
         free(w);
         return NULL;
     }
@@ -158,11 +159,11 @@ static int sip_opts_of(const struct recd_serve_opts *o, struct recd_sip_opts *so
 
 int recd_serve(const struct recd_serve_opts *o)
 {
-    struct app app = {.data_dir = o->data_dir};
+    struct app app = {.data_dir = o->data_dir, .store = o->store};
     int rc = base_url_of(o, app.base_url, sizeof app.base_url);
     if (rc < 0)
         return rc;
-    struct recd_engine_serve_opts vo = {.data_dir = o->data_dir, .base_url = app.base_url};
+    struct recd_engine_serve_opts vo = {.data_dir = o->data_dir, .store = o->store, .base_url = app.base_url};
     if (o->sip) {
         rc = sip_opts_of(o, &vo.sip);
         if (rc < 0)
@@ -173,9 +174,14 @@ int recd_serve(const struct recd_serve_opts *o)
     /* Open the store once up front: a bad data folder fails here, not on the first request;
      * it also purges what is past the retention period. */
     struct recd_ctx main_ctx;
-    rc = recd_ctx_open(o->data_dir, &main_ctx);
-    if (rc < 0)
+    rc = recd_ctx_open_store(o->data_dir, o->store, &main_ctx);
+    if (rc < 0) {
+        char shown[512];
+        recd_store_url_redact(o->store ? o->store : o->data_dir, shown, sizeof shown);
+        recd_log_error("cannot open %s %s%s", o->store ? "the store" : "the data folder", shown,
+                       rc == RECD_E_UNAVAILABLE ? ": the database does not answer" : "");
         return rc;
+    }
     int64_t purged = 0;
     recd_purge(&main_ctx, recd_now_us(), &purged);
     app.limiter = recd_limiter_new(o->auth_fail_limit);
@@ -211,7 +217,11 @@ int recd_serve(const struct recd_serve_opts *o)
         recd_engine_serve_stop(voice);
         goto out;
     }
-    recd_log_info("serving %s, public base URL %s", o->data_dir, app.base_url);
+    {
+        char shown[512];
+        recd_store_url_redact(o->store ? o->store : "its recd.db", shown, sizeof shown);
+        recd_log_info("serving %s (metadata in %s), public base URL %s", o->data_dir, shown, app.base_url);
+    }
 
     for (;;) {
         struct timespec hour = {3600, 0};

@@ -14,6 +14,7 @@ struct recd_serve_opts {
     const char *base_url;     /* NULL = "http://" + listen */
     unsigned threads;         /* 0 = one per core */
     unsigned auth_fail_limit; /* failed Basic auth attempts a minute per client address; 0 = no limit */
+    const char *store;        /* the metadata store (store.h, recd_store_open); NULL = the data folder's */
     /* Calls (contract §7): NULL sip = no SIP endpoint. */
     const char *sip;       /* "HOST:PORT" (UDP and TCP) */
     const char *rtp_ports; /* "LO-HI"; NULL = 16384-32767 */

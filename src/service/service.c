@@ -29,6 +29,11 @@ void recd_media_key(char out[RECD_MEDIA_KEY_MAX], const char *sid, const char *s
 
 int recd_ctx_open(const char *dir, struct recd_ctx *ctx)
 {
+    return recd_ctx_open_store(dir, NULL, ctx);
+}
+
+int recd_ctx_open_store(const char *dir, const char *store, struct recd_ctx *ctx)
+{
     char path[PATH_MAX];
     memset(ctx, 0, sizeof *ctx);
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -37,7 +42,7 @@ int recd_ctx_open(const char *dir, struct recd_ctx *ctx)
     }
     if (snprintf(path, sizeof path, "%s/recd.db", dir) >= (int)sizeof path)
         return RECD_E_BAD_INPUT;
-    int rc = recd_store_sqlite_open(path, &ctx->store);
+    int rc = recd_store_open(store && *store ? store : path, &ctx->store);
     if (rc < 0)
         goto fail;
     snprintf(path, sizeof path, "%s/media", dir);

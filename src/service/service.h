@@ -24,6 +24,10 @@ struct recd_ctx {
 
 /** Creates `dir` if needed (0700) and opens `dir/recd.db` and `dir/media`. 0 or RECD_E_*. */
 int recd_ctx_open(const char *dir, struct recd_ctx *ctx);
+
+/** As recd_ctx_open, with the metadata in `store` (a PostgreSQL URL or a SQLite path, see
+ * recd_store_open) instead; NULL or "" = `dir/recd.db`. Media and the seal key stay in `dir`. */
+int recd_ctx_open_store(const char *dir, const char *store, struct recd_ctx *ctx);
 void recd_ctx_close(struct recd_ctx *ctx);
 
 /**

@@ -148,6 +148,19 @@ void recd_sqlbuf_param(struct recd_sqlbuf *b, enum recd_sql_dialect d, int n)
     recd_sqlbuf_put(b, p);
 }
 
+void recd_sqlbuf_put_sql(struct recd_sqlbuf *b, enum recd_sql_dialect d, const char *sql)
+{
+    char one[2] = {0, 0};
+    for (const char *p = sql; *p; p++) {
+        if (*p == '?' && d == RECD_SQL_POSTGRES) {
+            recd_sqlbuf_put(b, "$");
+            continue;
+        }
+        one[0] = *p;
+        recd_sqlbuf_put(b, one);
+    }
+}
+
 /* Appends the column names of `t`, comma-separated, the extra column last. */
 static void put_names(struct recd_sqlbuf *b, const struct recd_sql_table *t)
 {
@@ -252,4 +265,29 @@ int recd_sql_call_check(const struct recd_call *c)
         c->duration_ms < 0)
         return RECD_E_BAD_INPUT;
     return 0;
+}
+
+/* The values a finished recording may hold: one of the three end states, and for a completed one
+ * the digest of its media (what fsck and the ETag rely on). */
+static int finish_valid(const struct recd_recording *r)
+{
+    size_t n = strnlen(r->media_sha256, sizeof r->media_sha256);
+    if (n == sizeof r->media_sha256 || strnlen(r->sid, sizeof r->sid) != RECD_SID_LEN || r->duration_ms < 0 ||
+        r->media_size < 0)
+        return 0;
+    if (strcmp(r->status, RECD_REC_COMPLETED) == 0) {
+        if (n != 64 || r->media_size == 0)
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if (!((r->media_sha256[i] >= '0' && r->media_sha256[i] <= '9') ||
+                  (r->media_sha256[i] >= 'a' && r->media_sha256[i] <= 'f')))
+                return 0;
+        return 1;
+    }
+    return strcmp(r->status, RECD_REC_ABSENT) == 0 || strcmp(r->status, RECD_REC_FAILED) == 0;
+}
+
+int recd_sql_finish_check(const struct recd_recording *r)
+{
+    return finish_valid(r) ? 0 : RECD_E_BAD_INPUT;
 }

@@ -72,6 +72,29 @@ void recd_sqlbuf_put(struct recd_sqlbuf *b, const char *s);
 /** Appends parameter `n` (1-based) in dialect `d`'s spelling. */
 void recd_sqlbuf_param(struct recd_sqlbuf *b, enum recd_sql_dialect d, int n);
 
+/**
+ * Appends `sql`, written with SQLite's parameters ("?n"), in dialect `d`'s spelling: the
+ * statements below are written once for every backend. `sql` must hold no other '?'.
+ */
+void recd_sqlbuf_put_sql(struct recd_sqlbuf *b, enum recd_sql_dialect d, const char *sql);
+
+/* Statements that are the same SQL in every backend (parameters as recd_sqlbuf_put_sql takes
+ * them). The live calls are spelled as the partial index calls_live spells them: SQLite uses a
+ * partial index only for a query that repeats its condition. */
+#define RECD_SQL_CALL_LIVE              "status IN ('queued', 'ringing', 'in-progress')"
+#define RECD_SQL_ACCOUNT_SET_MEDIA_AUTH "UPDATE accounts SET media_auth = ?2, updated_us = ?3 WHERE sid = ?1"
+#define RECD_SQL_RECORDING_FINISH                                                                            \
+    "UPDATE recordings SET status = ?2, duration_ms = ?3, media_size = ?4,"                                  \
+    " media_sha256 = ?5, channels = ?6, sample_rate = ?7, error_code = ?8,"                                  \
+    " start_us = ?9, updated_us = ?10"                                                                       \
+    " WHERE sid = ?1 AND status = 'in-progress' AND deleted_us = 0"
+#define RECD_SQL_CALL_UPDATE                                                                                 \
+    "UPDATE calls SET status = ?2, caller_name = ?3, answered_by = ?4, start_us = ?5,"                       \
+    " end_us = ?6, duration_ms = ?7, error_code = ?8, updated_us = ?9"                                       \
+    " WHERE sid = ?1 AND " RECD_SQL_CALL_LIVE
+#define RECD_SQL_TRANSCRIPTION_DELETE "DELETE FROM transcriptions WHERE sid = ?1"
+#define RECD_SQL_NUMBER_DELETE        "DELETE FROM numbers WHERE sid = ?1"
+
 /** Appends "SELECT <every column of t> FROM <t>"; the caller adds the rest. */
 void recd_sql_select(struct recd_sqlbuf *b, const struct recd_sql_table *t);
 
@@ -94,6 +117,10 @@ int recd_sql_text_check(const struct recd_transcription *t);
 /** Checks what the columns cannot say of a number before it is stored: a phone number and a voice
  * URL, and methods GET or POST. 0 or RECD_E_BAD_INPUT. */
 int recd_sql_number_check(const struct recd_number *n);
+
+/** Checks the values recording_finish writes (store.h): a final status, and for a completed
+ * recording its media's size and SHA-256 in lowercase hex. 0 or RECD_E_BAD_INPUT. */
+int recd_sql_finish_check(const struct recd_recording *r);
 
 /** Checks a call's status (one of Twilio's) and duration before it is stored. 0 or
  * RECD_E_BAD_INPUT. */

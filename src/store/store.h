@@ -377,4 +377,27 @@ struct recd_store {
  */
 int recd_store_sqlite_open(const char *path, struct recd_store **out);
 
+/**
+ * Opens the PostgreSQL store at `url` (postgres://… or postgresql://…, libpq's URI form): one
+ * connection, schema created or migrated (under an advisory lock, so that nodes starting
+ * together migrate once). RECD_E_UNAVAILABLE when the server cannot be reached, RECD_E_IO when
+ * the database cannot be used (its encoding, a newer schema); the reason is logged, never with
+ * the URL's password. A call on a handle whose connection was lost returns RECD_E_UNAVAILABLE
+ * and the next call reconnects.
+ */
+int recd_store_pg_open(const char *url, struct recd_store **out);
+
+/** 1 when `where` names a PostgreSQL store (a postgres:// or postgresql:// URL). */
+int recd_store_is_pg(const char *where);
+
+/**
+ * Opens the store `where` names: a PostgreSQL URL, or else the path of a SQLite file. Callers
+ * need not know which. RECD_E_BAD_INPUT for another URL scheme.
+ */
+int recd_store_open(const char *where, struct recd_store **out);
+
+/** Writes `where` to `out` fit for a log or a message: a URL's password, in its user part or
+ * its query, becomes "***". Always terminates `out` (cap > 0). */
+void recd_store_url_redact(const char *where, char *out, size_t cap);
+
 #endif

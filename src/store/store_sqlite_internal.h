@@ -57,9 +57,8 @@ unsigned recd_store_sqlite_list_flags(enum recd_sqlite_list_kind kind);
  */
 int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, char *buf, size_t cap);
 
-/* The live calls, as the partial index calls_live and the statements that use it spell it: SQLite
- * uses a partial index only for a query that repeats its condition. */
-#define RECD_SQLITE_CALL_LIVE "status IN ('queued', 'ringing', 'in-progress')"
+/* The live calls, as the partial index calls_live and the statements that use it spell it. */
+#define RECD_SQLITE_CALL_LIVE RECD_SQL_CALL_LIVE
 
 /* Statements prepared at open. Those with NULL text are generated from the column tables
  * (store_sqlite.c, stmt_text). */
@@ -73,7 +72,7 @@ int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, 
     X(ROLLBACK_TO, "ROLLBACK TO recd_call")                                                                  \
     X(ACCOUNT_INSERT, NULL)                                                                                  \
     X(ACCOUNT_GET, NULL)                                                                                     \
-    X(ACCOUNT_SET_MEDIA_AUTH, "UPDATE accounts SET media_auth = ?2, updated_us = ?3 WHERE sid = ?1")         \
+    X(ACCOUNT_SET_MEDIA_AUTH, RECD_SQL_ACCOUNT_SET_MEDIA_AUTH)                                               \
     X(KEY_INSERT, NULL)                                                                                      \
     X(KEY_GET, NULL)                                                                                         \
     X(RECORDING_INSERT, NULL)                                                                                \
@@ -83,27 +82,22 @@ int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, 
     X(RECORDING_DELETE_TRANSCRIPTIONS, "DELETE FROM transcriptions WHERE recording_sid = ?1")                \
     X(RECORDING_SCAN, NULL)                                                                                  \
     X(RECORDING_SCAN_STATUS, NULL)                                                                           \
-    X(RECORDING_FINISH, "UPDATE recordings SET status = ?2, duration_ms = ?3, media_size = ?4,"              \
-                        " media_sha256 = ?5, channels = ?6, sample_rate = ?7, error_code = ?8,"              \
-                        " start_us = ?9, updated_us = ?10"                                                   \
-                        " WHERE sid = ?1 AND status = 'in-progress' AND deleted_us = 0")                     \
+    X(RECORDING_FINISH, RECD_SQL_RECORDING_FINISH)                                                           \
     X(PURGE_TRANSCRIPTIONS, "DELETE FROM transcriptions WHERE recording_sid IN"                              \
                             " (SELECT sid FROM recordings WHERE deleted_us <> 0 AND deleted_us < ?1)")       \
     X(PURGE_RECORDINGS, "DELETE FROM recordings WHERE deleted_us <> 0 AND deleted_us < ?1")                  \
     X(TRANSCRIPTION_INSERT, NULL)                                                                            \
     X(TRANSCRIPTION_GET, NULL)                                                                               \
-    X(TRANSCRIPTION_DELETE, "DELETE FROM transcriptions WHERE sid = ?1")                                     \
+    X(TRANSCRIPTION_DELETE, RECD_SQL_TRANSCRIPTION_DELETE)                                                   \
     X(NUMBER_INSERT, NULL)                                                                                   \
     X(NUMBER_GET, NULL)                                                                                      \
     X(NUMBER_GET_BY_NUMBER, NULL)                                                                            \
     X(NUMBER_LIST_ACCOUNT, NULL)                                                                             \
     X(NUMBER_LIST_ALL, NULL)                                                                                 \
-    X(NUMBER_DELETE, "DELETE FROM numbers WHERE sid = ?1")                                                   \
+    X(NUMBER_DELETE, RECD_SQL_NUMBER_DELETE)                                                                 \
     X(CALL_INSERT, NULL)                                                                                     \
     X(CALL_GET, NULL)                                                                                        \
-    X(CALL_UPDATE, "UPDATE calls SET status = ?2, caller_name = ?3, answered_by = ?4, start_us = ?5,"        \
-                   " end_us = ?6, duration_ms = ?7, error_code = ?8, updated_us = ?9"                        \
-                   " WHERE sid = ?1 AND " RECD_SQLITE_CALL_LIVE)                                             \
+    X(CALL_UPDATE, RECD_SQL_CALL_UPDATE)                                                                     \
     X(CALL_DELETE, "DELETE FROM calls WHERE sid = ?1 AND NOT " RECD_SQLITE_CALL_LIVE)                        \
     X(CALL_SCAN_LIVE, NULL)                                                                                  \
     X(DATA_VERSION, "PRAGMA data_version")

@@ -437,26 +437,6 @@ int recd_sqlite_op_recording_scan_status(struct recd_store *base, const char *st
     return rc < 0 ? rc : scan_rows(s, S_RECORDING_SCAN_STATUS, &recd_sql_recordings, &sc);
 }
 
-/* The values a finished recording may hold: one of the three end states, and for a completed one
- * the digest of its media (what fsck and the ETag rely on). */
-static int finish_valid(const struct recd_recording *r)
-{
-    size_t n = strnlen(r->media_sha256, sizeof r->media_sha256);
-    if (n == sizeof r->media_sha256 || strnlen(r->sid, sizeof r->sid) != RECD_SID_LEN || r->duration_ms < 0 ||
-        r->media_size < 0)
-        return 0;
-    if (strcmp(r->status, RECD_REC_COMPLETED) == 0) {
-        if (n != 64 || r->media_size == 0)
-            return 0;
-        for (size_t i = 0; i < n; i++)
-            if (!((r->media_sha256[i] >= '0' && r->media_sha256[i] <= '9') ||
-                  (r->media_sha256[i] >= 'a' && r->media_sha256[i] <= 'f')))
-                return 0;
-        return 1;
-    }
-    return strcmp(r->status, RECD_REC_ABSENT) == 0 || strcmp(r->status, RECD_REC_FAILED) == 0;
-}
-
 int recd_sqlite_op_recording_finish(struct recd_store *st, const struct recd_recording *r)
 {
     struct sqlite_store *s = S(st);
@@ -464,7 +444,7 @@ int recd_sqlite_op_recording_finish(struct recd_store *st, const struct recd_rec
     int rc = recd_sqlite_txn_alive(s);
     if (rc < 0)
         return rc;
-    if (!finish_valid(r))
+    if (recd_sql_finish_check(r) < 0)
         return RECD_E_BAD_INPUT;
     int b = sqlite3_bind_text(q, 1, r->sid, -1, SQLITE_STATIC);
     if (b == SQLITE_OK)

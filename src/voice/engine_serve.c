@@ -149,6 +149,7 @@ struct vcall {
 
 struct recd_engine_serve {
     char *data_dir, *base_url;
+    char *store;             /* NULL: the data folder's */
     struct recd_ctx ctx;     /* the engine thread's */
     struct recd_ctx sip_ctx; /* the SIP thread's, opened on first use */
     bool sip_ctx_open;
@@ -260,7 +261,7 @@ static enum recd_sip_decision on_invite(void *arg, struct recd_sip_call *call,
 {
     struct recd_engine_serve *s = arg;
     if (!s->sip_ctx_open) {
-        if (recd_ctx_open(s->data_dir, &s->sip_ctx) < 0)
+        if (recd_ctx_open_store(s->data_dir, s->store, &s->sip_ctx) < 0)
             return RECD_SIP_UNAVAILABLE;
         s->sip_ctx_open = true;
     }
@@ -1251,6 +1252,7 @@ int recd_engine_serve_start(const struct recd_engine_serve_opts *o, struct recd_
         return RECD_E_INTERNAL;
     s->data_dir = strdup(o->data_dir);
     s->base_url = strdup(o->base_url);
+    s->store = o->store ? strdup(o->store) : NULL;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->job_mu, NULL);
@@ -1258,15 +1260,15 @@ int recd_engine_serve_start(const struct recd_engine_serve_opts *o, struct recd_
     pthread_mutex_init(&s->play_cache.mu, NULL);
     atomic_init(&s->ncalls, 0);
     int rc = RECD_E_INTERNAL;
-    if (!s->data_dir || !s->base_url)
+    if (!s->data_dir || !s->base_url || (o->store && !s->store))
         goto fail;
-    rc = recd_ctx_open(o->data_dir, &s->ctx);
+    rc = recd_ctx_open_store(o->data_dir, o->store, &s->ctx);
     if (rc < 0)
         goto fail;
 
     /* The recorder's writer thread owns a store handle of its own. */
     struct recd_ctx rctx;
-    rc = recd_ctx_open(o->data_dir, &rctx);
+    rc = recd_ctx_open_store(o->data_dir, o->store, &rctx);
     if (rc < 0)
         goto fail;
     char spool[4096];
@@ -1401,6 +1403,7 @@ void recd_engine_serve_stop(struct recd_engine_serve *s)
     pthread_cond_destroy(&s->cv);
     free(s->data_dir);
     free(s->base_url);
+    free(s->store);
     free(s);
 }
 

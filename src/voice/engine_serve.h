@@ -26,6 +26,7 @@ struct recd_engine_serve;
 
 struct recd_engine_serve_opts {
     const char *data_dir;        /**< each thread opens its own store handle here */
+    const char *store;           /**< the metadata store (recd_ctx_open_store); NULL: the data folder's */
     const char *base_url;        /**< public base URL of the API, for RecordingUrl */
     struct recd_sip_opts sip;    /**< the SIP endpoint */
     unsigned webhook_timeout_ms; /**< 0: the webhook client's default (15 s) */

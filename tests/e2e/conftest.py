@@ -227,14 +227,81 @@ class Account:
         return acct_path(self.sid)
 
 
+# --------------------------------------------------------------------------- the store under test
+
+# RECD_TEST_STORE=postgres runs the whole suite with the metadata in PostgreSQL (contract section
+# 9): every data folder gets its own schema in one throwaway cluster (scripts/pg-test-cluster.sh),
+# and every recd command is given `--store URL`.  RECD_TEST_PG names a running cluster to use
+# (`make test` starts one); without it the session starts its own and stops it at the end.
+STORE = os.environ.get("RECD_TEST_STORE", "sqlite")
+PG_CLUSTER = REPO / "scripts" / "pg-test-cluster.sh"
+_pg = {"url": os.environ.get("RECD_TEST_PG"), "dir": None, "stores": {}, "own": False,
+       "given_dir": os.environ.get("RECD_TEST_PG_DIR")}
+
+
+def pg_admin_url():
+    """The cluster's admin URL, starting a cluster for this session on first use."""
+    if not _pg["url"]:
+        d = Path("/tmp/recd-pg-e2e-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8]))
+        r = subprocess.run([str(PG_CLUSTER), "start", str(d)], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        _pg["url"], _pg["dir"], _pg["own"] = r.stdout.strip(), d, True
+    return _pg["url"]
+
+
+def pg_sql(sql):
+    r = subprocess.run(["psql", pg_admin_url(), "-qAtc", sql], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, (sql, r.stderr)
+    return r.stdout
+
+
+def pg_cluster(action):
+    """pause | resume the cluster (the database down, and back up).  Its folder is this
+    session's own, or RECD_TEST_PG_DIR's when the cluster was given."""
+    pg_admin_url()
+    d = _pg["dir"] or _pg["given_dir"]
+    if d is None:
+        pytest.skip("the cluster of RECD_TEST_PG is not ours to stop (set RECD_TEST_PG_DIR)")
+    r = subprocess.run([str(PG_CLUSTER), action, str(d)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+def store_url(data):
+    """The store of data folder `data`: None for SQLite (its own recd.db), else a PostgreSQL URL
+    whose schema belongs to that folder alone."""
+    if STORE != "postgres":
+        return None
+    key = str(Path(data).resolve())
+    if key not in _pg["stores"]:
+        schema = "recd_e2e_" + uuid.uuid4().hex[:16]
+        pg_sql("CREATE SCHEMA %s" % schema)
+        base = pg_admin_url()
+        _pg["stores"][key] = "%s%soptions=-csearch_path%%3D%s" % (base, "&" if "?" in base else "?",
+                                                                  schema)
+    return _pg["stores"][key]
+
+
+def pytest_unconfigure(config):
+    if _pg["own"]:
+        subprocess.run([str(PG_CLUSTER), "stop", str(_pg["dir"])], capture_output=True, timeout=120)
+
+
 class Recd:
-    """Runs `recd <args> --data DIR`."""
+    """Runs `recd <args> --data DIR` (and `--store URL` when the suite runs against PostgreSQL)."""
 
     def __init__(self, data):
         self.data = Path(data)
 
+    @property
+    def store(self):
+        return store_url(self.data)
+
     def cmd(self, *args):
-        return [str(RECD_BIN)] + [str(a) for a in args] + ["--data", str(self.data)]
+        store = ["--store", self.store] if self.store else []
+        return [str(RECD_BIN)] + [str(a) for a in args] + ["--data", str(self.data)] + store
 
     def run(self, *args, timeout=60, env=None):
         """env: extra environment variables for this one run (merged into os.environ)."""

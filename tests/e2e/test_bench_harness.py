@@ -43,6 +43,12 @@ def test_make_bench_quick(tmp_path):
     assert "## N = 2000 (QUICK)" in text
     for case in CASES:
         assert "| %s |" % case in text
+    # The concurrent-calls section (bench/calls.py, QUICK: 10 and 40 calls, setups at 20/s): every
+    # row present with its counts, whatever they are.
+    for n in (10, 40):
+        assert re.search(r"^\| %d \| \d+/s \| %d \| \d+ \| \d+ \| \d+ \| \d+/%d \|" % (n, n * 300, n), text, re.M), text
+    assert re.search(r"^\| 20/s \| \d+/s \| \d+ \| \d+ \|", text, re.M), text
+    assert text.count("<!-- bench-calls:begin quick") == 1 and text.count("<!-- bench-calls:end quick -->") == 1
     # The repository's results file is left alone.
     after = (REPO / "bench" / "RESULTS.md").read_bytes() if (REPO / "bench" / "RESULTS.md").exists() else None
     assert after == before

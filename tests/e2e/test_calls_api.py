@@ -26,7 +26,9 @@ def rows(data, kind, **fields):
     if not ROWS_BIN.exists():
         pytest.fail("%s not built (make build/test/harness/store_rows)" % ROWS_BIN, pytrace=False)
     args = [str(ROWS_BIN), str(data), kind] + ["%s=%s" % kv for kv in fields.items()]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    store = Recd(data).store
+    env = dict(os.environ, RECD_STORE=store) if store else None
+    r = subprocess.run(args, capture_output=True, text=True, timeout=30, env=env)
     assert r.returncode == 0, (args, r.stdout, r.stderr)
     return r.stdout.strip()
 

@@ -179,8 +179,10 @@ def test_failed_auth_rate_limit(servers):
     r = srv.get(lst)
     assert r.status_code == 401, r.status_code
     assert "Retry-After" not in r.headers
-    # the access log says 429 for the refused ones, and never logs a credential
-    log = srv.log_text()
+    # the access log says 429 for the refused ones, and never logs a credential (access lines
+    # are written in batches, up to 10 ms after the response: wait for them)
+    lines = srv.log_lines_since(0, want=lambda ls: any(" 429 " in l for l in ls), timeout=5.0)
+    log = "\n".join(lines)
     assert " 429 " in log and acct.auth_token not in log
     figures("auth_rate_limit_5", bad_attempts_before_429=5, retry_after_s=int(ra),
             statuses=statuses)

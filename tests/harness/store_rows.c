@@ -118,7 +118,8 @@ int main(int argc, char **argv)
         return 2;
     }
     struct recd_ctx ctx;
-    if (recd_ctx_open(argv[1], &ctx) < 0) {
+    /* $RECD_STORE: the store the server under test uses, when it is not the data folder's. */
+    if (recd_ctx_open_store(argv[1], getenv("RECD_STORE"), &ctx) < 0) {
         fprintf(stderr, "store_rows: cannot open %s\n", argv[1]);
         return 1;
     }

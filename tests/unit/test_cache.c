@@ -1,4 +1,5 @@
-/* The per-worker cache of rendered pages: hits, version changes, eviction and size bounds. */
+/* The per-worker cache: rendered pages (hits, version changes, eviction and size bounds), valid
+ * credentials and open media files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "api/cache.h"
 
@@ -134,6 +139,111 @@ static void test_shared_body_outlives_entry(void **state)
     recd_api_cache_release(NULL);
 }
 
+static struct recd_account account(const char *sid, int media_auth)
+{
+    struct recd_account a;
+    memset(&a, 0, sizeof a);
+    strcpy(a.sid, sid);
+    a.media_auth = media_auth;
+    return a;
+}
+
+static const char acc1[] = "AC00000000000000000000000000000001",
+                  acc2[] = "AC00000000000000000000000000000002";
+
+/* Valid credentials are remembered per account by the header's digest, with the account's row,
+ * until the version changes. */
+static void test_auth_entries(void **state)
+{
+    (void)state;
+    struct recd_api_cache *c = recd_api_cache_new(1 << 20);
+    unsigned char d1[32], d2[32];
+    memset(d1, 1, sizeof d1);
+    memset(d2, 1, sizeof d2);
+    d2[31] = 2; /* differs in the last byte only */
+    struct recd_account a1 = account(acc1, 1), got;
+    recd_api_cache_auth_put(c, d1, &a1); /* not validated yet: not stored */
+    recd_api_cache_validate(c, v1);
+    assert_int_equal(recd_api_cache_auth_get(c, acc1, d1, &got), 0);
+    recd_api_cache_auth_put(c, d1, &a1);
+    memset(&got, 0, sizeof got);
+    assert_int_equal(recd_api_cache_auth_get(c, acc1, d1, &got), 1);
+    assert_string_equal(got.sid, acc1);
+    assert_int_equal(got.media_auth, 1);
+    /* Another header, or the same header for another account, is not known. */
+    assert_int_equal(recd_api_cache_auth_get(c, acc1, d2, &got), 0);
+    assert_int_equal(recd_api_cache_auth_get(c, acc2, d1, &got), 0);
+    /* Any commit forgets them. */
+    recd_api_cache_validate(c, v1);
+    assert_int_equal(recd_api_cache_auth_get(c, acc1, d1, &got), 1);
+    recd_api_cache_validate(c, v2);
+    assert_int_equal(recd_api_cache_auth_get(c, acc1, d1, &got), 0);
+    /* Bounded: many credentials, the most recent still known, the first long gone. */
+    struct recd_account a2 = account(acc2, 0);
+    for (int i = 0; i < 100; i++) {
+        unsigned char d[32] = {0};
+        d[0] = (unsigned char)i;
+        recd_api_cache_auth_put(c, d, &a2);
+    }
+    unsigned char last[32] = {99}, first[32] = {0};
+    assert_int_equal(recd_api_cache_auth_get(c, acc2, last, &got), 1);
+    assert_int_equal(recd_api_cache_auth_get(c, acc2, first, &got), 0);
+    recd_api_cache_free(c);
+}
+
+static int open_count(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++)
+        if (fcntl(fd, F_GETFD) >= 0)
+            n++;
+    return n;
+}
+
+/* Open media files: each get is a new descriptor of the same file; the cache keeps a bounded
+ * number and closes them all when the version changes or the cache is freed. */
+static void test_file_entries(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_cache_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(write(fd, "media", 5), 5);
+    int before = open_count();
+    struct recd_api_cache *c = recd_api_cache_new(1 << 20);
+    int64_t size = 0;
+    recd_api_cache_file_put(c, "RE1.mp3", fd, 5); /* not validated yet: not stored */
+    recd_api_cache_validate(c, v1);
+    assert_int_equal(recd_api_cache_file_get(c, "RE1.mp3", &size), -1);
+    recd_api_cache_file_put(c, "RE1.mp3", fd, 5);
+    int got = recd_api_cache_file_get(c, "RE1.mp3", &size);
+    assert_true(got >= 0 && got != fd);
+    assert_int_equal(size, 5);
+    char buf[8];
+    assert_int_equal(pread(got, buf, sizeof buf, 0), 5);
+    assert_memory_equal(buf, "media", 5);
+    close(got);
+    assert_int_equal(recd_api_cache_file_get(c, "RE1.wav", &size), -1);
+    /* A bounded number of files is kept, however many are put. */
+    for (int i = 0; i < 100; i++) {
+        char k[24];
+        snprintf(k, sizeof k, "RE%d.wav", i);
+        recd_api_cache_file_put(c, k, fd, 5);
+    }
+    assert_true(open_count() - before <= 16);
+    got = recd_api_cache_file_get(c, "RE99.wav", &size);
+    assert_true(got >= 0);
+    close(got);
+    recd_api_cache_validate(c, v3);
+    assert_int_equal(open_count(), before);
+    assert_int_equal(recd_api_cache_file_get(c, "RE99.wav", &size), -1);
+    recd_api_cache_file_put(c, "RE1.mp3", fd, 5);
+    recd_api_cache_free(c);
+    assert_int_equal(open_count(), before);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +252,8 @@ int main(void)
         cmocka_unit_test(test_nothing_stored_before_validate),
         cmocka_unit_test(test_bounds_and_eviction),
         cmocka_unit_test(test_shared_body_outlives_entry),
+        cmocka_unit_test(test_auth_entries),
+        cmocka_unit_test(test_file_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
