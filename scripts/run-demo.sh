@@ -1,10 +1,17 @@
 #!/bin/sh
 # `make run`: on the first run, creates ./data with a demo account and one demo recording (a
-# generated two-second tone); then serves it on 127.0.0.1:8080 and prints how to call it.
+# generated two-second tone); then serves it on 127.0.0.1:8080, answers SIP calls on
+# 127.0.0.1:5080, and prints how to use both. The demo number 5550100 runs a voicemail TwiML
+# application (scripts/demo-voicemail.py) that this script starts on 127.0.0.1:8081 and stops with
+# recd. Every address can be changed: RECD_LISTEN, RECD_SIP, RECD_DEMO_APP.
 set -eu
 RECD=${RECD:-build/recd}
 DATA=${RECD_DATA:-./data}
 LISTEN=${RECD_LISTEN:-127.0.0.1:8080}
+SIP=${RECD_SIP:-127.0.0.1:5080}
+APP=${RECD_DEMO_APP:-127.0.0.1:8081}
+NUMBER=5550100
+HERE=$(cd "$(dirname "$0")" && pwd)
 CREDS="$DATA/demo-account.json"
 
 if [ ! -f "$CREDS" ]; then
@@ -27,6 +34,28 @@ PY
 fi
 
 acc=$(sed -n 's/.*"sid": "\([^"]*\)".*/\1/p' "$CREDS")
+
+# The demo number, pointing at this run's application (re-made when RECD_DEMO_APP changed).
+voice_url="http://$APP/voice"
+line=$("$RECD" number list --account "$acc" --data "$DATA" | grep "\"phone_number\":\"$NUMBER\"" || true)
+case $line in
+*"\"voice_url\":\"$voice_url\""*) ;;
+*)
+    if [ -n "$line" ]; then
+        old=$(printf '%s\n' "$line" | sed -n 's/.*"sid":"\(PN[0-9a-f]*\)".*/\1/p')
+        "$RECD" number remove "$old" --data "$DATA" > /dev/null
+    fi
+    "$RECD" number add --account "$acc" --number "$NUMBER" --voice-url "$voice_url" --data "$DATA" > /dev/null
+    ;;
+esac
+/usr/bin/python3 "$HERE/demo-voicemail.py" call-files "$DATA"
+DATA_ABS=$(cd "$DATA" && pwd)
+
+/usr/bin/python3 "$HERE/demo-voicemail.py" serve "$APP" &
+app_pid=$!
+trap 'kill $app_pid 2>/dev/null || true' EXIT INT TERM
+/usr/bin/python3 "$HERE/demo-voicemail.py" wait "$APP"
+
 tok=$(sed -n 's/.*"auth_token": "\([^"]*\)".*/\1/p' "$CREDS")
 rec=$(sed -n 's/^{"account_sid":"[^"]*".*"sid":"\(RE[0-9a-f]*\)".*/\1/p' "$DATA/demo-recording.json" | head -n 1)
 base="http://$LISTEN/2010-04-01/Accounts/$acc"
@@ -44,5 +73,14 @@ recd is serving $DATA on http://$LISTEN  (Ctrl-C stops it)
   # download its audio
   curl -s -o demo.wav '$base/Recordings/$rec.wav'
 
+recd answers SIP on $SIP: number $NUMBER runs the voicemail app on http://$APP/voice
+(<Say> a greeting, <Record> up to 10 s). In another terminal:
+
+  # make a test call (SIPp plays 440/660/880 Hz tones as the message; recd hangs up when done)
+  sipp $SIP -sf $DATA_ABS/demo-call.xml -s $NUMBER -i 127.0.0.1 -mi 127.0.0.1 -m 1 -nostdin -timeout 60s -timeout_error
+  # then list the calls and the message it left (the newest first)
+  curl -s -u $acc:$tok '$base/Calls.json'
+  curl -s -u $acc:$tok '$base/Recordings.json'
+
 MSG
-exec "$RECD" serve --listen "$LISTEN" --data "$DATA"
+"$RECD" serve --listen "$LISTEN" --sip "$SIP" --data "$DATA"

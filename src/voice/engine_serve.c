@@ -32,6 +32,14 @@
 #define SAY_CACHE_BYTES (32u << 20)
 /* How long a stop waits for calls to finish their last requests. */
 #define STOP_WAIT_MS 5000
+/* Threads that render <Say> and decode <Play> audio, off the engine thread (espeak-ng takes one
+ * lock, so a second thread matters for decoding while a long text is spoken). */
+#define WORKERS 2
+/* Decoded <Play> audio kept, in bytes of PCM, and for how long an entry is reused: a <Play> URL
+ * is fetched again at most every PLAY_CACHE_MAX_AGE_MS, so a changed file is heard within that
+ * (docs/voice.md). */
+#define PLAY_CACHE_BYTES      (64u << 20)
+#define PLAY_CACHE_MAX_AGE_MS (300 * 1000)
 
 enum ev_type {
     EV_NEW = 1, /* on_invite: create the state machine */
@@ -85,6 +93,33 @@ struct slot {
     char finish_keys[16]; /* <Record finishOnKey>: stop forwarding at once on these */
 };
 
+/* Work for the worker threads: speak a <Say>, or decode a fetched <Play> file. The result goes
+ * back to the engine thread as EV_MEDIA with the play's token, as a webhook result does. */
+struct job {
+    struct job *next;
+    struct vcall *call; /* holds a reference */
+    uint64_t token;
+    bool say;
+    char *text, *voice, *language;   /* say */
+    char *url, *body, *content_type; /* decode */
+    size_t len;
+};
+
+/* Decoded <Play> audio by URL, least recently used first out; any thread, under mu. */
+struct play_entry {
+    struct play_entry *prev, *next;
+    char *url;
+    struct recd_pcm pcm;
+    int64_t expires_ms; /* monotonic */
+};
+
+struct play_cache {
+    pthread_mutex_t mu;
+    struct play_entry *head, *tail; /* head: most recently used */
+    size_t bytes;
+    uint64_t hits, misses;
+};
+
 /* One call: the SIP side, the state machine and what the adapter keeps for it. */
 struct vcall {
     struct recd_engine_serve *srv;
@@ -123,6 +158,15 @@ struct recd_engine_serve {
     struct recd_say *say;
     struct recd_sip *sip;
     struct recd_pcm beep;
+    struct play_cache play_cache;
+
+    /* The workers' queue. */
+    pthread_t workers[WORKERS];
+    int n_workers;
+    pthread_mutex_t job_mu;
+    pthread_cond_t job_cv;
+    struct job *job_head, *job_tail;
+    bool job_quit;
 
     pthread_t thread;
     bool thread_started;
@@ -317,11 +361,219 @@ static void on_end(void *call_arg, enum recd_sip_end_reason reason, const struct
     vcall_unref(c); /* no SIP callback follows */
 }
 
+/* ---- The <Play> cache. ---- */
+
+static size_t entry_bytes(const struct play_entry *e)
+{
+    return e->pcm.n * sizeof(int16_t) + strlen(e->url) + sizeof *e;
+}
+
+static void entry_unlink(struct play_cache *pc, struct play_entry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        pc->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        pc->tail = e->prev;
+    pc->bytes -= entry_bytes(e);
+}
+
+static void entry_free(struct play_entry *e)
+{
+    recd_pcm_free(&e->pcm);
+    free(e->url);
+    free(e);
+}
+
+static int pcm_copy(const struct recd_pcm *from, struct recd_pcm *to)
+{
+    *to = (struct recd_pcm){0};
+    if (!from->n)
+        return 0;
+    to->samples = malloc(from->n * sizeof(int16_t));
+    if (!to->samples)
+        return RECD_E_INTERNAL;
+    memcpy(to->samples, from->samples, from->n * sizeof(int16_t));
+    to->n = from->n;
+    return 0;
+}
+
+/* A copy of the audio of `url` if it is cached and fresh: 1 and *out, else 0 (expired entries
+ * go). The copy is one memcpy of at most ten minutes of audio, on the engine thread. */
+static int play_cache_get(struct play_cache *pc, const char *url, struct recd_pcm *out)
+{
+    int found = 0;
+    int64_t now = mono_now_ms();
+    pthread_mutex_lock(&pc->mu);
+    for (struct play_entry *e = pc->head; e; e = e->next) {
+        if (strcmp(e->url, url) != 0)
+            continue;
+        entry_unlink(pc, e);
+        if (now >= e->expires_ms) {
+            entry_free(e);
+            break;
+        }
+        e->prev = NULL;
+        e->next = pc->head;
+        if (pc->head)
+            pc->head->prev = e;
+        pc->head = e;
+        if (!pc->tail)
+            pc->tail = e;
+        pc->bytes += entry_bytes(e);
+        found = pcm_copy(&e->pcm, out) == 0;
+        break;
+    }
+    if (found)
+        pc->hits++;
+    else
+        pc->misses++;
+    pthread_mutex_unlock(&pc->mu);
+    return found;
+}
+
+/* Keeps a copy of `pcm` for `url`, replacing an older one and dropping the least recently used
+ * entries past PLAY_CACHE_BYTES. Audio larger than a quarter of the cache is not kept, so one
+ * long file cannot empty it. Failing to cache only costs a later fetch. */
+static void play_cache_put(struct play_cache *pc, const char *url, const struct recd_pcm *pcm)
+{
+    if (pcm->n * sizeof(int16_t) > PLAY_CACHE_BYTES / 4)
+        return;
+    struct play_entry *n = calloc(1, sizeof *n);
+    if (!n)
+        return;
+    n->url = strdup(url);
+    if (!n->url || pcm_copy(pcm, &n->pcm) < 0) {
+        entry_free(n);
+        return;
+    }
+    n->expires_ms = mono_now_ms() + PLAY_CACHE_MAX_AGE_MS;
+    pthread_mutex_lock(&pc->mu);
+    for (struct play_entry *e = pc->head; e; e = e->next) {
+        if (strcmp(e->url, url) == 0) {
+            entry_unlink(pc, e);
+            entry_free(e);
+            break;
+        }
+    }
+    n->next = pc->head;
+    if (pc->head)
+        pc->head->prev = n;
+    pc->head = n;
+    if (!pc->tail)
+        pc->tail = n;
+    pc->bytes += entry_bytes(n);
+    while (pc->bytes > PLAY_CACHE_BYTES && pc->tail != n) {
+        struct play_entry *old = pc->tail;
+        entry_unlink(pc, old);
+        entry_free(old);
+    }
+    pthread_mutex_unlock(&pc->mu);
+}
+
+static void play_cache_clear(struct play_cache *pc)
+{
+    while (pc->head) {
+        struct play_entry *e = pc->head;
+        entry_unlink(pc, e);
+        entry_free(e);
+    }
+}
+
+/* ---- The workers: <Say> and decoding, whose results come back as EV_MEDIA. ---- */
+
+static void job_free(struct job *j)
+{
+    if (j->call)
+        vcall_unref(j->call);
+    free(j->text);
+    free(j->voice);
+    free(j->language);
+    free(j->url);
+    free(j->body);
+    free(j->content_type);
+    free(j);
+}
+
+/* Any thread. Takes `j` whatever happens; RECD_E_UNAVAILABLE once the workers stopped. */
+static int job_post(struct recd_engine_serve *s, struct job *j)
+{
+    pthread_mutex_lock(&s->job_mu);
+    bool quit = s->job_quit || s->n_workers == 0;
+    if (!quit) {
+        if (s->job_tail)
+            s->job_tail->next = j;
+        else
+            s->job_head = j;
+        s->job_tail = j;
+        pthread_cond_signal(&s->job_cv);
+    }
+    pthread_mutex_unlock(&s->job_mu);
+    if (quit) {
+        job_free(j);
+        return RECD_E_UNAVAILABLE;
+    }
+    return 0;
+}
+
+static void job_run(struct recd_engine_serve *s, struct job *j)
+{
+    struct ev *e = ev_new(EV_MEDIA, j->call);
+    struct recd_pcm pcm = {0};
+    int rc;
+    if (j->say) {
+        rc = recd_say_render(s->say, j->text, j->voice, j->language, &pcm);
+    } else {
+        rc = recd_audio_decode(j->body, j->len, j->content_type, &pcm);
+        if (rc == 0)
+            play_cache_put(&s->play_cache, j->url, &pcm);
+    }
+    if (e) {
+        e->token = j->token;
+        e->err = rc;
+        e->pcm = pcm;
+    } else {
+        recd_pcm_free(&pcm);
+    }
+    post(s, e);
+}
+
+static void *worker_main(void *arg)
+{
+    struct recd_engine_serve *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->job_mu);
+        while (!s->job_head && !s->job_quit)
+            pthread_cond_wait(&s->job_cv, &s->job_mu);
+        struct job *j = s->job_head;
+        if (j) {
+            s->job_head = j->next;
+            if (!s->job_head)
+                s->job_tail = NULL;
+        }
+        pthread_mutex_unlock(&s->job_mu);
+        if (!j)
+            break; /* quit, and nothing left */
+        job_run(s, j);
+        job_free(j);
+    }
+    return NULL;
+}
+
+static char *dup_or_null(const char *p)
+{
+    return p ? strdup(p) : NULL;
+}
+
 /* ---- Callbacks from the webhook and recorder threads: copy, enqueue. ---- */
 
 struct fetch_arg {
     struct vcall *call;
     uint64_t token;
+    char *url; /* a <Play> fetch's URL, else NULL */
 };
 
 static char *dup_n(const char *p, size_t n)
@@ -357,19 +609,43 @@ static void fetched_cb(void *arg, const struct recd_webhook_result *res)
     free(fa);
 }
 
+/* A <Play> file arrived: a worker decodes it (an MP3 takes a moment; the webhook thread has
+ * other requests to serve) and caches it. A failed fetch goes straight back. */
 static void media_cb(void *arg, const struct recd_webhook_result *res)
 {
     struct fetch_arg *fa = arg;
-    struct ev *e = ev_new(EV_MEDIA, fa->call);
-    if (e) {
-        e->token = fa->token;
-        e->err = res->err;
-        /* Decoding an MP3 takes a moment; it is done here, off the engine and SIP threads. */
-        if (res->err == 0)
-            e->err = recd_audio_decode(res->body, res->body_len, res->content_type, &e->pcm);
+    struct recd_engine_serve *s = fa->call->srv;
+    int err = res->err;
+    if (err == 0) {
+        struct job *j = calloc(1, sizeof *j);
+        err = RECD_E_INTERNAL;
+        if (j) {
+            vcall_ref(fa->call);
+            j->call = fa->call;
+            j->token = fa->token;
+            j->url = fa->url; /* the URL asked for: the cache's key */
+            fa->url = NULL;
+            j->content_type = dup_or_null(res->content_type);
+            j->body = res->body_len ? malloc(res->body_len) : NULL;
+            j->len = res->body_len;
+            if (j->body)
+                memcpy(j->body, res->body, res->body_len);
+            if (!j->url || (res->content_type && !j->content_type) || (res->body_len && !j->body))
+                job_free(j);
+            else
+                err = job_post(s, j);
+        }
     }
-    post(fa->call->srv, e);
+    if (err < 0) {
+        struct ev *e = ev_new(EV_MEDIA, fa->call);
+        if (e) {
+            e->token = fa->token;
+            e->err = err;
+        }
+        post(s, e);
+    }
     vcall_unref(fa->call);
+    free(fa->url);
     free(fa);
 }
 
@@ -456,7 +732,7 @@ static void io_fetch(void *arg, const struct recd_engine_request *req)
     if (rc == 0 && req->kind == RECD_ENGINE_FETCH_NOTIFY) {
         rc = recd_webhook_notify(c->srv->wh, &wr);
     } else if (rc == 0) {
-        struct fetch_arg *fa = malloc(sizeof *fa);
+        struct fetch_arg *fa = calloc(1, sizeof *fa);
         if (!fa) {
             rc = RECD_E_INTERNAL;
         } else {
@@ -542,11 +818,26 @@ static void io_play(void *arg, const struct recd_engine_play *p)
     struct recd_pcm pcm = {0};
     int rc = 0;
     switch (p->kind) {
-    case RECD_ENGINE_PLAY_SAY:
-        rc = recd_say_render(s->say, p->text, p->voice, p->language, &pcm);
-        if (rc == 0)
-            play_pcm(c, &pcm);
+    case RECD_ENGINE_PLAY_SAY: {
+        /* espeak-ng takes long over a new text: a worker speaks it, the cache answers repeats. */
+        struct job *j = calloc(1, sizeof *j);
+        rc = RECD_E_INTERNAL;
+        if (j) {
+            vcall_ref(c);
+            j->call = c;
+            j->token = p->token;
+            j->say = true;
+            j->text = strdup(p->text ? p->text : "");
+            j->voice = dup_or_null(p->voice);
+            j->language = dup_or_null(p->language);
+            if (!j->text || (p->voice && !j->voice) || (p->language && !j->language))
+                job_free(j);
+            else
+                rc = job_post(s, j);
+        }
+        c->play_waiting_media = rc == 0;
         break;
+    }
     case RECD_ENGINE_PLAY_BEEP: rc = recd_sip_play(c->sip, s->beep.samples, s->beep.n); break;
     case RECD_ENGINE_PLAY_SILENCE:
         /* The endpoint sends silence when nothing is queued: a pause is only a timer. */
@@ -562,15 +853,21 @@ static void io_play(void *arg, const struct recd_engine_play *p)
         break;
     }
     case RECD_ENGINE_PLAY_URL: {
-        struct fetch_arg *fa = malloc(sizeof *fa);
+        if (play_cache_get(&s->play_cache, p->url, &pcm)) {
+            play_pcm(c, &pcm);
+            break;
+        }
+        struct fetch_arg *fa = calloc(1, sizeof *fa);
         rc = fa ? 0 : RECD_E_INTERNAL;
         if (fa) {
             fa->call = c;
             fa->token = p->token;
+            fa->url = strdup(p->url);
             vcall_ref(c);
-            rc = recd_webhook_get_media(s->wh, p->url, 0, media_cb, fa);
+            rc = fa->url ? recd_webhook_get_media(s->wh, p->url, 0, media_cb, fa) : RECD_E_INTERNAL;
             if (rc < 0) {
                 vcall_unref(c);
+                free(fa->url);
                 free(fa);
             }
         }
@@ -959,6 +1256,9 @@ int recd_engine_serve_start(const struct recd_engine_serve_opts *o, struct recd_
     s->store = o->store ? strdup(o->store) : NULL;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_init(&s->job_mu, NULL);
+    pthread_cond_init(&s->job_cv, NULL);
+    pthread_mutex_init(&s->play_cache.mu, NULL);
     atomic_init(&s->ncalls, 0);
     int rc = RECD_E_INTERNAL;
     if (!s->data_dir || !s->base_url || (o->store && !s->store))
@@ -1006,6 +1306,13 @@ int recd_engine_serve_start(const struct recd_engine_serve_opts *o, struct recd_
     rc = recd_audio_beep(&s->beep);
     if (rc < 0)
         goto fail;
+    for (int i = 0; i < WORKERS; i++) {
+        if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0) {
+            rc = RECD_E_INTERNAL;
+            goto fail;
+        }
+        s->n_workers++;
+    }
     if (pthread_create(&s->thread, NULL, engine_main, s) != 0) {
         rc = RECD_E_INTERNAL;
         goto fail;
@@ -1051,6 +1358,14 @@ void recd_engine_serve_stop(struct recd_engine_serve *s)
         wait_calls(s, STOP_WAIT_MS);
     recd_webhook_stop(s->wh);
     s->wh = NULL;
+    /* The workers finish what is queued (their results still reach the engine thread). */
+    pthread_mutex_lock(&s->job_mu);
+    s->job_quit = true;
+    pthread_cond_broadcast(&s->job_cv);
+    pthread_mutex_unlock(&s->job_mu);
+    for (int i = 0; i < s->n_workers; i++)
+        pthread_join(s->workers[i], NULL);
+    s->n_workers = 0;
     if (s->thread_started)
         wait_calls(s, 1000);
     if (s->rec)
@@ -1077,6 +1392,10 @@ void recd_engine_serve_stop(struct recd_engine_serve *s)
     }
     if (s->say)
         recd_say_close(s->say);
+    play_cache_clear(&s->play_cache);
+    pthread_mutex_destroy(&s->play_cache.mu);
+    pthread_mutex_destroy(&s->job_mu);
+    pthread_cond_destroy(&s->job_cv);
     recd_pcm_free(&s->beep);
     if (s->sip_ctx_open)
         recd_ctx_close(&s->sip_ctx);

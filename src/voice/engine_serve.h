@@ -9,9 +9,11 @@
  * recordings of the call and measures silence, and it looks the called number up in the store
  * (one indexed read on its own handle; SQLite readers in WAL mode do not wait for writers). One
  * engine thread owns a store handle and every call's state machine; it takes events from one
- * queue (SIP, webhook results, recorder results, API commands), renders <Say>, queues audio to
- * SIP and writes call rows. The webhook client and the recorder have threads of their own and
- * report back through the same queue.
+ * queue (SIP, webhook results, worker results, recorder results, API commands), queues audio to
+ * SIP and writes call rows. It never waits on slow work: two worker threads speak <Say> (espeak-ng,
+ * whose cache answers repeated texts) and decode fetched <Play> files, and a bounded cache keeps
+ * decoded <Play> audio by URL for five minutes (docs/voice.md). The webhook client, the workers
+ * and the recorder report back through the same queue, each result carrying its play's token.
  */
 
 #include "voice/engine.h"

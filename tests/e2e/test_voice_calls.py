@@ -25,8 +25,8 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from conftest import SID_RE, Server
-from test_sip_endpoint import (OK_TO_BYE, PROVISIONAL, ack, ack_error, bye, dominant, free_port, free_rtp_range, invite,
-                               play, scenario, sipp, tones, ulaw, write_pcap)
+from test_sip_endpoint import (BARESIP_CONFIG, OK_TO_BYE, PROVISIONAL, ack, ack_error, bye, dominant, free_port,
+                               free_port_pair, free_rtp_range, invite, play, scenario, sipp, tones, ulaw, write_pcap)
 
 NUMBER_SEQ = iter(range(5551000, 5559999))
 
@@ -65,10 +65,10 @@ class App:
                 status, text, delay = route
                 if delay:
                     time.sleep(delay)
-                data = text.encode()
+                data = text if isinstance(text, bytes) else text.encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "text/xml")
+                    self.send_header("Content-Type", "audio/wav" if isinstance(text, bytes) else "text/xml")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
@@ -671,3 +671,117 @@ def test_live_call_recording_pause_resume_stop(voice, app, tmp_path):
     with pytest.raises(TwilioRestException) as e:
         client.calls("CA" + "0" * 32).recordings.create()
     assert e.value.status == 404
+
+
+def wav_bytes(samples):
+    return (b"RIFF" + struct.pack("<I", 36 + 2 * len(samples)) + b"WAVEfmt " +
+            struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16) + b"data" +
+            struct.pack("<I", 2 * len(samples)) + struct.pack("<%dh" % len(samples), *samples))
+
+
+def test_play_audio_is_fetched_once_for_two_calls(voice, app, tmp_path):
+    """<Play> audio is decoded once and cached by URL: a second call playing the same URL within
+    the cache's max-age does not fetch it again."""
+    app.route("/tone.wav", wav_bytes(tones([(0.5, [440])])))
+    app.route("/voice", twiml("<Play>%s/tone.wav</Play><Hangup/>" % app.url))
+    number = voice.number(app.url + "/voice")
+    for _ in range(2):
+        run_sipp(voice, tmp_path, answered_call(), number)
+    assert len(app.to("/voice")) == 2
+    assert len(app.to("/tone.wav")) == 1, [r["path"] for r in app.requests]
+
+
+def test_long_first_say_does_not_stall_another_calls_record(voice, app, tmp_path):
+    """Three calls each start a long <Say> never heard before (espeak-ng takes a second or more
+    over each) while a fourth call waits out a <Pause length="2"/> and then records: the
+    recording starts when the pause ends, so it holds the end of the caller's first tone and the
+    start of the second, with no gap. (An engine thread busy speaking would notice the pause's
+    end late, and the recording would miss the first tone.)"""
+    release = threading.Event()
+    waiting = []
+    cv = threading.Condition()
+
+    def say_route(req):
+        with cv:
+            waiting.append(req)
+            cv.notify_all()
+        release.wait(60)
+        text = ("Message %s. " % uuid.uuid4().hex) + "This is a long message that nobody said before. " * 80
+        return 200, twiml("<Say>%s</Say><Hangup/>" % text[:4000]), 0
+
+    def rec_route(req):
+        release.set()  # the <Say>s are spoken while this call pauses
+        return 200, twiml('<Pause length="2"/><Record playBeep="false" timeout="0" maxLength="2" '
+                          'action="/done"/>'), 0
+
+    app.route("/say", say_route)
+    app.route("/rec", rec_route)
+    app.route("/done", twiml("<Hangup/>"))
+    say_number = voice.number(app.url + "/say")
+    rec_number = voice.number(app.url + "/rec")
+
+    def caller(name, xml, number):
+        d = tmp_path / name
+        d.mkdir()
+        path = d / "s.xml"
+        path.write_text(xml)
+        return subprocess.Popen(
+            ["sipp", "127.0.0.1:%d" % voice.sip_port, "-sf", str(path), "-s", number, "-i", "127.0.0.1",
+             "-p", str(free_port()), "-mp", str(free_rtp_range()[0]), "-m", "1", "-l", "1", "-nostdin",
+             "-timeout", "60s", "-timeout_error"], cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    hang_up_soon = scenario(invite(), PROVISIONAL, '<recv response="200" rrs="true"/>\n', ack(),
+                            '<pause milliseconds="1000"/>\n', bye())
+    procs = [caller("say%d" % i, hang_up_soon, say_number) for i in range(3)]
+    with cv:
+        assert cv.wait_for(lambda: len(waiting) == 3, 40), waiting
+    # 440 Hz through the pause and a second past it, then 660 Hz.
+    pcap, _ = pcap_of(tmp_path, "t.pcap", [("pcm", tones([(3.0, [440]), (10.0, [660])]))])
+    rec = caller("rec", answered_call(play(pcap, 0)), rec_number)
+    for p in procs + [rec]:
+        out, _ = p.communicate(timeout=90)
+        assert p.returncode == 0, out.decode(errors="replace")[-2000:]
+    p = app.wait("/done")[0]["params"]
+    assert p["RecordingDuration"] == "2", p
+    samples = wav_samples(voice.wav(p["RecordingUrl"]))
+    assert tone_sequence(samples, (440, 660, 1000)) == [440, 660], p
+    blocks = [dominant(samples[i:i + 800], (440, 660, 1000)) for i in range(0, len(samples) - 799, 800)]
+    assert blocks.count(None) <= 1, blocks
+
+
+@pytest.mark.skipif(not Path("/usr/bin/baresip").exists(), reason="baresip not installed")
+def test_baresip_leaves_a_voicemail(voice, app, tmp_path):
+    """A second, independent SIP stack: baresip calls a <Say>+<Record> number, sends its 440 Hz
+    sine and hangs up after a while; the recording completes with that sine in it. Only what
+    recd recorded is checked (baresip's own counters have read 0 bit/s on a loaded machine), and
+    the call length is baresip's own -t, generous enough for a slow start."""
+    app.route("/voice", twiml('<Say>Leave a message.</Say><Record timeout="30" action="/done" '
+                              'recordingStatusCallback="/rsc"/>'))
+    app.route("/done", twiml("<Hangup/>"))
+    app.route("/rsc", "")
+    number = voice.number(app.url + "/voice")
+    conf = tmp_path / "baresip"
+    conf.mkdir()
+    lo, hi = free_rtp_range()
+    (conf / "config").write_text(BARESIP_CONFIG.format(sip=free_port_pair(), lo=lo, hi=hi))
+    (conf / "accounts").write_text("<sip:bs@127.0.0.1>;regint=0;audio_codecs=PCMU\n")
+    (conf / "contacts").write_text("")
+    p = subprocess.run(["baresip", "-f", str(conf), "-e", "/dial sip:%s@127.0.0.1:%d" % (number, voice.sip_port),
+                        "-t", "8"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=60)
+    out = p.stdout.decode(errors="replace")
+    where = "\n--- baresip:\n%s\n--- recd:\n%s" % (out[-2000:], voice.server.log_text()[-2000:])
+    action = app.wait("/done", timeout=60)[0]["params"]
+    assert action["Digits"] == "hangup" and action["CallStatus"] == "completed", (action, where)
+    first = app.to("/voice")[0]
+    assert first["params"]["To"] == number and first["params"]["From"] == "bs" and voice.signed(first), first
+    rsc = app.wait("/rsc", timeout=60)[0]["params"]
+    assert rsc["RecordingStatus"] == "completed" and rsc["RecordingSid"] == action["RecordingSid"], rsc
+    rec = voice.recording(action["RecordingSid"])
+    assert rec["status"] == "completed" and rec["call_sid"] == action["CallSid"], rec
+    samples = wav_samples(voice.wav(action["RecordingUrl"]))
+    blocks = [dominant(samples[i:i + 800], (440, 1000, 660)) for i in range(0, len(samples) - 799, 800)]
+    # At least a second of baresip's sine, and nothing else (the beep is not recorded).
+    assert blocks.count(440) >= 10 and 1000 not in blocks and 660 not in blocks, (blocks, where)
+    call = voice.call(action["CallSid"])
+    assert call["status"] == "completed" and int(call["duration"]) >= 1, call
