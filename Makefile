@@ -168,7 +168,8 @@ PG_E2E := tests/e2e/test_store_pg.py tests/e2e/test_recordings_api.py tests/e2e/
           tests/e2e/test_twilio_client.py tests/e2e/test_calls_api.py tests/e2e/test_import_cli.py \
           tests/e2e/test_crash_import.py tests/e2e/test_voice_calls.py::test_voicemail_record_finish_on_key \
           tests/e2e/test_voice_calls.py::test_kill_9_mid_call_then_restart \
-          tests/e2e/test_voice_calls.py::test_live_call_recording_pause_resume_stop
+          tests/e2e/test_voice_calls.py::test_live_call_recording_pause_resume_stop \
+          tests/e2e/test_transcription.py
 
 .PHONY: e2e-pg
 e2e-pg: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)

@@ -250,6 +250,31 @@ static void stmt_text(enum recd_pg_stmt id, struct recd_sqlbuf *b)
         t = &recd_sql_calls;
         tail = " WHERE " RECD_SQL_CALL_LIVE " AND sid > ?1 ORDER BY sid LIMIT ?2";
         break;
+    case P_RECORDING_LOCK:
+        /* The enqueue's check: the recording stays as read (not deleted) until it commits. */
+        t = &recd_sql_recordings;
+        tail = " WHERE sid = ?1 FOR SHARE";
+        break;
+    case P_JOB_INSERT: insert = 1; /* fall through */
+    case P_JOB_GET: t = &recd_sql_jobs; break;
+    case P_JOB_CLAIM: {
+        /* One statement: the oldest ready job that no other worker holds locked right now
+         * (SKIP LOCKED: concurrent claimers take different jobs instead of queueing on one),
+         * taken with the caller's lease and read back as it now is. */
+        static const struct recd_sql_table taken = {"u", NULL, 0, NULL};
+        struct recd_sql_table u = taken;
+        u.cols = recd_sql_jobs.cols;
+        u.ncols = recd_sql_jobs.ncols;
+        recd_sqlbuf_put_sql(
+            b, RECD_SQL_POSTGRES,
+            "WITH c AS (SELECT sid FROM transcription_jobs WHERE " RECD_PG_JOB_OPEN
+            " AND ready_us <= ?1 ORDER BY ready_us, sid LIMIT 1 FOR UPDATE SKIP LOCKED),"
+            " u AS (UPDATE transcription_jobs SET state = 'running', lease = ?2, ready_us = ?3,"
+            " attempts = attempts + 1, updated_us = ?1 WHERE sid IN (SELECT sid FROM c)"
+            " RETURNING *) ");
+        recd_sql_select(b, &u);
+        return;
+    }
     default: recd_sqlbuf_put_sql(b, RECD_SQL_POSTGRES, stmt_sql[id]); return;
     }
     if (insert) {
@@ -522,6 +547,14 @@ static const struct recd_store_ops pg_ops = {
     .call_count = recd_pg_op_call_count,
     .call_delete = recd_pg_op_call_delete,
     .call_scan_live = recd_pg_op_call_scan_live,
+    .account_set_transcribe = recd_pg_op_account_set_transcribe,
+    .transcription_enqueue = recd_pg_op_transcription_enqueue,
+    .job_claim = recd_pg_op_job_claim,
+    .job_renew = recd_pg_op_job_renew,
+    .job_finish = recd_pg_op_job_finish,
+    .job_retry = recd_pg_op_job_retry,
+    .job_get = recd_pg_op_job_get,
+    .job_count = recd_pg_op_job_count,
     .version = op_version,
 };
 

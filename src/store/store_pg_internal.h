@@ -17,11 +17,16 @@
  *   store_pg_schema.c  the schema and its migrations, by version, under an advisory lock
  *   store_pg_rows.c    one row in or out: parameters and columns, the point operations, scans
  *   store_pg_list.c    lists and counts: statements per filter combination, paging
+ *   store_pg_jobs.c    the transcription queue: enqueue, claim, lease, finish, retry
  *
  * The SQL is the shared text of store/sql_tables.c and store/sql_list.c in PostgreSQL's
  * spelling; only what PostgreSQL does better in one statement (a delete and its dependants as
  * one command with data-modifying WITH) is written here.
  */
+
+/* Unfinished transcription jobs, as the partial index transcription_jobs_ready and the claim spell
+ * them (PostgreSQL uses a partial index only for a query that implies its condition). */
+#define RECD_PG_JOB_OPEN "state IN ('queued', 'running')"
 
 /* Statements prepared on first use in each connection. NULL text: generated from the column
  * tables (store_pg.c, stmt_text). Multi-row changes are one statement each, so that a call is
@@ -37,17 +42,20 @@
     X(RECORDING_MARK_DELETED,                                                                                \
       "WITH d AS (UPDATE recordings SET status = 'deleted', deleted_us = ?2,"                                \
       " updated_us = ?2 WHERE sid = ?1 AND deleted_us = 0 RETURNING sid),"                                   \
+      " j AS (DELETE FROM transcription_jobs WHERE recording_sid IN (SELECT sid FROM d)),"                   \
       " t AS (DELETE FROM transcriptions WHERE recording_sid IN (SELECT sid FROM d))"                        \
       " SELECT count(*) FROM d")                                                                             \
     X(RECORDING_SCAN, NULL)                                                                                  \
     X(RECORDING_SCAN_STATUS, NULL)                                                                           \
     X(RECORDING_FINISH, RECD_SQL_RECORDING_FINISH)                                                           \
     X(PURGE, "WITH r AS (DELETE FROM recordings WHERE deleted_us <> 0 AND deleted_us < ?1 RETURNING sid),"   \
+             " j AS (DELETE FROM transcription_jobs WHERE recording_sid IN (SELECT sid FROM r)),"            \
              " t AS (DELETE FROM transcriptions WHERE recording_sid IN (SELECT sid FROM r))"                 \
              " SELECT count(*) FROM r")                                                                      \
     X(TRANSCRIPTION_INSERT, NULL)                                                                            \
     X(TRANSCRIPTION_GET, NULL)                                                                               \
-    X(TRANSCRIPTION_DELETE, RECD_SQL_TRANSCRIPTION_DELETE)                                                   \
+    X(TRANSCRIPTION_DELETE, "WITH j AS (DELETE FROM transcription_jobs WHERE sid = ?1)"                     \
+                            " DELETE FROM transcriptions WHERE sid = ?1")                                    \
     X(NUMBER_INSERT, NULL)                                                                                   \
     X(NUMBER_GET, NULL)                                                                                      \
     X(NUMBER_GET_BY_NUMBER, NULL)                                                                            \
@@ -60,6 +68,23 @@
     X(CALL_DELETE, "WITH d AS (DELETE FROM calls WHERE sid = ?1 AND NOT " RECD_SQL_CALL_LIVE " RETURNING 1)" \
                    " SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM calls WHERE sid = ?1)")          \
     X(CALL_SCAN_LIVE, NULL)                                                                                  \
+    X(ACCOUNT_SET_TRANSCRIBE, "UPDATE accounts SET transcribe = ?2, updated_us = ?3 WHERE sid = ?1")         \
+    X(RECORDING_LOCK, NULL)                                                                                  \
+    X(JOB_INSERT, NULL)                                                                                      \
+    X(JOB_GET, NULL)                                                                                         \
+    X(JOB_CLAIM, NULL)                                                                                       \
+    X(JOB_RENEW, "UPDATE transcription_jobs SET ready_us = ?3"                                               \
+                 " WHERE sid = ?1 AND state = 'running' AND lease = ?2")                                     \
+    X(JOB_FINISH,                                                                                            \
+      "WITH j AS (UPDATE transcription_jobs SET state = ?3, lease = '', error_code = ?4, reason = ?5,"       \
+      " updated_us = ?6 WHERE sid = ?1 AND state = 'running' AND lease = ?2 AND EXISTS"                     \
+      " (SELECT 1 FROM transcriptions WHERE sid = ?1 AND status = 'in-progress') RETURNING sid),"            \
+      " t AS (UPDATE transcriptions SET status = ?7, text = ?8, duration_ms = ?9, updated_us = ?6"           \
+      " WHERE sid IN (SELECT sid FROM j) AND status = 'in-progress' RETURNING sid)"                          \
+      " SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM t)")                                          \
+    X(JOB_RETRY, "UPDATE transcription_jobs SET state = 'queued', lease = '', ready_us = ?3, reason = ?4,"   \
+                 " updated_us = ?5 WHERE sid = ?1 AND state = 'running' AND lease = ?2")                     \
+    X(JOB_COUNT, "SELECT state, count(*) FROM transcription_jobs WHERE " RECD_PG_JOB_OPEN " GROUP BY state") \
     X(VERSION, "SELECT pg_current_snapshot()::text")
 
 enum recd_pg_stmt {
@@ -193,6 +218,22 @@ int recd_pg_op_call_get(struct recd_store *st, const char *sid, struct recd_call
 int recd_pg_op_call_update(struct recd_store *st, const struct recd_call *c);
 int recd_pg_op_call_delete(struct recd_store *st, const char *sid);
 int recd_pg_op_call_scan_live(struct recd_store *st, recd_call_cb cb, void *ctx);
+
+/* store_pg_jobs.c: the transcription queue. */
+
+int recd_pg_op_account_set_transcribe(struct recd_store *st, const char *sid, int on, int64_t now_us);
+int recd_pg_op_transcription_enqueue(struct recd_store *st, const struct recd_transcription *t,
+                                     const struct recd_transcription_job *j);
+int recd_pg_op_job_claim(struct recd_store *st, int64_t now_us, int64_t lease_us, const char *lease,
+                         struct recd_transcription_job *out);
+int recd_pg_op_job_renew(struct recd_store *st, const char *sid, const char *lease, int64_t now_us,
+                         int64_t lease_us);
+int recd_pg_op_job_finish(struct recd_store *st, const struct recd_transcription *t, const char *lease,
+                          int error_code, const char *reason);
+int recd_pg_op_job_retry(struct recd_store *st, const char *sid, const char *lease, int64_t ready_us,
+                         const char *reason, int64_t now_us);
+int recd_pg_op_job_get(struct recd_store *st, const char *sid, struct recd_transcription_job *out);
+int recd_pg_op_job_count(struct recd_store *st, int64_t *queued, int64_t *running);
 
 /* store_pg_list.c: lists and counts. */
 

@@ -122,10 +122,37 @@ static const char schema_v3[] = "CREATE TABLE numbers ("
                                 "CREATE INDEX calls_from ON calls(account_sid, from_addr, created_us, sid);"
                                 "CREATE INDEX calls_live ON calls(sid) WHERE " RECD_SQL_CALL_LIVE ";";
 
+/*
+ * Version 4: transcriptions that recd makes (contract §8), as in the SQLite schema: the account's
+ * switch, and the durable queue, one job per transcription (sid = the transcription's).
+ * transcription_jobs_ready (partial: only unfinished jobs) is the claim's walk, oldest due first;
+ * transcription_jobs_recording serves the deletes by recording.
+ */
+static const char schema_v4[] =
+    "ALTER TABLE accounts ADD COLUMN transcribe integer NOT NULL DEFAULT 0;"
+    "CREATE TABLE transcription_jobs ("
+    " sid " T " PRIMARY KEY REFERENCES transcriptions(sid),"
+    " account_sid " T " NOT NULL REFERENCES accounts(sid),"
+    " recording_sid " T " NOT NULL REFERENCES recordings(sid),"
+    " callback_url " T " NOT NULL,"
+    " callback_method " T " NOT NULL,"
+    " state " T " NOT NULL,"
+    " lease " T " NOT NULL,"
+    " reason " T " NOT NULL,"
+    " attempts integer NOT NULL,"
+    " error_code integer NOT NULL,"
+    " ready_us bigint NOT NULL,"
+    " created_us bigint NOT NULL,"
+    " updated_us bigint NOT NULL);"
+    "CREATE INDEX transcription_jobs_ready ON transcription_jobs(ready_us, sid)"
+    " WHERE " RECD_PG_JOB_OPEN ";"
+    "CREATE INDEX transcription_jobs_recording ON transcription_jobs(recording_sid);";
+
 static const char *const migrations[] = {
     schema_v1, /* 0 → 1: everything */
     schema_v2, /* 1 → 2: recordings in progress */
     schema_v3, /* 2 → 3: numbers and calls */
+    schema_v4, /* 3 → 4: transcription jobs */
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))

@@ -2229,7 +2229,8 @@ static void test_pg_migrate(void **state)
     f->ops->close(f->st);
     f->st = NULL;
     pg_fx_db(f, db, sizeof db);
-    pg_admin(db, "DROP TABLE calls; DROP TABLE numbers; DROP INDEX recordings_status;"
+    pg_admin(db, "DROP TABLE transcription_jobs; ALTER TABLE accounts DROP COLUMN transcribe;"
+                 " DROP TABLE calls; DROP TABLE numbers; DROP INDEX recordings_status;"
                  " ALTER TABLE recordings DROP COLUMN transcribe; UPDATE schema_version SET version = 1");
     assert_int_equal(backend->open(f->dir, &f->st), 0);
     f->ops = f->st->ops;
@@ -2244,7 +2245,7 @@ static void test_pg_migrate(void **state)
     pg_admin(db, "UPDATE schema_version SET version = 99");
     assert_int_equal(backend->open(f->dir, &st), RECD_E_IO);
     assert_null(st);
-    pg_admin(db, "UPDATE schema_version SET version = 3");
+    pg_admin(db, "UPDATE schema_version SET version = 4");
 }
 
 struct opener {
