@@ -23,11 +23,11 @@ enum recd_sql_list_kind {
     RECD_SQL_LIST_KINDS
 };
 
-#define RECD_SQL_LF_CALL        0x01u /* call_sid = $2 */
-#define RECD_SQL_LF_CONFERENCE  0x02u /* conference_sid = $3 */
-#define RECD_SQL_LF_RECORDING   0x04u /* recording_sid = $4 (transcriptions) */
-#define RECD_SQL_LF_GE          0x08u /* created_us >= $5 */
-#define RECD_SQL_LF_LT          0x10u /* created_us < $6 */
+#define RECD_SQL_LF_CALL        0x01u   /* call_sid = $2 */
+#define RECD_SQL_LF_CONFERENCE  0x02u   /* conference_sid = $3 */
+#define RECD_SQL_LF_RECORDING   0x04u   /* recording_sid = $4 (transcriptions) */
+#define RECD_SQL_LF_GE          0x08u   /* created_us >= $5 */
+#define RECD_SQL_LF_LT          0x10u   /* created_us < $6 */
 #define RECD_SQL_LF_DELETED     0x20u   /* include soft-deleted recordings */
 #define RECD_SQL_LF_TO          0x40u   /* to_addr = $11 (calls) */
 #define RECD_SQL_LF_FROM        0x80u   /* from_addr = $12 */
@@ -58,9 +58,10 @@ unsigned recd_sql_list_slot(enum recd_sql_list_kind kind, unsigned combo);
  * 4 recording_sid, 5 created_ge_us, 6 created_lt_us, 7 anchor_us, 8 anchor_sid, 9 limit (a
  * page and one more), 10 offset, and for calls 11 to, 12 from, 13 status, 14 start_ge_us,
  * 15 start_lt_us, 16 end_ge_us, 17 end_lt_us; only those the combination uses appear. With RECD_ANCHOR_BEFORE
- * the rows come oldest first (store/page.c reverses them). A date limit on the anchor's side (LT with AFTER, GE with BEFORE) is folded into the anchor by
- * recd_sql_list_combo, so those combinations do not exist. Returns the length, or
- * RECD_E_BAD_INPUT if the combination is invalid, RECD_E_INTERNAL if `cap` is too small.
+ * the rows come oldest first (store/page.c reverses them). A date limit on the anchor's side (LT with AFTER,
+ * GE with BEFORE) is folded into the anchor by recd_sql_list_combo, so those combinations do not exist.
+ * Returns the length, or RECD_E_BAD_INPUT if the combination is invalid, RECD_E_INTERNAL if `cap` is too
+ * small.
  */
 int recd_sql_list_text(enum recd_sql_dialect d, enum recd_sql_list_kind kind, unsigned combo, char *buf,
                        size_t cap);

@@ -54,7 +54,7 @@
              " SELECT count(*) FROM r")                                                                      \
     X(TRANSCRIPTION_INSERT, NULL)                                                                            \
     X(TRANSCRIPTION_GET, NULL)                                                                               \
-    X(TRANSCRIPTION_DELETE, "WITH j AS (DELETE FROM transcription_jobs WHERE sid = ?1)"                     \
+    X(TRANSCRIPTION_DELETE, "WITH j AS (DELETE FROM transcription_jobs WHERE sid = ?1)"                      \
                             " DELETE FROM transcriptions WHERE sid = ?1")                                    \
     X(NUMBER_INSERT, NULL)                                                                                   \
     X(NUMBER_GET, NULL)                                                                                      \
@@ -77,7 +77,7 @@
                  " WHERE sid = ?1 AND state = 'running' AND lease = ?2")                                     \
     X(JOB_FINISH,                                                                                            \
       "WITH j AS (UPDATE transcription_jobs SET state = ?3, lease = '', error_code = ?4, reason = ?5,"       \
-      " updated_us = ?6 WHERE sid = ?1 AND state = 'running' AND lease = ?2 AND EXISTS"                     \
+      " updated_us = ?6 WHERE sid = ?1 AND state = 'running' AND lease = ?2 AND EXISTS"                      \
       " (SELECT 1 FROM transcriptions WHERE sid = ?1 AND status = 'in-progress') RETURNING sid),"            \
       " t AS (UPDATE transcriptions SET status = ?7, text = ?8, duration_ms = ?9, updated_us = ?6"           \
       " WHERE sid IN (SELECT sid FROM j) AND status = 'in-progress' RETURNING sid)"                          \

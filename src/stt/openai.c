@@ -47,18 +47,6 @@ struct xfer {
     int64_t next_tick_us;
 };
 
-static int fail(char *why, size_t why_n, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *why, size_t why_n, int rc, const char *fmt, ...)
-{
-    if (why && why_n) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, why_n, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
     struct xfer *x = arg;
@@ -131,15 +119,18 @@ static unsigned char *wav_of(const int16_t *pcm, size_t n, int rate, size_t *len
 static int curl_failure(const struct xfer *x, CURLcode cc, const char *errbuf, char *why, size_t why_n)
 {
     if (x->tick_rc < 0)
-        return fail(why, why_n, x->tick_rc, "stopped");
+        return recd_stt_fail(why, why_n, x->tick_rc, "stopped");
     if (x->too_big)
-        return fail(why, why_n, RECD_E_BAD_INPUT, "the engine's answer is larger than %zu bytes", x->max);
+        return recd_stt_fail(why, why_n, RECD_E_BAD_INPUT, "the engine's answer is larger than %zu bytes",
+                             x->max);
     const char *what = errbuf[0] ? errbuf : curl_easy_strerror(cc);
     switch (cc) {
     case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT: return fail(why, why_n, RECD_E_BAD_INPUT, "engine URL refused: %s", what);
-    case CURLE_OPERATION_TIMEDOUT: return fail(why, why_n, RECD_E_UNAVAILABLE, "engine timed out: %s", what);
-    default: return fail(why, why_n, RECD_E_UNAVAILABLE, "engine unreachable: %s", what);
+    case CURLE_URL_MALFORMAT:
+        return recd_stt_fail(why, why_n, RECD_E_BAD_INPUT, "engine URL refused: %s", what);
+    case CURLE_OPERATION_TIMEDOUT:
+        return recd_stt_fail(why, why_n, RECD_E_UNAVAILABLE, "engine timed out: %s", what);
+    default: return recd_stt_fail(why, why_n, RECD_E_UNAVAILABLE, "engine unreachable: %s", what);
     }
 }
 
@@ -161,7 +152,7 @@ static int openai_transcribe(struct recd_stt_engine *e, const int16_t *pcm, size
     recd_buf_init(&x.body, 0);
     unsigned char *wav = wav_of(pcm, n, rate, &wav_len);
     if (!wav)
-        return fail(why, why_n, RECD_E_INTERNAL, "out of memory");
+        return recd_stt_fail(why, why_n, RECD_E_INTERNAL, "out of memory");
 
     CURL *c = o->curl;
     curl_easy_reset(c);
@@ -208,17 +199,18 @@ static int openai_transcribe(struct recd_stt_engine *e, const int16_t *pcm, size
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (status == 408 || status == 429 || status >= 500) {
-        rc = fail(why, why_n, RECD_E_UNAVAILABLE, "engine answered HTTP %ld", status);
+        rc = recd_stt_fail(why, why_n, RECD_E_UNAVAILABLE, "engine answered HTTP %ld", status);
         goto out;
     }
     if (status < 200 || status > 299) {
-        rc = fail(why, why_n, RECD_E_BAD_INPUT, "engine refused the audio: HTTP %ld", status);
+        rc = recd_stt_fail(why, why_n, RECD_E_BAD_INPUT, "engine refused the audio: HTTP %ld", status);
         goto out;
     }
     if (recd_stt_json_text(x.body.p ? x.body.p : "", x.body.len, RECD_TEXT_MAX, &out->text) < 0) {
-        rc = fail(why, why_n, RECD_E_BAD_INPUT,
-                  "engine answered something other than a JSON object with a text of at most %d bytes",
-                  RECD_TEXT_MAX);
+        rc = recd_stt_fail(
+            why, why_n, RECD_E_BAD_INPUT,
+            "engine answered something other than a JSON object with a text of at most %d bytes",
+            RECD_TEXT_MAX);
         goto out;
     }
     /* The format carries no confidence; a server that answered is taken at its word. */
@@ -280,8 +272,9 @@ int recd_stt_openai_check(const struct recd_stt_config *c, char *why, size_t why
 {
     char url[RECD_URL_MAX + 64];
     if (url_of(c->url, url, sizeof url) < 0)
-        return fail(why, why_n, RECD_E_BAD_INPUT,
-                    "--stt %s: want an http:// or https:// URL of at most %d bytes", c->url, RECD_URL_MAX);
+        return recd_stt_fail(why, why_n, RECD_E_BAD_INPUT,
+                             "--stt %s: want an http:// or https:// URL of at most %d bytes", c->url,
+                             RECD_URL_MAX);
     return 0;
 }
 
@@ -291,24 +284,25 @@ int recd_stt_openai_open(const struct recd_stt_config *c, struct recd_stt_engine
     *out = NULL;
     struct openai *o = calloc(1, sizeof *o);
     if (!o)
-        return fail(why, why_n, RECD_E_INTERNAL, "out of memory");
+        return recd_stt_fail(why, why_n, RECD_E_INTERNAL, "out of memory");
     o->base.ops = &openai_ops;
     if (url_of(c->url, o->url, sizeof o->url) < 0) {
         free(o);
-        return fail(why, why_n, RECD_E_BAD_INPUT,
-                    "--stt %s: want an http:// or https:// URL of at most %d bytes", c->url, RECD_URL_MAX);
+        return recd_stt_fail(why, why_n, RECD_E_BAD_INPUT,
+                             "--stt %s: want an http:// or https:// URL of at most %d bytes", c->url,
+                             RECD_URL_MAX);
     }
     const char *model = c->model && c->model[0] ? c->model : "whisper-1";
     const char *key = c->key && c->key[0] ? c->key : NULL;
     if (strlen(model) >= sizeof o->model || (key && strlen(key) > 512)) {
         free(o);
-        return fail(why, why_n, RECD_E_BAD_INPUT, "--stt-model or the key is too long");
+        return recd_stt_fail(why, why_n, RECD_E_BAD_INPUT, "--stt-model or the key is too long");
     }
     for (const char *k = key; k && *k; k++)
         if ((unsigned char)*k < 0x21 || (unsigned char)*k > 0x7e) {
             free(o);
-            return fail(why, why_n, RECD_E_BAD_INPUT,
-                        "the engine's key must be printable ASCII without spaces");
+            return recd_stt_fail(why, why_n, RECD_E_BAD_INPUT,
+                                 "the engine's key must be printable ASCII without spaces");
         }
     snprintf(o->model, sizeof o->model, "%s", model);
     if (key)
@@ -320,7 +314,7 @@ int recd_stt_openai_open(const struct recd_stt_config *c, struct recd_stt_engine
     o->curl = curl_easy_init();
     if (!o->curl) {
         free(o);
-        return fail(why, why_n, RECD_E_IO, "libcurl failed to start");
+        return recd_stt_fail(why, why_n, RECD_E_IO, "libcurl failed to start");
     }
     *out = &o->base;
     return 0;

@@ -37,18 +37,6 @@ struct sphinx {
     int32 cmn0_nframe;
 };
 
-static int fail(char *why, size_t why_n, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *why, size_t why_n, int rc, const char *fmt, ...)
-{
-    if (why && why_n) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, why_n, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* Appends one utterance's hypothesis, words separated by single spaces. */
 static void add_hyp(struct recd_buf *text, const char *hyp)
 {
@@ -100,9 +88,9 @@ static int sphinx_transcribe(struct recd_stt_engine *e, const int16_t *pcm, size
     recd_buf_reset(&out->text);
     out->confidence = 0;
     if (rate < 8000 || rate > 48000)
-        return fail(why, why_n, RECD_E_BAD_INPUT, "unsupported sample rate %d", rate);
+        return recd_stt_fail(why, why_n, RECD_E_BAD_INPUT, "unsupported sample rate %d", rate);
     if (recd_stt_resample(pcm, n, rate, s->rate, &conv, &cn) < 0)
-        return fail(why, why_n, RECD_E_INTERNAL, "resampling failed");
+        return recd_stt_fail(why, why_n, RECD_E_INTERNAL, "resampling failed");
     /* Every recording starts from the same state, as a fresh pocketsphinx_continuous does: the
      * noise estimate of the voice activity detector and the cepstral mean. */
     ps_start_stream(s->ps);
@@ -111,7 +99,7 @@ static int sphinx_transcribe(struct recd_stt_engine *e, const int16_t *pcm, size
     memcpy(cmn->sum, s->cmn0_sum, (size_t)cmn->veclen * sizeof *cmn->sum);
     cmn->nframe = s->cmn0_nframe;
     if (ps_start_utt(s->ps) < 0) {
-        rc = fail(why, why_n, RECD_E_IO, "the decoder would not start");
+        rc = recd_stt_fail(why, why_n, RECD_E_IO, "the decoder would not start");
         goto out;
     }
     int started = 0;
@@ -119,7 +107,7 @@ static int sphinx_transcribe(struct recd_stt_engine *e, const int16_t *pcm, size
         size_t k = cn - off < BLOCK ? cn - off : BLOCK;
         if (ps_process_raw(s->ps, conv + off, k, FALSE, FALSE) < 0) {
             ps_end_utt(s->ps);
-            rc = fail(why, why_n, RECD_E_IO, "the decoder failed");
+            rc = recd_stt_fail(why, why_n, RECD_E_IO, "the decoder failed");
             goto out;
         }
         int in_speech = ps_get_in_speech(s->ps);
@@ -128,7 +116,7 @@ static int sphinx_transcribe(struct recd_stt_engine *e, const int16_t *pcm, size
         if (!in_speech && started) {
             end_utt(s, out, &conf_sum, &words);
             if (ps_start_utt(s->ps) < 0) {
-                rc = fail(why, why_n, RECD_E_IO, "the decoder would not start");
+                rc = recd_stt_fail(why, why_n, RECD_E_IO, "the decoder would not start");
                 goto out;
             }
             started = 0;
@@ -136,7 +124,7 @@ static int sphinx_transcribe(struct recd_stt_engine *e, const int16_t *pcm, size
         /* About every second of audio: a deleted recording or a lost lease stops the work. */
         if (tick && (off / BLOCK) % 8 == 7 && (rc = tick(tick_arg)) < 0) {
             ps_end_utt(s->ps);
-            fail(why, why_n, rc, "stopped");
+            recd_stt_fail(why, why_n, rc, "stopped");
             goto out;
         }
     }
@@ -183,12 +171,13 @@ static int model_paths(const struct recd_stt_config *c, char hmm[1024], char lm[
     if ((size_t)snprintf(hmm, 1024, "%s/en-us", dir) >= 1024 ||
         (size_t)snprintf(lm, 1024, "%s/en-us.lm.bin", dir) >= 1024 ||
         (size_t)snprintf(dict, 1024, "%s/cmudict-en-us.dict", dir) >= 1024)
-        return fail(why, why_n, RECD_E_BAD_INPUT, "model folder name too long");
+        return recd_stt_fail(why, why_n, RECD_E_BAD_INPUT, "model folder name too long");
     char mdef[1100];
     snprintf(mdef, sizeof mdef, "%s/mdef", hmm);
     if (stat(mdef, &st) < 0 || stat(lm, &st) < 0 || stat(dict, &st) < 0)
-        return fail(why, why_n, RECD_E_NOT_FOUND,
-                    "PocketSphinx's en-us model is not in %s (install Debian's pocketsphinx-en-us)", dir);
+        return recd_stt_fail(why, why_n, RECD_E_NOT_FOUND,
+                             "PocketSphinx's en-us model is not in %s (install Debian's pocketsphinx-en-us)",
+                             dir);
     return 0;
 }
 
@@ -210,7 +199,7 @@ int recd_stt_sphinx_open(const struct recd_stt_config *c, struct recd_stt_engine
 
     struct sphinx *s = calloc(1, sizeof *s);
     if (!s)
-        return fail(why, why_n, RECD_E_INTERNAL, "out of memory");
+        return recd_stt_fail(why, why_n, RECD_E_INTERNAL, "out of memory");
     s->base.ops = &sphinx_ops;
     s->rate = 16000;
     /* The library logs to stderr by default; recd's log carries what matters. */
@@ -218,23 +207,24 @@ int recd_stt_sphinx_open(const struct recd_stt_config *c, struct recd_stt_engine
                          NULL);
     if (!s->cfg) {
         sphinx_close(&s->base);
-        return fail(why, why_n, RECD_E_IO, "PocketSphinx refused its configuration");
+        return recd_stt_fail(why, why_n, RECD_E_IO, "PocketSphinx refused its configuration");
     }
     s->ps = ps_init(s->cfg);
     if (!s->ps) {
         sphinx_close(&s->base);
-        return fail(why, why_n, RECD_E_IO, "PocketSphinx could not load the model in %s", dir);
+        return recd_stt_fail(why, why_n, RECD_E_IO, "PocketSphinx could not load the model in %s", dir);
     }
     cmn_t *cmn = ps_get_feat(s->ps)->cmn_struct;
     if (!cmn || cmn->veclen <= 0) {
         sphinx_close(&s->base);
-        return fail(why, why_n, RECD_E_IO, "PocketSphinx's model has no cepstral mean normalisation");
+        return recd_stt_fail(why, why_n, RECD_E_IO,
+                             "PocketSphinx's model has no cepstral mean normalisation");
     }
     s->cmn0_mean = malloc((size_t)cmn->veclen * sizeof *s->cmn0_mean);
     s->cmn0_sum = malloc((size_t)cmn->veclen * sizeof *s->cmn0_sum);
     if (!s->cmn0_mean || !s->cmn0_sum) {
         sphinx_close(&s->base);
-        return fail(why, why_n, RECD_E_INTERNAL, "out of memory");
+        return recd_stt_fail(why, why_n, RECD_E_INTERNAL, "out of memory");
     }
     memcpy(s->cmn0_mean, cmn->cmn_mean, (size_t)cmn->veclen * sizeof *s->cmn0_mean);
     memcpy(s->cmn0_sum, cmn->sum, (size_t)cmn->veclen * sizeof *s->cmn0_sum);

@@ -41,8 +41,7 @@ void recd_stt_result_free(struct recd_stt_result *r)
     recd_buf_free(&r->text);
 }
 
-static int fail(char *why, size_t why_n, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *why, size_t why_n, int rc, const char *fmt, ...)
+int recd_stt_fail(char *why, size_t why_n, int rc, const char *fmt, ...)
 {
     if (why && why_n) {
         va_list ap;
@@ -61,17 +60,18 @@ int recd_stt_read_wav(int fd, int64_t max_ms, struct recd_stt_pcm *out, char *wh
     char pwhy[160];
     memset(out, 0, sizeof *out);
     if (recd_wav_probe(fd, &wi, pwhy, sizeof pwhy) < 0)
-        return fail(why, why_n, RECD_E_BAD_INPUT, "%s", pwhy);
+        return recd_stt_fail(why, why_n, RECD_E_BAD_INPUT, "%s", pwhy);
     if (max_ms > 0 && wi.duration_ms > max_ms)
-        return fail(why, why_n, RECD_E_TOO_LARGE, "the recording is %lld s long; the limit is %lld s",
-                    (long long)((wi.duration_ms + 500) / 1000), (long long)(max_ms / 1000));
+        return recd_stt_fail(why, why_n, RECD_E_TOO_LARGE,
+                             "the recording is %lld s long; the limit is %lld s",
+                             (long long)((wi.duration_ms + 500) / 1000), (long long)(max_ms / 1000));
     if (lseek(fd, 0, SEEK_SET) < 0)
-        return fail(why, why_n, RECD_E_IO, "cannot read the recording");
+        return recd_stt_fail(why, why_n, RECD_E_IO, "cannot read the recording");
     SF_INFO si;
     memset(&si, 0, sizeof si);
     SNDFILE *sf = sf_open_fd(fd, SFM_READ, &si, 0);
     if (!sf)
-        return fail(why, why_n, RECD_E_BAD_INPUT, "not a readable WAV file");
+        return recd_stt_fail(why, why_n, RECD_E_BAD_INPUT, "not a readable WAV file");
     int rc = 0;
     size_t frames = (size_t)wi.frames;
     int ch = si.channels;
@@ -80,12 +80,12 @@ int recd_stt_read_wav(int fd, int64_t max_ms, struct recd_stt_pcm *out, char *wh
     if (ch == 2)
         inter = malloc((frames ? frames : 1) * 2 * sizeof *inter);
     if (!mono || (ch == 2 && !inter)) {
-        rc = fail(why, why_n, RECD_E_INTERNAL, "out of memory");
+        rc = recd_stt_fail(why, why_n, RECD_E_INTERNAL, "out of memory");
         goto out;
     }
     sf_count_t got = sf_readf_short(sf, ch == 2 ? inter : mono, (sf_count_t)frames);
     if (got < 0 || (size_t)got != frames) {
-        rc = fail(why, why_n, RECD_E_IO, "the recording's audio is shorter than its header says");
+        rc = recd_stt_fail(why, why_n, RECD_E_IO, "the recording's audio is shorter than its header says");
         goto out;
     }
     if (ch == 2)

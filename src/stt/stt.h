@@ -119,4 +119,8 @@ int recd_stt_transcribe_wav(struct recd_stt_engine *e, int fd, recd_stt_tick_fn 
  */
 int recd_stt_resample(const int16_t *in, size_t n, int in_rate, int out_rate, int16_t **out, size_t *out_n);
 
+/** For engines: writes the formatted reason into `why` (if given) and returns `rc`. */
+int recd_stt_fail(char *why, size_t why_n, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif

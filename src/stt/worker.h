@@ -48,7 +48,7 @@ typedef void (*recd_stt_notify_fn)(void *arg, const struct recd_stt_outcome *o);
 
 struct recd_stt_worker_opts {
     const char *data_dir;
-    const char *store; /* the metadata store's URL (recd_store_open); NULL = the data folder's */
+    const char *store;    /* the metadata store's URL (recd_store_open); NULL = the data folder's */
     const char *base_url; /* the public base URL: TranscriptionUrl and RecordingUrl start with it */
     struct recd_stt_config engine;
     unsigned workers;      /* threads; 0 = 1 */
