@@ -35,6 +35,10 @@ TEST_CFLAGS += -Werror
 endif
 
 LIB_SRC  := $(shell find src -name '*.c' ! -name main.c | sort)
+# The console's page (console/, contract §10) goes into the library as a table of its bytes that
+# scripts/embed-assets.py writes at build time (src/console/assets.h).
+CONSOLE_FILES := $(sort $(wildcard console/*.html console/*.js console/*.css console/*.svg))
+LIB_SRC  += build/gen/console_assets.c
 REL_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
 TEST_OBJ := $(LIB_SRC:%.c=build/test/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -76,6 +80,10 @@ deps:
 	  echo "installing:$$missing"; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
+
+build/gen/console_assets.c: scripts/embed-assets.py $(CONSOLE_FILES)
+	@mkdir -p $(@D)
+	/usr/bin/python3 scripts/embed-assets.py $@ $(CONSOLE_FILES)
 
 build/obj/%.o: %.c
 	@mkdir -p $(@D)
