@@ -515,7 +515,7 @@
     if (stereo) kinds.push(['wav', true], ['mp3', true]);
     const links = kinds.map(([fmt, mono]) => {
       const label = fmt.toUpperCase() + (stereo ? (mono ? ' mono' : ' as recorded') : '');
-      const name = r.sid + (mono ? '-mono' : '') + '.' + fmt;
+      const name = r.sid + (mono ? '.mono.' : '.') + fmt;
       const a = h('a', {href: apiUrl('/Recordings/' + r.sid + '.' + fmt) + (mono ? '?RequestedChannels=1' : ''),
         download: name, class: 'download', 'data-format': fmt, 'data-mono': mono ? '1' : '0'}, label);
       // The link is resolved on click: public URL or a fresh signed link (media auth).
