@@ -16,6 +16,7 @@
   const SCAN_PAGE = 1000;          // rows fetched at a time when filtering by status or duration
   const SCAN_LIMIT = 20000;        // rows read for one page of such a filter before pausing
   const LINK_TTL = 3600;           // seconds a signed media link lives
+  const PEAK_POINTS = 2000;        // waveform points to ask for, whatever the length
   const SPEEDS = [0.5, 0.75, 1, 1.25, 1.5, 1.75, 2];
   const LANE_COLOURS = ['#1d4ed8', '#c2410c'];
   const MUTED_COLOUR = '#b8bec8';
@@ -569,8 +570,18 @@
     return p;
   }
 
+  /* Samples per pixel for about PEAK_POINTS points across the recording (a power of two within
+   * recd's 32…65536, so that a recording's peaks are made once at one resolution), from its
+   * duration at telephony's 8 kHz (other rates give more points, which is harmless). */
+  function samplesPerPixel(r) {
+    const frames = Math.max(0, Number(r.duration) || 0) * 8000;
+    let spp = 32;
+    while (spp < 65536 && frames / spp > PEAK_POINTS) spp *= 2;
+    return spp;
+  }
+
   async function loadPeaks(r, seq) {
-    const res = await request('GET', ownUrl('/Recordings/' + r.sid + '/Peaks.dat'));
+    const res = await request('GET', ownUrl('/Recordings/' + r.sid + '/Peaks.dat?SamplesPerPixel=' + samplesPerPixel(r)));
     const p = parseDat(await res.arrayBuffer());
     if (seq !== player.seq) return;
     player.peaks = p;

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Recd, access_entries, pcm16_wav, rand_sid, wav_bytes
+import random
+
+from conftest import REPO, Recd, access_entries, noise_wav_bytes, pcm16_wav, rand_sid
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -121,7 +123,9 @@ def row_sids(d, tbody="rec-rows"):
 
 def sign_in(d, server, account, user=None, secret=None, expect_ok=True):
     """Opens the console fresh (nothing kept from an earlier test) and signs in with the form."""
-    d.get(server.url + "/console/")
+    # Forget the last test's sign-in on a page of the same origin that runs no script (the
+    # console itself could be signing in again from sessionStorage while it is cleared).
+    d.get(server.url + "/console/blank")
     js(d, "sessionStorage.clear()")
     d.get(server.url + "/console/")
     wait("the sign-in form", lambda: visible(d, "signin"))
@@ -425,32 +429,42 @@ def test_waveform_is_drawn_where_loud_and_blank_where_silent(server, driver, acc
         return top / c.height;""") < 0.2
 
 
-def test_play_seek_at_75_percent_is_a_206(server, driver, acct, long_rec):
+@pytest.fixture(scope="module")
+def big_rec(acct, make_wav, import_wavs):
+    """60 s of 16 kHz stereo (3.8 MB): more than a browser loads before it is played."""
+    f = make_wav(data=noise_wav_bytes(random.Random(16), 60 * 16000 * 4, rate=16000, channels=2))
+    return import_wavs(acct, [f])[0]
+
+
+def test_seek_at_75_percent_is_a_206_then_play(server, driver, acct, big_rec):
     from selenium.webdriver.common.action_chains import ActionChains
     d = driver
     sign_in_acct(d, server, acct)
     severe(d)
-    open_row(d, long_rec["sid"])
-    el(d, "p-play").click()
-    wait("playback", lambda: audio_state(d)["t"] > 0.3)
-    s = audio_state(d)
-    assert not s["paused"] and s["error"] is None
-    assert abs(s["duration"] - 20.0) < 0.1
-    assert severe(d) == [], "the page logged errors while playing"
-    el(d, "p-play").click()
-    wait("pause", lambda: audio_state(d)["paused"])
-
-    path = "%s/Recordings/%s.wav" % (acct.path, long_rec["sid"])
+    open_row(d, big_rec["sid"])
+    wait("the audio's metadata", lambda: audio_state(d)["ready"] >= 1)
+    assert abs(audio_state(d)["duration"] - 60.0) < 0.1
+    # Before playing only the start of the file is loaded: a click at 75 % of the waveform asks
+    # for the bytes there.
+    path = "%s/Recordings/%s.wav" % (acct.path, big_rec["sid"])
     off = server.log_size()
     wave = el(d, "wave")
     ActionChains(d).move_to_element_with_offset(wave, int(wave.rect["width"] * 0.25), 0).click().perform()
-    wait("the seek", lambda: abs(audio_state(d)["t"] - 15.0) < 0.3 and audio_state(d)["ready"] >= 2)
+    wait("the seek", lambda: abs(audio_state(d)["t"] - 45.0) < 0.3 and audio_state(d)["ready"] >= 2)
+    assert abs(float(js(d, "return parseFloat(document.getElementById('wave-head').style.left)")) - 75) < 2
     lines = server.log_lines_since(off, want=lambda ls: any(
         e["path"] == path and e["status"] == 206 for e in access_entries(ls)))
     hits = [e for e in access_entries(lines) if e["path"] == path]
     assert any(e["method"] == "GET" and e["status"] == 206 for e in hits), hits
-    assert abs(float(js(d, "return parseFloat(document.getElementById('wave-head').style.left)")) - 75) < 2
-    assert severe(d) == []
+
+    el(d, "p-play").click()
+    wait("playback from there", lambda: audio_state(d)["t"] > 45.4)
+    s = audio_state(d)
+    assert not s["paused"] and s["error"] is None
+    el(d, "p-play").click()
+    wait("pause", lambda: audio_state(d)["paused"])
+    assert el(d, "p-play").text == "Play"
+    assert severe(d) == [], "the page logged errors"
 
 
 def test_speed_and_keyboard(server, driver, acct, long_rec, stereo_rec):
@@ -619,14 +633,46 @@ def test_outside_values_are_text_and_nothing_runs(server, driver, make_account, 
     wait("the player", lambda: el(d, "p-sid").text == rec["sid"])
 
 
-def test_screenshot_for_the_docs(server, driver, acct, long_rec, stereo_rec):
-    """Leaves a screenshot of a recording's view for docs/console.md (RECD_CONSOLE_SCREENSHOT
-    names where; by default the build folder)."""
+def conversation_wav(seconds=24, rate=RATE):
+    """Two parties taking turns, each turn syllable-like bursts of a voiced tone: a picture of a
+    call for the docs."""
+    rng = random.Random(7)
+    n = seconds * rate
+    lanes = [[0] * n, [0] * n]
+    t, who = int(0.4 * rate), 0
+    while t < n:
+        turn = int(rng.uniform(2.0, 4.5) * rate)
+        f0 = 140 if who == 0 else 210
+        s = t
+        while s < min(n, t + turn):
+            syl = int(rng.uniform(0.12, 0.3) * rate)
+            amp = rng.uniform(0.35, 0.95) * 26000
+            for i in range(min(syl, n - s)):
+                env = math.sin(math.pi * i / syl)
+                x = 2 * math.pi * f0 * (s + i) / rate
+                lanes[who][s + i] = int(amp * env * (0.6 * math.sin(x) + 0.3 * math.sin(3 * x)))
+            s += syl + int(rng.uniform(0.03, 0.15) * rate)
+        t += turn + int(rng.uniform(0.2, 0.8) * rate)
+        who = 1 - who
+    return pcm16_wav(list(zip(lanes[0], lanes[1])), rate, channels=2)
+
+
+def test_screenshot_for_the_docs(server, driver, make_account, make_wav):
+    """Leaves a picture of a recording's view for docs/console.md (RECD_CONSOLE_SCREENSHOT names
+    the file; by default build/console.png)."""
     d = driver
-    sign_in_acct(d, server, acct)
-    open_row(d, stereo_rec["sid"])
-    wait_drawn(d, stereo_rec["sid"])
-    js(d, "document.getElementById('audio').currentTime = 3.5")
+    a = make_account()
+    call = rand_sid("CA")
+    server.cli.import_ok(a.sid, [make_wav(3.0), make_wav(41.0)], call=rand_sid("CA"))
+    rec = server.cli.import_ok(a.sid, [make_wav(data=conversation_wav())], call=call,
+                               transcription_text="Hello, thanks for calling. I'd like to move my "
+                               "appointment to Thursday. Of course, Thursday at ten works.")[0]
+    sign_in_acct(d, server, a)
+    open_row(d, rec["sid"])
+    wait_drawn(d, rec["sid"])
+    wait("the transcription", lambda: el(d, "p-text").text)
+    js(d, "document.getElementById('audio').currentTime = 9.5")
+    wait("the playhead", lambda: el(d, "p-time").text.startswith("0:09"))
     out = Path(os.environ.get("RECD_CONSOLE_SCREENSHOT", str(REPO / "build" / "console.png")))
     out.parent.mkdir(parents=True, exist_ok=True)
     assert d.save_screenshot(str(out))
