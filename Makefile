@@ -196,6 +196,13 @@ build/bench/%: bench/%.c build/librecd.a
 bench: deps build/recd build/bench/gen build/bench/rawwrite build/bench/sip_sink
 	/usr/bin/python3 bench/bench.py $(if $(N),--n $(N)) $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/calls.py $(if $(QUICK),--quick)
+	/usr/bin/python3 bench/console.py $(if $(QUICK),--quick)
+
+# The web console in headless Chromium on a store of N recordings (bench/console.py: first list
+# render, waveform drawn, page weight; default N=100000), also the last part of `make bench`.
+.PHONY: bench-console
+bench-console: deps build/recd build/bench/gen
+	/usr/bin/python3 bench/console.py $(if $(N),--n $(N)) $(if $(QUICK),--quick)
 
 # Concurrent SIP calls with SIPp as the caller (bench/calls.py; its own section of bench/RESULTS.md),
 # also the second half of `make bench`. `make bench-calls [LEVELS=50,100,…] [SECONDS=60] [QUICK=1] [RECORD=1]`

@@ -75,6 +75,11 @@
     return v === null || v === undefined || v === '' || !isFinite(n) || n < 0 ? '—' : fmtClock(n);
   }
 
+  /* Runs f once what was just changed has been painted (the marks bench/console.py reads). */
+  function afterPaint(f) {
+    requestAnimationFrame(() => setTimeout(f, 0));
+  }
+
   function notice(msg, isError) {
     const n = $('notice');
     n.textContent = msg || '';
@@ -193,7 +198,7 @@
     show('signin', false);
     show('top', true);
     tab('recordings');
-    performance.mark('recd:list-rendered');
+    afterPaint(() => performance.mark('recd:list-rendered'));
   }
 
   function signOut(why) {
@@ -588,10 +593,12 @@
     $('wave-msg').textContent = '';
     renderLanes();
     drawWave();
-    $('wave-canvas').dataset.drawn = r.sid;
-    performance.mark('recd:wave-drawn');
-    performance.measure('recd:wave', 'recd:open', 'recd:wave-drawn');
     updateHead();
+    afterPaint(() => {
+      performance.mark('recd:wave-drawn');
+      performance.measure('recd:wave', 'recd:open', 'recd:wave-drawn');
+      $('wave-canvas').dataset.drawn = r.sid;
+    });
   }
 
   /*

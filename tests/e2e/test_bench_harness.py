@@ -49,6 +49,11 @@ def test_make_bench_quick(tmp_path):
         assert re.search(r"^\| %d \| \d+/s \| %d \| \d+ \| \d+ \| \d+ \| \d+/%d \|" % (n, n * 300, n), text, re.M), text
     assert re.search(r"^\| 20/s \| \d+/s \| \d+ \| \d+ \|", text, re.M), text
     assert text.count("<!-- bench-calls:begin quick") == 1 and text.count("<!-- bench-calls:end quick -->") == 1
+    # The console section (bench/console.py in headless Chromium): its rows, whatever the times.
+    assert text.count("<!-- bench-console:begin N=2000 QUICK") == 1, text
+    for case in ("first list render, first load", "waveform drawn, first open (peaks made)",
+                 "page weight (HTML+JS+CSS)"):
+        assert "| %s " % case in text, case
     # The repository's results file is left alone.
     after = (REPO / "bench" / "RESULTS.md").read_bytes() if (REPO / "bench" / "RESULTS.md").exists() else None
     assert after == before
