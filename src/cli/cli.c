@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 
 #include "api/resource.h"
+#include "api/recd_links.h"
 #include "api/sign.h"
 #include "core/buf.h"
 #include "core/error.h"
@@ -578,7 +579,7 @@ static int cmd_sign(int argc, char **argv)
         return usage_error("%s", "sign needs --recording RESID");
     if (strcmp(fmt, "wav") != 0 && strcmp(fmt, "mp3") != 0)
         return usage_error("--format %s: want wav or mp3", fmt);
-    long ttl = 3600;
+    long ttl = RECD_LINK_TTL_DEFAULT;
     if (optv(&a, "ttl")) {
         char *end;
         ttl = strtol(optv(&a, "ttl"), &end, 10);
@@ -588,28 +589,22 @@ static int cmd_sign(int argc, char **argv)
     struct recd_ctx ctx;
     if (open_ctx(&a, &ctx) < 0)
         return 1;
-    struct recd_account account;
-    struct recd_recording r;
-    char secret[33];
-    int rc = ctx.store->ops->account_get(ctx.store, acc, &account);
-    if (rc == 0)
-        rc = ctx.store->ops->recording_get(ctx.store, rec, &r);
-    if (rc == 0 && (strcmp(r.account_sid, acc) != 0 || r.deleted_us))
-        rc = RECD_E_NOT_FOUND;
-    if (rc == RECD_E_NOT_FOUND) {
+    /* The same link as POST /recd/…/Links: one maker for both (api/recd_links.h). */
+    struct recd_link_opts o = {acc, rec, fmt, 0, ttl};
+    struct recd_buf url;
+    int64_t expires;
+    recd_buf_init(&url, 256);
+    int rc = recd_link_make(ctx.store, ctx.seal_key, base_url(), &o, recd_now_us() / RECD_US_PER_SEC, &url,
+                            &expires);
+    if (rc == RECD_E_NOT_FOUND)
         fprintf(stderr, "recd: no recording %s of account %s\n", rec, acc);
-    } else if (rc == 0 && (rc = recd_seal_open_secret(ctx.seal_key, acc, account.token_sealed, secret)) < 0) {
+    else if (rc == RECD_E_INTERNAL)
         fprintf(stderr, "recd: cannot unseal the account's token (is this the data folder's seal.key?)\n");
-    } else if (rc < 0) {
+    else if (rc < 0)
         fprintf(stderr, "recd: cannot read the store\n");
-    } else {
-        char path[160], sig[RECD_SIG_LEN + 1];
-        int64_t expires = recd_now_us() / RECD_US_PER_SEC + ttl;
-        int n = snprintf(path, sizeof path, "/2010-04-01/Accounts/%s/Recordings/%s.%s", acc, rec, fmt);
-        recd_sign_compute(secret, 32, "GET", path, (size_t)n, expires, sig);
-        printf("%s%s?Expires=%lld&KeySid=%s&Signature=%s\n", base_url(), path, (long long)expires, acc, sig);
-        memset(secret, 0, sizeof secret);
-    }
+    else
+        printf("%s\n", url.p);
+    recd_buf_free(&url);
     recd_ctx_close(&ctx);
     return exit_for(rc);
 }
