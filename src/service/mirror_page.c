@@ -101,6 +101,9 @@ static int duration_of(const struct recd_json *j, size_t obj, int64_t *secs)
     char s[24];
     if (recd_json_string_to(j, (size_t)t, s, sizeof s, 0) < 0 || !s[0] || strlen(s) > 12)
         return -1;
+    /* recd lists a recording in progress with "-1" (Twilio's way of saying not yet known). */
+    if (strcmp(s, "-1") == 0)
+        return 0;
     int64_t v = 0;
     for (const char *c = s; *c; c++) {
         if (*c < '0' || *c > '9')
