@@ -13,6 +13,7 @@
 #include "service/service.h"
 #include "service/transcribe.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -966,6 +967,9 @@ static int cmd_mirror(int argc, char **argv)
         return EXIT_USAGE;
     }
     int bar = isatty(2);
+    /* libcurl is told not to touch signals (it runs on several threads): a peer that closes
+     * mid-request must be an error on that request, not the end of the process. */
+    signal(SIGPIPE, SIG_IGN);
     struct recd_mirror_opts mo = {
         .data_dir = data_dir(&a),
         .store = store_of(&a),

@@ -306,15 +306,16 @@ static int fetch(struct run *run, struct conn *cn, const char *url, const char *
             if (*status == 429) {
                 curl_off_t ra = 0;
                 curl_easy_getinfo(cn->c, CURLINFO_RETRY_AFTER, &ra);
+                throttles++;
                 int64_t ms = ra > 0 ? (ra > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : ra) * 1000
-                                    : backoff(run, cn, ++throttles);
+                                    : backoff(run, cn, throttles);
                 pthread_mutex_lock(&run->mu);
                 run->st.throttled++;
                 int64_t until = recd_now_us() + ms * 1000;
                 if (until > run->pause_until_us)
                     run->pause_until_us = until;
                 pthread_mutex_unlock(&run->mu);
-                if (++throttles > THROTTLE_MAX) {
+                if (throttles >= THROTTLE_MAX) {
                     snprintf(why, why_n, "still throttled (429) after %d tries", THROTTLE_MAX);
                     break;
                 }
