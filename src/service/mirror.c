@@ -357,6 +357,7 @@ struct worker {
     struct recd_mirror_page pg;
     /* The recording's transcriptions, kept to be stored with it; texts in `text`. */
     struct recd_transcription *trs;
+    size_t *offs; /* where each one's text is in `text` while it grows; SIZE_MAX = null */
     size_t ntrs, trs_cap;
     struct recd_buf text;
     pthread_t thread;
@@ -382,7 +383,6 @@ static int list_transcriptions(struct worker *w, const struct recd_mirror_rec *r
     url_of(run, url, sizeof url, sub);
     w->ntrs = 0;
     recd_buf_reset(&w->text);
-    size_t *offs = NULL;
     int rc = 0;
     for (int pages = 0;; pages++) {
         long status;
@@ -404,21 +404,17 @@ static int list_transcriptions(struct worker *w, const struct recd_mirror_rec *r
         if (w->ntrs + (size_t)w->pg.count > w->trs_cap) {
             size_t cap = w->ntrs + (size_t)w->pg.count + 4;
             struct recd_transcription *t = realloc(w->trs, cap * sizeof *t);
-            size_t *o = realloc(offs, cap * sizeof *o);
             if (t)
                 w->trs = t;
+            size_t *o = t ? realloc(w->offs, cap * sizeof *o) : NULL;
             if (o)
-                offs = o;
+                w->offs = o;
             if (!t || !o) {
                 rc = RECD_E_INTERNAL;
                 snprintf(why, why_n, "out of memory");
                 break;
             }
             w->trs_cap = cap;
-        } else if (!offs && w->trs_cap && !(offs = calloc(w->trs_cap, sizeof *offs))) {
-            rc = RECD_E_INTERNAL;
-            snprintf(why, why_n, "out of memory");
-            break;
         }
         for (int i = 0; i < w->pg.count; i++) {
             const struct recd_mirror_tr *m = &w->pg.trs[i];
@@ -432,9 +428,9 @@ static int list_transcriptions(struct worker *w, const struct recd_mirror_rec *r
             if (strcmp(m->t.status, "completed") != 0 && strcmp(m->t.status, "failed") != 0)
                 continue;
             w->trs[w->ntrs] = m->t;
-            offs[w->ntrs] = SIZE_MAX;
+            w->offs[w->ntrs] = SIZE_MAX;
             if (m->t.text) {
-                offs[w->ntrs] = w->text.len;
+                w->offs[w->ntrs] = w->text.len;
                 recd_buf_add(&w->text, m->t.text, m->t.text_len);
                 recd_buf_addc(&w->text, '\0');
             }
@@ -451,8 +447,7 @@ static int list_transcriptions(struct worker *w, const struct recd_mirror_rec *r
     }
 out:
     for (size_t i = 0; rc == 0 && i < w->ntrs; i++)
-        w->trs[i].text = offs[i] == SIZE_MAX ? NULL : w->text.p + offs[i];
-    free(offs);
+        w->trs[i].text = w->offs[i] == SIZE_MAX ? NULL : w->text.p + w->offs[i];
     return rc;
 }
 
@@ -882,6 +877,7 @@ int recd_mirror_run(const struct recd_mirror_opts *o, struct recd_mirror_stats *
         conn_free(&ws[i].cn);
         recd_mirror_page_free(&ws[i].pg);
         free(ws[i].trs);
+        free(ws[i].offs);
         recd_buf_free(&ws[i].text);
     }
     if (bar) {
