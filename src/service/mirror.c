@@ -267,6 +267,9 @@ static int permanent(CURLcode cc)
 }
 
 /*
+ * Long because it is the one retry loop of every request, and each way an attempt can end (an
+ * answer, a 429, a 5xx, a full sink, a transport error) decides the next step in it.
+ *
  * GETs `url` into cn (its body buffer, or `fd` rewound and truncated each attempt), retrying
  * connection failures and 5xx answers with bounded exponential backoff and 429 answers after
  * their Retry-After. 0 with the final *status (any other status is the caller's to judge), or
@@ -370,6 +373,7 @@ static void url_of(const struct run *run, char *out, size_t cap, const char *pat
 }
 
 /*
+ * (Long: the walk of a sublist by its next_page_uri, with the growth of the kept array inline.)
  * Lists the transcriptions of recording `r` at the source into w->trs (completed and failed ones;
  * one still in progress is left for a later run). 0, or RECD_E_* with `why` set.
  */
@@ -568,7 +572,8 @@ static void copy_one(struct worker *w, const struct recd_mirror_rec *r)
     url_of(run, url, sizeof url, path);
     /* recd's ETag of a WAV is the first half of its SHA-256: a recd source answers 304 for bytes
      * that are here already, and any other source sends the bytes to compare. */
-    snprintf(inm, sizeof inm, "\"%.32s\"", here.media_sha256);
+    if (exists)
+        snprintf(inm, sizeof inm, "\"%.32s\"", here.media_sha256);
     long status = 0;
     for (int attempt = 1;; attempt++) {
         rc = fetch(run, &w->cn, url, exists ? inm : NULL, fd, MEDIA_BODY_MAX, &status, why, sizeof why);
@@ -791,6 +796,8 @@ static int walk(struct run *run, struct conn *cn, struct recd_mirror_page *pg, c
     }
 }
 
+/* Long because it owns the run's whole life in order: check the account here, start the bar and
+ * the workers, walk, then close the queue and take everything down on every path. */
 int recd_mirror_run(const struct recd_mirror_opts *o, struct recd_mirror_stats *stats, char *why,
                     size_t why_n)
 {
