@@ -103,7 +103,7 @@ static const struct variant *variant_of(struct call *c, const struct recd_record
 
 /* Answers the conditional and Range headers of a media request for a file of `size` bytes whose
  * validators are already on the response (RFC 9110 §13, §14); takes ownership of `fd`. */
-void recd_call_send_file(struct call *c, int fd, int64_t size, int64_t lm_s)
+static void send_file(struct call *c, int fd, int64_t size, int64_t lm_s)
 {
     struct recd_response *rs = c->rs;
     const char *inm = req_header(c, "If-None-Match"), *ims = req_header(c, "If-Modified-Since");
@@ -196,7 +196,7 @@ static void send_media(struct call *c, const struct recd_recording *r)
     rs->accept_ranges = 1;
     rs->content_type = v->ct;
     snprintf(rs->disposition, sizeof rs->disposition, "inline; filename=\"%s.%s\"", r->sid, v->ext);
-    recd_call_send_file(c, fd, size, r->created_us / RECD_US_PER_SEC);
+    send_file(c, fd, size, r->created_us / RECD_US_PER_SEC);
 }
 
 /* --- Instances --------------------------------------------------------------------------- */
@@ -307,4 +307,10 @@ void recd_recording_serve(struct call *c)
         send_media(c, &r);
         return;
     }
+}
+
+/* For recd's own media-like answers (api_internal.h): the same conditional and Range handling. */
+void recd_call_send_file(struct call *c, int fd, int64_t size, int64_t lm_s)
+{
+    send_file(c, fd, size, lm_s);
 }

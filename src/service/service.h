@@ -52,6 +52,12 @@ struct recd_import_opts {
     const char *source;             /* NULL = "RecordVerb" */
     const char *transcription_text; /* NULL = none; else a completed transcription is attached */
     int batch;                      /* files per transaction; 0 = 64 */
+    int64_t updated_us;             /* 0 = same as created */
+    /* Transcriptions to keep as they were elsewhere (`recd mirror`): sid, dates, status
+     * (completed or failed), type, duration and text are stored as given, account and recording
+     * are this import's. Only with `sid`, not with transcription_text. Committed with the row. */
+    const struct recd_transcription *transcriptions;
+    int ntranscriptions;
 };
 
 /**
