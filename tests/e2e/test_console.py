@@ -78,8 +78,9 @@ def driver(downloads):
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def wait(what, pred, timeout=20.0):
-    """Polls pred() until it returns something true (returned), or fails naming `what`."""
+def wait(what, pred, timeout=20.0, state=None):
+    """Polls pred() until it returns something true (returned), or fails naming `what` (and
+    showing state(), when given)."""
     deadline = time.monotonic() + timeout
     last = None
     while True:
@@ -91,7 +92,8 @@ def wait(what, pred, timeout=20.0):
         except Exception as e:  # the page may be between states
             last = repr(e)
         if time.monotonic() > deadline:
-            pytest.fail("timed out waiting for %s (last: %r)" % (what, last))
+            pytest.fail("timed out waiting for %s (last: %r%s)" % (
+                what, last, "; state %r" % (state(),) if state else ""))
         time.sleep(0.05)
 
 
@@ -431,8 +433,8 @@ def test_waveform_is_drawn_where_loud_and_blank_where_silent(server, driver, acc
 
 @pytest.fixture(scope="module")
 def big_rec(acct, make_wav, import_wavs):
-    """60 s of 16 kHz stereo (3.8 MB): more than a browser loads before it is played."""
-    f = make_wav(data=noise_wav_bytes(random.Random(16), 60 * 16000 * 4, rate=16000, channels=2))
+    """60 s of 48 kHz stereo (11.5 MB): far more than a browser loads before it is played."""
+    f = make_wav(data=noise_wav_bytes(random.Random(16), 60 * 48000 * 4, rate=48000, channels=2))
     return import_wavs(acct, [f])[0]
 
 
@@ -442,7 +444,8 @@ def test_seek_at_75_percent_is_a_206_then_play(server, driver, acct, big_rec):
     sign_in_acct(d, server, acct)
     severe(d)
     open_row(d, big_rec["sid"])
-    wait("the audio's metadata", lambda: audio_state(d)["ready"] >= 1)
+    aud = lambda: audio_state(d)  # noqa: E731
+    wait("the audio's metadata", lambda: aud()["ready"] >= 1, state=aud)
     assert abs(audio_state(d)["duration"] - 60.0) < 0.1
     # Before playing only the start of the file is loaded: a click at 75 % of the waveform asks
     # for the bytes there.
@@ -450,19 +453,19 @@ def test_seek_at_75_percent_is_a_206_then_play(server, driver, acct, big_rec):
     off = server.log_size()
     wave = el(d, "wave")
     ActionChains(d).move_to_element_with_offset(wave, int(wave.rect["width"] * 0.25), 0).click().perform()
-    wait("the seek", lambda: abs(audio_state(d)["t"] - 45.0) < 0.3 and audio_state(d)["ready"] >= 2)
+    wait("the seek", lambda: abs(aud()["t"] - 45.0) < 0.3 and aud()["ready"] >= 2, state=aud)
     assert abs(float(js(d, "return parseFloat(document.getElementById('wave-head').style.left)")) - 75) < 2
     lines = server.log_lines_since(off, want=lambda ls: any(
         e["path"] == path and e["status"] == 206 for e in access_entries(ls)))
     hits = [e for e in access_entries(lines) if e["path"] == path]
-    assert any(e["method"] == "GET" and e["status"] == 206 for e in hits), hits
+    assert any(e["method"] == "GET" and e["status"] == 206 for e in hits), (hits, lines[-20:])
 
     el(d, "p-play").click()
-    wait("playback from there", lambda: audio_state(d)["t"] > 45.4)
+    wait("playback from there", lambda: aud()["t"] > 45.4, state=aud)
     s = audio_state(d)
     assert not s["paused"] and s["error"] is None
     el(d, "p-play").click()
-    wait("pause", lambda: audio_state(d)["paused"])
+    wait("pause", lambda: aud()["paused"], state=aud)
     assert el(d, "p-play").text == "Play"
     assert severe(d) == [], "the page logged errors"
 
