@@ -425,7 +425,11 @@ def test_bad_webhook_goes_to_fallback(voice, app, tmp_path, kind):
         app.route("/voice", "oops", status=500)
         code = "11200"
     elif kind == "timeout":
-        app.route("/voice", twiml("<Hangup/>"), delay=17)
+        # recd again with its webhook timeout (Twilio's 15 s) cut to 2 s, so the test waits 4 s.
+        voice.server.stop()
+        voice.server.serve_args += ["--webhook-timeout-seconds", "2"]
+        voice.server.start()
+        app.route("/voice", twiml("<Hangup/>"), delay=4)
         code = None  # the webhook client's code for a timeout
     elif kind == "invalid-xml":
         app.route("/voice", "<Response><Say>x</Response>")
