@@ -486,6 +486,7 @@ def test_record_transcribe_queues_a_transcription(voice, app, tmp_path):
     assert voice.signed(cb)
 
 
+@pytest.mark.alone  # 20 real-time streams at once
 def test_twenty_concurrent_calls_each_with_its_own_tone(voice, app, tmp_path):
     """Twenty calls at once, each sending its own frequency: every recording holds its own tone
     and only it."""
