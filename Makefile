@@ -63,6 +63,8 @@ DEB_PKGS += libcurl4-openssl-dev
 DEB_PKGS += libpq-dev postgresql
 DEB_PKGS += libhttp-parser-dev
 DEB_PKGS += libmpg123-dev libsoxr-dev libespeak-ng-dev espeak-ng-data
+# Runs the end-to-end suite in parallel workers (E2E_JOBS).
+DEB_PKGS += python3-pytest-xdist
 
 .PHONY: all deps run test unit e2e fuzz clean format bench bench-ab bench-calls bench-peaks
 all: deps build/recd
@@ -142,39 +144,77 @@ fuzz: deps $(FUZZ_BIN)
 	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 e2e: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
-	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+	@export RECD_BIN=$(CURDIR)/build/test/recd; $(call E2E_RUN,tests/e2e)
 
 # Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
 # pytest's summary line closes the run; the exit status is non-zero if anything failed.
-test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
+# The build runs with -j$(NPROC), after `make deps` (which must finish first on a fresh machine).
+# The unit binaries run beside the SQLite end-to-end run (their output, kept in
+# build/test/unit.log, is printed after it), and the end-to-end suite runs in E2E_JOBS
+# pytest-xdist workers (docs/testing.md has the figures).
+test: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) $(TEST_BUILD)
 	@$(PG_CLUSTER_UP); \
-	scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); u=$$?; \
-	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; e=$$?; \
-	RECD_TEST_STORE=postgres RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-	  $(PG_E2E); p=$$?; \
+	{ scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); } >build/test/unit.log 2>&1 & \
+	unit=$$!; \
+	export RECD_BIN=$(CURDIR)/build/test/recd; $(call E2E_RUN,tests/e2e); e=$$?; \
+	wait $$unit; u=$$?; cat build/test/unit.log; \
+	RECD_TEST_STORE=postgres $(PYTEST) $(PG_E2E); p=$$?; \
 	[ $$u -eq 0 ] && [ $$e -eq 0 ] && [ $$p -eq 0 ]
 
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+TEST_BUILD := $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
+# The end-to-end suite in E2E_JOBS pytest-xdist workers: its tests mostly wait (on servers, SIPp,
+# subprocesses), so more workers than cores pays. The tests of a file that has a module-scoped
+# fixture stay on one worker (one server per module); the others spread (tests/e2e/conftest.py).
+# E2E_RUN runs pytest on $(1) that way, then, in one process, the tests marked `alone` (real-time
+# streams that must have the machine); its status is non-zero if either part failed (5: none
+# of $(1) is marked `alone`).
+E2E_JOBS ?= 4
+PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider -n $(E2E_JOBS) --dist loadgroup
+E2E_RUN = $(PYTEST) -m "not alone" $(1); s1=$$?; \
+	/usr/bin/python3 -m pytest -q -p no:cacheprovider -m alone $(1); s2=$$?; \
+	[ $$s1 -eq 0 ] && { [ $$s2 -eq 0 ] || [ $$s2 -eq 5 ]; }
+
 # PostgreSQL (contract §9). `make test` starts a throwaway cluster (scripts/pg-test-cluster.sh)
-# for the whole run and stops it on the way out: the store contract tests run against it
-# (RECD_TEST_PG) beside SQLite, and so does PG_E2E, a part of the end-to-end suite chosen to
-# cover every store operation through the API, the CLI and calls (the whole suite on both
-# backends would not fit the test budget). `make e2e-pg` runs the whole suite
-# against PostgreSQL.
+# for the whole run and stops it on the way out. The store contract tests (tests/unit/test_store.c)
+# run against it beside SQLite and cover every store operation on both backends, so PG_E2E
+# re-runs through the API only what the PostgreSQL backend alone can break; each file or test
+# says why below. `make e2e-pg` runs the whole suite against PostgreSQL.
 PG_CLUSTER_UP = pgdir=/tmp/recd-pg-test-$$$$; \
 	RECD_TEST_PG=$$(scripts/pg-test-cluster.sh start $$pgdir) || exit 1; \
 	trap "scripts/pg-test-cluster.sh stop $$pgdir" EXIT; trap "exit 130" INT TERM; \
 	export RECD_TEST_PG RECD_TEST_PG_DIR=$$pgdir
-PG_E2E := tests/e2e/test_store_pg.py tests/e2e/test_recordings_api.py tests/e2e/test_lists_paging.py \
-          tests/e2e/test_twilio_client.py tests/e2e/test_calls_api.py tests/e2e/test_import_cli.py \
-          tests/e2e/test_crash_import.py tests/e2e/test_voice_calls.py::test_voicemail_record_finish_on_key \
-          tests/e2e/test_voice_calls.py::test_kill_9_mid_call_then_restart \
-          tests/e2e/test_voice_calls.py::test_live_call_recording_pause_resume_stop \
-          tests/e2e/test_transcription.py
+# test_store_pg.py: the backend's own tests: the database going away under a running server
+# (503) and coming back, down at start, two servers on one store.
+PG_E2E := tests/e2e/test_store_pg.py
+# test_lists_paging.py: each backend generates its own list SQL: order, keyset page tokens,
+# filters and dates, a walk while rows arrive and while its anchors are deleted.
+PG_E2E += tests/e2e/test_lists_paging.py
+# test_calls_api.py: the calls rows (in progress, with absent and failed recordings), their lists,
+# filters and paging, and fsck over them.
+PG_E2E += tests/e2e/test_calls_api.py
+# test_crash_import.py: an acknowledged import survives kill -9 at any moment; on PostgreSQL that
+# rests on its commit, not on SQLite's file.
+PG_E2E += tests/e2e/test_crash_import.py
+# A live call writes its rows from the voice engine's thread while the API changes them, and
+# kill -9 mid-call leaves rows that the restart must finish.
+PG_E2E += tests/e2e/test_voice_calls.py::test_kill_9_mid_call_then_restart
+PG_E2E += tests/e2e/test_voice_calls.py::test_live_call_recording_pause_resume_stop
+# The transcription queue (schema 4): the per-account switch, jobs and retries, a restart with
+# jobs waiting, kill mid-job, cancel on delete. The engine's own tests (WER, limits, options)
+# do not touch the backend and run on SQLite only.
+PG_E2E += tests/e2e/test_transcription.py::test_account_switch
+PG_E2E += tests/e2e/test_transcription.py::test_external_engine
+PG_E2E += tests/e2e/test_transcription.py::test_external_engine_failures
+PG_E2E += tests/e2e/test_transcription.py::test_restart_with_100_jobs
+PG_E2E += tests/e2e/test_transcription.py::test_kill_mid_job_reruns
+PG_E2E += tests/e2e/test_transcription.py::test_delete_cancels
 
 .PHONY: e2e-pg
 e2e-pg: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
 	@$(PG_CLUSTER_UP); \
-	RECD_TEST_STORE=postgres RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+	export RECD_TEST_STORE=postgres RECD_BIN=$(CURDIR)/build/test/recd; $(call E2E_RUN,tests/e2e)
 
 run: deps build/recd
 	@scripts/run-demo.sh

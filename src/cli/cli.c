@@ -171,7 +171,8 @@ static const char *base_url(void)
 
 static const char serve_help[] =
     "usage: recd serve [--listen HOST:PORT] [--base-url URL] [--threads N] [--auth-fail-limit N]\n"
-    "                  [--sip HOST:PORT [--rtp-ports LO-HI] [--sip-allow CIDR,...]]\n"
+    "                  [--sip HOST:PORT [--rtp-ports LO-HI] [--sip-allow CIDR,...]\n"
+    "                   [--webhook-timeout-seconds S]]\n"
     "                  [--stt URL [--stt-model NAME] [--stt-key-file FILE] [--stt-timeout-seconds S]]\n"
     "                  [--transcribe-workers N]\n"
     "                  [--transcribe-max-seconds N] [--transcribe-lease-seconds S]\n"
@@ -182,7 +183,8 @@ static const char serve_help[] =
     "the limit off).\n"
     "--sip (default $RECD_SIP; none: no calls) answers SIP calls on UDP and TCP and runs the called\n"
     "number's TwiML; --rtp-ports is the RTP range (default 16384-32767); --sip-allow lists who may\n"
-    "call (default loopback only).\n"
+    "call (default loopback only); --webhook-timeout-seconds bounds each webhook request of a call\n"
+    "(default 15, Twilio's).\n"
     "Transcriptions (docs/transcription.md) are made by --transcribe-workers threads (default 1) with\n"
     "the built-in engine (PocketSphinx, en-us), or with --stt URL (env RECD_STT), a server speaking\n"
     "POST /v1/audio/transcriptions (--stt-model, default whisper-1; --stt-key-file: a file holding\n"
@@ -273,6 +275,7 @@ static int cmd_serve(int argc, char **argv)
                          {"sip", 1, NULL},
                          {"rtp-ports", 1, NULL},
                          {"sip-allow", 1, NULL},
+                         {"webhook-timeout-seconds", 1, NULL},
                          {"stt", 1, NULL},
                          {"stt-model", 1, NULL},
                          {"stt-key-file", 1, NULL},
@@ -320,8 +323,11 @@ static int cmd_serve(int argc, char **argv)
         sip = getenv("RECD_SIP");
     if (sip && !*sip)
         sip = NULL;
-    if (!sip && (optv(&a, "rtp-ports") || optv(&a, "sip-allow")))
-        return usage_error("%s need --sip", "--rtp-ports and --sip-allow");
+    if (!sip && (optv(&a, "rtp-ports") || optv(&a, "sip-allow") || optv(&a, "webhook-timeout-seconds")))
+        return usage_error("%s need --sip", "--rtp-ports, --sip-allow and --webhook-timeout-seconds");
+    double webhook_s = 0;
+    if (num_opt(&a, "webhook-timeout-seconds", 0.5, 600, 1, &webhook_s) < 0)
+        return EXIT_USAGE;
     struct recd_serve_opts so = {
         .data_dir = data_dir(&a),
         .listen = listen,
@@ -331,6 +337,7 @@ static int cmd_serve(int argc, char **argv)
         .sip = sip,
         .rtp_ports = optv(&a, "rtp-ports"),
         .sip_allow = optv(&a, "sip-allow"),
+        .webhook_timeout_ms = (unsigned)(webhook_s * 1000),
         .store = store_of(&a),
     };
     char key[514];

@@ -223,7 +223,10 @@ int recd_serve(const struct recd_serve_opts *o)
     int rc = base_url_of(o, app.base_url, sizeof app.base_url);
     if (rc < 0)
         return rc;
-    struct recd_engine_serve_opts vo = {.data_dir = o->data_dir, .store = o->store, .base_url = app.base_url};
+    struct recd_engine_serve_opts vo = {.data_dir = o->data_dir,
+                                        .store = o->store,
+                                        .base_url = app.base_url,
+                                        .webhook_timeout_ms = o->webhook_timeout_ms};
     if (o->sip) {
         rc = sip_opts_of(o, &vo.sip);
         if (rc < 0)

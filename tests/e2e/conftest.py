@@ -210,6 +210,47 @@ def make_wav(wav_dir):
     return make
 
 
+# --------------------------------------------------------------------------- parallel runs
+
+# `make test` runs the suite in pytest-xdist workers with --dist loadgroup (Makefile, E2E_JOBS).
+# A test that uses a module-scoped fixture stays with the rest of its file on one worker, so the
+# file's server and data are made once; any other test (its own server, its own folders) goes to
+# whichever worker is free.  Tests marked `alone` (real-time streams that need the machine) are
+# left out of the parallel run and run after it in one process (Makefile, E2E_RUN); run under
+# xdist anyway, they share one group, so they never run at the same time.  FIRST are the longest tests (seconds of CPU, as measured for
+# docs/testing.md): handed out first, they do not finish last, alone, after everything else.
+FIRST = ["test_transcription.py::test_real_speech_wer", "test_bench_harness.py", "test_demo.py",
+         "test_transcription.py", "test_crash_server.py", "test_crash_import.py"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "alone: never runs at the same time as another `alone` "
+                            "test under pytest-xdist (timing-sensitive, or loads the machine)")
+
+
+def _first_rank(item):
+    name = item.nodeid.rsplit("/", 1)[-1]
+    for i, prefix in enumerate(FIRST):
+        if name.startswith(prefix):
+            return i
+    return len(FIRST)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=_first_rank)  # stable: the rest keep their order
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        if item.get_closest_marker("alone"):
+            item.add_marker(pytest.mark.xdist_group("alone"))
+            continue
+        defs = getattr(item, "_fixtureinfo", None)
+        scopes = {d.scope for ds in (defs.name2fixturedefs.values() if defs else ()) for d in ds}
+        if "module" in scopes:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 # --------------------------------------------------------------------------- the CLI
 
 @dataclass
@@ -257,16 +298,37 @@ def pg_sql(sql):
     return r.stdout
 
 
-def pg_cluster(action):
-    """pause | resume the cluster (the database down, and back up).  Its folder is this
-    session's own, or RECD_TEST_PG_DIR's when the cluster was given."""
-    pg_admin_url()
-    d = _pg["dir"] or _pg["given_dir"]
+def pg_cluster(action, d=None):
+    """start | stop | pause | resume the cluster in folder d (scripts/pg-test-cluster.sh);
+    returns what the script printed (start: the cluster's URL).  Without d, the suite's own
+    cluster (this session's, or RECD_TEST_PG_DIR's when the cluster was given): stopping that
+    one fails the tests other pytest-xdist workers run on it meanwhile, so a test that takes
+    its database down uses own_pg_cluster."""
     if d is None:
-        pytest.skip("the cluster of RECD_TEST_PG is not ours to stop (set RECD_TEST_PG_DIR)")
+        pg_admin_url()
+        d = _pg["dir"] or _pg["given_dir"]
+        if d is None:
+            pytest.skip("the cluster of RECD_TEST_PG is not ours to stop (set RECD_TEST_PG_DIR)")
     r = subprocess.run([str(PG_CLUSTER), action, str(d)], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+@pytest.fixture
+def own_pg_cluster(tmp_path_factory):
+    """A cluster of the test's own, stopped after it, for a test that takes its database down:
+    the suite's cluster serves the tests that other pytest-xdist workers run meanwhile.  Yields
+    (url, folder); use_store() gives a data folder a store on it."""
+    d = tmp_path_factory.mktemp("own-pg") / "cluster"
+    url = pg_cluster("start", d)
+    yield url, d
+    pg_cluster("stop", d)
+
+
+def use_store(data, url):
+    """Makes url the store of data folder `data` (instead of a schema on the suite's cluster)."""
+    _pg["stores"][str(Path(data).resolve())] = url
 
 
 def store_url(data):
@@ -462,7 +524,9 @@ class Server:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(5)
+                # A clean stop ends every call and joins every thread: on a loaded machine that
+                # has been seen to take over 5 s under ASan.
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
