@@ -359,6 +359,50 @@ int recd_pg_write(struct pg_store *s, enum recd_pg_stmt id, const struct pg_para
     return rc;
 }
 
+/* The unit's transaction is counted as the caller's (in_txn) while it is open: see the header. */
+int recd_pg_unit_begin(struct pg_store *s, int *own)
+{
+    *own = !s->in_txn;
+    int rc = recd_pg_ready(s);
+    if (rc == 0)
+        rc = recd_pg_command(s, *own ? "BEGIN" : "SAVEPOINT recd_unit", "unit begin");
+    if (rc == 0 && *own) {
+        s->in_txn = 1;
+        s->txn_lost = 0;
+    }
+    return rc;
+}
+
+int recd_pg_unit_end(struct pg_store *s, int own, int rc)
+{
+    int gone = s->txn_lost || PQstatus(s->conn) != CONNECTION_OK;
+    if (own) {
+        s->in_txn = 0;
+        s->txn_lost = 0;
+    }
+    if (rc == 0 && gone)
+        rc = RECD_E_UNAVAILABLE;
+    if (rc == 0) {
+        if (!own)
+            return recd_pg_command(s, "RELEASE SAVEPOINT recd_unit", "unit release");
+        PGresult *res = PQexec(s->conn, "COMMIT");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = recd_pg_fail(s, res, "unit commit");
+        else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+            rc = RECD_E_IO; /* the transaction had failed: the server rolled it back */
+        PQclear(res);
+        return rc;
+    }
+    if (gone)
+        return rc;
+    if (own) {
+        recd_pg_command(s, "ROLLBACK", "unit rollback");
+    } else if (recd_pg_command(s, "ROLLBACK TO SAVEPOINT recd_unit", "unit rollback to") == 0) {
+        recd_pg_command(s, "RELEASE SAVEPOINT recd_unit", "unit release");
+    }
+    return rc;
+}
+
 void recd_pg_params_init(struct pg_params *p)
 {
     memset(p, 0, sizeof *p);

@@ -39,6 +39,8 @@
     X(KEY_GET, NULL)                                                                                         \
     X(RECORDING_INSERT, NULL)                                                                                \
     X(RECORDING_GET, NULL)                                                                                   \
+    X(RECORDING_LOCK_DELETE,                                                                                 \
+      "SELECT sid FROM recordings WHERE sid = ?1 AND deleted_us = 0 FOR NO KEY UPDATE")                      \
     X(RECORDING_MARK_DELETED,                                                                                \
       "WITH d AS (UPDATE recordings SET status = 'deleted', deleted_us = ?2,"                                \
       " updated_us = ?2 WHERE sid = ?1 AND deleted_us = 0 RETURNING sid),"                                   \
@@ -158,6 +160,17 @@ int recd_pg_exec_named(struct pg_store *s, const char *name, const char *sql, un
  * that a failure undoes only this call (PostgreSQL would otherwise abort the whole
  * transaction). Gives the result as recd_pg_exec. */
 int recd_pg_write(struct pg_store *s, enum recd_pg_stmt id, const struct pg_params *p, PGresult **res);
+/**
+ * A unit of several statements: its own transaction, or a savepoint inside the caller's, so
+ * that a failure undoes the unit alone and leaves the caller's transaction usable. While the
+ * unit owns a transaction the handle counts as in one, so that a connection lost halfway fails
+ * the rest of the unit instead of reconnecting and running it outside any transaction; inside
+ * a unit, run statements with recd_pg_exec (recd_pg_write would add a savepoint of its own).
+ * *own is 1 when the unit began the transaction. recd_pg_unit_end commits (or releases) on
+ * rc == 0, else undoes the unit; it returns rc, or the commit's failure.
+ */
+int recd_pg_unit_begin(struct pg_store *s, int *own);
+int recd_pg_unit_end(struct pg_store *s, int own, int rc);
 /** Runs one command of constant SQL with no parameters (transaction control, schema) through
  * the simple query protocol. 0 or RECD_E_*. */
 int recd_pg_command(struct pg_store *s, const char *sql, const char *step);

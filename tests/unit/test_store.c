@@ -1396,6 +1396,107 @@ static void test_job_claim_race(void **state)
         assert_int_equal(seen[i], 1);
 }
 
+/* A delete run by another handle while an enqueue holds its recording. */
+struct deleter {
+    struct recd_store *st;
+    char sid[RECD_SID_LEN + 1];
+    _Atomic int rc;
+};
+
+static void *delete_from_thread(void *p)
+{
+    struct deleter *d = p;
+    atomic_store(&d->rc, d->st->ops->recording_mark_deleted(d->st, d->sid, 9000));
+    return NULL;
+}
+
+/* Waits until a connection of the test's store waits for a lock (PostgreSQL), so that the race
+ * below is made to happen every time rather than by luck. SQLite has no such view: its writer
+ * waits in the busy handler, and the outcome must be the same whichever runs first. */
+static void wait_for_lock_waiter(struct fx *f)
+{
+    if (backend == &backends[0]) {
+        usleep(50 * 1000);
+        return;
+    }
+    char db[64], sql[256];
+    pg_schema_name(db, sizeof db, f->dir);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s' AND wait_event_type = 'Lock'",
+        db);
+    PGconn *c = PQconnectdb(getenv("RECD_TEST_PG"));
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    int n = 0;
+    for (int i = 0; i < 2000 && n == 0; i++) {
+        PGresult *r = PQexec(c, sql);
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        n = atoi(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        if (n == 0)
+            usleep(5 * 1000);
+    }
+    PQfinish(c);
+    assert_int_equal(n, 1);
+}
+
+/*
+ * A recording deleted while a transcription of it is being queued (issue 14): the delete waits
+ * for the enqueue's transaction and then removes what it committed, the transcription and its
+ * job, so that nothing of a deleted recording waits for purge. Twice each way: a plain enqueue,
+ * and the recorder's finish-and-enqueue in one transaction.
+ */
+static void test_job_delete_race(void **state)
+{
+    struct fx *f = *state;
+    struct recd_store *other = NULL;
+    struct recd_transcription t;
+    struct recd_transcription_job j;
+    int64_t q, r;
+    add_account(f, 1);
+    assert_int_equal(backend->open(f->dir, &other), 0);
+    for (unsigned round = 1; round <= 4; round++) {
+        int finishing = round % 2 == 0;
+        struct recd_recording rec;
+        recording_init(&rec, round, 1, 100);
+        if (finishing) {
+            snprintf(rec.status, sizeof rec.status, "in-progress");
+            rec.media_size = 0;
+            rec.media_sha256[0] = '\0';
+        }
+        assert_int_equal(f->ops->recording_insert(f->st, &rec), 0);
+        struct deleter d = {.st = other};
+        sidn(d.sid, "RE", round);
+        atomic_store(&d.rc, 1);
+
+        assert_int_equal(f->ops->begin(f->st), 0);
+        if (finishing) {
+            snprintf(rec.status, sizeof rec.status, "completed");
+            rec.media_size = 100;
+            memset(rec.media_sha256, 'c', 64);
+            assert_int_equal(f->ops->recording_finish(f->st, &rec), 0);
+        }
+        job_init(&t, &j, round, 1, round, 1000);
+        assert_int_equal(f->ops->transcription_enqueue(f->st, &t, &j), 0);
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, delete_from_thread, &d), 0);
+        wait_for_lock_waiter(f);
+        assert_int_equal(atomic_load(&d.rc), 1); /* still waiting */
+        assert_int_equal(f->ops->commit(f->st), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(atomic_load(&d.rc), 0);
+
+        assert_int_equal(f->ops->transcription_get(f->st, t.sid, &t, &f->text), RECD_E_NOT_FOUND);
+        assert_int_equal(f->ops->job_get(f->st, j.sid, &j), RECD_E_NOT_FOUND);
+        assert_int_equal(other->ops->job_get(other, j.sid, &j), RECD_E_NOT_FOUND);
+        assert_int_equal(f->ops->job_count(f->st, &q, &r), 0);
+        assert_int_equal(q + r, 0);
+        assert_int_equal(f->ops->recording_get(f->st, d.sid, &rec), 0);
+        assert_string_equal(rec.status, "deleted");
+    }
+    other->ops->close(other);
+}
+
 /* Numbers and calls (contract §7). */
 
 static void number_init(struct recd_number *n, unsigned k, unsigned account, const char *phone)
@@ -2409,6 +2510,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_retry_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_claim_race, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_delete_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version, setup, teardown),
