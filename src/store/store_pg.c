@@ -257,6 +257,8 @@ static void stmt_text(enum recd_pg_stmt id, struct recd_sqlbuf *b)
         break;
     case P_JOB_INSERT: insert = 1; /* fall through */
     case P_JOB_GET: t = &recd_sql_jobs; break;
+    case P_REQUEST_INSERT: insert = 1; /* fall through */
+    case P_REQUEST_GET: t = &recd_sql_transcribe_requests; break;
     case P_JOB_CLAIM: {
         /* One statement: the oldest ready job that no other worker holds locked right now
          * (SKIP LOCKED: concurrent claimers take different jobs instead of queueing on one),
@@ -599,6 +601,8 @@ static const struct recd_store_ops pg_ops = {
     .job_retry = recd_pg_op_job_retry,
     .job_get = recd_pg_op_job_get,
     .job_count = recd_pg_op_job_count,
+    .transcribe_request_put = recd_pg_op_transcribe_request_put,
+    .transcribe_request_get = recd_pg_op_transcribe_request_get,
     .version = op_version,
 };
 

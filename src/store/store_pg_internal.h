@@ -45,7 +45,8 @@
       "WITH d AS (UPDATE recordings SET status = 'deleted', deleted_us = ?2,"                                \
       " updated_us = ?2 WHERE sid = ?1 AND deleted_us = 0 RETURNING sid),"                                   \
       " j AS (DELETE FROM transcription_jobs WHERE recording_sid IN (SELECT sid FROM d)),"                   \
-      " t AS (DELETE FROM transcriptions WHERE recording_sid IN (SELECT sid FROM d))"                        \
+      " t AS (DELETE FROM transcriptions WHERE recording_sid IN (SELECT sid FROM d)),"                       \
+      " r AS (DELETE FROM transcribe_requests WHERE sid IN (SELECT sid FROM d))"                             \
       " SELECT count(*) FROM d")                                                                             \
     X(RECORDING_SCAN, NULL)                                                                                  \
     X(RECORDING_SCAN_STATUS, NULL)                                                                           \
@@ -87,6 +88,8 @@
     X(JOB_RETRY, "UPDATE transcription_jobs SET state = 'queued', lease = '', ready_us = ?3, reason = ?4,"   \
                  " updated_us = ?5 WHERE sid = ?1 AND state = 'running' AND lease = ?2")                     \
     X(JOB_COUNT, "SELECT state, count(*) FROM transcription_jobs WHERE " RECD_PG_JOB_OPEN " GROUP BY state") \
+    X(REQUEST_INSERT, NULL)                                                                                  \
+    X(REQUEST_GET, NULL)                                                                                     \
     X(VERSION, "SELECT pg_current_snapshot()::text")
 
 enum recd_pg_stmt {
@@ -247,6 +250,9 @@ int recd_pg_op_job_retry(struct recd_store *st, const char *sid, const char *lea
                          const char *reason, int64_t now_us);
 int recd_pg_op_job_get(struct recd_store *st, const char *sid, struct recd_transcription_job *out);
 int recd_pg_op_job_count(struct recd_store *st, int64_t *queued, int64_t *running);
+int recd_pg_op_transcribe_request_put(struct recd_store *st, const struct recd_transcribe_request *r);
+int recd_pg_op_transcribe_request_get(struct recd_store *st, const char *sid,
+                                      struct recd_transcribe_request *out);
 
 /* store_pg_list.c: lists and counts. */
 

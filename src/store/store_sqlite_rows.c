@@ -271,6 +271,8 @@ int recd_sqlite_op_recording_mark_deleted(struct recd_store *st, const char *sid
     rc = bind_sid_run(s, S_JOB_DELETE_RECORDING, sid);
     if (rc == 0)
         rc = bind_sid_run(s, S_RECORDING_DELETE_TRANSCRIPTIONS, sid);
+    if (rc == 0)
+        rc = bind_sid_run(s, S_REQUEST_DELETE_RECORDING, sid);
 fail:
     return recd_sqlite_call_end(s, rc);
 }
