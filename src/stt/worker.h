@@ -57,6 +57,7 @@ struct recd_stt_worker_opts {
     int64_t retry_base_ms; /* first backoff, doubled each attempt; 0 = 5000 */
     int max_attempts;      /* 0 = 4 */
     unsigned poll_ms;      /* how often an idle worker looks for due jobs; 0 = 1000 */
+    int nice;              /* 1…19: the worker threads run at least this nice; 0 = as the process */
     recd_stt_notify_fn notify;
     void *notify_arg;
 };
