@@ -16,7 +16,8 @@
  * process or another one on the same store.
  */
 
-/** Twilio's code for a recording too long to transcribe (its limit: 2 minutes). */
+/** Twilio's 13617, "Record: Recording length is out of range for transcription" (its range: more
+ *  than 2 s, less than 120 s; recd applies only the upper bound, docs/transcription.md). */
 #define RECD_STT_TOO_LONG_CODE 13617
 
 /** One form parameter of a callback. */
