@@ -5,6 +5,7 @@
  *
  *   LOAD cpu_s=.. wall_s=..
  *   FILE <path> audio_s=.. rate=.. cpu_s=.. wall_s=.. words=..
+ *   TEXT <the words, as the engine gave them>
  *
  * cpu_s is the process's CPU time (user + system, every thread: libsoxr may use more than one),
  * wall_s the elapsed time. Reading the WAV is outside both (a worker reads it before the engine
@@ -82,6 +83,7 @@ int main(int argc, char **argv)
             printf("FILE %s audio_s=%.3f rate=%d cpu_s=%.3f wall_s=%.3f words=%zu\n", argv[i],
                    (double)pcm.n / pcm.rate, pcm.rate, seconds(CLOCK_PROCESS_CPUTIME_ID) - c0,
                    seconds(CLOCK_MONOTONIC) - w0, words(&res.text));
+            printf("TEXT %.*s\n", (int)res.text.len, res.text.p ? res.text.p : "");
             fflush(stdout);
         }
         if (rc == 0)
