@@ -225,15 +225,22 @@ build/bench/%: bench/%.c build/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(REL_CFLAGS) -o $@ $< build/librecd.a $(LDLIBS)
 
-bench: deps build/recd build/bench/gen build/bench/rawwrite build/bench/sip_sink build/bench/peaks
+bench: deps build/recd build/bench/gen build/bench/rawwrite build/bench/sip_sink build/bench/peaks build/bench/stt_speed
 	/usr/bin/python3 bench/bench.py $(if $(N),--n $(N)) $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/calls.py $(if $(QUICK),--quick)
+	/usr/bin/python3 bench/stt.py $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/peaks.py $(if $(QUICK),--quick)
 
 # Waveform peaks in times real time (bench/peaks.py; its own section of bench/RESULTS.md), also the
 # last part of `make bench`. `make bench-peaks [QUICK=1]`.
 bench-peaks: deps build/bench/peaks
 	/usr/bin/python3 bench/peaks.py $(if $(QUICK),--quick)
+
+# Transcription (bench/stt.py; its own section of bench/RESULTS.md), also the third part of
+# `make bench`: the built-in engine's speed, and the list page with every transcription worker busy.
+.PHONY: bench-stt
+bench-stt: deps build/recd build/bench/stt_speed
+	/usr/bin/python3 bench/stt.py $(if $(QUICK),--quick)
 
 # Concurrent SIP calls with SIPp as the caller (bench/calls.py; its own section of bench/RESULTS.md),
 # also the second half of `make bench`. `make bench-calls [LEVELS=50,100,…] [SECONDS=60] [QUICK=1] [RECORD=1]`

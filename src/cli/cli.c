@@ -174,7 +174,7 @@ static const char serve_help[] =
     "                  [--sip HOST:PORT [--rtp-ports LO-HI] [--sip-allow CIDR,...]\n"
     "                   [--webhook-timeout-seconds S]]\n"
     "                  [--stt URL [--stt-model NAME] [--stt-key-file FILE] [--stt-timeout-seconds S]]\n"
-    "                  [--transcribe-workers N]\n"
+    "                  [--transcribe-workers N] [--transcribe-nice N]\n"
     "                  [--transcribe-max-seconds N] [--transcribe-lease-seconds S]\n"
     "                  [--transcribe-retry-seconds S] [--data DIR] [--store URL]\n"
     "Serves the Recordings API. --listen defaults to $RECD_LISTEN or 127.0.0.1:8080; --base-url (the\n"
@@ -191,7 +191,8 @@ static const char serve_help[] =
     "its bearer key; --stt-timeout-seconds: one request, default 300). Recordings longer than "
     "--transcribe-max-seconds (default 120, Twilio's limit)\n"
     "fail with code 13617. A job's lease (default 30 s) and first retry delay (default 5 s) are\n"
-    "settable for tests and slow engines.\n"
+    "settable for tests and slow engines. The workers run at --transcribe-nice (0 to 19, default\n"
+    "10), below the threads that answer requests.\n"
     "Stops cleanly on SIGINT/SIGTERM.\n";
 
 /* A number option within [lo, hi]; fractional when `frac`. 0 when absent, -1 (after a message) when bad. */
@@ -250,13 +251,15 @@ static int serve_stt_opts(struct args *a, struct recd_serve_opts *so, char *key,
             return EXIT_USAGE;
         so->stt_key = key;
     }
-    double workers = 0, max_s = 0, lease_s = 0, retry_s = 0, timeout_s = 0;
+    double workers = 0, max_s = 0, lease_s = 0, retry_s = 0, timeout_s = 0, nice = 10;
     if (num_opt(a, "stt-timeout-seconds", 0.1, 86400, 1, &timeout_s) < 0 ||
         num_opt(a, "transcribe-workers", 1, 64, 0, &workers) < 0 ||
         num_opt(a, "transcribe-max-seconds", 1, 86400, 0, &max_s) < 0 ||
         num_opt(a, "transcribe-lease-seconds", 0.5, 3600, 1, &lease_s) < 0 ||
-        num_opt(a, "transcribe-retry-seconds", 0.01, 3600, 1, &retry_s) < 0)
+        num_opt(a, "transcribe-retry-seconds", 0.01, 3600, 1, &retry_s) < 0 ||
+        num_opt(a, "transcribe-nice", 0, 19, 0, &nice) < 0)
         return EXIT_USAGE;
+    so->transcribe_nice = (int)nice;
     so->stt_timeout_ms = (unsigned)(timeout_s * 1000);
     so->transcribe_workers = (unsigned)workers;
     so->transcribe_max_ms = (int64_t)(max_s * 1000);
@@ -283,7 +286,8 @@ static int cmd_serve(int argc, char **argv)
                          {"transcribe-workers", 1, NULL},
                          {"transcribe-max-seconds", 1, NULL},
                          {"transcribe-lease-seconds", 1, NULL},
-                         {"transcribe-retry-seconds", 1, NULL}};
+                         {"transcribe-retry-seconds", 1, NULL},
+                         {"transcribe-nice", 1, NULL}};
     char *pos[argc + 1];
     struct args a;
     if (parse_args(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &a, pos))
