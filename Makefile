@@ -171,6 +171,16 @@ PG_E2E := tests/e2e/test_store_pg.py tests/e2e/test_recordings_api.py tests/e2e/
           tests/e2e/test_voice_calls.py::test_live_call_recording_pause_resume_stop \
           tests/e2e/test_transcription.py
 
+# S3 (contract §9): the tests' S3-compatible server is npm's @20minutes/s3rver (docs/scale-out.md
+# says why not s3rver itself), pinned by tests/s3/package-lock.json and installed with `npm ci`
+# into build/s3rver (never globally). scripts/s3-test-server.sh starts one on a free port.
+S3RVER := build/s3rver/s3rver.js
+$(S3RVER): tests/s3/package.json tests/s3/package-lock.json tests/s3/s3rver.js
+	@rm -rf build/s3rver && mkdir -p build/s3rver
+	cp tests/s3/package.json tests/s3/package-lock.json build/s3rver/
+	cd build/s3rver && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	cp tests/s3/s3rver.js $@
+
 .PHONY: e2e-pg
 e2e-pg: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
 	@$(PG_CLUSTER_UP); \

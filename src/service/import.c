@@ -137,7 +137,9 @@ static int store_media(struct recd_ctx *ctx, const struct recd_import_opts *o, c
     }
     if (rc < 0) {
         snprintf(why, why_n, "%s: cannot store the media (%s)", path,
-                 rc == RECD_E_NO_SPACE ? "no space left on the data volume" : "I/O error");
+                 rc == RECD_E_NO_SPACE      ? "no space left on the data volume"
+                 : rc == RECD_E_UNAVAILABLE ? "the media store is unavailable"
+                                            : "I/O error");
         return rc;
     }
     memcpy(r->account_sid, o->account_sid, RECD_SID_LEN + 1);

@@ -31,6 +31,15 @@ int recd_ctx_open_store(const char *dir, const char *store, struct recd_ctx *ctx
 void recd_ctx_close(struct recd_ctx *ctx);
 
 /**
+ * Chooses where every context this process opens keeps its media (contract §9): NULL or "" = the
+ * data folder's media/ (the default); "s3://BUCKET[/PREFIX]?endpoint=URL&region=R" = that bucket
+ * (media/blob_s3.h), with credentials from `credentials_file` (the AWS shared-credentials format)
+ * or, when NULL, from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. Called once, before any context
+ * is opened. 0, or RECD_E_BAD_INPUT with a one-line reason in `why` (never a secret).
+ */
+int recd_ctx_media_set(const char *media, const char *credentials_file, char *why, size_t why_n);
+
+/**
  * Creates an account (a subaccount of `parent_sid` when not NULL; the parent must exist and be a
  * top-level account, else RECD_E_BAD_INPUT). Fills *out and writes the clear auth token (32 hex
  * and a NUL) to `token`, which is shown once and stored only hashed.
@@ -138,5 +147,15 @@ void recd_media_key(char out[RECD_MEDIA_KEY_MAX], const char *sid, const char *s
  */
 int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
                     const char *suffix, int *fd, int64_t *size);
+
+/** As recd_media_open, but only the size (*size) of the file, derived first if need be: what a
+ * conditional or Range request needs before it reads anything. */
+int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                    const char *suffix, int64_t *size);
+
+/** Opens bytes [off, off + len) of a file recd_media_stat() has found (blob.h, open_range): from
+ * an object store, only that range is fetched. */
+int recd_media_open_range(struct recd_blob *bl, const struct recd_recording *r, const char *suffix,
+                          int64_t off, int64_t len, int *fd, int64_t *fd_off, int *whole);
 
 #endif
