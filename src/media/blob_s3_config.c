@@ -182,7 +182,7 @@ int recd_s3_parse_location(const char *location, struct recd_s3_config *cfg, cha
         } else if (strcmp(name, "region") == 0) {
             if (!region_valid(value, strlen(value)))
                 return fail(why, why_n, "%s", "region: want a-z, 0-9 and '-', like us-east-1");
-            snprintf(cfg->region, sizeof cfg->region, "%s", value);
+            memcpy(cfg->region, value, strlen(value) + 1); /* checked: it fits */
         } else if (strcmp(name, "style") == 0) {
             if (strcmp(value, "path") == 0)
                 cfg->virtual_host = 0;
