@@ -91,9 +91,14 @@ static int endpoint_valid(const char *s, size_t n, char *out)
     if (host < n) {
         if (s[host] != ':' || host + 1 == n || n - host - 1 > 5)
             return 0;
-        for (size_t i = host + 1; i < n; i++)
+        long port = 0;
+        for (size_t i = host + 1; i < n; i++) {
             if (!isdigit((unsigned char)s[i]))
                 return 0;
+            port = port * 10 + (s[i] - '0');
+        }
+        if (port < 1 || port > 65535)
+            return 0;
     }
     memcpy(out, s, n);
     out[n] = '\0';
