@@ -549,6 +549,7 @@ static int cmd_import(int argc, char **argv)
     recd_buf_init(&out.b, 2048);
     out.rc.base_url = base_url();
     char why[512] = "";
+    recd_log_last_error_clear();
     int rc = recd_import(&ctx, &io, a.pos, a.npos, print_recording, &out, why, sizeof why);
     if (rc < 0 && (rc == RECD_E_UNAVAILABLE || rc == RECD_E_IO) && recd_log_last_error()[0])
         fprintf(stderr, "recd: import: %s: %s\n", why[0] ? why : "failed", recd_log_last_error());
@@ -649,6 +650,7 @@ static int cmd_fsck(int argc, char **argv)
     if (open_ctx(&a, &ctx) < 0)
         return 1;
     struct recd_fsck_report rep;
+    recd_log_last_error_clear();
     int rc = recd_fsck(&ctx, optv(&a, "repair") != NULL, stdout, &rep);
     recd_ctx_close(&ctx);
     if (rc < 0) {
