@@ -59,10 +59,10 @@ static int derive(struct recd_store *st, struct recd_blob *bl, const struct recd
     }
     recd_media_key(key, r->sid, suffix);
     /* Shared with imports: fsck --repair waits until no derived file is half-written. */
-    rc = bl->ops->guard(bl, RECD_BLOB_WRITING);
+    rc = recd_media_guard(st, bl, RECD_BLOB_WRITING);
     if (rc == 0) {
         rc = bl->ops->put_mem(bl, key, out.p, out.len);
-        bl->ops->guard(bl, RECD_BLOB_RELEASE);
+        recd_media_guard(st, bl, RECD_BLOB_RELEASE);
     }
     if (rc == 0) {
         /* A DELETE may have run while we encoded. It commits "deleted" before it unlinks, so

@@ -270,7 +270,7 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
     if (!recs)
         return RECD_E_INTERNAL;
     /* Shared: imports run side by side, but `fsck --repair` waits until none is writing. */
-    rc = ctx->blob->ops->guard(ctx->blob, RECD_BLOB_WRITING);
+    rc = recd_media_guard(ctx->store, ctx->blob, RECD_BLOB_WRITING);
     if (rc < 0) {
         free(recs);
         return rc;
@@ -288,7 +288,7 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
     }
     if (n > 1)
         ctx->blob->ops->defer_sync(ctx->blob, 0);
-    ctx->blob->ops->guard(ctx->blob, RECD_BLOB_RELEASE);
+    recd_media_guard(ctx->store, ctx->blob, RECD_BLOB_RELEASE);
     free(recs);
     return rc;
 }

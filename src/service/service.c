@@ -190,6 +190,24 @@ int recd_recording_delete(struct recd_store *st, struct recd_blob *bl, const cha
     return 0;
 }
 
+int recd_media_guard(struct recd_store *st, struct recd_blob *bl, enum recd_blob_guard how)
+{
+    /* Always in this order, released in the other: no two guards can wait for each other. */
+    if (how == RECD_BLOB_RELEASE) {
+        if (st->ops->media_guard)
+            st->ops->media_guard(st, RECD_STORE_GUARD_RELEASE);
+        return bl->ops->guard(bl, RECD_BLOB_RELEASE);
+    }
+    int rc = bl->ops->guard(bl, how);
+    if (rc < 0 || !st->ops->media_guard)
+        return rc;
+    rc = st->ops->media_guard(st, how == RECD_BLOB_REPAIRING ? RECD_STORE_GUARD_EXCLUSIVE
+                                                             : RECD_STORE_GUARD_SHARED);
+    if (rc < 0)
+        bl->ops->guard(bl, RECD_BLOB_RELEASE);
+    return rc;
+}
+
 int recd_purge(struct recd_ctx *ctx, int64_t now_us, int64_t *n)
 {
     return ctx->store->ops->purge_deleted(ctx->store, now_us - RECD_RETENTION_US, n);

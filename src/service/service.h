@@ -131,6 +131,14 @@ int recd_number_opts_check(const struct recd_number_opts *o, char *why, size_t w
 int recd_number_add(struct recd_ctx *ctx, const struct recd_number_opts *o, struct recd_number *out,
                     char *why, size_t why_n);
 
+/**
+ * Takes (RECD_BLOB_WRITING, RECD_BLOB_REPAIRING, waiting for it) or releases (RECD_BLOB_RELEASE)
+ * the media repair guard: the blob store's own (the processes of this machine) and then the
+ * store's (every machine sharing the store, where it has one). Writers of media whose row has not
+ * committed yet hold it shared; `fsck --repair` holds it exclusive. 0 or RECD_E_*.
+ */
+int recd_media_guard(struct recd_store *st, struct recd_blob *bl, enum recd_blob_guard how);
+
 /** Room for the longest media key: a sid and ".mono.wav", and a NUL. */
 #define RECD_MEDIA_KEY_MAX 48
 

@@ -11,6 +11,7 @@ import signal
 import struct
 import subprocess
 import threading
+import time
 import unittest.mock
 import uuid
 from urllib.parse import urlsplit
@@ -272,15 +273,50 @@ class Bucket:
         self.call("DELETE", key)
 
 
+def new_pg_store():
+    """A store of its own: a fresh schema in the test cluster."""
+    schema = "recd_s3_" + uuid.uuid4().hex[:12]
+    pg_sql("CREATE SCHEMA %s" % schema)
+    base = pg_admin_url()
+    return "%s%soptions=-csearch_path%%3D%s" % (base, "&" if "?" in base else "?", schema)
+
+
+def test_repair_on_one_node_waits_for_an_import_on_another(tmp_path, real_env, make_wav):
+    """An import uploads its media before its rows commit, so to `fsck --repair` on another
+    machine those objects look like orphans. The store's guard (a PostgreSQL advisory lock, taken
+    shared by the import and exclusively by the repair) makes the repair wait: it deletes nothing
+    the import will acknowledge."""
+    store = new_pg_store()
+    media = s3_location()
+    prefix = media.split("?")[0][len("s3://%s/" % S3_BUCKET):]
+    da, db = tmp_path / "a", tmp_path / "b"  # two data folders: no local lock in common
+    acc, _ = account(da, media, real_env, store=store)
+    files = [make_wav(0.3) for _ in range(30)]
+    env = dict(os.environ)
+    env.update(real_env)
+    imp = subprocess.Popen([str(RECD_BIN), "import", "--account", acc, "--data", str(da), "--media", media,
+                            "--store", store, "--batch", "30"] + [str(f) for f in files],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    bucket = Bucket(real_env)
+    deadline = time.monotonic() + 60
+    while not bucket.keys(prefix) and imp.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert imp.poll() is None, "the import ended before the repair could start"
+    rep = ok(["fsck", "--repair", "--data", db, "--media", media, "--store", store], real_env)
+    out, err = imp.communicate(timeout=120)
+    assert imp.returncode == 0, err
+    assert len(out.splitlines()) == len(files)
+    assert " 0 damaged" in rep.stdout, rep.stdout
+    r = ok(["fsck", "--data", db, "--media", media, "--store", store], real_env)
+    assert "%d recordings checked, 0 damaged, 0 orphan media" % len(files) in r.stdout, r.stdout
+
+
 def test_two_nodes_one_database_one_bucket(tmp_path, real_env, make_wav):
     """Two `recd serve` nodes on one PostgreSQL database and one bucket behave as one service:
     what is imported beside one is fetched, paged and deleted through the other; concurrent
     deletes of one recording on both nodes succeed once; concurrent first MP3 requests on both
     give the same bytes, which are the bucket's."""
-    schema = "recd_s3_" + uuid.uuid4().hex[:12]
-    pg_sql("CREATE SCHEMA %s" % schema)
-    base = pg_admin_url()
-    store = "%s%soptions=-csearch_path%%3D%s" % (base, "&" if "?" in base else "?", schema)
+    store = new_pg_store()
     media = s3_location()
     da, db = tmp_path / "a", tmp_path / "b"
     acc, creds = account(da, media, real_env, store=store)
