@@ -337,6 +337,9 @@ def media_url(data):
 if MEDIA == "s3":
     os.environ.update(S3_CREDS)
 
+# A test that writes or inspects the data folder's media files itself runs only with the media there.
+needs_local_media = pytest.mark.skipif(MEDIA == "s3", reason="looks at the data folder's media files")
+
 
 def pytest_unconfigure(config):
     if _pg["own"]:
