@@ -937,7 +937,9 @@ static const char main_help[] =
     "  fsck      check (and --repair) the data folder\n\n"
     "Every command takes --data DIR (default $RECD_DATA or ./data) and --help, and --store URL\n"
     "(default $RECD_STORE): keep the metadata in PostgreSQL (postgres://…) rather than in the data\n"
-    "folder's recd.db.\n"
+    "folder's recd.db; and --media s3://BUCKET[/PREFIX]?endpoint=URL&region=R (default $RECD_MEDIA):\n"
+    "keep the media in that bucket rather than in the data folder, with credentials from\n"
+    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --s3-credentials FILE (docs/scale-out.md).\n"
     "Exit status: 0 success, 2 bad usage or input (nothing changed), 1 other failure.\n";
 
 int recd_cli_main(int argc, char **argv)
