@@ -65,6 +65,9 @@ DEB_PKGS += libhttp-parser-dev
 DEB_PKGS += libmpg123-dev libsoxr-dev libespeak-ng-dev espeak-ng-data
 # Runs the end-to-end suite in parallel workers (E2E_JOBS).
 DEB_PKGS += python3-pytest-xdist
+# The S3 tests: botocore's signer checks libcurl's Signature V4 (their server comes from npm, which the
+# machine has with Node.js 20: see $(S3RVER) below).
+DEB_PKGS += python3-botocore
 
 .PHONY: all deps run test unit e2e fuzz clean format bench bench-ab bench-calls bench-peaks
 all: deps build/recd
@@ -163,7 +166,7 @@ test: deps
 	[ $$u -eq 0 ] && [ $$e -eq 0 ] && [ $$p -eq 0 ]
 
 NPROC := $(shell nproc 2>/dev/null || echo 2)
-TEST_BUILD := $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
+TEST_BUILD := $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) $(S3RVER)
 # The end-to-end suite in E2E_JOBS pytest-xdist workers: its tests mostly wait (on servers, SIPp,
 # subprocesses), so more workers than cores pays. The tests of a file that has a module-scoped
 # fixture stay on one worker (one server per module); the others spread (tests/e2e/conftest.py).
@@ -211,10 +214,29 @@ PG_E2E += tests/e2e/test_transcription.py::test_restart_with_100_jobs
 PG_E2E += tests/e2e/test_transcription.py::test_kill_mid_job_reruns
 PG_E2E += tests/e2e/test_transcription.py::test_delete_cancels
 
+# S3 (contract §9): the tests' S3-compatible server is npm's @20minutes/s3rver (docs/scale-out.md
+# says why not s3rver itself), pinned by tests/s3/package-lock.json and installed with `npm ci`
+# into build/s3rver (never globally). scripts/s3-test-server.sh starts one on a free port.
+S3RVER := build/s3rver/s3rver.js
+$(S3RVER): tests/s3/package.json tests/s3/package-lock.json tests/s3/s3rver.js
+	@rm -rf build/s3rver && mkdir -p build/s3rver
+	cp tests/s3/package.json tests/s3/package-lock.json build/s3rver/
+	cd build/s3rver && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	cp tests/s3/s3rver.js $@
+
 .PHONY: e2e-pg
 e2e-pg: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
 	@$(PG_CLUSTER_UP); \
 	export RECD_TEST_STORE=postgres RECD_BIN=$(CURDIR)/build/test/recd; $(call E2E_RUN,tests/e2e)
+
+# The whole end-to-end suite on PostgreSQL and S3 (contract §9): the throwaway cluster above, and
+# the test S3 server that the suite starts itself (tests/e2e/conftest.py, RECD_TEST_MEDIA=s3).
+# `make test` runs only the S3 tests of their own (tests/e2e/test_s3.py) against both.
+.PHONY: e2e-scale
+e2e-scale: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) $(S3RVER)
+	@$(PG_CLUSTER_UP); \
+	RECD_TEST_STORE=postgres RECD_TEST_MEDIA=s3 RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q \
+	  -p no:cacheprovider tests/e2e
 
 run: deps build/recd
 	@scripts/run-demo.sh

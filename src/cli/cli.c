@@ -57,8 +57,9 @@ static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct
     a->npos = 0;
     a->help = 0;
     a->store = NULL;
-    /* Every command takes --store (contract §9), so it is parsed here rather than listed in each. */
-    struct opt store = {"store", 1, NULL};
+    /* Every command takes --store, --media and --s3-credentials (contract §9), so they are parsed
+     * here rather than listed in each. */
+    struct opt store = {"store", 1, NULL}, media = {"media", 1, NULL}, creds = {"s3-credentials", 1, NULL};
     for (int i = 0; i < argc; i++) {
         char *s = argv[i];
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
@@ -78,6 +79,10 @@ static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct
                 o = &opts[k];
         if (!o && nlen == 5 && strncmp(name, "store", 5) == 0)
             o = &store;
+        if (!o && nlen == 5 && strncmp(name, "media", 5) == 0)
+            o = &media;
+        if (!o && nlen == 14 && strncmp(name, "s3-credentials", 14) == 0)
+            o = &creds;
         if (!o)
             return usage_error("unknown option %s", s);
         if (o->takes_value) {
@@ -101,6 +106,11 @@ static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct
         recd_store_url_redact(where, shown, sizeof shown);
         return usage_error("--store %s: want postgres://… or the path of a file", shown);
     }
+    /* Where media lives: checked whole (location and credentials) before any command runs. */
+    char why[512];
+    const char *m = media.value ? media.value : getenv("RECD_MEDIA");
+    if (recd_ctx_media_set(m, creds.value, why, sizeof why) < 0)
+        return usage_error("%s", why);
     return 0;
 }
 
@@ -554,8 +564,11 @@ static int cmd_import(int argc, char **argv)
     recd_buf_init(&out.b, 2048);
     out.rc.base_url = base_url();
     char why[512] = "";
+    recd_log_last_error_clear();
     int rc = recd_import(&ctx, &io, a.pos, a.npos, print_recording, &out, why, sizeof why);
-    if (rc < 0)
+    if (rc < 0 && (rc == RECD_E_UNAVAILABLE || rc == RECD_E_IO) && recd_log_last_error()[0])
+        fprintf(stderr, "recd: import: %s: %s\n", why[0] ? why : "failed", recd_log_last_error());
+    else if (rc < 0)
         fprintf(stderr, "recd: import: %s\n", why[0] ? why : "failed");
     recd_buf_free(&out.b);
     recd_ctx_close(&ctx);
@@ -646,10 +659,12 @@ static int cmd_fsck(int argc, char **argv)
     if (open_ctx(&a, &ctx) < 0)
         return 1;
     struct recd_fsck_report rep;
+    recd_log_last_error_clear();
     int rc = recd_fsck(&ctx, optv(&a, "repair") != NULL, stdout, &rep);
     recd_ctx_close(&ctx);
     if (rc < 0) {
-        fprintf(stderr, "recd: fsck could not complete\n");
+        fprintf(stderr, "recd: fsck could not complete%s%s\n", recd_log_last_error()[0] ? ": " : "",
+                recd_log_last_error());
         return 1;
     }
     printf(
@@ -1031,7 +1046,9 @@ static const char main_help[] =
     "  fsck      check (and --repair) the data folder\n\n"
     "Every command takes --data DIR (default $RECD_DATA or ./data) and --help, and --store URL\n"
     "(default $RECD_STORE): keep the metadata in PostgreSQL (postgres://…) rather than in the data\n"
-    "folder's recd.db.\n"
+    "folder's recd.db; and --media s3://BUCKET[/PREFIX]?endpoint=URL&region=R (default $RECD_MEDIA):\n"
+    "keep the media in that bucket rather than in the data folder, with credentials from\n"
+    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --s3-credentials FILE (docs/scale-out.md).\n"
     "Exit status: 0 success, 2 bad usage or input (nothing changed), 1 other failure.\n";
 
 int recd_cli_main(int argc, char **argv)

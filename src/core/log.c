@@ -2,8 +2,23 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static int quiet;
+
+/* The last error line of this thread, kept even when quiet: a one-shot command's own reason can
+ * then say what the library found (an unreachable bucket, refused credentials). */
+static _Thread_local char last_error[512];
+
+const char *recd_log_last_error(void)
+{
+    return last_error;
+}
+
+void recd_log_last_error_clear(void)
+{
+    last_error[0] = '\0';
+}
 
 void recd_log_quiet(int level)
 {
@@ -29,9 +44,12 @@ static void emit(const char *level, const char *fmt, va_list ap)
 
 void recd_log_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
     if (quiet >= 2)
         return;
-    va_list ap;
     va_start(ap, fmt);
     emit("error", fmt, ap);
     va_end(ap);

@@ -326,6 +326,9 @@ typedef int (*recd_call_cb)(void *ctx, const struct recd_call *c);
 
 struct recd_store;
 
+/** The media repair guard across machines (media_guard below). */
+enum recd_store_guard { RECD_STORE_GUARD_RELEASE = 0, RECD_STORE_GUARD_SHARED, RECD_STORE_GUARD_EXCLUSIVE };
+
 struct recd_store_ops {
     void (*close)(struct recd_store *st);
     int (*begin)(struct recd_store *st); /* a write transaction, taken at once (no upgrade deadlocks) */
@@ -454,6 +457,15 @@ struct recd_store_ops {
      * reads. Opaque; compare both numbers.
      */
     int (*version)(struct recd_store *st, int64_t v[2]);
+
+    /**
+     * The media repair guard between machines that share this store (the blob store's own guard
+     * covers the processes of one machine): shared while media is written before the row that
+     * names it commits, exclusive for `fsck --repair`, which deletes media without a row. Waits.
+     * Held by this handle until released or closed, so a node that dies lets go. NULL on a
+     * backend that only one machine uses (SQLite).
+     */
+    int (*media_guard)(struct recd_store *st, enum recd_store_guard how);
 };
 
 struct recd_store {

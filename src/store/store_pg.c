@@ -557,7 +557,42 @@ static int op_version(struct recd_store *st, int64_t v[2])
     return 0;
 }
 
+/*
+ * The media repair guard across nodes: a PostgreSQL advisory lock (session level, so it lasts
+ * across transactions and goes with the connection), shared by writers and exclusive for a
+ * repair. Its key is a constant of recd's ("recdmedi"); a schema per installation in one database
+ * would share it, which only makes a repair wait for another installation's imports.
+ */
+#define MEDIA_GUARD_KEY "8243103975954801769"
+
+static int op_media_guard(struct recd_store *st, enum recd_store_guard how)
+{
+    struct pg_store *s = PG(st);
+    const char *sql;
+    if (how == RECD_STORE_GUARD_RELEASE) {
+        if (!s->guard)
+            return 0;
+        sql = s->guard == 2 ? "SELECT pg_advisory_unlock(" MEDIA_GUARD_KEY ")"
+                            : "SELECT pg_advisory_unlock_shared(" MEDIA_GUARD_KEY ")";
+    } else {
+        if (s->guard)
+            return RECD_E_INTERNAL; /* taken twice: the callers pair take and release */
+        sql = how == RECD_STORE_GUARD_EXCLUSIVE ? "SELECT pg_advisory_lock(" MEDIA_GUARD_KEY ")"
+                                                : "SELECT pg_advisory_lock_shared(" MEDIA_GUARD_KEY ")";
+    }
+    int rc = recd_pg_ready(s);
+    if (rc < 0)
+        return rc;
+    PGresult *res = PQexec(s->conn, sql);
+    rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : recd_pg_fail(s, res, "media guard");
+    PQclear(res);
+    if (rc == 0 || how == RECD_STORE_GUARD_RELEASE)
+        s->guard = how == RECD_STORE_GUARD_RELEASE ? 0 : how == RECD_STORE_GUARD_EXCLUSIVE ? 2 : 1;
+    return rc;
+}
+
 static const struct recd_store_ops pg_ops = {
+    .media_guard = op_media_guard,
     .close = op_close,
     .begin = op_begin,
     .commit = op_commit,

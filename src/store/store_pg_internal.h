@@ -131,6 +131,8 @@ struct pg_store {
     /* Writes this handle has made, for version(): its own changes inside a transaction are not
      * yet in any snapshot. */
     int64_t own_writes;
+    /* The media repair guard this connection holds: 0 none, 1 shared, 2 exclusive (media_guard). */
+    int guard;
     /* After a reconnect that ran into its timeout, calls fail at once until then (monotonic µs). */
     int64_t retry_at_us;
     /* Which statements this connection has prepared; cleared when it is replaced. */

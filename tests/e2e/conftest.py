@@ -346,13 +346,73 @@ def store_url(data):
     return _pg["stores"][key]
 
 
+# RECD_TEST_MEDIA=s3 runs the suite with the media in an S3 bucket (contract section 9): the
+# server of scripts/s3-test-server.sh (RECD_TEST_S3 names a running one's endpoint; without it the
+# session starts its own), each data folder its own key prefix in the bucket recd-test, and every
+# recd command is given `--media URL`, with the server's credentials in the environment.
+MEDIA = os.environ.get("RECD_TEST_MEDIA", "files")
+S3_SERVER = REPO / "scripts" / "s3-test-server.sh"
+S3_BUCKET = "recd-test"
+S3_CREDS = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}
+_s3 = {"endpoint": os.environ.get("RECD_TEST_S3"), "dir": None, "own": False, "media": {},
+       "given_dir": os.environ.get("RECD_TEST_S3_DIR")}
+
+
+def s3_endpoint():
+    """The test S3 server's endpoint, starting one for this session on first use."""
+    if not _s3["endpoint"]:
+        d = Path("/tmp/recd-s3-e2e-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8]))
+        r = subprocess.run([str(S3_SERVER), "start", str(d)], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        _s3["endpoint"], _s3["dir"], _s3["own"] = r.stdout.strip(), d, True
+    return _s3["endpoint"]
+
+
+def s3_server(action):
+    """pause | resume the S3 server (the bucket unreachable, and back)."""
+    s3_endpoint()
+    d = _s3["dir"] or _s3["given_dir"]
+    if d is None:
+        pytest.skip("the S3 server of RECD_TEST_S3 is not ours to stop (set RECD_TEST_S3_DIR)")
+    r = subprocess.run([str(S3_SERVER), action, str(d)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+def s3_location(prefix=None, endpoint=None):
+    """An s3:// media location in the test bucket, below `prefix` (a fresh one when None)."""
+    prefix = prefix or "e2e-" + uuid.uuid4().hex[:16]
+    return "s3://%s/%s?endpoint=%s&region=us-east-1" % (S3_BUCKET, prefix, endpoint or s3_endpoint())
+
+
+def media_url(data):
+    """The media location of data folder `data`: None for its own media/ folder, else a prefix
+    of the test bucket that belongs to that folder alone."""
+    if MEDIA != "s3":
+        return None
+    key = str(Path(data).resolve())
+    if key not in _s3["media"]:
+        _s3["media"][key] = s3_location()
+    return _s3["media"][key]
+
+
+if MEDIA == "s3":
+    os.environ.update(S3_CREDS)
+
+# A test that writes or inspects the data folder's media files itself runs only with the media there.
+needs_local_media = pytest.mark.skipif(MEDIA == "s3", reason="looks at the data folder's media files")
+
+
 def pytest_unconfigure(config):
     if _pg["own"]:
         subprocess.run([str(PG_CLUSTER), "stop", str(_pg["dir"])], capture_output=True, timeout=120)
+    if _s3["own"]:
+        subprocess.run([str(S3_SERVER), "stop", str(_s3["dir"])], capture_output=True, timeout=120)
 
 
 class Recd:
-    """Runs `recd <args> --data DIR` (and `--store URL` when the suite runs against PostgreSQL)."""
+    """Runs `recd <args> --data DIR` (and `--store URL`, `--media URL` when the suite runs against
+    PostgreSQL, S3)."""
 
     def __init__(self, data):
         self.data = Path(data)
@@ -361,9 +421,14 @@ class Recd:
     def store(self):
         return store_url(self.data)
 
+    @property
+    def media(self):
+        return media_url(self.data)
+
     def cmd(self, *args):
         store = ["--store", self.store] if self.store else []
-        return [str(RECD_BIN)] + [str(a) for a in args] + ["--data", str(self.data)] + store
+        media = ["--media", self.media] if self.media else []
+        return [str(RECD_BIN)] + [str(a) for a in args] + ["--data", str(self.data)] + store + media
 
     def run(self, *args, timeout=60, env=None):
         """env: extra environment variables for this one run (merged into os.environ)."""
