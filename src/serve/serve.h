@@ -18,9 +18,12 @@ struct recd_serve_opts {
     unsigned auth_fail_limit; /* failed Basic auth attempts a minute per client address; 0 = no limit */
     const char *store;        /* the metadata store (store.h, recd_store_open); NULL = the data folder's */
     /* Calls (contract §7): NULL sip = no SIP endpoint. */
-    const char *sip;       /* "HOST:PORT" (UDP and TCP) */
-    const char *rtp_ports; /* "LO-HI"; NULL = 16384-32767 */
-    const char *sip_allow; /* "CIDR,CIDR,…"; NULL = loopback only */
+    const char *sip;           /* "HOST:PORT" (UDP and TCP) */
+    const char *rtp_ports;     /* "LO-HI"; NULL = 16384-32767 */
+    const char *sip_allow;     /* "CIDR,CIDR,…"; NULL = loopback only */
+    unsigned sip_max_calls;    /* concurrent calls, more get 503; 0 = 500 */
+    unsigned sip_invite_rate;  /* INVITEs a second per source address, sustained; 0 = 5 */
+    unsigned sip_invite_burst; /* ... and in a burst; 0 = 20 */
     /* Transcription workers (contract §8, src/stt/worker.h); zero values take the defaults. */
     const char *stt_url;         /* NULL = the built-in engine (PocketSphinx) */
     const char *stt_model;       /* external engine's model */

@@ -211,8 +211,10 @@ static int cidr_match(const struct recd_sip_cidr *c, const struct sa *src)
 
 static int allowed(const struct recd_sip *ep, const struct sa *src)
 {
+    /* libre's sa_is_loopback knows 127.0.0.1 alone; the default admits all of 127.0.0.0/8, as
+     * documented, so a test or a local proxy may call from 127.0.0.2. */
     if (ep->o.nallow == 0)
-        return sa_is_loopback(src);
+        return (sa_af(src) == AF_INET && (sa_in(src) >> 24) == 127) || sa_is_loopback(src);
     for (unsigned i = 0; i < ep->o.nallow; i++)
         if (cidr_match(&ep->o.allow[i], src))
             return 1;
