@@ -84,6 +84,9 @@ struct ev {
     struct recd_pcm pcm;        /* EV_MEDIA */
     struct recd_rec_result rec; /* EV_REC_DONE */
     struct live_req *live;
+    struct recd_sip_call_stats stats; /* EV_END: the call's media counters */
+    enum recd_sip_end_reason reason;  /* EV_END */
+    uint64_t samples;                 /* EV_END: audio samples the call delivered */
 };
 
 /* What the SIP thread and the engine thread share about a recording slot, under vcall.mu. */
@@ -138,6 +141,7 @@ struct vcall {
     /* SIP thread only: the batch of <Record> audio not yet reported. */
     unsigned batch_ms;
     bool batch_silent;
+    uint64_t samples; /* SIP thread only: audio delivered, for the end-of-call log line */
 
     /* Engine thread only: the play in progress. */
     uint64_t play_token;
@@ -297,6 +301,7 @@ static void on_audio(void *call_arg, const int16_t *pcm, size_t samples)
     struct vcall *c = call_arg;
     bool report = false, silent = false;
     unsigned ms = 0;
+    c->samples += samples;
     pthread_mutex_lock(&c->mu);
     for (unsigned i = 0; i <= RECD_ENGINE_MAX_LIVE; i++)
         if (c->slots[i].rec && c->slots[i].forward)
@@ -354,10 +359,14 @@ static void on_answered(void *call_arg)
 
 static void on_end(void *call_arg, enum recd_sip_end_reason reason, const struct recd_sip_call_stats *stats)
 {
-    (void)reason;
-    (void)stats;
     struct vcall *c = call_arg;
-    post(c->srv, ev_new(EV_END, c));
+    struct ev *e = ev_new(EV_END, c);
+    if (e) {
+        e->stats = *stats;
+        e->reason = reason;
+        e->samples = c->samples;
+    }
+    post(c->srv, e);
     vcall_unref(c); /* no SIP callback follows */
 }
 
@@ -544,6 +553,7 @@ static void job_run(struct recd_engine_serve *s, struct job *j)
 static void *worker_main(void *arg)
 {
     struct recd_engine_serve *s = arg;
+    (void)pthread_setname_np(pthread_self(), "recd-voicework"); /* for top -H, perf and bench/calls.py */
     for (;;) {
         pthread_mutex_lock(&s->job_mu);
         while (!s->job_head && !s->job_quit)
@@ -1075,6 +1085,25 @@ static void do_live(struct recd_engine_serve *s, struct live_req *lr)
     live_answer(lr, rc);
 }
 
+/*
+ * One line per call with its media counters (docs/voice.md, "The call's log line"): how an
+ * operator tells a bad network from a bad recording, and what `make bench-calls SERVE=1` counts.
+ * Written by the engine thread, never the SIP thread.
+ */
+static void log_media(const struct vcall *c, enum recd_sip_end_reason reason,
+                      const struct recd_sip_call_stats *st, uint64_t samples)
+{
+    static const char *const why[] = {"?", "bye", "local", "cancel", "timeout", "error"};
+    recd_log_info(
+        "voice: call %s ended (%s): rtp received=%llu lost=%llu late=%llu duplicates=%llu invalid=%llu "
+        "foreign=%llu sent=%llu silence=%llu jitter=%u samples=%llu",
+        c->sid, (unsigned)reason < sizeof why / sizeof why[0] ? why[reason] : "?",
+        (unsigned long long)st->rx.received, (unsigned long long)st->rx.lost, (unsigned long long)st->rx.late,
+        (unsigned long long)st->rx.duplicates, (unsigned long long)st->rx.invalid,
+        (unsigned long long)st->foreign, (unsigned long long)st->sent, (unsigned long long)st->rx.silence,
+        st->rx.jitter, (unsigned long long)samples);
+}
+
 /* One event. Long only because it is one switch over every event type. */
 static void handle(struct recd_engine_serve *s, struct ev *e)
 {
@@ -1088,6 +1117,8 @@ static void handle(struct recd_engine_serve *s, struct ev *e)
         start_call(s, c);
         return;
     }
+    if (e->type == EV_END)
+        log_media(c, e->reason, &e->stats, e->samples);
     if (!c->eng || c->finished)
         return;
     switch (e->type) {
@@ -1167,6 +1198,7 @@ static int64_t poll_calls(struct recd_engine_serve *s)
 static void *engine_main(void *arg)
 {
     struct recd_engine_serve *s = arg;
+    (void)pthread_setname_np(pthread_self(), "recd-engine"); /* for top -H, perf and bench/calls.py */
     int64_t sleep_ms = 0;
     for (;;) {
         pthread_mutex_lock(&s->mu);
