@@ -69,6 +69,7 @@ NICE = 0
 RT = 0
 RECORD = False
 SERVE = False
+KEEP_DATA = False  # --keep-data: leave each level's recordings in its run folder
 # --serve: SIPp waits this long after its ACK before streaming (see the module's docstring).
 SERVE_LEAD_MS = 500
 
@@ -335,6 +336,28 @@ def wav_samples(path):
     return -1
 
 
+def first_tone_ms(path):
+    """How long the stream's first tone (400 Hz, the first second of bench.ulaw) lasts at the start of
+    a recording, in ms, to 20 ms: 1000 when the recording starts with the stream's first packet, less
+    by what it missed at the start. Goertzel power at 400 and 500 Hz over each 20 ms packet."""
+    import array
+    with open(path, "rb") as f:
+        f.seek(44)
+        pcm = array.array("h", f.read(16000 * 2))
+
+    def power(block, freq):
+        k = 2 * math.cos(2 * math.pi * freq / 8000)
+        s1 = s2 = 0.0
+        for x in block:
+            s1, s2 = x + k * s1 - s2, s1
+        return s1 * s1 + s2 * s2 - k * s1 * s2
+    for i in range(0, len(pcm) - 159, 160):
+        block = pcm[i:i + 160]
+        if power(block, 500) > power(block, 400):
+            return i // 8
+    return -1
+
+
 def raise_nofile():
     """Three descriptors a call (RTP, RTCP, the recording's spool) and then some: up to the hard limit."""
     import resource
@@ -448,10 +471,15 @@ class Serve:
                     wavs[f[:-4]] = os.path.join(root, f)
         # What judge() counts: one (status, ms) per <Record> action, ms from the WAV's own length.
         self.recs = []
+        # Of the recordings that are short, how much is missing at the start (the recording began
+        # after the stream did) rather than elsewhere.
+        self.short_at_start = []
         for a in self.actions:
             path = wavs.get(a.get("RecordingSid"))
             n = wav_samples(path) if path else -1
             self.recs.append(("completed" if n >= 0 and a.get("Digits") == "hangup" else "missing", n / 8))
+            if 0 <= n < self.seconds * 8000:
+                self.short_at_start.append((self.seconds * 1000 - n / 8, 1000 - first_tone_ms(path)))
         return calls
 
 
@@ -590,7 +618,8 @@ def run_level(n, seconds, run_dir, audio):
     if RECORD or SERVE:
         for root, _, files in os.walk(os.path.join(run_dir, "data")):
             data_mb += sum(os.path.getsize(os.path.join(root, f)) for f in files) / 1e6
-        shutil.rmtree(os.path.join(run_dir, "data"), ignore_errors=True)
+        if not KEEP_DATA:
+            shutil.rmtree(os.path.join(run_dir, "data"), ignore_errors=True)
     snmp1 = udp_snmp()
     st = sipp_stats(run_dir)
     res = {"n": n, "rate": rate, "seconds": seconds, "calls": calls, "sipp": st, "load": load,
@@ -601,6 +630,7 @@ def run_level(n, seconds, run_dir, audio):
     if SERVE:
         res["statuses"] = sum(1 for p in sink.statuses if p.get("CallStatus") == "completed")
         # recd's CPU per thread over the whole run (setup, media, finishing), by thread name.
+        res["short_at_start"] = sink.short_at_start
         res["threads_run"] = list(sink.threads.values())
         res["cpu_run"] = sink.cpu
         res["app_cpu_run"] = sink.app_cpu
@@ -651,10 +681,13 @@ def run_rate(rate, run_dir, seconds=10):
     time.sleep(0.3)
     cmd = sipp_cmd("uac_setup.xml", sink.port, rate, rate * 4, total, 1000, run_dir, seconds + 60)
     t0 = time.time()
-    cpu0 = proc_cpu(sink.pid)
+    cpu0, threads0 = proc_cpu(sink.pid), thread_cpu(sink.pid)
+    app0 = proc_cpu(sink.app.pid) if SERVE else None
     p = subprocess.run(cmd, cwd=run_dir, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     elapsed = time.time() - t0
-    cpu1 = proc_cpu(sink.pid)
+    cpu1, threads1 = proc_cpu(sink.pid), thread_cpu(sink.pid)
+    app1 = proc_cpu(sink.app.pid) if SERVE else None
+    threads = [(name, cpu - threads0.get(tid, ("", 0))[1]) for tid, (name, cpu) in threads1.items()]
     st = sipp_stats(run_dir)
     ok = int(st.get("SuccessfulCall(C)", 0) or 0)
     failed = int(st.get("FailedCall(C)", 0) or 0)
@@ -664,6 +697,8 @@ def run_rate(rate, run_dir, seconds=10):
     # The calls took `seconds` to place plus one call's length (1 s) to finish, when SIPp kept up.
     achieved = ok / max(0.001, elapsed - 1.0)
     return {"rate": rate, "ok": ok, "failed": failed, "ended": len(calls), "elapsed": elapsed,
+            "threads": thread_shares(threads, elapsed),
+            "app_cpu": (app1 - app0) / elapsed if app0 is not None and app1 is not None else None,
             "statuses": sum(1 for p in sink.statuses if p.get("CallStatus") == "completed") if SERVE else None,
             "achieved": achieved, "rtt_ms": hms_ms(st.get("ResponseTime1(C)")), "rtt_p99": rtt_p99(st),
             "rc": p.returncode,
@@ -743,6 +778,13 @@ def report(levels, rates, seconds, started, load_before, load_after, nice, rt, r
                          "; recordings: %d finished, %d completed at exactly %d s, %d ring overflows, %.0f MB "
                          "written" % (len(r["recs"]), r["recorded"], r["seconds"], r["overflows"], r["data_mb"])
                          if RECORD or SERVE else ""))
+        short = sorted(r["seconds"] * 1000 - ms for st, ms in r["recs"] if st == "completed" and ms != r["seconds"] * 1000)
+        if short:
+            lines.append("  - %d recordings not exactly %d s: short by %.0f to %.0f ms (median %.0f)%s" % (
+                len(short), r["seconds"], short[0], short[-1], short[len(short) // 2],
+                "; of %d looked at, %d miss exactly that much at the start (they began after the stream)" % (
+                    len(r["short_at_start"]), sum(1 for a, b in r["short_at_start"] if a == b))
+                if r.get("short_at_start") else ""))
         if SERVE:
             lines.append("  - status callbacks `completed`: %d of %d; TwiML application CPU %s in the window; "
                          "recd's threads in the window: %s; over the whole run, until every recording was "
@@ -761,6 +803,12 @@ def report(levels, rates, seconds, started, load_before, load_after, nice, rt, r
                 r["rate"], r["achieved"], r["ok"], r["failed"], r["rtt_ms"], r["rtt_p99"],
                 "%.2f ms" % r["cpu_per_call_ms"] if r["cpu_per_call_ms"] is not None else "-",
                 "PASS" if r["pass"] else "FAIL"))
+        lines += ["", "recd's threads while SIPp placed the calls (share of one core)%s:" % (
+            ", and the TwiML application's CPU" if SERVE else ""), ""]
+        for r in rates:
+            lines.append("- %d/s: %s%s" % (r["rate"], r["threads"],
+                                           "; application %.0f %%" % (100 * r["app_cpu"]) if r.get("app_cpu") is not None
+                                           else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -793,6 +841,7 @@ def main():
                     help="record every call with recd's recorder into a store in the run folder")
     ap.add_argument("--serve", action="store_true",
                     help="the calls go to build/recd serve --sip and a TwiML application that records them")
+    ap.add_argument("--keep-data", action="store_true", help="keep each level's data folder (recordings)")
     ap.add_argument("--keep-going", action="store_true", help="run every level even after one fails")
     ap.add_argument("--twiml-app", metavar="DIR", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -807,6 +856,8 @@ def main():
     RT = args.rt
     RECORD = args.record
     SERVE = args.serve
+    global KEEP_DATA
+    KEEP_DATA = args.keep_data
     levels = [int(x) for x in args.levels.split(",") if x]
     rates = [int(x) for x in args.rates.split(",") if x]
     if not os.path.exists(RECD if SERVE else SINK):
