@@ -320,11 +320,20 @@ def test_voicemail_record_finish_on_key(voice, app, tmp_path):
         seen["wav_status"] = requests.get(req["params"]["RecordingUrl"], timeout=10).status_code
         return 200, twiml("<Hangup/>"), 0
 
-    app.route("/voice", twiml('<Say>Hi</Say><Record action="/done" recordingStatusCallback="/rsc" '
-                              'recordingStatusCallbackEvent="in-progress completed"/>'))
+    def voice_url(req):
+        # The call's row is there when its application is first asked, and says so.
+        seen["row_at_voice"] = voice.call(req["params"]["CallSid"])["status"]
+        return 200, twiml('<Say>Hi</Say><Record action="/done" recordingStatusCallback="/rsc" '
+                          'recordingStatusCallbackEvent="in-progress completed"/>'), 0
+
+    def status_cb(req):
+        seen["row_at_status"] = voice.call(req["params"]["CallSid"])["status"]
+        return 200, "", 0
+
+    app.route("/voice", voice_url)
     app.route("/done", done)
     app.route("/rsc", rsc)
-    app.route("/status", "")
+    app.route("/status", status_cb)
     number = voice.number(app.url + "/voice", status_callback=app.url + "/status")
     pcap, ms = pcap_of(tmp_path, "vm.pcap", [("pcm", tones([(2.5, []), (1.0, [440]), (1.0, [1000]),
                                                             (1.0, [660]), (0.3, [])])),
@@ -357,6 +366,7 @@ def test_voicemail_record_finish_on_key(voice, app, tmp_path):
 
     status = app.wait("/status")[0]
     assert status["params"]["CallStatus"] == "completed"
+    assert seen["row_at_voice"] == "ringing" and seen["row_at_status"] == "completed", seen
     assert int(status["params"]["CallDuration"]) >= 4
     assert voice.signed(status)
     call = voice.call(p["CallSid"])
