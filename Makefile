@@ -266,10 +266,11 @@ bench-stt: deps build/recd build/bench/stt_speed
 
 # Concurrent SIP calls with SIPp as the caller (bench/calls.py; its own section of bench/RESULTS.md),
 # also the second half of `make bench`. `make bench-calls [LEVELS=50,100,…] [SECONDS=60] [QUICK=1] [RECORD=1]`
-# (RECORD: every call recorded to disk by recd's recorder, as <Record> would).
-bench-calls: deps build/bench/sip_sink
+# `[SERVE=1]` (RECORD: every call recorded to disk by recd's recorder, as <Record> would; SERVE: the
+# calls go to the real `recd serve --sip` and a TwiML application that answers <Record>).
+bench-calls: deps build/bench/sip_sink build/recd
 	/usr/bin/python3 bench/calls.py $(if $(LEVELS),--levels $(LEVELS)) $(if $(SECONDS),--seconds $(SECONDS)) \
-	  $(if $(QUICK),--quick) $(if $(RECORD),--record)
+	  $(if $(QUICK),--quick) $(if $(RECORD),--record) $(if $(SERVE),--serve)
 
 # A same-run A/B of two builds (bench/ab.py): BASE (a git revision, default HEAD~1) against the
 # working tree's build/recd, on the bench's data set. `make bench-ab [BASE=REV] [N=…] [QUICK=1]`.

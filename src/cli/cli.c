@@ -15,6 +15,7 @@
 #include "service/transcribe.h"
 
 #include <signal.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,8 +182,8 @@ static const char *base_url(void)
 
 static const char serve_help[] =
     "usage: recd serve [--listen HOST:PORT] [--base-url URL] [--threads N] [--auth-fail-limit N]\n"
-    "                  [--sip HOST:PORT [--rtp-ports LO-HI] [--sip-allow CIDR,...]\n"
-    "                   [--webhook-timeout-seconds S]]\n"
+    "                  [--sip HOST:PORT [--rtp-ports LO-HI] [--sip-allow CIDR,...] [--sip-max-calls N]\n"
+    "                   [--sip-invite-rate R] [--sip-invite-burst B] [--webhook-timeout-seconds S]]\n"
     "                  [--stt URL [--stt-model NAME] [--stt-key-file FILE] [--stt-timeout-seconds S]]\n"
     "                  [--transcribe-workers N] [--transcribe-nice N]\n"
     "                  [--transcribe-max-seconds N] [--transcribe-lease-seconds S]\n"
@@ -193,8 +194,11 @@ static const char serve_help[] =
     "the limit off).\n"
     "--sip (default $RECD_SIP; none: no calls) answers SIP calls on UDP and TCP and runs the called\n"
     "number's TwiML; --rtp-ports is the RTP range (default 16384-32767); --sip-allow lists who may\n"
-    "call (default loopback only); --webhook-timeout-seconds bounds each webhook request of a call\n"
-    "(default 15, Twilio's).\n"
+    "call (default loopback only). --sip-max-calls (default $RECD_SIP_MAX_CALLS or 500) caps concurrent\n"
+    "calls, more get 503; --sip-invite-rate and --sip-invite-burst (default $RECD_SIP_INVITE_RATE or 5\n"
+    "a second, $RECD_SIP_INVITE_BURST or 20) limit INVITEs per source address, more get 503 with\n"
+    "Retry-After.\n"
+    "--webhook-timeout-seconds bounds each webhook request of a call (default 15, Twilio's).\n"
     "Transcriptions (docs/transcription.md) are made by --transcribe-workers threads (default 1) with\n"
     "the built-in engine (PocketSphinx, en-us), or with --stt URL (env RECD_STT), a server speaking\n"
     "POST /v1/audio/transcriptions (--stt-model, default whisper-1; --stt-key-file: a file holding\n"
@@ -219,6 +223,56 @@ static int num_opt(struct args *a, const char *name, double lo, double hi, int f
         return -1;
     }
     *out = d;
+    return 0;
+}
+
+/* A number option as num_opt, whole, falling back to the environment variable `env`. */
+static int num_opt_env(struct args *a, const char *name, const char *env, unsigned lo, unsigned hi,
+                       unsigned *out)
+{
+    const char *v = optv(a, name);
+    if (!v) {
+        v = getenv(env);
+        if (!v || !*v)
+            return 0;
+    }
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || errno || n < (long)lo || n > (long)hi) {
+        fprintf(stderr, "recd: %s%s %s: want a whole number %u to %u (see recd serve --help)\n",
+                optv(a, name) ? "--" : "$", optv(a, name) ? name : env, v, lo, hi);
+        return -1;
+    }
+    *out = (unsigned)n;
+    return 0;
+}
+
+/* The SIP options of `recd serve` (contract §7) into `so`. 0, or EXIT_USAGE after a one-line message. */
+static int serve_sip_opts(struct args *a, struct recd_serve_opts *so)
+{
+    so->sip = optv(a, "sip");
+    if (!so->sip)
+        so->sip = getenv("RECD_SIP");
+    if (so->sip && !*so->sip)
+        so->sip = NULL;
+    if (!so->sip &&
+        (optv(a, "rtp-ports") || optv(a, "sip-allow") || optv(a, "sip-max-calls") ||
+         optv(a, "sip-invite-rate") || optv(a, "sip-invite-burst") || optv(a, "webhook-timeout-seconds")))
+        return usage_error("%s need --sip",
+                           "--rtp-ports, --sip-allow, --webhook-timeout-seconds and the --sip-… limits");
+    double webhook_s = 0;
+    if (num_opt(a, "webhook-timeout-seconds", 0.5, 600, 1, &webhook_s) < 0)
+        return EXIT_USAGE;
+    so->webhook_timeout_ms = (unsigned)(webhook_s * 1000);
+    so->rtp_ports = optv(a, "rtp-ports");
+    so->sip_allow = optv(a, "sip-allow");
+    /* Without --sip the environment's limits are not looked at: they belong to an endpoint. */
+    if (so->sip &&
+        (num_opt_env(a, "sip-max-calls", "RECD_SIP_MAX_CALLS", 1, 100000, &so->sip_max_calls) < 0 ||
+         num_opt_env(a, "sip-invite-rate", "RECD_SIP_INVITE_RATE", 1, 1000000, &so->sip_invite_rate) < 0 ||
+         num_opt_env(a, "sip-invite-burst", "RECD_SIP_INVITE_BURST", 1, 1000000, &so->sip_invite_burst) < 0))
+        return EXIT_USAGE;
     return 0;
 }
 
@@ -289,6 +343,9 @@ static int cmd_serve(int argc, char **argv)
                          {"rtp-ports", 1, NULL},
                          {"sip-allow", 1, NULL},
                          {"webhook-timeout-seconds", 1, NULL},
+                         {"sip-max-calls", 1, NULL},
+                         {"sip-invite-rate", 1, NULL},
+                         {"sip-invite-burst", 1, NULL},
                          {"stt", 1, NULL},
                          {"stt-model", 1, NULL},
                          {"stt-key-file", 1, NULL},
@@ -332,30 +389,18 @@ static int cmd_serve(int argc, char **argv)
             return usage_error("--auth-fail-limit %s: want 0 to 1000000", lim);
         limit = (unsigned)t;
     }
-    const char *sip = optv(&a, "sip");
-    if (!sip)
-        sip = getenv("RECD_SIP");
-    if (sip && !*sip)
-        sip = NULL;
-    if (!sip && (optv(&a, "rtp-ports") || optv(&a, "sip-allow") || optv(&a, "webhook-timeout-seconds")))
-        return usage_error("%s need --sip", "--rtp-ports, --sip-allow and --webhook-timeout-seconds");
-    double webhook_s = 0;
-    if (num_opt(&a, "webhook-timeout-seconds", 0.5, 600, 1, &webhook_s) < 0)
-        return EXIT_USAGE;
     struct recd_serve_opts so = {
         .data_dir = data_dir(&a),
         .listen = listen,
         .base_url = optv(&a, "base-url"),
         .threads = threads,
         .auth_fail_limit = limit,
-        .sip = sip,
-        .rtp_ports = optv(&a, "rtp-ports"),
-        .sip_allow = optv(&a, "sip-allow"),
-        .webhook_timeout_ms = (unsigned)(webhook_s * 1000),
         .store = store_of(&a),
     };
     char key[514];
-    int bad = serve_stt_opts(&a, &so, key, sizeof key);
+    int bad = serve_sip_opts(&a, &so);
+    if (!bad)
+        bad = serve_stt_opts(&a, &so, key, sizeof key);
     if (bad)
         return bad;
     int rc = recd_serve(&so);

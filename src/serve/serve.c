@@ -133,7 +133,7 @@ static int base_url_of(const struct recd_serve_opts *o, char *out, size_t cap)
     return 0;
 }
 
-/* --sip HOST:PORT, --rtp-ports LO-HI and --sip-allow CIDR,… into the endpoint's options. */
+/* --sip HOST:PORT, --rtp-ports LO-HI, --sip-allow CIDR,… and the limits into the endpoint's options. */
 static int sip_opts_of(const struct recd_serve_opts *o, struct recd_sip_opts *so)
 {
     memset(so, 0, sizeof *so);
@@ -155,6 +155,9 @@ static int sip_opts_of(const struct recd_serve_opts *o, struct recd_sip_opts *so
     host[hl] = '\0';
     so->host = host;
     so->port = (uint16_t)port;
+    so->max_calls = o->sip_max_calls;
+    so->invite_rate = o->sip_invite_rate;
+    so->invite_burst = o->sip_invite_burst;
     if (o->rtp_ports && recd_sip_port_range_parse(o->rtp_ports, &so->rtp_lo, &so->rtp_hi) < 0) {
         recd_log_error("--rtp-ports %s: want LO-HI, 1024 to 65535", o->rtp_ports);
         return RECD_E_BAD_INPUT;

@@ -785,6 +785,7 @@ static void hand_over(struct recd_recorder *rec, struct recd_rec *list, struct r
 static void *writer_main(void *arg)
 {
     struct recd_recorder *rec = arg;
+    (void)pthread_setname_np(pthread_self(), "recd-rec-write"); /* for top -H, perf and bench/calls.py */
     rec->last_drain = mono_ms();
     rec->next_sync = rec->last_drain + rec->flush_ms;
     pthread_mutex_lock(&rec->lock);
@@ -852,6 +853,7 @@ static void *writer_main(void *arg)
 static void *finisher_main(void *arg)
 {
     struct recd_recorder *rec = arg;
+    (void)pthread_setname_np(pthread_self(), "recd-rec-finish"); /* for top -H, perf and bench/calls.py */
     pthread_mutex_lock(&rec->lock);
     for (;;) {
         while (!rec->to_finish && !rec->writer_done)
