@@ -35,6 +35,10 @@ TEST_CFLAGS += -Werror
 endif
 
 LIB_SRC  := $(shell find src -name '*.c' ! -name main.c | sort)
+# The console's page (console/, contract §10) goes into the library as a table of its bytes that
+# scripts/embed-assets.py writes at build time (src/console/assets.h).
+CONSOLE_FILES := $(sort $(wildcard console/*.html console/*.js console/*.css console/*.svg))
+LIB_SRC  += build/gen/console_assets.c
 REL_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
 TEST_OBJ := $(LIB_SRC:%.c=build/test/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -81,6 +85,10 @@ deps:
 	  echo "installing:$$missing"; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
+
+build/gen/console_assets.c: scripts/embed-assets.py $(CONSOLE_FILES)
+	@mkdir -p $(@D)
+	/usr/bin/python3 scripts/embed-assets.py $@ $(CONSOLE_FILES)
 
 build/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -252,6 +260,7 @@ bench: deps build/recd build/bench/gen build/bench/rawwrite build/bench/sip_sink
 	/usr/bin/python3 bench/calls.py $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/stt.py $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/peaks.py $(if $(QUICK),--quick)
+	/usr/bin/python3 bench/console.py $(if $(QUICK),--quick)
 
 # Waveform peaks in times real time (bench/peaks.py; its own section of bench/RESULTS.md), also the
 # last part of `make bench`. `make bench-peaks [QUICK=1]`.
@@ -263,6 +272,12 @@ bench-peaks: deps build/bench/peaks
 .PHONY: bench-stt
 bench-stt: deps build/recd build/bench/stt_speed
 	/usr/bin/python3 bench/stt.py $(if $(QUICK),--quick)
+
+# The web console in headless Chromium on a store of N recordings (bench/console.py: first list
+# render, waveform drawn, page weight; default N=100000), also the last part of `make bench`.
+.PHONY: bench-console
+bench-console: deps build/recd build/bench/gen
+	/usr/bin/python3 bench/console.py $(if $(N),--n $(N)) $(if $(QUICK),--quick)
 
 # Concurrent SIP calls with SIPp as the caller (bench/calls.py; its own section of bench/RESULTS.md),
 # also the second half of `make bench`. `make bench-calls [LEVELS=50,100,…] [SECONDS=60] [QUICK=1] [RECORD=1]`

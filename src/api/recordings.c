@@ -69,7 +69,8 @@ static const char *req_header(struct call *c, const char *name)
     return c->rq->header ? c->rq->header(c->rq, name) : NULL;
 }
 
-/* The stored WAV and what is derived from it: file suffix, ETag tag, download extension, type. */
+/* The stored WAV and what is derived from it: file suffix, ETag tag, download extension (the
+ * downmix's differs, so that saving both leaves two files), type. */
 struct variant {
     const char *suffix, *etag_tag, *ext, *ct;
 };
@@ -79,8 +80,8 @@ struct variant {
 static const struct variant *variant_of(struct call *c, const struct recd_recording *r)
 {
     static const struct variant variants[2][2] = {
-        {{".wav", "", "wav", CT_WAV}, {".mono.wav", "-mono", "wav", CT_WAV}},
-        {{".mp3", "-mp3", "mp3", CT_MP3}, {".mono.mp3", "-mono-mp3", "mp3", CT_MP3}},
+        {{".wav", "", "wav", CT_WAV}, {".mono.wav", "-mono", "mono.wav", CT_WAV}},
+        {{".mp3", "-mp3", "mp3", CT_MP3}, {".mono.mp3", "-mono-mp3", "mono.mp3", CT_MP3}},
     };
     int mp3 = c->rt.ext == RECD_EXT_MP3, mono = 0;
     const struct recd_str *ch = recd_query_get(&c->qs, "RequestedChannels");

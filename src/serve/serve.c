@@ -3,6 +3,7 @@
 #include "api/api.h"
 #include "api/cache.h"
 #include "api/limiter.h"
+#include "console/console.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -88,6 +89,12 @@ static void handle(void *cls, void *ts, struct recd_request *rq, struct recd_res
     rq->limiter = app->limiter;
     rq->live = app->voice ? live_recording : NULL;
     rq->live_arg = app->voice;
+    /* The console's page is not part of the API: its paths are sent to it before routing. */
+    const char *qm = memchr(rq->target.p, '?', rq->target.n);
+    if (recd_console_owns(rq->target.p, qm ? (size_t)(qm - rq->target.p) : rq->target.n)) {
+        recd_console_handle(rq, rs);
+        return;
+    }
     recd_api_handle(rq, rs);
 }
 

@@ -65,6 +65,11 @@ def test_make_bench_quick(tmp_path):
     for phase in ("A idle", "B busy"):
         assert re.search(r"^\| %s \| 10 \| \d+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \|" % phase, text, re.M), text
     assert re.search(r"^\| list p99 \(worst of the runs\) \| .* \| (PASS|FAIL|INVALID[^|]*) \|$", text, re.M), text
+    # The console section (bench/console.py in headless Chromium): its rows, whatever the times.
+    assert text.count("<!-- bench-console:begin N=2000 QUICK") == 1, text
+    for case in ("first list render, first load", "waveform drawn, first open (peaks made)",
+                 "page weight (HTML+JS+CSS)"):
+        assert "| %s " % case in text, case
     # The repository's results file is left alone.
     after = (REPO / "bench" / "RESULTS.md").read_bytes() if (REPO / "bench" / "RESULTS.md").exists() else None
     assert after == before

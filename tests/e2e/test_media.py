@@ -183,9 +183,9 @@ VARIANTS = [
     ("mp3", "mono", ".mp3", "audio/mpeg", "mp3"),
     ("stereo-wav", "stereo", ".wav", "audio/x-wav", "wav"),
     ("stereo-mp3", "stereo", ".mp3", "audio/mpeg", "mp3"),
-    ("downmix-wav", "stereo", ".wav?RequestedChannels=1", "audio/x-wav", "wav"),
-    ("downmix-mp3", "stereo", ".mp3?RequestedChannels=1", "audio/mpeg", "mp3"),
-    ("downmix-none", "stereo", "?RequestedChannels=1", "audio/x-wav", "wav"),
+    ("downmix-wav", "stereo", ".wav?RequestedChannels=1", "audio/x-wav", "mono.wav"),
+    ("downmix-mp3", "stereo", ".mp3?RequestedChannels=1", "audio/mpeg", "mono.mp3"),
+    ("downmix-none", "stereo", "?RequestedChannels=1", "audio/x-wav", "mono.wav"),
 ]
 VARIANT_IDS = [v[0] for v in VARIANTS]
 
