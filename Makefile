@@ -24,6 +24,8 @@ STT_CFLAGS := -isystem /usr/include/pocketsphinx -isystem /usr/include/sphinxbas
               -isystem /usr/include/$(shell gcc -print-multiarch)/sphinxbase
 CFLAGS_COMMON += $(STT_CFLAGS)
 LDLIBS   += -lpocketsphinx -lsphinxbase
+# recd_build_info (src/ops/build_info.h): build/gen/recd_build.h, from git.
+CFLAGS_COMMON += -Ibuild/gen
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -50,6 +52,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) -g -O1 -fsanitize=fuzze
                -fno-sanitize-recover=undefined
 FUZZ_CFLAGS += $(PG_CFLAGS)
 FUZZ_CFLAGS += $(STT_CFLAGS)
+FUZZ_CFLAGS += -Ibuild/gen
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 
 # Debian packages the build, the tests and `make run` need.
@@ -76,6 +79,18 @@ deps:
 	  echo "installing:$$missing"; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
+
+# recd_build_info's labels, from git; rewritten only when they change, so a new commit rebuilds
+# one object. Outside a git checkout they say "unknown".
+build/gen/recd_build.h: FORCE
+	@mkdir -p $(@D); \
+	v=$$(git describe --tags --always --dirty 2>/dev/null || echo unknown); \
+	c=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
+	printf '#define RECD_BUILD_VERSION "%s"\n#define RECD_BUILD_COMMIT "%s"\n' "$$v" "$$c" > $@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+build/obj/src/ops/metrics.o build/test/obj/src/ops/metrics.o build/fuzz/obj/src/ops/metrics.o: build/gen/recd_build.h
+.PHONY: FORCE
+FORCE:
 
 build/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -141,12 +156,23 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c build/fuzz/librecd.a
 fuzz: deps $(FUZZ_BIN)
 	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
-e2e: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
+# promtool checks /metrics in tests/e2e/test_ops_metrics.py. Debian has it only in the prometheus
+# package (a server, 96 MB with its web assets), so only its one static binary is taken from the
+# package that `apt-get download` fetches; a promtool on the PATH is used as it is.
+build/tools/promtool:
+	@mkdir -p $(@D)
+	@if command -v promtool >/dev/null 2>&1; then ln -sf "$$(command -v promtool)" $@; else \
+	  cd $(@D) && rm -f prometheus_*.deb && \
+	  { apt-get download prometheus >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get download prometheus >/dev/null; }; } && \
+	  dpkg-deb --fsys-tarfile prometheus_*.deb | tar -xO ./usr/bin/promtool > promtool.tmp && \
+	  chmod 755 promtool.tmp && mv promtool.tmp promtool && rm -f prometheus_*.deb; fi
+
+e2e: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) build/tools/promtool
 	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 
 # Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
 # pytest's summary line closes the run; the exit status is non-zero if anything failed.
-test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
+test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) build/tools/promtool
 	@$(PG_CLUSTER_UP); \
 	scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); u=$$?; \
 	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; e=$$?; \

@@ -89,6 +89,9 @@ struct recd_response {
     int www_authenticate;                  /* add WWW-Authenticate: Basic realm="Twilio API" */
     int cors_preflight;                    /* add the CORS preflight headers */
     char disposition[64];                  /* Content-Disposition value, or "" */
+    /* The route template the request matched ("/2010-04-01/Accounts/{AccountSid}/Recordings.json"),
+     * static storage, for the metrics' route label; NULL when none did. Never a path. */
+    const char *route;
 };
 
 /** Prepares `rs` to be filled (status 500, empty body, no fd). */

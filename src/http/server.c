@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "http/h1.h"
+#include "ops/metrics.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -72,9 +73,11 @@ struct conn {
     int file;                       /* file body, or -1 */
     off_t file_off;
     int64_t file_left;
-    /* For the access line. */
+    /* For the access line and the metrics. */
     int status;
     int64_t bytes;
+    const char *route; /* the handler's route template, or NULL */
+    int in_flight;     /* counted in recd_http_requests_in_flight */
 };
 
 struct loop {
@@ -92,8 +95,9 @@ struct loop {
     int64_t stop_deadline_us;
     char date[40];
     time_t date_s;
-    struct recd_buf log;  /* access lines not yet written */
-    int64_t log_since_us; /* when the oldest of them was made */
+    struct recd_buf log;     /* access lines not yet written */
+    int64_t log_since_us;    /* when the oldest of them was made */
+    _Atomic int64_t beat_us; /* the loop's last tick (about once a second): recd_http_alive */
 };
 
 struct recd_http {
@@ -162,11 +166,17 @@ static void log_request(struct conn *c, int aborted)
         else
             recd_buf_addc(b, (char)ch);
     }
-    int64_t t0 = c->t0_us ? c->t0_us : recd_now_us();
-    recd_buf_printf(b, " %d %lld %lldus%s\n", c->status, (long long)c->bytes, (long long)(recd_now_us() - t0),
+    int64_t t0 = c->t0_us ? c->t0_us : recd_now_us(), us = recd_now_us() - t0;
+    recd_buf_printf(b, " %d %lld %lldus%s\n", c->status, (long long)c->bytes, (long long)us,
                     aborted ? " aborted" : "");
     if (b->len > LOG_FLUSH)
         flush_log(c->l);
+    /* Per thread, no lock: the registry keeps this loop's own slots (ops/metrics.h). */
+    recd_metrics_http(c->route, (unsigned)h->m, c->status, (uint64_t)c->bytes, us);
+    if (c->in_flight) {
+        recd_metric_gauge_add(RECD_MET_HTTP_IN_FLIGHT, 0, -1);
+        c->in_flight = 0;
+    }
 }
 
 static char *take_buf(struct loop *l)
@@ -229,6 +239,7 @@ static void conn_close(struct conn *c)
     }
     l->nconns--;
     atomic_fetch_sub(&l->sv->conns, 1);
+    recd_metric_gauge_add(RECD_MET_HTTP_CONNECTIONS, 0, -1);
     free(c);
 }
 
@@ -329,11 +340,22 @@ static void respond(struct conn *c, struct recd_response *rs, int keep_alive)
     }
     c->status = rs->status;
     c->bytes = (int64_t)length;
+    c->route = rs->route;
     c->sending = 1;
+}
+
+/* A request is in flight from when it is handed to the handler (or refused) until its access line. */
+static void count_in_flight(struct conn *c)
+{
+    if (!c->in_flight) {
+        recd_metric_gauge_add(RECD_MET_HTTP_IN_FLIGHT, 0, 1);
+        c->in_flight = 1;
+    }
 }
 
 static void refuse(struct conn *c)
 {
+    count_in_flight(c);
     struct recd_response rs;
     recd_response_init(&rs);
     recd_api_error(&rs, c->h.err, recd_h1_wants_json(c->h.target), c->h.why);
@@ -364,6 +386,7 @@ static void answer(struct conn *c)
     struct recd_h1 *h = &c->h;
     struct recd_response rs;
     recd_response_init(&rs);
+    count_in_flight(c);
     if (!l->ts)
         l->ts = l->sv->o.thread_open(l->sv->o.cls); /* the cause may have passed */
     if (!l->ts) {
@@ -404,6 +427,10 @@ static int finish_request(struct conn *c)
 {
     log_request(c, 0);
     drop_response(c);
+    /* A next request that is abandoned before its answer is logged and counted as status 0. */
+    c->route = NULL;
+    c->status = 0;
+    c->bytes = 0;
     if (c->close_after) {
         begin_linger(c);
         return 0;
@@ -583,6 +610,7 @@ static void accept_all(struct loop *l)
             l->conns->prev = c;
         l->conns = c;
         l->nconns++;
+        recd_metric_gauge_add(RECD_MET_HTTP_CONNECTIONS, 0, 1);
         conn_run(c, 1);
     }
 }
@@ -617,6 +645,7 @@ static void *loop_main(void *arg)
     struct loop *l = arg;
     struct epoll_event ev[EVENTS];
     l->ts = l->sv->o.thread_open(l->sv->o.cls);
+    atomic_store_explicit(&l->beat_us, recd_now_us(), memory_order_relaxed);
     int64_t next_tick = 0;
     int stop = 0;
     for (;;) {
@@ -666,6 +695,7 @@ static void *loop_main(void *arg)
             begin_stop(l);
         if (now >= next_tick) {
             next_tick = now + RECD_US_PER_SEC;
+            atomic_store_explicit(&l->beat_us, now, memory_order_relaxed);
             update_date(l, (time_t)(now / RECD_US_PER_SEC));
             sweep(l, now);
             if (l->accept_blocked && l->lfd >= 0)
@@ -814,6 +844,17 @@ fail:
     free_loops(sv);
     free(sv);
     return RECD_E_IO;
+}
+
+int recd_http_alive(struct recd_http *sv, int64_t max_age_us)
+{
+    int64_t now = recd_now_us();
+    for (unsigned i = 0; i < sv->nloops; i++) {
+        int64_t beat = atomic_load_explicit(&sv->loops[i].beat_us, memory_order_relaxed);
+        if (beat == 0 || now - beat > max_age_us)
+            return 0;
+    }
+    return 1;
 }
 
 void recd_http_stop(struct recd_http *sv)
