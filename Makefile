@@ -232,6 +232,15 @@ bench-ab: deps build/recd build/bench/gen
 	    $(if $(N),--n $(N)) $(if $(QUICK),--quick); s=$$?; \
 	  git worktree remove --force build/ab/src; exit $$s
 
+# The cost of counting (issue 17: within 3% of CPU per request): its parts in ns (bench/metrics_cost.c),
+# then one build with `--metrics off` as the base against metrics on, in a same-run A/B on the bench's
+# data set. `make bench-metrics [N=…] [QUICK=1]`.
+.PHONY: bench-metrics
+bench-metrics: deps build/recd build/bench/gen build/bench/metrics_cost
+	@d=$$(mktemp -d) && build/bench/metrics_cost $$d; s=$$?; rm -rf $$d; exit $$s
+	/usr/bin/python3 bench/ab.py --base-bin build/recd --new-bin build/recd --base-args "--metrics off" \
+	  $(if $(N),--n $(N)) $(if $(QUICK),--quick)
+
 format:
 	clang-format -i $$(find src tests/unit tests/harness fuzz bench -name '*.[ch]')
 

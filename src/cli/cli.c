@@ -173,6 +173,7 @@ static const char serve_help[] =
     "                  [--transcribe-max-seconds N] [--transcribe-lease-seconds S]\n"
     "                  [--transcribe-retry-seconds S] [--data DIR] [--store URL]\n"
     "                  [--metrics on|off] [--metrics-listen HOST:PORT] [--metrics-allow CIDR,...]\n"
+    "                  [--log-format text|json]\n"
     "Serves the Recordings API. --listen defaults to $RECD_LISTEN or 127.0.0.1:8080; --base-url (the\n"
     "public URL in media_url) defaults to http://LISTEN. --auth-fail-limit: failed Basic auth\n"
     "attempts a minute per client address before 429 (default $RECD_AUTH_FAIL_LIMIT or 60; 0 turns\n"
@@ -192,7 +193,8 @@ static const char serve_help[] =
     "only on --metrics-listen (default $RECD_METRICS_LISTEN) to whoever reaches it; --metrics off\n"
     "counts nothing (docs/operations.md).\n"
     "Under systemd (Type=notify) it says READY=1 once listening, WATCHDOG=1 when WatchdogSec is set\n"
-    "and STOPPING=1 on the way out. Stops cleanly on SIGINT/SIGTERM.\n";
+    "and STOPPING=1 on the way out. --log-format json (default $RECD_LOG_FORMAT or text) writes the\n"
+    "log and the access log as JSON lines. Stops cleanly on SIGINT/SIGTERM.\n";
 
 /* A number option within [lo, hi]; fractional when `frac`. 0 when absent, -1 (after a message) when bad. */
 static int num_opt(struct args *a, const char *name, double lo, double hi, int frac, double *out)
@@ -285,7 +287,8 @@ static int cmd_serve(int argc, char **argv)
                          {"transcribe-retry-seconds", 1, NULL},
                          {"metrics", 1, NULL},
                          {"metrics-listen", 1, NULL},
-                         {"metrics-allow", 1, NULL}};
+                         {"metrics-allow", 1, NULL},
+                         {"log-format", 1, NULL}};
     char *pos[argc + 1];
     struct args a;
     if (parse_args(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &a, pos))
@@ -347,6 +350,12 @@ static int cmd_serve(int argc, char **argv)
         so.metrics_listen = getenv("RECD_METRICS_LISTEN");
     if (so.metrics_listen && !*so.metrics_listen)
         so.metrics_listen = NULL;
+    const char *log_format = optv(&a, "log-format");
+    if (!log_format)
+        log_format = getenv("RECD_LOG_FORMAT");
+    if (log_format && *log_format && strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0)
+        return usage_error("--log-format %s: want text or json", log_format);
+    so.log_json = log_format && strcmp(log_format, "json") == 0;
     so.metrics_allow = optv(&a, "metrics-allow");
     if (!so.metrics_allow)
         so.metrics_allow = getenv("RECD_METRICS_ALLOW");

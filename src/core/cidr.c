@@ -75,15 +75,16 @@ int recd_cidr_list_match(const struct recd_cidr_list *l, const unsigned char *ad
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (l->any)
         return 1;
-    int family = len == 4 ? 4 : len == 16 ? 6 : 0;
-    if (family == 6 && memcmp(addr, mapped, 12) == 0) {
-        addr += 12;
-        family = 4;
-    }
-    if (!family)
+    if (len != 4 && len != 16)
         return 0;
-    for (unsigned i = 0; i < l->n; i++)
-        if (l->v[i].family == family && prefix_eq(l->v[i].addr, addr, l->v[i].prefix))
+    /* An IPv4-mapped address is both: the IPv4 address it carries, and itself. */
+    const unsigned char *v4 = len == 4 ? addr : memcmp(addr, mapped, 12) == 0 ? addr + 12 : NULL;
+    for (unsigned i = 0; i < l->n; i++) {
+        const struct recd_cidr *c = &l->v[i];
+        if (c->family == 4 && v4 && prefix_eq(c->addr, v4, c->prefix))
             return 1;
+        if (c->family == 6 && len == 16 && prefix_eq(c->addr, addr, c->prefix))
+            return 1;
+    }
     return 0;
 }

@@ -34,7 +34,7 @@ int recd_cidr_list_parse(const char *s, struct recd_cidr_list *out);
 
 /**
  * 1 when the address (`len` 4 or 16 bytes, network order) falls in one of the list's ranges.
- * An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is tested as the IPv4 address it carries.
+ * An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is also tested as the IPv4 address it carries.
  */
 int recd_cidr_list_match(const struct recd_cidr_list *l, const unsigned char *addr, size_t len);
 

@@ -7,6 +7,7 @@
 #include "http/h1.h"
 #include "ops/metrics.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -134,22 +135,11 @@ static void flush_log(struct loop *l)
     recd_buf_reset(&l->log);
 }
 
-/*
- * One access line per request: never the query (signed links carry secrets there) nor any
- * header; bytes that could break the line or its fields are escaped.
- */
-static void log_request(struct conn *c, int aborted)
+/* The request's path for the access line: never the query (signed links carry secrets there);
+ * bytes that could break the line or its fields escaped, so the result is printable ASCII (and
+ * for JSON without a quote or a backslash). */
+static void add_path(struct recd_buf *b, const struct recd_h1 *h, int json)
 {
-    struct recd_h1 *h = &c->h;
-    struct recd_buf *b = &c->l->log;
-    if (!b->len)
-        c->l->log_since_us = recd_now_us();
-    recd_buf_adds(b, "access ");
-    if (h->method_len)
-        recd_buf_add(b, h->method, h->method_len > 32 ? 32 : h->method_len);
-    else
-        recd_buf_addc(b, '-');
-    recd_buf_addc(b, ' ');
     size_t n = 0;
     if (h->target.p) {
         const char *q = memchr(h->target.p, '?', h->target.n);
@@ -161,14 +151,56 @@ static void log_request(struct conn *c, int aborted)
         recd_buf_addc(b, '-');
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)h->target.p[i];
-        if (ch <= 0x20 || ch >= 0x7f)
+        if (ch <= 0x20 || ch >= 0x7f || (json && (ch == '"' || ch == '\\')))
             recd_buf_printf(b, "%%%02X", ch);
         else
             recd_buf_addc(b, (char)ch);
     }
+}
+
+/* The access line as one JSON object (--log-format json), with what a log shipper indexes. */
+static void add_json_line(struct recd_buf *b, const struct conn *c, int aborted, int64_t us)
+{
+    const struct recd_h1 *h = &c->h;
+    char when[32], method[200], addr[INET6_ADDRSTRLEN] = "";
+    recd_log_time(when);
+    recd_log_json_esc(method, sizeof method, h->method_len ? h->method : "-",
+                      h->method_len ? (h->method_len > 32 ? 32 : h->method_len) : 1);
+    if (c->addr_len)
+        inet_ntop(c->addr_len == 4 ? AF_INET : AF_INET6, c->addr, addr, sizeof addr);
+    recd_buf_printf(b, "{\"time\":\"%s\",\"level\":\"info\",\"type\":\"access\",\"method\":\"%s\",\"path\":\"", when,
+                    method);
+    add_path(b, h, 1);
+    recd_buf_printf(b, "\",\"route\":%s%s%s,\"status\":%d,\"bytes\":%lld,\"duration_us\":%lld,\"remote\":\"%s\","
+                       "\"aborted\":%s}\n",
+                    c->route ? "\"" : "", c->route ? c->route : "null", c->route ? "\"" : "", c->status,
+                    (long long)c->bytes, (long long)us, addr, aborted ? "true" : "false");
+}
+
+/*
+ * One access line per request: never the query (signed links carry secrets there) nor any
+ * header; bytes that could break the line or its fields are escaped.
+ */
+static void log_request(struct conn *c, int aborted)
+{
+    struct recd_h1 *h = &c->h;
+    struct recd_buf *b = &c->l->log;
+    if (!b->len)
+        c->l->log_since_us = recd_now_us();
     int64_t t0 = c->t0_us ? c->t0_us : recd_now_us(), us = recd_now_us() - t0;
-    recd_buf_printf(b, " %d %lld %lldus%s\n", c->status, (long long)c->bytes, (long long)us,
-                    aborted ? " aborted" : "");
+    if (recd_log_json()) {
+        add_json_line(b, c, aborted, us);
+    } else {
+        recd_buf_adds(b, "access ");
+        if (h->method_len)
+            recd_buf_add(b, h->method, h->method_len > 32 ? 32 : h->method_len);
+        else
+            recd_buf_addc(b, '-');
+        recd_buf_addc(b, ' ');
+        add_path(b, h, 0);
+        recd_buf_printf(b, " %d %lld %lldus%s\n", c->status, (long long)c->bytes, (long long)us,
+                        aborted ? " aborted" : "");
+    }
     if (b->len > LOG_FLUSH)
         flush_log(c->l);
     /* Per thread, no lock: the registry keeps this loop's own slots (ops/metrics.h). */

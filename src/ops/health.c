@@ -12,14 +12,16 @@
 /* Readiness moves are logged once each way, not at every probe. */
 static _Atomic int was_unready;
 
-static const char *reason_of(int rc)
+/* What a check came to, for the body: coarse words, never a path or an errno text. */
+static const char *reason_of(int rc, int media)
 {
-    switch (rc) {
-    case 0: return "ok";
-    case RECD_E_UNAVAILABLE: return "unavailable";
-    case RECD_E_NO_SPACE: return "no space";
-    default: return "failing";
-    }
+    if (rc == 0)
+        return "ok";
+    if (rc == RECD_E_NO_SPACE)
+        return "no space";
+    if (media)
+        return "not writable";
+    return rc == RECD_E_UNAVAILABLE ? "unavailable" : "failing";
 }
 
 static void readyz(const struct recd_ops_endpoints *e, struct recd_store *st, struct recd_blob *b,
@@ -38,12 +40,12 @@ static void readyz(const struct recd_ops_endpoints *e, struct recd_store *st, st
                     ok         ? "ready"
                     : stopping ? "stopping"
                                : "not ready",
-                    reason_of(src), reason_of(mrc));
+                    reason_of(src, 0), reason_of(mrc, 1));
     if (atomic_exchange(&was_unready, !ok) != !ok) {
         if (ok)
             recd_log_info("ready again");
         else if (!stopping)
-            recd_log_warn("not ready: store %s, media %s", reason_of(src), reason_of(mrc));
+            recd_log_warn("not ready: store %s, media %s", reason_of(src, 0), reason_of(mrc, 1));
     }
 }
 

@@ -280,6 +280,7 @@ static int start_transcription(const struct recd_serve_opts *o, const char *base
  */
 int recd_serve(const struct recd_serve_opts *o)
 {
+    recd_log_set_json(o->log_json);
     struct app app = {.data_dir = o->data_dir, .store = o->store};
     int rc = base_url_of(o, app.base_url, sizeof app.base_url);
     if (rc < 0)

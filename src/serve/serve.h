@@ -37,6 +37,7 @@ struct recd_serve_opts {
                                  * only there; NULL = /metrics on `listen` */
     const char *metrics_allow;  /* who may read /metrics on `listen`: CIDR list, "any" or "none";
                                  * NULL = loopback only */
+    int log_json;               /* 1: the server log and the access log as JSON lines */
 };
 
 /**

@@ -2,6 +2,7 @@
 #include "core/cidr.h"
 #include "core/error.h"
 #include "media/blob.h"
+#include "ops/health.h"
 #include "ops/meter.h"
 #include "ops/metrics.h"
 #include "ops/notify.h"
@@ -264,6 +265,82 @@ static void test_sqlite_ready_locked(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* --- The endpoints ----------------------------------------------------------------------- */
+
+/* Runs one request through the endpoints; returns what the handler returned, the response in rs. */
+static int call_ep(const struct recd_ops_endpoints *e, struct recd_store *st, struct recd_blob *b, int method,
+                   const char *target, const char *client, struct recd_response *rs)
+{
+    struct recd_request rq = {.method = (enum recd_method)method, .target = recd_str_c(target)};
+    rq.client_len = inet_pton(AF_INET, client, rq.client) == 1 ? 4 : 0;
+    recd_response_init(rs);
+    return recd_ops_endpoints_handle(e, st, b, &rq, rs);
+}
+
+static void test_endpoints(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/recd-test-ops-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/recd.db", dir);
+    struct recd_store *st;
+    struct recd_blob *b;
+    assert_int_equal(recd_store_sqlite_open(path, &st), 0);
+    snprintf(path, sizeof path, "%s/media", dir);
+    assert_int_equal(recd_blob_fs_open(path, &b), 0);
+    _Atomic int stopping = 0;
+    struct recd_ops_endpoints e = {.metrics = 1, .stopping = &stopping, .sqlite = 1};
+    assert_int_equal(recd_cidr_list_parse("127.0.0.0/8", &e.allow), 0);
+    struct recd_response rs;
+
+    assert_int_equal(call_ep(&e, st, b, RECD_M_GET, "/livez", "10.9.9.9", &rs), 1);
+    assert_int_equal(rs.status, 200);
+    assert_buf(&rs.body, "{\"status\":\"alive\"}\n");
+    assert_string_equal(rs.route, "/livez");
+    recd_response_free(&rs);
+
+    assert_int_equal(call_ep(&e, st, b, RECD_M_GET, "/readyz?verbose=1", "10.9.9.9", &rs), 1);
+    assert_int_equal(rs.status, 200);
+    assert_buf(&rs.body, "{\"status\":\"ready\",\"checks\":{\"store\":\"ok\",\"media\":\"ok\"}}\n");
+    recd_response_free(&rs);
+    stopping = 1;
+    assert_int_equal(call_ep(&e, st, b, RECD_M_HEAD, "/readyz", "10.9.9.9", &rs), 1);
+    assert_int_equal(rs.status, 503);
+    assert_buf(&rs.body, "{\"status\":\"stopping\",\"checks\":{\"store\":\"ok\",\"media\":\"ok\"}}\n");
+    recd_response_free(&rs);
+
+    /* Who may read the metrics: the allow list, by the client's address. */
+    assert_int_equal(call_ep(&e, st, b, RECD_M_GET, "/metrics", "10.9.9.9", &rs), 1);
+    assert_int_equal(rs.status, 403);
+    recd_response_free(&rs);
+    assert_int_equal(call_ep(&e, st, b, RECD_M_GET, "/metrics", "127.0.0.1", &rs), 1);
+    assert_int_equal(rs.status, 200);
+    assert_string_equal(rs.content_type, RECD_METRICS_CONTENT_TYPE);
+    assert_non_null(strstr(rs.body.p, "\nrecd_sqlite_busy_retries_total "));
+    assert_non_null(strstr(rs.body.p, "\nrecd_transcription_queue_jobs{state=\"queued\"} 0\n"));
+    recd_response_free(&rs);
+    e.metrics = 0; /* served on another listener: here it is the API's path */
+    assert_int_equal(call_ep(&e, st, b, RECD_M_GET, "/metrics", "127.0.0.1", &rs), 0);
+    recd_response_free(&rs);
+
+    assert_int_equal(call_ep(&e, st, b, RECD_M_POST, "/livez", "127.0.0.1", &rs), 1);
+    assert_int_equal(rs.status, 405);
+    assert_string_equal(rs.allow, "GET, HEAD");
+    recd_response_free(&rs);
+    static const char *const not_ours[] = {"/", "/live", "/livezz", "/livez/", "/LIVEZ",
+                                           "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Recordings.json"};
+    for (size_t i = 0; i < sizeof not_ours / sizeof not_ours[0]; i++) {
+        assert_int_equal(call_ep(&e, st, b, RECD_M_GET, not_ours[i], "127.0.0.1", &rs), 0);
+        assert_null(rs.route);
+        recd_response_free(&rs);
+    }
+    b->ops->close(b);
+    st->ops->close(st);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* --- The notify protocol -------------------------------------------------------------------- */
 
 static void test_notify(void **state)
@@ -341,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_metrics_histogram_edges),
         cmocka_unit_test(test_meter),
         cmocka_unit_test(test_sqlite_ready_locked),
+        cmocka_unit_test(test_endpoints),
         cmocka_unit_test(test_notify),
         cmocka_unit_test(test_watchdog_env),
     };
