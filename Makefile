@@ -196,6 +196,7 @@ PG_E2E := tests/e2e/test_store_pg.py tests/e2e/test_recordings_api.py tests/e2e/
           tests/e2e/test_voice_calls.py::test_kill_9_mid_call_then_restart \
           tests/e2e/test_voice_calls.py::test_live_call_recording_pause_resume_stop \
           tests/e2e/test_transcription.py
+PG_E2E += tests/e2e/test_ops_health.py
 
 .PHONY: e2e-pg
 e2e-pg: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
