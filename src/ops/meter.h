@@ -94,6 +94,7 @@
     X(open, (struct recd_blob * b, const char *key, int *fd, int64_t *size), (b, key, fd, size))             \
     X(remove, (struct recd_blob * b, const char *key), (b, key))                                             \
     X(scan, (struct recd_blob * b, recd_blob_key_cb cb, void *ctx), (b, cb, ctx))                            \
+    X(scan_sid, (struct recd_blob * b, const char *sid, recd_blob_key_cb cb, void *ctx), (b, sid, cb, ctx))  \
     X(scan_leftovers, (struct recd_blob * b, recd_blob_key_cb cb, void *ctx), (b, cb, ctx))                  \
     X(remove_leftovers, (struct recd_blob * b, int64_t min_age_s, int64_t * n), (b, min_age_s, n))           \
     X(defer_sync, (struct recd_blob * b, int on), (b, on))                                                   \

@@ -137,6 +137,8 @@ enum recd_sqlite_stmt {
 /** The statement's name, for logs. */
 extern const char *const recd_sqlite_stmt_name[S_COUNT];
 
+#define RECD_SQLITE_WAL_HDR 48 /* bytes in one copy of the WAL-index header */
+
 struct sqlite_store {
     struct recd_store base;
     sqlite3 *db;
@@ -152,6 +154,12 @@ struct sqlite_store {
     /* By recd_sql_list_slot: a kind's combinations, numbered densely. */
     sqlite3_stmt *list[RECD_SQL_LIST_KINDS][RECD_SQL_LIST_SLOTS];
     sqlite3_stmt *count[RECD_SQL_LIST_KINDS][RECD_SQL_LIST_SLOTS];
+    /* The WAL-index header as op_version last saw it, and the version it read then: see there. */
+    const volatile unsigned char *shm; /* the -shm file's first page, read only, or NULL */
+    int shm_tried;
+    int seen_valid;
+    unsigned char seen_hdr[RECD_SQLITE_WAL_HDR];
+    int64_t seen_version;
 };
 
 static inline struct sqlite_store *S(struct recd_store *st)

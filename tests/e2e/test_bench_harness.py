@@ -49,6 +49,14 @@ def test_make_bench_quick(tmp_path):
         assert re.search(r"^\| %d \| \d+/s \| %d \| \d+ \| \d+ \| \d+ \| \d+/%d \|" % (n, n * 300, n), text, re.M), text
     assert re.search(r"^\| 20/s \| \d+/s \| \d+ \| \d+ \|", text, re.M), text
     assert text.count("<!-- bench-calls:begin quick") == 1 and text.count("<!-- bench-calls:end quick -->") == 1
+    # The peaks section (bench/peaks.py, QUICK: 60 s of audio): the three WAV rows judged against
+    # the goal and the two in-memory rows, each with its times and output sizes.
+    for ch, spp in ((1, 256), (1, 32), (2, 256)):
+        assert re.search(r"^\| WAV file -> \.dat \+ \.json \| %d \| %d \| [\d.]+ ms \| \d+x \| \d+ \| [\d.]+ ms "
+                         r"\| \d+x \| \d+ / \d+ \| >= 10000x \| (PASS|FAIL) \|$" % (ch, spp), text, re.M), text
+    for ch in (1, 2):
+        assert re.search(r"^\| samples in memory -> \.dat \+ \.json \| %d \| 256 \| [\d.]+ ms \|" % ch, text, re.M)
+    assert text.count("<!-- bench-peaks:begin quick") == 1 and text.count("<!-- bench-peaks:end quick -->") == 1
     # The repository's results file is left alone.
     after = (REPO / "bench" / "RESULTS.md").read_bytes() if (REPO / "bench" / "RESULTS.md").exists() else None
     assert after == before

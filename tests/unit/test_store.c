@@ -2182,8 +2182,12 @@ static void test_version(void **state)
     add_account(f, 1);
     assert_int_equal(backend->open(f->dir, &other), 0);
     assert_int_equal(f->ops->version(f->st, a), 0);
-    assert_int_equal(f->ops->version(f->st, b), 0);
-    assert_true(a[0] == b[0] && a[1] == b[1]);
+    /* Several calls, so that a backend that answers later calls from a shortcut (SQLite: the
+     * WAL-index header) is on its shortcut when the other handle commits. */
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(f->ops->version(f->st, b), 0);
+        assert_true(a[0] == b[0] && a[1] == b[1]);
+    }
 
     /* Another handle's commit. */
     recording_init(&r, 1, 1, 10);
@@ -2191,11 +2195,14 @@ static void test_version(void **state)
     assert_int_equal(f->ops->version(f->st, b), 0);
     assert_false(a[0] == b[0] && a[1] == b[1]);
 
-    /* Another handle's transaction, once it commits. */
-    assert_int_equal(f->ops->version(f->st, a), 0);
+    /* Another handle's transaction, once it commits (and not while it is open). */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(f->ops->version(f->st, a), 0);
     assert_int_equal(other->ops->begin(other), 0);
     recording_init(&r, 2, 1, 20);
     assert_int_equal(other->ops->recording_insert(other, &r), 0);
+    assert_int_equal(f->ops->version(f->st, b), 0);
+    assert_true(a[0] == b[0] && a[1] == b[1]);
     assert_int_equal(other->ops->commit(other), 0);
     assert_int_equal(f->ops->version(f->st, b), 0);
     assert_false(a[0] == b[0] && a[1] == b[1]);
