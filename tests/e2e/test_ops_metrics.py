@@ -112,6 +112,8 @@ def test_counters_move_with_requests(srv, make_wav):
     assert media.status_code == 200
     head = srv.request("HEAD", acct.path + "/Recordings/%s.wav" % rec["sid"])
     assert head.status_code == 200
+    peaks = srv.get("/recd/Accounts/%s/Recordings/%s/Peaks.json" % (acct.sid, rec["sid"]), auth=acct.auth)
+    assert peaks.status_code == 200, peaks.text
     after = parse(scrape(srv))
 
     def delta(name, **labels):
@@ -121,6 +123,8 @@ def test_counters_move_with_requests(srv, make_wav):
     assert delta("recd_http_requests_total", method="GET", route=list_route, code="401") == 1
     assert delta("recd_http_requests_total", method="GET", route=wav_route, code="200") == 1
     assert delta("recd_http_requests_total", method="HEAD", route=wav_route, code="200") == 1
+    assert delta("recd_http_requests_total", method="GET", code="200",
+                 route="/recd/Accounts/{AccountSid}/Recordings/{RecordingSid}/Peaks.json") == 1
     assert delta("recd_http_request_duration_seconds_count", method="GET", route=list_route) == n + 1
     assert delta("recd_http_request_duration_seconds_bucket", method="GET", route=list_route, le="+Inf") == n + 1
     assert delta("recd_http_request_duration_seconds_sum", method="GET", route=list_route) > 0
