@@ -24,6 +24,8 @@ STT_CFLAGS := -isystem /usr/include/pocketsphinx -isystem /usr/include/sphinxbas
               -isystem /usr/include/$(shell gcc -print-multiarch)/sphinxbase
 CFLAGS_COMMON += $(STT_CFLAGS)
 LDLIBS   += -lpocketsphinx -lsphinxbase
+# recd_build_info (src/ops/build_info.h): build/gen/recd_build.h, from git.
+CFLAGS_COMMON += -Ibuild/gen
 
 # Release flavour (build/) and sanitized test flavour (build/test/).
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g
@@ -54,6 +56,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) -g -O1 -fsanitize=fuzze
                -fno-sanitize-recover=undefined
 FUZZ_CFLAGS += $(PG_CFLAGS)
 FUZZ_CFLAGS += $(STT_CFLAGS)
+FUZZ_CFLAGS += -Ibuild/gen
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 
 # Debian packages the build, the tests and `make run` need.
@@ -89,6 +92,17 @@ deps:
 build/gen/console_assets.c: scripts/embed-assets.py $(CONSOLE_FILES)
 	@mkdir -p $(@D)
 	/usr/bin/python3 scripts/embed-assets.py $@ $(CONSOLE_FILES)
+# recd_build_info's labels, from git; rewritten only when they change, so a new commit rebuilds
+# one object. Outside a git checkout they say "unknown".
+build/gen/recd_build.h: FORCE
+	@mkdir -p $(@D); \
+	v=$$(git describe --tags --always --dirty 2>/dev/null || echo unknown); \
+	c=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
+	printf '#define RECD_BUILD_VERSION "%s"\n#define RECD_BUILD_COMMIT "%s"\n' "$$v" "$$c" > $@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+build/obj/src/ops/metrics.o build/test/obj/src/ops/metrics.o build/fuzz/obj/src/ops/metrics.o: build/gen/recd_build.h
+.PHONY: FORCE
+FORCE:
 
 build/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -165,6 +179,23 @@ e2e: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
 # pytest-xdist workers (docs/testing.md has the figures).
 test: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) $(TEST_BUILD)
+# promtool checks /metrics in tests/e2e/test_ops_metrics.py. Debian has it only in the prometheus
+# package (a server, 96 MB with its web assets), so only its one static binary is taken from the
+# package that `apt-get download` fetches; a promtool on the PATH is used as it is.
+build/tools/promtool:
+	@mkdir -p $(@D)
+	@if command -v promtool >/dev/null 2>&1; then ln -sf "$$(command -v promtool)" $@; else \
+	  cd $(@D) && rm -f prometheus_*.deb && \
+	  { apt-get download prometheus >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get download prometheus >/dev/null; }; } && \
+	  dpkg-deb --fsys-tarfile prometheus_*.deb | tar -xO ./usr/bin/promtool > promtool.tmp && \
+	  chmod 755 promtool.tmp && mv promtool.tmp promtool && rm -f prometheus_*.deb; fi
+
+e2e: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) build/tools/promtool
+	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+
+# Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
+# pytest's summary line closes the run; the exit status is non-zero if anything failed.
+test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) build/tools/promtool
 	@$(PG_CLUSTER_UP); \
 	{ scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); } >build/test/unit.log 2>&1 & \
 	unit=$$!; \
@@ -231,6 +262,13 @@ $(S3RVER): tests/s3/package.json tests/s3/package-lock.json tests/s3/s3rver.js
 	cp tests/s3/package.json tests/s3/package-lock.json build/s3rver/
 	cd build/s3rver && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	cp tests/s3/s3rver.js $@
+PG_E2E := tests/e2e/test_store_pg.py tests/e2e/test_recordings_api.py tests/e2e/test_lists_paging.py \
+          tests/e2e/test_twilio_client.py tests/e2e/test_calls_api.py tests/e2e/test_import_cli.py \
+          tests/e2e/test_crash_import.py tests/e2e/test_voice_calls.py::test_voicemail_record_finish_on_key \
+          tests/e2e/test_voice_calls.py::test_kill_9_mid_call_then_restart \
+          tests/e2e/test_voice_calls.py::test_live_call_recording_pause_resume_stop \
+          tests/e2e/test_transcription.py
+PG_E2E += tests/e2e/test_ops_health.py
 
 .PHONY: e2e-pg
 e2e-pg: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
@@ -296,6 +334,15 @@ bench-ab: deps build/recd build/bench/gen
 	  /usr/bin/python3 bench/ab.py --base-bin build/ab/src/build/recd --new-bin build/recd \
 	    $(if $(N),--n $(N)) $(if $(QUICK),--quick); s=$$?; \
 	  git worktree remove --force build/ab/src; exit $$s
+
+# The cost of counting (issue 17: within 3% of CPU per request): its parts in ns (bench/metrics_cost.c),
+# then one build with `--metrics off` as the base against metrics on, in a same-run A/B on the bench's
+# data set. `make bench-metrics [N=…] [QUICK=1]`.
+.PHONY: bench-metrics
+bench-metrics: deps build/recd build/bench/gen build/bench/metrics_cost
+	@d=$$(mktemp -d) && build/bench/metrics_cost $$d; s=$$?; rm -rf $$d; exit $$s
+	/usr/bin/python3 bench/ab.py --base-bin build/recd --new-bin build/recd --base-args "--metrics off" \
+	  $(if $(N),--n $(N)) $(if $(QUICK),--quick)
 
 format:
 	clang-format -i $$(find src tests/unit tests/harness fuzz bench -name '*.[ch]')

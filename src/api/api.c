@@ -222,6 +222,7 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
     }
     int rc = recd_route_match(rq->target.p, plen, &c->rt);
     c->json = c->rt.ext == RECD_EXT_JSON;
+    rs->route = rc == 0 ? recd_route_template(&c->rt) : NULL;
     if (rq->target.n > RECD_URI_MAX) {
         recd_call_fail(c, RECD_E_URI_TOO_LONG, "");
         return;

@@ -188,6 +188,8 @@ static const char serve_help[] =
     "                  [--transcribe-workers N] [--transcribe-nice N]\n"
     "                  [--transcribe-max-seconds N] [--transcribe-lease-seconds S]\n"
     "                  [--transcribe-retry-seconds S] [--data DIR] [--store URL]\n"
+    "                  [--metrics on|off] [--metrics-listen HOST:PORT] [--metrics-allow CIDR,...]\n"
+    "                  [--log-format text|json]\n"
     "Serves the Recordings API. --listen defaults to $RECD_LISTEN or 127.0.0.1:8080; --base-url (the\n"
     "public URL in media_url) defaults to http://LISTEN. --auth-fail-limit: failed Basic auth\n"
     "attempts a minute per client address before 429 (default $RECD_AUTH_FAIL_LIMIT or 60; 0 turns\n"
@@ -207,7 +209,13 @@ static const char serve_help[] =
     "fail with code 13617. A job's lease (default 30 s) and first retry delay (default 5 s) are\n"
     "settable for tests and slow engines. The workers run at --transcribe-nice (0 to 19, default\n"
     "10), below the threads that answer requests.\n"
-    "Stops cleanly on SIGINT/SIGTERM.\n";
+    "GET /livez and /readyz answer health checks; GET /metrics is Prometheus's exposition, served on\n"
+    "--listen to --metrics-allow (default $RECD_METRICS_ALLOW or loopback only; \"any\", \"none\"), or\n"
+    "only on --metrics-listen (default $RECD_METRICS_LISTEN) to whoever reaches it; --metrics off\n"
+    "counts nothing (docs/operations.md).\n"
+    "Under systemd (Type=notify) it says READY=1 once listening, WATCHDOG=1 when WatchdogSec is set\n"
+    "and STOPPING=1 on the way out. --log-format json (default $RECD_LOG_FORMAT or text) writes the\n"
+    "log and the access log as JSON lines. Stops cleanly on SIGINT/SIGTERM.\n";
 
 /* A number option within [lo, hi]; fractional when `frac`. 0 when absent, -1 (after a message) when bad. */
 static int num_opt(struct args *a, const char *name, double lo, double hi, int frac, double *out)
@@ -354,7 +362,11 @@ static int cmd_serve(int argc, char **argv)
                          {"transcribe-max-seconds", 1, NULL},
                          {"transcribe-lease-seconds", 1, NULL},
                          {"transcribe-retry-seconds", 1, NULL},
-                         {"transcribe-nice", 1, NULL}};
+                         {"transcribe-nice", 1, NULL},
+                         {"metrics", 1, NULL},
+                         {"metrics-listen", 1, NULL},
+                         {"metrics-allow", 1, NULL},
+                         {"log-format", 1, NULL}};
     char *pos[argc + 1];
     struct args a;
     if (parse_args(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &a, pos))
@@ -397,6 +409,26 @@ static int cmd_serve(int argc, char **argv)
         .auth_fail_limit = limit,
         .store = store_of(&a),
     };
+    const char *metrics = optv(&a, "metrics");
+    if (metrics && strcmp(metrics, "on") != 0 && strcmp(metrics, "off") != 0)
+        return usage_error("--metrics %s: want on or off", metrics);
+    so.metrics_off = metrics && strcmp(metrics, "off") == 0;
+    so.metrics_listen = optv(&a, "metrics-listen");
+    if (!so.metrics_listen)
+        so.metrics_listen = getenv("RECD_METRICS_LISTEN");
+    if (so.metrics_listen && !*so.metrics_listen)
+        so.metrics_listen = NULL;
+    const char *log_format = optv(&a, "log-format");
+    if (!log_format)
+        log_format = getenv("RECD_LOG_FORMAT");
+    if (log_format && *log_format && strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0)
+        return usage_error("--log-format %s: want text or json", log_format);
+    so.log_json = log_format && strcmp(log_format, "json") == 0;
+    so.metrics_allow = optv(&a, "metrics-allow");
+    if (!so.metrics_allow)
+        so.metrics_allow = getenv("RECD_METRICS_ALLOW");
+    if (so.metrics_allow && !*so.metrics_allow)
+        so.metrics_allow = NULL;
     char key[514];
     int bad = serve_sip_opts(&a, &so);
     if (!bad)

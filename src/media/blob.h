@@ -76,6 +76,12 @@ struct recd_blob_ops {
     int (*sync)(struct recd_blob *b);
     /** Takes (waiting for it) or releases the repair guard, as `how` says. 0 or RECD_E_*. */
     int (*guard)(struct recd_blob *b, enum recd_blob_guard how);
+    /**
+     * Readiness (GET /readyz): 0 when media can be written now (the filesystem backend creates
+     * and writes an unnamed file in its folder), else a RECD_E_* value, the cause logged. Leaves
+     * nothing behind. NULL in a backend that cannot tell: then it counts as ready.
+     */
+    int (*ready)(struct recd_blob *b);
 };
 
 struct recd_blob {

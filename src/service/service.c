@@ -67,6 +67,15 @@ int recd_ctx_open(const char *dir, struct recd_ctx *ctx)
     return recd_ctx_open_store(dir, NULL, ctx);
 }
 
+static void (*open_hook)(struct recd_ctx *ctx, void *arg);
+static void *open_hook_arg;
+
+void recd_ctx_set_open_hook(void (*hook)(struct recd_ctx *ctx, void *arg), void *arg)
+{
+    open_hook = hook;
+    open_hook_arg = arg;
+}
+
 int recd_ctx_open_store(const char *dir, const char *store, struct recd_ctx *ctx)
 {
     char path[PATH_MAX];
@@ -87,6 +96,8 @@ int recd_ctx_open_store(const char *dir, const char *store, struct recd_ctx *ctx
     rc = recd_seal_key_load(dir, ctx->seal_key);
     if (rc < 0)
         goto fail;
+    if (open_hook)
+        open_hook(ctx, open_hook_arg);
     return 0;
 fail:
     recd_ctx_close(ctx);

@@ -40,6 +40,13 @@ void recd_ctx_close(struct recd_ctx *ctx);
 int recd_ctx_media_set(const char *media, const char *credentials_file, char *why, size_t why_n);
 
 /**
+ * A function recd_ctx_open_store calls with every context it opens, before returning it: `recd
+ * serve` meters the storage of every thread through it. NULL (the default) for none. Set it
+ * before any thread opens a context.
+ */
+void recd_ctx_set_open_hook(void (*hook)(struct recd_ctx *ctx, void *arg), void *arg);
+
+/**
  * Creates an account (a subaccount of `parent_sid` when not NULL; the parent must exist and be a
  * top-level account, else RECD_E_BAD_INPUT). Fills *out and writes the clear auth token (32 hex
  * and a NUL) to `token`, which is shown once and stored only hashed.

@@ -466,6 +466,14 @@ struct recd_store_ops {
      * backend that only one machine uses (SQLite).
      */
     int (*media_guard)(struct recd_store *st, enum recd_store_guard how);
+
+    /**
+     * Readiness (GET /readyz): whether the store can take reads and writes now, waiting at most
+     * `timeout_ms`. 0; RECD_E_UNAVAILABLE when it is locked by another connection, unreachable or
+     * read-only; RECD_E_IO when it fails otherwise. Changes nothing. NULL in a backend that cannot
+     * tell: then a version() read stands in.
+     */
+    int (*ready)(struct recd_store *st, int timeout_ms);
 };
 
 struct recd_store {
@@ -488,6 +496,12 @@ int recd_store_sqlite_open(const char *path, struct recd_store **out);
  * and the next call reconnects.
  */
 int recd_store_pg_open(const char *url, struct recd_store **out);
+
+/**
+ * How many times, in this process, a SQLite statement found the database locked by another
+ * connection and waited to try again (every handle together): for recd_sqlite_busy_retries_total.
+ */
+uint64_t recd_store_sqlite_busy_retries(void);
 
 /** 1 when `where` names a PostgreSQL store (a postgres:// or postgresql:// URL). */
 int recd_store_is_pg(const char *where);

@@ -6,6 +6,7 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -591,8 +592,104 @@ static int op_media_guard(struct recd_store *st, enum recd_store_guard how)
     return rc;
 }
 
+/* Waits until the connection's socket is readable (`in`) or writable, or `deadline` (monotonic
+ * µs) passes. 1: ready; 0: the time is up or the socket is gone. */
+static int wait_socket(struct pg_store *s, int in, int64_t deadline)
+{
+    struct pollfd p = {.fd = PQsocket(s->conn), .events = in ? POLLIN : POLLOUT};
+    for (;;) {
+        int64_t left = deadline - mono_us();
+        if (p.fd < 0 || left <= 0)
+            return 0;
+        int r = poll(&p, 1, (int)((left + 999) / 1000));
+        if (r > 0)
+            return 1;
+        if (r == 0)
+            return 0;
+    }
+}
+
+/*
+ * Connects again without waiting past `deadline`, where recd_pg_ready would wait for libpq's
+ * whole connect timeout. 0, or RECD_E_UNAVAILABLE (then the connection is left unusable and the
+ * next ordinary call reconnects as usual).
+ */
+static int reconnect_by(struct pg_store *s, int64_t deadline)
+{
+    if (mono_us() < s->retry_at_us || !PQresetStart(s->conn))
+        return RECD_E_UNAVAILABLE;
+    forget_prepared(s);
+    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+    while (ps != PGRES_POLLING_OK) {
+        if (ps == PGRES_POLLING_FAILED || !wait_socket(s, ps == PGRES_POLLING_READING, deadline))
+            return RECD_E_UNAVAILABLE;
+        ps = PQresetPoll(s->conn);
+    }
+    recd_log_info("store: reconnected to the database");
+    return 0;
+}
+
+/*
+ * Readiness: one round trip, SELECT pg_is_in_recovery(), sent without blocking and given
+ * `timeout_ms` to answer; a standby (read-only) is not ready. A query that does not answer in
+ * time leaves the connection with a command in flight: it is dropped (reset started), so the next
+ * call reconnects. A probe every few seconds must not fill the log: the cause is logged when it
+ * changes.
+ */
+static int op_ready(struct recd_store *st, int timeout_ms)
+{
+    static _Atomic int last;
+    struct pg_store *s = PG(st);
+    if (s->in_txn)
+        return 0; /* the handle is busy with its own work, which says it answers */
+    int64_t deadline = mono_us() + (int64_t)timeout_ms * 1000;
+    const char *why = NULL;
+    int rc = 0;
+    if (PQstatus(s->conn) == CONNECTION_OK)
+        notice_close(s);
+    if (PQstatus(s->conn) != CONNECTION_OK && reconnect_by(s, deadline) < 0) {
+        why = "the database does not answer";
+        rc = RECD_E_UNAVAILABLE;
+    } else if (!PQsendQuery(s->conn, "SELECT pg_is_in_recovery()")) {
+        why = "the connection failed";
+        rc = RECD_E_UNAVAILABLE;
+    } else {
+        PGresult *res;
+        char standby = 0;
+        int failed = 0;
+        for (;;) {
+            while (PQisBusy(s->conn) && rc == 0) {
+                if (!wait_socket(s, 1, deadline) || !PQconsumeInput(s->conn)) {
+                    why = "the database did not answer in time";
+                    rc = RECD_E_UNAVAILABLE;
+                    PQresetStart(s->conn); /* drops the command in flight with the socket */
+                    forget_prepared(s);
+                }
+            }
+            if (rc < 0 || (res = PQgetResult(s->conn)) == NULL)
+                break;
+            if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+                standby = PQgetvalue(res, 0, 0)[0];
+            else
+                failed = 1;
+            PQclear(res);
+        }
+        if (rc == 0 && failed) {
+            why = "the query failed";
+            rc = RECD_E_UNAVAILABLE;
+        } else if (rc == 0 && standby == 't') {
+            why = "the database is a read-only standby";
+            rc = RECD_E_UNAVAILABLE;
+        }
+    }
+    if (atomic_exchange(&last, rc) != rc && why)
+        recd_log_warn("store: not ready: %s", why);
+    return rc;
+}
+
 static const struct recd_store_ops pg_ops = {
     .media_guard = op_media_guard,
+    .ready = op_ready,
     .close = op_close,
     .begin = op_begin,
     .commit = op_commit,

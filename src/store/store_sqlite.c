@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -271,7 +272,67 @@ static int op_version(struct recd_store *base, int64_t v[2])
     return 0;
 }
 
+static _Atomic uint64_t busy_retries;
+
+uint64_t recd_store_sqlite_busy_retries(void)
+{
+    return atomic_load_explicit(&busy_retries, memory_order_relaxed);
+}
+
+/*
+ * SQLite's own busy timeout, with the same backoff (1, 2, 5 … 100 ms), plus a count of the waits
+ * for the metrics and a budget the readiness probe can shorten. `count` is how many times this
+ * lock has been waited for already.
+ */
+static int busy_wait(void *arg, int count)
+{
+    static const int delays[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+    static const int before[] = {0, 1, 3, 8, 18, 33, 53, 78, 103, 128, 178, 228};
+    const int n = (int)(sizeof delays / sizeof delays[0]);
+    struct sqlite_store *s = arg;
+    int delay = count < n ? delays[count] : delays[n - 1];
+    int waited = count < n ? before[count] : before[n - 1] + delays[n - 1] * (count - (n - 1));
+    if (waited + delay > s->busy_ms)
+        delay = s->busy_ms - waited;
+    if (delay <= 0)
+        return 0;
+    atomic_fetch_add_explicit(&busy_retries, 1, memory_order_relaxed);
+    sqlite3_sleep(delay);
+    return 1;
+}
+
+/*
+ * Readiness: the write lock taken (so another connection that holds it, or a read-only file,
+ * makes the store not ready: calls could not be recorded) and a row read, then nothing written.
+ * Its own statements and quiet failures: a probe every few seconds must not fill the log, so the
+ * cause is logged when it changes.
+ */
+static int op_ready(struct recd_store *base, int timeout_ms)
+{
+    static _Atomic int last;
+    struct sqlite_store *s = S(base);
+    if (s->in_txn)
+        return 0; /* the handle is busy with its own work, which says it answers */
+    int saved = s->busy_ms;
+    s->busy_ms = timeout_ms;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE; SELECT 1 FROM accounts LIMIT 1", NULL, NULL, NULL);
+    const char *why = rc == SQLITE_OK ? NULL : sqlite3_errmsg(s->db);
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->busy_ms = saved;
+    if (atomic_exchange(&last, rc) != rc && rc != SQLITE_OK)
+        recd_log_warn("store: not ready: %s (sqlite %d)", why, rc);
+    switch (rc & 0xff) {
+    case SQLITE_OK: return 0;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_READONLY: return RECD_E_UNAVAILABLE;
+    default: return RECD_E_IO;
+    }
+}
+
 static const struct recd_store_ops sqlite_ops = {
+    .ready = op_ready,
     .close = op_close,
     .begin = op_begin,
     .commit = op_commit,
@@ -436,7 +497,8 @@ int recd_store_sqlite_open(const char *path, struct recd_store **out)
         goto fail;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    s->busy_ms = BUSY_TIMEOUT_MS;
+    sqlite3_busy_handler(s->db, busy_wait, s);
     /* The schema is ours alone: no SQL may corrupt it, and no function in it runs with privilege. */
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);

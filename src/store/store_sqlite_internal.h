@@ -151,6 +151,8 @@ struct sqlite_store {
     int in_txn;
     /* A scan in progress: its statement is in use, so its callback must not start another. */
     int scanning;
+    /* How long a statement waits for a lock another connection holds (the busy handler). */
+    int busy_ms;
     sqlite3_stmt *stmt[S_COUNT];
     /* By recd_sql_list_slot: a kind's combinations, numbered densely. */
     sqlite3_stmt *list[RECD_SQL_LIST_KINDS][RECD_SQL_LIST_SLOTS];

@@ -5,6 +5,7 @@
 #include "core/seal.h"
 #include "core/sid.h"
 #include "core/time.h"
+#include "ops/metrics.h"
 #include "service/service.h"
 
 #include <errno.h>
@@ -170,6 +171,8 @@ static void finish(struct worker *w, const struct recd_transcription_job *job,
         recd_log_error("transcription %s: cannot record its outcome (%s)", job->sid, recd_err_name(rc));
         return;
     }
+    recd_metric_add(RECD_MET_STT_JOBS,
+                    strcmp(status, "completed") == 0 ? RECD_STT_COMPLETED : RECD_STT_FAILED, 1);
     if (strcmp(status, "completed") == 0)
         recd_log_info(
             "transcription %s of %s: completed in %.2f s (%.1f s of audio, %.2fx real time), attempt %d, "
@@ -201,6 +204,8 @@ static void retry_or_fail(struct worker *w, const struct recd_transcription_job 
     int64_t now = recd_now_us();
     char r[RECD_REASON_MAX + 1];
     int rc = st->ops->job_retry(st, job->sid, job->lease, now + backoff, cut_reason(why, r), now);
+    if (rc == 0)
+        recd_metric_add(RECD_MET_STT_JOBS, RECD_STT_RETRIED, 1);
     if (rc == 0)
         recd_log_warn("transcription %s of %s: attempt %d failed (%s); again in %.1f s", job->sid,
                       job->recording_sid, job->attempts, why, (double)backoff / 1e6);

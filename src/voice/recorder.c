@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "media/blob.h"
+#include "ops/metrics.h"
 #include "store/store.h"
 #include "voice/audio.h"
 
@@ -65,6 +66,8 @@ struct recd_rec {
 
     recd_rec_done_cb cb; /* set by finish before the recording is queued */
     void *arg;
+    int64_t finish_us; /* when finish was asked (monotonic), for recd_recording_finalize_seconds */
+    int active;        /* begun by this process: in recd_recordings_active until finished */
 
     /* The writer's. */
     int fd;                               /* spool, -1 when none */
@@ -173,6 +176,14 @@ void recd_rec_drop_tail(struct recd_rec *r, unsigned ms)
 
 /* ---- begin and finish: hand-over to the writer ---- */
 
+/* Monotonic microseconds, for the finalize time. */
+static int64_t mono_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
 static int valid_source(const char *s)
 {
     static const char *const ok[] = {
@@ -231,8 +242,10 @@ int recd_rec_begin(struct recd_recorder *rec, const struct recd_rec_params *p, s
     }
     *rec->begins_tail = r;
     rec->begins_tail = &r->bnext;
+    r->active = 1;
     pthread_cond_signal(&rec->wake);
     pthread_mutex_unlock(&rec->lock);
+    recd_metric_gauge_add(RECD_MET_RECORDINGS_ACTIVE, 0, 1);
     memcpy(sid_out, r->row.sid, RECD_SID_LEN + 1);
     *out = r;
     return 0;
@@ -245,6 +258,7 @@ void recd_rec_finish(struct recd_rec *r, recd_rec_done_cb cb, void *arg)
     quiesce(r);
     r->cb = cb;
     r->arg = arg;
+    r->finish_us = mono_us();
     pthread_mutex_lock(&rec->lock);
     *rec->finishes_tail = r;
     rec->finishes_tail = &r->fnext;
@@ -583,6 +597,17 @@ static void writer_finish(struct recd_recorder *rec, struct recd_rec *r, recd_re
         } else if (rc == RECD_E_NOT_FOUND) {
             recd_log_warn("recorder: recording %s was no longer in progress", row->sid);
         }
+    }
+    int result = recd_metric_rec_result(status);
+    if (result >= 0)
+        recd_metric_add(RECD_MET_RECORDINGS, (unsigned)result, 1);
+    if (strcmp(status, RECD_REC_COMPLETED) == 0)
+        recd_metric_observe(RECD_MET_RECORDING_LENGTH, 0, row->duration_ms * 1000);
+    if (r->finish_us)
+        recd_metric_observe(RECD_MET_RECORDING_FINALIZE, 0, mono_us() - r->finish_us);
+    if (r->active) {
+        recd_metric_gauge_add(RECD_MET_RECORDINGS_ACTIVE, 0, -1);
+        r->active = 0;
     }
     if (r->fd >= 0) {
         close(r->fd);
