@@ -168,17 +168,6 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c build/fuzz/librecd.a
 fuzz: deps $(FUZZ_BIN)
 	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
-e2e: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
-	@export RECD_BIN=$(CURDIR)/build/test/recd; $(call E2E_RUN,tests/e2e)
-
-# Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
-# pytest's summary line closes the run; the exit status is non-zero if anything failed.
-# The build runs with -j$(NPROC), after `make deps` (which must finish first on a fresh machine).
-# The unit binaries run beside the SQLite end-to-end run (their output, kept in
-# build/test/unit.log, is printed after it), and the end-to-end suite runs in E2E_JOBS
-# pytest-xdist workers (docs/testing.md has the figures).
-test: deps
-	@$(MAKE) --no-print-directory -j$(NPROC) $(TEST_BUILD)
 # promtool checks /metrics in tests/e2e/test_ops_metrics.py. Debian has it only in the prometheus
 # package (a server, 96 MB with its web assets), so only its one static binary is taken from the
 # package that `apt-get download` fetches; a promtool on the PATH is used as it is.
@@ -191,11 +180,16 @@ build/tools/promtool:
 	  chmod 755 promtool.tmp && mv promtool.tmp promtool && rm -f prometheus_*.deb; fi
 
 e2e: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) build/tools/promtool
-	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+	@export RECD_BIN=$(CURDIR)/build/test/recd; $(call E2E_RUN,tests/e2e)
 
 # Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
 # pytest's summary line closes the run; the exit status is non-zero if anything failed.
-test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) build/tools/promtool
+# The build runs with -j$(NPROC), after `make deps` (which must finish first on a fresh machine).
+# The unit binaries run beside the SQLite end-to-end run (their output, kept in
+# build/test/unit.log, is printed after it), and the end-to-end suite runs in E2E_JOBS
+# pytest-xdist workers (docs/testing.md has the figures).
+test: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) $(TEST_BUILD)
 	@$(PG_CLUSTER_UP); \
 	{ scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); } >build/test/unit.log 2>&1 & \
 	unit=$$!; \
@@ -205,7 +199,8 @@ test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(
 	[ $$u -eq 0 ] && [ $$e -eq 0 ] && [ $$p -eq 0 ]
 
 NPROC := $(shell nproc 2>/dev/null || echo 2)
-TEST_BUILD := $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) $(S3RVER)
+TEST_BUILD := $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) $(S3RVER) \
+              build/tools/promtool
 # The end-to-end suite in E2E_JOBS pytest-xdist workers: its tests mostly wait (on servers, SIPp,
 # subprocesses), so more workers than cores pays. The tests of a file that has a module-scoped
 # fixture stay on one worker (one server per module); the others spread (tests/e2e/conftest.py).
