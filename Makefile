@@ -66,7 +66,7 @@ DEB_PKGS += libmpg123-dev libsoxr-dev libespeak-ng-dev espeak-ng-data
 # Runs the end-to-end suite in parallel workers (E2E_JOBS).
 DEB_PKGS += python3-pytest-xdist
 
-.PHONY: all deps run test unit e2e fuzz clean format bench bench-ab bench-calls
+.PHONY: all deps run test unit e2e fuzz clean format bench bench-ab bench-calls bench-peaks
 all: deps build/recd
 
 # Installs the missing packages: one `apt-get update`, then one install, only when needed.
@@ -225,9 +225,22 @@ build/bench/%: bench/%.c build/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(REL_CFLAGS) -o $@ $< build/librecd.a $(LDLIBS)
 
-bench: deps build/recd build/bench/gen build/bench/rawwrite build/bench/sip_sink
+bench: deps build/recd build/bench/gen build/bench/rawwrite build/bench/sip_sink build/bench/peaks build/bench/stt_speed
 	/usr/bin/python3 bench/bench.py $(if $(N),--n $(N)) $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/calls.py $(if $(QUICK),--quick)
+	/usr/bin/python3 bench/stt.py $(if $(QUICK),--quick)
+	/usr/bin/python3 bench/peaks.py $(if $(QUICK),--quick)
+
+# Waveform peaks in times real time (bench/peaks.py; its own section of bench/RESULTS.md), also the
+# last part of `make bench`. `make bench-peaks [QUICK=1]`.
+bench-peaks: deps build/bench/peaks
+	/usr/bin/python3 bench/peaks.py $(if $(QUICK),--quick)
+
+# Transcription (bench/stt.py; its own section of bench/RESULTS.md), also the third part of
+# `make bench`: the built-in engine's speed, and the list page with every transcription worker busy.
+.PHONY: bench-stt
+bench-stt: deps build/recd build/bench/stt_speed
+	/usr/bin/python3 bench/stt.py $(if $(QUICK),--quick)
 
 # Concurrent SIP calls with SIPp as the caller (bench/calls.py; its own section of bench/RESULTS.md),
 # also the second half of `make bench`. `make bench-calls [LEVELS=50,100,…] [SECONDS=60] [QUICK=1] [RECORD=1]`

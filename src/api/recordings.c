@@ -307,3 +307,9 @@ void recd_recording_serve(struct call *c)
         return;
     }
 }
+
+/* For recd's own media-like answers (api_internal.h): the same conditional and Range handling. */
+void recd_call_send_file(struct call *c, int fd, int64_t size, int64_t lm_s)
+{
+    send_file(c, fd, size, lm_s);
+}

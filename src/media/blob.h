@@ -9,7 +9,8 @@
  * filesystem (now) and object storage (later) are interchangeable.
  *
  * Keys are built by recd, never taken from a request: a recording sid and a suffix,
- * "RE<32 hex>.wav" (later ".mp3", ".mono.wav"). Every backend rejects any other shape with
+ * "RE<32 hex>.wav", ".mp3", ".mono.wav", ".mono.mp3", or a waveform's ".peaks<N>.dat" and
+ * ".peaks<N>.json" (media/peaks.h). Every backend rejects any other shape with
  * RECD_E_BAD_INPUT, so no path is ever built from unvalidated input.
  *
  * Durability (contract §5): put() returns 0 only when the bytes and the name are on stable
@@ -44,6 +45,10 @@ struct recd_blob_ops {
     int (*remove)(struct recd_blob *b, const char *key);
     /** Every stored key (fsck), in no particular order; a callback that stops the walk still gives 0. */
     int (*scan)(struct recd_blob *b, recd_blob_key_cb cb, void *ctx);
+    /** Every stored key of the recording `sid` (its WAV and what was derived from it: a delete
+     * must find waveforms of any SamplesPerPixel), in no particular order. The callback must not
+     * remove keys; collect them first. 0 or RECD_E_*. */
+    int (*scan_sid)(struct recd_blob *b, const char *sid, recd_blob_key_cb cb, void *ctx);
     /** Leftovers of interrupted writes (temporary files), by a display name; 0 or an error. */
     int (*scan_leftovers)(struct recd_blob *b, recd_blob_key_cb cb, void *ctx);
     /** Deletes leftovers older than `min_age_s` seconds (so a write in progress elsewhere is spared); *n gets
@@ -65,7 +70,8 @@ struct recd_blob {
     const struct recd_blob_ops *ops;
 };
 
-/** 1 when `key` has a shape recd builds: "RE" + 32 lowercase hex + one of the known suffixes. */
+/** 1 when `key` has a shape recd builds: "RE" + 32 lowercase hex + one of the known suffixes (or a
+ * peaks suffix that recd_peaks_suffix_parse accepts). */
 int recd_blob_key_valid(const char *key);
 
 /**

@@ -4,6 +4,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/sid.h"
+#include "media/peaks.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -70,7 +71,8 @@ int recd_blob_key_valid(const char *key)
     for (size_t i = 0; i < sizeof key_suffixes / sizeof key_suffixes[0]; i++)
         if (strcmp(key + RECD_SID_LEN, key_suffixes[i]) == 0)
             return 1;
-    return 0;
+    int spp, json;
+    return recd_peaks_suffix_parse(key + RECD_SID_LEN, &spp, &json) == 0;
 }
 
 static void log_err(const char *step, const char *name, int err)
@@ -718,6 +720,49 @@ static int fs_guard(struct recd_blob *b, enum recd_blob_guard how)
     return 0;
 }
 
+/*
+ * A recording's keys all live in its shard directory (the shard is named by the sid), so
+ * listing them reads one directory of a few dozen entries, not the store.
+ */
+static int fs_scan_sid(struct recd_blob *b, const char *sid, recd_blob_key_cb cb, void *ctx)
+{
+    struct blob_fs *fs = (struct blob_fs *)b;
+    if (cb == NULL || sid == NULL || !recd_sid_valid(sid, strnlen(sid, RECD_SID_LEN + 1), "RE", 1))
+        return RECD_E_BAD_INPUT;
+    char both[6] = {sid[2], sid[3], '/', sid[4], sid[5], '\0'};
+    DIR *d = open_listing(fs->root, both);
+    if (d == NULL) {
+        if (errno == ENOENT)
+            return 0;
+        log_err("open shard", both, errno);
+        return RECD_E_IO;
+    }
+    int ret = 0, more;
+    struct dirent *de;
+    while ((more = next_entry(d, &de)) > 0) {
+        struct stat st;
+        const char *name = de->d_name;
+        if (strncmp(name, sid, RECD_SID_LEN) != 0 || !recd_blob_key_valid(name))
+            continue;
+        int s = entry_stat(dirfd(d), name, &st);
+        if (s == 1 || (s == 0 && !S_ISREG(st.st_mode)))
+            continue;
+        if (s < 0) {
+            log_err("stat", "shard entry", errno);
+            ret = RECD_E_IO;
+            break;
+        }
+        if (cb(ctx, name, (int64_t)st.st_size) != 0)
+            break;
+    }
+    if (ret == 0 && more < 0) {
+        log_err("readdir", both, errno);
+        ret = RECD_E_IO;
+    }
+    closedir(d);
+    return ret;
+}
+
 static const struct recd_blob_ops fs_ops = {
     .guard = fs_guard,
     .defer_sync = fs_defer_sync,
@@ -728,6 +773,7 @@ static const struct recd_blob_ops fs_ops = {
     .open = fs_open,
     .remove = fs_remove,
     .scan = fs_scan,
+    .scan_sid = fs_scan_sid,
     .scan_leftovers = fs_scan_leftovers,
     .remove_leftovers = fs_remove_leftovers,
 };

@@ -203,6 +203,7 @@ static int start_transcription(const struct recd_serve_opts *o, const char *base
         .max_ms = o->transcribe_max_ms,
         .lease_ms = o->transcribe_lease_ms,
         .retry_base_ms = o->transcribe_retry_ms,
+        .nice = o->transcribe_nice,
         .notify = stt_notify,
         .notify_arg = *wh,
     };

@@ -31,6 +31,7 @@ struct recd_serve_opts {
     int64_t transcribe_max_ms;   /* recordings longer than this fail (Twilio: 2 minutes); 0 = 120000 */
     int64_t transcribe_lease_ms; /* 0 = 30000 */
     int64_t transcribe_retry_ms; /* first backoff; 0 = 5000 */
+    int transcribe_nice;         /* the workers' nice value, 0…19 (the command line's default: 10) */
 };
 
 /**

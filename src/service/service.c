@@ -1,5 +1,6 @@
 #include "service/service.h"
 
+#include "core/buf.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/seal.h"
@@ -140,6 +141,36 @@ int recd_key_create(struct recd_ctx *ctx, const char *account_sid, const char *n
     return st->ops->key_insert(st, out);
 }
 
+/* Collects the keys scan_sid finds, each with its NUL, into a recd_buf. */
+static int collect_key(void *ctx, const char *key, int64_t size)
+{
+    (void)size;
+    recd_buf_add(ctx, key, strlen(key) + 1);
+    return 0;
+}
+
+struct collect_sid {
+    const char *sid;
+    struct recd_buf *found;
+};
+
+/* The same, of one recording's keys among all of them. */
+static int collect_sid_key(void *ctx, const char *key, int64_t size)
+{
+    struct collect_sid *c = ctx;
+    return strncmp(key, c->sid, RECD_SID_LEN) == 0 ? collect_key(c->found, key, size) : 0;
+}
+
+/* Every stored key of recording `sid`: through the backend's scan_sid, or, for a backend that
+ * lacks it, by walking every key (slow, but a delete must not leave a waveform behind). */
+static int keys_of(struct recd_blob *bl, const char *sid, struct recd_buf *found)
+{
+    if (bl->ops->scan_sid)
+        return bl->ops->scan_sid(bl, sid, collect_key, found);
+    struct collect_sid c = {sid, found};
+    return bl->ops->scan(bl, collect_sid_key, &c);
+}
+
 int recd_recording_delete(struct recd_store *st, struct recd_blob *bl, const char *sid)
 {
     int rc = st->ops->recording_mark_deleted(st, sid, recd_now_us());
@@ -153,6 +184,15 @@ int recd_recording_delete(struct recd_store *st, struct recd_blob *bl, const cha
         if (bl->ops->remove(bl, key) < 0)
             recd_log_warn("could not remove media %s; fsck --repair will", key);
     }
+    /* Waveforms are kept per SamplesPerPixel asked, so their keys are found, not listed. */
+    struct recd_buf found;
+    recd_buf_init(&found, 0);
+    if (keys_of(bl, sid, &found) < 0)
+        recd_log_warn("could not list the media of %s; fsck --repair will remove what is left", sid);
+    for (size_t at = 0; at < found.len; at += strlen(found.p + at) + 1)
+        if (bl->ops->remove(bl, found.p + at) < 0)
+            recd_log_warn("could not remove media %s; fsck --repair will", found.p + at);
+    recd_buf_free(&found);
     return 0;
 }
 

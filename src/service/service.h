@@ -52,6 +52,12 @@ struct recd_import_opts {
     const char *source;             /* NULL = "RecordVerb" */
     const char *transcription_text; /* NULL = none; else a completed transcription is attached */
     int batch;                      /* files per transaction; 0 = 64 */
+    int64_t updated_us;             /* 0 = same as created */
+    /* Transcriptions to keep as they were elsewhere (`recd mirror`): sid, dates, status
+     * (completed or failed), type, duration and text are stored as given, account and recording
+     * are this import's. Only with `sid`, not with transcription_text. Committed with the row. */
+    const struct recd_transcription *transcriptions;
+    int ntranscriptions;
 };
 
 /**
@@ -81,6 +87,7 @@ struct recd_fsck_report {
     int64_t damaged;    /* metadata whose media is missing or altered */
     int64_t orphans;    /* media with no live recording */
     int64_t leftovers;  /* temporary files of interrupted writes */
+    int64_t derived;    /* derived files (waveforms) that differ from what their recording gives */
     int64_t repaired;   /* files removed by --repair */
 };
 
@@ -122,19 +129,22 @@ int recd_number_opts_check(const struct recd_number_opts *o, char *why, size_t w
 int recd_number_add(struct recd_ctx *ctx, const struct recd_number_opts *o, struct recd_number *out,
                     char *why, size_t why_n);
 
-/** Room for the longest media key: a sid and ".mono.wav", and a NUL. */
-#define RECD_MEDIA_KEY_MAX 48
+/** Room for the longest media key: a sid and ".peaks65536.json", and a NUL. */
+#define RECD_MEDIA_KEY_MAX 64
 
-/** Blob key of a recording's media: sid + suffix (".wav", ".mp3", ".mono.wav", ".mono.mp3"). */
+/** Blob key of a recording's media: sid + suffix (".wav", ".mp3", ".mono.wav", ".mono.mp3",
+ * ".peaks256.dat", …). */
 void recd_media_key(char out[RECD_MEDIA_KEY_MAX], const char *sid, const char *suffix);
 
 /**
  * Opens one of a recording's media files: the stored WAV (".wav"), or a file derived from it
- * (".mp3", ".mono.wav", ".mono.mp3"), which is made on first request, stored durably beside the
- * WAV, and kept. When several threads of one process ask for a file that does not exist yet, one
- * derives it and the others wait for that result. *fd (the caller closes it) and *size on
- * success; RECD_E_BAD_INPUT if a mono variant is asked of a mono recording; RECD_E_INTERNAL
- * when the file cannot be produced (nothing partial is ever left under the key).
+ * (".mp3", ".mono.wav", ".mono.mp3", and its waveform peaks ".peaks<N>.dat" and ".json" as
+ * recd_peaks_suffix makes them), which is made on first request, stored durably beside the
+ * WAV, and kept. Both peaks formats of one SamplesPerPixel are made together, from one pass.
+ * When several threads of one process ask for a file that does not exist yet, one derives it
+ * and the others wait for that result. *fd (the caller closes it) and *size on success;
+ * RECD_E_BAD_INPUT if a mono variant is asked of a mono recording; RECD_E_INTERNAL when the
+ * file cannot be produced (nothing partial is ever left under the key).
  */
 int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
                     const char *suffix, int *fd, int64_t *size);

@@ -276,9 +276,18 @@ static void spool_create(struct recd_recorder *rec, struct recd_rec *r)
     rec->unsynced = 1;
 }
 
+/* The row, and the transcribeCallback kept with it (so that recovery after a crash calls back too). */
 static void insert_row(struct recd_recorder *rec, struct recd_rec *r)
 {
     int rc = rec->st->ops->recording_insert(rec->st, &r->row);
+    if (rc == 0 && r->row.transcribe && r->transcribe_cb[0]) {
+        struct recd_transcribe_req req = {r->transcribe_cb, r->transcribe_method};
+        int t = recd_transcribe_remember(rec->st, &r->row, &req, r->row.created_us);
+        if (t < 0)
+            recd_log_error(
+                "recorder: cannot keep the transcribeCallback of %s (%s): it is transcribed without one",
+                r->row.sid, recd_err_name(t));
+    }
     r->no_row = rc < 0;
     if (rc < 0)
         recd_log_error("recorder: cannot insert recording %s: %s", r->row.sid, recd_err_name(rc));
@@ -297,7 +306,7 @@ static void writer_begin(struct recd_recorder *rec, struct recd_rec *begins)
         spool_create(rec, r);
     pthread_mutex_lock(&rec->store_lock);
     struct recd_store *st = rec->st;
-    int tx = begins && begins->bnext && st->ops->begin(st) == 0;
+    int tx = begins && (begins->bnext || begins->transcribe_cb[0]) && st->ops->begin(st) == 0;
     for (struct recd_rec *r = begins; r; r = r->bnext)
         insert_row(rec, r);
     if (tx && st->ops->commit(st) < 0) {
@@ -505,7 +514,7 @@ static int decide(const struct recd_rec *r, uint64_t end, uint64_t *a, uint64_t 
  * transcribe="true"> or the account's switch) queues it in the same transaction (contract §8):
  * the Transcription exists exactly when the recording is fetchable, or neither does.
  */
-static int finish_row(struct recd_store *st, struct recd_recording *row, const struct recd_rec *r)
+static int finish_row(struct recd_store *st, struct recd_recording *row)
 {
     int completed = strcmp(row->status, RECD_REC_COMPLETED) == 0;
     if (!completed)
@@ -514,13 +523,10 @@ static int finish_row(struct recd_store *st, struct recd_recording *row, const s
     if (rc < 0)
         return rc;
     rc = st->ops->recording_finish(st, row);
-    if (rc == 0 && recd_transcribe_wanted(st, row) == 1) {
-        struct recd_transcribe_req req = {r->transcribe_cb[0] ? r->transcribe_cb : NULL,
-                                          r->transcribe_method};
-        int t = recd_transcribe_enqueue(st, row, &req, row->updated_us, NULL);
-        if (t == RECD_E_BAD_INPUT) /* a callback URL the queue refuses: transcribe without it */
-            t = recd_transcribe_enqueue(st, row, &(struct recd_transcribe_req){NULL, NULL}, row->updated_us,
-                                        NULL);
+    if (rc == 0) {
+        /* With the callback kept when the recording began (insert_row), in this process or the
+         * one that crashed. */
+        int t = recd_transcribe_finished(st, row, row->updated_us, NULL);
         if (t < 0)
             recd_log_error("recorder: cannot queue the transcription of %s: %s", row->sid, recd_err_name(t));
     }
@@ -567,7 +573,7 @@ static void writer_finish(struct recd_recorder *rec, struct recd_rec *r, recd_re
     row->updated_us = recd_now_us();
     if (!r->no_row) {
         pthread_mutex_lock(&rec->store_lock);
-        rc = finish_row(rec->st, row, r);
+        rc = finish_row(rec->st, row);
         pthread_mutex_unlock(&rec->store_lock);
         if (rc < 0 && rc != RECD_E_NOT_FOUND) {
             recd_log_error("recorder: cannot finish recording %s: %s (kept for recovery)", row->sid,

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import threading
 import time
@@ -559,7 +560,9 @@ def test_kill_mid_job_reruns(make_server, whisper, callbacks, tmp_path):
     assert t["transcription_text"] == "hello from the external engine number 1"
     whisper.release.set()
     time.sleep(1)
-    assert len(callbacks.wait_for(tr)) == 1
+    cb = callbacks.wait_for(tr)
+    assert len(cb) == 1 and cb[0]["valid"], cb
+    assert cb[0]["params"]["TranscriptionText"] == "hello from the external engine number 1"
     assert "attempt 2" in srv.log_text()
 
 
@@ -590,3 +593,75 @@ def test_delete_cancels(make_server, whisper, callbacks, tmp_path):
         assert srv.get("%s/Transcriptions/%s.json" % (acct.path, l["sid"]), auth=acct.auth).status_code == 404
     fsck = srv.cli.run("fsck")
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+
+
+# ------------------------------------------------------------------ a call's recording, after a crash
+
+def speech_8k(path):
+    """The samples of a speech clip at 8 kHz, 16-bit, as a list of ints (for an RTP stream)."""
+    r = subprocess.run(["sox", str(path), "-r", "8000", "-b", "16", "-e", "signed-integer", "-t", "raw", "-"],
+                       check=True, capture_output=True)
+    return list(struct.unpack("<%dh" % (len(r.stdout) // 2), r.stdout))
+
+
+def test_call_recording_recovered_after_kill_still_calls_back(tmp_path, recd_bin, whisper):
+    """<Record transcribe="true" transcribeCallback>: the server is killed (-9) mid-recording. On
+    restart the recording is finished from its spool and its transcription queued with the
+    callback kept since the recording began (schema 5), so the callback still arrives: once,
+    signed, naming the call. (The restarted server uses the external engine: it is the callback
+    that is under test, and the fake engine's answer is exact.)"""
+    from test_sip_endpoint import PROVISIONAL, ack, free_port as sip_free_port, free_rtp_range, invite, play, \
+        scenario
+    from test_voice_calls import App, Voice, pcap_of, twiml
+    app = App()
+    voice = Voice(tmp_path, recd_bin)
+    try:
+        app.route("/voice", twiml('<Record playBeep="false" timeout="0" transcribe="true" '
+                                  'transcribeCallback="/tcb?k=1" recordingStatusCallback="/rsc" '
+                                  'recordingStatusCallbackEvent="in-progress"/>'))
+        app.route("/rsc", "")
+        app.route("/tcb", "")
+        number = voice.number(app.url + "/voice")
+        speech = speech_8k(TESTDATA / "cards" / "001.wav")
+        pcap, ms = pcap_of(tmp_path, "k.pcap", [("pcm", speech + speech + speech)])
+        scen = tmp_path / "k.xml"
+        scen.write_text(scenario(invite(), PROVISIONAL, '<recv response="200" rrs="true"/>\n', ack(),
+                                 play(pcap, ms), '<recv request="BYE" optional="true" timeout="2000"/>\n'))
+        sipp = subprocess.Popen(["sipp", "127.0.0.1:%d" % voice.sip_port, "-sf", str(scen), "-s", number, "-i",
+                                 "127.0.0.1", "-p", str(sip_free_port()), "-mp", str(free_rtp_range()[0]), "-m",
+                                 "1", "-l", "1", "-nostdin", "-timeout", "30s"], cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            rec_sid = app.wait("/rsc")[0]["params"]["RecordingSid"]
+            call_sid = app.wait("/voice")[0]["params"]["CallSid"]
+            # Killed once the spool holds two seconds of speech (its header is 16 bytes).
+            spool = voice.server.data / "spool" / (rec_sid + ".spool")
+            deadline = time.monotonic() + 30
+            while (not spool.exists() or spool.stat().st_size < 16 + 2 * 8000 * 2) and \
+                    time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert spool.stat().st_size >= 16 + 2 * 8000 * 2
+            voice.server.proc.send_signal(signal.SIGKILL)
+            voice.server.proc.wait()
+        finally:
+            sipp.kill()
+            sipp.wait()
+        assert app.to("/tcb") == []
+        voice.server.serve_args += list(whisper_args(whisper, tmp_path))
+        voice.server.restart()
+        assert voice.recording(rec_sid)["status"] == "completed"
+        cb = app.wait("/tcb", timeout=120)
+        time.sleep(1)  # a second callback would be here by now
+        assert len(app.to("/tcb")) == 1, app.to("/tcb")
+        assert voice.signed(cb[0]) and cb[0]["query"] == {"k": "1"}, cb[0]
+        p = cb[0]["params"]
+        tr = voice.get("/Recordings/%s/Transcriptions.json" % rec_sid).json()["transcriptions"]
+        assert len(tr) == 1 and tr[0]["status"] == "completed", tr
+        assert p["TranscriptionSid"] == tr[0]["sid"] and p["TranscriptionStatus"] == "completed", p
+        assert p["TranscriptionText"] == tr[0]["transcription_text"] == "hello from the external engine number 0", p
+        assert whisper.requests == [None]
+        assert p["RecordingSid"] == rec_sid and p["CallSid"] == call_sid, p
+        assert p["AccountSid"] == voice.account.sid, p
+    finally:
+        voice.stop()
+        app.stop()
