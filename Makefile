@@ -238,15 +238,16 @@ PG_E2E += tests/e2e/test_crash_import.py
 # kill -9 mid-call leaves rows that the restart must finish.
 PG_E2E += tests/e2e/test_voice_calls.py::test_kill_9_mid_call_then_restart
 PG_E2E += tests/e2e/test_voice_calls.py::test_live_call_recording_pause_resume_stop
-# The transcription queue (schema 4): the per-account switch, jobs and retries, a restart with
-# jobs waiting, kill mid-job, cancel on delete. The engine's own tests (WER, limits, options)
-# do not touch the backend and run on SQLite only.
+# The transcription queue (schemas 4 and 5): the per-account switch, jobs and retries, a restart
+# with jobs waiting, kill mid-job, cancel on delete, a job's callback kept across kill -9. The
+# engine's own tests (WER, limits, options) do not touch the backend and run on SQLite only.
 PG_E2E += tests/e2e/test_transcription.py::test_account_switch
 PG_E2E += tests/e2e/test_transcription.py::test_external_engine
 PG_E2E += tests/e2e/test_transcription.py::test_external_engine_failures
 PG_E2E += tests/e2e/test_transcription.py::test_restart_with_100_jobs
 PG_E2E += tests/e2e/test_transcription.py::test_kill_mid_job_reruns
 PG_E2E += tests/e2e/test_transcription.py::test_delete_cancels
+PG_E2E += tests/e2e/test_transcription.py::test_call_recording_recovered_after_kill_still_calls_back
 
 # S3 (contract §9): the tests' S3-compatible server is npm's @20minutes/s3rver (docs/scale-out.md
 # says why not s3rver itself), pinned by tests/s3/package-lock.json and installed with `npm ci`

@@ -316,11 +316,12 @@ def pg_cluster(action, d=None):
 
 
 @pytest.fixture
-def own_pg_cluster(tmp_path_factory):
+def own_pg_cluster():
     """A cluster of the test's own, stopped after it, for a test that takes its database down:
     the suite's cluster serves the tests that other pytest-xdist workers run meanwhile.  Yields
-    (url, folder); use_store() gives a data folder a store on it."""
-    d = tmp_path_factory.mktemp("own-pg") / "cluster"
+    (url, folder); use_store() gives a data folder a store on it.  The folder is not under
+    pytest's (as root the cluster runs as `postgres`, which may not enter root's folders)."""
+    d = Path("/tmp/recd-pg-own-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8]))
     url = pg_cluster("start", d)
     yield url, d
     pg_cluster("stop", d)

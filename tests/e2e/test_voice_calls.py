@@ -706,6 +706,7 @@ def test_play_audio_is_fetched_once_for_two_calls(voice, app, tmp_path):
     assert len(app.to("/tone.wav")) == 1, [r["path"] for r in app.requests]
 
 
+@pytest.mark.alone  # a recording that must start within a second, beside three <Say>s
 def test_long_first_say_does_not_stall_another_calls_record(voice, app, tmp_path):
     """Three calls each start a long <Say> never heard before (espeak-ng takes a second or more
     over each) while a fourth call waits out a <Pause length="2"/> and then records: the
