@@ -452,14 +452,16 @@ def write_results(path, key, body):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a check of the harness: 2 clips, 2 s phases, one round")
+    ap.add_argument("--quick", action="store_true",
+                    help="a check of the harness: 2 clips, one worker, 2 s phases, one round")
     ap.add_argument("--seconds", type=int, default=0, help="wrk seconds per phase (10; quick 2)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count(), help="transcription workers (the cores)")
+    ap.add_argument("--workers", type=int, default=0, help="transcription workers (the cores; quick 1)")
     ap.add_argument("--rounds", type=int, default=0, help="A/B rounds (2; quick 1)")
     ap.add_argument("--repeat", type=int, default=0, help="engine runs per file (3; quick 1)")
     ap.add_argument("--recd", help="the recd binary (build/recd)")
     ap.add_argument("--no-write", action="store_true", help="print the report, leave RESULTS.md alone")
     a = ap.parse_args()
+    a.workers = a.workers or (1 if a.quick else os.cpu_count())
     started = dt.datetime.now(dt.timezone.utc)
     load_before = loadavg()
     base = os.path.abspath(os.environ.get("RECD_BENCH_DIR", "/var/tmp/recd-bench"))
@@ -486,8 +488,8 @@ def main():
     busy = Busy(a, run_dir)
     busy.prepare(tel)
     rounds = a.rounds or (1 if a.quick else 2)
-    log("list page 0 with %d workers idle (A) and busy (B), %d s each, %d round%s" %
-        (busy.workers, busy.seconds, rounds, "" if rounds == 1 else "s"))
+    log("list page 0 with %d worker%s idle (A) and busy (B), %d s each, %d round%s" %
+        (busy.workers, "" if busy.workers == 1 else "s", busy.seconds, rounds, "" if rounds == 1 else "s"))
     busy.run(rounds)
     if not a.quick:
         log("the same with the workers at nice 0, one round")
