@@ -340,6 +340,8 @@ static int serve_stt_opts(struct args *a, struct recd_serve_opts *so, char *key,
     return 0;
 }
 
+/* Long because it is `recd serve`'s option table and their checks, in the order the help lists
+ * them; the SIP and transcription groups already have their own functions. */
 static int cmd_serve(int argc, char **argv)
 {
     struct opt opts[] = {{"data", 1, NULL},

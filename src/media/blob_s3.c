@@ -202,7 +202,9 @@ static void body_digests(const void *p, size_t n, char sha_hex[65], char md5_b64
 }
 
 /* One attempt of a request; the answer's status and headers in *rs. 0 when an answer came (of
- * any status), or a RECD_E_* for a failure of the transfer itself, logged. */
+ * any status), or a RECD_E_* for a failure of the transfer itself, logged. Long because libcurl
+ * is set up option by option (signing, timeouts, body source and sink) for every kind of request;
+ * one list of them reads better than several helpers that each set a few. */
 static int attempt(struct blob_s3 *s, const struct s3_req *rq, struct s3_resp *rs, const char *url)
 {
     CURL *c = s->curl;

@@ -1303,6 +1303,9 @@ static uint32_t hash_size(unsigned n)
     return b;
 }
 
+/* Long because libre's objects must be made and freed on the thread that runs their loop: this
+ * is the endpoint's whole set-up (media clock, transports, session socket), its loop and its
+ * teardown, in that order. */
 static void *sip_thread(void *arg)
 {
     struct recd_sip *ep = arg;
