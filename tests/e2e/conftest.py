@@ -538,7 +538,7 @@ class Server:
         self._log = None
         self.stopped = False
 
-    def start(self, timeout=10):
+    def start(self, timeout=60):  # generous: a loaded machine has kept ASan recd from listening for over 10 s
         self.stopped = False
         args = ["serve", "--listen", "127.0.0.1:%d" % self.port] + self.serve_args
         if self.auth_fail_limit is not None:
