@@ -5,7 +5,6 @@
 #include "core/log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sqlite3.h>
@@ -13,9 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /*
  * The SQLite backend of the metadata store: opening and closing a handle, its statements and
@@ -132,8 +128,6 @@ static void op_close(struct recd_store *st)
         return;
     if (s->in_txn && !sqlite3_get_autocommit(s->db))
         recd_sqlite_run(s, S_ROLLBACK);
-    if (s->shm)
-        munmap((void *)s->shm, (size_t)sysconf(_SC_PAGESIZE));
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     for (int k = 0; k < RECD_SQL_LIST_KINDS; k++)
@@ -187,25 +181,25 @@ static int op_rollback(struct recd_store *st)
     return recd_sqlite_run(s, S_ROLLBACK);
 }
 
-/* Maps the first page of the database's -shm file (the WAL index), read only, once. */
+/*
+ * Finds the WAL index (the -shm file's first region) where this connection's SQLite has mapped
+ * it, once, through the VFS's own xShmMap: no descriptor of our own. Opening and closing the -shm
+ * file here would drop every POSIX lock this process holds on it (fcntl locks belong to the
+ * process and go with any close of the file), SQLite's DMS lock included; another process would
+ * then take the WAL index for unused, truncate it and rebuild it under our mapping (SIGBUS).
+ * The region stays mapped while the connection is open: SQLite unmaps it only when it closes.
+ */
 static void shm_open_map(struct sqlite_store *s)
 {
     s->shm_tried = 1;
-    const char *db = sqlite3_db_filename(s->db, "main");
-    char path[4096];
-    if (!db || !*db || snprintf(path, sizeof path, "%s-shm", db) >= (int)sizeof path)
+    sqlite3_file *f = NULL;
+    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f ||
+        !f->pMethods || f->pMethods->iVersion < 2 || !f->pMethods->xShmMap)
         return;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    struct stat st;
-    long page = sysconf(_SC_PAGESIZE);
-    if (fstat(fd, &st) == 0 && st.st_size >= page) {
-        void *m = mmap(NULL, (size_t)page, PROT_READ, MAP_SHARED, fd, 0);
-        if (m != MAP_FAILED)
-            s->shm = m;
-    }
-    close(fd);
+    volatile void *region = NULL;
+    /* Region 0, of SQLite's region size (32 KiB), not extended: it exists once a read ran. */
+    if (f->pMethods->xShmMap(f, 0, 32768, 0, &region) == SQLITE_OK && region)
+        s->shm = (const volatile unsigned char *)region;
 }
 
 /*

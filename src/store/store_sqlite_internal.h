@@ -158,7 +158,7 @@ struct sqlite_store {
     sqlite3_stmt *list[RECD_SQL_LIST_KINDS][RECD_SQL_LIST_SLOTS];
     sqlite3_stmt *count[RECD_SQL_LIST_KINDS][RECD_SQL_LIST_SLOTS];
     /* The WAL-index header as op_version last saw it, and the version it read then: see there. */
-    const volatile unsigned char *shm; /* the -shm file's first page, read only, or NULL */
+    const volatile unsigned char *shm; /* the WAL index as SQLite maps it (read only here), or NULL */
     int shm_tried;
     int seen_valid;
     unsigned char seen_hdr[RECD_SQLITE_WAL_HDR];

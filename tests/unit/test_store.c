@@ -18,6 +18,7 @@
 #include "store/store_sqlite_internal.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* A backend: opens (creating) a store kept in folder `dir`; opening twice gives two handles
@@ -2292,6 +2294,41 @@ static void test_open_fails_cleanly(void **state)
     assert_null(st);
 }
 
+/* 1 when another process finds byte `off` of `path` locked by this one (a write lock would
+ * conflict): asked from a child, since POSIX locks never conflict within their own process. */
+static int locked_for_others(const char *path, off_t off)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(path, O_RDWR);
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = off, .l_len = 1};
+        if (fd < 0 || fcntl(fd, F_GETLK, &fl) < 0)
+            _exit(2);
+        _exit(fl.l_type == F_UNLCK ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
+}
+
+/*
+ * SQLite's own: version() reads the WAL index where SQLite maps it, never through a descriptor
+ * of its own, whose close would drop the process's POSIX locks on the -shm file. Without SQLite's
+ * shared lock on its DMS byte (offset 128), another process opening the database takes the WAL
+ * index for unused and rebuilds it under this one's mapping (a SIGBUS in the server).
+ */
+static void test_version_keeps_shm_locks(void **state)
+{
+    struct fx *f = *state;
+    char shm[300];
+    int64_t v[2];
+    snprintf(shm, sizeof shm, "%s/recd.db-shm", f->dir);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(f->ops->version(f->st, v), 0);
+        assert_int_equal(locked_for_others(shm, 128), 1);
+    }
+}
+
 /* SQLite's own: every list query is served by an index, in order, without sorting. */
 
 static void test_query_plans(void **state)
@@ -2635,6 +2672,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_waits, setup, teardown),
         cmocka_unit_test(test_open_fails_cleanly),
         cmocka_unit_test_setup_teardown(test_query_plans, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_keeps_shm_locks, setup, teardown),
     };
     const struct CMUnitTest pg_only[] = {
         cmocka_unit_test_setup_teardown(test_pg_migrate, setup, teardown),
