@@ -831,7 +831,9 @@ def main():
     ap.add_argument("--levels", default="50,100,200,400,700,1000,1300,1600,2000")
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--rates", default="25,50,100,200,400,800")
-    ap.add_argument("--quick", action="store_true", help="a check of the harness: 10 and 40 calls of 6 s, setups at 20/s")
+    ap.add_argument("--quick", action="store_true",
+                    help="a check of the harness: 10 and 40 calls of 6 s hung up 4 s after the stream, setups at 20/s, "
+                    "every level run whatever the one before gave")
     ap.add_argument("--no-write", action="store_true", help="print the table, leave RESULTS.md alone")
     ap.add_argument("--nice", type=int, default=-10 if os.geteuid() == 0 else 0,
                     help="nice value for the endpoint and SIPp (default -10 as root, else 0)")
@@ -845,11 +847,17 @@ def main():
     ap.add_argument("--keep-going", action="store_true", help="run every level even after one fails")
     ap.add_argument("--twiml-app", metavar="DIR", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global HANGUP_MARGIN_S
     if args.twiml_app:
         twiml_app(args.twiml_app, args.seconds)
         return 0
     if args.quick:
+        # A check of the harness (tests/e2e/test_bench_harness.py), not a measurement: every
+        # level runs, so a loaded machine cannot leave a row out, and the shorter margin (a late
+        # burst cut by the BYE shows as missing packets, nothing worse) saves 12 s of `make test`.
         args.levels, args.seconds, args.rates = "10,40", 6, "20"
+        args.keep_going = True
+        HANGUP_MARGIN_S = 4.0
     global NICE
     NICE = args.nice
     global RT, RECORD, SERVE

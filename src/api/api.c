@@ -216,8 +216,13 @@ void recd_api_handle(const struct recd_request *rq, struct recd_response *rs)
     const char *qm = memchr(rq->target.p, '?', rq->target.n);
     size_t plen = qm ? (size_t)(qm - rq->target.p) : rq->target.n;
     c->plen = plen;
+    if (plen >= 6 && memcmp(rq->target.p, "/recd/", 6) == 0) {
+        recd_ext_serve(c); /* recd's own endpoints, outside Twilio's namespace */
+        return;
+    }
     int rc = recd_route_match(rq->target.p, plen, &c->rt);
     c->json = c->rt.ext == RECD_EXT_JSON;
+    rs->route = rc == 0 ? recd_route_template(&c->rt) : NULL;
     if (rq->target.n > RECD_URI_MAX) {
         recd_call_fail(c, RECD_E_URI_TOO_LONG, "");
         return;

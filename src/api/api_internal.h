@@ -69,6 +69,22 @@ static inline void recd_call_begin_xml(struct recd_buf *b)
 /** A recording instance at any of its paths: metadata, media, DELETE (src/api/recordings.c). */
 void recd_recording_serve(struct call *c);
 
+/** Answers a media request's conditional and Range headers for the file `fd` of `size` bytes, last
+ *  modified at `lm_s`, whose ETag is already on the response; takes ownership of `fd`
+ *  (src/api/recordings.c). */
+void recd_call_send_file(struct call *c, int fd, int64_t size, int64_t lm_s);
+
+/** recd's own endpoints under /recd/ (contract §10): routing, methods, credentials
+ *  (src/api/recd_api.c). */
+void recd_ext_serve(struct call *c);
+
+/** GET|HEAD …/Recordings/RE…/Peaks.json (`json`) or Peaks.dat of `r`, once authorized
+ *  (src/api/recd_peaks.c). */
+void recd_peaks_serve(struct call *c, const struct recd_recording *r, int json);
+
+/** POST …/Recordings/RE…/Links for `r`, once authorized (src/api/recd_links.c). */
+void recd_links_post(struct call *c, const struct recd_recording *r);
+
 /** A transcription instance (src/api/transcriptions.c). */
 void recd_transcription_serve(struct call *c);
 

@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 
 #include "api/resource.h"
+#include "api/recd_links.h"
 #include "api/sign.h"
 #include "core/buf.h"
 #include "core/error.h"
@@ -9,15 +10,18 @@
 #include "core/sid.h"
 #include "core/time.h"
 #include "serve/serve.h"
+#include "service/mirror.h"
 #include "service/service.h"
 #include "service/transcribe.h"
 
+#include <signal.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define EXIT_USAGE 2
 
@@ -54,8 +58,9 @@ static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct
     a->npos = 0;
     a->help = 0;
     a->store = NULL;
-    /* Every command takes --store (contract §9), so it is parsed here rather than listed in each. */
-    struct opt store = {"store", 1, NULL};
+    /* Every command takes --store, --media and --s3-credentials (contract §9), so they are parsed
+     * here rather than listed in each. */
+    struct opt store = {"store", 1, NULL}, media = {"media", 1, NULL}, creds = {"s3-credentials", 1, NULL};
     for (int i = 0; i < argc; i++) {
         char *s = argv[i];
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
@@ -75,6 +80,10 @@ static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct
                 o = &opts[k];
         if (!o && nlen == 5 && strncmp(name, "store", 5) == 0)
             o = &store;
+        if (!o && nlen == 5 && strncmp(name, "media", 5) == 0)
+            o = &media;
+        if (!o && nlen == 14 && strncmp(name, "s3-credentials", 14) == 0)
+            o = &creds;
         if (!o)
             return usage_error("unknown option %s", s);
         if (o->takes_value) {
@@ -98,6 +107,11 @@ static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct
         recd_store_url_redact(where, shown, sizeof shown);
         return usage_error("--store %s: want postgres://… or the path of a file", shown);
     }
+    /* Where media lives: checked whole (location and credentials) before any command runs. */
+    char why[512];
+    const char *m = media.value ? media.value : getenv("RECD_MEDIA");
+    if (recd_ctx_media_set(m, creds.value, why, sizeof why) < 0)
+        return usage_error("%s", why);
     return 0;
 }
 
@@ -169,11 +183,13 @@ static const char *base_url(void)
 static const char serve_help[] =
     "usage: recd serve [--listen HOST:PORT] [--base-url URL] [--threads N] [--auth-fail-limit N]\n"
     "                  [--sip HOST:PORT [--rtp-ports LO-HI] [--sip-allow CIDR,...] [--sip-max-calls N]\n"
-    "                   [--sip-invite-rate R] [--sip-invite-burst B]]\n"
+    "                   [--sip-invite-rate R] [--sip-invite-burst B] [--webhook-timeout-seconds S]]\n"
     "                  [--stt URL [--stt-model NAME] [--stt-key-file FILE] [--stt-timeout-seconds S]]\n"
-    "                  [--transcribe-workers N]\n"
+    "                  [--transcribe-workers N] [--transcribe-nice N]\n"
     "                  [--transcribe-max-seconds N] [--transcribe-lease-seconds S]\n"
     "                  [--transcribe-retry-seconds S] [--data DIR] [--store URL]\n"
+    "                  [--metrics on|off] [--metrics-listen HOST:PORT] [--metrics-allow CIDR,...]\n"
+    "                  [--log-format text|json]\n"
     "Serves the Recordings API. --listen defaults to $RECD_LISTEN or 127.0.0.1:8080; --base-url (the\n"
     "public URL in media_url) defaults to http://LISTEN. --auth-fail-limit: failed Basic auth\n"
     "attempts a minute per client address before 429 (default $RECD_AUTH_FAIL_LIMIT or 60; 0 turns\n"
@@ -184,14 +200,22 @@ static const char serve_help[] =
     "calls, more get 503; --sip-invite-rate and --sip-invite-burst (default $RECD_SIP_INVITE_RATE or 5\n"
     "a second, $RECD_SIP_INVITE_BURST or 20) limit INVITEs per source address, more get 503 with\n"
     "Retry-After.\n"
+    "--webhook-timeout-seconds bounds each webhook request of a call (default 15, Twilio's).\n"
     "Transcriptions (docs/transcription.md) are made by --transcribe-workers threads (default 1) with\n"
     "the built-in engine (PocketSphinx, en-us), or with --stt URL (env RECD_STT), a server speaking\n"
     "POST /v1/audio/transcriptions (--stt-model, default whisper-1; --stt-key-file: a file holding\n"
     "its bearer key; --stt-timeout-seconds: one request, default 300). Recordings longer than "
     "--transcribe-max-seconds (default 120, Twilio's limit)\n"
     "fail with code 13617. A job's lease (default 30 s) and first retry delay (default 5 s) are\n"
-    "settable for tests and slow engines.\n"
-    "Stops cleanly on SIGINT/SIGTERM.\n";
+    "settable for tests and slow engines. The workers run at --transcribe-nice (0 to 19, default\n"
+    "10), below the threads that answer requests.\n"
+    "GET /livez and /readyz answer health checks; GET /metrics is Prometheus's exposition, served on\n"
+    "--listen to --metrics-allow (default $RECD_METRICS_ALLOW or loopback only; \"any\", \"none\"), or\n"
+    "only on --metrics-listen (default $RECD_METRICS_LISTEN) to whoever reaches it; --metrics off\n"
+    "counts nothing (docs/operations.md).\n"
+    "Under systemd (Type=notify) it says READY=1 once listening, WATCHDOG=1 when WatchdogSec is set\n"
+    "and STOPPING=1 on the way out. --log-format json (default $RECD_LOG_FORMAT or text) writes the\n"
+    "log and the access log as JSON lines. Stops cleanly on SIGINT/SIGTERM.\n";
 
 /* A number option within [lo, hi]; fractional when `frac`. 0 when absent, -1 (after a message) when bad. */
 static int num_opt(struct args *a, const char *name, double lo, double hi, int frac, double *out)
@@ -240,9 +264,15 @@ static int serve_sip_opts(struct args *a, struct recd_serve_opts *so)
         so->sip = getenv("RECD_SIP");
     if (so->sip && !*so->sip)
         so->sip = NULL;
-    if (!so->sip && (optv(a, "rtp-ports") || optv(a, "sip-allow") || optv(a, "sip-max-calls") ||
-                     optv(a, "sip-invite-rate") || optv(a, "sip-invite-burst")))
-        return usage_error("%s need --sip", "--rtp-ports, --sip-allow and the --sip-… limits");
+    if (!so->sip &&
+        (optv(a, "rtp-ports") || optv(a, "sip-allow") || optv(a, "sip-max-calls") ||
+         optv(a, "sip-invite-rate") || optv(a, "sip-invite-burst") || optv(a, "webhook-timeout-seconds")))
+        return usage_error("%s need --sip",
+                           "--rtp-ports, --sip-allow, --webhook-timeout-seconds and the --sip-… limits");
+    double webhook_s = 0;
+    if (num_opt(a, "webhook-timeout-seconds", 0.5, 600, 1, &webhook_s) < 0)
+        return EXIT_USAGE;
+    so->webhook_timeout_ms = (unsigned)(webhook_s * 1000);
     so->rtp_ports = optv(a, "rtp-ports");
     so->sip_allow = optv(a, "sip-allow");
     /* Without --sip the environment's limits are not looked at: they belong to an endpoint. */
@@ -293,13 +323,15 @@ static int serve_stt_opts(struct args *a, struct recd_serve_opts *so, char *key,
             return EXIT_USAGE;
         so->stt_key = key;
     }
-    double workers = 0, max_s = 0, lease_s = 0, retry_s = 0, timeout_s = 0;
+    double workers = 0, max_s = 0, lease_s = 0, retry_s = 0, timeout_s = 0, nice = 10;
     if (num_opt(a, "stt-timeout-seconds", 0.1, 86400, 1, &timeout_s) < 0 ||
         num_opt(a, "transcribe-workers", 1, 64, 0, &workers) < 0 ||
         num_opt(a, "transcribe-max-seconds", 1, 86400, 0, &max_s) < 0 ||
         num_opt(a, "transcribe-lease-seconds", 0.5, 3600, 1, &lease_s) < 0 ||
-        num_opt(a, "transcribe-retry-seconds", 0.01, 3600, 1, &retry_s) < 0)
+        num_opt(a, "transcribe-retry-seconds", 0.01, 3600, 1, &retry_s) < 0 ||
+        num_opt(a, "transcribe-nice", 0, 19, 0, &nice) < 0)
         return EXIT_USAGE;
+    so->transcribe_nice = (int)nice;
     so->stt_timeout_ms = (unsigned)(timeout_s * 1000);
     so->transcribe_workers = (unsigned)workers;
     so->transcribe_max_ms = (int64_t)(max_s * 1000);
@@ -318,6 +350,7 @@ static int cmd_serve(int argc, char **argv)
                          {"sip", 1, NULL},
                          {"rtp-ports", 1, NULL},
                          {"sip-allow", 1, NULL},
+                         {"webhook-timeout-seconds", 1, NULL},
                          {"sip-max-calls", 1, NULL},
                          {"sip-invite-rate", 1, NULL},
                          {"sip-invite-burst", 1, NULL},
@@ -328,7 +361,12 @@ static int cmd_serve(int argc, char **argv)
                          {"transcribe-workers", 1, NULL},
                          {"transcribe-max-seconds", 1, NULL},
                          {"transcribe-lease-seconds", 1, NULL},
-                         {"transcribe-retry-seconds", 1, NULL}};
+                         {"transcribe-retry-seconds", 1, NULL},
+                         {"transcribe-nice", 1, NULL},
+                         {"metrics", 1, NULL},
+                         {"metrics-listen", 1, NULL},
+                         {"metrics-allow", 1, NULL},
+                         {"log-format", 1, NULL}};
     char *pos[argc + 1];
     struct args a;
     if (parse_args(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &a, pos))
@@ -371,6 +409,26 @@ static int cmd_serve(int argc, char **argv)
         .auth_fail_limit = limit,
         .store = store_of(&a),
     };
+    const char *metrics = optv(&a, "metrics");
+    if (metrics && strcmp(metrics, "on") != 0 && strcmp(metrics, "off") != 0)
+        return usage_error("--metrics %s: want on or off", metrics);
+    so.metrics_off = metrics && strcmp(metrics, "off") == 0;
+    so.metrics_listen = optv(&a, "metrics-listen");
+    if (!so.metrics_listen)
+        so.metrics_listen = getenv("RECD_METRICS_LISTEN");
+    if (so.metrics_listen && !*so.metrics_listen)
+        so.metrics_listen = NULL;
+    const char *log_format = optv(&a, "log-format");
+    if (!log_format)
+        log_format = getenv("RECD_LOG_FORMAT");
+    if (log_format && *log_format && strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0)
+        return usage_error("--log-format %s: want text or json", log_format);
+    so.log_json = log_format && strcmp(log_format, "json") == 0;
+    so.metrics_allow = optv(&a, "metrics-allow");
+    if (!so.metrics_allow)
+        so.metrics_allow = getenv("RECD_METRICS_ALLOW");
+    if (so.metrics_allow && !*so.metrics_allow)
+        so.metrics_allow = NULL;
     char key[514];
     int bad = serve_sip_opts(&a, &so);
     if (!bad)
@@ -583,8 +641,11 @@ static int cmd_import(int argc, char **argv)
     recd_buf_init(&out.b, 2048);
     out.rc.base_url = base_url();
     char why[512] = "";
+    recd_log_last_error_clear();
     int rc = recd_import(&ctx, &io, a.pos, a.npos, print_recording, &out, why, sizeof why);
-    if (rc < 0)
+    if (rc < 0 && (rc == RECD_E_UNAVAILABLE || rc == RECD_E_IO) && recd_log_last_error()[0])
+        fprintf(stderr, "recd: import: %s: %s\n", why[0] ? why : "failed", recd_log_last_error());
+    else if (rc < 0)
         fprintf(stderr, "recd: import: %s\n", why[0] ? why : "failed");
     recd_buf_free(&out.b);
     recd_ctx_close(&ctx);
@@ -622,7 +683,7 @@ static int cmd_sign(int argc, char **argv)
         return usage_error("%s", "sign needs --recording RESID");
     if (strcmp(fmt, "wav") != 0 && strcmp(fmt, "mp3") != 0)
         return usage_error("--format %s: want wav or mp3", fmt);
-    long ttl = 3600;
+    long ttl = RECD_LINK_TTL_DEFAULT;
     if (optv(&a, "ttl")) {
         char *end;
         ttl = strtol(optv(&a, "ttl"), &end, 10);
@@ -632,28 +693,22 @@ static int cmd_sign(int argc, char **argv)
     struct recd_ctx ctx;
     if (open_ctx(&a, &ctx) < 0)
         return 1;
-    struct recd_account account;
-    struct recd_recording r;
-    char secret[33];
-    int rc = ctx.store->ops->account_get(ctx.store, acc, &account);
-    if (rc == 0)
-        rc = ctx.store->ops->recording_get(ctx.store, rec, &r);
-    if (rc == 0 && (strcmp(r.account_sid, acc) != 0 || r.deleted_us))
-        rc = RECD_E_NOT_FOUND;
-    if (rc == RECD_E_NOT_FOUND) {
+    /* The same link as POST /recd/…/Links: one maker for both (api/recd_links.h). */
+    struct recd_link_opts o = {acc, rec, fmt, 0, ttl};
+    struct recd_buf url;
+    int64_t expires;
+    recd_buf_init(&url, 256);
+    int rc = recd_link_make(ctx.store, ctx.seal_key, base_url(), &o, recd_now_us() / RECD_US_PER_SEC, &url,
+                            &expires);
+    if (rc == RECD_E_NOT_FOUND)
         fprintf(stderr, "recd: no recording %s of account %s\n", rec, acc);
-    } else if (rc == 0 && (rc = recd_seal_open_secret(ctx.seal_key, acc, account.token_sealed, secret)) < 0) {
+    else if (rc == RECD_E_INTERNAL)
         fprintf(stderr, "recd: cannot unseal the account's token (is this the data folder's seal.key?)\n");
-    } else if (rc < 0) {
+    else if (rc < 0)
         fprintf(stderr, "recd: cannot read the store\n");
-    } else {
-        char path[160], sig[RECD_SIG_LEN + 1];
-        int64_t expires = recd_now_us() / RECD_US_PER_SEC + ttl;
-        int n = snprintf(path, sizeof path, "/2010-04-01/Accounts/%s/Recordings/%s.%s", acc, rec, fmt);
-        recd_sign_compute(secret, 32, "GET", path, (size_t)n, expires, sig);
-        printf("%s%s?Expires=%lld&KeySid=%s&Signature=%s\n", base_url(), path, (long long)expires, acc, sig);
-        memset(secret, 0, sizeof secret);
-    }
+    else
+        printf("%s\n", url.p);
+    recd_buf_free(&url);
     recd_ctx_close(&ctx);
     return exit_for(rc);
 }
@@ -681,10 +736,12 @@ static int cmd_fsck(int argc, char **argv)
     if (open_ctx(&a, &ctx) < 0)
         return 1;
     struct recd_fsck_report rep;
+    recd_log_last_error_clear();
     int rc = recd_fsck(&ctx, optv(&a, "repair") != NULL, stdout, &rep);
     recd_ctx_close(&ctx);
     if (rc < 0) {
-        fprintf(stderr, "recd: fsck could not complete\n");
+        fprintf(stderr, "recd: fsck could not complete%s%s\n", recd_log_last_error()[0] ? ": " : "",
+                recd_log_last_error());
         return 1;
     }
     printf(
@@ -952,6 +1009,105 @@ static int cmd_transcribe(int argc, char **argv)
     return rc < 0 ? exit_for(rc) : failed ? 1 : 0;
 }
 
+static const char mirror_help[] =
+    "usage: recd mirror --from BASEURL --account ACSID --credentials-file FILE [--into ACSID]\n"
+    "                   [--since DATE] [--until DATE] [--concurrency N] [--page-size N] [--data DIR]\n"
+    "Copies the account's recordings, their media (every channel) and transcriptions from a\n"
+    "Twilio-compatible API (https://api.twilio.com, another recd) into this store, keeping sids and\n"
+    "dates. FILE holds username=AC… or SK… and password=… lines (mode 600; docs/mirror.md).\n"
+    "--into: the account here (default: the same sid). --since/--until: DateCreated bounds\n"
+    "(YYYY-MM-DD or RFC 3339). --concurrency: requests at once (default 4, at most 64).\n"
+    "Safe to run again: what is here with the same bytes is skipped. Exit 0 when every recording was\n"
+    "copied or skipped, 1 when some failed, 2 on bad input.\n";
+
+static int cmd_mirror(int argc, char **argv)
+{
+    struct opt opts[] = {
+        {"data", 1, NULL},     {"from", 1, NULL},  {"account", 1, NULL}, {"credentials-file", 1, NULL},
+        {"into", 1, NULL},     {"since", 1, NULL}, {"until", 1, NULL},   {"concurrency", 1, NULL},
+        {"page-size", 1, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &a, pos))
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(mirror_help, stdout);
+        return 0;
+    }
+    if (a.npos)
+        return usage_error("mirror takes no argument %s", a.pos[0]);
+    const char *from = optv(&a, "from"), *acc = optv(&a, "account"), *into = optv(&a, "into");
+    const char *cred = optv(&a, "credentials-file"), *since = optv(&a, "since"), *until = optv(&a, "until");
+    if (!from || recd_url_check(from, strlen(from)) < 0 || strpbrk(from, "?#"))
+        return usage_error("%s", "mirror needs --from BASEURL: http(s)://host[:port][/prefix], no query");
+    if (!acc || !recd_sid_valid(acc, strlen(acc), "AC", 1))
+        return usage_error("%s", "mirror needs --account ACSID (AC and 32 lowercase hex digits)");
+    if (into && !recd_sid_valid(into, strlen(into), "AC", 1))
+        return usage_error("--into %s is not an account sid", into);
+    if (!cred)
+        return usage_error("%s", "mirror needs --credentials-file FILE");
+    int64_t since_us = INT64_MIN, until_us = INT64_MAX;
+    int day;
+    if (since && recd_time_parse_filter(since, strlen(since), &since_us, &day) < 0)
+        return usage_error("--since %s: want YYYY-MM-DD or RFC 3339", since);
+    if (until && recd_time_parse_filter(until, strlen(until), &until_us, &day) < 0)
+        return usage_error("--until %s: want YYYY-MM-DD or RFC 3339", until);
+    if (until && day)
+        until_us += RECD_US_PER_DAY - 1; /* DateCreated<=D takes all of day D */
+    if (since_us > until_us)
+        return usage_error("--since %s is after --until", since);
+    double conc = 4, page = 0;
+    if (num_opt(&a, "concurrency", 1, 64, 0, &conc) < 0 || num_opt(&a, "page-size", 1, 1000, 0, &page) < 0)
+        return EXIT_USAGE;
+    char user[64], pass[256], why[600];
+    if (recd_mirror_credentials_read(cred, user, sizeof user, pass, sizeof pass, why, sizeof why) < 0) {
+        fprintf(stderr, "recd: mirror: %s\n", why);
+        return EXIT_USAGE;
+    }
+    int bar = isatty(2);
+    /* libcurl is told not to touch signals (it runs on several threads): a peer that closes
+     * mid-request must be an error on that request, not the end of the process. */
+    signal(SIGPIPE, SIG_IGN);
+    struct recd_mirror_opts mo = {
+        .data_dir = data_dir(&a),
+        .store = store_of(&a),
+        .base_url = from,
+        .account_sid = acc,
+        .into_sid = into,
+        .user = user,
+        .pass = pass,
+        .since = since,
+        .until = until,
+        .concurrency = (int)conc,
+        .page_size = (int)page,
+        .bar = bar,
+        .quiet_copies = bar && isatty(1),
+        .out = stdout,
+        .err = stderr,
+    };
+    struct recd_mirror_stats st;
+    int64_t t0 = recd_now_us();
+    why[0] = '\0';
+    int rc = recd_mirror_run(&mo, &st, why, sizeof why);
+    memset(pass, 0, sizeof pass);
+    double secs = (double)(recd_now_us() - t0) / 1e6;
+    if (rc == RECD_E_BAD_INPUT) {
+        fprintf(stderr, "recd: mirror: %s\n", why);
+        return EXIT_USAGE;
+    }
+    printf("mirror: %lld listed, %lld copied, %lld skipped, %lld failed, %lld throttled; %.1f MB in %.1f s "
+           "(%.1f recordings/s)\n",
+           (long long)st.listed, (long long)st.copied, (long long)st.skipped, (long long)st.failed,
+           (long long)st.throttled, (double)st.bytes / 1e6, secs,
+           secs > 0 ? (double)(st.copied + st.skipped) / secs : 0.0);
+    fflush(stdout);
+    if (rc < 0) {
+        fprintf(stderr, "recd: mirror: %s; run it again to go on\n", why[0] ? why : "failed");
+        return 1;
+    }
+    return st.failed ? 1 : 0;
+}
+
 static const char main_help[] =
     "usage: recd COMMAND [OPTIONS]\n"
     "A Twilio-compatible call-recordings service.\n\n"
@@ -963,10 +1119,13 @@ static const char main_help[] =
     "  sign      print a signed, expiring link to a recording's media\n"
     "  number    add, list or remove the numbers that answer SIP calls\n"
     "  transcribe  queue transcriptions of recordings (and --wait for them)\n"
+    "  mirror    copy recordings from a Twilio-compatible API into this store\n"
     "  fsck      check (and --repair) the data folder\n\n"
     "Every command takes --data DIR (default $RECD_DATA or ./data) and --help, and --store URL\n"
     "(default $RECD_STORE): keep the metadata in PostgreSQL (postgres://…) rather than in the data\n"
-    "folder's recd.db.\n"
+    "folder's recd.db; and --media s3://BUCKET[/PREFIX]?endpoint=URL&region=R (default $RECD_MEDIA):\n"
+    "keep the media in that bucket rather than in the data folder, with credentials from\n"
+    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --s3-credentials FILE (docs/scale-out.md).\n"
     "Exit status: 0 success, 2 bad usage or input (nothing changed), 1 other failure.\n";
 
 int recd_cli_main(int argc, char **argv)
@@ -977,7 +1136,8 @@ int recd_cli_main(int argc, char **argv)
     } cmds[] = {{"serve", cmd_serve},   {"account", cmd_account},
                 {"key", cmd_key},       {"import", cmd_import},
                 {"sign", cmd_sign},     {"fsck", cmd_fsck},
-                {"number", cmd_number}, {"transcribe", cmd_transcribe}};
+                {"number", cmd_number}, {"transcribe", cmd_transcribe},
+                {"mirror", cmd_mirror}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(main_help, argc < 2 ? stderr : stdout);

@@ -5,7 +5,9 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "http/h1.h"
+#include "ops/metrics.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -25,11 +27,11 @@
 
 /*
  * recd's HTTP/1.1 server: one event loop per worker thread, each with its own listening socket
- * (SO_REUSEPORT: the kernel spreads new connections over them) and its own edge-triggered
- * epoll set, so a connection lives on one thread from accept to close and nothing is locked on
- * the request path. A response goes out as its head and an in-memory body in one sendmsg, or
- * its head (MSG_MORE) then its file by sendfile until the socket is full. Request heads are
- * parsed by http_parser through src/http/h1.c.
+ * (SO_REUSEPORT: the kernel spreads new connections over them, and balance() evens out what
+ * its hash leaves uneven) and its own edge-triggered epoll set, so a connection lives on one
+ * thread from its first request to close and nothing is locked on the request path. A response goes out as
+ * its head and an in-memory body in one sendmsg, or its head (MSG_MORE) then its file by sendfile until the
+ * socket is full. Request heads are parsed by http_parser through src/http/h1.c.
  */
 
 #define CONN_TIMEOUT_S 30   /* no progress either way for this long: closed */
@@ -42,6 +44,7 @@
 #define RUN_BUDGET     16    /* requests one connection may have answered per wake-up */
 #define LOG_FLUSH      8192  /* access-log bytes that are written at once */
 #define LOG_DELAY_US   10000 /* or once the oldest line is this old */
+#define INBOX          256   /* accepted connections waiting to be adopted by another loop */
 
 struct loop;
 
@@ -72,9 +75,11 @@ struct conn {
     int file;                       /* file body, or -1 */
     off_t file_off;
     int64_t file_left;
-    /* For the access line. */
+    /* For the access line and the metrics. */
     int status;
     int64_t bytes;
+    const char *route; /* the handler's route template, or NULL */
+    int in_flight;     /* counted in recd_http_requests_in_flight */
 };
 
 struct loop {
@@ -87,13 +92,22 @@ struct loop {
     char *free_bufs[FREE_BUFS];
     unsigned nfree;
     unsigned nconns;
+    atomic_uint load; /* connections this loop owns or has been handed: see balance() */
+    pthread_mutex_t inbox_mu;
+    struct handoff {
+        int fd;
+        struct sockaddr_storage ss;
+    } inbox[INBOX];
+    unsigned ninbox;
+    int inbox_fd;       /* eventfd: the inbox has connections */
     int accept_blocked; /* accept() ran out of descriptors: retried on the next tick */
     int stopping;
     int64_t stop_deadline_us;
     char date[40];
     time_t date_s;
-    struct recd_buf log;  /* access lines not yet written */
-    int64_t log_since_us; /* when the oldest of them was made */
+    struct recd_buf log;     /* access lines not yet written */
+    int64_t log_since_us;    /* when the oldest of them was made */
+    _Atomic int64_t beat_us; /* the loop's last tick (about once a second): recd_http_alive */
 };
 
 struct recd_http {
@@ -130,22 +144,11 @@ static void flush_log(struct loop *l)
     recd_buf_reset(&l->log);
 }
 
-/*
- * One access line per request: never the query (signed links carry secrets there) nor any
- * header; bytes that could break the line or its fields are escaped.
- */
-static void log_request(struct conn *c, int aborted)
+/* The request's path for the access line: never the query (signed links carry secrets there);
+ * bytes that could break the line or its fields escaped, so the result is printable ASCII (and
+ * for JSON without a quote or a backslash). */
+static void add_path(struct recd_buf *b, const struct recd_h1 *h, int json)
 {
-    struct recd_h1 *h = &c->h;
-    struct recd_buf *b = &c->l->log;
-    if (!b->len)
-        c->l->log_since_us = recd_now_us();
-    recd_buf_adds(b, "access ");
-    if (h->method_len)
-        recd_buf_add(b, h->method, h->method_len > 32 ? 32 : h->method_len);
-    else
-        recd_buf_addc(b, '-');
-    recd_buf_addc(b, ' ');
     size_t n = 0;
     if (h->target.p) {
         const char *q = memchr(h->target.p, '?', h->target.n);
@@ -157,16 +160,66 @@ static void log_request(struct conn *c, int aborted)
         recd_buf_addc(b, '-');
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)h->target.p[i];
-        if (ch <= 0x20 || ch >= 0x7f)
+        if (ch <= 0x20 || ch >= 0x7f || (json && (ch == '"' || ch == '\\')))
             recd_buf_printf(b, "%%%02X", ch);
         else
             recd_buf_addc(b, (char)ch);
     }
-    int64_t t0 = c->t0_us ? c->t0_us : recd_now_us();
-    recd_buf_printf(b, " %d %lld %lldus%s\n", c->status, (long long)c->bytes, (long long)(recd_now_us() - t0),
-                    aborted ? " aborted" : "");
+}
+
+/* The access line as one JSON object (--log-format json), with what a log shipper indexes. */
+static void add_json_line(struct recd_buf *b, const struct conn *c, int aborted, int64_t us)
+{
+    const struct recd_h1 *h = &c->h;
+    char when[32], method[200], addr[INET6_ADDRSTRLEN] = "";
+    recd_log_time(when);
+    recd_log_json_esc(method, sizeof method, h->method_len ? h->method : "-",
+                      h->method_len ? (h->method_len > 32 ? 32 : h->method_len) : 1);
+    if (c->addr_len)
+        inet_ntop(c->addr_len == 4 ? AF_INET : AF_INET6, c->addr, addr, sizeof addr);
+    recd_buf_printf(b,
+                    "{\"time\":\"%s\",\"level\":\"info\",\"type\":\"access\",\"method\":\"%s\",\"path\":\"",
+                    when, method);
+    add_path(b, h, 1);
+    recd_buf_printf(b,
+                    "\",\"route\":%s%s%s,\"status\":%d,\"bytes\":%lld,\"duration_us\":%lld,\"remote\":\"%s\","
+                    "\"aborted\":%s}\n",
+                    c->route ? "\"" : "", c->route ? c->route : "null", c->route ? "\"" : "", c->status,
+                    (long long)c->bytes, (long long)us, addr, aborted ? "true" : "false");
+}
+
+/*
+ * One access line per request: never the query (signed links carry secrets there) nor any
+ * header; bytes that could break the line or its fields are escaped.
+ */
+static void log_request(struct conn *c, int aborted)
+{
+    struct recd_h1 *h = &c->h;
+    struct recd_buf *b = &c->l->log;
+    if (!b->len)
+        c->l->log_since_us = recd_now_us();
+    int64_t t0 = c->t0_us ? c->t0_us : recd_now_us(), us = recd_now_us() - t0;
+    if (recd_log_json()) {
+        add_json_line(b, c, aborted, us);
+    } else {
+        recd_buf_adds(b, "access ");
+        if (h->method_len)
+            recd_buf_add(b, h->method, h->method_len > 32 ? 32 : h->method_len);
+        else
+            recd_buf_addc(b, '-');
+        recd_buf_addc(b, ' ');
+        add_path(b, h, 0);
+        recd_buf_printf(b, " %d %lld %lldus%s\n", c->status, (long long)c->bytes, (long long)us,
+                        aborted ? " aborted" : "");
+    }
     if (b->len > LOG_FLUSH)
         flush_log(c->l);
+    /* Per thread, no lock: the registry keeps this loop's own slots (ops/metrics.h). */
+    recd_metrics_http(c->route, (unsigned)h->m, c->status, (uint64_t)c->bytes, us);
+    if (c->in_flight) {
+        recd_metric_gauge_add(RECD_MET_HTTP_IN_FLIGHT, 0, -1);
+        c->in_flight = 0;
+    }
 }
 
 static char *take_buf(struct loop *l)
@@ -228,7 +281,9 @@ static void conn_close(struct conn *c)
             }
     }
     l->nconns--;
+    atomic_fetch_sub(&l->load, 1);
     atomic_fetch_sub(&l->sv->conns, 1);
+    recd_metric_gauge_add(RECD_MET_HTTP_CONNECTIONS, 0, -1);
     free(c);
 }
 
@@ -329,11 +384,22 @@ static void respond(struct conn *c, struct recd_response *rs, int keep_alive)
     }
     c->status = rs->status;
     c->bytes = (int64_t)length;
+    c->route = rs->route;
     c->sending = 1;
+}
+
+/* A request is in flight from when it is handed to the handler (or refused) until its access line. */
+static void count_in_flight(struct conn *c)
+{
+    if (!c->in_flight) {
+        recd_metric_gauge_add(RECD_MET_HTTP_IN_FLIGHT, 0, 1);
+        c->in_flight = 1;
+    }
 }
 
 static void refuse(struct conn *c)
 {
+    count_in_flight(c);
     struct recd_response rs;
     recd_response_init(&rs);
     recd_api_error(&rs, c->h.err, recd_h1_wants_json(c->h.target), c->h.why);
@@ -364,6 +430,7 @@ static void answer(struct conn *c)
     struct recd_h1 *h = &c->h;
     struct recd_response rs;
     recd_response_init(&rs);
+    count_in_flight(c);
     if (!l->ts)
         l->ts = l->sv->o.thread_open(l->sv->o.cls); /* the cause may have passed */
     if (!l->ts) {
@@ -404,6 +471,10 @@ static int finish_request(struct conn *c)
 {
     log_request(c, 0);
     drop_response(c);
+    /* A next request that is abandoned before its answer is logged and counted as status 0. */
+    c->route = NULL;
+    c->status = 0;
+    c->bytes = 0;
     if (c->close_after) {
         begin_linger(c);
         return 0;
@@ -533,6 +604,104 @@ static void conn_run(struct conn *c, int event)
 
 /* --- Loops ----------------------------------------------------------------------------------- */
 
+/* Makes the accepted socket `fd` one of this loop's connections and serves what it has sent. */
+static void adopt(struct loop *l, int fd, const struct sockaddr_storage *ss)
+{
+    struct recd_http *sv = l->sv;
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c)
+        goto drop;
+    c->fd = fd;
+    c->l = l;
+    c->file = -1;
+    recd_h1_init(&c->h);
+    client_address(ss, c);
+    c->last_io_us = recd_now_us();
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* Added edge-triggered: bytes already waiting still raise the first event. */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        recd_h1_free(&c->h);
+        free(c);
+        goto drop;
+    }
+    c->next = l->conns;
+    if (l->conns)
+        l->conns->prev = c;
+    l->conns = c;
+    l->nconns++;
+    recd_metric_gauge_add(RECD_MET_HTTP_CONNECTIONS, 0, 1);
+    conn_run(c, 1);
+    return;
+drop:
+    atomic_fetch_sub(&l->load, 1);
+    atomic_fetch_sub(&sv->conns, 1);
+    close(fd);
+}
+
+/*
+ * SO_REUSEPORT spreads connections by a hash of their addresses, which leaves loops unevenly
+ * loaded when there are few long keep-alive connections (a proxy's upstream pool, a load
+ * generator): with 64 connections over 2 loops we saw 38 against 24, and the busier loop's
+ * clients waited ~1.6x as long. So a loop that holds more than its share hands a new
+ * connection to the least loaded loop, once, at accept; nothing is shared on the request path.
+ * Returns the loop that takes it, with its load already counted.
+ */
+static struct loop *balance(struct loop *l)
+{
+    struct recd_http *sv = l->sv;
+    struct loop *best = l;
+    unsigned best_load = atomic_load_explicit(&l->load, memory_order_relaxed);
+    for (unsigned i = 0; i < sv->nloops; i++) {
+        struct loop *o = &sv->loops[i];
+        unsigned ol = atomic_load_explicit(&o->load, memory_order_relaxed);
+        if (o != l && ol + 1 < best_load) {
+            best = o;
+            best_load = ol;
+        }
+    }
+    atomic_fetch_add(&best->load, 1);
+    return best;
+}
+
+/* Queues `fd` for loop `o`; 0, or -1 when its inbox is full (the caller keeps the connection). */
+static int hand_off(struct loop *o, int fd, const struct sockaddr_storage *ss)
+{
+    pthread_mutex_lock(&o->inbox_mu);
+    int full = o->ninbox == INBOX;
+    if (!full)
+        o->inbox[o->ninbox++] = (struct handoff){fd, *ss};
+    pthread_mutex_unlock(&o->inbox_mu);
+    if (full)
+        return -1;
+    uint64_t one = 1;
+    ssize_t r = write(o->inbox_fd, &one, sizeof one);
+    (void)r;
+    return 0;
+}
+
+/* Adopts the connections other loops handed to this one (or, when stopping, closes them). */
+static void take_inbox(struct loop *l)
+{
+    uint64_t v;
+    ssize_t r = read(l->inbox_fd, &v, sizeof v);
+    (void)r;
+    struct handoff got[INBOX];
+    pthread_mutex_lock(&l->inbox_mu);
+    unsigned n = l->ninbox;
+    memcpy(got, l->inbox, n * sizeof *got);
+    l->ninbox = 0;
+    pthread_mutex_unlock(&l->inbox_mu);
+    for (unsigned i = 0; i < n; i++)
+        if (l->stopping) {
+            close(got[i].fd);
+            atomic_fetch_sub(&l->load, 1);
+            atomic_fetch_sub(&l->sv->conns, 1);
+        } else
+            adopt(l, got[i].fd, &got[i].ss);
+}
+
 static void accept_all(struct loop *l)
 {
     struct recd_http *sv = l->sv;
@@ -556,34 +725,14 @@ static void accept_all(struct loop *l)
             close(fd);
             continue;
         }
-        struct conn *c = calloc(1, sizeof *c);
-        if (!c) {
-            atomic_fetch_sub(&sv->conns, 1);
-            close(fd);
-            continue;
+        struct loop *to = balance(l);
+        if (to != l && hand_off(to, fd, &ss) < 0) {
+            atomic_fetch_sub(&to->load, 1);
+            atomic_fetch_add(&l->load, 1);
+            to = l;
         }
-        c->fd = fd;
-        c->l = l;
-        c->file = -1;
-        recd_h1_init(&c->h);
-        client_address(&ss, c);
-        c->last_io_us = recd_now_us();
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
-        if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            recd_h1_free(&c->h);
-            free(c);
-            atomic_fetch_sub(&sv->conns, 1);
-            close(fd);
-            continue;
-        }
-        c->next = l->conns;
-        if (l->conns)
-            l->conns->prev = c;
-        l->conns = c;
-        l->nconns++;
-        conn_run(c, 1);
+        if (to == l)
+            adopt(l, fd, &ss);
     }
 }
 
@@ -617,6 +766,7 @@ static void *loop_main(void *arg)
     struct loop *l = arg;
     struct epoll_event ev[EVENTS];
     l->ts = l->sv->o.thread_open(l->sv->o.cls);
+    atomic_store_explicit(&l->beat_us, recd_now_us(), memory_order_relaxed);
     int64_t next_tick = 0;
     int stop = 0;
     for (;;) {
@@ -646,6 +796,8 @@ static void *loop_main(void *arg)
             void *p = ev[i].data.ptr;
             if (p == &l->lfd)
                 accept_all(l);
+            else if (p == &l->inbox_fd)
+                take_inbox(l);
             else if (p == &l->wake) {
                 uint64_t v;
                 ssize_t r = read(l->wake, &v, sizeof v);
@@ -666,6 +818,7 @@ static void *loop_main(void *arg)
             begin_stop(l);
         if (now >= next_tick) {
             next_tick = now + RECD_US_PER_SEC;
+            atomic_store_explicit(&l->beat_us, now, memory_order_relaxed);
             update_date(l, (time_t)(now / RECD_US_PER_SEC));
             sweep(l, now);
             if (l->accept_blocked && l->lfd >= 0)
@@ -738,6 +891,11 @@ static void free_loops(struct recd_http *sv)
             close(l->lfd);
         if (l->wake >= 0)
             close(l->wake);
+        if (l->inbox_fd >= 0)
+            close(l->inbox_fd);
+        for (unsigned k = 0; k < l->ninbox; k++) /* handed over as the loops stopped */
+            close(l->inbox[k].fd);
+        pthread_mutex_destroy(&l->inbox_mu);
         if (l->ep >= 0)
             close(l->ep);
         while (l->nfree)
@@ -771,7 +929,8 @@ int recd_http_start(const struct recd_http_opts *o, struct recd_http **out)
     for (unsigned i = 0; i < threads; i++) {
         struct loop *l = &loops[i];
         l->sv = sv;
-        l->lfd = l->wake = l->ep = -1;
+        l->lfd = l->wake = l->ep = l->inbox_fd = -1;
+        pthread_mutex_init(&l->inbox_mu, NULL);
         recd_buf_init(&l->log, 0);
     }
     unsigned started = 0;
@@ -784,10 +943,13 @@ int recd_http_start(const struct recd_http_opts *o, struct recd_http **out)
         }
         l->ep = epoll_create1(EPOLL_CLOEXEC);
         l->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        l->inbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         struct epoll_event le = {.events = EPOLLIN | EPOLLET, .data.ptr = &l->lfd};
         struct epoll_event we = {.events = EPOLLIN, .data.ptr = &l->wake};
-        if (l->ep < 0 || l->wake < 0 || epoll_ctl(l->ep, EPOLL_CTL_ADD, l->lfd, &le) < 0 ||
-            epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wake, &we) < 0) {
+        struct epoll_event ie = {.events = EPOLLIN, .data.ptr = &l->inbox_fd};
+        if (l->ep < 0 || l->wake < 0 || l->inbox_fd < 0 || epoll_ctl(l->ep, EPOLL_CTL_ADD, l->lfd, &le) < 0 ||
+            epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wake, &we) < 0 ||
+            epoll_ctl(l->ep, EPOLL_CTL_ADD, l->inbox_fd, &ie) < 0) {
             recd_log_error("http: cannot set up an event loop: %s", strerror(errno));
             goto fail;
         }
@@ -814,6 +976,17 @@ fail:
     free_loops(sv);
     free(sv);
     return RECD_E_IO;
+}
+
+int recd_http_alive(struct recd_http *sv, int64_t max_age_us)
+{
+    int64_t now = recd_now_us();
+    for (unsigned i = 0; i < sv->nloops; i++) {
+        int64_t beat = atomic_load_explicit(&sv->loops[i].beat_us, memory_order_relaxed);
+        if (beat == 0 || now - beat > max_age_us)
+            return 0;
+    }
+    return 1;
 }
 
 void recd_http_stop(struct recd_http *sv)

@@ -9,7 +9,8 @@
  * filesystem (now) and object storage (later) are interchangeable.
  *
  * Keys are built by recd, never taken from a request: a recording sid and a suffix,
- * "RE<32 hex>.wav" (later ".mp3", ".mono.wav"). Every backend rejects any other shape with
+ * "RE<32 hex>.wav", ".mp3", ".mono.wav", ".mono.mp3", or a waveform's ".peaks<N>.dat" and
+ * ".peaks<N>.json" (media/peaks.h). Every backend rejects any other shape with
  * RECD_E_BAD_INPUT, so no path is ever built from unvalidated input.
  *
  * Durability (contract §5): put() returns 0 only when the bytes and the name are on stable
@@ -40,10 +41,26 @@ struct recd_blob_ops {
     int (*put_mem)(struct recd_blob *b, const char *key, const void *p, size_t n);
     /** Opens `key` for reading: *fd (caller closes) and *size. RECD_E_NOT_FOUND if absent. */
     int (*open)(struct recd_blob *b, const char *key, int *fd, int64_t *size);
+    /** The size of `key` without reading it (an object store asks for its head only).
+     * RECD_E_NOT_FOUND if absent. */
+    int (*stat)(struct recd_blob *b, const char *key, int64_t *size);
+    /**
+     * Opens the bytes [off, off + len) of `key` (len >= 1, within its size) for reading, without
+     * reading the rest: an object store fetches only that range. *fd (caller closes) holds them
+     * from offset *fd_off on. *whole is 1 when *fd is the whole object from offset 0 (a file), so
+     * that it may be kept and read for other ranges too; 0 when it holds only the part asked.
+     * RECD_E_NOT_FOUND if absent, RECD_E_RANGE when the object is shorter than off + len.
+     */
+    int (*open_range)(struct recd_blob *b, const char *key, int64_t off, int64_t len, int *fd,
+                      int64_t *fd_off, int *whole);
     /** Removes `key` durably (unlink, fsync the directory). 0 also when it was already absent. */
     int (*remove)(struct recd_blob *b, const char *key);
     /** Every stored key (fsck), in no particular order; a callback that stops the walk still gives 0. */
     int (*scan)(struct recd_blob *b, recd_blob_key_cb cb, void *ctx);
+    /** Every stored key of the recording `sid` (its WAV and what was derived from it: a delete
+     * must find waveforms of any SamplesPerPixel), in no particular order. The callback must not
+     * remove keys; collect them first. 0 or RECD_E_*. */
+    int (*scan_sid)(struct recd_blob *b, const char *sid, recd_blob_key_cb cb, void *ctx);
     /** Leftovers of interrupted writes (temporary files), by a display name; 0 or an error. */
     int (*scan_leftovers)(struct recd_blob *b, recd_blob_key_cb cb, void *ctx);
     /** Deletes leftovers older than `min_age_s` seconds (so a write in progress elsewhere is spared); *n gets
@@ -59,13 +76,20 @@ struct recd_blob_ops {
     int (*sync)(struct recd_blob *b);
     /** Takes (waiting for it) or releases the repair guard, as `how` says. 0 or RECD_E_*. */
     int (*guard)(struct recd_blob *b, enum recd_blob_guard how);
+    /**
+     * Readiness (GET /readyz): 0 when media can be written now (the filesystem backend creates
+     * and writes an unnamed file in its folder), else a RECD_E_* value, the cause logged. Leaves
+     * nothing behind. NULL in a backend that cannot tell: then it counts as ready.
+     */
+    int (*ready)(struct recd_blob *b);
 };
 
 struct recd_blob {
     const struct recd_blob_ops *ops;
 };
 
-/** 1 when `key` has a shape recd builds: "RE" + 32 lowercase hex + one of the known suffixes. */
+/** 1 when `key` has a shape recd builds: "RE" + 32 lowercase hex + one of the known suffixes (or a
+ * peaks suffix that recd_peaks_suffix_parse accepts). */
 int recd_blob_key_valid(const char *key);
 
 /**

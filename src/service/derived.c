@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "media/peaks.h"
 #include "media/transcode.h"
 
 #include <errno.h>
@@ -13,7 +14,8 @@
 #include <unistd.h>
 
 /*
- * Derived media. Files are made from the stored WAV on first request and kept. Within this
+ * Derived media. Files are made from the stored WAV on first request and kept: the MP3s, the
+ * mono downmix, and waveform peaks (both formats of one SamplesPerPixel at once). Within this
  * process a small table of keys being derived lets one thread do the work while the others
  * asking for the same key wait on a condition variable and then open the result. Across
  * processes two derivations could race; both write the same bytes and the rename is atomic,
@@ -34,7 +36,34 @@ static int inflight_busy(const char *key)
     return 0;
 }
 
-/* Produces `suffix` from the recording's media and stores it durably under its key. */
+/* One file a derivation stores: its key and bytes. */
+struct product {
+    char key[RECD_MEDIA_KEY_MAX];
+    struct recd_buf out;
+};
+
+/* Computes what `suffix` needs from the open source `fd`: one file, or for a waveform both of its
+ * formats from one pass (so that asking for the other later costs nothing). *n gets the count. */
+static int compute(const struct recd_recording *r, const char *suffix, int fd, struct product pr[2], int *n)
+{
+    int spp, json;
+    if (recd_peaks_suffix_parse(suffix, &spp, &json) == 0) {
+        char sfx[RECD_PEAKS_SUFFIX_MAX];
+        for (int i = 0; i < 2; i++) {
+            recd_peaks_suffix(sfx, spp, i);
+            recd_media_key(pr[i].key, r->sid, sfx);
+        }
+        *n = 2;
+        return recd_peaks_from_wav(fd, spp, &pr[0].out, &pr[1].out);
+    }
+    recd_media_key(pr[0].key, r->sid, suffix);
+    *n = 1;
+    return strcmp(suffix + strlen(suffix) - 4, ".mp3") == 0 ? recd_mp3_encode(fd, &pr[0].out)
+                                                            : recd_wav_downmix(fd, &pr[0].out);
+}
+
+/* Produces `suffix` (and a waveform's other format) from the recording's media and stores it
+ * durably under its key. */
 static int derive(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
                   const char *suffix)
 {
@@ -42,27 +71,27 @@ static int derive(struct recd_store *st, struct recd_blob *bl, const struct recd
     const int mp3 = strcmp(suffix + strlen(suffix) - 4, ".mp3") == 0;
     /* The mono MP3 is encoded from the mono WAV, so both downmixes are the same samples. */
     const char *source = mono && mp3 ? ".mono.wav" : ".wav";
-    int fd = -1, rc;
+    int fd = -1, rc, n = 0;
     int64_t size;
-    char key[RECD_MEDIA_KEY_MAX];
-    struct recd_buf out;
-    recd_buf_init(&out, 0);
+    struct product pr[2];
+    for (int i = 0; i < 2; i++)
+        recd_buf_init(&pr[i].out, 0);
     int64_t t0 = recd_now_us();
     rc = recd_media_open(st, bl, r, source, &fd, &size);
     if (rc < 0)
         goto done;
-    rc = mp3 ? recd_mp3_encode(fd, &out) : recd_wav_downmix(fd, &out);
+    rc = compute(r, suffix, fd, pr, &n);
     if (rc < 0) {
         recd_log_error("cannot derive %s%s from %s%s", r->sid, suffix, r->sid, source);
         rc = RECD_E_INTERNAL;
         goto done;
     }
-    recd_media_key(key, r->sid, suffix);
     /* Shared with imports: fsck --repair waits until no derived file is half-written. */
-    rc = bl->ops->guard(bl, RECD_BLOB_WRITING);
+    rc = recd_media_guard(st, bl, RECD_BLOB_WRITING);
     if (rc == 0) {
-        rc = bl->ops->put_mem(bl, key, out.p, out.len);
-        bl->ops->guard(bl, RECD_BLOB_RELEASE);
+        for (int i = 0; i < n && rc == 0; i++)
+            rc = bl->ops->put_mem(bl, pr[i].key, pr[i].out.p, pr[i].out.len);
+        recd_media_guard(st, bl, RECD_BLOB_RELEASE);
     }
     if (rc == 0) {
         /* A DELETE may have run while we encoded. It commits "deleted" before it unlinks, so
@@ -70,43 +99,58 @@ static int derive(struct recd_store *st, struct recd_blob *bl, const struct recd
         struct recd_recording now;
         int g = st->ops->recording_get(st, r->sid, &now);
         if (g == RECD_E_NOT_FOUND || (g == 0 && now.deleted_us)) {
-            bl->ops->remove(bl, key);
+            for (int i = 0; i < n; i++)
+                bl->ops->remove(bl, pr[i].key);
             rc = RECD_E_NOT_FOUND;
         }
     }
     if (rc == 0) {
-        recd_log_info("derived %s (%zu bytes) in %lld ms", key, out.len,
-                      (long long)((recd_now_us() - t0) / 1000));
+        for (int i = 0; i < n; i++)
+            recd_log_info("derived %s (%zu bytes) in %lld ms", pr[i].key, pr[i].out.len,
+                          (long long)((recd_now_us() - t0) / 1000));
     }
 done:
     if (fd >= 0)
         close(fd);
-    recd_buf_free(&out);
+    for (int i = 0; i < 2; i++)
+        recd_buf_free(&pr[i].out);
     return rc;
 }
 
-int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
-                    const char *suffix, int *fd, int64_t *size)
+/* Common checks: no media at all (not finished, deleted) or a mono variant of a mono recording. */
+static int media_check(const struct recd_recording *r, const char *suffix)
 {
-    char key[RECD_MEDIA_KEY_MAX];
     /* Nothing is read, let alone derived, from a recording that has no finished media. */
     if (!recd_recording_has_media(r))
         return RECD_E_NOT_FOUND;
     if (strncmp(suffix, ".mono", 5) == 0 && r->channels < 2)
         return RECD_E_BAD_INPUT;
-    recd_media_key(key, r->sid, suffix);
-    int rc = bl->ops->open(bl, key, fd, size);
-    if (rc != RECD_E_NOT_FOUND || strcmp(suffix, ".wav") == 0)
-        return rc;
+    return 0;
+}
 
+/*
+ * Makes the derived file `key` (of `suffix`) exist: waits for a thread of this process that is
+ * deriving it, else derives it here. 0 once it is stored.
+ */
+static int derive_once(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                       const char *suffix, const char *key)
+{
+    int64_t size;
+    /* A waveform's two formats are made together: one entry for both, named without the
+     * format's extension, so that asking for both at once derives once. */
+    char busy[RECD_MEDIA_KEY_MAX];
+    int spp, json;
+    memcpy(busy, key, sizeof busy);
+    if (recd_peaks_suffix_parse(suffix, &spp, &json) == 0)
+        *strrchr(busy, '.') = '\0';
     pthread_mutex_lock(&inflight_lock);
     for (;;) {
-        if (!inflight_busy(key))
+        if (!inflight_busy(busy))
             break;
         pthread_cond_wait(&inflight_done, &inflight_lock);
     }
     /* Whoever derived it while we waited has stored it; else it is ours to make. */
-    rc = bl->ops->open(bl, key, fd, size);
+    int rc = bl->ops->stat(bl, key, &size);
     if (rc != RECD_E_NOT_FOUND) {
         pthread_mutex_unlock(&inflight_lock);
         return rc;
@@ -119,7 +163,7 @@ int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct re
         pthread_mutex_unlock(&inflight_lock);
         return RECD_E_UNAVAILABLE; /* too many different files being derived at once */
     }
-    memcpy(inflight[slot], key, sizeof inflight[slot]);
+    memcpy(inflight[slot], busy, sizeof inflight[slot]);
     pthread_mutex_unlock(&inflight_lock);
 
     rc = derive(st, bl, r, suffix);
@@ -128,7 +172,46 @@ int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct re
     inflight[slot][0] = '\0';
     pthread_cond_broadcast(&inflight_done);
     pthread_mutex_unlock(&inflight_lock);
+    return rc;
+}
+
+int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                    const char *suffix, int *fd, int64_t *size)
+{
+    char key[RECD_MEDIA_KEY_MAX];
+    int rc = media_check(r, suffix);
     if (rc < 0)
         return rc;
-    return bl->ops->open(bl, key, fd, size);
+    recd_media_key(key, r->sid, suffix);
+    rc = bl->ops->open(bl, key, fd, size);
+    if (rc != RECD_E_NOT_FOUND || strcmp(suffix, ".wav") == 0)
+        return rc;
+    rc = derive_once(st, bl, r, suffix, key);
+    return rc < 0 ? rc : bl->ops->open(bl, key, fd, size);
+}
+
+int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                    const char *suffix, int64_t *size)
+{
+    char key[RECD_MEDIA_KEY_MAX];
+    int rc = media_check(r, suffix);
+    if (rc < 0)
+        return rc;
+    recd_media_key(key, r->sid, suffix);
+    rc = bl->ops->stat(bl, key, size);
+    if (rc != RECD_E_NOT_FOUND || strcmp(suffix, ".wav") == 0)
+        return rc;
+    rc = derive_once(st, bl, r, suffix, key);
+    return rc < 0 ? rc : bl->ops->stat(bl, key, size);
+}
+
+int recd_media_open_range(struct recd_blob *bl, const struct recd_recording *r, const char *suffix,
+                          int64_t off, int64_t len, int *fd, int64_t *fd_off, int *whole)
+{
+    char key[RECD_MEDIA_KEY_MAX];
+    int rc = media_check(r, suffix);
+    if (rc < 0)
+        return rc;
+    recd_media_key(key, r->sid, suffix);
+    return bl->ops->open_range(bl, key, off, len, fd, fd_off, whole);
 }

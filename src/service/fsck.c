@@ -2,16 +2,19 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "media/peaks.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 /*
  * fsck: every completed recording's media is present with the size and digest that were stored,
- * every stored file belongs to a live recording, and no temporary file is left over. Recordings
+ * every stored file belongs to a live recording, every kept waveform is what its recording's
+ * audio gives, and no temporary file is left over. Recordings
  * that are not completed (in progress, absent, failed) have no media to check; a recording in
  * progress may already have some written, which is its own and not an orphan.
  */
@@ -52,6 +55,56 @@ static int fsck_recording(void *p, const struct recd_recording *r)
     return 0;
 }
 
+/* 1 when the stored file `key` (`size` bytes) holds exactly `want`; 0 when it differs or cannot
+ * be read. */
+static int blob_equals(struct recd_blob *bl, const char *key, const struct recd_buf *want)
+{
+    int fd;
+    int64_t size;
+    if (bl->ops->open(bl, key, &fd, &size) < 0)
+        return 0;
+    int same = 0;
+    if (size == (int64_t)want->len) {
+        char *got = malloc(want->len ? want->len : 1);
+        same = got && recd_read_exact(fd, got, want->len) == 0 && memcmp(got, want->p, want->len) == 0;
+        free(got);
+    }
+    close(fd);
+    return same;
+}
+
+/*
+ * A waveform of a live recording must be what the peaks pass makes of its WAV now, byte for
+ * byte. One that differs is derived media gone bad, not acknowledged data: it is reported and,
+ * with --repair, removed (the next request makes it again), but it is not damage. A WAV that
+ * cannot be read is the recording's damage, already reported.
+ */
+static void fsck_peaks(struct fsck_state *s, const char *key, const struct recd_recording *r)
+{
+    int spp, json, fd;
+    int64_t size;
+    char wav[RECD_MEDIA_KEY_MAX];
+    if (recd_peaks_suffix_parse(key + RECD_SID_LEN, &spp, &json) < 0)
+        return;
+    struct recd_blob *bl = s->ctx->blob;
+    recd_media_key(wav, r->sid, ".wav");
+    if (bl->ops->open(bl, wav, &fd, &size) < 0)
+        return;
+    struct recd_buf out[2];
+    recd_buf_init(&out[0], 0);
+    recd_buf_init(&out[1], 0);
+    if (recd_peaks_from_wav(fd, spp, &out[0], &out[1]) == 0 && !blob_equals(bl, key, &out[json])) {
+        s->rep->derived++;
+        fprintf(s->out, "damaged derived: media %s does not match its recording%s\n", key,
+                s->repair ? " (removed; made again when asked for)" : "");
+        if (s->repair && bl->ops->remove(bl, key) == 0)
+            s->rep->repaired++;
+    }
+    close(fd);
+    recd_buf_free(&out[0]);
+    recd_buf_free(&out[1]);
+}
+
 static int fsck_blob(void *p, const char *key, int64_t size)
 {
     (void)size;
@@ -61,7 +114,11 @@ static int fsck_blob(void *p, const char *key, int64_t size)
     memcpy(sid, key, RECD_SID_LEN);
     sid[RECD_SID_LEN] = '\0';
     int rc = s->ctx->store->ops->recording_get(s->ctx->store, sid, &r);
-    if (rc == 0 && (recd_recording_has_media(&r) || recd_recording_in_progress(&r)))
+    if (rc == 0 && recd_recording_has_media(&r)) {
+        fsck_peaks(s, key, &r);
+        return 0;
+    }
+    if (rc == 0 && recd_recording_in_progress(&r))
         return 0;
     if (rc < 0 && rc != RECD_E_NOT_FOUND)
         return rc;
@@ -85,7 +142,7 @@ int recd_fsck(struct recd_ctx *ctx, int repair, void *out, struct recd_fsck_repo
 {
     struct fsck_state s = {ctx, out, rep, repair};
     memset(rep, 0, sizeof *rep);
-    int rc = repair ? ctx->blob->ops->guard(ctx->blob, RECD_BLOB_REPAIRING) : 0;
+    int rc = repair ? recd_media_guard(ctx->store, ctx->blob, RECD_BLOB_REPAIRING) : 0;
     if (rc < 0)
         return rc;
     rc = ctx->store->ops->recording_scan(ctx->store, fsck_recording, &s);
@@ -99,6 +156,6 @@ int recd_fsck(struct recd_ctx *ctx, int repair, void *out, struct recd_fsck_repo
         rep->repaired += n;
     }
     if (repair)
-        ctx->blob->ops->guard(ctx->blob, RECD_BLOB_RELEASE);
+        recd_media_guard(ctx->store, ctx->blob, RECD_BLOB_RELEASE);
     return rc;
 }

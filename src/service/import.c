@@ -68,6 +68,19 @@ static int check_opts(struct recd_ctx *ctx, const struct recd_import_opts *o, in
         if (!recd_utf8_valid(o->transcription_text, tl))
             return why_set(why, why_n, RECD_E_BAD_INPUT, "transcription text is not valid UTF-8%s", "");
     }
+    if (o->ntranscriptions > 0 && (!o->sid || o->transcription_text || !o->transcriptions))
+        return why_set(why, why_n, RECD_E_BAD_INPUT, "kept transcriptions need --sid and no other text%s",
+                       "");
+    for (int i = 0; i < o->ntranscriptions; i++) {
+        const struct recd_transcription *t = &o->transcriptions[i];
+        if (!recd_sid_valid(t->sid, strlen(t->sid), "TR", 1))
+            return why_set(why, why_n, RECD_E_BAD_INPUT, "malformed transcription sid%s", "");
+        if (strcmp(t->status, "completed") != 0 && strcmp(t->status, "failed") != 0)
+            return why_set(why, why_n, RECD_E_BAD_INPUT, "transcription %s is neither completed nor failed",
+                           t->sid);
+        if (t->text_len > RECD_TEXT_MAX || (t->text_len && !recd_utf8_valid(t->text, t->text_len)))
+            return why_set(why, why_n, RECD_E_BAD_INPUT, "transcription %s has a bad text", t->sid);
+    }
     if (o->sid) {
         struct recd_recording r;
         if (n != 1)
@@ -137,7 +150,9 @@ static int store_media(struct recd_ctx *ctx, const struct recd_import_opts *o, c
     }
     if (rc < 0) {
         snprintf(why, why_n, "%s: cannot store the media (%s)", path,
-                 rc == RECD_E_NO_SPACE ? "no space left on the data volume" : "I/O error");
+                 rc == RECD_E_NO_SPACE      ? "no space left on the data volume"
+                 : rc == RECD_E_UNAVAILABLE ? "the media store is unavailable"
+                                            : "I/O error");
         return rc;
     }
     memcpy(r->account_sid, o->account_sid, RECD_SID_LEN + 1);
@@ -166,12 +181,22 @@ static int insert_rows(struct recd_store *st, const struct recd_import_opts *o, 
             now = *last_us + 1;
         *last_us = now;
         r->created_us = o->created_us ? o->created_us : now;
-        r->updated_us = r->created_us;
+        r->updated_us = o->updated_us ? o->updated_us : r->created_us;
         r->start_us = o->start_us ? o->start_us : r->created_us;
         int rc = st->ops->recording_insert(st, r);
         if (rc < 0)
             return rc;
-        if (o->transcription_text) {
+        for (int k = 0; k < o->ntranscriptions; k++) {
+            struct recd_transcription t = o->transcriptions[k];
+            memcpy(t.account_sid, r->account_sid, sizeof t.account_sid);
+            memcpy(t.recording_sid, r->sid, sizeof t.recording_sid);
+            rc = st->ops->transcription_insert(st, &t);
+            if (rc < 0)
+                return rc;
+        }
+        if (o->ntranscriptions > 0) {
+            /* Kept as they were: nothing new is asked of the engine. */
+        } else if (o->transcription_text) {
             struct recd_transcription t;
             memset(&t, 0, sizeof t);
             if (recd_sid_new(t.sid, "TR") < 0)
@@ -268,7 +293,7 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
     if (!recs)
         return RECD_E_INTERNAL;
     /* Shared: imports run side by side, but `fsck --repair` waits until none is writing. */
-    rc = ctx->blob->ops->guard(ctx->blob, RECD_BLOB_WRITING);
+    rc = recd_media_guard(ctx->store, ctx->blob, RECD_BLOB_WRITING);
     if (rc < 0) {
         free(recs);
         return rc;
@@ -286,7 +311,7 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
     }
     if (n > 1)
         ctx->blob->ops->defer_sync(ctx->blob, 0);
-    ctx->blob->ops->guard(ctx->blob, RECD_BLOB_RELEASE);
+    recd_media_guard(ctx->store, ctx->blob, RECD_BLOB_RELEASE);
     free(recs);
     return rc;
 }

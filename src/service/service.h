@@ -31,6 +31,22 @@ int recd_ctx_open_store(const char *dir, const char *store, struct recd_ctx *ctx
 void recd_ctx_close(struct recd_ctx *ctx);
 
 /**
+ * Chooses where every context this process opens keeps its media (contract §9): NULL or "" = the
+ * data folder's media/ (the default); "s3://BUCKET[/PREFIX]?endpoint=URL&region=R" = that bucket
+ * (media/blob_s3.h), with credentials from `credentials_file` (the AWS shared-credentials format)
+ * or, when NULL, from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. Called once, before any context
+ * is opened. 0, or RECD_E_BAD_INPUT with a one-line reason in `why` (never a secret).
+ */
+int recd_ctx_media_set(const char *media, const char *credentials_file, char *why, size_t why_n);
+
+/**
+ * A function recd_ctx_open_store calls with every context it opens, before returning it: `recd
+ * serve` meters the storage of every thread through it. NULL (the default) for none. Set it
+ * before any thread opens a context.
+ */
+void recd_ctx_set_open_hook(void (*hook)(struct recd_ctx *ctx, void *arg), void *arg);
+
+/**
  * Creates an account (a subaccount of `parent_sid` when not NULL; the parent must exist and be a
  * top-level account, else RECD_E_BAD_INPUT). Fills *out and writes the clear auth token (32 hex
  * and a NUL) to `token`, which is shown once and stored only hashed.
@@ -52,6 +68,12 @@ struct recd_import_opts {
     const char *source;             /* NULL = "RecordVerb" */
     const char *transcription_text; /* NULL = none; else a completed transcription is attached */
     int batch;                      /* files per transaction; 0 = 64 */
+    int64_t updated_us;             /* 0 = same as created */
+    /* Transcriptions to keep as they were elsewhere (`recd mirror`): sid, dates, status
+     * (completed or failed), type, duration and text are stored as given, account and recording
+     * are this import's. Only with `sid`, not with transcription_text. Committed with the row. */
+    const struct recd_transcription *transcriptions;
+    int ntranscriptions;
 };
 
 /**
@@ -81,6 +103,7 @@ struct recd_fsck_report {
     int64_t damaged;    /* metadata whose media is missing or altered */
     int64_t orphans;    /* media with no live recording */
     int64_t leftovers;  /* temporary files of interrupted writes */
+    int64_t derived;    /* derived files (waveforms) that differ from what their recording gives */
     int64_t repaired;   /* files removed by --repair */
 };
 
@@ -122,21 +145,42 @@ int recd_number_opts_check(const struct recd_number_opts *o, char *why, size_t w
 int recd_number_add(struct recd_ctx *ctx, const struct recd_number_opts *o, struct recd_number *out,
                     char *why, size_t why_n);
 
-/** Room for the longest media key: a sid and ".mono.wav", and a NUL. */
-#define RECD_MEDIA_KEY_MAX 48
+/**
+ * Takes (RECD_BLOB_WRITING, RECD_BLOB_REPAIRING, waiting for it) or releases (RECD_BLOB_RELEASE)
+ * the media repair guard: the blob store's own (the processes of this machine) and then the
+ * store's (every machine sharing the store, where it has one). Writers of media whose row has not
+ * committed yet hold it shared; `fsck --repair` holds it exclusive. 0 or RECD_E_*.
+ */
+int recd_media_guard(struct recd_store *st, struct recd_blob *bl, enum recd_blob_guard how);
 
-/** Blob key of a recording's media: sid + suffix (".wav", ".mp3", ".mono.wav", ".mono.mp3"). */
+/** Room for the longest media key: a sid and ".peaks65536.json", and a NUL. */
+#define RECD_MEDIA_KEY_MAX 64
+
+/** Blob key of a recording's media: sid + suffix (".wav", ".mp3", ".mono.wav", ".mono.mp3",
+ * ".peaks256.dat", …). */
 void recd_media_key(char out[RECD_MEDIA_KEY_MAX], const char *sid, const char *suffix);
 
 /**
  * Opens one of a recording's media files: the stored WAV (".wav"), or a file derived from it
- * (".mp3", ".mono.wav", ".mono.mp3"), which is made on first request, stored durably beside the
- * WAV, and kept. When several threads of one process ask for a file that does not exist yet, one
- * derives it and the others wait for that result. *fd (the caller closes it) and *size on
- * success; RECD_E_BAD_INPUT if a mono variant is asked of a mono recording; RECD_E_INTERNAL
- * when the file cannot be produced (nothing partial is ever left under the key).
+ * (".mp3", ".mono.wav", ".mono.mp3", and its waveform peaks ".peaks<N>.dat" and ".json" as
+ * recd_peaks_suffix makes them), which is made on first request, stored durably beside the
+ * WAV, and kept. Both peaks formats of one SamplesPerPixel are made together, from one pass.
+ * When several threads of one process ask for a file that does not exist yet, one derives it
+ * and the others wait for that result. *fd (the caller closes it) and *size on success;
+ * RECD_E_BAD_INPUT if a mono variant is asked of a mono recording; RECD_E_INTERNAL when the
+ * file cannot be produced (nothing partial is ever left under the key).
  */
 int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
                     const char *suffix, int *fd, int64_t *size);
+
+/** As recd_media_open, but only the size (*size) of the file, derived first if need be: what a
+ * conditional or Range request needs before it reads anything. */
+int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                    const char *suffix, int64_t *size);
+
+/** Opens bytes [off, off + len) of a file recd_media_stat() has found (blob.h, open_range): from
+ * an object store, only that range is fetched. */
+int recd_media_open_range(struct recd_blob *bl, const struct recd_recording *r, const char *suffix,
+                          int64_t off, int64_t len, int *fd, int64_t *fd_off, int *whole);
 
 #endif

@@ -5,11 +5,17 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /*
  * The SQLite backend of the metadata store: opening and closing a handle, its statements and
@@ -126,6 +132,8 @@ static void op_close(struct recd_store *st)
         return;
     if (s->in_txn && !sqlite3_get_autocommit(s->db))
         recd_sqlite_run(s, S_ROLLBACK);
+    if (s->shm)
+        munmap((void *)s->shm, (size_t)sysconf(_SC_PAGESIZE));
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     for (int k = 0; k < RECD_SQL_LIST_KINDS; k++)
@@ -179,26 +187,152 @@ static int op_rollback(struct recd_store *st)
     return recd_sqlite_run(s, S_ROLLBACK);
 }
 
-/* PRAGMA data_version changes when another connection commits; this connection's own changes
+/* Maps the first page of the database's -shm file (the WAL index), read only, once. */
+static void shm_open_map(struct sqlite_store *s)
+{
+    s->shm_tried = 1;
+    const char *db = sqlite3_db_filename(s->db, "main");
+    char path[4096];
+    if (!db || !*db || snprintf(path, sizeof path, "%s-shm", db) >= (int)sizeof path)
+        return;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    long page = sysconf(_SC_PAGESIZE);
+    if (fstat(fd, &st) == 0 && st.st_size >= page) {
+        void *m = mmap(NULL, (size_t)page, PROT_READ, MAP_SHARED, fd, 0);
+        if (m != MAP_FAILED)
+            s->shm = m;
+    }
+    close(fd);
+}
+
+/*
+ * Copies the WAL-index header into `hdr`: 1 when it was read whole, 0 when it cannot be read
+ * (no mapping, or a writer was changing it). Its layout is SQLite's documented WAL-index format
+ * (sqlite.org/walformat.html, "The WAL-Index Header"): two 48-byte copies, which a writer
+ * updates second copy first, so a reader that reads the first, then the second, and finds them
+ * equal holds a header no commit was halfway through; SQLite's own readers do exactly this.
+ */
+static int shm_header(struct sqlite_store *s, unsigned char hdr[RECD_SQLITE_WAL_HDR])
+{
+    if (!s->shm)
+        return 0;
+    unsigned char second[RECD_SQLITE_WAL_HDR];
+    for (int i = 0; i < RECD_SQLITE_WAL_HDR; i++)
+        hdr[i] = s->shm[i];
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    for (int i = 0; i < RECD_SQLITE_WAL_HDR; i++)
+        second[i] = s->shm[RECD_SQLITE_WAL_HDR + i];
+    return memcmp(hdr, second, sizeof second) == 0 && hdr[12] == 1; /* isInit */
+}
+
+/*
+ * PRAGMA data_version changes when another connection commits; this connection's own changes
  * are counted by sqlite3_total_changes64. Together they change whenever what a read can see may
- * have changed. */
+ * have changed.
+ *
+ * The pragma costs a read transaction: POSIX locks (fcntl), fstats and SQLite's process-wide
+ * mutex, which the server's worker threads contend for, on every cached request (a third of a
+ * cached list page's user time). But every commit, by any connection in any process, rewrites
+ * the WAL-index header in the shared -shm file (its change counter goes up by one), so a header
+ * byte for byte as it was before the last pragma means nothing was committed since, and that
+ * pragma's answer still holds. Anything else (a changed or half-written header, no mapping, a
+ * transaction of our own open) asks SQLite. The header is sampled before the pragma runs, so a
+ * commit between the two only makes the next call ask again.
+ */
 static int op_version(struct recd_store *base, int64_t v[2])
 {
     struct sqlite_store *s = S(base);
+    unsigned char hdr[RECD_SQLITE_WAL_HDR];
+    int have = !s->in_txn && shm_header(s, hdr);
+    if (have && s->seen_valid && memcmp(hdr, s->seen_hdr, sizeof hdr) == 0) {
+        v[0] = s->seen_version;
+        v[1] = sqlite3_total_changes64(s->db);
+        return 0;
+    }
     sqlite3_stmt *st = s->stmt[S_DATA_VERSION];
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         rc = recd_sqlite_fail(s, rc, "data_version");
         recd_sqlite_done(st);
+        s->seen_valid = 0;
         return rc;
     }
     v[0] = sqlite3_column_int64(st, 0);
     v[1] = sqlite3_total_changes64(s->db);
     recd_sqlite_done(st);
+    s->seen_valid = have;
+    if (have) {
+        memcpy(s->seen_hdr, hdr, sizeof hdr);
+        s->seen_version = v[0];
+    } else if (!s->shm_tried && !s->in_txn)
+        shm_open_map(s); /* after a read, when the -shm file surely exists */
     return 0;
 }
 
+static _Atomic uint64_t busy_retries;
+
+uint64_t recd_store_sqlite_busy_retries(void)
+{
+    return atomic_load_explicit(&busy_retries, memory_order_relaxed);
+}
+
+/*
+ * SQLite's own busy timeout, with the same backoff (1, 2, 5 … 100 ms), plus a count of the waits
+ * for the metrics and a budget the readiness probe can shorten. `count` is how many times this
+ * lock has been waited for already.
+ */
+static int busy_wait(void *arg, int count)
+{
+    static const int delays[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+    static const int before[] = {0, 1, 3, 8, 18, 33, 53, 78, 103, 128, 178, 228};
+    const int n = (int)(sizeof delays / sizeof delays[0]);
+    struct sqlite_store *s = arg;
+    int delay = count < n ? delays[count] : delays[n - 1];
+    int waited = count < n ? before[count] : before[n - 1] + delays[n - 1] * (count - (n - 1));
+    if (waited + delay > s->busy_ms)
+        delay = s->busy_ms - waited;
+    if (delay <= 0)
+        return 0;
+    atomic_fetch_add_explicit(&busy_retries, 1, memory_order_relaxed);
+    sqlite3_sleep(delay);
+    return 1;
+}
+
+/*
+ * Readiness: the write lock taken (so another connection that holds it, or a read-only file,
+ * makes the store not ready: calls could not be recorded) and a row read, then nothing written.
+ * Its own statements and quiet failures: a probe every few seconds must not fill the log, so the
+ * cause is logged when it changes.
+ */
+static int op_ready(struct recd_store *base, int timeout_ms)
+{
+    static _Atomic int last;
+    struct sqlite_store *s = S(base);
+    if (s->in_txn)
+        return 0; /* the handle is busy with its own work, which says it answers */
+    int saved = s->busy_ms;
+    s->busy_ms = timeout_ms;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE; SELECT 1 FROM accounts LIMIT 1", NULL, NULL, NULL);
+    const char *why = rc == SQLITE_OK ? NULL : sqlite3_errmsg(s->db);
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->busy_ms = saved;
+    if (atomic_exchange(&last, rc) != rc && rc != SQLITE_OK)
+        recd_log_warn("store: not ready: %s (sqlite %d)", why, rc);
+    switch (rc & 0xff) {
+    case SQLITE_OK: return 0;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_READONLY: return RECD_E_UNAVAILABLE;
+    default: return RECD_E_IO;
+    }
+}
+
 static const struct recd_store_ops sqlite_ops = {
+    .ready = op_ready,
     .close = op_close,
     .begin = op_begin,
     .commit = op_commit,
@@ -242,6 +376,8 @@ static const struct recd_store_ops sqlite_ops = {
     .job_retry = recd_sqlite_op_job_retry,
     .job_get = recd_sqlite_op_job_get,
     .job_count = recd_sqlite_op_job_count,
+    .transcribe_request_put = recd_sqlite_op_transcribe_request_put,
+    .transcribe_request_get = recd_sqlite_op_transcribe_request_get,
     .version = op_version,
 };
 
@@ -291,6 +427,8 @@ static void stmt_text(enum recd_sqlite_stmt id, struct recd_sqlbuf *b)
         break;
     case S_JOB_INSERT: insert = 1; /* fall through */
     case S_JOB_GET: t = &recd_sql_jobs; break;
+    case S_REQUEST_INSERT: insert = 1; /* fall through */
+    case S_REQUEST_GET: t = &recd_sql_transcribe_requests; break;
     case S_JOB_NEXT:
         t = &recd_sql_jobs;
         tail = " WHERE " RECD_SQLITE_JOB_OPEN " AND ready_us <= ?1 ORDER BY ready_us, sid LIMIT 1";
@@ -359,7 +497,8 @@ int recd_store_sqlite_open(const char *path, struct recd_store **out)
         goto fail;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    s->busy_ms = BUSY_TIMEOUT_MS;
+    sqlite3_busy_handler(s->db, busy_wait, s);
     /* The schema is ours alone: no SQL may corrupt it, and no function in it runs with privilege. */
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);

@@ -5,6 +5,7 @@
 #include "core/seal.h"
 #include "core/sid.h"
 #include "core/time.h"
+#include "ops/metrics.h"
 #include "service/service.h"
 #include "store/store.h"
 #include "voice/audio.h"
@@ -135,6 +136,7 @@ struct vcall {
     char from[RECD_ADDR_MAX + 1], to[RECD_ADDR_MAX + 1];
     char token[33]; /* the account's auth token, for signatures ("" if unavailable) */
     bool finished;
+    _Atomic bool counted_active; /* in recd_calls_active: from its first live row to its final one */
 
     pthread_mutex_t mu;
     struct slot slots[1 + RECD_ENGINE_MAX_LIVE];
@@ -202,6 +204,8 @@ static void vcall_unref(struct vcall *c)
 {
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
+    if (atomic_load(&c->counted_active)) /* ended without a final row (the server stopped) */
+        recd_metric_gauge_add(RECD_MET_CALLS_ACTIVE, 0, -1);
     recd_engine_call_free(c->eng);
     recd_pcm_free(&c->play_pcm);
     if (c->sip)
@@ -736,6 +740,12 @@ static void io_row(void *arg, const struct recd_engine_row *r, bool insert)
     int rc = insert ? st->ops->call_insert(st, &row) : st->ops->call_update(st, &row);
     if (rc < 0)
         recd_log_error("voice: call %s: writing its row (%s): %s", c->sid, r->status, recd_err_name(rc));
+    bool live = recd_call_status_live(r->status);
+    if (atomic_exchange(&c->counted_active, live) != live)
+        recd_metric_gauge_add(RECD_MET_CALLS_ACTIVE, 0, live ? 1 : -1);
+    int status = live ? -1 : recd_metric_call_status(r->status);
+    if (status >= 0)
+        recd_metric_add(RECD_MET_CALLS, (unsigned)status, 1);
 }
 
 static int form_of(const struct recd_engine_request *req, struct recd_form *f)

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "media/blob.h"
+#include "ops/metrics.h"
 #include "store/store.h"
 #include "voice/audio.h"
 
@@ -65,6 +66,8 @@ struct recd_rec {
 
     recd_rec_done_cb cb; /* set by finish before the recording is queued */
     void *arg;
+    int64_t finish_us; /* when finish was asked (monotonic), for recd_recording_finalize_seconds */
+    int active;        /* begun by this process: in recd_recordings_active until finished */
 
     /* The writer's. */
     int fd;                               /* spool, -1 when none */
@@ -179,6 +182,14 @@ void recd_rec_drop_tail(struct recd_rec *r, unsigned ms)
 
 /* ---- begin and finish: hand-over to the writer ---- */
 
+/* Monotonic microseconds, for the finalize time. */
+static int64_t mono_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
 static int valid_source(const char *s)
 {
     static const char *const ok[] = {
@@ -237,8 +248,10 @@ int recd_rec_begin(struct recd_recorder *rec, const struct recd_rec_params *p, s
     }
     *rec->begins_tail = r;
     rec->begins_tail = &r->bnext;
+    r->active = 1;
     pthread_cond_signal(&rec->wake);
     pthread_mutex_unlock(&rec->lock);
+    recd_metric_gauge_add(RECD_MET_RECORDINGS_ACTIVE, 0, 1);
     memcpy(sid_out, r->row.sid, RECD_SID_LEN + 1);
     *out = r;
     return 0;
@@ -251,6 +264,7 @@ void recd_rec_finish(struct recd_rec *r, recd_rec_done_cb cb, void *arg)
     quiesce(r);
     r->cb = cb;
     r->arg = arg;
+    r->finish_us = mono_us();
     pthread_mutex_lock(&rec->lock);
     *rec->finishes_tail = r;
     rec->finishes_tail = &r->fnext;
@@ -282,9 +296,18 @@ static void spool_create(struct recd_recorder *rec, struct recd_rec *r)
     rec->unsynced = 1;
 }
 
+/* The row, and the transcribeCallback kept with it (so that recovery after a crash calls back too). */
 static void insert_row(struct recd_recorder *rec, struct recd_rec *r)
 {
     int rc = rec->st->ops->recording_insert(rec->st, &r->row);
+    if (rc == 0 && r->row.transcribe && r->transcribe_cb[0]) {
+        struct recd_transcribe_req req = {r->transcribe_cb, r->transcribe_method};
+        int t = recd_transcribe_remember(rec->st, &r->row, &req, r->row.created_us);
+        if (t < 0)
+            recd_log_error(
+                "recorder: cannot keep the transcribeCallback of %s (%s): it is transcribed without one",
+                r->row.sid, recd_err_name(t));
+    }
     r->no_row = rc < 0;
     if (rc < 0)
         recd_log_error("recorder: cannot insert recording %s: %s", r->row.sid, recd_err_name(rc));
@@ -303,7 +326,7 @@ static void writer_begin(struct recd_recorder *rec, struct recd_rec *begins)
         spool_create(rec, r);
     pthread_mutex_lock(&rec->store_lock);
     struct recd_store *st = rec->st;
-    int tx = begins && begins->bnext && st->ops->begin(st) == 0;
+    int tx = begins && (begins->bnext || begins->transcribe_cb[0]) && st->ops->begin(st) == 0;
     for (struct recd_rec *r = begins; r; r = r->bnext)
         insert_row(rec, r);
     if (tx && st->ops->commit(st) < 0) {
@@ -545,7 +568,7 @@ static int decide(const struct recd_rec *r, uint64_t end, uint64_t *a, uint64_t 
  * transcribe="true"> or the account's switch) queues it in the same transaction (contract §8):
  * the Transcription exists exactly when the recording is fetchable, or neither does.
  */
-static int finish_row(struct recd_store *st, struct recd_recording *row, const struct recd_rec *r)
+static int finish_row(struct recd_store *st, struct recd_recording *row)
 {
     int completed = strcmp(row->status, RECD_REC_COMPLETED) == 0;
     if (!completed)
@@ -554,13 +577,10 @@ static int finish_row(struct recd_store *st, struct recd_recording *row, const s
     if (rc < 0)
         return rc;
     rc = st->ops->recording_finish(st, row);
-    if (rc == 0 && recd_transcribe_wanted(st, row) == 1) {
-        struct recd_transcribe_req req = {r->transcribe_cb[0] ? r->transcribe_cb : NULL,
-                                          r->transcribe_method};
-        int t = recd_transcribe_enqueue(st, row, &req, row->updated_us, NULL);
-        if (t == RECD_E_BAD_INPUT) /* a callback URL the queue refuses: transcribe without it */
-            t = recd_transcribe_enqueue(st, row, &(struct recd_transcribe_req){NULL, NULL}, row->updated_us,
-                                        NULL);
+    if (rc == 0) {
+        /* With the callback kept when the recording began (insert_row), in this process or the
+         * one that crashed. */
+        int t = recd_transcribe_finished(st, row, row->updated_us, NULL);
         if (t < 0)
             recd_log_error("recorder: cannot queue the transcription of %s: %s", row->sid, recd_err_name(t));
     }
@@ -607,7 +627,7 @@ static void writer_finish(struct recd_recorder *rec, struct recd_rec *r, recd_re
     row->updated_us = recd_now_us();
     if (!r->no_row) {
         pthread_mutex_lock(&rec->store_lock);
-        rc = finish_row(rec->st, row, r);
+        rc = finish_row(rec->st, row);
         pthread_mutex_unlock(&rec->store_lock);
         if (rc < 0 && rc != RECD_E_NOT_FOUND) {
             recd_log_error("recorder: cannot finish recording %s: %s (kept for recovery)", row->sid,
@@ -617,6 +637,17 @@ static void writer_finish(struct recd_recorder *rec, struct recd_rec *r, recd_re
         } else if (rc == RECD_E_NOT_FOUND) {
             recd_log_warn("recorder: recording %s was no longer in progress", row->sid);
         }
+    }
+    int result = recd_metric_rec_result(status);
+    if (result >= 0)
+        recd_metric_add(RECD_MET_RECORDINGS, (unsigned)result, 1);
+    if (strcmp(status, RECD_REC_COMPLETED) == 0)
+        recd_metric_observe(RECD_MET_RECORDING_LENGTH, 0, row->duration_ms * 1000);
+    if (r->finish_us)
+        recd_metric_observe(RECD_MET_RECORDING_FINALIZE, 0, mono_us() - r->finish_us);
+    if (r->active) {
+        recd_metric_gauge_add(RECD_MET_RECORDINGS_ACTIVE, 0, -1);
+        r->active = 0;
     }
     if (r->fd >= 0) {
         close(r->fd);

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "ops/metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -128,6 +129,7 @@ struct recd_sip_call {
     struct recd_rtp_dtmf dtmf;
     struct recd_rtp_digit_dedup dedup;
     dtmf_rx_state_t *inband;
+    uint64_t lost_counted; /* rx.stats.lost already in the metrics */
 };
 
 struct command {
@@ -460,6 +462,39 @@ static void sync_stats(struct recd_sip_call *call)
     pthread_mutex_lock(&call->mu);
     call->stats.rx = call->rx.stats;
     pthread_mutex_unlock(&call->mu);
+    if (call->rx.stats.lost != call->lost_counted) {
+        recd_metric_add(RECD_MET_RTP_LOST, 0, call->rx.stats.lost - call->lost_counted);
+        call->lost_counted = call->rx.stats.lost;
+    }
+}
+
+/* An RTP port pair taken (-1) or given back (+1), for recd_rtp_ports_free. */
+static void ports_held(struct recd_sip_call *call, int pairs)
+{
+    if (call->rtp)
+        recd_metric_gauge_add(RECD_MET_RTP_PORTS_FREE, 0, -2 * pairs);
+}
+
+/* Every SIP message on the wire passes here (libre's trace hook, set only while metrics are on):
+ * requests received by method, responses sent by status code. */
+static void sip_trace(bool tx, enum sip_transp tp, const struct sa *src, const struct sa *dst,
+                      const uint8_t *pkt, size_t len, void *arg)
+{
+    (void)tp;
+    (void)src;
+    (void)dst;
+    (void)arg;
+    int response = len >= 12 && memcmp(pkt, "SIP/2.0 ", 8) == 0;
+    if (tx && response) {
+        int code = (pkt[8] - '0') * 100 + (pkt[9] - '0') * 10 + (pkt[10] - '0');
+        if (code >= 100 && code <= 699)
+            recd_metric_add(RECD_MET_SIP_RESPONSES, (unsigned)(code - 100), 1);
+    } else if (!tx && !response && len) {
+        const uint8_t *sp = memchr(pkt, ' ', len < 16 ? len : 16);
+        if (sp)
+            recd_metric_add(RECD_MET_SIP_REQUESTS,
+                            (unsigned)recd_metric_sip_method((const char *)pkt, (size_t)(sp - pkt)), 1);
+    }
 }
 
 static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct mbuf *mb, void *arg)
@@ -505,6 +540,7 @@ static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct 
     recd_rtp_rx_push(&call->rx, hdr->ssrc, hdr->seq, hdr->ts, hdr->pt, mbuf_buf(mb), mbuf_get_left(mb),
                      arrival);
     sync_stats(call);
+    recd_metric_add(RECD_MET_RTP_PACKETS, RECD_RTP_RECEIVED, 1);
 }
 
 static void teardown(void *arg)
@@ -512,6 +548,7 @@ static void teardown(void *arg)
     struct recd_sip_call *call = arg;
     /* Dereferencing an established session sends its BYE. */
     call->sess = mem_deref(call->sess);
+    ports_held(call, -1);
     call->rtp = mem_deref(call->rtp);
     call->sdp = mem_deref(call->sdp);
     call->telev = mem_deref(call->telev);
@@ -542,6 +579,8 @@ static void end_call(struct recd_sip_call *call, enum recd_sip_end_reason reason
     if (was != ST_RINGING)
         recd_rtp_rx_flush(&call->rx);
     sync_stats(call);
+    if (was != ST_RINGING) /* jitter is in 8 kHz timestamp units: 125 µs each */
+        recd_metric_observe(RECD_MET_RTP_JITTER, 0, (int64_t)call->rx.stats.jitter * 125);
     struct recd_sip_call_stats st;
     recd_sip_call_stats(call, &st);
     if (call->ep->h.on_end)
@@ -557,6 +596,7 @@ static int send_rtp(struct recd_sip_call *call, bool marker, uint8_t pt, uint32_
         pthread_mutex_lock(&call->mu);
         call->stats.sent++;
         pthread_mutex_unlock(&call->mu);
+        recd_metric_add(RECD_MET_RTP_PACKETS, RECD_RTP_SENT, 1);
     }
     return err;
 }
@@ -867,6 +907,7 @@ static void free_unstarted(struct recd_sip_call *call)
 {
     call->state = ST_ENDED;
     atomic_store(&call->ended, 1);
+    ports_held(call, -1);
     mem_deref(call->rtp);
     mem_deref(call->sdp);
     mem_deref(call->telev);
@@ -962,6 +1003,7 @@ static void connect_handler(const struct sip_msg *msg, void *arg)
         free_unstarted(call);
         return;
     }
+    ports_held(call, 1);
     struct recd_sip_sdp_choice c;
     if (sdp_setup(&call->sdp, &call->sdpm, &media, sa_port(rtp_local(call->rtp))) ||
         sdp_decode(call->sdp, msg->mb, true) || sdp_choose(call->sdpm, &c)) {
@@ -1266,6 +1308,7 @@ static void *sip_thread(void *arg)
     struct recd_sip *ep = arg;
     /* Named so that top -H, perf and the call benchmark can tell the media loop from the rest. */
     (void)pthread_setname_np(pthread_self(), "recd-sip");
+    int64_t range = 0;
     int err = re_thread_init();
     const char *step = "re_thread_init";
     if (err)
@@ -1293,6 +1336,8 @@ static void *sip_thread(void *arg)
                     sip_exit, ep);
     if (err)
         goto fail;
+    if (recd_metrics_enabled())
+        sip_set_trace_handler(ep->sip, sip_trace);
     step = "SIP over UDP";
     err = sip_transp_add(ep->sip, SIP_TRANSP_UDP, &ep->laddr);
     if (err)
@@ -1314,6 +1359,9 @@ static void *sip_thread(void *arg)
     if (err)
         goto fail;
     started(ep, 1, 0);
+    /* The range's ports, less two per call that holds an RTP socket (ports_held). */
+    range = (int64_t)ep->o.rtp_hi - ep->o.rtp_lo + 1;
+    recd_metric_gauge_add(RECD_MET_RTP_PORTS_FREE, 0, range);
     err = re_main(NULL);
     if (err)
         recd_log_error("sip: the event loop stopped: %s", strerror(err));
@@ -1336,6 +1384,7 @@ done:
         tmr_cancel(&call->free_tmr);
         teardown(call);
     }
+    recd_metric_gauge_add(RECD_MET_RTP_PORTS_FREE, 0, -range);
     ep->lsnr = mem_deref(ep->lsnr);
     ep->sock = mem_deref(ep->sock);
     if (ep->sip)

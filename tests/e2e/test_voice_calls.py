@@ -435,7 +435,11 @@ def test_bad_webhook_goes_to_fallback(voice, app, tmp_path, kind):
         app.route("/voice", "oops", status=500)
         code = "11200"
     elif kind == "timeout":
-        app.route("/voice", twiml("<Hangup/>"), delay=17)
+        # recd again with its webhook timeout (Twilio's 15 s) cut to 2 s, so the test waits 4 s.
+        voice.server.stop()
+        voice.server.serve_args += ["--webhook-timeout-seconds", "2"]
+        voice.server.start()
+        app.route("/voice", twiml("<Hangup/>"), delay=4)
         code = None  # the webhook client's code for a timeout
     elif kind == "invalid-xml":
         app.route("/voice", "<Response><Say>x</Response>")
@@ -492,6 +496,7 @@ def test_record_transcribe_queues_a_transcription(voice, app, tmp_path):
     assert voice.signed(cb)
 
 
+@pytest.mark.alone  # 20 real-time streams at once
 def test_twenty_concurrent_calls_each_with_its_own_tone(voice, app, tmp_path):
     """Twenty calls at once, each sending its own frequency: every recording holds its own tone
     and only it."""
@@ -701,6 +706,7 @@ def test_play_audio_is_fetched_once_for_two_calls(voice, app, tmp_path):
     assert len(app.to("/tone.wav")) == 1, [r["path"] for r in app.requests]
 
 
+@pytest.mark.alone  # a recording that must start within a second, beside three <Say>s
 def test_long_first_say_does_not_stall_another_calls_record(voice, app, tmp_path):
     """Three calls each start a long <Say> never heard before (espeak-ng takes a second or more
     over each) while a fourth call waits out a <Pause length="2"/> and then records: the

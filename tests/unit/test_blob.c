@@ -185,6 +185,19 @@ static void test_key_valid(void **state)
     assert_int_equal(recd_blob_key_valid("RE0123456789abcdef0123456789abcdef0.wav"), 0); /* 33 hex */
     assert_int_equal(recd_blob_key_valid("RE01/../../../../../../etc/passwd.wav"), 0);
     assert_int_equal(recd_blob_key_valid(K1 ".wav" K1 ".wav" K1 ".wav"), 0); /* too long */
+    /* Waveform peaks: one key per SamplesPerPixel within media/peaks.h's range, two formats. */
+    assert_int_equal(recd_blob_key_valid(K1 ".peaks256.dat"), 1);
+    assert_int_equal(recd_blob_key_valid(K1 ".peaks256.json"), 1);
+    assert_int_equal(recd_blob_key_valid(K1 ".peaks32.dat"), 1);
+    assert_int_equal(recd_blob_key_valid(K1 ".peaks65536.json"), 1);
+    assert_int_equal(recd_blob_key_valid(K1 ".peaks31.dat"), 0);
+    assert_int_equal(recd_blob_key_valid(K1 ".peaks65537.dat"), 0);
+    assert_int_equal(recd_blob_key_valid(K1 ".peaks0256.dat"), 0);
+    assert_int_equal(recd_blob_key_valid(K1 ".peaks.dat"), 0);
+    assert_int_equal(recd_blob_key_valid(K1 ".peaks256.png"), 0);
+    assert_int_equal(recd_blob_key_valid(K1 ".peaks256.dat.tmp"), 0);
+    assert_int_equal(recd_blob_key_valid(K1 ".peaks-256.dat"), 0);
+    assert_int_equal(recd_blob_key_valid(K1 ".peaks256/../x.dat"), 0);
 }
 
 static void test_bad_keys_rejected_by_every_op(void **state)
@@ -438,6 +451,42 @@ static void test_scan(void **state)
     assert_true(find(&s, "tmp/" K1 ".wav.0011223344556677.tmp") >= 0);
 }
 
+/* scan_sid finds one recording's keys, whatever their suffix, and nothing else in its shard. */
+static void test_scan_sid(void **state)
+{
+    struct fixture *f = *state;
+    struct recd_blob *b = f->b;
+    struct seen s = {0};
+    /* Same shard as K1 (the first four hex digits), another recording. */
+    const char *neighbour = "RE0123aaaaaaaaaaaaaaaaaaaaaaaaaaaa.wav";
+
+    assert_int_equal(b->ops->scan_sid(b, K1, collect, &s), 0); /* no shard yet */
+    assert_int_equal(s.n, 0);
+    assert_int_equal(b->ops->put_mem(b, K1 ".wav", "1234", 4), 0);
+    assert_int_equal(b->ops->put_mem(b, K1 ".peaks256.dat", "12", 2), 0);
+    assert_int_equal(b->ops->put_mem(b, K1 ".peaks1000.json", "123", 3), 0);
+    assert_int_equal(b->ops->put_mem(b, neighbour, "1", 1), 0);
+    assert_int_equal(b->ops->put_mem(b, K2 ".wav", "1", 1), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/01/23/" K1 ".peaks256.dat.junk", f->dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+
+    assert_int_equal(b->ops->scan_sid(b, K1, collect, &s), 0);
+    assert_int_equal(s.n, 3);
+    int i;
+    assert_true((i = find(&s, K1 ".wav")) >= 0);
+    assert_int_equal(s.sizes[i], 4);
+    assert_true((i = find(&s, K1 ".peaks256.dat")) >= 0);
+    assert_int_equal(s.sizes[i], 2);
+    assert_true((i = find(&s, K1 ".peaks1000.json")) >= 0);
+    assert_int_equal(s.sizes[i], 3);
+
+    assert_int_equal(b->ops->scan_sid(b, "RE0123", collect, &s), RECD_E_BAD_INPUT);
+    assert_int_equal(b->ops->scan_sid(b, "../../../etc/passwd", collect, &s), RECD_E_BAD_INPUT);
+}
+
 static int stop_after_one(void *ctx, const char *key, int64_t size)
 {
     (void)key;
@@ -590,6 +639,31 @@ static void test_repair_guard(void **state)
     assert_int_equal(keys, 0);
 }
 
+/* stat gives the size without reading; open_range gives a range of the file, whole, from off. */
+static void test_stat_and_open_range(void **state)
+{
+    struct fixture *f = *state;
+    struct recd_blob *b = f->b;
+    int64_t size = -1, off = -1;
+    int fd = -1, whole = 0;
+    char got[4];
+    assert_int_equal(b->ops->stat(b, K1 ".wav", &size), RECD_E_NOT_FOUND);
+    assert_int_equal(b->ops->open_range(b, K1 ".wav", 0, 1, &fd, &off, &whole), RECD_E_NOT_FOUND);
+    assert_int_equal(b->ops->put_mem(b, K1 ".wav", "0123456789", 10), 0);
+    assert_int_equal(b->ops->stat(b, K1 ".wav", &size), 0);
+    assert_int_equal(size, 10);
+    assert_int_equal(b->ops->open_range(b, K1 ".wav", 6, 4, &fd, &off, &whole), 0);
+    assert_int_equal(off, 6);
+    assert_int_equal(whole, 1);
+    assert_int_equal(pread(fd, got, 4, off), 4);
+    assert_memory_equal(got, "6789", 4);
+    close(fd);
+    assert_int_equal(b->ops->open_range(b, K1 ".wav", 6, 5, &fd, &off, &whole), RECD_E_RANGE);
+    assert_int_equal(b->ops->open_range(b, K1 ".wav", -1, 1, &fd, &off, &whole), RECD_E_BAD_INPUT);
+    assert_int_equal(b->ops->open_range(b, K1 ".wav", 0, 0, &fd, &off, &whole), RECD_E_BAD_INPUT);
+    assert_int_equal(b->ops->stat(b, "../" K1 ".wav", &size), RECD_E_BAD_INPUT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,11 +677,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_remove_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_sid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leftovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leftover_removed_with_zero_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_existing_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_sync_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repair_guard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stat_and_open_range, setup, teardown),
     };
     return cmocka_run_group_tests_name("blob", tests, NULL, NULL);
 }
