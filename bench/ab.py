@@ -3,6 +3,7 @@
 
     make bench-ab [BASE=REV] [N=250000] [QUICK=1]
     /usr/bin/python3 bench/ab.py --base-bin OLD --new-bin NEW [--n N] [--quick] [--rounds R]
+    make bench-metrics [N=…] [QUICK=1]    (one build, `--metrics off` against on)
 
 Both servers serve one data set made by bench/bench.py (build/bench/gen), two worker threads
 each, and wrk runs against them in turn (base, new, base, new, ...), so that whatever else the
@@ -15,6 +16,7 @@ each build's mean req/s, p99 and server CPU per request, and new/base; nothing i
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -44,12 +46,12 @@ def run_wrk_script(url, script, seconds):
 
 
 class Server:
-    def __init__(self, name, binary, data, run_dir):
+    def __init__(self, name, binary, data, run_dir, args=()):
         self.name = name
         self.port = bench.free_port()
         self.log = open(os.path.join(run_dir, name + ".log"), "wb")
         self.proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data", data,
-                                      "--threads", "2"], stdout=subprocess.DEVNULL, stderr=self.log)
+                                      "--threads", "2"] + list(args), stdout=subprocess.DEVNULL, stderr=self.log)
         bench.wait_port(self.port, self.proc, name)
 
     def stop(self):
@@ -62,6 +64,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base-bin", required=True, help="the build to compare against")
     p.add_argument("--new-bin", required=True, help="the build under test")
+    p.add_argument("--base-args", default="", help="more `recd serve` options for the base (\"--metrics off\")")
+    p.add_argument("--new-args", default="", help="more `recd serve` options for the new build")
     p.add_argument("--gen-bin", default="build/bench/gen", help="the data set generator (when none is cached)")
     p.add_argument("--n", type=int, default=0, help="recordings in the data set (default 250000; QUICK 2000)")
     p.add_argument("--dir", default=os.environ.get("RECD_BENCH_DIR", "/var/tmp/recd-bench"))
@@ -87,8 +91,8 @@ def main():
     auth = bench.basic(meta["account_sid"], meta["auth_token"])
     servers = []
     try:
-        servers = [Server("base", a.base_bin, os.path.join(ds, "data"), run_dir),
-                   Server("new", a.new_bin, os.path.join(ds, "data"), run_dir)]
+        servers = [Server("base", a.base_bin, os.path.join(ds, "data"), run_dir, shlex.split(a.base_args)),
+                   Server("new", a.new_bin, os.path.join(ds, "data"), run_dir, shlex.split(a.new_args))]
         c = bench.Client(servers[1].port, auth)
         lp = "%s/Accounts/%s/Recordings.json" % (bench.API, meta["account_sid"])
         doc = json.loads(c.get(lp))

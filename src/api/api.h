@@ -92,6 +92,9 @@ struct recd_response {
     /* More header lines, each ending in "\r\n", or NULL: a static string (the console's security
      * and cache headers), at most RECD_RESPONSE_HEADERS_MAX bytes. */
     const char *headers;
+    /* The route template the request matched ("/2010-04-01/Accounts/{AccountSid}/Recordings.json"),
+     * static storage, for the metrics' route label; NULL when none did. Never a path. */
+    const char *route;
 };
 
 /** The most bytes recd_response.headers may hold, so that every response head fits. */

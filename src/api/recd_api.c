@@ -86,6 +86,14 @@ void recd_ext_serve(struct call *c)
         return;
     }
     enum ext_kind k = route(c);
+    /* The metrics' route label (api.h): the template, never the path. */
+    static const char *const templates[] = {
+        [EXT_NONE] = NULL,
+        [EXT_PEAKS_JSON] = "/recd/Accounts/{AccountSid}/Recordings/{RecordingSid}/Peaks.json",
+        [EXT_PEAKS_DAT] = "/recd/Accounts/{AccountSid}/Recordings/{RecordingSid}/Peaks.dat",
+        [EXT_LINKS] = "/recd/Accounts/{AccountSid}/Recordings/{RecordingSid}/Links",
+    };
+    rs->route = templates[k];
     if (k == EXT_NONE) {
         recd_call_fail(c, RECD_E_NOT_FOUND, NULL);
         return;

@@ -147,3 +147,34 @@ int recd_route_match(const char *path, size_t n, struct recd_route *r)
         return RECD_E_NOT_FOUND;
     return 0;
 }
+
+/* Every path of every kind in every representation, as the metrics' route label spells it. */
+#define ROUTE_EXTS(path)                                                                                     \
+    {                                                                                                        \
+        path, path ".json", path ".xml", path ".wav", path ".mp3", path ".txt"                               \
+    }
+#define ACCT "/2010-04-01/Accounts/{AccountSid}"
+static const char *const templates[][6] = {
+    [RECD_R_NONE] = {NULL, NULL, NULL, NULL, NULL, NULL},
+    [RECD_R_RECORDINGS] = ROUTE_EXTS(ACCT "/Recordings"),
+    [RECD_R_RECORDING] = ROUTE_EXTS(ACCT "/Recordings/{RecordingSid}"),
+    [RECD_R_REC_TRANSCRIPTIONS] = ROUTE_EXTS(ACCT "/Recordings/{RecordingSid}/Transcriptions"),
+    [RECD_R_REC_TRANSCRIPTION] =
+        ROUTE_EXTS(ACCT "/Recordings/{RecordingSid}/Transcriptions/{TranscriptionSid}"),
+    [RECD_R_REC_ADDONS] = ROUTE_EXTS(ACCT "/Recordings/{RecordingSid}/AddOnResults"),
+    [RECD_R_CALL_RECORDINGS] = ROUTE_EXTS(ACCT "/Calls/{CallSid}/Recordings"),
+    [RECD_R_CALL_RECORDING] = ROUTE_EXTS(ACCT "/Calls/{CallSid}/Recordings/{RecordingSid}"),
+    [RECD_R_CONF_RECORDINGS] = ROUTE_EXTS(ACCT "/Conferences/{ConferenceSid}/Recordings"),
+    [RECD_R_CONF_RECORDING] = ROUTE_EXTS(ACCT "/Conferences/{ConferenceSid}/Recordings/{RecordingSid}"),
+    [RECD_R_TRANSCRIPTIONS] = ROUTE_EXTS(ACCT "/Transcriptions"),
+    [RECD_R_TRANSCRIPTION] = ROUTE_EXTS(ACCT "/Transcriptions/{TranscriptionSid}"),
+    [RECD_R_CALLS] = ROUTE_EXTS(ACCT "/Calls"),
+    [RECD_R_CALL] = ROUTE_EXTS(ACCT "/Calls/{CallSid}"),
+};
+
+const char *recd_route_template(const struct recd_route *r)
+{
+    if ((unsigned)r->kind >= sizeof templates / sizeof templates[0] || (unsigned)r->ext > RECD_EXT_TXT)
+        return NULL;
+    return templates[r->kind][r->ext];
+}

@@ -50,4 +50,11 @@ struct recd_route {
  */
 int recd_route_match(const char *path, size_t n, struct recd_route *r);
 
+/**
+ * The matched route as a template, the sids named rather than given:
+ * "/2010-04-01/Accounts/{AccountSid}/Recordings/{RecordingSid}.mp3". Static storage; NULL when
+ * `r` matched nothing. The metrics label requests with it (never with a path).
+ */
+const char *recd_route_template(const struct recd_route *r);
+
 #endif

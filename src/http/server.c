@@ -5,7 +5,9 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "http/h1.h"
+#include "ops/metrics.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -73,9 +75,11 @@ struct conn {
     int file;                       /* file body, or -1 */
     off_t file_off;
     int64_t file_left;
-    /* For the access line. */
+    /* For the access line and the metrics. */
     int status;
     int64_t bytes;
+    const char *route; /* the handler's route template, or NULL */
+    int in_flight;     /* counted in recd_http_requests_in_flight */
 };
 
 struct loop {
@@ -101,8 +105,9 @@ struct loop {
     int64_t stop_deadline_us;
     char date[40];
     time_t date_s;
-    struct recd_buf log;  /* access lines not yet written */
-    int64_t log_since_us; /* when the oldest of them was made */
+    struct recd_buf log;     /* access lines not yet written */
+    int64_t log_since_us;    /* when the oldest of them was made */
+    _Atomic int64_t beat_us; /* the loop's last tick (about once a second): recd_http_alive */
 };
 
 struct recd_http {
@@ -139,22 +144,11 @@ static void flush_log(struct loop *l)
     recd_buf_reset(&l->log);
 }
 
-/*
- * One access line per request: never the query (signed links carry secrets there) nor any
- * header; bytes that could break the line or its fields are escaped.
- */
-static void log_request(struct conn *c, int aborted)
+/* The request's path for the access line: never the query (signed links carry secrets there);
+ * bytes that could break the line or its fields escaped, so the result is printable ASCII (and
+ * for JSON without a quote or a backslash). */
+static void add_path(struct recd_buf *b, const struct recd_h1 *h, int json)
 {
-    struct recd_h1 *h = &c->h;
-    struct recd_buf *b = &c->l->log;
-    if (!b->len)
-        c->l->log_since_us = recd_now_us();
-    recd_buf_adds(b, "access ");
-    if (h->method_len)
-        recd_buf_add(b, h->method, h->method_len > 32 ? 32 : h->method_len);
-    else
-        recd_buf_addc(b, '-');
-    recd_buf_addc(b, ' ');
     size_t n = 0;
     if (h->target.p) {
         const char *q = memchr(h->target.p, '?', h->target.n);
@@ -166,16 +160,66 @@ static void log_request(struct conn *c, int aborted)
         recd_buf_addc(b, '-');
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)h->target.p[i];
-        if (ch <= 0x20 || ch >= 0x7f)
+        if (ch <= 0x20 || ch >= 0x7f || (json && (ch == '"' || ch == '\\')))
             recd_buf_printf(b, "%%%02X", ch);
         else
             recd_buf_addc(b, (char)ch);
     }
-    int64_t t0 = c->t0_us ? c->t0_us : recd_now_us();
-    recd_buf_printf(b, " %d %lld %lldus%s\n", c->status, (long long)c->bytes, (long long)(recd_now_us() - t0),
-                    aborted ? " aborted" : "");
+}
+
+/* The access line as one JSON object (--log-format json), with what a log shipper indexes. */
+static void add_json_line(struct recd_buf *b, const struct conn *c, int aborted, int64_t us)
+{
+    const struct recd_h1 *h = &c->h;
+    char when[32], method[200], addr[INET6_ADDRSTRLEN] = "";
+    recd_log_time(when);
+    recd_log_json_esc(method, sizeof method, h->method_len ? h->method : "-",
+                      h->method_len ? (h->method_len > 32 ? 32 : h->method_len) : 1);
+    if (c->addr_len)
+        inet_ntop(c->addr_len == 4 ? AF_INET : AF_INET6, c->addr, addr, sizeof addr);
+    recd_buf_printf(b,
+                    "{\"time\":\"%s\",\"level\":\"info\",\"type\":\"access\",\"method\":\"%s\",\"path\":\"",
+                    when, method);
+    add_path(b, h, 1);
+    recd_buf_printf(b,
+                    "\",\"route\":%s%s%s,\"status\":%d,\"bytes\":%lld,\"duration_us\":%lld,\"remote\":\"%s\","
+                    "\"aborted\":%s}\n",
+                    c->route ? "\"" : "", c->route ? c->route : "null", c->route ? "\"" : "", c->status,
+                    (long long)c->bytes, (long long)us, addr, aborted ? "true" : "false");
+}
+
+/*
+ * One access line per request: never the query (signed links carry secrets there) nor any
+ * header; bytes that could break the line or its fields are escaped.
+ */
+static void log_request(struct conn *c, int aborted)
+{
+    struct recd_h1 *h = &c->h;
+    struct recd_buf *b = &c->l->log;
+    if (!b->len)
+        c->l->log_since_us = recd_now_us();
+    int64_t t0 = c->t0_us ? c->t0_us : recd_now_us(), us = recd_now_us() - t0;
+    if (recd_log_json()) {
+        add_json_line(b, c, aborted, us);
+    } else {
+        recd_buf_adds(b, "access ");
+        if (h->method_len)
+            recd_buf_add(b, h->method, h->method_len > 32 ? 32 : h->method_len);
+        else
+            recd_buf_addc(b, '-');
+        recd_buf_addc(b, ' ');
+        add_path(b, h, 0);
+        recd_buf_printf(b, " %d %lld %lldus%s\n", c->status, (long long)c->bytes, (long long)us,
+                        aborted ? " aborted" : "");
+    }
     if (b->len > LOG_FLUSH)
         flush_log(c->l);
+    /* Per thread, no lock: the registry keeps this loop's own slots (ops/metrics.h). */
+    recd_metrics_http(c->route, (unsigned)h->m, c->status, (uint64_t)c->bytes, us);
+    if (c->in_flight) {
+        recd_metric_gauge_add(RECD_MET_HTTP_IN_FLIGHT, 0, -1);
+        c->in_flight = 0;
+    }
 }
 
 static char *take_buf(struct loop *l)
@@ -239,6 +283,7 @@ static void conn_close(struct conn *c)
     l->nconns--;
     atomic_fetch_sub(&l->load, 1);
     atomic_fetch_sub(&l->sv->conns, 1);
+    recd_metric_gauge_add(RECD_MET_HTTP_CONNECTIONS, 0, -1);
     free(c);
 }
 
@@ -339,11 +384,22 @@ static void respond(struct conn *c, struct recd_response *rs, int keep_alive)
     }
     c->status = rs->status;
     c->bytes = (int64_t)length;
+    c->route = rs->route;
     c->sending = 1;
+}
+
+/* A request is in flight from when it is handed to the handler (or refused) until its access line. */
+static void count_in_flight(struct conn *c)
+{
+    if (!c->in_flight) {
+        recd_metric_gauge_add(RECD_MET_HTTP_IN_FLIGHT, 0, 1);
+        c->in_flight = 1;
+    }
 }
 
 static void refuse(struct conn *c)
 {
+    count_in_flight(c);
     struct recd_response rs;
     recd_response_init(&rs);
     recd_api_error(&rs, c->h.err, recd_h1_wants_json(c->h.target), c->h.why);
@@ -374,6 +430,7 @@ static void answer(struct conn *c)
     struct recd_h1 *h = &c->h;
     struct recd_response rs;
     recd_response_init(&rs);
+    count_in_flight(c);
     if (!l->ts)
         l->ts = l->sv->o.thread_open(l->sv->o.cls); /* the cause may have passed */
     if (!l->ts) {
@@ -414,6 +471,10 @@ static int finish_request(struct conn *c)
 {
     log_request(c, 0);
     drop_response(c);
+    /* A next request that is abandoned before its answer is logged and counted as status 0. */
+    c->route = NULL;
+    c->status = 0;
+    c->bytes = 0;
     if (c->close_after) {
         begin_linger(c);
         return 0;
@@ -570,6 +631,7 @@ static void adopt(struct loop *l, int fd, const struct sockaddr_storage *ss)
         l->conns->prev = c;
     l->conns = c;
     l->nconns++;
+    recd_metric_gauge_add(RECD_MET_HTTP_CONNECTIONS, 0, 1);
     conn_run(c, 1);
     return;
 drop:
@@ -704,6 +766,7 @@ static void *loop_main(void *arg)
     struct loop *l = arg;
     struct epoll_event ev[EVENTS];
     l->ts = l->sv->o.thread_open(l->sv->o.cls);
+    atomic_store_explicit(&l->beat_us, recd_now_us(), memory_order_relaxed);
     int64_t next_tick = 0;
     int stop = 0;
     for (;;) {
@@ -755,6 +818,7 @@ static void *loop_main(void *arg)
             begin_stop(l);
         if (now >= next_tick) {
             next_tick = now + RECD_US_PER_SEC;
+            atomic_store_explicit(&l->beat_us, now, memory_order_relaxed);
             update_date(l, (time_t)(now / RECD_US_PER_SEC));
             sweep(l, now);
             if (l->accept_blocked && l->lfd >= 0)
@@ -912,6 +976,17 @@ fail:
     free_loops(sv);
     free(sv);
     return RECD_E_IO;
+}
+
+int recd_http_alive(struct recd_http *sv, int64_t max_age_us)
+{
+    int64_t now = recd_now_us();
+    for (unsigned i = 0; i < sv->nloops; i++) {
+        int64_t beat = atomic_load_explicit(&sv->loops[i].beat_us, memory_order_relaxed);
+        if (beat == 0 || now - beat > max_age_us)
+            return 0;
+    }
+    return 1;
 }
 
 void recd_http_stop(struct recd_http *sv)

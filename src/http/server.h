@@ -33,6 +33,12 @@ struct recd_http;
  */
 int recd_http_start(const struct recd_http_opts *o, struct recd_http **out);
 
+/**
+ * 1 when every worker thread's event loop has come round within `max_age_us` (each does about
+ * once a second, busy or idle): what the systemd watchdog is told. 0 when one is stuck.
+ */
+int recd_http_alive(struct recd_http *h, int64_t max_age_us);
+
 /** Stops accepting, lets requests in flight finish, closes every worker state, frees `h`. */
 void recd_http_stop(struct recd_http *h);
 

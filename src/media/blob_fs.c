@@ -354,6 +354,33 @@ static int fs_open(struct recd_blob *b, const char *key, int *fd_out, int64_t *s
     return 0;
 }
 
+static int fs_stat(struct recd_blob *b, const char *key, int64_t *size)
+{
+    int fd, rc = fs_open(b, key, &fd, size);
+    if (rc == 0)
+        close(fd);
+    return rc;
+}
+
+/* A file is its own range: the whole file, read from `off`. */
+static int fs_open_range(struct recd_blob *b, const char *key, int64_t off, int64_t len, int *fd,
+                         int64_t *fd_off, int *whole)
+{
+    int64_t size;
+    if (off < 0 || len < 1)
+        return RECD_E_BAD_INPUT;
+    int rc = fs_open(b, key, fd, &size);
+    if (rc < 0)
+        return rc;
+    if (off > size - len) {
+        close(*fd);
+        return RECD_E_RANGE;
+    }
+    *fd_off = off;
+    *whole = 1;
+    return 0;
+}
+
 static int fs_remove(struct recd_blob *b, const char *key)
 {
     struct blob_fs *fs = (struct blob_fs *)b;
@@ -721,6 +748,34 @@ static int fs_guard(struct recd_blob *b, enum recd_blob_guard how)
 }
 
 /*
+ * Readiness: an unnamed file (O_TMPFILE) made and written in tmp/, where every put starts, then
+ * closed, so nothing is left even by a crash; no fsync, so a probe costs no disk flush. A
+ * filesystem without O_TMPFILE gets a named file unlinked at once (a crash in between leaves a
+ * leftover that fsck removes). The cause is logged when it changes, not at every probe.
+ */
+static int fs_ready(struct recd_blob *b)
+{
+    static _Atomic int last_err;
+    struct blob_fs *fs = (struct blob_fs *)b;
+    int fd = openat(fs->tmp, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    char name[64] = "";
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        snprintf(name, sizeof name, "ready-%ld.probe", (long)getpid());
+        fd = openat(fs->tmp, name, O_CREAT | O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    }
+    int err = 0;
+    if (fd < 0 || recd_write_all(fd, "r", 1) < 0)
+        err = errno;
+    if (fd >= 0)
+        close(fd);
+    if (name[0])
+        unlinkat(fs->tmp, name, 0);
+    if (atomic_exchange(&last_err, err) != err && err)
+        log_err("write a file in", "media/tmp", err);
+    return err ? recd_err_from_errno(err) : 0;
+}
+
+/*
  * A recording's keys all live in its shard directory (the shard is named by the sid), so
  * listing them reads one directory of a few dozen entries, not the store.
  */
@@ -764,6 +819,7 @@ static int fs_scan_sid(struct recd_blob *b, const char *sid, recd_blob_key_cb cb
 }
 
 static const struct recd_blob_ops fs_ops = {
+    .ready = fs_ready,
     .guard = fs_guard,
     .defer_sync = fs_defer_sync,
     .sync = fs_sync,
@@ -771,6 +827,8 @@ static const struct recd_blob_ops fs_ops = {
     .put_fd = fs_put_fd,
     .put_mem = fs_put_mem,
     .open = fs_open,
+    .stat = fs_stat,
+    .open_range = fs_open_range,
     .remove = fs_remove,
     .scan = fs_scan,
     .scan_sid = fs_scan_sid,

@@ -8,6 +8,10 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "http/server.h"
+#include "ops/health.h"
+#include "ops/meter.h"
+#include "ops/metrics.h"
+#include "ops/notify.h"
 #include "service/service.h"
 #include "voice/engine_serve.h"
 #include "stt/worker.h"
@@ -18,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* 8 MiB of rendered pages per worker: a few hundred pages of 50, well inside the memory budget. */
 #define PAGE_CACHE_BYTES (8u << 20)
@@ -29,6 +34,10 @@ struct app {
     struct recd_engine_serve *voice; /* NULL without --sip */
     char base_url[512];
     struct recd_limiter *limiter;
+    struct recd_ops_endpoints ops;        /* /livez, /readyz, /metrics on --listen */
+    struct recd_ops_endpoints ops_listen; /* the same on --metrics-listen */
+    _Atomic int stopping;                 /* SIGTERM came: /readyz says so */
+    int store_backend, media_backend;     /* for the storage metrics' backend label */
 };
 
 /* One HTTP worker thread's own store handle and page cache (SQLite handles are per thread). */
@@ -81,6 +90,8 @@ static void handle(void *cls, void *ts, struct recd_request *rq, struct recd_res
 {
     struct app *app = cls;
     struct worker *w = ts;
+    if (recd_ops_endpoints_handle(&app->ops, w->ctx.store, w->ctx.blob, rq, rs))
+        return;
     rq->store = w->ctx.store;
     rq->blob = w->ctx.blob;
     rq->seal_key = w->ctx.seal_key;
@@ -96,6 +107,56 @@ static void handle(void *cls, void *ts, struct recd_request *rq, struct recd_res
         return;
     }
     recd_api_handle(rq, rs);
+}
+
+/* The --metrics-listen listener: the operations endpoints, nothing else. */
+static void handle_ops(void *cls, void *ts, struct recd_request *rq, struct recd_response *rs)
+{
+    struct app *app = cls;
+    struct worker *w = ts;
+    if (recd_ops_endpoints_handle(&app->ops_listen, w->ctx.store, w->ctx.blob, rq, rs))
+        return;
+    rs->status = 404;
+    rs->content_type = "application/json";
+    recd_buf_adds(&rs->body,
+                  "{\"error\":\"not found: this listener serves /metrics, /livez and /readyz\"}\n");
+}
+
+/* Every store and media handle the server opens, on any thread, is metered (ops/meter.h). */
+static void meter_ctx(struct recd_ctx *ctx, void *arg)
+{
+    struct app *app = arg;
+    recd_meter_store(ctx->store, app->store_backend);
+    recd_meter_media(ctx->blob, app->media_backend);
+}
+
+/* --metrics, --metrics-listen and --metrics-allow into the app. */
+static int ops_opts_of(const struct recd_serve_opts *o, struct app *app)
+{
+    const char *allow = o->metrics_allow ? o->metrics_allow : "127.0.0.0/8,::1";
+    if (recd_cidr_list_parse(allow, &app->ops.allow) < 0) {
+        recd_log_error("--metrics-allow %s: want CIDR,… (up to %d), \"any\" or \"none\"", allow,
+                       RECD_CIDR_LIST_MAX);
+        return RECD_E_BAD_INPUT;
+    }
+    app->ops.metrics = !o->metrics_off && !o->metrics_listen;
+    app->ops.stopping = &app->stopping;
+    app->ops.sqlite = !recd_store_is_pg(o->store ? o->store : "");
+    app->ops_listen = app->ops;
+    app->ops_listen.metrics = !o->metrics_off;
+    app->ops_listen.allow.any = 1; /* whoever reaches that address may read */
+    app->store_backend = app->ops.sqlite ? RECD_METER_SQLITE : RECD_METER_POSTGRES;
+    app->media_backend = RECD_METER_FS;
+    return 0;
+}
+
+/* Tells systemd the worker loops still come round (ops/notify.h): nothing is sent when one is stuck,
+ * so that the watchdog restarts the service. A loop ticks once a second, hence the floor. */
+static void watchdog_ping(struct recd_http *http, struct recd_http *ops_http, int64_t interval_us)
+{
+    int64_t age = interval_us > 2 * RECD_US_PER_SEC ? interval_us : 2 * RECD_US_PER_SEC;
+    if (recd_http_alive(http, age) && (!ops_http || recd_http_alive(ops_http, age)))
+        recd_notify("WATCHDOG=1");
 }
 
 /* A finished transcription's transcribeCallback: signed and retried by the webhook client, on its
@@ -140,7 +201,7 @@ static int base_url_of(const struct recd_serve_opts *o, char *out, size_t cap)
     return 0;
 }
 
-/* --sip HOST:PORT, --rtp-ports LO-HI and --sip-allow CIDR,… into the endpoint's options. */
+/* --sip HOST:PORT, --rtp-ports LO-HI, --sip-allow CIDR,… and the limits into the endpoint's options. */
 static int sip_opts_of(const struct recd_serve_opts *o, struct recd_sip_opts *so)
 {
     memset(so, 0, sizeof *so);
@@ -162,6 +223,9 @@ static int sip_opts_of(const struct recd_serve_opts *o, struct recd_sip_opts *so
     host[hl] = '\0';
     so->host = host;
     so->port = (uint16_t)port;
+    so->max_calls = o->sip_max_calls;
+    so->invite_rate = o->sip_invite_rate;
+    so->invite_burst = o->sip_invite_burst;
     if (o->rtp_ports && recd_sip_port_range_parse(o->rtp_ports, &so->rtp_lo, &so->rtp_hi) < 0) {
         recd_log_error("--rtp-ports %s: want LO-HI, 1024 to 65535", o->rtp_ports);
         return RECD_E_BAD_INPUT;
@@ -210,6 +274,7 @@ static int start_transcription(const struct recd_serve_opts *o, const char *base
         .max_ms = o->transcribe_max_ms,
         .lease_ms = o->transcribe_lease_ms,
         .retry_base_ms = o->transcribe_retry_ms,
+        .nice = o->transcribe_nice,
         .notify = stt_notify,
         .notify_arg = *wh,
     };
@@ -226,17 +291,25 @@ static int start_transcription(const struct recd_serve_opts *o, const char *base
  */
 int recd_serve(const struct recd_serve_opts *o)
 {
+    recd_log_set_json(o->log_json);
     struct app app = {.data_dir = o->data_dir, .store = o->store};
     int rc = base_url_of(o, app.base_url, sizeof app.base_url);
     if (rc < 0)
         return rc;
-    struct recd_engine_serve_opts vo = {.data_dir = o->data_dir, .store = o->store, .base_url = app.base_url};
+    struct recd_engine_serve_opts vo = {.data_dir = o->data_dir,
+                                        .store = o->store,
+                                        .base_url = app.base_url,
+                                        .webhook_timeout_ms = o->webhook_timeout_ms};
     if (o->sip) {
         rc = sip_opts_of(o, &vo.sip);
         if (rc < 0)
             return rc;
     }
     struct recd_engine_serve *voice = NULL;
+    if ((rc = ops_opts_of(o, &app)) < 0)
+        return rc;
+    recd_metrics_init(!o->metrics_off);
+    recd_ctx_set_open_hook(meter_ctx, &app);
 
     /* Open the store once up front: a bad data folder fails here, not on the first request;
      * it also purges what is past the retention period. */
@@ -247,6 +320,7 @@ int recd_serve(const struct recd_serve_opts *o)
         recd_store_url_redact(o->store ? o->store : o->data_dir, shown, sizeof shown);
         recd_log_error("cannot open %s %s%s", o->store ? "the store" : "the data folder", shown,
                        rc == RECD_E_UNAVAILABLE ? ": the database does not answer" : "");
+        recd_ctx_set_open_hook(NULL, NULL);
         return rc;
     }
     int64_t purged = 0;
@@ -276,7 +350,11 @@ int recd_serve(const struct recd_serve_opts *o)
         .handle = handle,
         .cls = &app,
     };
-    struct recd_http *http;
+    struct recd_http *http, *ops_http = NULL;
+    struct recd_http_opts oo = ho;
+    oo.listen = o->metrics_listen;
+    oo.threads = 1;
+    oo.handle = handle_ops;
     /* Calls first: their start-up finishes what a crash left (recordings, live calls), so that
      * by the time the API answers, nothing from the last run is still in progress. */
     if (o->sip) {
@@ -291,22 +369,49 @@ int recd_serve(const struct recd_serve_opts *o)
         recd_engine_serve_stop(voice);
         goto out;
     }
+    if (o->metrics_listen && (rc = recd_http_start(&oo, &ops_http)) < 0) {
+        recd_engine_serve_stop(voice);
+        recd_http_stop(http);
+        goto out;
+    }
     {
         char shown[512];
         recd_store_url_redact(o->store ? o->store : "its recd.db", shown, sizeof shown);
         recd_log_info("serving %s (metadata in %s), public base URL %s", o->data_dir, shown, app.base_url);
     }
 
+    /* Every listener is open (accepting into its backlog): systemd may send traffic. */
+    {
+        char status[600];
+        snprintf(status, sizeof status, "READY=1\nSTATUS=serving HTTP on %s%s%s", o->listen,
+                 o->sip ? ", SIP on " : "", o->sip ? o->sip : "");
+        recd_notify(status);
+    }
+    int64_t watchdog_us = recd_notify_watchdog_us();
+    int64_t next_purge = recd_now_us() + 3600 * RECD_US_PER_SEC;
     for (;;) {
-        struct timespec hour = {3600, 0};
-        int sig = sigtimedwait(&sigs, NULL, &hour);
+        int64_t now = recd_now_us(), wait = next_purge - now;
+        if (watchdog_us && wait > watchdog_us / 2)
+            wait = watchdog_us / 2;
+        if (wait < 1000)
+            wait = 1000;
+        struct timespec ts = {(time_t)(wait / RECD_US_PER_SEC), (long)(wait % RECD_US_PER_SEC) * 1000};
+        int sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM)
             break;
-        if (sig < 0 && errno == EAGAIN && recd_purge(&main_ctx, recd_now_us(), &purged) == 0 && purged)
-            recd_log_info("purged %lld recordings deleted more than 40 days ago", (long long)purged);
+        if (watchdog_us)
+            watchdog_ping(http, ops_http, watchdog_us);
+        if (recd_now_us() >= next_purge) {
+            next_purge += 3600 * RECD_US_PER_SEC;
+            if (recd_purge(&main_ctx, recd_now_us(), &purged) == 0 && purged)
+                recd_log_info("purged %lld recordings deleted more than 40 days ago", (long long)purged);
+        }
     }
+    atomic_store(&app.stopping, 1);
+    recd_notify("STOPPING=1\nSTATUS=stopping: finishing calls and requests in flight");
     recd_log_info("stopping");
     recd_engine_serve_stop(voice);
+    recd_http_stop(ops_http);
     recd_http_stop(http);
 out:
     /* Workers first: their last callbacks are queued before the webhook client stops. */
@@ -314,5 +419,6 @@ out:
     recd_webhook_stop(wh);
     recd_limiter_free(app.limiter);
     recd_ctx_close(&main_ctx);
+    recd_ctx_set_open_hook(NULL, NULL);
     return rc;
 }

@@ -6,8 +6,9 @@
 /*
  * `recd serve`: the process that puts the parts together. It opens the data folder, gives each
  * HTTP worker thread its own store handle and page cache, runs the hourly purge, and waits for
- * SIGINT or SIGTERM. The HTTP adapter (src/http) and the API (src/api) know nothing of this;
- * later listeners (SIP) start here too, and so does the transcription worker pool.
+ * SIGINT or SIGTERM, telling systemd how it goes (src/ops/notify.h). The HTTP adapter (src/http)
+ * and the API (src/api) know nothing of this; later listeners (SIP) start here too, and so does
+ * the transcription worker pool.
  */
 
 struct recd_serve_opts {
@@ -18,9 +19,13 @@ struct recd_serve_opts {
     unsigned auth_fail_limit; /* failed Basic auth attempts a minute per client address; 0 = no limit */
     const char *store;        /* the metadata store (store.h, recd_store_open); NULL = the data folder's */
     /* Calls (contract §7): NULL sip = no SIP endpoint. */
-    const char *sip;       /* "HOST:PORT" (UDP and TCP) */
-    const char *rtp_ports; /* "LO-HI"; NULL = 16384-32767 */
-    const char *sip_allow; /* "CIDR,CIDR,…"; NULL = loopback only */
+    const char *sip;             /* "HOST:PORT" (UDP and TCP) */
+    const char *rtp_ports;       /* "LO-HI"; NULL = 16384-32767 */
+    const char *sip_allow;       /* "CIDR,CIDR,…"; NULL = loopback only */
+    unsigned sip_max_calls;      /* concurrent calls, more get 503; 0 = 500 */
+    unsigned sip_invite_rate;    /* INVITEs a second per source address, sustained; 0 = 5 */
+    unsigned sip_invite_burst;   /* ... and in a burst; 0 = 20 */
+    unsigned webhook_timeout_ms; /* one voice webhook request; 0 = 15000 (Twilio's) */
     /* Transcription workers (contract §8, src/stt/worker.h); zero values take the defaults. */
     const char *stt_url;         /* NULL = the built-in engine (PocketSphinx) */
     const char *stt_model;       /* external engine's model */
@@ -30,13 +35,21 @@ struct recd_serve_opts {
     int64_t transcribe_max_ms;   /* recordings longer than this fail (Twilio: 2 minutes); 0 = 120000 */
     int64_t transcribe_lease_ms; /* 0 = 30000 */
     int64_t transcribe_retry_ms; /* first backoff; 0 = 5000 */
+    int transcribe_nice;         /* the workers' nice value, 0…19 (the command line's default: 10) */
+    /* Operations (contract §11, docs/operations.md). */
+    int metrics_off;            /* 1: count nothing and serve no /metrics (--metrics off) */
+    const char *metrics_listen; /* "HOST:PORT": /metrics and the health endpoints there, and /metrics
+                                 * only there; NULL = /metrics on `listen` */
+    const char *metrics_allow;  /* who may read /metrics on `listen`: CIDR list, "any" or "none";
+                                 * NULL = loopback only */
+    int log_json;               /* 1: the server log and the access log as JSON lines */
 };
 
 /**
  * Serves until SIGINT or SIGTERM, then stops cleanly (in-flight requests finish) and returns 0.
- * Returns RECD_E_BAD_INPUT for an unusable --listen, --base-url, --sip, --rtp-ports or
- * --sip-allow, RECD_E_IO when the data folder or the socket cannot be opened, RECD_E_UNAVAILABLE
- * when the SIP port is taken.
+ * Returns RECD_E_BAD_INPUT for an unusable --listen, --base-url, --sip, --rtp-ports,
+ * --sip-allow, --metrics-listen or --metrics-allow, RECD_E_IO when the data folder or the socket
+ * cannot be opened, RECD_E_UNAVAILABLE when the SIP port is taken.
  */
 int recd_serve(const struct recd_serve_opts *o);
 

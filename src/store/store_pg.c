@@ -6,6 +6,7 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,6 +258,8 @@ static void stmt_text(enum recd_pg_stmt id, struct recd_sqlbuf *b)
         break;
     case P_JOB_INSERT: insert = 1; /* fall through */
     case P_JOB_GET: t = &recd_sql_jobs; break;
+    case P_REQUEST_INSERT: insert = 1; /* fall through */
+    case P_REQUEST_GET: t = &recd_sql_transcribe_requests; break;
     case P_JOB_CLAIM: {
         /* One statement: the oldest ready job that no other worker holds locked right now
          * (SKIP LOCKED: concurrent claimers take different jobs instead of queueing on one),
@@ -356,6 +359,50 @@ int recd_pg_write(struct pg_store *s, enum recd_pg_stmt id, const struct pg_para
     /* Undo this call alone; the caller's earlier work stays for it to commit or roll back. */
     if (!s->txn_lost && recd_pg_command(s, "ROLLBACK TO SAVEPOINT recd_op", "rollback to") == 0)
         recd_pg_command(s, "RELEASE SAVEPOINT recd_op", "release");
+    return rc;
+}
+
+/* The unit's transaction is counted as the caller's (in_txn) while it is open: see the header. */
+int recd_pg_unit_begin(struct pg_store *s, int *own)
+{
+    *own = !s->in_txn;
+    int rc = recd_pg_ready(s);
+    if (rc == 0)
+        rc = recd_pg_command(s, *own ? "BEGIN" : "SAVEPOINT recd_unit", "unit begin");
+    if (rc == 0 && *own) {
+        s->in_txn = 1;
+        s->txn_lost = 0;
+    }
+    return rc;
+}
+
+int recd_pg_unit_end(struct pg_store *s, int own, int rc)
+{
+    int gone = s->txn_lost || PQstatus(s->conn) != CONNECTION_OK;
+    if (own) {
+        s->in_txn = 0;
+        s->txn_lost = 0;
+    }
+    if (rc == 0 && gone)
+        rc = RECD_E_UNAVAILABLE;
+    if (rc == 0) {
+        if (!own)
+            return recd_pg_command(s, "RELEASE SAVEPOINT recd_unit", "unit release");
+        PGresult *res = PQexec(s->conn, "COMMIT");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = recd_pg_fail(s, res, "unit commit");
+        else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+            rc = RECD_E_IO; /* the transaction had failed: the server rolled it back */
+        PQclear(res);
+        return rc;
+    }
+    if (gone)
+        return rc;
+    if (own) {
+        recd_pg_command(s, "ROLLBACK", "unit rollback");
+    } else if (recd_pg_command(s, "ROLLBACK TO SAVEPOINT recd_unit", "unit rollback to") == 0) {
+        recd_pg_command(s, "RELEASE SAVEPOINT recd_unit", "unit release");
+    }
     return rc;
 }
 
@@ -511,7 +558,138 @@ static int op_version(struct recd_store *st, int64_t v[2])
     return 0;
 }
 
+/*
+ * The media repair guard across nodes: a PostgreSQL advisory lock (session level, so it lasts
+ * across transactions and goes with the connection), shared by writers and exclusive for a
+ * repair. Its key is a constant of recd's ("recdmedi"); a schema per installation in one database
+ * would share it, which only makes a repair wait for another installation's imports.
+ */
+#define MEDIA_GUARD_KEY "8243103975954801769"
+
+static int op_media_guard(struct recd_store *st, enum recd_store_guard how)
+{
+    struct pg_store *s = PG(st);
+    const char *sql;
+    if (how == RECD_STORE_GUARD_RELEASE) {
+        if (!s->guard)
+            return 0;
+        sql = s->guard == 2 ? "SELECT pg_advisory_unlock(" MEDIA_GUARD_KEY ")"
+                            : "SELECT pg_advisory_unlock_shared(" MEDIA_GUARD_KEY ")";
+    } else {
+        if (s->guard)
+            return RECD_E_INTERNAL; /* taken twice: the callers pair take and release */
+        sql = how == RECD_STORE_GUARD_EXCLUSIVE ? "SELECT pg_advisory_lock(" MEDIA_GUARD_KEY ")"
+                                                : "SELECT pg_advisory_lock_shared(" MEDIA_GUARD_KEY ")";
+    }
+    int rc = recd_pg_ready(s);
+    if (rc < 0)
+        return rc;
+    PGresult *res = PQexec(s->conn, sql);
+    rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : recd_pg_fail(s, res, "media guard");
+    PQclear(res);
+    if (rc == 0 || how == RECD_STORE_GUARD_RELEASE)
+        s->guard = how == RECD_STORE_GUARD_RELEASE ? 0 : how == RECD_STORE_GUARD_EXCLUSIVE ? 2 : 1;
+    return rc;
+}
+
+/* Waits until the connection's socket is readable (`in`) or writable, or `deadline` (monotonic
+ * µs) passes. 1: ready; 0: the time is up or the socket is gone. */
+static int wait_socket(struct pg_store *s, int in, int64_t deadline)
+{
+    struct pollfd p = {.fd = PQsocket(s->conn), .events = in ? POLLIN : POLLOUT};
+    for (;;) {
+        int64_t left = deadline - mono_us();
+        if (p.fd < 0 || left <= 0)
+            return 0;
+        int r = poll(&p, 1, (int)((left + 999) / 1000));
+        if (r > 0)
+            return 1;
+        if (r == 0)
+            return 0;
+    }
+}
+
+/*
+ * Connects again without waiting past `deadline`, where recd_pg_ready would wait for libpq's
+ * whole connect timeout. 0, or RECD_E_UNAVAILABLE (then the connection is left unusable and the
+ * next ordinary call reconnects as usual).
+ */
+static int reconnect_by(struct pg_store *s, int64_t deadline)
+{
+    if (mono_us() < s->retry_at_us || !PQresetStart(s->conn))
+        return RECD_E_UNAVAILABLE;
+    forget_prepared(s);
+    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+    while (ps != PGRES_POLLING_OK) {
+        if (ps == PGRES_POLLING_FAILED || !wait_socket(s, ps == PGRES_POLLING_READING, deadline))
+            return RECD_E_UNAVAILABLE;
+        ps = PQresetPoll(s->conn);
+    }
+    recd_log_info("store: reconnected to the database");
+    return 0;
+}
+
+/*
+ * Readiness: one round trip, SELECT pg_is_in_recovery(), sent without blocking and given
+ * `timeout_ms` to answer; a standby (read-only) is not ready. A query that does not answer in
+ * time leaves the connection with a command in flight: it is dropped (reset started), so the next
+ * call reconnects. A probe every few seconds must not fill the log: the cause is logged when it
+ * changes.
+ */
+static int op_ready(struct recd_store *st, int timeout_ms)
+{
+    static _Atomic int last;
+    struct pg_store *s = PG(st);
+    if (s->in_txn)
+        return 0; /* the handle is busy with its own work, which says it answers */
+    int64_t deadline = mono_us() + (int64_t)timeout_ms * 1000;
+    const char *why = NULL;
+    int rc = 0;
+    if (PQstatus(s->conn) == CONNECTION_OK)
+        notice_close(s);
+    if (PQstatus(s->conn) != CONNECTION_OK && reconnect_by(s, deadline) < 0) {
+        why = "the database does not answer";
+        rc = RECD_E_UNAVAILABLE;
+    } else if (!PQsendQuery(s->conn, "SELECT pg_is_in_recovery()")) {
+        why = "the connection failed";
+        rc = RECD_E_UNAVAILABLE;
+    } else {
+        PGresult *res;
+        char standby = 0;
+        int failed = 0;
+        for (;;) {
+            while (PQisBusy(s->conn) && rc == 0) {
+                if (!wait_socket(s, 1, deadline) || !PQconsumeInput(s->conn)) {
+                    why = "the database did not answer in time";
+                    rc = RECD_E_UNAVAILABLE;
+                    PQresetStart(s->conn); /* drops the command in flight with the socket */
+                    forget_prepared(s);
+                }
+            }
+            if (rc < 0 || (res = PQgetResult(s->conn)) == NULL)
+                break;
+            if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+                standby = PQgetvalue(res, 0, 0)[0];
+            else
+                failed = 1;
+            PQclear(res);
+        }
+        if (rc == 0 && failed) {
+            why = "the query failed";
+            rc = RECD_E_UNAVAILABLE;
+        } else if (rc == 0 && standby == 't') {
+            why = "the database is a read-only standby";
+            rc = RECD_E_UNAVAILABLE;
+        }
+    }
+    if (atomic_exchange(&last, rc) != rc && why)
+        recd_log_warn("store: not ready: %s", why);
+    return rc;
+}
+
 static const struct recd_store_ops pg_ops = {
+    .media_guard = op_media_guard,
+    .ready = op_ready,
     .close = op_close,
     .begin = op_begin,
     .commit = op_commit,
@@ -555,6 +733,8 @@ static const struct recd_store_ops pg_ops = {
     .job_retry = recd_pg_op_job_retry,
     .job_get = recd_pg_op_job_get,
     .job_count = recd_pg_op_job_count,
+    .transcribe_request_put = recd_pg_op_transcribe_request_put,
+    .transcribe_request_get = recd_pg_op_transcribe_request_get,
     .version = op_version,
 };
 

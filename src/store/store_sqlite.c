@@ -5,16 +5,13 @@
 #include "core/log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /*
  * The SQLite backend of the metadata store: opening and closing a handle, its statements and
@@ -131,8 +128,6 @@ static void op_close(struct recd_store *st)
         return;
     if (s->in_txn && !sqlite3_get_autocommit(s->db))
         recd_sqlite_run(s, S_ROLLBACK);
-    if (s->shm)
-        munmap((void *)s->shm, (size_t)sysconf(_SC_PAGESIZE));
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     for (int k = 0; k < RECD_SQL_LIST_KINDS; k++)
@@ -186,25 +181,25 @@ static int op_rollback(struct recd_store *st)
     return recd_sqlite_run(s, S_ROLLBACK);
 }
 
-/* Maps the first page of the database's -shm file (the WAL index), read only, once. */
+/*
+ * Finds the WAL index (the -shm file's first region) where this connection's SQLite has mapped
+ * it, once, through the VFS's own xShmMap: no descriptor of our own. Opening and closing the -shm
+ * file here would drop every POSIX lock this process holds on it (fcntl locks belong to the
+ * process and go with any close of the file), SQLite's DMS lock included; another process would
+ * then take the WAL index for unused, truncate it and rebuild it under our mapping (SIGBUS).
+ * The region stays mapped while the connection is open: SQLite unmaps it only when it closes.
+ */
 static void shm_open_map(struct sqlite_store *s)
 {
     s->shm_tried = 1;
-    const char *db = sqlite3_db_filename(s->db, "main");
-    char path[4096];
-    if (!db || !*db || snprintf(path, sizeof path, "%s-shm", db) >= (int)sizeof path)
+    sqlite3_file *f = NULL;
+    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f ||
+        !f->pMethods || f->pMethods->iVersion < 2 || !f->pMethods->xShmMap)
         return;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    struct stat st;
-    long page = sysconf(_SC_PAGESIZE);
-    if (fstat(fd, &st) == 0 && st.st_size >= page) {
-        void *m = mmap(NULL, (size_t)page, PROT_READ, MAP_SHARED, fd, 0);
-        if (m != MAP_FAILED)
-            s->shm = m;
-    }
-    close(fd);
+    volatile void *region = NULL;
+    /* Region 0, of SQLite's region size (32 KiB), not extended: it exists once a read ran. */
+    if (f->pMethods->xShmMap(f, 0, 32768, 0, &region) == SQLITE_OK && region)
+        s->shm = (const volatile unsigned char *)region;
 }
 
 /*
@@ -271,7 +266,67 @@ static int op_version(struct recd_store *base, int64_t v[2])
     return 0;
 }
 
+static _Atomic uint64_t busy_retries;
+
+uint64_t recd_store_sqlite_busy_retries(void)
+{
+    return atomic_load_explicit(&busy_retries, memory_order_relaxed);
+}
+
+/*
+ * SQLite's own busy timeout, with the same backoff (1, 2, 5 … 100 ms), plus a count of the waits
+ * for the metrics and a budget the readiness probe can shorten. `count` is how many times this
+ * lock has been waited for already.
+ */
+static int busy_wait(void *arg, int count)
+{
+    static const int delays[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+    static const int before[] = {0, 1, 3, 8, 18, 33, 53, 78, 103, 128, 178, 228};
+    const int n = (int)(sizeof delays / sizeof delays[0]);
+    struct sqlite_store *s = arg;
+    int delay = count < n ? delays[count] : delays[n - 1];
+    int waited = count < n ? before[count] : before[n - 1] + delays[n - 1] * (count - (n - 1));
+    if (waited + delay > s->busy_ms)
+        delay = s->busy_ms - waited;
+    if (delay <= 0)
+        return 0;
+    atomic_fetch_add_explicit(&busy_retries, 1, memory_order_relaxed);
+    sqlite3_sleep(delay);
+    return 1;
+}
+
+/*
+ * Readiness: the write lock taken (so another connection that holds it, or a read-only file,
+ * makes the store not ready: calls could not be recorded) and a row read, then nothing written.
+ * Its own statements and quiet failures: a probe every few seconds must not fill the log, so the
+ * cause is logged when it changes.
+ */
+static int op_ready(struct recd_store *base, int timeout_ms)
+{
+    static _Atomic int last;
+    struct sqlite_store *s = S(base);
+    if (s->in_txn)
+        return 0; /* the handle is busy with its own work, which says it answers */
+    int saved = s->busy_ms;
+    s->busy_ms = timeout_ms;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE; SELECT 1 FROM accounts LIMIT 1", NULL, NULL, NULL);
+    const char *why = rc == SQLITE_OK ? NULL : sqlite3_errmsg(s->db);
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->busy_ms = saved;
+    if (atomic_exchange(&last, rc) != rc && rc != SQLITE_OK)
+        recd_log_warn("store: not ready: %s (sqlite %d)", why, rc);
+    switch (rc & 0xff) {
+    case SQLITE_OK: return 0;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_READONLY: return RECD_E_UNAVAILABLE;
+    default: return RECD_E_IO;
+    }
+}
+
 static const struct recd_store_ops sqlite_ops = {
+    .ready = op_ready,
     .close = op_close,
     .begin = op_begin,
     .commit = op_commit,
@@ -315,6 +370,8 @@ static const struct recd_store_ops sqlite_ops = {
     .job_retry = recd_sqlite_op_job_retry,
     .job_get = recd_sqlite_op_job_get,
     .job_count = recd_sqlite_op_job_count,
+    .transcribe_request_put = recd_sqlite_op_transcribe_request_put,
+    .transcribe_request_get = recd_sqlite_op_transcribe_request_get,
     .version = op_version,
 };
 
@@ -364,6 +421,8 @@ static void stmt_text(enum recd_sqlite_stmt id, struct recd_sqlbuf *b)
         break;
     case S_JOB_INSERT: insert = 1; /* fall through */
     case S_JOB_GET: t = &recd_sql_jobs; break;
+    case S_REQUEST_INSERT: insert = 1; /* fall through */
+    case S_REQUEST_GET: t = &recd_sql_transcribe_requests; break;
     case S_JOB_NEXT:
         t = &recd_sql_jobs;
         tail = " WHERE " RECD_SQLITE_JOB_OPEN " AND ready_us <= ?1 ORDER BY ready_us, sid LIMIT 1";
@@ -432,7 +491,8 @@ int recd_store_sqlite_open(const char *path, struct recd_store **out)
         goto fail;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    s->busy_ms = BUSY_TIMEOUT_MS;
+    sqlite3_busy_handler(s->db, busy_wait, s);
     /* The schema is ours alone: no SQL may corrupt it, and no function in it runs with privilege. */
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);

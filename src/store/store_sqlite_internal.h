@@ -125,6 +125,9 @@ int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, 
     X(JOB_DELETE_RECORDING, "DELETE FROM transcription_jobs WHERE recording_sid = ?1")                       \
     X(PURGE_JOBS, "DELETE FROM transcription_jobs WHERE recording_sid IN"                                    \
                   " (SELECT sid FROM recordings WHERE deleted_us <> 0 AND deleted_us < ?1)")                 \
+    X(REQUEST_INSERT, NULL)                                                                                  \
+    X(REQUEST_GET, NULL)                                                                                     \
+    X(REQUEST_DELETE_RECORDING, "DELETE FROM transcribe_requests WHERE sid = ?1")                            \
     X(DATA_VERSION, "PRAGMA data_version")
 
 enum recd_sqlite_stmt {
@@ -148,12 +151,14 @@ struct sqlite_store {
     int in_txn;
     /* A scan in progress: its statement is in use, so its callback must not start another. */
     int scanning;
+    /* How long a statement waits for a lock another connection holds (the busy handler). */
+    int busy_ms;
     sqlite3_stmt *stmt[S_COUNT];
     /* By recd_sql_list_slot: a kind's combinations, numbered densely. */
     sqlite3_stmt *list[RECD_SQL_LIST_KINDS][RECD_SQL_LIST_SLOTS];
     sqlite3_stmt *count[RECD_SQL_LIST_KINDS][RECD_SQL_LIST_SLOTS];
     /* The WAL-index header as op_version last saw it, and the version it read then: see there. */
-    const volatile unsigned char *shm; /* the -shm file's first page, read only, or NULL */
+    const volatile unsigned char *shm; /* the WAL index as SQLite maps it (read only here), or NULL */
     int shm_tried;
     int seen_valid;
     unsigned char seen_hdr[RECD_SQLITE_WAL_HDR];
@@ -252,6 +257,9 @@ int recd_sqlite_op_job_retry(struct recd_store *st, const char *sid, const char 
                              const char *reason, int64_t now_us);
 int recd_sqlite_op_job_get(struct recd_store *st, const char *sid, struct recd_transcription_job *out);
 int recd_sqlite_op_job_count(struct recd_store *st, int64_t *queued, int64_t *running);
+int recd_sqlite_op_transcribe_request_put(struct recd_store *st, const struct recd_transcribe_request *r);
+int recd_sqlite_op_transcribe_request_get(struct recd_store *st, const char *sid,
+                                          struct recd_transcribe_request *out);
 
 /* store_sqlite_list.c: lists and counts. */
 

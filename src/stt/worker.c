@@ -5,6 +5,7 @@
 #include "core/seal.h"
 #include "core/sid.h"
 #include "core/time.h"
+#include "ops/metrics.h"
 #include "service/service.h"
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -169,6 +171,8 @@ static void finish(struct worker *w, const struct recd_transcription_job *job,
         recd_log_error("transcription %s: cannot record its outcome (%s)", job->sid, recd_err_name(rc));
         return;
     }
+    recd_metric_add(RECD_MET_STT_JOBS,
+                    strcmp(status, "completed") == 0 ? RECD_STT_COMPLETED : RECD_STT_FAILED, 1);
     if (strcmp(status, "completed") == 0)
         recd_log_info(
             "transcription %s of %s: completed in %.2f s (%.1f s of audio, %.2fx real time), attempt %d, "
@@ -200,6 +204,8 @@ static void retry_or_fail(struct worker *w, const struct recd_transcription_job 
     int64_t now = recd_now_us();
     char r[RECD_REASON_MAX + 1];
     int rc = st->ops->job_retry(st, job->sid, job->lease, now + backoff, cut_reason(why, r), now);
+    if (rc == 0)
+        recd_metric_add(RECD_MET_STT_JOBS, RECD_STT_RETRIED, 1);
     if (rc == 0)
         recd_log_warn("transcription %s of %s: attempt %d failed (%s); again in %.1f s", job->sid,
                       job->recording_sid, job->attempts, why, (double)backoff / 1e6);
@@ -337,11 +343,33 @@ static void idle(struct recd_stt_workers *p, unsigned seen)
     pthread_mutex_unlock(&p->mu);
 }
 
+/*
+ * Transcription is background work that can keep a core busy for minutes; requests are not. On
+ * Linux a thread has a nice value of its own, so the worker raises its own (never lowers it: that
+ * needs privilege), and the scheduler gives the HTTP threads the CPU first when both want it
+ * (bench/stt.py measures the list page with every worker busy).
+ */
+static void lower_priority(int nice)
+{
+    if (nice <= 0)
+        return;
+    id_t tid = (id_t)gettid();
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, tid);
+    if ((cur == -1 && errno) || cur >= nice)
+        return;
+    if (setpriority(PRIO_PROCESS, tid, nice) < 0)
+        recd_log_warn("transcription worker: cannot set its nice value to %d: %s", nice, strerror(errno));
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct recd_stt_workers *p = w->pool;
     struct recd_store *st = w->ctx.store;
+    /* Named, so that an operator (top -H) and the bench can tell its CPU from the HTTP workers'. */
+    (void)pthread_setname_np(pthread_self(), "recd-stt");
+    lower_priority(p->o.nice);
     for (;;) {
         pthread_mutex_lock(&p->mu);
         unsigned seen = p->wakes;
@@ -433,7 +461,8 @@ int recd_stt_workers_start(const struct recd_stt_worker_opts *o, struct recd_stt
         }
         p->w[i].started = 1;
     }
-    recd_log_info("transcription: %u worker%s, engine %s%s%s, limit %lld s", p->n, p->n == 1 ? "" : "s",
+    recd_log_info("transcription: %u worker%s at nice %d, engine %s%s%s, limit %lld s", p->n,
+                  p->n == 1 ? "" : "s", p->o.nice,
                   o->engine.url && o->engine.url[0] ? "openai" : "pocketsphinx",
                   o->engine.url && o->engine.url[0] ? " at " : "",
                   o->engine.url && o->engine.url[0] ? o->engine.url : "", (long long)(p->o.max_ms / 1000));

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "ops/metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <re.h>
 
@@ -45,7 +48,9 @@
  * libre 1.1.0 keeps its timers in one sorted list and inserts by walking it from the tail, so with a
  * timer per call every 20 ms re-arm walked past every longer timer (SIP transactions keep 32 s ones):
  * at 600 calls that walk was 40 % of the SIP thread. The slots spread the calls' packets over the
- * 20 ms instead of sending them in one burst.
+ * 20 ms instead of sending them in one burst. The endpoint timer is a timerfd in libre's poll set,
+ * not a libre timer: re-armed 200 times a second, a libre timer still walked the whole list, which
+ * at 400 call setups a second holds some 13,000 transaction timers (64 % of the SIP thread).
  */
 #define MEDIA_SLOTS 4
 #define SLOT_MS     (PTIME_MS / MEDIA_SLOTS)
@@ -80,7 +85,7 @@ struct recd_sip {
     struct tmr stop_tmr;
     struct list calls;
     unsigned ncalls;
-    struct tmr media_tmr;
+    int media_fd; /* timerfd of the media clock, in libre's poll set; -1 before the loop starts */
     struct list slot[MEDIA_SLOTS]; /* calls whose media is running, by the slot they tick in */
     unsigned nslot[MEDIA_SLOTS];
     unsigned media_slot; /* the slot to run next, due at media_next */
@@ -124,6 +129,7 @@ struct recd_sip_call {
     struct recd_rtp_dtmf dtmf;
     struct recd_rtp_digit_dedup dedup;
     dtmf_rx_state_t *inband;
+    uint64_t lost_counted; /* rx.stats.lost already in the metrics */
 };
 
 struct command {
@@ -211,8 +217,10 @@ static int cidr_match(const struct recd_sip_cidr *c, const struct sa *src)
 
 static int allowed(const struct recd_sip *ep, const struct sa *src)
 {
+    /* libre's sa_is_loopback knows 127.0.0.1 alone; the default admits all of 127.0.0.0/8, as
+     * documented, so a test or a local proxy may call from 127.0.0.2. */
     if (ep->o.nallow == 0)
-        return sa_is_loopback(src);
+        return (sa_af(src) == AF_INET && (sa_in(src) >> 24) == 127) || sa_is_loopback(src);
     for (unsigned i = 0; i < ep->o.nallow; i++)
         if (cidr_match(&ep->o.allow[i], src))
             return 1;
@@ -454,6 +462,39 @@ static void sync_stats(struct recd_sip_call *call)
     pthread_mutex_lock(&call->mu);
     call->stats.rx = call->rx.stats;
     pthread_mutex_unlock(&call->mu);
+    if (call->rx.stats.lost != call->lost_counted) {
+        recd_metric_add(RECD_MET_RTP_LOST, 0, call->rx.stats.lost - call->lost_counted);
+        call->lost_counted = call->rx.stats.lost;
+    }
+}
+
+/* An RTP port pair taken (-1) or given back (+1), for recd_rtp_ports_free. */
+static void ports_held(struct recd_sip_call *call, int pairs)
+{
+    if (call->rtp)
+        recd_metric_gauge_add(RECD_MET_RTP_PORTS_FREE, 0, -2 * pairs);
+}
+
+/* Every SIP message on the wire passes here (libre's trace hook, set only while metrics are on):
+ * requests received by method, responses sent by status code. */
+static void sip_trace(bool tx, enum sip_transp tp, const struct sa *src, const struct sa *dst,
+                      const uint8_t *pkt, size_t len, void *arg)
+{
+    (void)tp;
+    (void)src;
+    (void)dst;
+    (void)arg;
+    int response = len >= 12 && memcmp(pkt, "SIP/2.0 ", 8) == 0;
+    if (tx && response) {
+        int code = (pkt[8] - '0') * 100 + (pkt[9] - '0') * 10 + (pkt[10] - '0');
+        if (code >= 100 && code <= 699)
+            recd_metric_add(RECD_MET_SIP_RESPONSES, (unsigned)(code - 100), 1);
+    } else if (!tx && !response && len) {
+        const uint8_t *sp = memchr(pkt, ' ', len < 16 ? len : 16);
+        if (sp)
+            recd_metric_add(RECD_MET_SIP_REQUESTS,
+                            (unsigned)recd_metric_sip_method((const char *)pkt, (size_t)(sp - pkt)), 1);
+    }
 }
 
 static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct mbuf *mb, void *arg)
@@ -499,6 +540,7 @@ static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct 
     recd_rtp_rx_push(&call->rx, hdr->ssrc, hdr->seq, hdr->ts, hdr->pt, mbuf_buf(mb), mbuf_get_left(mb),
                      arrival);
     sync_stats(call);
+    recd_metric_add(RECD_MET_RTP_PACKETS, RECD_RTP_RECEIVED, 1);
 }
 
 static void teardown(void *arg)
@@ -506,6 +548,7 @@ static void teardown(void *arg)
     struct recd_sip_call *call = arg;
     /* Dereferencing an established session sends its BYE. */
     call->sess = mem_deref(call->sess);
+    ports_held(call, -1);
     call->rtp = mem_deref(call->rtp);
     call->sdp = mem_deref(call->sdp);
     call->telev = mem_deref(call->telev);
@@ -536,6 +579,8 @@ static void end_call(struct recd_sip_call *call, enum recd_sip_end_reason reason
     if (was != ST_RINGING)
         recd_rtp_rx_flush(&call->rx);
     sync_stats(call);
+    if (was != ST_RINGING) /* jitter is in 8 kHz timestamp units: 125 µs each */
+        recd_metric_observe(RECD_MET_RTP_JITTER, 0, (int64_t)call->rx.stats.jitter * 125);
     struct recd_sip_call_stats st;
     recd_sip_call_stats(call, &st);
     if (call->ep->h.on_end)
@@ -551,6 +596,7 @@ static int send_rtp(struct recd_sip_call *call, bool marker, uint8_t pt, uint32_
         pthread_mutex_lock(&call->mu);
         call->stats.sent++;
         pthread_mutex_unlock(&call->mu);
+        recd_metric_add(RECD_MET_RTP_PACKETS, RECD_RTP_SENT, 1);
     }
     return err;
 }
@@ -642,9 +688,22 @@ static void tick(struct recd_sip_call *call)
  * the clock, not by the previous run: a late run is followed by early ones, and a stall longer than
  * 100 ms is not made up with a burst. It stops when no call is in a slot.
  */
-static void media_timer(void *arg)
+/* Fires the media clock once, `ms` from now (at least 1 ms; 0 disarms it). */
+static void media_arm(struct recd_sip *ep, uint64_t ms)
 {
+    struct itimerspec its = {
+        .it_value = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000}};
+    if (timerfd_settime(ep->media_fd, 0, &its, NULL) < 0)
+        recd_log_error("sip: arming the media clock: %s", strerror(errno));
+}
+
+static void media_timer(int flags, void *arg)
+{
+    (void)flags;
     struct recd_sip *ep = arg;
+    uint64_t expired;
+    if (read(ep->media_fd, &expired, sizeof expired) < 0 && errno != EAGAIN)
+        recd_log_error("sip: reading the media clock: %s", strerror(errno));
     uint64_t t = now_ms();
     while (ep->media_next <= t) {
         for (struct le *le = ep->slot[ep->media_slot].head; le;) {
@@ -660,8 +719,7 @@ static void media_timer(void *arg)
     unsigned running = 0;
     for (unsigned i = 0; i < MEDIA_SLOTS; i++)
         running += ep->nslot[i];
-    if (running)
-        tmr_start(&ep->media_tmr, ep->media_next - t, media_timer, ep);
+    media_arm(ep, running ? (ep->media_next > t ? ep->media_next - t : 1) : 0);
 }
 
 static void stop_media(struct recd_sip_call *call)
@@ -711,7 +769,7 @@ static void start_media(struct recd_sip_call *call)
     if (!running) {
         ep->media_slot = 0;
         ep->media_next = call->last_rtp_ms + SLOT_MS;
-        tmr_start(&ep->media_tmr, SLOT_MS, media_timer, ep);
+        media_arm(ep, SLOT_MS);
     }
 }
 
@@ -849,6 +907,7 @@ static void free_unstarted(struct recd_sip_call *call)
 {
     call->state = ST_ENDED;
     atomic_store(&call->ended, 1);
+    ports_held(call, -1);
     mem_deref(call->rtp);
     mem_deref(call->sdp);
     mem_deref(call->telev);
@@ -944,6 +1003,7 @@ static void connect_handler(const struct sip_msg *msg, void *arg)
         free_unstarted(call);
         return;
     }
+    ports_held(call, 1);
     struct recd_sip_sdp_choice c;
     if (sdp_setup(&call->sdp, &call->sdpm, &media, sa_port(rtp_local(call->rtp))) ||
         sdp_decode(call->sdp, msg->mb, true) || sdp_choose(call->sdpm, &c)) {
@@ -1229,19 +1289,45 @@ static int loop_fds(const struct recd_sip *ep)
     return (int)n;
 }
 
+/*
+ * Buckets for libre's hash tables (sessions, client and server transactions): a power of two near
+ * `n`, 32 to 65536. libre finds a transaction or session for every request it receives by walking
+ * its bucket; server transactions outlive their call by 32 s (RFC 3261's timer J), so at 400 setups
+ * a second some 13,000 are alive, and 32 buckets made every lookup a walk of hundreds.
+ */
+static uint32_t hash_size(unsigned n)
+{
+    uint32_t b = 32;
+    while (b < n && b < 65536)
+        b <<= 1;
+    return b;
+}
+
+/* Long because libre's objects must be made and freed on the thread that runs their loop: this
+ * is the endpoint's whole set-up (media clock, transports, session socket), its loop and its
+ * teardown, in that order. */
 static void *sip_thread(void *arg)
 {
     struct recd_sip *ep = arg;
     /* Named so that top -H, perf and the call benchmark can tell the media loop from the rest. */
     (void)pthread_setname_np(pthread_self(), "recd-sip");
+    int64_t range = 0;
     int err = re_thread_init();
     const char *step = "re_thread_init";
     if (err)
         goto fail;
     tmr_init(&ep->stop_tmr);
-    tmr_init(&ep->media_tmr);
     step = "fd_setsize";
     err = fd_setsize(loop_fds(ep));
+    if (err)
+        goto fail;
+    step = "the media clock";
+    ep->media_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (ep->media_fd < 0) {
+        err = errno;
+        goto fail;
+    }
+    err = fd_listen(ep->media_fd, FD_READ, media_timer, ep);
     if (err)
         goto fail;
     step = "the address";
@@ -1249,9 +1335,12 @@ static void *sip_thread(void *arg)
     if (err)
         goto fail;
     step = "sip_alloc";
-    err = sip_alloc(&ep->sip, NULL, 32, 32, 32, "recd", sip_exit, ep);
+    err = sip_alloc(&ep->sip, NULL, hash_size(ep->o.max_calls), hash_size(ep->o.max_calls * 8u), 32, "recd",
+                    sip_exit, ep);
     if (err)
         goto fail;
+    if (recd_metrics_enabled())
+        sip_set_trace_handler(ep->sip, sip_trace);
     step = "SIP over UDP";
     err = sip_transp_add(ep->sip, SIP_TRANSP_UDP, &ep->laddr);
     if (err)
@@ -1261,7 +1350,7 @@ static void *sip_thread(void *arg)
     if (err)
         goto fail;
     step = "sipsess_listen";
-    err = sipsess_listen(&ep->sock, ep->sip, 32, connect_handler, ep);
+    err = sipsess_listen(&ep->sock, ep->sip, hash_size(ep->o.max_calls), connect_handler, ep);
     if (err)
         goto fail;
     step = "sip_listen";
@@ -1273,6 +1362,9 @@ static void *sip_thread(void *arg)
     if (err)
         goto fail;
     started(ep, 1, 0);
+    /* The range's ports, less two per call that holds an RTP socket (ports_held). */
+    range = (int64_t)ep->o.rtp_hi - ep->o.rtp_lo + 1;
+    recd_metric_gauge_add(RECD_MET_RTP_PORTS_FREE, 0, range);
     err = re_main(NULL);
     if (err)
         recd_log_error("sip: the event loop stopped: %s", strerror(err));
@@ -1282,7 +1374,11 @@ fail:
     started(ep, 0, err);
 done:
     tmr_cancel(&ep->stop_tmr);
-    tmr_cancel(&ep->media_tmr);
+    if (ep->media_fd >= 0) {
+        fd_close(ep->media_fd);
+        close(ep->media_fd);
+        ep->media_fd = -1;
+    }
     /* Calls still here are hung up already; their teardown timers may not have run. */
     for (struct le *le = ep->calls.head; le;) {
         struct recd_sip_call *call = le->data;
@@ -1291,6 +1387,7 @@ done:
         tmr_cancel(&call->free_tmr);
         teardown(call);
     }
+    recd_metric_gauge_add(RECD_MET_RTP_PORTS_FREE, 0, -range);
     ep->lsnr = mem_deref(ep->lsnr);
     ep->sock = mem_deref(ep->sock);
     if (ep->sip)
@@ -1339,6 +1436,7 @@ int recd_sip_start(const struct recd_sip_opts *opts, const struct recd_sip_handl
     if (!ep->o.ring_timeout_ms)
         ep->o.ring_timeout_ms = 120000;
     ep->port = ep->o.port;
+    ep->media_fd = -1;
     pthread_mutex_init(&ep->mu, NULL);
     pthread_cond_init(&ep->cv, NULL);
     atomic_init(&ep->stopping, 0);

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/sid.h"
+#include "ops/metrics.h"
 #include "voice/twiml.h"
 
 #include <curl/curl.h>
@@ -284,6 +285,7 @@ struct job {
     unsigned tries;     /* failed tries of this stage (notify) */
     unsigned redirects; /* hops followed in this stage */
     int64_t due_ms;     /* delayed: when the retry may start */
+    int64_t attempt_us; /* when the attempt on the wire began (redirects included), or 0 */
 
     /* The attempt on the wire. */
     CURL *easy;
@@ -353,6 +355,13 @@ static int64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void attempt_reset(struct job *j)
@@ -487,6 +496,8 @@ static int attempt_start(struct recd_webhook *wh, struct job *j, const char *url
     }
     if (curl_multi_add_handle(wh->multi, e) != CURLM_OK)
         return RECD_E_INTERNAL;
+    if (!j->attempt_us)
+        j->attempt_us = mono_us();
     list_push(&wh->active, j);
     wh->running++;
     return 0;
@@ -510,8 +521,18 @@ static void outcome_set(struct outcome *o, int err, long status, int code, int r
     snprintf(o->detail, sizeof o->detail, "%s", detail);
 }
 
+/* The metrics' kind label of a job. */
+static unsigned kind_label(const struct job *j)
+{
+    return j->kind == JOB_NOTIFY  ? RECD_HOOK_STATUS_CALLBACK
+           : j->kind == JOB_MEDIA ? RECD_HOOK_MEDIA
+                                  : RECD_HOOK_TWIML;
+}
+
 static void deliver(struct recd_webhook *wh, struct job *j, const struct outcome *o)
 {
+    recd_metric_add(RECD_MET_WEBHOOKS,
+                    kind_label(j) * 2 + (o->err == 0 ? RECD_HOOK_DELIVERED : RECD_HOOK_FAILED), 1);
     if (j->kind == JOB_NOTIFY) {
         char u[512];
         url_for_log(j->req_url.p ? j->req_url.p : j->url, u, sizeof u);
@@ -546,6 +567,10 @@ static void deliver(struct recd_webhook *wh, struct job *j, const struct outcome
  */
 static void attempt_done(struct recd_webhook *wh, struct job *j, struct outcome *o)
 {
+    if (j->attempt_us) {
+        recd_metric_observe(RECD_MET_WEBHOOK_DURATION, kind_label(j), mono_us() - j->attempt_us);
+        j->attempt_us = 0;
+    }
     for (;;) {
         if (o->err == 0) {
             deliver(wh, j, o);
@@ -554,6 +579,7 @@ static void attempt_done(struct recd_webhook *wh, struct job *j, struct outcome 
         if (j->kind == JOB_NOTIFY && o->retryable && j->tries < wh->o.notify_retries) {
             uint64_t delay = (uint64_t)wh->o.notify_backoff_ms << (j->tries < 16 ? j->tries : 16);
             j->tries++;
+            recd_metric_add(RECD_MET_WEBHOOK_RETRIES, kind_label(j), 1);
             j->due_ms = mono_ms() + (int64_t)delay;
             char u[512];
             url_for_log(j->req_url.p ? j->req_url.p : j->url, u, sizeof u);
@@ -720,6 +746,7 @@ static void cancel(struct recd_webhook *wh, struct job *j)
         char u[512];
         url_for_log(j->url, u, sizeof u);
         recd_log_warn("webhook: status callback %s dropped: the webhook client stopped", u);
+        recd_metric_add(RECD_MET_WEBHOOKS, kind_label(j) * 2 + RECD_HOOK_FAILED, 1);
         job_free(wh, j);
         return;
     }
@@ -736,6 +763,7 @@ static void cancel(struct recd_webhook *wh, struct job *j)
 static void *run(void *arg)
 {
     struct recd_webhook *wh = arg;
+    (void)pthread_setname_np(pthread_self(), "recd-webhook"); /* for top -H, perf and bench/calls.py */
     for (;;) {
         pthread_mutex_lock(&wh->mu);
         int stopping = wh->stopping;
