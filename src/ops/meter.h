@@ -85,7 +85,11 @@
       (st, sid, out))                                                                                        \
     X(job_count, (struct recd_store * st, int64_t * queued, int64_t * running), (st, queued, running))       \
     X(version, (struct recd_store * st, int64_t v[2]), (st, v))                                              \
-    X(ready, (struct recd_store * st, int timeout_ms), (st, timeout_ms))
+    X(ready, (struct recd_store * st, int timeout_ms), (st, timeout_ms))                                     \
+    X(transcribe_request_put, (struct recd_store * st, const struct recd_transcribe_request *r), (st, r))     \
+    X(transcribe_request_get, (struct recd_store * st, const char *sid, struct recd_transcribe_request *out), \
+      (st, sid, out))                                                                                        \
+    X(media_guard, (struct recd_store * st, enum recd_store_guard how), (st, how))
 
 /* X(NAME, PARAMETERS, ARGUMENTS) for each metered media operation. */
 #define RECD_METER_MEDIA_OPS(X)                                                                              \
@@ -100,7 +104,11 @@
     X(defer_sync, (struct recd_blob * b, int on), (b, on))                                                   \
     X(sync, (struct recd_blob * b), (b))                                                                     \
     X(guard, (struct recd_blob * b, enum recd_blob_guard how), (b, how))                                     \
-    X(ready, (struct recd_blob * b), (b))
+    X(ready, (struct recd_blob * b), (b))                                                                    \
+    X(stat, (struct recd_blob * b, const char *key, int64_t *size), (b, key, size))                          \
+    X(open_range, (struct recd_blob * b, const char *key, int64_t off, int64_t len, int *fd, int64_t *fd_off, \
+                   int *whole),                                                                              \
+      (b, key, off, len, fd, fd_off, whole))
 
 enum recd_meter_store_op {
 #define RECD_METER_STORE_ENUM(name, params, args) RECD_METER_STORE_##name,
