@@ -199,7 +199,7 @@ test: deps
 	[ $$u -eq 0 ] && [ $$e -eq 0 ] && [ $$p -eq 0 ]
 
 NPROC := $(shell nproc 2>/dev/null || echo 2)
-TEST_BUILD := $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) $(S3RVER) \
+TEST_BUILD = $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) $(S3RVER) \
               build/tools/promtool
 # The end-to-end suite in E2E_JOBS pytest-xdist workers: its tests mostly wait (on servers, SIPp,
 # subprocesses), so more workers than cores pays. The tests of a file that has a module-scoped
