@@ -180,12 +180,17 @@ static const char schema_v5[] = "CREATE TABLE IF NOT EXISTS transcribe_requests 
                                 " created_us INTEGER NOT NULL"
                                 ") STRICT;";
 
+/* Version 6: an account's retention in days (contract §11); 0, keep forever, for every account
+ * there was. */
+static const char schema_v6[] = "ALTER TABLE accounts ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 0;";
+
 static const char *const migrations[] = {
     schema_v1, /* 0 → 1: everything */
     schema_v2, /* 1 → 2: recordings in progress */
     schema_v3, /* 2 → 3: numbers and calls */
     schema_v4, /* 3 → 4: transcription jobs */
     schema_v5, /* 4 → 5: transcription requests of recordings in progress */
+    schema_v6, /* 5 → 6: retention */
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof migrations / sizeof migrations[0]))
