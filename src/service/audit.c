@@ -42,7 +42,7 @@ const char *recd_audit_cred_name(enum recd_audit_cred c)
 /* --- Lines ------------------------------------------------------------------------------- */
 
 /* "2026-12-07T19:02:04.123456Z": RFC 3339, what `--since` and every log shipper read. */
-static void format_time(int64_t us, char out[32])
+static void format_time(int64_t us, char out[48])
 {
     time_t s = (time_t)(us / RECD_US_PER_SEC);
     long frac = (long)(us % RECD_US_PER_SEC);
@@ -52,7 +52,7 @@ static void format_time(int64_t us, char out[32])
     }
     struct tm tm;
     gmtime_r(&s, &tm);
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
              tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
@@ -70,7 +70,7 @@ static void add_field(struct recd_buf *out, const char *name, const char *v)
 
 void recd_audit_format(const struct recd_audit_entry *e, struct recd_buf *out)
 {
-    char t[32];
+    char t[48];
     format_time(e->time_us, t);
     recd_buf_printf(out, "{\"time\":\"%s\",\"event\":\"%s\",\"credential\":\"%s\",\"auth\":\"%s\"", t,
                     recd_audit_event_name(e->event), recd_audit_cred_name(e->cred),
@@ -192,11 +192,11 @@ struct recd_audit {
  * were begun, and two processes (the server, `recd delete`) never share one. */
 static int open_file(struct recd_audit *a)
 {
-    char t[32], path[PATH_MAX + NAME_MAX + 2];
+    char t[48], path[PATH_MAX + NAME_MAX + 2];
     int64_t now = recd_now_us();
     format_time(now, t);
     /* "2026-12-07T19:02:04.123456Z" without the punctuation a shell or a glob trips on. */
-    char compact[32];
+    char compact[48];
     size_t k = 0;
     for (const char *c = t; *c && k < sizeof compact - 1; c++)
         if (*c != '-' && *c != ':')
