@@ -400,6 +400,16 @@ int recd_serve(const struct recd_serve_opts *o)
         recd_ctx_set_open_hook(NULL, NULL);
         return rc;
     }
+    /* Threads started from here on (the audit writer, transcription workers, the webhook client,
+     * HTTP) inherit this mask, so only this thread takes SIGINT/SIGTERM, even while it is busy
+     * with a retention batch rather than waiting for them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     int64_t purged = 0;
     recd_purge(&main_ctx, recd_now_us(), &purged);
     app.limiter = recd_limiter_new(o->auth_fail_limit);
@@ -419,14 +429,6 @@ int recd_serve(const struct recd_serve_opts *o)
      * startup error, not a surprise at the first job. */
     if ((rc = start_transcription(o, app.base_url, &wh, &stt)) < 0)
         goto out;
-
-    /* Threads started from here on inherit this mask, so only this thread takes SIGINT/SIGTERM. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     struct recd_http_opts ho = {
         .listen = o->listen,

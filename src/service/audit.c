@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,7 +376,14 @@ int recd_audit_open(const struct recd_audit_opts *o, struct recd_audit **out)
     recd_buf_init(&a->left, 0);
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->wake, NULL);
-    if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
+    /* The writer takes no signal: a process-directed SIGTERM must reach the thread that waits
+     * for it (recd serve's main thread), never end the process from here. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int started = pthread_create(&a->thread, NULL, writer_main, a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (started != 0) {
         recd_log_error("audit: cannot start the writer thread");
         close(a->fd);
         pthread_mutex_destroy(&a->lock);
