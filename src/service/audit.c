@@ -42,19 +42,33 @@ const char *recd_audit_cred_name(enum recd_audit_cred c)
 
 /* --- Lines ------------------------------------------------------------------------------- */
 
-/* "2026-12-07T19:02:04.123456Z": RFC 3339, what `--since` and every log shipper read. */
+/* "2026-12-07T19:02:04.123456Z": RFC 3339, what `--since` and every log shipper read. The date
+ * and time of the last second a thread formatted are kept: glibc's gmtime_r takes a process-wide
+ * lock, which every worker would otherwise take once a request. */
 static void format_time(int64_t us, char out[48])
 {
-    time_t s = (time_t)(us / RECD_US_PER_SEC);
+    static _Thread_local int64_t last_s = INT64_MIN;
+    static _Thread_local char last[32];
+    int64_t s = us / RECD_US_PER_SEC;
     long frac = (long)(us % RECD_US_PER_SEC);
     if (frac < 0) {
         frac += RECD_US_PER_SEC;
         s--;
     }
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    if (s != last_s) {
+        time_t t = (time_t)s;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        snprintf(last, sizeof last, "%04d-%02d-%02dT%02d:%02d:%02d", (tm.tm_year + 1900) % 10000,
+                 (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100);
+        last_s = s;
+    }
+    size_t n = strlen(last);
+    memcpy(out, last, n);
+    out[n++] = '.';
+    for (int i = 5; i >= 0; i--, frac /= 10)
+        out[n + (size_t)i] = (char)('0' + frac % 10);
+    memcpy(out + n + 6, "Z", 2);
 }
 
 /* A string field; request paths come from clients, so anything but printable ASCII becomes '?'
@@ -65,7 +79,9 @@ static void add_field(struct recd_buf *out, const char *name, const char *v)
     size_t n = strnlen(v, RECD_AUDIT_PATH_MAX);
     for (size_t i = 0; i < n; i++)
         clean[i] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
-    recd_buf_printf(out, ",\"%s\":", name);
+    recd_buf_adds(out, ",\"");
+    recd_buf_adds(out, name);
+    recd_buf_adds(out, "\":");
     recd_buf_json_str(out, (struct recd_str){clean, n});
 }
 
@@ -73,16 +89,24 @@ void recd_audit_format(const struct recd_audit_entry *e, struct recd_buf *out)
 {
     char t[48];
     format_time(e->time_us, t);
-    recd_buf_printf(out, "{\"time\":\"%s\",\"event\":\"%s\",\"credential\":\"%s\",\"auth\":\"%s\"", t,
-                    recd_audit_event_name(e->event), recd_audit_cred_name(e->cred),
-                    (unsigned)e->result < RECD_AUDIT_RESULTS_ ? result_names[e->result] : "unchecked");
+    recd_buf_adds(out, "{\"time\":\"");
+    recd_buf_adds(out, t);
+    recd_buf_adds(out, "\",\"event\":\"");
+    recd_buf_adds(out, recd_audit_event_name(e->event));
+    recd_buf_adds(out, "\",\"credential\":\"");
+    recd_buf_adds(out, recd_audit_cred_name(e->cred));
+    recd_buf_adds(out, "\",\"auth\":\"");
+    recd_buf_adds(out, (unsigned)e->result < RECD_AUDIT_RESULTS_ ? result_names[e->result] : "unchecked");
+    recd_buf_addc(out, '"');
     add_field(out, "account_sid", e->account_sid);
     add_field(out, "principal", e->principal);
     add_field(out, "recording_sid", e->recording_sid);
     add_field(out, "address", e->address);
     add_field(out, "method", e->method);
     add_field(out, "path", e->path);
-    recd_buf_printf(out, ",\"status\":%d}\n", e->status);
+    recd_buf_adds(out, ",\"status\":");
+    recd_buf_addi(out, e->status);
+    recd_buf_adds(out, "}\n");
 }
 
 /* The index of `s` in `names`, or -1. */
@@ -278,11 +302,16 @@ static void write_out(struct recd_audit *a)
     if (off == a->out.len)
         a->failing = 0;
     a->size += (int64_t)off;
-    /* Count whole lines written; a line cut by a failed write is skipped by readers. */
-    for (size_t i = 0; i < off; i++)
-        a->written += a->out.p[i] == '\n';
-    for (size_t i = off; i < a->out.len; i++)
-        a->dropped += a->out.p[i] == '\n';
+    /* Count whole lines written; a line cut by a failed write is skipped by readers. Counted
+     * here and added once: the counters are atomic, a byte-by-byte add would lock the bus. */
+    uint64_t lines = 0, lost = 0;
+    for (const char *p = a->out.p, *end = a->out.p + off; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+        lines++;
+    for (const char *p = a->out.p + off, *end = a->out.p + a->out.len;
+         (p = memchr(p, '\n', (size_t)(end - p))); p++)
+        lost++;
+    a->written += lines;
+    a->dropped += lost;
     recd_buf_reset(&a->out);
 }
 
