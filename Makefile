@@ -340,6 +340,14 @@ bench-metrics: deps build/recd build/bench/gen build/bench/metrics_cost
 	/usr/bin/python3 bench/ab.py --base-bin build/recd --new-bin build/recd --base-args "--metrics off" \
 	  $(if $(N),--n $(N)) $(if $(QUICK),--quick)
 
+# The cost of the audit record (issue 17: the media path within 5% of --audit off): its parts in ns
+# (bench/audit_cost.c), then the same-run A/B of one build. `make bench-audit [N=…] [QUICK=1]`.
+.PHONY: bench-audit
+bench-audit: deps build/recd build/bench/gen build/bench/audit_cost
+	@d=$$(mktemp -d) && build/bench/audit_cost $$d; s=$$?; rm -rf $$d; exit $$s
+	/usr/bin/python3 bench/ab.py --base-bin build/recd --new-bin build/recd --base-args "--audit off" \
+	  $(if $(N),--n $(N)) $(if $(QUICK),--quick)
+
 format:
 	clang-format -i $$(find src tests/unit tests/harness fuzz bench -name '*.[ch]')
 

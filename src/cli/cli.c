@@ -1211,12 +1211,17 @@ static int cmd_delete(int argc, char **argv)
     } else if (rc == 0) {
         struct recd_audit *log = NULL;
         struct recd_audit_buf *buf = NULL;
+        int audit_failed = 0;
+        /* Nothing is deleted unless its deletes can be recorded. */
         if (!audit || strcmp(audit, "on") == 0) {
             struct recd_audit_opts ao = {.data_dir = data_dir(&a)};
-            if ((rc = recd_audit_open(&ao, &log)) < 0)
-                fprintf(stderr, "recd: delete: cannot open the audit record in %s/audit\n", data_dir(&a));
-            else if (!(buf = recd_audit_buf_new(log)))
+            if ((rc = recd_audit_open(&ao, &log)) == 0 && !(buf = recd_audit_buf_new(log)))
                 rc = RECD_E_INTERNAL;
+            if (rc < 0) {
+                fprintf(stderr, "recd: delete: cannot open the audit record in %s/audit; nothing deleted\n",
+                        data_dir(&a));
+                audit_failed = 1;
+            }
         }
         if (rc == 0)
             rc = recd_expiry_run(&ctx, &q, &n, buf ? audit_deleted : NULL, buf);
@@ -1224,10 +1229,12 @@ static int cmd_delete(int argc, char **argv)
         recd_audit_close(log);
         if (rc == 0 || n > 0)
             printf("%lld recordings deleted\n", (long long)n);
+        if (rc < 0 && !audit_failed)
+            fprintf(stderr, "recd: delete: failed (%s)%s\n", recd_err_name(rc),
+                    n > 0 ? "; run it again to delete the rest" : "");
+    } else if (rc < 0) {
+        fprintf(stderr, "recd: delete: failed (%s)\n", recd_err_name(rc));
     }
-    if (rc < 0 && rc != RECD_E_INTERNAL)
-        fprintf(stderr, "recd: delete: failed (%s)%s\n", recd_err_name(rc),
-                n > 0 ? "; run it again to delete the rest" : "");
     recd_ctx_close(&ctx);
     return rc < 0 ? 1 : 0;
 }
