@@ -108,8 +108,11 @@ int recd_auth_user(const char *authorization, char user[35])
     size_t blen = strlen(b64);
     while (blen && b64[blen - 1] == ' ')
         blen--;
-    if (blen > MAX_CRED_B64 || recd_b64_decode(b64, blen, raw, sizeof raw, &n) < 0 || n <= RECD_SID_LEN ||
-        raw[RECD_SID_LEN] != ':')
+    /* Only the user is wanted: a sid, ':' and a first byte of secret are 36 bytes, the first 48
+     * characters; the rest (the secret) is never decoded here. */
+    if (blen > 48)
+        blen = 48;
+    if (recd_b64_decode(b64, blen, raw, sizeof raw, &n) < 0 || n <= RECD_SID_LEN || raw[RECD_SID_LEN] != ':')
         return RECD_AUDIT_OTHER;
     int kind = recd_sid_valid((const char *)raw, RECD_SID_LEN, "AC", 1)   ? RECD_AUDIT_AUTH_TOKEN
                : recd_sid_valid((const char *)raw, RECD_SID_LEN, "SK", 1) ? RECD_AUDIT_API_KEY

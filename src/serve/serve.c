@@ -77,6 +77,20 @@ static void worker_close(void *cls, void *ts)
     free(w);
 }
 
+/* "203.0.113.7" into out (16 bytes). */
+static void format_ipv4(const unsigned char a[4], char *out)
+{
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a[i];
+        if (v >= 100)
+            *out++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *out++ = (char)('0' + v / 10 % 10);
+        *out++ = (char)('0' + v % 10);
+        *out++ = i < 3 ? '.' : '\0';
+    }
+}
+
 static const char *const method_names[] = {"OTHER", "GET", "HEAD", "DELETE", "POST", "PUT", "OPTIONS"};
 
 /* The request's audit record, from what the API noted (service/audit.h): formatted into the
@@ -93,11 +107,14 @@ static void audit_request(struct worker *w, const struct recd_request *rq, const
     memcpy(e.principal, n->principal, sizeof e.principal);
     memcpy(e.recording_sid, n->recording_sid, sizeof e.recording_sid);
     e.address[0] = '\0';
-    if (rq->client_len == 4 || rq->client_len == 16)
-        inet_ntop(rq->client_len == 4 ? AF_INET : AF_INET6, rq->client, e.address, sizeof e.address);
-    snprintf(e.method, sizeof e.method, "%s",
-             (unsigned)rq->method < sizeof method_names / sizeof method_names[0] ? method_names[rq->method]
-                                                                                 : "OTHER");
+    if (rq->client_len == 4) /* by hand: glibc's inet_ntop formats with sprintf, a tenth of the cost */
+        format_ipv4(rq->client, e.address);
+    else if (rq->client_len == 16)
+        inet_ntop(AF_INET6, rq->client, e.address, sizeof e.address);
+    const char *m = (unsigned)rq->method < sizeof method_names / sizeof method_names[0]
+                        ? method_names[rq->method]
+                        : "OTHER";
+    memcpy(e.method, m, strlen(m) + 1); /* at most "OPTIONS" and its NUL: 8 bytes */
     /* The path only: a signed link's query holds its signature. */
     const char *qm = memchr(rq->target.p, '?', rq->target.n);
     size_t plen = qm ? (size_t)(qm - rq->target.p) : rq->target.n;

@@ -85,6 +85,25 @@ static void add_field(struct recd_buf *out, const char *name, const char *v)
     recd_buf_json_str(out, (struct recd_str){clean, n});
 }
 
+/* A sid field: "" or two letters and 32 hex digits as every caller fills them, which need no
+ * escaping; anything else goes through add_field's. */
+static void add_sid(struct recd_buf *out, const char *head, const char *sid)
+{
+    size_t n = strnlen(sid, RECD_SID_LEN + 1);
+    int safe = n == 0 || (sid[0] >= 'A' && sid[0] <= 'Z' && sid[1] >= 'A' && sid[1] <= 'Z' &&
+                          recd_sid_valid(sid, n, sid, 1));
+    if (!safe) {
+        char name[16];
+        size_t hl = strlen(head);
+        snprintf(name, sizeof name, "%.*s", (int)(hl - 5), head + 2);
+        add_field(out, name, sid);
+        return;
+    }
+    recd_buf_adds(out, head);
+    recd_buf_add(out, sid, n);
+    recd_buf_addc(out, '"');
+}
+
 void recd_audit_format(const struct recd_audit_entry *e, struct recd_buf *out)
 {
     char t[48];
@@ -98,9 +117,9 @@ void recd_audit_format(const struct recd_audit_entry *e, struct recd_buf *out)
     recd_buf_adds(out, "\",\"auth\":\"");
     recd_buf_adds(out, (unsigned)e->result < RECD_AUDIT_RESULTS_ ? result_names[e->result] : "unchecked");
     recd_buf_addc(out, '"');
-    add_field(out, "account_sid", e->account_sid);
-    add_field(out, "principal", e->principal);
-    add_field(out, "recording_sid", e->recording_sid);
+    add_sid(out, ",\"account_sid\":\"", e->account_sid);
+    add_sid(out, ",\"principal\":\"", e->principal);
+    add_sid(out, ",\"recording_sid\":\"", e->recording_sid);
     add_field(out, "address", e->address);
     add_field(out, "method", e->method);
     add_field(out, "path", e->path);
@@ -211,6 +230,7 @@ struct recd_audit {
     _Atomic uint64_t written, dropped;
     int64_t next_sweep_us;
     int failing; /* the last write failed: logged once until one succeeds */
+    int cut;     /* the file ends in part of a line */
 };
 
 /* Opens a new file named by the time it begins and the process: names sort in the order files
@@ -280,12 +300,15 @@ static void write_out(struct recd_audit *a)
         if (open_file(a) == 0)
             sweep(a, recd_now_us());
     }
-    if (a->fd < 0 && open_file(a) < 0) {
-        a->dropped += 1;
-        recd_buf_reset(&a->out);
-        return;
-    }
     size_t off = 0;
+    if (a->fd < 0 && open_file(a) < 0)
+        goto count;
+    /* A write the disk cut short left part of a line: end it, so that the reader skips that part
+     * alone rather than it and the next record run together. */
+    if (a->cut && write(a->fd, "\n", 1) == 1) {
+        a->cut = 0;
+        a->size++;
+    }
     while (off < a->out.len) {
         ssize_t w = write(a->fd, a->out.p + off, a->out.len - off);
         if (w < 0 && errno == EINTR)
@@ -301,7 +324,10 @@ static void write_out(struct recd_audit *a)
     }
     if (off == a->out.len)
         a->failing = 0;
+    else if (off > 0 && a->out.p[off - 1] != '\n')
+        a->cut = 1;
     a->size += (int64_t)off;
+count:;
     /* Count whole lines written; a line cut by a failed write is skipped by readers. Counted
      * here and added once: the counters are atomic, a byte-by-byte add would lock the bus. */
     uint64_t lines = 0, lost = 0;
