@@ -1137,8 +1137,9 @@ static int cmd_backup(int argc, char **argv)
     if (!to || !*to)
         return usage_error("%s", "backup needs --to DIR");
     if (a.media)
-        return usage_error("%s", "backup: media is in S3: keep it safe with bucket versioning or replication; "
-                                 "back the store up with its own tools (docs/operations.md)");
+        return usage_error("%s",
+                           "backup: media is in S3: keep it safe with bucket versioning or replication; "
+                           "back the store up with its own tools (docs/operations.md)");
     struct recd_backup_opts bo = {.data_dir = data_dir(&a),
                                   .store = store_of(&a),
                                   .to = to,
@@ -1161,7 +1162,8 @@ static int cmd_backup(int argc, char **argv)
            "%lld deleted meanwhile, %lld damaged; %.1f s: %s\n",
            (long long)st.recordings, (long long)st.files, (double)st.bytes / 1e6, (long long)st.linked,
            (long long)st.copied, (long long)st.schema_version, (long long)st.deleted, (long long)st.damaged,
-           (double)(recd_now_us() - t0) / 1e6, st.damaged ? "DAMAGED (as in the data folder; see recd fsck)" : "ok");
+           (double)(recd_now_us() - t0) / 1e6,
+           st.damaged ? "DAMAGED (as in the data folder; see recd fsck)" : "ok");
     return st.damaged ? 1 : 0;
 }
 
@@ -1193,8 +1195,8 @@ static int cmd_restore(int argc, char **argv)
     if (a.media || store_of(&a))
         return usage_error("%s", "restore: a backup restores a data folder with its own store and media; "
                                  "--store and --media do not apply");
-    struct recd_restore_opts ro = {.from = from, .data_dir = data, .progress = isatty(2) ? stderr : NULL,
-                                   .out = stdout};
+    struct recd_restore_opts ro = {
+        .from = from, .data_dir = data, .progress = isatty(2) ? stderr : NULL, .out = stdout};
     struct recd_restore_stats st;
     char why[700];
     int rc = recd_restore_run(&ro, &st, why, sizeof why);
@@ -1239,11 +1241,11 @@ int recd_cli_main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"serve", cmd_serve},   {"account", cmd_account},
-                {"key", cmd_key},       {"import", cmd_import},
-                {"sign", cmd_sign},     {"fsck", cmd_fsck},
-                {"number", cmd_number}, {"transcribe", cmd_transcribe},
-                {"mirror", cmd_mirror}, {"backup", cmd_backup},
+    } cmds[] = {{"serve", cmd_serve},    {"account", cmd_account},
+                {"key", cmd_key},        {"import", cmd_import},
+                {"sign", cmd_sign},      {"fsck", cmd_fsck},
+                {"number", cmd_number},  {"transcribe", cmd_transcribe},
+                {"mirror", cmd_mirror},  {"backup", cmd_backup},
                 {"restore", cmd_restore}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {

@@ -4,7 +4,10 @@
 #include "core/log.h"
 #include "ops/metrics.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CT_JSON "application/json"
 #define ALLOW   "GET, HEAD"
@@ -51,11 +54,18 @@ static void readyz(const struct recd_ops_endpoints *e, struct recd_store *st, st
 
 static void metrics(const struct recd_ops_endpoints *e, struct recd_store *st, struct recd_response *rs)
 {
-    struct recd_metrics_extra x = {.jobs_queued = -1, .jobs_running = -1};
+    struct recd_metrics_extra x = {.jobs_queued = -1, .jobs_running = -1, .backup_last_s = -1};
     if (st && st->ops->job_count && st->ops->job_count(st, &x.jobs_queued, &x.jobs_running) < 0)
         x.jobs_queued = x.jobs_running = -1;
     x.have_sqlite = e->sqlite;
     x.sqlite_busy_retries = recd_store_sqlite_busy_retries();
+    if (e->data_dir) {
+        /* `recd backup` rewrites backup.last when it finishes; its mtime is the time. */
+        char path[PATH_MAX];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/backup.last", e->data_dir);
+        x.backup_last_s = stat(path, &sb) == 0 ? (int64_t)sb.st_mtime : 0;
+    }
     rs->status = 200;
     rs->content_type = RECD_METRICS_CONTENT_TYPE;
     recd_metrics_render(&rs->body, &x);

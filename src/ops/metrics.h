@@ -139,6 +139,7 @@ struct recd_metrics_extra {
     int64_t jobs_queued, jobs_running; /* the transcription queue */
     uint64_t sqlite_busy_retries;
     int have_sqlite;
+    int64_t backup_last_s; /* the last successful backup, Unix seconds; 0 never; -1 not reported */
 };
 
 /** Appends the whole exposition (text format 0.0.4) to `out`. */
