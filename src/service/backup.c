@@ -146,18 +146,28 @@ static int take_file(struct run *r, const char *key)
     return rc;
 }
 
-/* Collects a recording's keys (scan_sid must not be walked while files are being made). */
+/* A recording's keys, collected first: scan_sid must not be walked while files are being made.
+ * A recording has a handful (its WAV, MP3s, downmix, a waveform per SamplesPerPixel asked). */
 struct keys {
-    char k[16][RECD_MEDIA_KEY_MAX];
-    int n;
+    char (*k)[RECD_MEDIA_KEY_MAX];
+    int n, cap, oom;
 };
 
 static int collect_key(void *ctx, const char *key, int64_t size)
 {
     (void)size;
     struct keys *ks = ctx;
-    if (ks->n < (int)(sizeof ks->k / sizeof ks->k[0]))
-        snprintf(ks->k[ks->n++], RECD_MEDIA_KEY_MAX, "%s", key);
+    if (ks->n == ks->cap) {
+        int cap = ks->cap ? ks->cap * 2 : 16;
+        void *p = realloc(ks->k, (size_t)cap * sizeof *ks->k);
+        if (!p) {
+            ks->oom = 1;
+            return 1;
+        }
+        ks->k = p;
+        ks->cap = cap;
+    }
+    snprintf(ks->k[ks->n++], RECD_MEDIA_KEY_MAX, "%s", key);
     return 0;
 }
 
@@ -239,7 +249,7 @@ static int take_recording(void *ctx, const struct recd_recording *rec)
     }
     int rc = list_media(r, wav, rec->media_sha256);
     struct keys ks = {.n = 0};
-    if (rc == 0 && r->live.blob->ops->scan_sid(r->live.blob, rec->sid, collect_key, &ks) < 0)
+    if (rc == 0 && (r->live.blob->ops->scan_sid(r->live.blob, rec->sid, collect_key, &ks) < 0 || ks.oom))
         rc = failf(r, RECD_E_IO, "cannot list the media of %s", rec->sid);
     for (int i = 0; rc == 0 && i < ks.n; i++) {
         if (strcmp(ks.k[i], wav) == 0)
@@ -250,6 +260,7 @@ static int take_recording(void *ctx, const struct recd_recording *rec)
         else if (t == 0) /* a derived file removed meanwhile is made again when asked for */
             rc = list_media(r, ks.k[i], NULL);
     }
+    free(ks.k);
     r->st->recordings++;
     r->done++;
     draw(r, 0);
