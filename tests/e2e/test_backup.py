@@ -76,17 +76,17 @@ def test_backup_under_load_restored_and_served(start_server, tmp_path):
     acct = cli.account_create(name="backup")
     wavs = tmp_path / "wavs"
     wavs.mkdir()
-    base = import_files(cli, acct, wavs, 30, "base")
+    base = import_files(cli, acct, wavs, 120, "base")
     sids = sorted(base)
     # Derived files exist for some: the backup carries them, so the restored node serves the same
     # bytes without making them again.
+    doomed = set(sids[::4])          # deleted while the backup runs, spread over the sid order
+    kept = [s for s in sids if s not in doomed]
     mp3 = {}
-    for sid in sids[:3]:
+    for sid in kept[:3]:
         r = srv.get(rec_path(acct, sid, ".mp3"), auth=acct.auth)
         assert r.status_code == 200
         mp3[sid] = r.content
-    doomed = set(sids[-6:])          # deleted while the backup runs
-    kept = [s for s in sids if s not in doomed]
     before = {s: srv.get_json(rec_path(acct, s), auth=acct.auth) for s in kept}
     m = srv.get("/metrics").text
     assert "recd_backup_last_success_timestamp_seconds 0\n" in m
@@ -118,7 +118,6 @@ def test_backup_under_load_restored_and_served(start_server, tmp_path):
                 r = srv.request("DELETE", rec_path(acct, sid), auth=acct.auth)
                 assert r.status_code == 204, r.text
                 counts["deleted"] += 1
-                time.sleep(0.01)
         except Exception as e:
             errors.append(e)
 
@@ -127,7 +126,7 @@ def test_backup_under_load_restored_and_served(start_server, tmp_path):
         t.start()
     # The backup starts once the load has begun, and the load goes on until it ends.
     deadline = time.monotonic() + 60
-    while counts["imported"] == 0 and not errors and time.monotonic() < deadline:
+    while (counts["imported"] == 0 or counts["deleted"] == 0) and not errors and time.monotonic() < deadline:
         time.sleep(0.02)
     target = tmp_path / "backup"
     try:
@@ -138,6 +137,7 @@ def test_backup_under_load_restored_and_served(start_server, tmp_path):
             t.join(120)
     assert not errors, errors
     assert b.returncode == 0, (b.stdout, b.stderr)
+    print(b.stdout.strip(), "| load:", counts)
     assert "damaged" in b.stdout and " 0 damaged" in b.stdout, b.stdout
     assert (target / "manifest.jsonl").exists() and not (target / "manifest.jsonl.tmp").exists()
     m = srv.get("/metrics").text
@@ -170,6 +170,56 @@ def test_backup_under_load_restored_and_served(start_server, tmp_path):
     assert set(kept) <= listed <= acked
 
 
+def start_stopped_backup(data, target, after):
+    """Starts `recd backup` with the test hook that stops it (SIGSTOP) after `after` recordings,
+    and returns the process once it has stopped there."""
+    env = dict(os.environ, RECD_TEST_BACKUP_STOP_AFTER=str(after))
+    p = subprocess.Popen([str(RECD_BIN), "backup", "--data", str(data), "--to", str(target)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    state = None
+    while time.monotonic() < deadline and p.poll() is None:
+        with open("/proc/%d/stat" % p.pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        if state == "T":
+            break
+        time.sleep(0.01)
+    assert state == "T", "the backup did not stop at the hook"
+    return p
+
+
+@FILES_ONLY
+def test_recording_deleted_during_backup_is_deleted_in_it(start_server, tmp_path):
+    """The snapshot names a recording whose media a DELETE removes before the backup reaches it:
+    the backup marks it deleted in its copy of the store rather than keep a row without media."""
+    srv = start_server()
+    acct = srv.cli.account_create(name="race")
+    wavs = tmp_path / "wavs"
+    wavs.mkdir()
+    base = import_files(srv.cli, acct, wavs, 4, "r")
+    sids = sorted(base)              # the backup walks the snapshot in sid order
+    target = tmp_path / "backup"
+    p = start_stopped_backup(srv.data, target, 1)
+    r = srv.request("DELETE", rec_path(acct, sids[-1]), auth=acct.auth)
+    assert r.status_code == 204
+    os.kill(p.pid, signal.SIGCONT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, (out, err)
+    assert "1 deleted meanwhile" in out, out
+    new = tmp_path / "restored"
+    r = run("restore", "--from", target, "--data", new)
+    assert r.returncode == 0 and "0 damaged: clean" in r.stdout, (r.stdout, r.stderr)
+    restored = start_server(data=new, base_url=srv.base_url, bootstrap=False)
+    for sid in sids[:-1]:
+        got = restored.get(rec_path(acct, sid, ".wav"), auth=acct.auth)
+        assert got.status_code == 200 and got.content == base[sid]
+    assert restored.get(rec_path(acct, sids[-1], ".wav"), auth=acct.auth).status_code == 404
+    soft = restored.get_json("%s/Accounts/%s/Recordings.json?IncludeSoftDeleted=true" % (API, acct.sid),
+                             auth=acct.auth)
+    status = {r["sid"]: r["status"] for r in soft["recordings"]}
+    assert status[sids[-1]] == "deleted", status
+
+
 @FILES_ONLY
 def test_kill_midway_leaves_source_untouched_and_target_refused(tmp_path):
     data = tmp_path / "data"
@@ -180,19 +230,8 @@ def test_kill_midway_leaves_source_untouched_and_target_refused(tmp_path):
     import_files(cli, acct, wavs, 12, "k")
     src_before = tree(data)
     target = tmp_path / "backup"
-    # The test hook stops the backup after 5 recordings (SIGSTOP), so it is killed mid-way for sure.
-    env = dict(os.environ, RECD_TEST_BACKUP_STOP_AFTER="5")
-    p = subprocess.Popen([str(RECD_BIN), "backup", "--data", str(data), "--to", str(target)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    deadline = time.monotonic() + 60
-    state = None
-    while time.monotonic() < deadline and p.poll() is None:
-        with open("/proc/%d/stat" % p.pid) as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        if state == "T":
-            break
-        time.sleep(0.01)
-    assert state == "T", "the backup did not stop at the hook"
+    # The test hook stops the backup after 5 recordings, so it is killed mid-way for sure.
+    p = start_stopped_backup(data, target, 5)
     os.kill(p.pid, signal.SIGKILL)
     p.wait(30)
     p.stdout.close()
@@ -277,6 +316,16 @@ def test_altered_manifest_refused(small_backup, tmp_path):
     one_line_error(run("restore", "--from", b, "--data", tmp_path / "n1"), 1, "digest")
     man.write_text("".join(lines[:-1]))   # no end line: cut short
     one_line_error(run("restore", "--from", b, "--data", tmp_path / "n2"), 1, "did not finish")
+    # A path outside the backup, with the manifest's digest made right again: still refused, as a
+    # path a backup never writes, and nothing outside is opened.
+    j = json.loads(wav)
+    j["path"] = "../outside.wav"
+    body = "".join(json.dumps(j, separators=(",", ":")) + "\n" if l == wav else l for l in lines[:-1])
+    end = json.loads(lines[-1])
+    end["sha256"] = sha(body.encode())
+    man.write_text(body + json.dumps(end, separators=(",", ":")) + "\n")
+    one_line_error(run("restore", "--from", b, "--data", tmp_path / "n3"), 1, "a path a backup does not write")
+    assert not (tmp_path / "n3").exists()
 
 
 def test_restore_target_must_be_new_or_empty(small_backup, tmp_path):
