@@ -37,6 +37,10 @@ TEST_CFLAGS += -Werror
 endif
 
 LIB_SRC  := $(shell find src -name '*.c' ! -name main.c | sort)
+# The console's page (console/, contract §10) goes into the library as a table of its bytes that
+# scripts/embed-assets.py writes at build time (src/console/assets.h).
+CONSOLE_FILES := $(sort $(wildcard console/*.html console/*.js console/*.css console/*.svg))
+LIB_SRC  += build/gen/console_assets.c
 REL_OBJ  := $(LIB_SRC:%.c=build/obj/%.o)
 TEST_OBJ := $(LIB_SRC:%.c=build/test/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -66,6 +70,11 @@ DEB_PKGS += libcurl4-openssl-dev
 DEB_PKGS += libpq-dev postgresql
 DEB_PKGS += libhttp-parser-dev
 DEB_PKGS += libmpg123-dev libsoxr-dev libespeak-ng-dev espeak-ng-data
+# Runs the end-to-end suite in parallel workers (E2E_JOBS).
+DEB_PKGS += python3-pytest-xdist
+# The S3 tests: botocore's signer checks libcurl's Signature V4 (their server comes from npm, which the
+# machine has with Node.js 20: see $(S3RVER) below).
+DEB_PKGS += python3-botocore
 
 .PHONY: all deps run test unit e2e fuzz clean format bench bench-ab bench-calls bench-peaks
 all: deps build/recd
@@ -80,6 +89,9 @@ deps:
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 
+build/gen/console_assets.c: scripts/embed-assets.py $(CONSOLE_FILES)
+	@mkdir -p $(@D)
+	/usr/bin/python3 scripts/embed-assets.py $@ $(CONSOLE_FILES)
 # recd_build_info's labels, from git; rewritten only when they change, so a new commit rebuilds
 # one object. Outside a git checkout they say "unknown".
 build/gen/recd_build.h: FORCE
@@ -168,28 +180,84 @@ build/tools/promtool:
 	  chmod 755 promtool.tmp && mv promtool.tmp promtool && rm -f prometheus_*.deb; fi
 
 e2e: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) build/tools/promtool
-	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+	@export RECD_BIN=$(CURDIR)/build/test/recd; $(call E2E_RUN,tests/e2e)
 
 # Every test: the unit tests and then the end-to-end suite, all against the sanitized build.
 # pytest's summary line closes the run; the exit status is non-zero if anything failed.
-test: deps $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) build/tools/promtool
+# The build runs with -j$(NPROC), after `make deps` (which must finish first on a fresh machine).
+# The unit binaries run beside the SQLite end-to-end run (their output, kept in
+# build/test/unit.log, is printed after it), and the end-to-end suite runs in E2E_JOBS
+# pytest-xdist workers (docs/testing.md has the figures).
+test: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) $(TEST_BUILD)
 	@$(PG_CLUSTER_UP); \
-	scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); u=$$?; \
-	RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; e=$$?; \
-	RECD_TEST_STORE=postgres RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-	  $(PG_E2E); p=$$?; \
+	{ scripts/run-unit.sh $(UNIT_BIN) && scripts/run-fuzz-replay.sh $(FUZZ_NAMES); } >build/test/unit.log 2>&1 & \
+	unit=$$!; \
+	export RECD_BIN=$(CURDIR)/build/test/recd; $(call E2E_RUN,tests/e2e); e=$$?; \
+	wait $$unit; u=$$?; cat build/test/unit.log; \
+	RECD_TEST_STORE=postgres $(PYTEST) $(PG_E2E); p=$$?; \
 	[ $$u -eq 0 ] && [ $$e -eq 0 ] && [ $$p -eq 0 ]
 
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+TEST_BUILD := $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) $(S3RVER) \
+              build/tools/promtool
+# The end-to-end suite in E2E_JOBS pytest-xdist workers: its tests mostly wait (on servers, SIPp,
+# subprocesses), so more workers than cores pays. The tests of a file that has a module-scoped
+# fixture stay on one worker (one server per module); the others spread (tests/e2e/conftest.py).
+# E2E_RUN runs pytest on $(1) that way, then, in one process, the tests marked `alone` (real-time
+# streams that must have the machine); its status is non-zero if either part failed (5: none
+# of $(1) is marked `alone`).
+E2E_JOBS ?= 4
+PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider -n $(E2E_JOBS) --dist loadgroup
+E2E_RUN = $(PYTEST) -m "not alone" $(1); s1=$$?; \
+	/usr/bin/python3 -m pytest -q -p no:cacheprovider -m alone $(1); s2=$$?; \
+	[ $$s1 -eq 0 ] && { [ $$s2 -eq 0 ] || [ $$s2 -eq 5 ]; }
+
 # PostgreSQL (contract §9). `make test` starts a throwaway cluster (scripts/pg-test-cluster.sh)
-# for the whole run and stops it on the way out: the store contract tests run against it
-# (RECD_TEST_PG) beside SQLite, and so does PG_E2E, a part of the end-to-end suite chosen to
-# cover every store operation through the API, the CLI and calls (the whole suite on both
-# backends would not fit the test budget). `make e2e-pg` runs the whole suite
-# against PostgreSQL.
+# for the whole run and stops it on the way out. The store contract tests (tests/unit/test_store.c)
+# run against it beside SQLite and cover every store operation on both backends, so PG_E2E
+# re-runs through the API only what the PostgreSQL backend alone can break; each file or test
+# says why below. `make e2e-pg` runs the whole suite against PostgreSQL.
 PG_CLUSTER_UP = pgdir=/tmp/recd-pg-test-$$$$; \
 	RECD_TEST_PG=$$(scripts/pg-test-cluster.sh start $$pgdir) || exit 1; \
 	trap "scripts/pg-test-cluster.sh stop $$pgdir" EXIT; trap "exit 130" INT TERM; \
 	export RECD_TEST_PG RECD_TEST_PG_DIR=$$pgdir
+# test_store_pg.py: the backend's own tests: the database going away under a running server
+# (503) and coming back, down at start, two servers on one store.
+PG_E2E := tests/e2e/test_store_pg.py
+# test_lists_paging.py: each backend generates its own list SQL: order, keyset page tokens,
+# filters and dates, a walk while rows arrive and while its anchors are deleted.
+PG_E2E += tests/e2e/test_lists_paging.py
+# test_calls_api.py: the calls rows (in progress, with absent and failed recordings), their lists,
+# filters and paging, and fsck over them.
+PG_E2E += tests/e2e/test_calls_api.py
+# test_crash_import.py: an acknowledged import survives kill -9 at any moment; on PostgreSQL that
+# rests on its commit, not on SQLite's file.
+PG_E2E += tests/e2e/test_crash_import.py
+# A live call writes its rows from the voice engine's thread while the API changes them, and
+# kill -9 mid-call leaves rows that the restart must finish.
+PG_E2E += tests/e2e/test_voice_calls.py::test_kill_9_mid_call_then_restart
+PG_E2E += tests/e2e/test_voice_calls.py::test_live_call_recording_pause_resume_stop
+# The transcription queue (schemas 4 and 5): the per-account switch, jobs and retries, a restart
+# with jobs waiting, kill mid-job, cancel on delete, a job's callback kept across kill -9. The
+# engine's own tests (WER, limits, options) do not touch the backend and run on SQLite only.
+PG_E2E += tests/e2e/test_transcription.py::test_account_switch
+PG_E2E += tests/e2e/test_transcription.py::test_external_engine
+PG_E2E += tests/e2e/test_transcription.py::test_external_engine_failures
+PG_E2E += tests/e2e/test_transcription.py::test_restart_with_100_jobs
+PG_E2E += tests/e2e/test_transcription.py::test_kill_mid_job_reruns
+PG_E2E += tests/e2e/test_transcription.py::test_delete_cancels
+PG_E2E += tests/e2e/test_transcription.py::test_call_recording_recovered_after_kill_still_calls_back
+
+# S3 (contract §9): the tests' S3-compatible server is npm's @20minutes/s3rver (docs/scale-out.md
+# says why not s3rver itself), pinned by tests/s3/package-lock.json and installed with `npm ci`
+# into build/s3rver (never globally). scripts/s3-test-server.sh starts one on a free port.
+S3RVER := build/s3rver/s3rver.js
+$(S3RVER): tests/s3/package.json tests/s3/package-lock.json tests/s3/s3rver.js
+	@rm -rf build/s3rver && mkdir -p build/s3rver
+	cp tests/s3/package.json tests/s3/package-lock.json build/s3rver/
+	cd build/s3rver && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	cp tests/s3/s3rver.js $@
 PG_E2E := tests/e2e/test_store_pg.py tests/e2e/test_recordings_api.py tests/e2e/test_lists_paging.py \
           tests/e2e/test_twilio_client.py tests/e2e/test_calls_api.py tests/e2e/test_import_cli.py \
           tests/e2e/test_crash_import.py tests/e2e/test_voice_calls.py::test_voicemail_record_finish_on_key \
@@ -201,7 +269,16 @@ PG_E2E += tests/e2e/test_ops_health.py
 .PHONY: e2e-pg
 e2e-pg: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
 	@$(PG_CLUSTER_UP); \
-	RECD_TEST_STORE=postgres RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+	export RECD_TEST_STORE=postgres RECD_BIN=$(CURDIR)/build/test/recd; $(call E2E_RUN,tests/e2e)
+
+# The whole end-to-end suite on PostgreSQL and S3 (contract §9): the throwaway cluster above, and
+# the test S3 server that the suite starts itself (tests/e2e/conftest.py, RECD_TEST_MEDIA=s3).
+# `make test` runs only the S3 tests of their own (tests/e2e/test_s3.py) against both.
+.PHONY: e2e-scale
+e2e-scale: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) $(S3RVER)
+	@$(PG_CLUSTER_UP); \
+	RECD_TEST_STORE=postgres RECD_TEST_MEDIA=s3 RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q \
+	  -p no:cacheprovider tests/e2e
 
 run: deps build/recd
 	@scripts/run-demo.sh
@@ -212,22 +289,37 @@ build/bench/%: bench/%.c build/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(REL_CFLAGS) -o $@ $< build/librecd.a $(LDLIBS)
 
-bench: deps build/recd build/bench/gen build/bench/rawwrite build/bench/sip_sink build/bench/peaks
+bench: deps build/recd build/bench/gen build/bench/rawwrite build/bench/sip_sink build/bench/peaks build/bench/stt_speed
 	/usr/bin/python3 bench/bench.py $(if $(N),--n $(N)) $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/calls.py $(if $(QUICK),--quick)
+	/usr/bin/python3 bench/stt.py $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/peaks.py $(if $(QUICK),--quick)
+	/usr/bin/python3 bench/console.py $(if $(QUICK),--quick)
 
 # Waveform peaks in times real time (bench/peaks.py; its own section of bench/RESULTS.md), also the
 # last part of `make bench`. `make bench-peaks [QUICK=1]`.
 bench-peaks: deps build/bench/peaks
 	/usr/bin/python3 bench/peaks.py $(if $(QUICK),--quick)
 
+# Transcription (bench/stt.py; its own section of bench/RESULTS.md), also the third part of
+# `make bench`: the built-in engine's speed, and the list page with every transcription worker busy.
+.PHONY: bench-stt
+bench-stt: deps build/recd build/bench/stt_speed
+	/usr/bin/python3 bench/stt.py $(if $(QUICK),--quick)
+
+# The web console in headless Chromium on a store of N recordings (bench/console.py: first list
+# render, waveform drawn, page weight; default N=100000), also the last part of `make bench`.
+.PHONY: bench-console
+bench-console: deps build/recd build/bench/gen
+	/usr/bin/python3 bench/console.py $(if $(N),--n $(N)) $(if $(QUICK),--quick)
+
 # Concurrent SIP calls with SIPp as the caller (bench/calls.py; its own section of bench/RESULTS.md),
 # also the second half of `make bench`. `make bench-calls [LEVELS=50,100,…] [SECONDS=60] [QUICK=1] [RECORD=1]`
-# (RECORD: every call recorded to disk by recd's recorder, as <Record> would).
-bench-calls: deps build/bench/sip_sink
+# `[SERVE=1]` (RECORD: every call recorded to disk by recd's recorder, as <Record> would; SERVE: the
+# calls go to the real `recd serve --sip` and a TwiML application that answers <Record>).
+bench-calls: deps build/bench/sip_sink build/recd
 	/usr/bin/python3 bench/calls.py $(if $(LEVELS),--levels $(LEVELS)) $(if $(SECONDS),--seconds $(SECONDS)) \
-	  $(if $(QUICK),--quick) $(if $(RECORD),--record)
+	  $(if $(QUICK),--quick) $(if $(RECORD),--record) $(if $(SERVE),--serve)
 
 # A same-run A/B of two builds (bench/ab.py): BASE (a git revision, default HEAD~1) against the
 # working tree's build/recd, on the bench's data set. `make bench-ab [BASE=REV] [N=…] [QUICK=1]`.

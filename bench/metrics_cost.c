@@ -48,7 +48,8 @@ static double count_requests(long n)
 
 /* version() calls through the plain and the metered table in alternate rounds (so that the
  * machine's moods fall on both); the least mean per call of each. */
-static void version_calls(struct recd_store *st, const struct recd_store_ops *tables[2], long n, double out[2])
+static void version_calls(struct recd_store *st, const struct recd_store_ops *tables[2], long n,
+                          double out[2])
 {
     int64_t v[2];
     out[0] = out[1] = 1e18;

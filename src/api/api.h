@@ -89,10 +89,16 @@ struct recd_response {
     int www_authenticate;                  /* add WWW-Authenticate: Basic realm="Twilio API" */
     int cors_preflight;                    /* add the CORS preflight headers */
     char disposition[64];                  /* Content-Disposition value, or "" */
+    /* More header lines, each ending in "\r\n", or NULL: a static string (the console's security
+     * and cache headers), at most RECD_RESPONSE_HEADERS_MAX bytes. */
+    const char *headers;
     /* The route template the request matched ("/2010-04-01/Accounts/{AccountSid}/Recordings.json"),
      * static storage, for the metrics' route label; NULL when none did. Never a path. */
     const char *route;
 };
+
+/** The most bytes recd_response.headers may hold, so that every response head fits. */
+#define RECD_RESPONSE_HEADERS_MAX 512
 
 /** Prepares `rs` to be filled (status 500, empty body, no fd). */
 void recd_response_init(struct recd_response *rs);

@@ -69,7 +69,8 @@ static const char *req_header(struct call *c, const char *name)
     return c->rq->header ? c->rq->header(c->rq, name) : NULL;
 }
 
-/* The stored WAV and what is derived from it: file suffix, ETag tag, download extension, type. */
+/* The stored WAV and what is derived from it: file suffix, ETag tag, download extension (the
+ * downmix's differs, so that saving both leaves two files), type. */
 struct variant {
     const char *suffix, *etag_tag, *ext, *ct;
 };
@@ -79,8 +80,8 @@ struct variant {
 static const struct variant *variant_of(struct call *c, const struct recd_recording *r)
 {
     static const struct variant variants[2][2] = {
-        {{".wav", "", "wav", CT_WAV}, {".mono.wav", "-mono", "wav", CT_WAV}},
-        {{".mp3", "-mp3", "mp3", CT_MP3}, {".mono.mp3", "-mono-mp3", "mp3", CT_MP3}},
+        {{".wav", "", "wav", CT_WAV}, {".mono.wav", "-mono", "mono.wav", CT_WAV}},
+        {{".mp3", "-mp3", "mp3", CT_MP3}, {".mono.mp3", "-mono-mp3", "mono.mp3", CT_MP3}},
     };
     int mp3 = c->rt.ext == RECD_EXT_MP3, mono = 0;
     const struct recd_str *ch = recd_query_get(&c->qs, "RequestedChannels");
@@ -100,45 +101,84 @@ static const struct variant *variant_of(struct call *c, const struct recd_record
     return &variants[mp3][mono];
 }
 
-/* Answers the conditional and Range headers of a media request for a file of `size` bytes whose
- * validators are already on the response (RFC 9110 §13, §14); takes ownership of `fd`. */
-static void send_file(struct call *c, int fd, int64_t size, int64_t lm_s)
+/* What a media request gets, once the file's size is known (RFC 9110 §13, §14). */
+enum media_plan { PLAN_NOT_MODIFIED, PLAN_UNSATISFIABLE, PLAN_WHOLE, PLAN_RANGE };
+
+/* 1 when the request carries a precondition or a Range that the file's size alone can decide. */
+static int media_needs_plan(struct call *c)
+{
+    return req_header(c, "If-None-Match") || req_header(c, "If-Modified-Since") ||
+           (c->rq->method == RECD_M_GET && req_header(c, "Range"));
+}
+
+/* Decides a media request for a file of `size` bytes whose validators are already on the
+ * response; a range goes to *start and *len. */
+static enum media_plan plan_of(struct call *c, int64_t size, int64_t lm_s, int64_t *start, int64_t *len)
 {
     struct recd_response *rs = c->rs;
     const char *inm = req_header(c, "If-None-Match"), *ims = req_header(c, "If-Modified-Since");
     if ((inm && recd_http_etag_match_weak(inm, rs->etag)) ||
-        (!inm && ims && recd_http_not_modified_since(ims, lm_s))) {
-        close(fd);
+        (!inm && ims && recd_http_not_modified_since(ims, lm_s)))
+        return PLAN_NOT_MODIFIED;
+    const char *range = req_header(c, "Range"), *if_range = req_header(c, "If-Range");
+    /* Range is defined for GET only (RFC 9110 §14.2): a HEAD describes the whole body. */
+    if (range && c->rq->method == RECD_M_GET && (!if_range || recd_http_if_range(if_range, rs->etag, lm_s))) {
+        switch (recd_http_range(range, size, start, len)) {
+        case RECD_RANGE_OK: return PLAN_RANGE;
+        case RECD_RANGE_UNSATISFIABLE: return PLAN_UNSATISFIABLE;
+        case RECD_RANGE_NONE: break;
+        }
+    }
+    return PLAN_WHOLE;
+}
+
+/* Answers a plan that sends nothing: 304, or 416 for a file of `size` bytes. */
+static void send_no_body(struct call *c, enum media_plan plan, int64_t size)
+{
+    struct recd_response *rs = c->rs;
+    if (plan == PLAN_NOT_MODIFIED) {
         rs->status = 304;
         rs->content_type = NULL;
         return;
     }
-    int64_t start = 0, len = size;
-    const char *range = req_header(c, "Range"), *if_range = req_header(c, "If-Range");
-    rs->status = 200;
-    /* Range is defined for GET only (RFC 9110 §14.2): a HEAD describes the whole body. */
-    if (range && c->rq->method == RECD_M_GET && (!if_range || recd_http_if_range(if_range, rs->etag, lm_s))) {
-        switch (recd_http_range(range, size, &start, &len)) {
-        case RECD_RANGE_OK:
-            rs->status = 206;
-            snprintf(rs->content_range, sizeof rs->content_range, "bytes %lld-%lld/%lld", (long long)start,
-                     (long long)(start + len - 1), (long long)size);
-            break;
-        case RECD_RANGE_UNSATISFIABLE: {
-            close(fd);
-            char etag[sizeof rs->etag];
-            memcpy(etag, rs->etag, sizeof etag);
-            recd_call_fail(c, RECD_E_RANGE, "");
-            snprintf(rs->content_range, sizeof rs->content_range, "bytes */%lld", (long long)size);
-            memcpy(rs->etag, etag, sizeof etag);
-            return;
-        }
-        case RECD_RANGE_NONE: break;
-        }
-    }
+    char etag[sizeof rs->etag];
+    memcpy(etag, rs->etag, sizeof etag);
+    recd_call_fail(c, RECD_E_RANGE, "");
+    snprintf(rs->content_range, sizeof rs->content_range, "bytes */%lld", (long long)size);
+    memcpy(rs->etag, etag, sizeof etag);
+}
+
+/* Sends [start, start + len) of a file of `size` bytes, found in `fd` from `fd_off` on (owned). */
+static void send_part(struct call *c, int fd, int64_t fd_off, int64_t start, int64_t len, int64_t size)
+{
+    struct recd_response *rs = c->rs;
+    rs->status = 206;
+    snprintf(rs->content_range, sizeof rs->content_range, "bytes %lld-%lld/%lld", (long long)start,
+             (long long)(start + len - 1), (long long)size);
     rs->fd = fd;
-    rs->fd_offset = start;
+    rs->fd_offset = fd_off;
     rs->fd_size = len;
+}
+
+/* Answers the conditional and Range headers of a media request for a whole file of `size` bytes
+ * whose validators are already on the response; takes ownership of `fd`. */
+static void send_file(struct call *c, int fd, int64_t size, int64_t lm_s)
+{
+    int64_t start = 0, len = size;
+    enum media_plan plan = plan_of(c, size, lm_s, &start, &len);
+    if (plan == PLAN_NOT_MODIFIED || plan == PLAN_UNSATISFIABLE) {
+        close(fd);
+        send_no_body(c, plan, size);
+        return;
+    }
+    if (plan == PLAN_RANGE) {
+        send_part(c, fd, start, start, len, size);
+        return;
+    }
+    c->rs->status = 200;
+    c->rs->fd = fd;
+    c->rs->fd_offset = 0;
+    c->rs->fd_size = size;
 }
 
 /* Opens the file of a recording's variant: a duplicate of the one this worker keeps open since
@@ -157,6 +197,58 @@ static int open_media(struct call *c, const struct recd_recording *r, const char
     return rc;
 }
 
+/* Answers a media file that could not be opened. */
+static void media_fail(struct call *c, const struct recd_recording *r, const char *suffix, int rc)
+{
+    struct recd_recording again;
+    if (rc == RECD_E_NOT_FOUND && c->st->ops->recording_get(c->st, r->sid, &again) == 0 && !again.deleted_us)
+        recd_log_error("media %s%s of a live recording is missing; run recd fsck", r->sid, suffix);
+    else if (rc == RECD_E_NOT_FOUND) {
+        recd_call_fail(c, RECD_E_NOT_FOUND, NULL); /* deleted while we looked */
+        return;
+    }
+    recd_call_fail(c, rc == RECD_E_UNAVAILABLE ? rc : RECD_E_INTERNAL, NULL);
+}
+
+/*
+ * A precondition or Range on a file this worker does not hold open: decided from the file's size
+ * alone, so that a 304 reads nothing and a range reads only that range (from an object store,
+ * a ranged GET rather than the whole object).
+ */
+static void send_planned(struct call *c, const struct recd_recording *r, const char *suffix, int64_t lm_s)
+{
+    int64_t size, start = 0, len = 0, fd_off;
+    int fd, whole, rc = recd_media_stat(c->st, c->rq->blob, r, suffix, &size);
+    if (rc < 0) {
+        media_fail(c, r, suffix, rc);
+        return;
+    }
+    enum media_plan plan = plan_of(c, size, lm_s, &start, &len);
+    switch (plan) {
+    case PLAN_NOT_MODIFIED:
+    case PLAN_UNSATISFIABLE: send_no_body(c, plan, size); return;
+    case PLAN_WHOLE:
+        if ((rc = open_media(c, r, suffix, &fd, &size)) < 0)
+            media_fail(c, r, suffix, rc);
+        else
+            send_file(c, fd, size, lm_s);
+        return;
+    case PLAN_RANGE:
+        rc = recd_media_open_range(c->rq->blob, r, suffix, start, len, &fd, &fd_off, &whole);
+        if (rc < 0) {
+            media_fail(c, r, suffix, rc);
+            return;
+        }
+        if (whole && recd_call_cache(c)) {
+            char key[RECD_MEDIA_KEY_MAX];
+            recd_media_key(key, r->sid, suffix);
+            recd_api_cache_file_put(recd_call_cache(c), key, fd, size);
+        }
+        send_part(c, fd, fd_off, start, len, size);
+        return;
+    }
+}
+
 /*
  * Sends a recording's audio: the stored WAV, or the MP3 or mono downmix derived from it, from the
  * file itself (sendfile), with a strong ETag, Last-Modified, conditional requests and one byte
@@ -172,21 +264,6 @@ static void send_media(struct call *c, const struct recd_recording *r)
     const struct variant *v = variant_of(c, r);
     if (!v)
         return;
-    int fd;
-    int64_t size;
-    int rc = open_media(c, r, v->suffix, &fd, &size);
-    if (rc < 0) {
-        struct recd_recording again;
-        if (rc == RECD_E_NOT_FOUND && c->st->ops->recording_get(c->st, r->sid, &again) == 0 &&
-            !again.deleted_us)
-            recd_log_error("media %s%s of a live recording is missing; run recd fsck", r->sid, v->suffix);
-        else if (rc == RECD_E_NOT_FOUND) {
-            recd_call_fail(c, RECD_E_NOT_FOUND, NULL); /* deleted while we looked */
-            return;
-        }
-        recd_call_fail(c, rc == RECD_E_UNAVAILABLE ? rc : RECD_E_INTERNAL, NULL);
-        return;
-    }
     struct recd_response *rs = c->rs;
     /* The stored WAV never changes and what is derived from it is made once, so the WAV's digest
      * and the variant name identify the bytes exactly: a strong validator. */
@@ -195,7 +272,25 @@ static void send_media(struct call *c, const struct recd_recording *r)
     rs->accept_ranges = 1;
     rs->content_type = v->ct;
     snprintf(rs->disposition, sizeof rs->disposition, "inline; filename=\"%s.%s\"", r->sid, v->ext);
-    send_file(c, fd, size, r->created_us / RECD_US_PER_SEC);
+    int64_t lm_s = r->created_us / RECD_US_PER_SEC, size;
+    char key[RECD_MEDIA_KEY_MAX];
+    struct recd_api_cache *cache = recd_call_cache(c);
+    int fd = -1;
+    recd_media_key(key, r->sid, v->suffix);
+    if (cache && (fd = recd_api_cache_file_get(cache, key, &size)) >= 0) {
+        send_file(c, fd, size, lm_s);
+        return;
+    }
+    if (media_needs_plan(c)) {
+        send_planned(c, r, v->suffix, lm_s);
+        return;
+    }
+    int rc = open_media(c, r, v->suffix, &fd, &size);
+    if (rc < 0) {
+        media_fail(c, r, v->suffix, rc);
+        return;
+    }
+    send_file(c, fd, size, lm_s);
 }
 
 /* --- Instances --------------------------------------------------------------------------- */

@@ -244,7 +244,8 @@ static int has_media_url(const void *rec)
     return ((const struct recd_recording *)rec)->media_size > 0;
 }
 
-/* Renders the value of `f` as JSON (quoted where a string). */
+/* Renders the value of `f` as JSON (quoted where a string). Long because it is one switch over
+ * every field kind of the field tables, each arm a line or two. */
 static void json_value(struct recd_buf *b, const struct recd_field *f, const struct recd_resource *res,
                        const void *rec, const struct recd_render_ctx *rc)
 {

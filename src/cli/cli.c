@@ -15,6 +15,7 @@
 #include "service/transcribe.h"
 
 #include <signal.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,8 +58,9 @@ static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct
     a->npos = 0;
     a->help = 0;
     a->store = NULL;
-    /* Every command takes --store (contract §9), so it is parsed here rather than listed in each. */
-    struct opt store = {"store", 1, NULL};
+    /* Every command takes --store, --media and --s3-credentials (contract §9), so they are parsed
+     * here rather than listed in each. */
+    struct opt store = {"store", 1, NULL}, media = {"media", 1, NULL}, creds = {"s3-credentials", 1, NULL};
     for (int i = 0; i < argc; i++) {
         char *s = argv[i];
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
@@ -78,6 +80,10 @@ static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct
                 o = &opts[k];
         if (!o && nlen == 5 && strncmp(name, "store", 5) == 0)
             o = &store;
+        if (!o && nlen == 5 && strncmp(name, "media", 5) == 0)
+            o = &media;
+        if (!o && nlen == 14 && strncmp(name, "s3-credentials", 14) == 0)
+            o = &creds;
         if (!o)
             return usage_error("unknown option %s", s);
         if (o->takes_value) {
@@ -101,6 +107,11 @@ static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct
         recd_store_url_redact(where, shown, sizeof shown);
         return usage_error("--store %s: want postgres://… or the path of a file", shown);
     }
+    /* Where media lives: checked whole (location and credentials) before any command runs. */
+    char why[512];
+    const char *m = media.value ? media.value : getenv("RECD_MEDIA");
+    if (recd_ctx_media_set(m, creds.value, why, sizeof why) < 0)
+        return usage_error("%s", why);
     return 0;
 }
 
@@ -171,9 +182,10 @@ static const char *base_url(void)
 
 static const char serve_help[] =
     "usage: recd serve [--listen HOST:PORT] [--base-url URL] [--threads N] [--auth-fail-limit N]\n"
-    "                  [--sip HOST:PORT [--rtp-ports LO-HI] [--sip-allow CIDR,...]]\n"
+    "                  [--sip HOST:PORT [--rtp-ports LO-HI] [--sip-allow CIDR,...] [--sip-max-calls N]\n"
+    "                   [--sip-invite-rate R] [--sip-invite-burst B] [--webhook-timeout-seconds S]]\n"
     "                  [--stt URL [--stt-model NAME] [--stt-key-file FILE] [--stt-timeout-seconds S]]\n"
-    "                  [--transcribe-workers N]\n"
+    "                  [--transcribe-workers N] [--transcribe-nice N]\n"
     "                  [--transcribe-max-seconds N] [--transcribe-lease-seconds S]\n"
     "                  [--transcribe-retry-seconds S] [--data DIR] [--store URL]\n"
     "                  [--metrics on|off] [--metrics-listen HOST:PORT] [--metrics-allow CIDR,...]\n"
@@ -184,14 +196,19 @@ static const char serve_help[] =
     "the limit off).\n"
     "--sip (default $RECD_SIP; none: no calls) answers SIP calls on UDP and TCP and runs the called\n"
     "number's TwiML; --rtp-ports is the RTP range (default 16384-32767); --sip-allow lists who may\n"
-    "call (default loopback only).\n"
+    "call (default loopback only). --sip-max-calls (default $RECD_SIP_MAX_CALLS or 500) caps concurrent\n"
+    "calls, more get 503; --sip-invite-rate and --sip-invite-burst (default $RECD_SIP_INVITE_RATE or 5\n"
+    "a second, $RECD_SIP_INVITE_BURST or 20) limit INVITEs per source address, more get 503 with\n"
+    "Retry-After.\n"
+    "--webhook-timeout-seconds bounds each webhook request of a call (default 15, Twilio's).\n"
     "Transcriptions (docs/transcription.md) are made by --transcribe-workers threads (default 1) with\n"
     "the built-in engine (PocketSphinx, en-us), or with --stt URL (env RECD_STT), a server speaking\n"
     "POST /v1/audio/transcriptions (--stt-model, default whisper-1; --stt-key-file: a file holding\n"
     "its bearer key; --stt-timeout-seconds: one request, default 300). Recordings longer than "
     "--transcribe-max-seconds (default 120, Twilio's limit)\n"
     "fail with code 13617. A job's lease (default 30 s) and first retry delay (default 5 s) are\n"
-    "settable for tests and slow engines.\n"
+    "settable for tests and slow engines. The workers run at --transcribe-nice (0 to 19, default\n"
+    "10), below the threads that answer requests.\n"
     "GET /livez and /readyz answer health checks; GET /metrics is Prometheus's exposition, served on\n"
     "--listen to --metrics-allow (default $RECD_METRICS_ALLOW or loopback only; \"any\", \"none\"), or\n"
     "only on --metrics-listen (default $RECD_METRICS_LISTEN) to whoever reaches it; --metrics off\n"
@@ -214,6 +231,56 @@ static int num_opt(struct args *a, const char *name, double lo, double hi, int f
         return -1;
     }
     *out = d;
+    return 0;
+}
+
+/* A number option as num_opt, whole, falling back to the environment variable `env`. */
+static int num_opt_env(struct args *a, const char *name, const char *env, unsigned lo, unsigned hi,
+                       unsigned *out)
+{
+    const char *v = optv(a, name);
+    if (!v) {
+        v = getenv(env);
+        if (!v || !*v)
+            return 0;
+    }
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || errno || n < (long)lo || n > (long)hi) {
+        fprintf(stderr, "recd: %s%s %s: want a whole number %u to %u (see recd serve --help)\n",
+                optv(a, name) ? "--" : "$", optv(a, name) ? name : env, v, lo, hi);
+        return -1;
+    }
+    *out = (unsigned)n;
+    return 0;
+}
+
+/* The SIP options of `recd serve` (contract §7) into `so`. 0, or EXIT_USAGE after a one-line message. */
+static int serve_sip_opts(struct args *a, struct recd_serve_opts *so)
+{
+    so->sip = optv(a, "sip");
+    if (!so->sip)
+        so->sip = getenv("RECD_SIP");
+    if (so->sip && !*so->sip)
+        so->sip = NULL;
+    if (!so->sip &&
+        (optv(a, "rtp-ports") || optv(a, "sip-allow") || optv(a, "sip-max-calls") ||
+         optv(a, "sip-invite-rate") || optv(a, "sip-invite-burst") || optv(a, "webhook-timeout-seconds")))
+        return usage_error("%s need --sip",
+                           "--rtp-ports, --sip-allow, --webhook-timeout-seconds and the --sip-… limits");
+    double webhook_s = 0;
+    if (num_opt(a, "webhook-timeout-seconds", 0.5, 600, 1, &webhook_s) < 0)
+        return EXIT_USAGE;
+    so->webhook_timeout_ms = (unsigned)(webhook_s * 1000);
+    so->rtp_ports = optv(a, "rtp-ports");
+    so->sip_allow = optv(a, "sip-allow");
+    /* Without --sip the environment's limits are not looked at: they belong to an endpoint. */
+    if (so->sip &&
+        (num_opt_env(a, "sip-max-calls", "RECD_SIP_MAX_CALLS", 1, 100000, &so->sip_max_calls) < 0 ||
+         num_opt_env(a, "sip-invite-rate", "RECD_SIP_INVITE_RATE", 1, 1000000, &so->sip_invite_rate) < 0 ||
+         num_opt_env(a, "sip-invite-burst", "RECD_SIP_INVITE_BURST", 1, 1000000, &so->sip_invite_burst) < 0))
+        return EXIT_USAGE;
     return 0;
 }
 
@@ -256,13 +323,15 @@ static int serve_stt_opts(struct args *a, struct recd_serve_opts *so, char *key,
             return EXIT_USAGE;
         so->stt_key = key;
     }
-    double workers = 0, max_s = 0, lease_s = 0, retry_s = 0, timeout_s = 0;
+    double workers = 0, max_s = 0, lease_s = 0, retry_s = 0, timeout_s = 0, nice = 10;
     if (num_opt(a, "stt-timeout-seconds", 0.1, 86400, 1, &timeout_s) < 0 ||
         num_opt(a, "transcribe-workers", 1, 64, 0, &workers) < 0 ||
         num_opt(a, "transcribe-max-seconds", 1, 86400, 0, &max_s) < 0 ||
         num_opt(a, "transcribe-lease-seconds", 0.5, 3600, 1, &lease_s) < 0 ||
-        num_opt(a, "transcribe-retry-seconds", 0.01, 3600, 1, &retry_s) < 0)
+        num_opt(a, "transcribe-retry-seconds", 0.01, 3600, 1, &retry_s) < 0 ||
+        num_opt(a, "transcribe-nice", 0, 19, 0, &nice) < 0)
         return EXIT_USAGE;
+    so->transcribe_nice = (int)nice;
     so->stt_timeout_ms = (unsigned)(timeout_s * 1000);
     so->transcribe_workers = (unsigned)workers;
     so->transcribe_max_ms = (int64_t)(max_s * 1000);
@@ -271,6 +340,8 @@ static int serve_stt_opts(struct args *a, struct recd_serve_opts *so, char *key,
     return 0;
 }
 
+/* Long because it is `recd serve`'s option table and their checks, in the order the help lists
+ * them; the SIP and transcription groups already have their own functions. */
 static int cmd_serve(int argc, char **argv)
 {
     struct opt opts[] = {{"data", 1, NULL},
@@ -281,6 +352,10 @@ static int cmd_serve(int argc, char **argv)
                          {"sip", 1, NULL},
                          {"rtp-ports", 1, NULL},
                          {"sip-allow", 1, NULL},
+                         {"webhook-timeout-seconds", 1, NULL},
+                         {"sip-max-calls", 1, NULL},
+                         {"sip-invite-rate", 1, NULL},
+                         {"sip-invite-burst", 1, NULL},
                          {"stt", 1, NULL},
                          {"stt-model", 1, NULL},
                          {"stt-key-file", 1, NULL},
@@ -289,6 +364,7 @@ static int cmd_serve(int argc, char **argv)
                          {"transcribe-max-seconds", 1, NULL},
                          {"transcribe-lease-seconds", 1, NULL},
                          {"transcribe-retry-seconds", 1, NULL},
+                         {"transcribe-nice", 1, NULL},
                          {"metrics", 1, NULL},
                          {"metrics-listen", 1, NULL},
                          {"metrics-allow", 1, NULL},
@@ -327,22 +403,12 @@ static int cmd_serve(int argc, char **argv)
             return usage_error("--auth-fail-limit %s: want 0 to 1000000", lim);
         limit = (unsigned)t;
     }
-    const char *sip = optv(&a, "sip");
-    if (!sip)
-        sip = getenv("RECD_SIP");
-    if (sip && !*sip)
-        sip = NULL;
-    if (!sip && (optv(&a, "rtp-ports") || optv(&a, "sip-allow")))
-        return usage_error("%s need --sip", "--rtp-ports and --sip-allow");
     struct recd_serve_opts so = {
         .data_dir = data_dir(&a),
         .listen = listen,
         .base_url = optv(&a, "base-url"),
         .threads = threads,
         .auth_fail_limit = limit,
-        .sip = sip,
-        .rtp_ports = optv(&a, "rtp-ports"),
-        .sip_allow = optv(&a, "sip-allow"),
         .store = store_of(&a),
     };
     const char *metrics = optv(&a, "metrics");
@@ -366,7 +432,9 @@ static int cmd_serve(int argc, char **argv)
     if (so.metrics_allow && !*so.metrics_allow)
         so.metrics_allow = NULL;
     char key[514];
-    int bad = serve_stt_opts(&a, &so, key, sizeof key);
+    int bad = serve_sip_opts(&a, &so);
+    if (!bad)
+        bad = serve_stt_opts(&a, &so, key, sizeof key);
     if (bad)
         return bad;
     int rc = recd_serve(&so);
@@ -575,8 +643,11 @@ static int cmd_import(int argc, char **argv)
     recd_buf_init(&out.b, 2048);
     out.rc.base_url = base_url();
     char why[512] = "";
+    recd_log_last_error_clear();
     int rc = recd_import(&ctx, &io, a.pos, a.npos, print_recording, &out, why, sizeof why);
-    if (rc < 0)
+    if (rc < 0 && (rc == RECD_E_UNAVAILABLE || rc == RECD_E_IO) && recd_log_last_error()[0])
+        fprintf(stderr, "recd: import: %s: %s\n", why[0] ? why : "failed", recd_log_last_error());
+    else if (rc < 0)
         fprintf(stderr, "recd: import: %s\n", why[0] ? why : "failed");
     recd_buf_free(&out.b);
     recd_ctx_close(&ctx);
@@ -667,10 +738,12 @@ static int cmd_fsck(int argc, char **argv)
     if (open_ctx(&a, &ctx) < 0)
         return 1;
     struct recd_fsck_report rep;
+    recd_log_last_error_clear();
     int rc = recd_fsck(&ctx, optv(&a, "repair") != NULL, stdout, &rep);
     recd_ctx_close(&ctx);
     if (rc < 0) {
-        fprintf(stderr, "recd: fsck could not complete\n");
+        fprintf(stderr, "recd: fsck could not complete%s%s\n", recd_log_last_error()[0] ? ": " : "",
+                recd_log_last_error());
         return 1;
     }
     printf(
@@ -1052,7 +1125,9 @@ static const char main_help[] =
     "  fsck      check (and --repair) the data folder\n\n"
     "Every command takes --data DIR (default $RECD_DATA or ./data) and --help, and --store URL\n"
     "(default $RECD_STORE): keep the metadata in PostgreSQL (postgres://…) rather than in the data\n"
-    "folder's recd.db.\n"
+    "folder's recd.db; and --media s3://BUCKET[/PREFIX]?endpoint=URL&region=R (default $RECD_MEDIA):\n"
+    "keep the media in that bucket rather than in the data folder, with credentials from\n"
+    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --s3-credentials FILE (docs/scale-out.md).\n"
     "Exit status: 0 success, 2 bad usage or input (nothing changed), 1 other failure.\n";
 
 int recd_cli_main(int argc, char **argv)

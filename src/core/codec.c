@@ -98,7 +98,7 @@ size_t recd_b64url_encode(const unsigned char *in, size_t len, char *out)
     return o;
 }
 
-static int hexv(char c)
+int recd_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -117,7 +117,7 @@ long recd_pct_decode(const char *in, size_t len, char *out, int plus)
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int h = hexv(in[i + 1]), l = hexv(in[i + 2]);
+            int h = recd_hex_digit(in[i + 1]), l = recd_hex_digit(in[i + 2]);
             if (h < 0 || l < 0)
                 return -1;
             c = (char)(h << 4 | l);

@@ -17,6 +17,9 @@ size_t recd_b64url_encode(const unsigned char *in, size_t len, char *out);
 /** Decodes unpadded base64url strictly (non-canonical trailing bits are refused); 0 or -1. */
 int recd_b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap, size_t *n);
 
+/** The value of the hexadecimal digit `c` (either case), or -1 when it is not one. */
+int recd_hex_digit(char c);
+
 /**
  * Percent-decodes `in` into `out` (which needs `len` bytes). '+' becomes a space when `plus`
  * is set (query strings), stays '+' otherwise. Returns the decoded length, or -1 on a

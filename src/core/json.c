@@ -1,5 +1,6 @@
 #include "core/json.h"
 
+#include "core/codec.h"
 #include "core/error.h"
 #include "core/utf8.h"
 
@@ -59,24 +60,13 @@ static long push(struct rd *r, enum recd_json_type type, size_t start)
     return (long)j->ntok++;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int hex4(const char *p, size_t n, size_t i, unsigned *v)
 {
     if (n - i < 4)
         return -1;
     *v = 0;
     for (int k = 0; k < 4; k++) {
-        int d = hexval(p[i + (size_t)k]);
+        int d = recd_hex_digit(p[i + (size_t)k]);
         if (d < 0)
             return -1;
         *v = *v << 4 | (unsigned)d;

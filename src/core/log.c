@@ -10,6 +10,20 @@
 static int quiet;
 static int json;
 
+/* The last error line of this thread, kept even when quiet: a one-shot command's own reason can
+ * then say what the library found (an unreachable bucket, refused credentials). */
+static _Thread_local char last_error[512];
+
+const char *recd_log_last_error(void)
+{
+    return last_error;
+}
+
+void recd_log_last_error_clear(void)
+{
+    last_error[0] = '\0';
+}
+
 void recd_log_quiet(int level)
 {
     quiet = level;
@@ -31,8 +45,8 @@ size_t recd_log_time(char out[32])
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    int n = snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
     return n < 0 ? 0 : n > 31 ? 31 : (size_t)n;
 }
 
@@ -112,9 +126,12 @@ static void emit(const char *level, const char *fmt, va_list ap)
 
 void recd_log_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
     if (quiet >= 2)
         return;
-    va_list ap;
     va_start(ap, fmt);
     emit("error", fmt, ap);
     va_end(ap);

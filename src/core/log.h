@@ -18,6 +18,10 @@ void recd_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 void recd_log_quiet(int level);
 
+/** The text of the last recd_log_error() of this thread (logged or not), "" when none since the
+ * last clear. For a command's one-line reason. */
+const char *recd_log_last_error(void);
+void recd_log_last_error_clear(void);
 /**
  * `recd serve --log-format json`: each line a JSON object ({"time", "level", "msg"}; the access
  * log adds its own fields) for log shippers, instead of "recd: info: …". Set before any thread

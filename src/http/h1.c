@@ -416,6 +416,8 @@ size_t recd_h1_response_head(char *out, size_t cap, const struct recd_response *
         put(out, cap, &n, "Content-Range: %s\r\n", rs->content_range);
     if (rs->retry_after > 0)
         put(out, cap, &n, "Retry-After: %lld\r\n", (long long)rs->retry_after);
+    if (rs->headers)
+        put(out, cap, &n, "%s", rs->headers);
     /* Media and public URLs are embedded in other sites' pages; credentials are Basic, never
      * cookies, so allowing any origin exposes nothing a direct request would not. */
     put(out, cap, &n, "Access-Control-Allow-Origin: *\r\n");

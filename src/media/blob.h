@@ -41,6 +41,18 @@ struct recd_blob_ops {
     int (*put_mem)(struct recd_blob *b, const char *key, const void *p, size_t n);
     /** Opens `key` for reading: *fd (caller closes) and *size. RECD_E_NOT_FOUND if absent. */
     int (*open)(struct recd_blob *b, const char *key, int *fd, int64_t *size);
+    /** The size of `key` without reading it (an object store asks for its head only).
+     * RECD_E_NOT_FOUND if absent. */
+    int (*stat)(struct recd_blob *b, const char *key, int64_t *size);
+    /**
+     * Opens the bytes [off, off + len) of `key` (len >= 1, within its size) for reading, without
+     * reading the rest: an object store fetches only that range. *fd (caller closes) holds them
+     * from offset *fd_off on. *whole is 1 when *fd is the whole object from offset 0 (a file), so
+     * that it may be kept and read for other ranges too; 0 when it holds only the part asked.
+     * RECD_E_NOT_FOUND if absent, RECD_E_RANGE when the object is shorter than off + len.
+     */
+    int (*open_range)(struct recd_blob *b, const char *key, int64_t off, int64_t len, int *fd,
+                      int64_t *fd_off, int *whole);
     /** Removes `key` durably (unlink, fsync the directory). 0 also when it was already absent. */
     int (*remove)(struct recd_blob *b, const char *key);
     /** Every stored key (fsck), in no particular order; a callback that stops the walk still gives 0. */

@@ -354,6 +354,33 @@ static int fs_open(struct recd_blob *b, const char *key, int *fd_out, int64_t *s
     return 0;
 }
 
+static int fs_stat(struct recd_blob *b, const char *key, int64_t *size)
+{
+    int fd, rc = fs_open(b, key, &fd, size);
+    if (rc == 0)
+        close(fd);
+    return rc;
+}
+
+/* A file is its own range: the whole file, read from `off`. */
+static int fs_open_range(struct recd_blob *b, const char *key, int64_t off, int64_t len, int *fd,
+                         int64_t *fd_off, int *whole)
+{
+    int64_t size;
+    if (off < 0 || len < 1)
+        return RECD_E_BAD_INPUT;
+    int rc = fs_open(b, key, fd, &size);
+    if (rc < 0)
+        return rc;
+    if (off > size - len) {
+        close(*fd);
+        return RECD_E_RANGE;
+    }
+    *fd_off = off;
+    *whole = 1;
+    return 0;
+}
+
 static int fs_remove(struct recd_blob *b, const char *key)
 {
     struct blob_fs *fs = (struct blob_fs *)b;
@@ -800,6 +827,8 @@ static const struct recd_blob_ops fs_ops = {
     .put_fd = fs_put_fd,
     .put_mem = fs_put_mem,
     .open = fs_open,
+    .stat = fs_stat,
+    .open_range = fs_open_range,
     .remove = fs_remove,
     .scan = fs_scan,
     .scan_sid = fs_scan_sid,

@@ -3,6 +3,7 @@
 #include "api/api.h"
 #include "api/cache.h"
 #include "api/limiter.h"
+#include "console/console.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -99,6 +100,12 @@ static void handle(void *cls, void *ts, struct recd_request *rq, struct recd_res
     rq->limiter = app->limiter;
     rq->live = app->voice ? live_recording : NULL;
     rq->live_arg = app->voice;
+    /* The console's page is not part of the API: its paths are sent to it before routing. */
+    const char *qm = memchr(rq->target.p, '?', rq->target.n);
+    if (recd_console_owns(rq->target.p, qm ? (size_t)(qm - rq->target.p) : rq->target.n)) {
+        recd_console_handle(rq, rs);
+        return;
+    }
     recd_api_handle(rq, rs);
 }
 
@@ -194,7 +201,7 @@ static int base_url_of(const struct recd_serve_opts *o, char *out, size_t cap)
     return 0;
 }
 
-/* --sip HOST:PORT, --rtp-ports LO-HI and --sip-allow CIDR,… into the endpoint's options. */
+/* --sip HOST:PORT, --rtp-ports LO-HI, --sip-allow CIDR,… and the limits into the endpoint's options. */
 static int sip_opts_of(const struct recd_serve_opts *o, struct recd_sip_opts *so)
 {
     memset(so, 0, sizeof *so);
@@ -216,6 +223,9 @@ static int sip_opts_of(const struct recd_serve_opts *o, struct recd_sip_opts *so
     host[hl] = '\0';
     so->host = host;
     so->port = (uint16_t)port;
+    so->max_calls = o->sip_max_calls;
+    so->invite_rate = o->sip_invite_rate;
+    so->invite_burst = o->sip_invite_burst;
     if (o->rtp_ports && recd_sip_port_range_parse(o->rtp_ports, &so->rtp_lo, &so->rtp_hi) < 0) {
         recd_log_error("--rtp-ports %s: want LO-HI, 1024 to 65535", o->rtp_ports);
         return RECD_E_BAD_INPUT;
@@ -264,6 +274,7 @@ static int start_transcription(const struct recd_serve_opts *o, const char *base
         .max_ms = o->transcribe_max_ms,
         .lease_ms = o->transcribe_lease_ms,
         .retry_base_ms = o->transcribe_retry_ms,
+        .nice = o->transcribe_nice,
         .notify = stt_notify,
         .notify_arg = *wh,
     };
@@ -285,7 +296,10 @@ int recd_serve(const struct recd_serve_opts *o)
     int rc = base_url_of(o, app.base_url, sizeof app.base_url);
     if (rc < 0)
         return rc;
-    struct recd_engine_serve_opts vo = {.data_dir = o->data_dir, .store = o->store, .base_url = app.base_url};
+    struct recd_engine_serve_opts vo = {.data_dir = o->data_dir,
+                                        .store = o->store,
+                                        .base_url = app.base_url,
+                                        .webhook_timeout_ms = o->webhook_timeout_ms};
     if (o->sip) {
         rc = sip_opts_of(o, &vo.sip);
         if (rc < 0)

@@ -19,9 +19,13 @@ struct recd_serve_opts {
     unsigned auth_fail_limit; /* failed Basic auth attempts a minute per client address; 0 = no limit */
     const char *store;        /* the metadata store (store.h, recd_store_open); NULL = the data folder's */
     /* Calls (contract §7): NULL sip = no SIP endpoint. */
-    const char *sip;       /* "HOST:PORT" (UDP and TCP) */
-    const char *rtp_ports; /* "LO-HI"; NULL = 16384-32767 */
-    const char *sip_allow; /* "CIDR,CIDR,…"; NULL = loopback only */
+    const char *sip;             /* "HOST:PORT" (UDP and TCP) */
+    const char *rtp_ports;       /* "LO-HI"; NULL = 16384-32767 */
+    const char *sip_allow;       /* "CIDR,CIDR,…"; NULL = loopback only */
+    unsigned sip_max_calls;      /* concurrent calls, more get 503; 0 = 500 */
+    unsigned sip_invite_rate;    /* INVITEs a second per source address, sustained; 0 = 5 */
+    unsigned sip_invite_burst;   /* ... and in a burst; 0 = 20 */
+    unsigned webhook_timeout_ms; /* one voice webhook request; 0 = 15000 (Twilio's) */
     /* Transcription workers (contract §8, src/stt/worker.h); zero values take the defaults. */
     const char *stt_url;         /* NULL = the built-in engine (PocketSphinx) */
     const char *stt_model;       /* external engine's model */
@@ -31,6 +35,7 @@ struct recd_serve_opts {
     int64_t transcribe_max_ms;   /* recordings longer than this fail (Twilio: 2 minutes); 0 = 120000 */
     int64_t transcribe_lease_ms; /* 0 = 30000 */
     int64_t transcribe_retry_ms; /* first backoff; 0 = 5000 */
+    int transcribe_nice;         /* the workers' nice value, 0…19 (the command line's default: 10) */
     /* Operations (contract §11, docs/operations.md). */
     int metrics_off;            /* 1: count nothing and serve no /metrics (--metrics off) */
     const char *metrics_listen; /* "HOST:PORT": /metrics and the health endpoints there, and /metrics

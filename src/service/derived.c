@@ -87,11 +87,11 @@ static int derive(struct recd_store *st, struct recd_blob *bl, const struct recd
         goto done;
     }
     /* Shared with imports: fsck --repair waits until no derived file is half-written. */
-    rc = bl->ops->guard(bl, RECD_BLOB_WRITING);
+    rc = recd_media_guard(st, bl, RECD_BLOB_WRITING);
     if (rc == 0) {
         for (int i = 0; i < n && rc == 0; i++)
             rc = bl->ops->put_mem(bl, pr[i].key, pr[i].out.p, pr[i].out.len);
-        bl->ops->guard(bl, RECD_BLOB_RELEASE);
+        recd_media_guard(st, bl, RECD_BLOB_RELEASE);
     }
     if (rc == 0) {
         /* A DELETE may have run while we encoded. It commits "deleted" before it unlinks, so
@@ -117,20 +117,25 @@ done:
     return rc;
 }
 
-int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
-                    const char *suffix, int *fd, int64_t *size)
+/* Common checks: no media at all (not finished, deleted) or a mono variant of a mono recording. */
+static int media_check(const struct recd_recording *r, const char *suffix)
 {
-    char key[RECD_MEDIA_KEY_MAX];
     /* Nothing is read, let alone derived, from a recording that has no finished media. */
     if (!recd_recording_has_media(r))
         return RECD_E_NOT_FOUND;
     if (strncmp(suffix, ".mono", 5) == 0 && r->channels < 2)
         return RECD_E_BAD_INPUT;
-    recd_media_key(key, r->sid, suffix);
-    int rc = bl->ops->open(bl, key, fd, size);
-    if (rc != RECD_E_NOT_FOUND || strcmp(suffix, ".wav") == 0)
-        return rc;
+    return 0;
+}
 
+/*
+ * Makes the derived file `key` (of `suffix`) exist: waits for a thread of this process that is
+ * deriving it, else derives it here. 0 once it is stored.
+ */
+static int derive_once(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                       const char *suffix, const char *key)
+{
+    int64_t size;
     /* A waveform's two formats are made together: one entry for both, named without the
      * format's extension, so that asking for both at once derives once. */
     char busy[RECD_MEDIA_KEY_MAX];
@@ -138,7 +143,6 @@ int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct re
     memcpy(busy, key, sizeof busy);
     if (recd_peaks_suffix_parse(suffix, &spp, &json) == 0)
         *strrchr(busy, '.') = '\0';
-
     pthread_mutex_lock(&inflight_lock);
     for (;;) {
         if (!inflight_busy(busy))
@@ -146,7 +150,7 @@ int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct re
         pthread_cond_wait(&inflight_done, &inflight_lock);
     }
     /* Whoever derived it while we waited has stored it; else it is ours to make. */
-    rc = bl->ops->open(bl, key, fd, size);
+    int rc = bl->ops->stat(bl, key, &size);
     if (rc != RECD_E_NOT_FOUND) {
         pthread_mutex_unlock(&inflight_lock);
         return rc;
@@ -168,7 +172,46 @@ int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct re
     inflight[slot][0] = '\0';
     pthread_cond_broadcast(&inflight_done);
     pthread_mutex_unlock(&inflight_lock);
+    return rc;
+}
+
+int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                    const char *suffix, int *fd, int64_t *size)
+{
+    char key[RECD_MEDIA_KEY_MAX];
+    int rc = media_check(r, suffix);
     if (rc < 0)
         return rc;
-    return bl->ops->open(bl, key, fd, size);
+    recd_media_key(key, r->sid, suffix);
+    rc = bl->ops->open(bl, key, fd, size);
+    if (rc != RECD_E_NOT_FOUND || strcmp(suffix, ".wav") == 0)
+        return rc;
+    rc = derive_once(st, bl, r, suffix, key);
+    return rc < 0 ? rc : bl->ops->open(bl, key, fd, size);
+}
+
+int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                    const char *suffix, int64_t *size)
+{
+    char key[RECD_MEDIA_KEY_MAX];
+    int rc = media_check(r, suffix);
+    if (rc < 0)
+        return rc;
+    recd_media_key(key, r->sid, suffix);
+    rc = bl->ops->stat(bl, key, size);
+    if (rc != RECD_E_NOT_FOUND || strcmp(suffix, ".wav") == 0)
+        return rc;
+    rc = derive_once(st, bl, r, suffix, key);
+    return rc < 0 ? rc : bl->ops->stat(bl, key, size);
+}
+
+int recd_media_open_range(struct recd_blob *bl, const struct recd_recording *r, const char *suffix,
+                          int64_t off, int64_t len, int *fd, int64_t *fd_off, int *whole)
+{
+    char key[RECD_MEDIA_KEY_MAX];
+    int rc = media_check(r, suffix);
+    if (rc < 0)
+        return rc;
+    recd_media_key(key, r->sid, suffix);
+    return bl->ops->open_range(bl, key, off, len, fd, fd_off, whole);
 }

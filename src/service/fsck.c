@@ -142,7 +142,7 @@ int recd_fsck(struct recd_ctx *ctx, int repair, void *out, struct recd_fsck_repo
 {
     struct fsck_state s = {ctx, out, rep, repair};
     memset(rep, 0, sizeof *rep);
-    int rc = repair ? ctx->blob->ops->guard(ctx->blob, RECD_BLOB_REPAIRING) : 0;
+    int rc = repair ? recd_media_guard(ctx->store, ctx->blob, RECD_BLOB_REPAIRING) : 0;
     if (rc < 0)
         return rc;
     rc = ctx->store->ops->recording_scan(ctx->store, fsck_recording, &s);
@@ -156,6 +156,6 @@ int recd_fsck(struct recd_ctx *ctx, int repair, void *out, struct recd_fsck_repo
         rep->repaired += n;
     }
     if (repair)
-        ctx->blob->ops->guard(ctx->blob, RECD_BLOB_RELEASE);
+        recd_media_guard(ctx->store, ctx->blob, RECD_BLOB_RELEASE);
     return rc;
 }

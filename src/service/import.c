@@ -150,7 +150,9 @@ static int store_media(struct recd_ctx *ctx, const struct recd_import_opts *o, c
     }
     if (rc < 0) {
         snprintf(why, why_n, "%s: cannot store the media (%s)", path,
-                 rc == RECD_E_NO_SPACE ? "no space left on the data volume" : "I/O error");
+                 rc == RECD_E_NO_SPACE      ? "no space left on the data volume"
+                 : rc == RECD_E_UNAVAILABLE ? "the media store is unavailable"
+                                            : "I/O error");
         return rc;
     }
     memcpy(r->account_sid, o->account_sid, RECD_SID_LEN + 1);
@@ -291,7 +293,7 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
     if (!recs)
         return RECD_E_INTERNAL;
     /* Shared: imports run side by side, but `fsck --repair` waits until none is writing. */
-    rc = ctx->blob->ops->guard(ctx->blob, RECD_BLOB_WRITING);
+    rc = recd_media_guard(ctx->store, ctx->blob, RECD_BLOB_WRITING);
     if (rc < 0) {
         free(recs);
         return rc;
@@ -309,7 +311,7 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
     }
     if (n > 1)
         ctx->blob->ops->defer_sync(ctx->blob, 0);
-    ctx->blob->ops->guard(ctx->blob, RECD_BLOB_RELEASE);
+    recd_media_guard(ctx->store, ctx->blob, RECD_BLOB_RELEASE);
     free(recs);
     return rc;
 }

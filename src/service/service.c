@@ -6,11 +6,13 @@
 #include "core/seal.h"
 #include "core/sid.h"
 #include "core/time.h"
+#include "media/blob_s3.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +28,38 @@ static const char *const media_suffixes[] = {".wav", ".mp3", ".mono.wav", ".mono
 void recd_media_key(char out[RECD_MEDIA_KEY_MAX], const char *sid, const char *suffix)
 {
     snprintf(out, RECD_MEDIA_KEY_MAX, "%.34s%s", sid, suffix);
+}
+
+/* The process's media location (recd_ctx_media_set): NULL = the data folder's media/. Set once,
+ * before any thread opens a context, and read-only afterwards. */
+static struct recd_s3_config *media_s3;
+
+int recd_ctx_media_set(const char *media, const char *credentials_file, char *why, size_t why_n)
+{
+    if (!media || !*media) {
+        if (credentials_file) {
+            snprintf(why, why_n, "--s3-credentials needs --media s3://…");
+            return RECD_E_BAD_INPUT;
+        }
+        return 0;
+    }
+    if (!recd_s3_is_location(media)) {
+        snprintf(why, why_n, "--media: want s3://BUCKET?endpoint=URL&region=R");
+        return RECD_E_BAD_INPUT;
+    }
+    struct recd_s3_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return RECD_E_INTERNAL;
+    char reason[400];
+    if (recd_s3_parse_location(media, cfg, reason, sizeof reason) < 0 ||
+        recd_s3_load_credentials(cfg, credentials_file, reason, sizeof reason) < 0) {
+        snprintf(why, why_n, "--media: %s", reason);
+        memset(cfg, 0, sizeof *cfg);
+        free(cfg);
+        return RECD_E_BAD_INPUT;
+    }
+    media_s3 = cfg;
+    return 0;
 }
 
 int recd_ctx_open(const char *dir, struct recd_ctx *ctx)
@@ -56,7 +90,7 @@ int recd_ctx_open_store(const char *dir, const char *store, struct recd_ctx *ctx
     if (rc < 0)
         goto fail;
     snprintf(path, sizeof path, "%s/media", dir);
-    rc = recd_blob_fs_open(path, &ctx->blob);
+    rc = media_s3 ? recd_blob_s3_open(media_s3, dir, &ctx->blob) : recd_blob_fs_open(path, &ctx->blob);
     if (rc < 0)
         goto fail;
     rc = recd_seal_key_load(dir, ctx->seal_key);
@@ -205,6 +239,24 @@ int recd_recording_delete(struct recd_store *st, struct recd_blob *bl, const cha
             recd_log_warn("could not remove media %s; fsck --repair will", found.p + at);
     recd_buf_free(&found);
     return 0;
+}
+
+int recd_media_guard(struct recd_store *st, struct recd_blob *bl, enum recd_blob_guard how)
+{
+    /* Always in this order, released in the other: no two guards can wait for each other. */
+    if (how == RECD_BLOB_RELEASE) {
+        if (st->ops->media_guard)
+            st->ops->media_guard(st, RECD_STORE_GUARD_RELEASE);
+        return bl->ops->guard(bl, RECD_BLOB_RELEASE);
+    }
+    int rc = bl->ops->guard(bl, how);
+    if (rc < 0 || !st->ops->media_guard)
+        return rc;
+    rc = st->ops->media_guard(st, how == RECD_BLOB_REPAIRING ? RECD_STORE_GUARD_EXCLUSIVE
+                                                             : RECD_STORE_GUARD_SHARED);
+    if (rc < 0)
+        bl->ops->guard(bl, RECD_BLOB_RELEASE);
+    return rc;
 }
 
 int recd_purge(struct recd_ctx *ctx, int64_t now_us, int64_t *n)

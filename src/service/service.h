@@ -31,6 +31,15 @@ int recd_ctx_open_store(const char *dir, const char *store, struct recd_ctx *ctx
 void recd_ctx_close(struct recd_ctx *ctx);
 
 /**
+ * Chooses where every context this process opens keeps its media (contract §9): NULL or "" = the
+ * data folder's media/ (the default); "s3://BUCKET[/PREFIX]?endpoint=URL&region=R" = that bucket
+ * (media/blob_s3.h), with credentials from `credentials_file` (the AWS shared-credentials format)
+ * or, when NULL, from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. Called once, before any context
+ * is opened. 0, or RECD_E_BAD_INPUT with a one-line reason in `why` (never a secret).
+ */
+int recd_ctx_media_set(const char *media, const char *credentials_file, char *why, size_t why_n);
+
+/**
  * A function recd_ctx_open_store calls with every context it opens, before returning it: `recd
  * serve` meters the storage of every thread through it. NULL (the default) for none. Set it
  * before any thread opens a context.
@@ -136,6 +145,14 @@ int recd_number_opts_check(const struct recd_number_opts *o, char *why, size_t w
 int recd_number_add(struct recd_ctx *ctx, const struct recd_number_opts *o, struct recd_number *out,
                     char *why, size_t why_n);
 
+/**
+ * Takes (RECD_BLOB_WRITING, RECD_BLOB_REPAIRING, waiting for it) or releases (RECD_BLOB_RELEASE)
+ * the media repair guard: the blob store's own (the processes of this machine) and then the
+ * store's (every machine sharing the store, where it has one). Writers of media whose row has not
+ * committed yet hold it shared; `fsck --repair` holds it exclusive. 0 or RECD_E_*.
+ */
+int recd_media_guard(struct recd_store *st, struct recd_blob *bl, enum recd_blob_guard how);
+
 /** Room for the longest media key: a sid and ".peaks65536.json", and a NUL. */
 #define RECD_MEDIA_KEY_MAX 64
 
@@ -155,5 +172,15 @@ void recd_media_key(char out[RECD_MEDIA_KEY_MAX], const char *sid, const char *s
  */
 int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
                     const char *suffix, int *fd, int64_t *size);
+
+/** As recd_media_open, but only the size (*size) of the file, derived first if need be: what a
+ * conditional or Range request needs before it reads anything. */
+int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                    const char *suffix, int64_t *size);
+
+/** Opens bytes [off, off + len) of a file recd_media_stat() has found (blob.h, open_range): from
+ * an object store, only that range is fetched. */
+int recd_media_open_range(struct recd_blob *bl, const struct recd_recording *r, const char *suffix,
+                          int64_t off, int64_t len, int *fd, int64_t *fd_off, int *whole);
 
 #endif

@@ -44,4 +44,24 @@ int recd_transcribe_enqueue(struct recd_store *st, const struct recd_recording *
                             const struct recd_transcribe_req *req, int64_t now_us,
                             char sid_out[RECD_SID_LEN + 1]);
 
+/**
+ * For a recording that is being made and asks for a transcription with a callback (<Record
+ * transcribe="true" transcribeCallback="…">): keeps the callback with the recording in the store,
+ * so that when the recording is finished, by its recorder or by the recovery after a crash,
+ * recd_transcribe_finished queues the job with it. Call it in the transaction that inserts the
+ * recording. Nothing is kept for a NULL or empty URL. RECD_E_BAD_INPUT for a bad URL or method,
+ * else what the store returns.
+ */
+int recd_transcribe_remember(struct recd_store *st, const struct recd_recording *r,
+                             const struct recd_transcribe_req *req, int64_t now_us);
+
+/**
+ * Queues the transcription of a recording that has just been finished, when one is wanted
+ * (recd_transcribe_wanted), with the callback kept by recd_transcribe_remember if any. Call it in
+ * the transaction of the recording's finish, as recd_transcribe_enqueue. 0 when nothing is wanted
+ * or the recording has no media (absent, failed); else as recd_transcribe_enqueue.
+ */
+int recd_transcribe_finished(struct recd_store *st, const struct recd_recording *r, int64_t now_us,
+                             char sid_out[RECD_SID_LEN + 1]);
+
 #endif

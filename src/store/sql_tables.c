@@ -110,6 +110,12 @@
     X(ready_us, I64, NULL) \
     X(created_us, I64, NULL) \
     X(updated_us, I64, NULL)
+
+#define REQUEST_COLS(X) \
+    X(sid, SID, "RE") \
+    X(callback_url, TEXT, NULL) \
+    X(callback_method, TEXT, NULL) \
+    X(created_us, I64, NULL)
 /* clang-format on */
 
 #define COL(T, f, k, p)            {#f, RECD_COL_##k, offsetof(T, f), sizeof(((T *)0)->f), p},
@@ -120,6 +126,7 @@
 #define NUMBER_COL(f, k, p)        COL(struct recd_number, f, k, p)
 #define CALL_COL(f, k, p)          COL(struct recd_call, f, k, p)
 #define JOB_COL(f, k, p)           COL(struct recd_transcription_job, f, k, p)
+#define REQUEST_COL(f, k, p)       COL(struct recd_transcribe_request, f, k, p)
 #define NCOLS(a)                   (sizeof(a) / sizeof((a)[0]))
 
 static const struct recd_col account_cols[] = {ACCOUNT_COLS(ACCOUNT_COL)};
@@ -129,6 +136,7 @@ static const struct recd_col transcription_cols[] = {TRANSCRIPTION_COLS(TRANSCRI
 static const struct recd_col number_cols[] = {NUMBER_COLS(NUMBER_COL)};
 static const struct recd_col call_cols[] = {CALL_COLS(CALL_COL)};
 static const struct recd_col job_cols[] = {JOB_COLS(JOB_COL)};
+static const struct recd_col request_cols[] = {REQUEST_COLS(REQUEST_COL)};
 
 const struct recd_sql_table recd_sql_accounts = {"accounts", account_cols, NCOLS(account_cols), NULL};
 const struct recd_sql_table recd_sql_api_keys = {"api_keys", key_cols, NCOLS(key_cols), NULL};
@@ -138,6 +146,8 @@ const struct recd_sql_table recd_sql_transcriptions = {"transcriptions", transcr
 const struct recd_sql_table recd_sql_numbers = {"numbers", number_cols, NCOLS(number_cols), NULL};
 const struct recd_sql_table recd_sql_calls = {"calls", call_cols, NCOLS(call_cols), NULL};
 const struct recd_sql_table recd_sql_jobs = {"transcription_jobs", job_cols, NCOLS(job_cols), NULL};
+const struct recd_sql_table recd_sql_transcribe_requests = {"transcribe_requests", request_cols,
+                                                            NCOLS(request_cols), NULL};
 
 void recd_sqlbuf_init(struct recd_sqlbuf *b, char *buf, size_t cap)
 {

@@ -56,6 +56,7 @@ extern const struct recd_sql_table recd_sql_transcriptions;
 extern const struct recd_sql_table recd_sql_numbers;
 extern const struct recd_sql_table recd_sql_calls;
 extern const struct recd_sql_table recd_sql_jobs;
+extern const struct recd_sql_table recd_sql_transcribe_requests;
 
 /** A fixed buffer that SQL text is appended to; `over` is set, and stays set, once it is full. */
 struct recd_sqlbuf {

@@ -149,6 +149,19 @@ struct recd_transcription_job {
 };
 
 /*
+ * A transcription asked for with a recording that is still being made (<Record transcribe="true"
+ * transcribeCallback="…">): where its transcribeCallback goes, kept with the recording from its
+ * start, so that whoever finishes the recording (the recorder, or its recovery after a crash)
+ * queues the job with it. Deleting the recording deletes it.
+ */
+struct recd_transcribe_request {
+    char sid[RECD_SID_LEN + 1];                /* RE…, the recording's */
+    char callback_url[RECD_URL_MAX + 1];       /* transcribeCallback; "" = none */
+    char callback_method[RECD_METHOD_MAX + 1]; /* "POST" or "GET" */
+    int64_t created_us;
+};
+
+/*
  * A number that answers calls (contract §7): an INVITE for `phone_number` runs the TwiML at
  * voice_url. Twilio's IncomingPhoneNumber, reduced to what a SIP endpoint needs. URLs are "" when
  * not set (only voice_url is required); methods are "GET" or "POST".
@@ -313,6 +326,9 @@ typedef int (*recd_call_cb)(void *ctx, const struct recd_call *c);
 
 struct recd_store;
 
+/** The media repair guard across machines (media_guard below). */
+enum recd_store_guard { RECD_STORE_GUARD_RELEASE = 0, RECD_STORE_GUARD_SHARED, RECD_STORE_GUARD_EXCLUSIVE };
+
 struct recd_store_ops {
     void (*close)(struct recd_store *st);
     int (*begin)(struct recd_store *st); /* a write transaction, taken at once (no upgrade deadlocks) */
@@ -427,6 +443,13 @@ struct recd_store_ops {
     int (*job_get)(struct recd_store *st, const char *sid, struct recd_transcription_job *out);
     /** How many jobs are queued (ready or not) and running: for logs and metrics. */
     int (*job_count)(struct recd_store *st, int64_t *queued, int64_t *running);
+    /** Keeps `r` with its recording, which must exist and not be deleted (else RECD_E_NOT_FOUND):
+     *  one per recording (RECD_E_EXISTS for a second); a method other than POST or GET, or a URL
+     *  that is not UTF-8, is RECD_E_BAD_INPUT. */
+    int (*transcribe_request_put)(struct recd_store *st, const struct recd_transcribe_request *r);
+    /** The request kept with recording `sid`; RECD_E_NOT_FOUND when there is none. */
+    int (*transcribe_request_get)(struct recd_store *st, const char *sid,
+                                  struct recd_transcribe_request *out);
 
     /**
      * A version of everything this handle can read: equal values from two calls mean no
@@ -434,6 +457,15 @@ struct recd_store_ops {
      * reads. Opaque; compare both numbers.
      */
     int (*version)(struct recd_store *st, int64_t v[2]);
+
+    /**
+     * The media repair guard between machines that share this store (the blob store's own guard
+     * covers the processes of one machine): shared while media is written before the row that
+     * names it commits, exclusive for `fsck --repair`, which deletes media without a row. Waits.
+     * Held by this handle until released or closed, so a node that dies lets go. NULL on a
+     * backend that only one machine uses (SQLite).
+     */
+    int (*media_guard)(struct recd_store *st, enum recd_store_guard how);
 
     /**
      * Readiness (GET /readyz): whether the store can take reads and writes now, waiting at most

@@ -258,6 +258,8 @@ static void stmt_text(enum recd_pg_stmt id, struct recd_sqlbuf *b)
         break;
     case P_JOB_INSERT: insert = 1; /* fall through */
     case P_JOB_GET: t = &recd_sql_jobs; break;
+    case P_REQUEST_INSERT: insert = 1; /* fall through */
+    case P_REQUEST_GET: t = &recd_sql_transcribe_requests; break;
     case P_JOB_CLAIM: {
         /* One statement: the oldest ready job that no other worker holds locked right now
          * (SKIP LOCKED: concurrent claimers take different jobs instead of queueing on one),
@@ -357,6 +359,50 @@ int recd_pg_write(struct pg_store *s, enum recd_pg_stmt id, const struct pg_para
     /* Undo this call alone; the caller's earlier work stays for it to commit or roll back. */
     if (!s->txn_lost && recd_pg_command(s, "ROLLBACK TO SAVEPOINT recd_op", "rollback to") == 0)
         recd_pg_command(s, "RELEASE SAVEPOINT recd_op", "release");
+    return rc;
+}
+
+/* The unit's transaction is counted as the caller's (in_txn) while it is open: see the header. */
+int recd_pg_unit_begin(struct pg_store *s, int *own)
+{
+    *own = !s->in_txn;
+    int rc = recd_pg_ready(s);
+    if (rc == 0)
+        rc = recd_pg_command(s, *own ? "BEGIN" : "SAVEPOINT recd_unit", "unit begin");
+    if (rc == 0 && *own) {
+        s->in_txn = 1;
+        s->txn_lost = 0;
+    }
+    return rc;
+}
+
+int recd_pg_unit_end(struct pg_store *s, int own, int rc)
+{
+    int gone = s->txn_lost || PQstatus(s->conn) != CONNECTION_OK;
+    if (own) {
+        s->in_txn = 0;
+        s->txn_lost = 0;
+    }
+    if (rc == 0 && gone)
+        rc = RECD_E_UNAVAILABLE;
+    if (rc == 0) {
+        if (!own)
+            return recd_pg_command(s, "RELEASE SAVEPOINT recd_unit", "unit release");
+        PGresult *res = PQexec(s->conn, "COMMIT");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = recd_pg_fail(s, res, "unit commit");
+        else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+            rc = RECD_E_IO; /* the transaction had failed: the server rolled it back */
+        PQclear(res);
+        return rc;
+    }
+    if (gone)
+        return rc;
+    if (own) {
+        recd_pg_command(s, "ROLLBACK", "unit rollback");
+    } else if (recd_pg_command(s, "ROLLBACK TO SAVEPOINT recd_unit", "unit rollback to") == 0) {
+        recd_pg_command(s, "RELEASE SAVEPOINT recd_unit", "unit release");
+    }
     return rc;
 }
 
@@ -512,6 +558,40 @@ static int op_version(struct recd_store *st, int64_t v[2])
     return 0;
 }
 
+/*
+ * The media repair guard across nodes: a PostgreSQL advisory lock (session level, so it lasts
+ * across transactions and goes with the connection), shared by writers and exclusive for a
+ * repair. Its key is a constant of recd's ("recdmedi"); a schema per installation in one database
+ * would share it, which only makes a repair wait for another installation's imports.
+ */
+#define MEDIA_GUARD_KEY "8243103975954801769"
+
+static int op_media_guard(struct recd_store *st, enum recd_store_guard how)
+{
+    struct pg_store *s = PG(st);
+    const char *sql;
+    if (how == RECD_STORE_GUARD_RELEASE) {
+        if (!s->guard)
+            return 0;
+        sql = s->guard == 2 ? "SELECT pg_advisory_unlock(" MEDIA_GUARD_KEY ")"
+                            : "SELECT pg_advisory_unlock_shared(" MEDIA_GUARD_KEY ")";
+    } else {
+        if (s->guard)
+            return RECD_E_INTERNAL; /* taken twice: the callers pair take and release */
+        sql = how == RECD_STORE_GUARD_EXCLUSIVE ? "SELECT pg_advisory_lock(" MEDIA_GUARD_KEY ")"
+                                                : "SELECT pg_advisory_lock_shared(" MEDIA_GUARD_KEY ")";
+    }
+    int rc = recd_pg_ready(s);
+    if (rc < 0)
+        return rc;
+    PGresult *res = PQexec(s->conn, sql);
+    rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : recd_pg_fail(s, res, "media guard");
+    PQclear(res);
+    if (rc == 0 || how == RECD_STORE_GUARD_RELEASE)
+        s->guard = how == RECD_STORE_GUARD_RELEASE ? 0 : how == RECD_STORE_GUARD_EXCLUSIVE ? 2 : 1;
+    return rc;
+}
+
 /* Waits until the connection's socket is readable (`in`) or writable, or `deadline` (monotonic
  * µs) passes. 1: ready; 0: the time is up or the socket is gone. */
 static int wait_socket(struct pg_store *s, int in, int64_t deadline)
@@ -608,6 +688,7 @@ static int op_ready(struct recd_store *st, int timeout_ms)
 }
 
 static const struct recd_store_ops pg_ops = {
+    .media_guard = op_media_guard,
     .ready = op_ready,
     .close = op_close,
     .begin = op_begin,
@@ -652,6 +733,8 @@ static const struct recd_store_ops pg_ops = {
     .job_retry = recd_pg_op_job_retry,
     .job_get = recd_pg_op_job_get,
     .job_count = recd_pg_op_job_count,
+    .transcribe_request_put = recd_pg_op_transcribe_request_put,
+    .transcribe_request_get = recd_pg_op_transcribe_request_get,
     .version = op_version,
 };
 

@@ -39,11 +39,14 @@
     X(KEY_GET, NULL)                                                                                         \
     X(RECORDING_INSERT, NULL)                                                                                \
     X(RECORDING_GET, NULL)                                                                                   \
+    X(RECORDING_LOCK_DELETE,                                                                                 \
+      "SELECT sid FROM recordings WHERE sid = ?1 AND deleted_us = 0 FOR NO KEY UPDATE")                      \
     X(RECORDING_MARK_DELETED,                                                                                \
       "WITH d AS (UPDATE recordings SET status = 'deleted', deleted_us = ?2,"                                \
       " updated_us = ?2 WHERE sid = ?1 AND deleted_us = 0 RETURNING sid),"                                   \
       " j AS (DELETE FROM transcription_jobs WHERE recording_sid IN (SELECT sid FROM d)),"                   \
-      " t AS (DELETE FROM transcriptions WHERE recording_sid IN (SELECT sid FROM d))"                        \
+      " t AS (DELETE FROM transcriptions WHERE recording_sid IN (SELECT sid FROM d)),"                       \
+      " r AS (DELETE FROM transcribe_requests WHERE sid IN (SELECT sid FROM d))"                             \
       " SELECT count(*) FROM d")                                                                             \
     X(RECORDING_SCAN, NULL)                                                                                  \
     X(RECORDING_SCAN_STATUS, NULL)                                                                           \
@@ -85,6 +88,8 @@
     X(JOB_RETRY, "UPDATE transcription_jobs SET state = 'queued', lease = '', ready_us = ?3, reason = ?4,"   \
                  " updated_us = ?5 WHERE sid = ?1 AND state = 'running' AND lease = ?2")                     \
     X(JOB_COUNT, "SELECT state, count(*) FROM transcription_jobs WHERE " RECD_PG_JOB_OPEN " GROUP BY state") \
+    X(REQUEST_INSERT, NULL)                                                                                  \
+    X(REQUEST_GET, NULL)                                                                                     \
     X(VERSION, "SELECT pg_current_snapshot()::text")
 
 enum recd_pg_stmt {
@@ -126,6 +131,8 @@ struct pg_store {
     /* Writes this handle has made, for version(): its own changes inside a transaction are not
      * yet in any snapshot. */
     int64_t own_writes;
+    /* The media repair guard this connection holds: 0 none, 1 shared, 2 exclusive (media_guard). */
+    int guard;
     /* After a reconnect that ran into its timeout, calls fail at once until then (monotonic µs). */
     int64_t retry_at_us;
     /* Which statements this connection has prepared; cleared when it is replaced. */
@@ -158,6 +165,17 @@ int recd_pg_exec_named(struct pg_store *s, const char *name, const char *sql, un
  * that a failure undoes only this call (PostgreSQL would otherwise abort the whole
  * transaction). Gives the result as recd_pg_exec. */
 int recd_pg_write(struct pg_store *s, enum recd_pg_stmt id, const struct pg_params *p, PGresult **res);
+/**
+ * A unit of several statements: its own transaction, or a savepoint inside the caller's, so
+ * that a failure undoes the unit alone and leaves the caller's transaction usable. While the
+ * unit owns a transaction the handle counts as in one, so that a connection lost halfway fails
+ * the rest of the unit instead of reconnecting and running it outside any transaction; inside
+ * a unit, run statements with recd_pg_exec (recd_pg_write would add a savepoint of its own).
+ * *own is 1 when the unit began the transaction. recd_pg_unit_end commits (or releases) on
+ * rc == 0, else undoes the unit; it returns rc, or the commit's failure.
+ */
+int recd_pg_unit_begin(struct pg_store *s, int *own);
+int recd_pg_unit_end(struct pg_store *s, int own, int rc);
 /** Runs one command of constant SQL with no parameters (transaction control, schema) through
  * the simple query protocol. 0 or RECD_E_*. */
 int recd_pg_command(struct pg_store *s, const char *sql, const char *step);
@@ -234,6 +252,9 @@ int recd_pg_op_job_retry(struct recd_store *st, const char *sid, const char *lea
                          const char *reason, int64_t now_us);
 int recd_pg_op_job_get(struct recd_store *st, const char *sid, struct recd_transcription_job *out);
 int recd_pg_op_job_count(struct recd_store *st, int64_t *queued, int64_t *running);
+int recd_pg_op_transcribe_request_put(struct recd_store *st, const struct recd_transcribe_request *r);
+int recd_pg_op_transcribe_request_get(struct recd_store *st, const char *sid,
+                                      struct recd_transcribe_request *out);
 
 /* store_pg_list.c: lists and counts. */
 

@@ -75,56 +75,6 @@ int recd_pg_op_account_set_transcribe(struct recd_store *st, const char *sid, in
     return change_one(PG(st), P_ACCOUNT_SET_TRANSCRIBE, &p);
 }
 
-/*
- * A unit of several statements: its own transaction, or a savepoint inside the caller's, so
- * that a failure undoes the unit alone and leaves the caller's transaction usable. While the
- * unit owns a transaction the handle counts as in one, so that a connection lost halfway fails
- * the rest of the unit instead of reconnecting and running it outside any transaction.
- * *own is 1 when the unit began the transaction.
- */
-static int unit_begin(struct pg_store *s, int *own)
-{
-    *own = !s->in_txn;
-    int rc = recd_pg_ready(s);
-    if (rc == 0)
-        rc = recd_pg_command(s, *own ? "BEGIN" : "SAVEPOINT recd_unit", "unit begin");
-    if (rc == 0 && *own) {
-        s->in_txn = 1;
-        s->txn_lost = 0;
-    }
-    return rc;
-}
-
-static int unit_end(struct pg_store *s, int own, int rc)
-{
-    int gone = s->txn_lost || PQstatus(s->conn) != CONNECTION_OK;
-    if (own) {
-        s->in_txn = 0;
-        s->txn_lost = 0;
-    }
-    if (rc == 0 && gone)
-        rc = RECD_E_UNAVAILABLE;
-    if (rc == 0) {
-        if (!own)
-            return recd_pg_command(s, "RELEASE SAVEPOINT recd_unit", "unit release");
-        PGresult *res = PQexec(s->conn, "COMMIT");
-        if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            rc = recd_pg_fail(s, res, "unit commit");
-        else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
-            rc = RECD_E_IO; /* the transaction had failed: the server rolled it back */
-        PQclear(res);
-        return rc;
-    }
-    if (gone)
-        return rc;
-    if (own) {
-        recd_pg_command(s, "ROLLBACK", "unit rollback");
-    } else if (recd_pg_command(s, "ROLLBACK TO SAVEPOINT recd_unit", "unit rollback to") == 0) {
-        recd_pg_command(s, "RELEASE SAVEPOINT recd_unit", "unit release");
-    }
-    return rc;
-}
-
 static int insert_row(struct pg_store *s, enum recd_pg_stmt id, const struct recd_sql_table *t,
                       const void *row, const char *extra, size_t extra_len, int extra_null)
 {
@@ -146,21 +96,29 @@ static int insert_row(struct pg_store *s, enum recd_pg_stmt id, const struct rec
     return rc;
 }
 
-/* The recording must have media and belong to the account; it is locked FOR SHARE until the
- * unit ends, so that it cannot be deleted between this check and the inserts. */
-static int check_recording(struct pg_store *s, const struct recd_transcription *t)
+/* Reads recording `sid` into *r and locks it FOR SHARE until the unit ends, so that it cannot be
+ * deleted between this check and the inserts that depend on it (a delete waits, then sees them:
+ * recd_pg_op_recording_mark_deleted). */
+static int lock_recording(struct pg_store *s, const char *sid, struct recd_recording *r)
 {
     struct pg_params p;
     PGresult *res = NULL;
-    struct recd_recording r;
     recd_pg_params_init(&p);
-    param_str(&p, 1, t->recording_sid);
+    param_str(&p, 1, sid);
     int rc = recd_pg_exec(s, P_RECORDING_LOCK, &p, &res);
     if (rc == 0)
-        rc = PQntuples(res) == 1 ? recd_pg_read_cols(res, 0, 0, &recd_sql_recordings, &r) : RECD_E_NOT_FOUND;
+        rc = PQntuples(res) == 1 ? recd_pg_read_cols(res, 0, 0, &recd_sql_recordings, r) : RECD_E_NOT_FOUND;
+    PQclear(res);
+    return rc;
+}
+
+/* The recording must have media and belong to the account. */
+static int check_recording(struct pg_store *s, const struct recd_transcription *t)
+{
+    struct recd_recording r;
+    int rc = lock_recording(s, t->recording_sid, &r);
     if (rc == 0 && (!recd_recording_has_media(&r) || strcmp(r.account_sid, t->account_sid) != 0))
         rc = RECD_E_NOT_FOUND;
-    PQclear(res);
     return rc;
 }
 
@@ -175,7 +133,7 @@ int recd_pg_op_transcription_enqueue(struct recd_store *st, const struct recd_tr
         j->lease[0] != '\0' || recd_sql_text_check(t) < 0)
         return RECD_E_BAD_INPUT;
     int own;
-    int rc = unit_begin(s, &own);
+    int rc = recd_pg_unit_begin(s, &own);
     if (rc < 0)
         return rc;
     rc = check_recording(s, t);
@@ -183,7 +141,7 @@ int recd_pg_op_transcription_enqueue(struct recd_store *st, const struct recd_tr
         rc = insert_row(s, P_TRANSCRIPTION_INSERT, &recd_sql_transcriptions, t, NULL, 0, 1);
     if (rc == 0)
         rc = insert_row(s, P_JOB_INSERT, &recd_sql_jobs, j, NULL, 0, 1);
-    return unit_end(s, own, rc);
+    return recd_pg_unit_end(s, own, rc);
 }
 
 int recd_pg_op_job_get(struct recd_store *st, const char *sid, struct recd_transcription_job *out)
@@ -304,6 +262,41 @@ int recd_pg_op_job_count(struct recd_store *st, int64_t *queued, int64_t *runnin
             *running = n;
         }
     }
+    PQclear(res);
+    return rc;
+}
+
+int recd_pg_op_transcribe_request_put(struct recd_store *st, const struct recd_transcribe_request *r)
+{
+    struct pg_store *s = PG(st);
+    struct recd_recording rec;
+    if (strcmp(r->callback_method, "POST") != 0 && strcmp(r->callback_method, "GET") != 0)
+        return RECD_E_BAD_INPUT;
+    int own;
+    int rc = recd_pg_unit_begin(s, &own);
+    if (rc < 0)
+        return rc;
+    rc = lock_recording(s, r->sid, &rec);
+    if (rc == 0 && rec.deleted_us)
+        rc = RECD_E_NOT_FOUND;
+    if (rc == 0)
+        rc = insert_row(s, P_REQUEST_INSERT, &recd_sql_transcribe_requests, r, NULL, 0, 1);
+    return recd_pg_unit_end(s, own, rc);
+}
+
+int recd_pg_op_transcribe_request_get(struct recd_store *st, const char *sid,
+                                      struct recd_transcribe_request *out)
+{
+    struct pg_params p;
+    PGresult *res = NULL;
+    if (!sid)
+        return RECD_E_BAD_INPUT;
+    recd_pg_params_init(&p);
+    param_str(&p, 1, sid);
+    int rc = recd_pg_exec(PG(st), P_REQUEST_GET, &p, &res);
+    if (rc == 0)
+        rc = PQntuples(res) == 0 ? RECD_E_NOT_FOUND
+                                 : recd_pg_read_cols(res, 0, 0, &recd_sql_transcribe_requests, out);
     PQclear(res);
     return rc;
 }

@@ -281,19 +281,47 @@ static int write_counts(struct pg_store *s, enum recd_pg_stmt id, struct pg_para
     return rc;
 }
 
-/* The recording and its transcriptions in one statement (store_pg_internal.h). */
+/*
+ * The recording and its transcriptions, in two statements of one unit. The first locks the
+ * recording, waiting for any transaction that holds it: a transcription being queued holds it
+ * FOR SHARE (store_pg_jobs.c) until it commits. The second is the delete itself, and in READ
+ * COMMITTED each statement reads a fresh snapshot, so it sees that transcription and its job
+ * and removes them. Done in one statement, the delete would wait for the same lock but then
+ * work from the snapshot it took before waiting, and leave them behind until purge.
+ */
 int recd_pg_op_recording_mark_deleted(struct recd_store *st, const char *sid, int64_t now_us)
 {
+    struct pg_store *s = PG(st);
     struct pg_params p;
-    int64_t c[2] = {0, 0};
+    PGresult *res = NULL;
+    int own;
     /* deleted_us = 0 means "not deleted", so the deletion needs a real instant. */
     if (!sid || now_us <= 0)
         return RECD_E_BAD_INPUT;
     recd_pg_params_init(&p);
     recd_pg_param_text(&p, 1, sid, strlen(sid));
-    recd_pg_param_i64(&p, 2, now_us);
-    int rc = write_counts(PG(st), P_RECORDING_MARK_DELETED, &p, c, 1);
-    return rc < 0 ? rc : c[0] == 0 ? RECD_E_NOT_FOUND : 0;
+    int rc = recd_pg_unit_begin(s, &own);
+    if (rc < 0)
+        return rc;
+    rc = recd_pg_exec(s, P_RECORDING_LOCK_DELETE, &p, &res);
+    if (rc == 0 && PQntuples(res) == 0)
+        rc = RECD_E_NOT_FOUND;
+    PQclear(res);
+    res = NULL;
+    if (rc == 0) {
+        recd_pg_param_i64(&p, 2, now_us);
+        rc = recd_pg_exec(s, P_RECORDING_MARK_DELETED, &p, &res);
+        s->own_writes++;
+        int64_t n = rc == 0 ? recd_pg_read_count(res, 0, 0) : 0;
+        if (rc == 0 && n < 0) {
+            recd_log_error("store: RECORDING_MARK_DELETED: no count in its result");
+            rc = RECD_E_IO;
+        } else if (rc == 0 && n == 0) {
+            rc = RECD_E_NOT_FOUND;
+        }
+        PQclear(res);
+    }
+    return recd_pg_unit_end(s, own, rc);
 }
 
 int recd_pg_op_purge_deleted(struct recd_store *st, int64_t before_us, int64_t *n)

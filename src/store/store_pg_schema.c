@@ -148,11 +148,19 @@ static const char schema_v4[] =
     " WHERE " RECD_PG_JOB_OPEN ";"
     "CREATE INDEX transcription_jobs_recording ON transcription_jobs(recording_sid);";
 
+/* Version 5: transcription requests of recordings still being made, as in the SQLite schema. */
+static const char schema_v5[] = "CREATE TABLE transcribe_requests ("
+                                " sid " T " PRIMARY KEY REFERENCES recordings(sid) ON DELETE CASCADE,"
+                                " callback_url " T " NOT NULL,"
+                                " callback_method " T " NOT NULL,"
+                                " created_us bigint NOT NULL);";
+
 static const char *const migrations[] = {
     schema_v1, /* 0 → 1: everything */
     schema_v2, /* 1 → 2: recordings in progress */
     schema_v3, /* 2 → 3: numbers and calls */
     schema_v4, /* 3 → 4: transcription jobs */
+    schema_v5, /* 4 → 5: transcription requests of recordings in progress */
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))

@@ -370,6 +370,8 @@ static const struct recd_store_ops sqlite_ops = {
     .job_retry = recd_sqlite_op_job_retry,
     .job_get = recd_sqlite_op_job_get,
     .job_count = recd_sqlite_op_job_count,
+    .transcribe_request_put = recd_sqlite_op_transcribe_request_put,
+    .transcribe_request_get = recd_sqlite_op_transcribe_request_get,
     .version = op_version,
 };
 
@@ -419,6 +421,8 @@ static void stmt_text(enum recd_sqlite_stmt id, struct recd_sqlbuf *b)
         break;
     case S_JOB_INSERT: insert = 1; /* fall through */
     case S_JOB_GET: t = &recd_sql_jobs; break;
+    case S_REQUEST_INSERT: insert = 1; /* fall through */
+    case S_REQUEST_GET: t = &recd_sql_transcribe_requests; break;
     case S_JOB_NEXT:
         t = &recd_sql_jobs;
         tail = " WHERE " RECD_SQLITE_JOB_OPEN " AND ready_us <= ?1 ORDER BY ready_us, sid LIMIT 1";

@@ -125,6 +125,9 @@ int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, 
     X(JOB_DELETE_RECORDING, "DELETE FROM transcription_jobs WHERE recording_sid = ?1")                       \
     X(PURGE_JOBS, "DELETE FROM transcription_jobs WHERE recording_sid IN"                                    \
                   " (SELECT sid FROM recordings WHERE deleted_us <> 0 AND deleted_us < ?1)")                 \
+    X(REQUEST_INSERT, NULL)                                                                                  \
+    X(REQUEST_GET, NULL)                                                                                     \
+    X(REQUEST_DELETE_RECORDING, "DELETE FROM transcribe_requests WHERE sid = ?1")                            \
     X(DATA_VERSION, "PRAGMA data_version")
 
 enum recd_sqlite_stmt {
@@ -254,6 +257,9 @@ int recd_sqlite_op_job_retry(struct recd_store *st, const char *sid, const char 
                              const char *reason, int64_t now_us);
 int recd_sqlite_op_job_get(struct recd_store *st, const char *sid, struct recd_transcription_job *out);
 int recd_sqlite_op_job_count(struct recd_store *st, int64_t *queued, int64_t *running);
+int recd_sqlite_op_transcribe_request_put(struct recd_store *st, const struct recd_transcribe_request *r);
+int recd_sqlite_op_transcribe_request_get(struct recd_store *st, const char *sid,
+                                          struct recd_transcribe_request *out);
 
 /* store_sqlite_list.c: lists and counts. */
 

@@ -254,3 +254,36 @@ int recd_sqlite_op_job_count(struct recd_store *st, int64_t *queued, int64_t *ru
     recd_sqlite_done(q);
     return rc;
 }
+
+/* The recording is read and the request inserted in one unit, so a delete cannot come between. */
+int recd_sqlite_op_transcribe_request_put(struct recd_store *st, const struct recd_transcribe_request *r)
+{
+    struct sqlite_store *s = S(st);
+    struct recd_recording rec;
+    if (strcmp(r->callback_method, "POST") != 0 && strcmp(r->callback_method, "GET") != 0)
+        return RECD_E_BAD_INPUT;
+    int rc = recd_sqlite_call_begin(s);
+    if (rc < 0)
+        return rc;
+    rc = recd_sqlite_get_row(s, S_RECORDING_GET, r->sid, &recd_sql_recordings, &rec);
+    recd_sqlite_done(s->stmt[S_RECORDING_GET]);
+    if (rc == 1)
+        rc = rec.deleted_us ? RECD_E_NOT_FOUND : 0;
+    if (rc == 0) {
+        rc = recd_sqlite_bind_cols(s, s->stmt[S_REQUEST_INSERT], &recd_sql_transcribe_requests, r);
+        if (rc < 0)
+            recd_sqlite_done(s->stmt[S_REQUEST_INSERT]);
+        else
+            rc = recd_sqlite_run(s, S_REQUEST_INSERT);
+    }
+    return recd_sqlite_call_end(s, rc);
+}
+
+int recd_sqlite_op_transcribe_request_get(struct recd_store *st, const char *sid,
+                                          struct recd_transcribe_request *out)
+{
+    struct sqlite_store *s = S(st);
+    int rc = recd_sqlite_get_row(s, S_REQUEST_GET, sid, &recd_sql_transcribe_requests, out);
+    recd_sqlite_done(s->stmt[S_REQUEST_GET]);
+    return rc < 0 ? rc : 0;
+}

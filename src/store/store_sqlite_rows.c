@@ -265,10 +265,14 @@ int recd_sqlite_op_recording_mark_deleted(struct recd_store *st, const char *sid
         goto fail;
     }
     /* Its transcription jobs go first (they refer to the transcriptions): a queued job is
-     * cancelled, and a running one finds its job gone and writes nothing. */
+     * cancelled, and a running one finds its job gone and writes nothing. A transcription being
+     * queued at this moment cannot be missed: its transaction holds the write lock (BEGIN
+     * IMMEDIATE) until it commits, so this one began after it and reads what it wrote. */
     rc = bind_sid_run(s, S_JOB_DELETE_RECORDING, sid);
     if (rc == 0)
         rc = bind_sid_run(s, S_RECORDING_DELETE_TRANSCRIPTIONS, sid);
+    if (rc == 0)
+        rc = bind_sid_run(s, S_REQUEST_DELETE_RECORDING, sid);
 fail:
     return recd_sqlite_call_end(s, rc);
 }

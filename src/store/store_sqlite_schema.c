@@ -167,11 +167,25 @@ static const char schema_v4[] =
     "WHERE " RECD_SQLITE_JOB_OPEN ";"
     "CREATE INDEX IF NOT EXISTS transcription_jobs_recording ON transcription_jobs(recording_sid);";
 
+/*
+ * Version 5: the transcribeCallback of a transcription asked for with a recording still being
+ * made (contract §8), kept from the recording's start so that a recording finished after a crash
+ * still calls back. Keyed by the recording's sid; ON DELETE CASCADE so that purge takes it along
+ * (a delete removes it at once, store_sqlite_rows.c).
+ */
+static const char schema_v5[] = "CREATE TABLE IF NOT EXISTS transcribe_requests ("
+                                " sid TEXT PRIMARY KEY NOT NULL REFERENCES recordings(sid) ON DELETE CASCADE,"
+                                " callback_url TEXT NOT NULL,"
+                                " callback_method TEXT NOT NULL,"
+                                " created_us INTEGER NOT NULL"
+                                ") STRICT;";
+
 static const char *const migrations[] = {
     schema_v1, /* 0 → 1: everything */
     schema_v2, /* 1 → 2: recordings in progress */
     schema_v3, /* 2 → 3: numbers and calls */
     schema_v4, /* 3 → 4: transcription jobs */
+    schema_v5, /* 4 → 5: transcription requests of recordings in progress */
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof migrations / sizeof migrations[0]))

@@ -132,7 +132,12 @@ int recd_stt_resample(const int16_t *in, size_t n, int in_rate, int out_rate, in
         *out_n = n;
         return 0;
     }
+    /* No dither: by default libsoxr adds TPDF dither when it writes 16-bit samples, seeded from the
+     * clock and an address, so the same audio came out different on every call, and PocketSphinx,
+     * which finds little but that noise above 4 kHz in upsampled telephone audio, heard different
+     * words each time. Rounding is deterministic, and half a bit of noise buys a recogniser nothing. */
     soxr_io_spec_t io = soxr_io_spec(SOXR_INT16_I, SOXR_INT16_I);
+    io.flags |= SOXR_NO_DITHER;
     soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
     size_t done = 0;
     soxr_error_t err = soxr_oneshot(in_rate, out_rate, 1, in, n, NULL, o, cap, &done, &io, &q, NULL);

@@ -16,7 +16,8 @@
  * process or another one on the same store.
  */
 
-/** Twilio's code for a recording too long to transcribe (its limit: 2 minutes). */
+/** Twilio's 13617, "Record: Recording length is out of range for transcription" (its range: more
+ *  than 2 s, less than 120 s; recd applies only the upper bound, docs/transcription.md). */
 #define RECD_STT_TOO_LONG_CODE 13617
 
 /** One form parameter of a callback. */
@@ -57,6 +58,7 @@ struct recd_stt_worker_opts {
     int64_t retry_base_ms; /* first backoff, doubled each attempt; 0 = 5000 */
     int max_attempts;      /* 0 = 4 */
     unsigned poll_ms;      /* how often an idle worker looks for due jobs; 0 = 1000 */
+    int nice;              /* 1…19: the worker threads run at least this nice; 0 = as the process */
     recd_stt_notify_fn notify;
     void *notify_arg;
 };

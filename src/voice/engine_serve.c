@@ -85,6 +85,9 @@ struct ev {
     struct recd_pcm pcm;        /* EV_MEDIA */
     struct recd_rec_result rec; /* EV_REC_DONE */
     struct live_req *live;
+    struct recd_sip_call_stats stats; /* EV_END: the call's media counters */
+    enum recd_sip_end_reason reason;  /* EV_END */
+    uint64_t samples;                 /* EV_END: audio samples the call delivered */
 };
 
 /* What the SIP thread and the engine thread share about a recording slot, under vcall.mu. */
@@ -140,6 +143,7 @@ struct vcall {
     /* SIP thread only: the batch of <Record> audio not yet reported. */
     unsigned batch_ms;
     bool batch_silent;
+    uint64_t samples; /* SIP thread only: audio delivered, for the end-of-call log line */
 
     /* Engine thread only: the play in progress. */
     uint64_t play_token;
@@ -178,6 +182,10 @@ struct recd_engine_serve {
     bool quit;
     atomic_int ncalls;
     struct vcall *calls; /* engine thread only */
+    /* Engine thread only: the call rows written since the last commit (one write transaction per
+     * turn of the engine loop), and the webhook requests held until that commit. */
+    bool txn;
+    struct outbox *out_head, **out_tail;
 };
 
 static int64_t mono_now_ms(void)
@@ -301,6 +309,7 @@ static void on_audio(void *call_arg, const int16_t *pcm, size_t samples)
     struct vcall *c = call_arg;
     bool report = false, silent = false;
     unsigned ms = 0;
+    c->samples += samples;
     pthread_mutex_lock(&c->mu);
     for (unsigned i = 0; i <= RECD_ENGINE_MAX_LIVE; i++)
         if (c->slots[i].rec && c->slots[i].forward)
@@ -358,10 +367,14 @@ static void on_answered(void *call_arg)
 
 static void on_end(void *call_arg, enum recd_sip_end_reason reason, const struct recd_sip_call_stats *stats)
 {
-    (void)reason;
-    (void)stats;
     struct vcall *c = call_arg;
-    post(c->srv, ev_new(EV_END, c));
+    struct ev *e = ev_new(EV_END, c);
+    if (e) {
+        e->stats = *stats;
+        e->reason = reason;
+        e->samples = c->samples;
+    }
+    post(c->srv, e);
     vcall_unref(c); /* no SIP callback follows */
 }
 
@@ -548,6 +561,7 @@ static void job_run(struct recd_engine_serve *s, struct job *j)
 static void *worker_main(void *arg)
 {
     struct recd_engine_serve *s = arg;
+    (void)pthread_setname_np(pthread_self(), "recd-voicework"); /* for top -H, perf and bench/calls.py */
     for (;;) {
         pthread_mutex_lock(&s->job_mu);
         while (!s->job_head && !s->job_quit)
@@ -578,6 +592,16 @@ struct fetch_arg {
     struct vcall *call;
     uint64_t token;
     char *url; /* a <Play> fetch's URL, else NULL */
+};
+
+/* A webhook request held until the call rows written before it have committed (see io_row). */
+struct outbox {
+    struct outbox *next;
+    struct vcall *call; /* holds a reference */
+    bool notify, method_get;
+    uint64_t token;
+    char *url;
+    struct recd_form form;
 };
 
 static char *dup_n(const char *p, size_t n)
@@ -705,6 +729,14 @@ static void io_row(void *arg, const struct recd_engine_row *r, bool insert)
     row.end_us = r->end_us;
     row.duration_ms = r->duration_ms;
     row.error_code = r->error_code;
+    /*
+     * Rows are written in one transaction per turn of the engine loop (commit_turn), not one each:
+     * a commit waits for the disk (about 4 ms here), three a call made the disk the limit on call
+     * setups (about 80 a second) and held every other call's events, <Record> among them, behind
+     * it. A failed BEGIN leaves the write to commit on its own.
+     */
+    if (!c->srv->txn && st->ops->begin(st) == 0)
+        c->srv->txn = true;
     int rc = insert ? st->ops->call_insert(st, &row) : st->ops->call_update(st, &row);
     if (rc < 0)
         recd_log_error("voice: call %s: writing its row (%s): %s", c->sid, r->status, recd_err_name(rc));
@@ -727,19 +759,19 @@ static int form_of(const struct recd_engine_request *req, struct recd_form *f)
     return 0;
 }
 
-static void io_fetch(void *arg, const struct recd_engine_request *req)
+/* Hands one request to the webhook client: a fetch reports back as EV_FETCHED, a notification
+ * is sent and forgotten. `rc` is form_of's result. */
+static void send_request(struct vcall *c, bool notify, const char *url, bool method_get, struct recd_form *f,
+                         uint64_t token, int rc)
 {
-    struct vcall *c = arg;
-    struct recd_form f;
-    int rc = form_of(req, &f);
     struct recd_webhook_req wr = {
-        .url = req->url,
-        .method_get = req->method_get,
-        .params = &f,
+        .url = url,
+        .method_get = method_get,
+        .params = f,
         .token = c->token[0] ? c->token : NULL,
         .token_len = strlen(c->token),
     };
-    if (rc == 0 && req->kind == RECD_ENGINE_FETCH_NOTIFY) {
+    if (rc == 0 && notify) {
         rc = recd_webhook_notify(c->srv->wh, &wr);
     } else if (rc == 0) {
         struct fetch_arg *fa = calloc(1, sizeof *fa);
@@ -747,7 +779,7 @@ static void io_fetch(void *arg, const struct recd_engine_request *req)
             rc = RECD_E_INTERNAL;
         } else {
             fa->call = c;
-            fa->token = req->token;
+            fa->token = token;
             vcall_ref(c);
             rc = recd_webhook_fetch(c->srv->wh, &wr, fetched_cb, fa);
             if (rc < 0) {
@@ -755,20 +787,74 @@ static void io_fetch(void *arg, const struct recd_engine_request *req)
                 free(fa);
             }
         }
-        if (rc < 0) {
-            /* Report the failure as the fetch's result, through the queue (not re-entrantly). */
-            struct ev *e = ev_new(EV_FETCHED, c);
-            if (e) {
-                e->token = req->token;
-                e->err = rc;
-            }
-            post(c->srv, e);
-            rc = 0;
+    }
+    if (rc < 0 && !notify) {
+        /* Report the failure as the fetch's result, through the queue (not re-entrantly). */
+        struct ev *e = ev_new(EV_FETCHED, c);
+        if (e) {
+            e->token = token;
+            e->err = rc;
         }
+        post(c->srv, e);
+        rc = 0;
     }
     if (rc < 0)
-        recd_log_warn("voice: call %s: callback to %s not sent: %s", c->sid, req->url, recd_err_name(rc));
+        recd_log_warn("voice: call %s: callback to %s not sent: %s", c->sid, url, recd_err_name(rc));
+}
+
+/*
+ * While call rows wait for their commit, requests wait too, in order: the application must find
+ * the call's row when its voice URL is asked (it may read /Calls/CA…), and `completed` there when
+ * the status callback says so. What does not go outside (answering, playing, recording) is not held.
+ */
+static void io_fetch(void *arg, const struct recd_engine_request *req)
+{
+    struct vcall *c = arg;
+    struct recd_engine_serve *s = c->srv;
+    struct recd_form f;
+    int rc = form_of(req, &f);
+    bool notify = req->kind == RECD_ENGINE_FETCH_NOTIFY;
+    struct outbox *o = s->txn && rc == 0 ? calloc(1, sizeof *o) : NULL;
+    if (o && (o->url = strdup(req->url)) != NULL) {
+        vcall_ref(c);
+        o->call = c;
+        o->notify = notify;
+        o->method_get = req->method_get;
+        o->token = req->token;
+        o->form = f;
+        *s->out_tail = o;
+        s->out_tail = &o->next;
+        return;
+    }
+    free(o); /* not held (no transaction, or out of memory): sent now */
+    send_request(c, notify, req->url, req->method_get, &f, req->token, rc);
     recd_form_free(&f);
+}
+
+/* The end of a turn of the engine loop: commits the rows written in it, then sends what waited. */
+static void commit_turn(struct recd_engine_serve *s)
+{
+    if (s->txn) {
+        struct recd_store *st = s->ctx.store;
+        int rc = st->ops->commit(st);
+        if (rc < 0) {
+            recd_log_error("voice: committing call rows: %s", recd_err_name(rc));
+            (void)st->ops->rollback(st);
+        }
+        s->txn = false;
+    }
+    struct outbox *o = s->out_head;
+    s->out_head = NULL;
+    s->out_tail = &s->out_head;
+    while (o) {
+        struct outbox *next = o->next;
+        send_request(o->call, o->notify, o->url, o->method_get, &o->form, o->token, 0);
+        recd_form_free(&o->form);
+        vcall_unref(o->call);
+        free(o->url);
+        free(o);
+        o = next;
+    }
 }
 
 static void io_answer(void *arg)
@@ -1085,6 +1171,25 @@ static void do_live(struct recd_engine_serve *s, struct live_req *lr)
     live_answer(lr, rc);
 }
 
+/*
+ * One line per call with its media counters (docs/voice.md, "The call's log line"): how an
+ * operator tells a bad network from a bad recording, and what `make bench-calls SERVE=1` counts.
+ * Written by the engine thread, never the SIP thread.
+ */
+static void log_media(const struct vcall *c, enum recd_sip_end_reason reason,
+                      const struct recd_sip_call_stats *st, uint64_t samples)
+{
+    static const char *const why[] = {"?", "bye", "local", "cancel", "timeout", "error"};
+    recd_log_info(
+        "voice: call %s ended (%s): rtp received=%llu lost=%llu late=%llu duplicates=%llu invalid=%llu "
+        "foreign=%llu sent=%llu silence=%llu jitter=%u samples=%llu",
+        c->sid, (unsigned)reason < sizeof why / sizeof why[0] ? why[reason] : "?",
+        (unsigned long long)st->rx.received, (unsigned long long)st->rx.lost, (unsigned long long)st->rx.late,
+        (unsigned long long)st->rx.duplicates, (unsigned long long)st->rx.invalid,
+        (unsigned long long)st->foreign, (unsigned long long)st->sent, (unsigned long long)st->rx.silence,
+        st->rx.jitter, (unsigned long long)samples);
+}
+
 /* One event. Long only because it is one switch over every event type. */
 static void handle(struct recd_engine_serve *s, struct ev *e)
 {
@@ -1098,6 +1203,8 @@ static void handle(struct recd_engine_serve *s, struct ev *e)
         start_call(s, c);
         return;
     }
+    if (e->type == EV_END)
+        log_media(c, e->reason, &e->stats, e->samples);
     if (!c->eng || c->finished)
         return;
     switch (e->type) {
@@ -1177,6 +1284,7 @@ static int64_t poll_calls(struct recd_engine_serve *s)
 static void *engine_main(void *arg)
 {
     struct recd_engine_serve *s = arg;
+    (void)pthread_setname_np(pthread_self(), "recd-engine"); /* for top -H, perf and bench/calls.py */
     int64_t sleep_ms = 0;
     for (;;) {
         pthread_mutex_lock(&s->mu);
@@ -1202,6 +1310,7 @@ static void *engine_main(void *arg)
             ev_free(e);
         }
         sleep_ms = poll_calls(s);
+        commit_turn(s);
         if (quit)
             break;
     }
@@ -1255,6 +1364,9 @@ static int end_live_call(void *ctx, const struct recd_call *call)
     return 0;
 }
 
+/* Long because start-up is a fixed order (store handles, the recorder and its crash recovery, the
+ * calls left by the last run, then the threads), and each step unwinds the ones before it on
+ * failure. */
 int recd_engine_serve_start(const struct recd_engine_serve_opts *o, struct recd_engine_serve **out)
 {
     *out = NULL;
@@ -1270,6 +1382,7 @@ int recd_engine_serve_start(const struct recd_engine_serve_opts *o, struct recd_
     pthread_cond_init(&s->job_cv, NULL);
     pthread_mutex_init(&s->play_cache.mu, NULL);
     atomic_init(&s->ncalls, 0);
+    s->out_tail = &s->out_head;
     int rc = RECD_E_INTERNAL;
     if (!s->data_dir || !s->base_url || (o->store && !s->store))
         goto fail;

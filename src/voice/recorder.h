@@ -14,7 +14,9 @@
  * Audio goes from the SIP thread into a per-recording ring (single producer, single consumer:
  * recd_rec_audio copies into it and never blocks, locks or allocates). The writer drains every
  * ring every RECD_REC_DRAIN_MS into the recording's spool file, `<spool_dir>/RE….spool`, and
- * makes the spools durable (syncfs) at least every flush_ms, so a crash loses at most that much.
+ * makes the spools durable (syncfs) at least every flush_ms, so a crash loses at most that much
+ * when the disk keeps up; the syncfs runs on a thread of its own, so a slow disk never stops the
+ * draining.
  * Finishing a recording (on the finisher, so that a long WAV never stalls the rings) turns its
  * spool into the final WAV (8 kHz mono 16-bit PCM), published
  * through the blob store, then marks the row completed (or absent, or failed), and only then

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <re.h>
 
@@ -46,7 +48,9 @@
  * libre 1.1.0 keeps its timers in one sorted list and inserts by walking it from the tail, so with a
  * timer per call every 20 ms re-arm walked past every longer timer (SIP transactions keep 32 s ones):
  * at 600 calls that walk was 40 % of the SIP thread. The slots spread the calls' packets over the
- * 20 ms instead of sending them in one burst.
+ * 20 ms instead of sending them in one burst. The endpoint timer is a timerfd in libre's poll set,
+ * not a libre timer: re-armed 200 times a second, a libre timer still walked the whole list, which
+ * at 400 call setups a second holds some 13,000 transaction timers (64 % of the SIP thread).
  */
 #define MEDIA_SLOTS 4
 #define SLOT_MS     (PTIME_MS / MEDIA_SLOTS)
@@ -81,7 +85,7 @@ struct recd_sip {
     struct tmr stop_tmr;
     struct list calls;
     unsigned ncalls;
-    struct tmr media_tmr;
+    int media_fd; /* timerfd of the media clock, in libre's poll set; -1 before the loop starts */
     struct list slot[MEDIA_SLOTS]; /* calls whose media is running, by the slot they tick in */
     unsigned nslot[MEDIA_SLOTS];
     unsigned media_slot; /* the slot to run next, due at media_next */
@@ -213,8 +217,10 @@ static int cidr_match(const struct recd_sip_cidr *c, const struct sa *src)
 
 static int allowed(const struct recd_sip *ep, const struct sa *src)
 {
+    /* libre's sa_is_loopback knows 127.0.0.1 alone; the default admits all of 127.0.0.0/8, as
+     * documented, so a test or a local proxy may call from 127.0.0.2. */
     if (ep->o.nallow == 0)
-        return sa_is_loopback(src);
+        return (sa_af(src) == AF_INET && (sa_in(src) >> 24) == 127) || sa_is_loopback(src);
     for (unsigned i = 0; i < ep->o.nallow; i++)
         if (cidr_match(&ep->o.allow[i], src))
             return 1;
@@ -682,9 +688,22 @@ static void tick(struct recd_sip_call *call)
  * the clock, not by the previous run: a late run is followed by early ones, and a stall longer than
  * 100 ms is not made up with a burst. It stops when no call is in a slot.
  */
-static void media_timer(void *arg)
+/* Fires the media clock once, `ms` from now (at least 1 ms; 0 disarms it). */
+static void media_arm(struct recd_sip *ep, uint64_t ms)
 {
+    struct itimerspec its = {
+        .it_value = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000}};
+    if (timerfd_settime(ep->media_fd, 0, &its, NULL) < 0)
+        recd_log_error("sip: arming the media clock: %s", strerror(errno));
+}
+
+static void media_timer(int flags, void *arg)
+{
+    (void)flags;
     struct recd_sip *ep = arg;
+    uint64_t expired;
+    if (read(ep->media_fd, &expired, sizeof expired) < 0 && errno != EAGAIN)
+        recd_log_error("sip: reading the media clock: %s", strerror(errno));
     uint64_t t = now_ms();
     while (ep->media_next <= t) {
         for (struct le *le = ep->slot[ep->media_slot].head; le;) {
@@ -700,8 +719,7 @@ static void media_timer(void *arg)
     unsigned running = 0;
     for (unsigned i = 0; i < MEDIA_SLOTS; i++)
         running += ep->nslot[i];
-    if (running)
-        tmr_start(&ep->media_tmr, ep->media_next - t, media_timer, ep);
+    media_arm(ep, running ? (ep->media_next > t ? ep->media_next - t : 1) : 0);
 }
 
 static void stop_media(struct recd_sip_call *call)
@@ -751,7 +769,7 @@ static void start_media(struct recd_sip_call *call)
     if (!running) {
         ep->media_slot = 0;
         ep->media_next = call->last_rtp_ms + SLOT_MS;
-        tmr_start(&ep->media_tmr, SLOT_MS, media_timer, ep);
+        media_arm(ep, SLOT_MS);
     }
 }
 
@@ -1271,6 +1289,23 @@ static int loop_fds(const struct recd_sip *ep)
     return (int)n;
 }
 
+/*
+ * Buckets for libre's hash tables (sessions, client and server transactions): a power of two near
+ * `n`, 32 to 65536. libre finds a transaction or session for every request it receives by walking
+ * its bucket; server transactions outlive their call by 32 s (RFC 3261's timer J), so at 400 setups
+ * a second some 13,000 are alive, and 32 buckets made every lookup a walk of hundreds.
+ */
+static uint32_t hash_size(unsigned n)
+{
+    uint32_t b = 32;
+    while (b < n && b < 65536)
+        b <<= 1;
+    return b;
+}
+
+/* Long because libre's objects must be made and freed on the thread that runs their loop: this
+ * is the endpoint's whole set-up (media clock, transports, session socket), its loop and its
+ * teardown, in that order. */
 static void *sip_thread(void *arg)
 {
     struct recd_sip *ep = arg;
@@ -1282,9 +1317,17 @@ static void *sip_thread(void *arg)
     if (err)
         goto fail;
     tmr_init(&ep->stop_tmr);
-    tmr_init(&ep->media_tmr);
     step = "fd_setsize";
     err = fd_setsize(loop_fds(ep));
+    if (err)
+        goto fail;
+    step = "the media clock";
+    ep->media_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (ep->media_fd < 0) {
+        err = errno;
+        goto fail;
+    }
+    err = fd_listen(ep->media_fd, FD_READ, media_timer, ep);
     if (err)
         goto fail;
     step = "the address";
@@ -1292,7 +1335,8 @@ static void *sip_thread(void *arg)
     if (err)
         goto fail;
     step = "sip_alloc";
-    err = sip_alloc(&ep->sip, NULL, 32, 32, 32, "recd", sip_exit, ep);
+    err = sip_alloc(&ep->sip, NULL, hash_size(ep->o.max_calls), hash_size(ep->o.max_calls * 8u), 32, "recd",
+                    sip_exit, ep);
     if (err)
         goto fail;
     if (recd_metrics_enabled())
@@ -1306,7 +1350,7 @@ static void *sip_thread(void *arg)
     if (err)
         goto fail;
     step = "sipsess_listen";
-    err = sipsess_listen(&ep->sock, ep->sip, 32, connect_handler, ep);
+    err = sipsess_listen(&ep->sock, ep->sip, hash_size(ep->o.max_calls), connect_handler, ep);
     if (err)
         goto fail;
     step = "sip_listen";
@@ -1330,7 +1374,11 @@ fail:
     started(ep, 0, err);
 done:
     tmr_cancel(&ep->stop_tmr);
-    tmr_cancel(&ep->media_tmr);
+    if (ep->media_fd >= 0) {
+        fd_close(ep->media_fd);
+        close(ep->media_fd);
+        ep->media_fd = -1;
+    }
     /* Calls still here are hung up already; their teardown timers may not have run. */
     for (struct le *le = ep->calls.head; le;) {
         struct recd_sip_call *call = le->data;
@@ -1388,6 +1436,7 @@ int recd_sip_start(const struct recd_sip_opts *opts, const struct recd_sip_handl
     if (!ep->o.ring_timeout_ms)
         ep->o.ring_timeout_ms = 120000;
     ep->port = ep->o.port;
+    ep->media_fd = -1;
     pthread_mutex_init(&ep->mu, NULL);
     pthread_cond_init(&ep->cv, NULL);
     atomic_init(&ep->stopping, 0);

@@ -763,6 +763,7 @@ static void cancel(struct recd_webhook *wh, struct job *j)
 static void *run(void *arg)
 {
     struct recd_webhook *wh = arg;
+    (void)pthread_setname_np(pthread_self(), "recd-webhook"); /* for top -H, perf and bench/calls.py */
     for (;;) {
         pthread_mutex_lock(&wh->mu);
         int stopping = wh->stopping;

@@ -210,6 +210,47 @@ def make_wav(wav_dir):
     return make
 
 
+# --------------------------------------------------------------------------- parallel runs
+
+# `make test` runs the suite in pytest-xdist workers with --dist loadgroup (Makefile, E2E_JOBS).
+# A test that uses a module-scoped fixture stays with the rest of its file on one worker, so the
+# file's server and data are made once; any other test (its own server, its own folders) goes to
+# whichever worker is free.  Tests marked `alone` (real-time streams that need the machine) are
+# left out of the parallel run and run after it in one process (Makefile, E2E_RUN); run under
+# xdist anyway, they share one group, so they never run at the same time.  FIRST are the longest tests (seconds of CPU, as measured for
+# docs/testing.md): handed out first, they do not finish last, alone, after everything else.
+FIRST = ["test_transcription.py::test_real_speech_wer", "test_bench_harness.py", "test_demo.py",
+         "test_transcription.py", "test_crash_server.py", "test_crash_import.py"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "alone: never runs at the same time as another `alone` "
+                            "test under pytest-xdist (timing-sensitive, or loads the machine)")
+
+
+def _first_rank(item):
+    name = item.nodeid.rsplit("/", 1)[-1]
+    for i, prefix in enumerate(FIRST):
+        if name.startswith(prefix):
+            return i
+    return len(FIRST)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=_first_rank)  # stable: the rest keep their order
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        if item.get_closest_marker("alone"):
+            item.add_marker(pytest.mark.xdist_group("alone"))
+            continue
+        defs = getattr(item, "_fixtureinfo", None)
+        scopes = {d.scope for ds in (defs.name2fixturedefs.values() if defs else ()) for d in ds}
+        if "module" in scopes:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 # --------------------------------------------------------------------------- the CLI
 
 @dataclass
@@ -257,16 +298,38 @@ def pg_sql(sql):
     return r.stdout
 
 
-def pg_cluster(action):
-    """pause | resume the cluster (the database down, and back up).  Its folder is this
-    session's own, or RECD_TEST_PG_DIR's when the cluster was given."""
-    pg_admin_url()
-    d = _pg["dir"] or _pg["given_dir"]
+def pg_cluster(action, d=None):
+    """start | stop | pause | resume the cluster in folder d (scripts/pg-test-cluster.sh);
+    returns what the script printed (start: the cluster's URL).  Without d, the suite's own
+    cluster (this session's, or RECD_TEST_PG_DIR's when the cluster was given): stopping that
+    one fails the tests other pytest-xdist workers run on it meanwhile, so a test that takes
+    its database down uses own_pg_cluster."""
     if d is None:
-        pytest.skip("the cluster of RECD_TEST_PG is not ours to stop (set RECD_TEST_PG_DIR)")
+        pg_admin_url()
+        d = _pg["dir"] or _pg["given_dir"]
+        if d is None:
+            pytest.skip("the cluster of RECD_TEST_PG is not ours to stop (set RECD_TEST_PG_DIR)")
     r = subprocess.run([str(PG_CLUSTER), action, str(d)], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+@pytest.fixture
+def own_pg_cluster():
+    """A cluster of the test's own, stopped after it, for a test that takes its database down:
+    the suite's cluster serves the tests that other pytest-xdist workers run meanwhile.  Yields
+    (url, folder); use_store() gives a data folder a store on it.  The folder is not under
+    pytest's (as root the cluster runs as `postgres`, which may not enter root's folders)."""
+    d = Path("/tmp/recd-pg-own-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8]))
+    url = pg_cluster("start", d)
+    yield url, d
+    pg_cluster("stop", d)
+
+
+def use_store(data, url):
+    """Makes url the store of data folder `data` (instead of a schema on the suite's cluster)."""
+    _pg["stores"][str(Path(data).resolve())] = url
 
 
 def store_url(data):
@@ -284,13 +347,73 @@ def store_url(data):
     return _pg["stores"][key]
 
 
+# RECD_TEST_MEDIA=s3 runs the suite with the media in an S3 bucket (contract section 9): the
+# server of scripts/s3-test-server.sh (RECD_TEST_S3 names a running one's endpoint; without it the
+# session starts its own), each data folder its own key prefix in the bucket recd-test, and every
+# recd command is given `--media URL`, with the server's credentials in the environment.
+MEDIA = os.environ.get("RECD_TEST_MEDIA", "files")
+S3_SERVER = REPO / "scripts" / "s3-test-server.sh"
+S3_BUCKET = "recd-test"
+S3_CREDS = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}
+_s3 = {"endpoint": os.environ.get("RECD_TEST_S3"), "dir": None, "own": False, "media": {},
+       "given_dir": os.environ.get("RECD_TEST_S3_DIR")}
+
+
+def s3_endpoint():
+    """The test S3 server's endpoint, starting one for this session on first use."""
+    if not _s3["endpoint"]:
+        d = Path("/tmp/recd-s3-e2e-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8]))
+        r = subprocess.run([str(S3_SERVER), "start", str(d)], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        _s3["endpoint"], _s3["dir"], _s3["own"] = r.stdout.strip(), d, True
+    return _s3["endpoint"]
+
+
+def s3_server(action):
+    """pause | resume the S3 server (the bucket unreachable, and back)."""
+    s3_endpoint()
+    d = _s3["dir"] or _s3["given_dir"]
+    if d is None:
+        pytest.skip("the S3 server of RECD_TEST_S3 is not ours to stop (set RECD_TEST_S3_DIR)")
+    r = subprocess.run([str(S3_SERVER), action, str(d)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+def s3_location(prefix=None, endpoint=None):
+    """An s3:// media location in the test bucket, below `prefix` (a fresh one when None)."""
+    prefix = prefix or "e2e-" + uuid.uuid4().hex[:16]
+    return "s3://%s/%s?endpoint=%s&region=us-east-1" % (S3_BUCKET, prefix, endpoint or s3_endpoint())
+
+
+def media_url(data):
+    """The media location of data folder `data`: None for its own media/ folder, else a prefix
+    of the test bucket that belongs to that folder alone."""
+    if MEDIA != "s3":
+        return None
+    key = str(Path(data).resolve())
+    if key not in _s3["media"]:
+        _s3["media"][key] = s3_location()
+    return _s3["media"][key]
+
+
+if MEDIA == "s3":
+    os.environ.update(S3_CREDS)
+
+# A test that writes or inspects the data folder's media files itself runs only with the media there.
+needs_local_media = pytest.mark.skipif(MEDIA == "s3", reason="looks at the data folder's media files")
+
+
 def pytest_unconfigure(config):
     if _pg["own"]:
         subprocess.run([str(PG_CLUSTER), "stop", str(_pg["dir"])], capture_output=True, timeout=120)
+    if _s3["own"]:
+        subprocess.run([str(S3_SERVER), "stop", str(_s3["dir"])], capture_output=True, timeout=120)
 
 
 class Recd:
-    """Runs `recd <args> --data DIR` (and `--store URL` when the suite runs against PostgreSQL)."""
+    """Runs `recd <args> --data DIR` (and `--store URL`, `--media URL` when the suite runs against
+    PostgreSQL, S3)."""
 
     def __init__(self, data):
         self.data = Path(data)
@@ -299,9 +422,14 @@ class Recd:
     def store(self):
         return store_url(self.data)
 
+    @property
+    def media(self):
+        return media_url(self.data)
+
     def cmd(self, *args):
         store = ["--store", self.store] if self.store else []
-        return [str(RECD_BIN)] + [str(a) for a in args] + ["--data", str(self.data)] + store
+        media = ["--media", self.media] if self.media else []
+        return [str(RECD_BIN)] + [str(a) for a in args] + ["--data", str(self.data)] + store + media
 
     def run(self, *args, timeout=60, env=None):
         """env: extra environment variables for this one run (merged into os.environ)."""
@@ -410,7 +538,7 @@ class Server:
         self._log = None
         self.stopped = False
 
-    def start(self, timeout=10):
+    def start(self, timeout=60):  # generous: a loaded machine has kept ASan recd from listening for over 10 s
         self.stopped = False
         args = ["serve", "--listen", "127.0.0.1:%d" % self.port] + self.serve_args
         if self.auth_fail_limit is not None:
@@ -462,7 +590,9 @@ class Server:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(5)
+                # A clean stop ends every call and joins every thread: on a loaded machine that
+                # has been seen to take over 5 s under ASan.
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)

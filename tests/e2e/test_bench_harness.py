@@ -57,6 +57,19 @@ def test_make_bench_quick(tmp_path):
     for ch in (1, 2):
         assert re.search(r"^\| samples in memory -> \.dat \+ \.json \| %d \| 256 \| [\d.]+ ms \|" % ch, text, re.M)
     assert text.count("<!-- bench-peaks:begin quick") == 1 and text.count("<!-- bench-peaks:end quick -->") == 1
+    # The transcription section (bench/stt.py, QUICK): the engine's speed on both kinds of audio,
+    # and the list page with the workers idle and busy, every row present whatever its numbers.
+    assert text.count("<!-- bench-stt:begin quick") == 1 and text.count("<!-- bench-stt:end quick -->") == 1
+    for audio in ("16 kHz speech", "8 kHz telephone speech"):
+        assert re.search(r"^\| %s .*\| 2 x 1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|" % audio, text, re.M), text
+    for phase in ("A idle", "B busy"):
+        assert re.search(r"^\| %s \| 10 \| \d+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \|" % phase, text, re.M), text
+    assert re.search(r"^\| list p99 \(worst of the runs\) \| .* \| (PASS|FAIL|INVALID[^|]*) \|$", text, re.M), text
+    # The console section (bench/console.py in headless Chromium): its rows, whatever the times.
+    assert text.count("<!-- bench-console:begin N=2000 QUICK") == 1, text
+    for case in ("first list render, first load", "waveform drawn, first open (peaks made)",
+                 "page weight (HTML+JS+CSS)"):
+        assert "| %s " % case in text, case
     # The repository's results file is left alone.
     after = (REPO / "bench" / "RESULTS.md").read_bytes() if (REPO / "bench" / "RESULTS.md").exists() else None
     assert after == before

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (REPO, RECORDING_KEYS, Recd, assert_json_error, assert_xml_error, rand_sid,
+from conftest import (REPO, RECORDING_KEYS, Recd, assert_json_error, assert_xml_error, needs_local_media, rand_sid,
                       xml_root)
 from test_schema import check, spec  # noqa: F401  (the OpenAPI fixture)
 
@@ -136,6 +136,7 @@ def test_failed_recording(server, make_account):
     assert server.get("%s/Recordings/%s.wav" % (acct.path, sid)).status_code == 404
 
 
+@needs_local_media
 def test_fsck_ignores_recordings_without_media(tmp_path, make_wav):
     """fsck expects no media of a recording in progress, absent or failed; media already written
     for one in progress is its own (not an orphan), while media left beside an absent one is."""

@@ -18,8 +18,11 @@ import subprocess
 
 import pytest
 
-from conftest import Recd, noise_wav_bytes
+from conftest import Recd, needs_local_media, noise_wav_bytes
 from reliability_util import ExtServer, decode_mp3, figures, media_files, sanitizer_lines
+
+# A full data volume: with the media in a bucket, the volume holds none of it.
+pytestmark = needs_local_media
 
 SIZE = "3m"
 

@@ -24,8 +24,8 @@ import pytest
 import requests
 
 from conftest import (RECORDING_KEYS, RECORDING_XML_ORDER, REPO, access_entries, assert_json_error,
-                      assert_xml_error, media_type, parse_rfc2822, pcm16_wav, raw_exchange, riff_wav,
-                      xml_root)
+                      assert_xml_error, media_type, needs_local_media, parse_rfc2822, pcm16_wav, raw_exchange,
+                      riff_wav, xml_root)
 
 HTTP_DATE_RE = re.compile(
     r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
@@ -183,9 +183,9 @@ VARIANTS = [
     ("mp3", "mono", ".mp3", "audio/mpeg", "mp3"),
     ("stereo-wav", "stereo", ".wav", "audio/x-wav", "wav"),
     ("stereo-mp3", "stereo", ".mp3", "audio/mpeg", "mp3"),
-    ("downmix-wav", "stereo", ".wav?RequestedChannels=1", "audio/x-wav", "wav"),
-    ("downmix-mp3", "stereo", ".mp3?RequestedChannels=1", "audio/mpeg", "mp3"),
-    ("downmix-none", "stereo", "?RequestedChannels=1", "audio/x-wav", "wav"),
+    ("downmix-wav", "stereo", ".wav?RequestedChannels=1", "audio/x-wav", "mono.wav"),
+    ("downmix-mp3", "stereo", ".mp3?RequestedChannels=1", "audio/mpeg", "mono.mp3"),
+    ("downmix-none", "stereo", "?RequestedChannels=1", "audio/x-wav", "mono.wav"),
 ]
 VARIANT_IDS = [v[0] for v in VARIANTS]
 
@@ -676,6 +676,7 @@ def data_files_named(data, sid):
     return sorted(str(p.relative_to(data)) for p in Path(data).rglob("*") if sid in p.name)
 
 
+@needs_local_media  # on S3, tests/e2e/test_s3.py checks the bucket instead
 def test_delete_removes_derived_files(own_server, make_wav):
     srv = own_server
     acct = srv.cli.account_create(name="del")

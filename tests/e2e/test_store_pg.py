@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from conftest import (RECD_BIN, STORE, assert_json_error, assert_xml_error, free_port, pg_cluster,
-                      wav_bytes)
+                      use_store, wav_bytes)
 
 needs_pg = pytest.mark.skipif(STORE != "postgres", reason="RECD_TEST_STORE=postgres runs these")
 
@@ -45,8 +45,11 @@ def test_unknown_store_is_bad_usage(tmp_path):
 
 
 @needs_pg
-def test_database_down_mid_request(start_server, tmp_path):
-    srv = start_server()
+def test_database_down_mid_request(start_server, own_pg_cluster, tmp_path):
+    url, cluster = own_pg_cluster
+    data = tmp_path / "data"
+    use_store(data, url)
+    srv = start_server(data=data)
     acct = srv.cli.account_create(name="down")
     wav = tmp_path / "down.wav"
     wav.write_bytes(wav_bytes(0.5))
@@ -56,7 +59,7 @@ def test_database_down_mid_request(start_server, tmp_path):
     before = srv.get(lst, auth=acct.auth)
     assert before.status_code == 200 and len(before.json()["recordings"]) == 1
     pid = srv.proc.pid
-    pg_cluster("pause")
+    pg_cluster("pause", cluster)
     try:
         # Every worker finds its connection gone; each answers 503 with Twilio's error body.
         for _ in range(4):
@@ -65,7 +68,7 @@ def test_database_down_mid_request(start_server, tmp_path):
         assert_xml_error(srv.get("%s/Recordings" % acct.path, auth=acct.auth), 503, 20503)
         assert srv.request("DELETE", inst, auth=acct.auth).status_code == 503
     finally:
-        pg_cluster("resume")
+        pg_cluster("resume", cluster)
     # Back without a restart: the same process serves the same data, and the failed DELETE
     # changed nothing.
     for _ in range(4):
@@ -76,6 +79,7 @@ def test_database_down_mid_request(start_server, tmp_path):
     assert srv.proc.pid == pid and srv.proc.poll() is None
     assert srv.request("DELETE", inst, auth=acct.auth).status_code == 204
     assert srv.get(lst, auth=acct.auth).json()["recordings"] == []
+    srv.stop()  # before its cluster goes
 
 
 

@@ -129,13 +129,13 @@ def twiml(inner):
 class Voice:
     """`recd serve --sip` on free ports, its own data folder, one account."""
 
-    def __init__(self, tmp, recd_bin):
+    def __init__(self, tmp, recd_bin, serve_args=(), env=None):
         self.tmp = Path(tmp)
         self.sip_port = free_port()
         lo, hi = free_rtp_range(200)
         self.server = Server(self.tmp / "data", self.tmp / "server.log",
                              serve_args=["--sip", "127.0.0.1:%d" % self.sip_port, "--rtp-ports",
-                                         "%d-%d" % (lo, hi)])
+                                         "%d-%d" % (lo, hi)] + list(serve_args), env=env)
         self.account = self.server.cli.account_create(name="voice")
         self.server.start()
         self.validator = RequestValidator(self.account.auth_token)
@@ -320,11 +320,20 @@ def test_voicemail_record_finish_on_key(voice, app, tmp_path):
         seen["wav_status"] = requests.get(req["params"]["RecordingUrl"], timeout=10).status_code
         return 200, twiml("<Hangup/>"), 0
 
-    app.route("/voice", twiml('<Say>Hi</Say><Record action="/done" recordingStatusCallback="/rsc" '
-                              'recordingStatusCallbackEvent="in-progress completed"/>'))
+    def voice_url(req):
+        # The call's row is there when its application is first asked, and says so.
+        seen["row_at_voice"] = voice.call(req["params"]["CallSid"])["status"]
+        return 200, twiml('<Say>Hi</Say><Record action="/done" recordingStatusCallback="/rsc" '
+                          'recordingStatusCallbackEvent="in-progress completed"/>'), 0
+
+    def status_cb(req):
+        seen["row_at_status"] = voice.call(req["params"]["CallSid"])["status"]
+        return 200, "", 0
+
+    app.route("/voice", voice_url)
     app.route("/done", done)
     app.route("/rsc", rsc)
-    app.route("/status", "")
+    app.route("/status", status_cb)
     number = voice.number(app.url + "/voice", status_callback=app.url + "/status")
     pcap, ms = pcap_of(tmp_path, "vm.pcap", [("pcm", tones([(2.5, []), (1.0, [440]), (1.0, [1000]),
                                                             (1.0, [660]), (0.3, [])])),
@@ -357,6 +366,7 @@ def test_voicemail_record_finish_on_key(voice, app, tmp_path):
 
     status = app.wait("/status")[0]
     assert status["params"]["CallStatus"] == "completed"
+    assert seen["row_at_voice"] == "ringing" and seen["row_at_status"] == "completed", seen
     assert int(status["params"]["CallDuration"]) >= 4
     assert voice.signed(status)
     call = voice.call(p["CallSid"])
@@ -425,7 +435,11 @@ def test_bad_webhook_goes_to_fallback(voice, app, tmp_path, kind):
         app.route("/voice", "oops", status=500)
         code = "11200"
     elif kind == "timeout":
-        app.route("/voice", twiml("<Hangup/>"), delay=17)
+        # recd again with its webhook timeout (Twilio's 15 s) cut to 2 s, so the test waits 4 s.
+        voice.server.stop()
+        voice.server.serve_args += ["--webhook-timeout-seconds", "2"]
+        voice.server.start()
+        app.route("/voice", twiml("<Hangup/>"), delay=4)
         code = None  # the webhook client's code for a timeout
     elif kind == "invalid-xml":
         app.route("/voice", "<Response><Say>x</Response>")
@@ -482,6 +496,7 @@ def test_record_transcribe_queues_a_transcription(voice, app, tmp_path):
     assert voice.signed(cb)
 
 
+@pytest.mark.alone  # 20 real-time streams at once
 def test_twenty_concurrent_calls_each_with_its_own_tone(voice, app, tmp_path):
     """Twenty calls at once, each sending its own frequency: every recording holds its own tone
     and only it."""
@@ -691,6 +706,7 @@ def test_play_audio_is_fetched_once_for_two_calls(voice, app, tmp_path):
     assert len(app.to("/tone.wav")) == 1, [r["path"] for r in app.requests]
 
 
+@pytest.mark.alone  # a recording that must start within a second, beside three <Say>s
 def test_long_first_say_does_not_stall_another_calls_record(voice, app, tmp_path):
     """Three calls each start a long <Say> never heard before (espeak-ng takes a second or more
     over each) while a fourth call waits out a <Pause length="2"/> and then records: the
@@ -785,3 +801,84 @@ def test_baresip_leaves_a_voicemail(voice, app, tmp_path):
     assert blocks.count(440) >= 10 and 1000 not in blocks and 660 not in blocks, (blocks, where)
     call = voice.call(action["CallSid"])
     assert call["status"] == "completed" and int(call["duration"]) >= 1, call
+
+
+# --------------------------------------------------------------------------- the endpoint's limits
+
+def final_responses(sock, n, timeout=10):
+    """The first final response to each of n INVITEs sent from `sock`, by Call-ID (unacknowledged
+    ones are retransmitted, provisional ones skipped)."""
+    final = {}
+    sock.settimeout(0.2)
+    deadline = time.monotonic() + timeout
+    while len(final) < n and time.monotonic() < deadline:
+        try:
+            r = sock.recv(65535).decode(errors="replace")
+        except socket.timeout:
+            continue
+        if not re.match(r"SIP/2.0 1\d\d ", r):
+            final.setdefault(re.search(r"\r\nCall-ID: (\S+)", r).group(1), r)
+    return final
+
+
+def test_sip_limits_from_options_and_environment(tmp_path, recd_bin, app):
+    """--sip-invite-rate/--sip-invite-burst and RECD_SIP_MAX_CALLS reach the endpoint: past the
+    burst a source gets 503 with Retry-After (another source is not held back), and past the
+    concurrent calls 503 with Retry-After: 5, until the call ends."""
+    from test_sip_endpoint import raw_invite
+    voice = Voice(tmp_path, recd_bin, serve_args=["--sip-invite-rate", "1", "--sip-invite-burst", "3"],
+                  env={"RECD_SIP_MAX_CALLS": "1"})
+    try:
+        # A flood from 127.0.0.2 (loopback, so allowed): 3 get through (404: no such number), 3 do not.
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.2", 0))
+        ids = [uuid.uuid4().hex for _ in range(6)]
+        for cid in ids:
+            s.sendto(raw_invite(voice.sip_port, s.getsockname()[1], "5550000", cid), ("127.0.0.1", voice.sip_port))
+        final = final_responses(s, 6)
+        s.close()
+        firsts = [final.get(cid, "").split("\r\n", 1)[0] for cid in ids]
+        assert firsts == ["SIP/2.0 404 Not Found"] * 3 + ["SIP/2.0 503 Service Unavailable"] * 3, firsts
+        assert all(re.search(r"\r\nRetry-After: [1-9]\d*\r\n", final[cid]) for cid in ids[3:])
+
+        # From 127.0.0.1 (its own bucket): one call up, the next INVITE is over max_calls.
+        app.route("/voice", twiml('<Pause length="60"/>'))
+        number = voice.number(app.url + "/voice")
+        caller = PyCaller(voice.sip_port, number)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        try:
+            cid = uuid.uuid4().hex
+            s.sendto(raw_invite(voice.sip_port, s.getsockname()[1], number, cid), ("127.0.0.1", voice.sip_port))
+            r = final_responses(s, 1)[cid]
+            assert r.startswith("SIP/2.0 503 ") and "\r\nRetry-After: 5\r\n" in r, r
+        finally:
+            caller.bye()
+        # Once the call is over, the next INVITE is past the limit again (404: unknown number).
+        sid = app.wait("/voice")[0]["params"]["CallSid"]
+        deadline = time.monotonic() + 20
+        while voice.call(sid)["status"] != "completed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cid = uuid.uuid4().hex
+        s.sendto(raw_invite(voice.sip_port, s.getsockname()[1], "5550000", cid), ("127.0.0.1", voice.sip_port))
+        r = final_responses(s, 1)[cid]
+        s.close()
+        assert r.startswith("SIP/2.0 404 "), r
+    finally:
+        voice.stop()
+
+
+@pytest.mark.parametrize("args,env,why", [
+    (["--sip-max-calls", "0"], {}, "--sip-max-calls 0"),
+    (["--sip-invite-rate", "5x"], {}, "--sip-invite-rate 5x"),
+    ([], {"RECD_SIP_INVITE_BURST": "-1"}, "$RECD_SIP_INVITE_BURST -1"),
+    (["--sip-invite-burst", "20"], {"RECD_SIP": ""}, "need --sip"),
+])
+def test_sip_limit_options_refused(tmp_path, recd_bin, args, env, why):
+    """A bad limit is exit 2 with a one-line reason naming it, before anything starts."""
+    from conftest import Recd
+    sip = [] if "RECD_SIP" in env else ["--sip", "127.0.0.1:%d" % free_port()]
+    out = Recd(tmp_path / "data").run("serve", "--listen", "127.0.0.1:%d" % free_port(), *(sip + args),
+                                      env=env, timeout=30)
+    assert out.returncode == 2, out
+    assert why in out.stderr and out.stderr.count("\n") == 1, out.stderr

@@ -639,6 +639,31 @@ static void test_repair_guard(void **state)
     assert_int_equal(keys, 0);
 }
 
+/* stat gives the size without reading; open_range gives a range of the file, whole, from off. */
+static void test_stat_and_open_range(void **state)
+{
+    struct fixture *f = *state;
+    struct recd_blob *b = f->b;
+    int64_t size = -1, off = -1;
+    int fd = -1, whole = 0;
+    char got[4];
+    assert_int_equal(b->ops->stat(b, K1 ".wav", &size), RECD_E_NOT_FOUND);
+    assert_int_equal(b->ops->open_range(b, K1 ".wav", 0, 1, &fd, &off, &whole), RECD_E_NOT_FOUND);
+    assert_int_equal(b->ops->put_mem(b, K1 ".wav", "0123456789", 10), 0);
+    assert_int_equal(b->ops->stat(b, K1 ".wav", &size), 0);
+    assert_int_equal(size, 10);
+    assert_int_equal(b->ops->open_range(b, K1 ".wav", 6, 4, &fd, &off, &whole), 0);
+    assert_int_equal(off, 6);
+    assert_int_equal(whole, 1);
+    assert_int_equal(pread(fd, got, 4, off), 4);
+    assert_memory_equal(got, "6789", 4);
+    close(fd);
+    assert_int_equal(b->ops->open_range(b, K1 ".wav", 6, 5, &fd, &off, &whole), RECD_E_RANGE);
+    assert_int_equal(b->ops->open_range(b, K1 ".wav", -1, 1, &fd, &off, &whole), RECD_E_BAD_INPUT);
+    assert_int_equal(b->ops->open_range(b, K1 ".wav", 0, 0, &fd, &off, &whole), RECD_E_BAD_INPUT);
+    assert_int_equal(b->ops->stat(b, "../" K1 ".wav", &size), RECD_E_BAD_INPUT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -658,6 +683,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_existing_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_sync_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repair_guard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stat_and_open_range, setup, teardown),
     };
     return cmocka_run_group_tests_name("blob", tests, NULL, NULL);
 }

@@ -327,8 +327,9 @@ static void test_endpoints(void **state)
     assert_int_equal(rs.status, 405);
     assert_string_equal(rs.allow, "GET, HEAD");
     recd_response_free(&rs);
-    static const char *const not_ours[] = {"/", "/live", "/livezz", "/livez/", "/LIVEZ",
-                                           "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Recordings.json"};
+    static const char *const not_ours[] = {
+        "/",       "/live",  "/livezz",
+        "/livez/", "/LIVEZ", "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Recordings.json"};
     for (size_t i = 0; i < sizeof not_ours / sizeof not_ours[0]; i++) {
         assert_int_equal(call_ep(&e, st, b, RECD_M_GET, not_ours[i], "127.0.0.1", &rs), 0);
         assert_null(rs.route);

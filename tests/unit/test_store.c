@@ -1066,6 +1066,7 @@ static void test_migrate_v1(void **state)
     snprintf(path, sizeof path, "%s/recd.db", f->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE transcribe_requests;"
                                   "DROP INDEX recordings_status;"
                                   "ALTER TABLE recordings DROP COLUMN transcribe;"
                                   "DROP TABLE transcription_jobs;"
@@ -1396,6 +1397,212 @@ static void test_job_claim_race(void **state)
         seen[b.got[i]]++;
     for (int i = 1; i <= 40; i++)
         assert_int_equal(seen[i], 1);
+}
+
+static void request_init(struct recd_transcribe_request *q, unsigned rec, const char *url)
+{
+    memset(q, 0, sizeof *q);
+    sidn(q->sid, "RE", rec);
+    snprintf(q->callback_url, sizeof q->callback_url, "%s", url);
+    snprintf(q->callback_method, sizeof q->callback_method, "GET");
+    q->created_us = 700 + rec;
+}
+
+/* Takes the store of the fixture back to schema version 4 (before transcribe_requests), closed. */
+static void downgrade_to_v4(struct fx *f)
+{
+    f->ops->close(f->st);
+    f->st = NULL;
+    if (backend == &backends[0]) {
+        char path[256];
+        sqlite3 *db;
+        snprintf(path, sizeof path, "%s/recd.db", f->dir);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(
+            sqlite3_exec(db, "DROP TABLE transcribe_requests; PRAGMA user_version = 4;", NULL, NULL, NULL),
+            SQLITE_OK);
+        sqlite3_close(db);
+    } else {
+        char db[64];
+        pg_schema_name(db, sizeof db, f->dir);
+        pg_admin(db, "DROP TABLE transcribe_requests; UPDATE schema_version SET version = 4");
+    }
+}
+
+/*
+ * The transcribeCallback kept with a recording in progress (schema version 5): one per recording,
+ * only for a recording that exists and is not deleted, gone with its recording's delete and
+ * purge; and a store of version 4, with a job queued, gains the table without losing the job.
+ */
+static void test_transcribe_request(void **state)
+{
+    struct fx *f = *state;
+    struct recd_transcribe_request q, got;
+    struct recd_transcription_job j;
+    char sid[RECD_SID_LEN + 1];
+    int64_t n;
+    add_account(f, 1);
+    add_recording(f, 1, 1, 100);
+    enqueue(f, 1, 1, 1, 1000);
+    downgrade_to_v4(f);
+    assert_int_equal(backend->open(f->dir, &f->st), 0);
+    f->ops = f->st->ops;
+    sidn(sid, "TR", 1);
+    assert_int_equal(f->ops->job_get(f->st, sid, &j), 0);
+    assert_string_equal(j.callback_url, "http://127.0.0.1:9/cb/1");
+
+    struct recd_recording r;
+    recording_init(&r, 2, 1, 200);
+    snprintf(r.status, sizeof r.status, "in-progress");
+    r.media_size = 0;
+    r.media_sha256[0] = '\0';
+    r.transcribe = 1;
+    assert_int_equal(f->ops->begin(f->st), 0);
+    assert_int_equal(f->ops->recording_insert(f->st, &r), 0);
+    request_init(&q, 2, "https://app.example/tr?a=1&b=%20x");
+    assert_int_equal(f->ops->transcribe_request_put(f->st, &q), 0);
+    assert_int_equal(f->ops->commit(f->st), 0);
+    sidn(sid, "RE", 2);
+    assert_int_equal(f->ops->transcribe_request_get(f->st, sid, &got), 0);
+    assert_string_equal(got.sid, sid);
+    assert_string_equal(got.callback_url, "https://app.example/tr?a=1&b=%20x");
+    assert_string_equal(got.callback_method, "GET");
+    assert_int_equal(got.created_us, 702);
+    /* It outlives the recording's finish (the job is queued from it then), and a reopen. */
+    memcpy(r.status, "completed", 10);
+    r.media_size = 100;
+    memset(r.media_sha256, 'd', 64);
+    assert_int_equal(f->ops->recording_finish(f->st, &r), 0);
+    f->ops->close(f->st);
+    assert_int_equal(backend->open(f->dir, &f->st), 0);
+    f->ops = f->st->ops;
+    assert_int_equal(f->ops->transcribe_request_get(f->st, sid, &got), 0);
+
+    /* Refused, with nothing written: a second one; a bad method; a recording that does not exist,
+     * or is deleted; text that is not UTF-8. */
+    assert_int_equal(f->ops->transcribe_request_put(f->st, &q), RECD_E_EXISTS);
+    request_init(&q, 1, "http://x/");
+    snprintf(q.callback_method, sizeof q.callback_method, "PUT");
+    assert_int_equal(f->ops->transcribe_request_put(f->st, &q), RECD_E_BAD_INPUT);
+    request_init(&q, 9, "http://x/");
+    assert_int_equal(f->ops->transcribe_request_put(f->st, &q), RECD_E_NOT_FOUND);
+    request_init(&q, 1, "http://x/\xff");
+    assert_int_equal(f->ops->transcribe_request_put(f->st, &q), RECD_E_BAD_INPUT);
+    sidn(sid, "RE", 1);
+    assert_int_equal(f->ops->transcribe_request_get(f->st, sid, &got), RECD_E_NOT_FOUND);
+    add_recording(f, 3, 1, 300);
+    sidn(sid, "RE", 3);
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, 400), 0);
+    request_init(&q, 3, "http://x/");
+    assert_int_equal(f->ops->transcribe_request_put(f->st, &q), RECD_E_NOT_FOUND);
+
+    /* A delete takes it at once; purge takes what a delete left (none here) with the rows. */
+    sidn(sid, "RE", 2);
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, 800), 0);
+    assert_int_equal(f->ops->transcribe_request_get(f->st, sid, &got), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->purge_deleted(f->st, 1000, &n), 0);
+    assert_int_equal(n, 2);
+}
+
+/* A delete run by another handle while an enqueue holds its recording. */
+struct deleter {
+    struct recd_store *st;
+    char sid[RECD_SID_LEN + 1];
+    _Atomic int rc;
+};
+
+static void *delete_from_thread(void *p)
+{
+    struct deleter *d = p;
+    atomic_store(&d->rc, d->st->ops->recording_mark_deleted(d->st, d->sid, 9000));
+    return NULL;
+}
+
+/* Waits until a connection of the test's store waits for a lock (PostgreSQL), so that the race
+ * below is made to happen every time rather than by luck. SQLite has no such view: its writer
+ * waits in the busy handler, and the outcome must be the same whichever runs first. */
+static void wait_for_lock_waiter(struct fx *f)
+{
+    if (backend == &backends[0]) {
+        usleep(50 * 1000);
+        return;
+    }
+    char db[64], sql[256];
+    pg_schema_name(db, sizeof db, f->dir);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s' AND wait_event_type = 'Lock'",
+        db);
+    PGconn *c = PQconnectdb(getenv("RECD_TEST_PG"));
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    int n = 0;
+    for (int i = 0; i < 2000 && n == 0; i++) {
+        PGresult *r = PQexec(c, sql);
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        n = atoi(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        if (n == 0)
+            usleep(5 * 1000);
+    }
+    PQfinish(c);
+    assert_int_equal(n, 1);
+}
+
+/*
+ * A recording deleted while a transcription of it is being queued (issue 14): the delete waits
+ * for the enqueue's transaction and then removes what it committed, the transcription and its
+ * job, so that nothing of a deleted recording waits for purge. Twice each way: a plain enqueue,
+ * and the recorder's finish-and-enqueue in one transaction.
+ */
+static void test_job_delete_race(void **state)
+{
+    struct fx *f = *state;
+    struct recd_store *other = NULL;
+    struct recd_transcription t;
+    struct recd_transcription_job j;
+    int64_t q, r;
+    add_account(f, 1);
+    assert_int_equal(backend->open(f->dir, &other), 0);
+    for (unsigned round = 1; round <= 4; round++) {
+        int finishing = round % 2 == 0;
+        struct recd_recording rec;
+        recording_init(&rec, round, 1, 100);
+        if (finishing) {
+            snprintf(rec.status, sizeof rec.status, "in-progress");
+            rec.media_size = 0;
+            rec.media_sha256[0] = '\0';
+        }
+        assert_int_equal(f->ops->recording_insert(f->st, &rec), 0);
+        struct deleter d = {.st = other};
+        sidn(d.sid, "RE", round);
+        atomic_store(&d.rc, 1);
+
+        assert_int_equal(f->ops->begin(f->st), 0);
+        if (finishing) {
+            snprintf(rec.status, sizeof rec.status, "completed");
+            rec.media_size = 100;
+            memset(rec.media_sha256, 'c', 64);
+            assert_int_equal(f->ops->recording_finish(f->st, &rec), 0);
+        }
+        job_init(&t, &j, round, 1, round, 1000);
+        assert_int_equal(f->ops->transcription_enqueue(f->st, &t, &j), 0);
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, delete_from_thread, &d), 0);
+        wait_for_lock_waiter(f);
+        assert_int_equal(atomic_load(&d.rc), 1); /* still waiting */
+        assert_int_equal(f->ops->commit(f->st), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(atomic_load(&d.rc), 0);
+
+        assert_int_equal(f->ops->transcription_get(f->st, t.sid, &t, &f->text), RECD_E_NOT_FOUND);
+        assert_int_equal(f->ops->job_get(f->st, j.sid, &j), RECD_E_NOT_FOUND);
+        assert_int_equal(other->ops->job_get(other, j.sid, &j), RECD_E_NOT_FOUND);
+        assert_int_equal(f->ops->job_count(f->st, &q, &r), 0);
+        assert_int_equal(q + r, 0);
+        assert_int_equal(f->ops->recording_get(f->st, d.sid, &rec), 0);
+        assert_string_equal(rec.status, "deleted");
+    }
+    other->ops->close(other);
 }
 
 /* Numbers and calls (contract §7). */
@@ -2273,7 +2480,8 @@ static void test_pg_migrate(void **state)
     f->ops->close(f->st);
     f->st = NULL;
     pg_fx_db(f, db, sizeof db);
-    pg_admin(db, "DROP TABLE transcription_jobs; ALTER TABLE accounts DROP COLUMN transcribe;"
+    pg_admin(db, "DROP TABLE transcribe_requests; DROP TABLE transcription_jobs;"
+                 " ALTER TABLE accounts DROP COLUMN transcribe;"
                  " DROP TABLE calls; DROP TABLE numbers; DROP INDEX recordings_status;"
                  " ALTER TABLE recordings DROP COLUMN transcribe; UPDATE schema_version SET version = 1");
     assert_int_equal(backend->open(f->dir, &f->st), 0);
@@ -2289,7 +2497,7 @@ static void test_pg_migrate(void **state)
     pg_admin(db, "UPDATE schema_version SET version = 99");
     assert_int_equal(backend->open(f->dir, &st), RECD_E_IO);
     assert_null(st);
-    pg_admin(db, "UPDATE schema_version SET version = 4");
+    pg_admin(db, "UPDATE schema_version SET version = 5");
 }
 
 struct opener {
@@ -2453,6 +2661,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_retry_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_claim_race, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_delete_race, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transcribe_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version, setup, teardown),

@@ -1,0 +1,307 @@
+#!/usr/bin/python3
+"""The web console in headless Chromium, on a store of N recordings (issue 16).
+
+    make bench-console [N=100000] [QUICK=1]      (also the last part of `make bench`)
+    /usr/bin/python3 bench/console.py [--n N] [--dir DIR] [--results PATH] [--quick]
+
+Measures, against build/recd on bench.py's data set (build/bench/gen; one account, N recordings,
+20 of them 60 s long):
+
+- first list render: from the navigation to /console/ (signed in already in the tab, so the page
+  signs in from sessionStorage) to the first page of 50 rows in the table: the page's own
+  performance mark `recd:list-rendered`. The first load, then the median of the others.
+- waveform drawn: from the click that opens a 60 s recording to its waveform on the canvas
+  (`recd:open` to `recd:wave-drawn`): the first open of each recording (recd computes its peaks
+  on that request) and a second open (peaks kept).
+- page weight: the bytes of index.html, console.js and console.css as served, plain and gzip.
+- CPU: recd's and Chromium's (every process of it) CPU time per operation, which stays honest on
+  a busy machine where the elapsed times do not.
+
+Goals: each time under 300 ms, page weight under 60 KB. Nothing asserts on a timing; the exit
+status is non-zero only when the harness itself fails. Results go to the results file between
+this script's own markers.
+"""
+
+import argparse
+import base64
+import datetime as dt
+import gzip
+import http.client
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import children, cpu_seconds, free_port, wait_port  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MARK_BEGIN = "<!-- bench-console:begin %s (written by bench/console.py; edit outside the markers) -->"
+MARK_END = "<!-- bench-console:end %s -->"
+GOAL_MS = 300.0
+GOAL_WEIGHT = 60 * 1024
+
+
+def log(msg):
+    print("bench-console: " + msg, file=sys.stderr, flush=True)
+
+
+def dataset(base, n):
+    ds = os.path.join(base, "N%d" % n)
+    if not os.path.exists(os.path.join(ds, "READY")):
+        if os.path.exists(ds):
+            shutil.rmtree(ds)
+        os.makedirs(base, exist_ok=True)
+        log("building the data set: %d recordings in %s" % (n, ds))
+        subprocess.run([os.path.join(REPO, "build", "bench", "gen"), ds, str(n)], check=True)
+    with open(os.path.join(ds, "meta.json")) as f:
+        return ds, json.load(f)
+
+
+def browser(profile):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1280,1000", "--force-device-scale-factor=1", "--user-data-dir=" + profile):
+        opts.add_argument(arg)
+    service = Service("/usr/bin/chromedriver")
+    d = webdriver.Chrome(service=service, options=opts)
+    d.set_script_timeout(60)
+    return d, service.process.pid
+
+
+def wait(d, script, what, timeout=60.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = d.execute_script(script)
+        if v:
+            return v
+        time.sleep(0.01)
+    raise RuntimeError("timed out waiting for " + what)
+
+
+def mark(d, name):
+    return d.execute_script("var e = performance.getEntriesByName(arguments[0]); "
+                            "return e.length ? e[e.length - 1].startTime : null", name)
+
+
+class Run:
+    def __init__(self, a):
+        self.a = a
+        self.quick = a.quick
+        self.n = a.n or (2000 if a.quick else 100000)
+        self.renders = 3 if a.quick else 15
+        self.waves = 2 if a.quick else 10
+        self.recd_bin = os.path.abspath(a.recd or os.path.join(REPO, "build", "recd"))
+        self.base = os.path.abspath(a.dir)
+        self.rows = []
+
+    def get(self, path, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            c.request("GET", path, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            c.close()
+
+    def cpu(self):
+        return cpu_seconds([self.recd.pid]), cpu_seconds(self.chrome_pids())
+
+    def chrome_pids(self):
+        # chromedriver's children are Chromium's browser process; its children are the rest.
+        out, todo = [], [self.driver_pid]
+        while todo:
+            p = todo.pop()
+            kids = children(p)
+            out += kids
+            todo += kids
+        return out
+
+    def weight(self):
+        plain = gz = 0
+        for name in ("", "console.js", "console.css"):
+            st, h, body = self.get("/console/" + name)
+            assert st == 200, (name, st)
+            plain += len(body)
+            st, h, body = self.get("/console/" + name, {"Accept-Encoding": "gzip"})
+            assert st == 200 and h.get("Content-Encoding") == "gzip", name
+            gz += len(body)
+        self.weight_plain, self.weight_gz = plain, gz
+
+    def sign_in_storage(self, d):
+        d.get(self.url + "/console/blank")
+        d.execute_script("sessionStorage.setItem('recd.console', JSON.stringify(arguments[0]))",
+                         {"account": self.meta["account_sid"], "key": "", "secret": self.meta["auth_token"]})
+
+    def list_renders(self, d):
+        """Each: navigation to the page, signed in from sessionStorage, to 50 rows in the table."""
+        self.sign_in_storage(d)
+        times, c0 = [], self.cpu()
+        for i in range(self.renders):
+            d.get(self.url + "/console/")
+            wait(d, "return document.querySelectorAll('#rec-rows tr').length === 50", "the first page")
+            t = mark(d, "recd:list-rendered")
+            if t is None:
+                raise RuntimeError("no recd:list-rendered mark")
+            times.append(t)
+        c1 = self.cpu()
+        self.list_ms = times
+        self.list_cpu = [(c1[k] - c0[k]) * 1000 / self.renders for k in (0, 1)]
+
+    def open_by_filter(self, d, sid, call, day):
+        """Shows the one recording (its call on its day) in the list, ready to be clicked."""
+        d.execute_script("""
+            for (const [id, v] of Object.entries(arguments[0])) document.getElementById(id).value = v;
+            document.getElementById('rec-rows').dataset.page = '';
+            document.getElementById('f-apply').click();""", {"f-call": call, "f-from": day, "f-to": day})
+        wait(d, "return document.querySelector(\"#rec-rows tr[data-sid='%s']\")" % sid, "row " + sid)
+
+    def waveforms(self, d):
+        """Each: the click on a 60 s recording's row to its waveform drawn; first and second open."""
+        auth = "Basic " + base64.b64encode(("%s:%s" % (self.meta["account_sid"], self.meta["auth_token"]))
+                                           .encode()).decode()
+        sids = self.meta["long_sids"][:self.waves]
+        targets = []
+        for sid in sids:
+            st, _, body = self.get("/2010-04-01/Accounts/%s/Recordings/%s.json" % (self.meta["account_sid"], sid),
+                                   {"Authorization": auth})
+            r = json.loads(body)
+            day = dt.datetime.strptime(r["date_created"], "%a, %d %b %Y %H:%M:%S %z").strftime("%Y-%m-%d")
+            targets.append((sid, r["call_sid"], day))
+        self.sign_in_storage(d)
+        d.get(self.url + "/console/")
+        wait(d, "return document.querySelectorAll('#rec-rows tr').length === 50", "the first page")
+        first, again, cpu_first, cpu_again = [], [], [0.0, 0.0], [0.0, 0.0]
+        for rnd, out, cpu in ((0, first, cpu_first), (1, again, cpu_again)):
+            for sid, call, day in targets:
+                self.open_by_filter(d, sid, call, day)
+                c0 = self.cpu()
+                d.execute_script("document.querySelector(\"#rec-rows tr[data-sid='%s']\").click()" % sid)
+                wait(d, "return document.getElementById('wave-canvas').dataset.drawn === '%s'" % sid, "waveform")
+                c1 = self.cpu()
+                for k in (0, 1):
+                    cpu[k] += (c1[k] - c0[k]) * 1000 / len(targets)
+                ms = d.execute_script("var m = performance.getEntriesByName('recd:wave');"
+                                      "return m.length ? m[m.length - 1].duration : null")
+                out.append(ms)
+                d.execute_script("document.getElementById('p-close').click()")
+        self.wave_first, self.wave_again = first, again
+        self.wave_cpu_first, self.wave_cpu_again = cpu_first, cpu_again
+
+    def main(self):
+        self.ds, self.meta = dataset(self.base, self.n)
+        run_dir = os.path.join(self.base, "run")
+        os.makedirs(run_dir, exist_ok=True)
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        recd_log = open(os.path.join(run_dir, "recd-console.log"), "wb")
+        self.recd = subprocess.Popen([self.recd_bin, "serve", "--listen", "127.0.0.1:%d" % self.port,
+                                      "--data", os.path.join(self.ds, "data"), "--threads", "2"],
+                                     stdout=subprocess.DEVNULL, stderr=recd_log)
+        profile = tempfile.mkdtemp(prefix="recd-bench-chromium-")
+        d = None
+        try:
+            wait_port(self.port, self.recd, "recd")
+            self.weight()
+            d, self.driver_pid = browser(profile)
+            self.list_renders(d)
+            self.waveforms(d)
+        finally:
+            if d is not None:
+                d.quit()
+            shutil.rmtree(profile, ignore_errors=True)
+            if self.recd.poll() is None:
+                self.recd.send_signal(signal.SIGTERM)
+                try:
+                    self.recd.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self.recd.kill()
+                    self.recd.wait()
+        self.report()
+
+    def report(self):
+        med = statistics.median
+        rest = self.list_ms[1:] or self.list_ms
+        rows = [
+            ("first list render, first load", self.list_ms[0], None),
+            ("first list render, median of %d" % len(rest), med(rest), self.list_cpu),
+            ("waveform drawn, first open (peaks made)", med(self.wave_first), self.wave_cpu_first),
+            ("waveform drawn, again (peaks kept)", med(self.wave_again), self.wave_cpu_again),
+        ]
+        date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        try:
+            commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                    text=True).stdout.strip() or "unknown"
+        except FileNotFoundError:
+            commit = "unknown"
+        chrome = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.strip()
+        load = os.getloadavg()[0]
+        head = "console bench: N=%d%s, %s, commit %s, %d cores, load %.1f, %s" % (
+            self.n, " QUICK" if self.quick else "", date, commit, os.cpu_count(), load, chrome)
+        print(head)
+        print("%-42s %10s %22s %8s" % ("case", "time", "CPU recd / chromium", "goal"))
+        lines = ["## Console, N = %d%s" % (self.n, " (QUICK)" if self.quick else ""), "",
+                 "%s; `make bench-console`." % head.replace("console bench: ", ""), "",
+                 "| case | time | CPU per operation: recd / Chromium | goal < 300 ms |", "|---|---|---|---|"]
+        met = 0
+        for name, ms, cpu in rows:
+            ok = ms < GOAL_MS
+            met += ok
+            c = "%.1f / %.0f ms" % (cpu[0], cpu[1]) if cpu else "-"
+            print("%-42s %8.0f ms %22s %8s" % (name, ms, c, "PASS" if ok else "FAIL"))
+            lines.append("| %s | %.0f ms | %s | %s |" % (name, ms, c, "PASS" if ok else "FAIL"))
+        ok = self.weight_plain < GOAL_WEIGHT
+        met += ok
+        print("%-42s %8.1f KB %22s %8s" % ("page weight (HTML+JS+CSS)", self.weight_plain / 1024,
+                                          "gzip %.1f KB" % (self.weight_gz / 1024), "PASS" if ok else "FAIL"))
+        lines.append("| page weight (HTML+JS+CSS) | %.1f KB (gzip %.1f KB) | - | %s (< 60 KB) |" % (
+            self.weight_plain / 1024, self.weight_gz / 1024, "PASS" if ok else "FAIL"))
+        print("%d of %d targets met" % (met, len(rows) + 1))
+        lines += ["", "Every list render: %s ms. Waveforms, first opens: %s ms; again: %s ms." % (
+            ", ".join("%.0f" % t for t in self.list_ms), ", ".join("%.0f" % t for t in self.wave_first),
+            ", ".join("%.0f" % t for t in self.wave_again)), ""]
+        if not self.a.no_write:
+            write_results(self.a.results, "N=%d%s" % (self.n, " QUICK" if self.quick else ""), "\n".join(lines))
+
+
+def write_results(path, key, body):
+    begin, end = MARK_BEGIN % key, MARK_END % key
+    text = open(path).read() if os.path.exists(path) else "# recd benchmark results\n"
+    block = begin + "\n" + body + end + "\n"
+    if begin in text and end in text:
+        a = text.index(begin)
+        b = text.index(end) + len(end)
+        text = text[:a] + block.rstrip("\n") + text[b:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    log("results written to %s" % path)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=0, help="recordings in the data set (default 100000; QUICK 2000)")
+    p.add_argument("--dir", default=os.environ.get("RECD_BENCH_DIR", "/var/tmp/recd-bench"),
+                   help="data sets and the run folder")
+    p.add_argument("--results", default=os.environ.get("RECD_BENCH_RESULTS", os.path.join(REPO, "bench", "RESULTS.md")),
+                   help="the results file")
+    p.add_argument("--quick", action="store_true", help="a small run that checks the harness")
+    p.add_argument("--no-write", action="store_true", help="print the table, leave the results file alone")
+    p.add_argument("--recd", default=None, help="the recd binary (default build/recd)")
+    Run(p.parse_args()).main()
+
+
+if __name__ == "__main__":
+    main()

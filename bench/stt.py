@@ -1,0 +1,507 @@
+#!/usr/bin/python3
+"""Transcription (contract section 8) in `make bench`: the built-in engine's speed, and what busy
+transcription workers cost the API's list page.
+
+    make bench [QUICK=1]            (the third part of it)
+    /usr/bin/python3 bench/stt.py [--quick] [--seconds S] [--workers W] [--rounds R] [--no-write]
+
+1. Engine speed. build/bench/stt_speed loads PocketSphinx once, as a transcription worker does,
+   and transcribes each file R times, timing the process's CPU (user + system) around each
+   transcription (resampling included, reading the WAV not). The files are Debian's
+   pocketsphinx-testdata recordings that have reference transcripts (real speakers, 16 kHz), then
+   the same clips at telephone quality (300-3400 Hz, 8 kHz, through G.711 u-law and back to 16-bit
+   PCM: what every call recording is; upsampled to 16 kHz by the engine). Reported: seconds of
+   audio per CPU second ("x real time per core") and its inverse, the real-time factor; the word
+   error rate against the reference transcripts; and whether every run gave the same words.
+
+2. The list page with every transcription worker busy, A/B in one run. build/recd serve
+   --threads 2 --transcribe-workers W on a data folder of its own (200 short recordings, and W
+   telephone-quality recordings of 60 s of speech); wrk -t2 -c64 on the account's list page 0
+   with the workers idle (A) and with every worker decoding (B: 2 W transcriptions of the 60 s
+   recordings queued just before, and cancelled after), A B A B. Reported per phase: req/s, p50,
+   p99, the CPU per request of the HTTP side alone (every thread of recd but the recd-stt
+   workers, from /proc/PID/task), and the CPU the workers got during the phase. "Busy" means
+   every worker holds a job, start to end of the phase (checked: a phase where one ran out is
+   INVALID); how much CPU it then gets is the scheduler's call, at the workers' nice value (10 by
+   default; a second server at nice 0 is measured for comparison in a full run). wrk saturates
+   the machine, so at nice 10 the workers get little: requests come first by design. The result
+   row compares B's p99 with A's (issue 13: no worse than 1.2x).
+
+Environment: RECD_BENCH_DIR (run folder, default /var/tmp/recd-bench), RECD_BENCH_RESULTS (default
+bench/RESULTS.md). Nothing here asserts on timings; the exit status is non-zero only when the
+harness itself failed.
+"""
+
+import argparse
+import base64
+import datetime as dt
+import http.client
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+import wave
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTDATA = "/usr/share/pocketsphinx/test/data"
+MARK_BEGIN = "<!-- bench-stt:begin %s (written by bench/stt.py; edit outside the markers) -->"
+MARK_END = "<!-- bench-stt:end %s -->"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+API = "/2010-04-01"
+
+
+def log(msg):
+    print("bench-stt: " + msg, file=sys.stderr, flush=True)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def thread_cpu(pid):
+    """(CPU seconds of the recd-stt threads, CPU seconds of every other thread) of process pid."""
+    stt = other = 0.0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                raw = f.read()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        if name == "recd-stt":
+            stt += cpu
+        else:
+            other += cpu
+    return stt, other
+
+
+def references():
+    """{file: reference words} for the testdata recordings that have a transcript."""
+    out = {}
+    for folder, trans in (("librivox", "transcription"), ("cards", "cards.transcription")):
+        with open(os.path.join(TESTDATA, folder, trans)) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    text, _, fid = line.rpartition("(")
+                    words = [w for w in text.split() if w not in ("<s>", "</s>")]
+                    out[os.path.join(TESTDATA, folder, fid.rstrip(")").strip() + ".wav")] = words
+    return out
+
+
+def edits(ref, hyp):
+    """Word-level edit distance (the word error rate's numerator)."""
+    d = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, d[0] = d[0], i
+        for j, h in enumerate(hyp, 1):
+            cur = min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
+            prev, d[j] = d[j], cur
+    return d[len(hyp)]
+
+
+def telephone(src, dst):
+    """src band-limited to telephone quality: 300-3400 Hz, 8 kHz, G.711 u-law, back to 16-bit PCM."""
+    ul = dst + ".ul.wav"
+    subprocess.run(["sox", src, "-r", "8000", "-e", "u-law", ul, "sinc", "300-3400"], check=True,
+                   capture_output=True)
+    subprocess.run(["sox", ul, "-e", "signed-integer", "-b", "16", dst], check=True, capture_output=True)
+    os.unlink(ul)
+
+
+def wav_frames(path):
+    with wave.open(path) as w:
+        return w.getframerate(), w.readframes(w.getnframes())
+
+
+def write_wav(path, rate, frames):
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+
+
+# ------------------------------------------------------------------------------ engine speed
+
+def engine_speed(files, refs, repeat, label):
+    """Runs stt_speed on files (refs: each one's reference words, in order); a summary row."""
+    out = subprocess.run([os.path.join(REPO, "build", "bench", "stt_speed"), "--repeat", str(repeat)] + files,
+                         capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        raise RuntimeError("stt_speed: %s" % out.stderr.strip())
+    load = re.search(r"^LOAD cpu_s=([\d.]+) wall_s=([\d.]+)$", out.stdout, re.M)
+    rows = [dict((k, float(v)) for k, v in re.findall(r"(\w+)=([\d.]+)", line))
+            for line in out.stdout.splitlines() if line.startswith("FILE ")]
+    texts = [line[5:].split() for line in out.stdout.splitlines() if line.startswith("TEXT")]
+    if len(rows) != len(files) * repeat:
+        raise RuntimeError("stt_speed printed %d results for %d" % (len(rows), len(files) * repeat))
+    audio = sum(r["audio_s"] for r in rows)
+    cpu = sum(r["cpu_s"] for r in rows)
+    wall = sum(r["wall_s"] for r in rows)
+    # The engine is deterministic (the same words every run, which the unit test asserts), so the
+    # first run of each file is its transcript.
+    hyps = texts[::repeat]
+    wer = sum(edits(r, h) for r, h in zip(refs, hyps)) / sum(len(r) for r in refs)
+    res = {"label": label, "files": len(files), "repeat": repeat, "audio_s": audio, "cpu_s": cpu, "wer": wer,
+           "same": all(texts[i] == texts[i - i % repeat] for i in range(len(texts))),
+           "wall_s": wall, "x_rt": audio / cpu, "rtf": cpu / audio,
+           "words": sum(r["words"] for r in rows) / repeat,
+           "load_cpu_s": float(load.group(1)), "load_wall_s": float(load.group(2))}
+    log("  %-40s %6.1f s of audio, %6.2f s CPU: %5.2f x real time per core (RTF %.3f), WER %.3f" %
+        (label, audio, cpu, res["x_rt"], res["rtf"], wer))
+    return res
+
+
+# ----------------------------------------------------------------------- busy workers, A/B
+
+class Recd:
+    def __init__(self, binary, data, workers, nice, lease, run_dir):
+        self.lease = lease
+        self.bin = binary
+        self.data = data
+        self.workers = workers
+        self.nice = nice
+        self.run_dir = run_dir
+        self.proc = None
+
+    def cli(self, *args):
+        out = subprocess.run([self.bin] + list(args) + ["--data", self.data], capture_output=True, text=True,
+                             timeout=600)
+        if out.returncode != 0:
+            raise RuntimeError("recd %s: %s" % (args[0], out.stderr.strip()))
+        return out.stdout
+
+    def start(self):
+        self.port = free_port()
+        self.log_path = os.path.join(self.run_dir, "recd-nice%d.log" % self.nice)
+        self.log = open(self.log_path, "wb")
+        # The lease sets how often a busy worker writes to the store (a renewal every third of
+        # it), which empties the page caches: the default (30 s) in a full run; QUICK shortens it
+        # so that a cancelled job's worker notices within a second.
+        self.proc = subprocess.Popen([self.bin, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data",
+                                      self.data, "--threads", "2", "--transcribe-workers", str(self.workers),
+                                      "--transcribe-lease-seconds", str(self.lease), "--transcribe-nice", str(self.nice)],
+                                     stdout=subprocess.DEVNULL, stderr=self.log)
+        end = time.time() + 20
+        while time.time() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError("recd serve exited with %s" % self.proc.returncode)
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("recd serve did not listen")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def request(port, method, path, auth):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        c.request(method, path, headers={"Authorization": auth})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def run_wrk(url, seconds, auth):
+    out = subprocess.run(["wrk", "-t2", "-c64", "-d%ds" % seconds, "--latency", "-H", "Authorization: " + auth,
+                          url], capture_output=True, text=True, timeout=seconds + 60)
+    if out.returncode != 0:
+        raise RuntimeError("wrk failed: %s" % out.stderr.strip())
+    t = out.stdout
+
+    def ms(text):
+        m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+        return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}[m.group(2)]
+    res = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)),
+           "p50": ms(re.search(r"\s50%\s+(\S+)", t).group(1)),
+           "p99": ms(re.search(r"\s99%\s+(\S+)", t).group(1)),
+           "requests": int(re.search(r"(\d+) requests in", t).group(1))}
+    se = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+    nx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+    res["errors"] = (sum(int(x) for x in se.groups()) if se else 0) + (int(nx.group(1)) if nx else 0)
+    return res
+
+
+class Busy:
+    """Phases A (workers idle) and B (every worker decoding), alternately, on one server."""
+
+    def __init__(self, a, run_dir):
+        self.a = a
+        self.run_dir = run_dir
+        self.seconds = a.seconds or (2 if a.quick else 10)
+        self.workers = a.workers
+        self.binary = os.path.abspath(a.recd or os.path.join(REPO, "build", "recd"))
+        self.lease = 3 if a.quick else 30
+        self.recd = Recd(self.binary, os.path.join(run_dir, "data"), self.workers, 10, self.lease, run_dir)
+        self.phases = []
+
+    def prepare(self, tel_files):
+        acc = json.loads(self.recd.cli("account", "create", "--name", "bench-stt"))
+        self.acc, self.auth = acc["sid"], "Basic " + base64.b64encode(
+            ("%s:%s" % (acc["sid"], acc["auth_token"])).encode()).decode()
+        short = os.path.join(self.run_dir, "short")
+        os.makedirs(short)
+        files = []
+        for i in range(200):
+            p = os.path.join(short, "s%03d.wav" % i)
+            write_wav(p, 8000, struct.pack("<800h", *[int(3000 * math.sin(2 * math.pi * (200 + i) * k / 8000))
+                                                     for k in range(800)]))
+            files.append(p)
+        self.recd.cli("import", "--account", self.acc, *files)
+        # 60 s of telephone-quality speech: the testdata clips end to end, over and over.
+        frames = b""
+        for f in tel_files:
+            frames += wav_frames(f)[1]
+        long_frames = (frames * (1 + 60 * 8000 * 2 // len(frames)))[:60 * 8000 * 2]
+        longs = []
+        for i in range(self.workers):
+            p = os.path.join(self.run_dir, "long%d.wav" % i)
+            write_wav(p, 8000, long_frames)
+            longs.append(p)
+        out = self.recd.cli("import", "--account", self.acc, *longs)
+        self.long_sids = re.findall(r'"sid":\s*"(RE[0-9a-f]{32})"', out)
+        if len(self.long_sids) != self.workers:
+            raise RuntimeError("import printed %d sids" % len(self.long_sids))
+        self.list_path = "%s/Accounts/%s/Recordings.json" % (API, self.acc)
+
+    def settle(self, timeout=120):
+        """Waits until the workers use no CPU (their jobs ended or were cancelled)."""
+        end = time.time() + timeout
+        last = thread_cpu(self.recd.proc.pid)[0]
+        while time.time() < end:
+            time.sleep(0.5)
+            now = thread_cpu(self.recd.proc.pid)[0]
+            if now - last < 0.02:
+                return
+            last = now
+        raise RuntimeError("the transcription workers did not go idle")
+
+    def queue(self):
+        out = self.recd.cli("transcribe", *(self.long_sids * 2))
+        return re.findall(r'"sid":\s*"(TR[0-9a-f]{32})"', out)
+
+    def cancel(self, trs):
+        """Deletes transcriptions (which cancels their jobs); how many had ended already."""
+        done = 0
+        for tr in trs:
+            path = "%s/Accounts/%s/Transcriptions/%s.json" % (API, self.acc, tr)
+            st, body = request(self.recd.port, "GET", path, self.auth)
+            done += st == 200 and json.loads(body)["status"] != "in-progress"
+            request(self.recd.port, "DELETE", path, self.auth)
+        self.settle()
+        return done
+
+    def warm_up(self):
+        """Every worker loads its decoder (the first job it takes does): not part of any phase."""
+        trs = self.queue()
+        end = time.time() + 300
+        while time.time() < end:
+            with open(self.recd.log_path, "rb") as f:
+                if f.read().count(b"engine loaded") >= self.workers:
+                    break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("the transcription workers did not load their engines")
+        self.cancel(trs)
+        run_wrk("http://127.0.0.1:%d%s" % (self.recd.port, self.list_path), 1, self.auth)
+
+    def phase(self, busy):
+        trs = []
+        if busy:
+            trs = self.queue()
+            # Idle workers look for work every second: wait until all of them are decoding.
+            end = time.time() + 30
+            s0 = thread_cpu(self.recd.proc.pid)[0]
+            while thread_cpu(self.recd.proc.pid)[0] - s0 < 0.3 * self.workers and time.time() < end:
+                time.sleep(0.1)
+            time.sleep(0.5)
+        pid = self.recd.proc.pid
+        s0, h0 = thread_cpu(pid)
+        r = run_wrk("http://127.0.0.1:%d%s" % (self.recd.port, self.list_path), self.seconds, self.auth)
+        s1, h1 = thread_cpu(pid)
+        r.update(phase="B" if busy else "A", cpu_us=(h1 - h0) * 1e6 / max(1, r["requests"]),
+                 stt_cores=(s1 - s0) / self.seconds, load=loadavg(), nice=self.recd.nice)
+        if busy:
+            r["jobs"] = len(trs)
+            r["jobs_done"] = self.cancel(trs)
+        self.phases.append(r)
+        log("  %s %-5s nice %2d %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  http cpu %6.1f us/req  workers %.2f cores%s" %
+            (r["phase"], "busy" if busy else "idle", self.recd.nice, r["rps"], r["p50"], r["p99"], r["cpu_us"], r["stt_cores"],
+             "  (%d of %d jobs ended during the phase)" % (r["jobs_done"], r["jobs"]) if busy else ""))
+        return r
+
+    def run(self, rounds, nice=10):
+        self.recd = Recd(self.binary, os.path.join(self.run_dir, "data"), self.workers, nice, self.lease,
+                         self.run_dir)
+        self.recd.start()
+        try:
+            self.warm_up()
+            for _ in range(rounds):
+                self.phase(False)
+                self.phase(True)
+        finally:
+            self.recd.stop()
+
+
+# --------------------------------------------------------------------------------- report
+
+def commit():
+    try:
+        c = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return c + ("-dirty" if dirty else "")
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown"
+
+
+def report(a, speed, busy, started, load_before):
+    A = [p for p in busy.phases if p["phase"] == "A" and p["nice"] == 10]
+    B = [p for p in busy.phases if p["phase"] == "B" and p["nice"] == 10]
+    agg = lambda ps, k, f=statistics.mean: f(p[k] for p in ps)
+    p99a, p99b = agg(A, "p99", max), agg(B, "p99", max)
+    lines = ["## Transcription%s, %s" % (" (QUICK)" if a.quick else "", started.strftime("%Y-%m-%d %H:%M UTC")), "",
+             "- commit `%s`, %d cores (`nproc`), Linux %s" % (commit(), os.cpu_count(), os.uname().release),
+             "- load average before the run: %s, after: %s; run took %.0f s" %
+             (load_before, loadavg(), (dt.datetime.now(dt.timezone.utc) - started).total_seconds()),
+             "- engine: PocketSphinx (Debian's 5prealpha, en-us model), release build, one decoder loaded once "
+             "(%.2f s CPU, %.2f s wall to load)" % (speed[0]["load_cpu_s"], speed[0]["load_wall_s"]), "",
+             "Engine speed (build/bench/stt_speed; CPU of the process around each transcription, resampling "
+             "included):", "",
+             "| audio | files x runs | audio s | CPU s | x real time per core | real-time factor | WER | same words every run |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s in speed:
+        lines.append("| %s | %d x %d | %.1f | %.2f | %.2f | %.3f | %.3f | %s |" %
+                     (s["label"], s["files"], s["repeat"], s["audio_s"], s["cpu_s"], s["x_rt"], s["rtf"], s["wer"],
+                      "yes" if s["same"] else "NO"))
+    lines += ["", "List page 0 (`wrk -t2 -c64 -d%ds`, cached page of 50, Basic auth) with the %d transcription "
+              "worker%s idle (A) and all decoding 60 s telephone recordings (B), alternately on one "
+              "`recd serve --threads 2 --transcribe-workers %d --transcribe-lease-seconds %d`; http CPU: every "
+              "recd thread but the workers, per request; workers: their CPU during the phase, in cores:" %
+              (busy.seconds, busy.workers, "" if busy.workers == 1 else "s", busy.workers, busy.lease), "",
+              "A busy phase starts once every worker is decoding; each worker then holds a job to the end "
+              "of the phase, runnable all along, and gets what CPU the scheduler gives it at its nice value.", "",
+              "| phase | workers' nice | req/s | p50 ms | p99 ms | http CPU us/req | workers (cores) | errors | load |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for p in busy.phases:
+        lines.append("| %s %s | %d | %.0f | %.2f | %.2f | %.1f | %.2f | %d | %s |" %
+                     (p["phase"], "busy" if p["phase"] == "B" else "idle", p["nice"], p["rps"], p["p50"], p["p99"],
+                      p["cpu_us"], p["stt_cores"], p["errors"], p["load"]))
+    if any(p["nice"] == 0 for p in busy.phases):
+        lines += ["", "The rows at nice 0 are a second server with `--transcribe-nice 0` (the workers at the HTTP "
+                  "threads' priority), for comparison with the default (10)."]
+    # A B phase counts only if every worker had a job from its start to its end.
+    held = all(p["jobs"] - p["jobs_done"] >= busy.workers for p in B)
+    ok = p99b <= 1.2 * p99a and all(p["errors"] == 0 for p in A + B)
+    lines += ["", "| result | busy / idle | target | |", "|---|---|---|---|",
+              "| list p99 (worst of the runs) | %.2f ms / %.2f ms = %.2fx | <= 1.2x | %s |" %
+              (p99b, p99a, p99b / p99a, ("PASS" if ok else "FAIL") if held else "INVALID (a worker ran out of work)"),
+              "| list req/s (mean) | %.0f / %.0f = %.2fx | | |" % (agg(B, "rps"), agg(A, "rps"),
+                                                                  agg(B, "rps") / agg(A, "rps")),
+              "| http CPU per request (mean) | %.1f us / %.1f us = %.2fx | | |" %
+              (agg(B, "cpu_us"), agg(A, "cpu_us"), agg(B, "cpu_us") / agg(A, "cpu_us"))]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(path, key, body):
+    begin, end = MARK_BEGIN % key, MARK_END % key
+    text = open(path).read() if os.path.exists(path) else "# recd benchmark results\n"
+    block = begin + "\n" + body + end + "\n"
+    if begin in text and end in text:
+        i, j = text.index(begin), text.index(end) + len(end) + 1
+        text = text[:i] + block + text[j:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="a check of the harness: 2 clips, one worker, 2 s phases, one round")
+    ap.add_argument("--seconds", type=int, default=0, help="wrk seconds per phase (10; quick 2)")
+    ap.add_argument("--workers", type=int, default=0, help="transcription workers (the cores; quick 1)")
+    ap.add_argument("--rounds", type=int, default=0, help="A/B rounds (2; quick 1)")
+    ap.add_argument("--repeat", type=int, default=0, help="engine runs per file (3; quick 1)")
+    ap.add_argument("--recd", help="the recd binary (build/recd)")
+    ap.add_argument("--no-write", action="store_true", help="print the report, leave RESULTS.md alone")
+    a = ap.parse_args()
+    a.workers = a.workers or (1 if a.quick else os.cpu_count())
+    started = dt.datetime.now(dt.timezone.utc)
+    load_before = loadavg()
+    base = os.path.abspath(os.environ.get("RECD_BENCH_DIR", "/var/tmp/recd-bench"))
+    run_dir = os.path.join(base, "stt")
+    if os.path.exists(run_dir):
+        shutil.rmtree(run_dir)
+    os.makedirs(run_dir)
+
+    ref_words = references()
+    refs = sorted(ref_words)
+    if a.quick:
+        refs = [refs[0], refs[-1]]
+    tel = []
+    for f in refs:
+        dst = os.path.join(run_dir, "tel-" + os.path.basename(f))
+        telephone(f, dst)
+        tel.append(dst)
+    repeat = a.repeat or (1 if a.quick else 3)
+    log("engine speed: %d files, %d run%s each" % (len(refs), repeat, "" if repeat == 1 else "s"))
+    words = [ref_words[f] for f in refs]
+    speed = [engine_speed(refs, words, repeat, "16 kHz speech (pocketsphinx-testdata)"),
+             engine_speed(tel, words, repeat, "8 kHz telephone speech (same clips), upsampled")]
+
+    busy = Busy(a, run_dir)
+    busy.prepare(tel)
+    rounds = a.rounds or (1 if a.quick else 2)
+    log("list page 0 with %d worker%s idle (A) and busy (B), %d s each, %d round%s" %
+        (busy.workers, "" if busy.workers == 1 else "s", busy.seconds, rounds, "" if rounds == 1 else "s"))
+    busy.run(rounds)
+    if not a.quick:
+        log("the same with the workers at nice 0, one round")
+        busy.run(1, nice=0)
+
+    body = report(a, speed, busy, started, load_before)
+    print(body)
+    if not a.no_write:
+        path = os.environ.get("RECD_BENCH_RESULTS", os.path.join(REPO, "bench", "RESULTS.md"))
+        write_results(path, "quick" if a.quick else "full", body)
+        log("results written to %s" % path)
+
+
+if __name__ == "__main__":
+    main()

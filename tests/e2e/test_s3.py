@@ -1,0 +1,512 @@
+"""Media on S3 (contract section 9, issue 14): recd's S3 backend against the real test server
+(scripts/s3-test-server.sh, which checks Signature V4) and against tests/e2e/s3fake.py where a
+test must see or bend what recd sends: libcurl's signatures recomputed by botocore, ranges passed
+through, 500s.  Two `recd serve` nodes on one PostgreSQL database and one bucket, kill -9 mid
+import, and the faults: an unreachable bucket, 500s, wrong credentials, bad locations."""
+
+import datetime
+import hashlib
+import os
+import signal
+import struct
+import subprocess
+import threading
+import time
+import unittest.mock
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from conftest import (RECD_BIN, S3_BUCKET, S3_CREDS, Recd, Server, acct_path, pg_admin_url, pg_sql,
+                      s3_endpoint, s3_location)
+from s3fake import FakeS3
+
+botocore = pytest.importorskip("botocore")
+import botocore.auth  # noqa: E402
+import botocore.awsrequest  # noqa: E402
+import botocore.credentials  # noqa: E402
+
+SECRET = "fake-secret-" + uuid.uuid4().hex  # distinctive, so a leak would be found in any log
+FAKE_CREDS = {"AWS_ACCESS_KEY_ID": "AKIDRECDTEST", "AWS_SECRET_ACCESS_KEY": SECRET}
+
+
+def run(args, env, timeout=120):
+    full = dict(os.environ)
+    full.pop("RECD_MEDIA", None)
+    full.update(env)
+    return subprocess.run([str(RECD_BIN)] + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=timeout, env=full)
+
+
+def ok(args, env, timeout=120):
+    r = run(args, env, timeout)
+    assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return r
+
+
+def account(data, media, env, store=None):
+    extra = ["--store", store] if store else []
+    import json
+    r = ok(["account", "create", "--data", data, "--media", media] + extra, env)
+    j = json.loads(r.stdout)
+    return j["sid"], (j["sid"], j["auth_token"])
+
+
+def import_files(data, media, env, acc, files, store=None):
+    import json
+    extra = ["--store", store] if store else []
+    r = ok(["import", "--account", acc, "--data", data, "--media", media] + extra + [str(f) for f in files], env)
+    return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+
+def serve(tmp_path, data, media, env, store=None, name="node"):
+    args = ["--media", media] + (["--store", store] if store else [])
+    srv = Server(data, tmp_path / ("%s.log" % name), serve_args=args, env=env)
+    srv.cli = _Cli(data, media, store, env)
+    return srv.start()
+
+
+class _Cli(Recd):
+    """The server's CLI with its media (and store) location."""
+
+    def __init__(self, data, media, store, env):
+        super().__init__(data)
+        self._media, self._store, self._env = media, store, env
+
+    def cmd(self, *args):
+        return ([str(RECD_BIN)] + [str(a) for a in args] + ["--data", str(self.data), "--media", self._media]
+                + (["--store", self._store] if self._store else []))
+
+    def run(self, *args, timeout=60, env=None):
+        full = dict(os.environ)
+        full.update(self._env)
+        full.update(env or {})
+        return subprocess.run(self.cmd(*args), capture_output=True, text=True, timeout=timeout, env=full)
+
+
+def big_wav(path, nbytes):
+    """A silent 8 kHz mono WAV of about nbytes (sizes are the header's, so it is valid)."""
+    data = nbytes - 44
+    hdr = (b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
+           + b"data" + struct.pack("<I", data))
+    with open(path, "wb") as f:
+        f.write(hdr)
+        f.truncate(nbytes)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fake():
+    f = FakeS3()
+    yield f
+    f.close()
+
+
+@pytest.fixture(scope="module")
+def real_env():
+    return dict(S3_CREDS)
+
+
+# --------------------------------------------------------------------------- signatures
+
+
+def botocore_authorization(method, path, headers, body, region, key_id, secret):
+    """The Authorization botocore's S3 signer gives the same request, signing the headers that
+    libcurl signed (its SignedHeaders list), at the same instant (its X-Amz-Date)."""
+    auth = headers["Authorization"]
+    signed = auth.split("SignedHeaders=")[1].split(",")[0].split(";")
+    lower = {k.lower(): v for k, v in headers.items()}
+    hdrs = {k: lower[k] for k in signed if k != "host"}
+    req = botocore.awsrequest.AWSRequest(method=method, url="http://%s%s" % (lower["host"], path), data=body,
+                                         headers=hdrs)
+    when = datetime.datetime.strptime(lower["x-amz-date"], "%Y%m%dT%H%M%SZ")
+    signer = botocore.auth.S3SigV4Auth(botocore.credentials.Credentials(key_id, secret), "s3", region)
+    with unittest.mock.patch("botocore.auth.datetime") as dtm:
+        dtm.datetime.utcnow.return_value = when
+        signer.add_auth(req)
+    return req.headers["Authorization"]
+
+
+def test_signatures_match_botocore(tmp_path, fake, make_wav):
+    """Every kind of request recd makes (PUT with Content-MD5, multipart upload: initiate, parts,
+    complete; GET, ranged GET, HEAD, DELETE, both listings) carries the Authorization header that
+    botocore's signer computes for the same request: same canonical request, same signature."""
+    data = tmp_path / "d"
+    media = fake.location("sig")
+    acc, creds = account(data, media, FAKE_CREDS)
+    small = make_wav(0.5)
+    large = big_wav(tmp_path / "large.wav", 17 << 20)  # over the multipart size: two parts
+    recs = import_files(data, media, FAKE_CREDS, acc, [small, large])
+    srv = serve(tmp_path, data, media, FAKE_CREDS, name="sig")
+    try:
+        sid = recs[0]["sid"]
+        r = srv.get(acct_path(acc) + "/Recordings/%s.wav" % sid, headers={"Range": "bytes=10-99"})
+        assert r.status_code == 206 and r.content == small.read_bytes()[10:100]
+        assert srv.get(acct_path(acc) + "/Recordings/%s.mp3" % sid).status_code == 200
+        assert srv.request("DELETE", acct_path(acc) + "/Recordings/%s.json" % sid, auth=creds).status_code == 204
+    finally:
+        srv.stop()
+    ok(["fsck", "--repair", "--data", data, "--media", media], FAKE_CREDS)
+    seen = fake.taken()
+    kinds = set()
+    for method, path, headers, body in seen:
+        q = urlsplit(path).query
+        kind = method + ("?" + "&".join(sorted(p.split("=")[0] for p in q.split("&"))) if q else "")
+        kind += " Range" if "Range" in headers else ""
+        kinds.add(kind)
+        assert headers["Authorization"] == botocore_authorization(method, path, headers, body, "eu-west-3",
+                                                                  FAKE_CREDS["AWS_ACCESS_KEY_ID"], SECRET), path
+        assert "AWS4-HMAC-SHA256 Credential=AKIDRECDTEST/" in headers["Authorization"]
+        assert "/eu-west-3/s3/aws4_request" in headers["Authorization"]
+    for want in ("PUT", "POST?uploads", "PUT?partNumber&uploadId", "POST?uploadId", "GET", "GET Range", "HEAD",
+                 "DELETE", "GET?list-type&max-keys&prefix", "GET?max-uploads&prefix&uploads"):
+        assert want in kinds, (want, sorted(kinds))
+    # The secret signs; it is never sent nor logged.
+    assert all(SECRET not in str(h) for _, _, h, _ in seen)
+    assert SECRET not in (tmp_path / "sig.log").read_text()
+
+
+def test_range_is_passed_through(tmp_path, fake):
+    """A Range request reads only that range from the bucket (a ranged GET after a HEAD), never the
+    whole object; a 304 reads nothing but the HEAD."""
+    data = tmp_path / "d"
+    media = fake.location("range")
+    acc, creds = account(data, media, FAKE_CREDS)
+    wav = big_wav(tmp_path / "r.wav", 300000)
+    rec = import_files(data, media, FAKE_CREDS, acc, [wav])[0]
+    srv = serve(tmp_path, data, media, FAKE_CREDS, name="range")
+    try:
+        fake.taken()
+        path = acct_path(acc) + "/Recordings/%s.wav" % rec["sid"]
+        r = srv.get(path, headers={"Range": "bytes=-1000"})
+        assert r.status_code == 206 and r.headers["Content-Range"] == "bytes 299000-299999/300000"
+        assert r.content == wav.read_bytes()[-1000:]
+        got = [(m, h.get("Range")) for m, p, h, _ in fake.taken()]
+        assert got == [("HEAD", None), ("GET", "bytes=299000-299999")], got
+        etag = r.headers["ETag"]
+        r = srv.get(path, headers={"If-None-Match": etag})
+        assert r.status_code == 304
+        assert [m for m, _, _, _ in fake.taken()] == ["HEAD"]
+        r = srv.get(path, headers={"Range": "bytes=400000-"})
+        assert r.status_code == 416 and r.headers["Content-Range"] == "bytes */300000"
+    finally:
+        srv.stop()
+
+
+# --------------------------------------------------------------------------- the real server
+
+
+def test_import_serve_delete_fsck_on_s3(tmp_path, real_env, make_wav):
+    """Against the S3 server that checks signatures: import, the WAV whole and in ranges, an MP3
+    and a mono downmix made once and stored as objects, DELETE removing every object, and fsck
+    finding orphan and missing objects."""
+    data = tmp_path / "d"
+    prefix = "e2e-" + uuid.uuid4().hex[:12]
+    media = s3_location(prefix)
+    acc, creds = account(data, media, real_env)
+    stereo = make_wav(1.0, channels=2)
+    mono = make_wav(0.6)
+    recs = import_files(data, media, real_env, acc, [stereo, mono])
+    srv = serve(tmp_path, data, media, real_env, name="real")
+    s3 = Bucket(real_env)
+    try:
+        base = acct_path(acc) + "/Recordings/"
+        sid = recs[0]["sid"]
+        assert srv.get(base + sid + ".wav").content == stereo.read_bytes()
+        r = srv.get(base + sid, headers={"Range": "bytes=44-1043"})
+        assert r.status_code == 206 and r.content == stereo.read_bytes()[44:1044]
+        mp3 = srv.get(base + sid + ".mp3")
+        assert mp3.status_code == 200 and mp3.headers["Content-Type"] == "audio/mpeg"
+        down = srv.get(base + sid + ".wav?RequestedChannels=1")
+        assert down.status_code == 200
+        keys = s3.keys(prefix)
+        assert keys == {sid + ".wav", sid + ".mp3", sid + ".mono.wav", recs[1]["sid"] + ".wav"}, keys
+        assert s3.get(prefix + "/" + sid + ".mp3") == mp3.content
+        assert srv.request("DELETE", base + sid + ".json", auth=creds).status_code == 204
+        assert srv.get(base + sid + ".wav").status_code == 404
+        assert s3.keys(prefix) == {recs[1]["sid"] + ".wav"}
+    finally:
+        srv.stop()
+    fsck = ["fsck", "--data", data, "--media", media]
+    assert "clean" in ok(fsck, real_env).stdout
+    orphan = "RE" + uuid.uuid4().hex + ".wav"
+    s3.put(prefix + "/" + orphan, b"stray")
+    r = ok(fsck, real_env)
+    assert "orphan: media %s" % orphan in r.stdout and "clean" in r.stdout
+    ok(fsck + ["--repair"], real_env)
+    assert orphan not in s3.keys(prefix)
+    s3.delete(prefix + "/" + recs[1]["sid"] + ".wav")
+    r = run(fsck, real_env)
+    assert r.returncode == 1 and "damaged: recording %s: media missing" % recs[1]["sid"] in r.stdout
+
+
+class Bucket:
+    """The test bucket seen by botocore (signed requests with the test server's credentials)."""
+
+    def __init__(self, env):
+        self.creds = botocore.credentials.Credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
+        self.endpoint = s3_endpoint()
+
+    def call(self, method, key="", query="", body=b""):
+        url = "%s/%s%s%s" % (self.endpoint, S3_BUCKET, "/" + key if key else "", "?" + query if query else "")
+        req = botocore.awsrequest.AWSRequest(method=method, url=url, data=body,
+                                             headers={"x-amz-content-sha256": hashlib.sha256(body).hexdigest()})
+        botocore.auth.S3SigV4Auth(self.creds, "s3", "us-east-1").add_auth(req)
+        r = requests.request(method, url, headers=dict(req.headers.items()), data=body, timeout=30)
+        assert r.status_code < 300, (method, key, r.status_code, r.text)
+        return r
+
+    def keys(self, prefix):
+        import re
+        body = self.call("GET", query="list-type=2&prefix=%s%%2F" % prefix).text
+        return {k[len(prefix) + 1:] for k in re.findall(r"<Key>([^<]+)</Key>", body)}
+
+    def get(self, key):
+        return self.call("GET", key).content
+
+    def put(self, key, body):
+        self.call("PUT", key, body=body)
+
+    def delete(self, key):
+        self.call("DELETE", key)
+
+
+def new_pg_store():
+    """A store of its own: a fresh schema in the test cluster."""
+    schema = "recd_s3_" + uuid.uuid4().hex[:12]
+    pg_sql("CREATE SCHEMA %s" % schema)
+    base = pg_admin_url()
+    return "%s%soptions=-csearch_path%%3D%s" % (base, "&" if "?" in base else "?", schema)
+
+
+def test_repair_on_one_node_waits_for_an_import_on_another(tmp_path, real_env, make_wav):
+    """An import uploads its media before its rows commit, so to `fsck --repair` on another
+    machine those objects look like orphans. The store's guard (a PostgreSQL advisory lock, taken
+    shared by the import and exclusively by the repair) makes the repair wait: it deletes nothing
+    the import will acknowledge."""
+    store = new_pg_store()
+    media = s3_location()
+    prefix = media.split("?")[0][len("s3://%s/" % S3_BUCKET):]
+    da, db = tmp_path / "a", tmp_path / "b"  # two data folders: no local lock in common
+    acc, _ = account(da, media, real_env, store=store)
+    files = [make_wav(0.3) for _ in range(30)]
+    env = dict(os.environ)
+    env.update(real_env)
+    imp = subprocess.Popen([str(RECD_BIN), "import", "--account", acc, "--data", str(da), "--media", media,
+                            "--store", store, "--batch", "30"] + [str(f) for f in files],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    bucket = Bucket(real_env)
+    deadline = time.monotonic() + 60
+    while not bucket.keys(prefix) and imp.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert imp.poll() is None, "the import ended before the repair could start"
+    rep = ok(["fsck", "--repair", "--data", db, "--media", media, "--store", store], real_env)
+    out, err = imp.communicate(timeout=120)
+    assert imp.returncode == 0, err
+    assert len(out.splitlines()) == len(files)
+    assert " 0 damaged" in rep.stdout, rep.stdout
+    r = ok(["fsck", "--data", db, "--media", media, "--store", store], real_env)
+    assert "%d recordings checked, 0 damaged, 0 orphan media" % len(files) in r.stdout, r.stdout
+
+
+def test_two_nodes_one_database_one_bucket(tmp_path, real_env, make_wav):
+    """Two `recd serve` nodes on one PostgreSQL database and one bucket behave as one service:
+    what is imported beside one is fetched, paged and deleted through the other; concurrent
+    deletes of one recording on both nodes succeed once; concurrent first MP3 requests on both
+    give the same bytes, which are the bucket's."""
+    store = new_pg_store()
+    media = s3_location()
+    da, db = tmp_path / "a", tmp_path / "b"
+    acc, creds = account(da, media, real_env, store=store)
+    files = [make_wav(0.4) for _ in range(5)]
+    recs = import_files(da, media, real_env, acc, files, store=store)
+    a = serve(tmp_path, da, media, real_env, store=store, name="a")
+    b = serve(tmp_path, db, media, real_env, store=store, name="b")
+    try:
+        path = acct_path(acc) + "/Recordings"
+        # Fetched and paged through the other node.
+        for rec, f in zip(recs, files):
+            assert b.get("%s/%s.wav" % (path, rec["sid"])).content == f.read_bytes()
+        page = b.get_json(path + ".json?PageSize=2", auth=creds)
+        seen = [r["sid"] for r in page["recordings"]]
+        while page["next_page_uri"]:
+            page = b.get_json(page["next_page_uri"], auth=creds)
+            seen += [r["sid"] for r in page["recordings"]]
+        assert sorted(seen) == sorted(r["sid"] for r in recs)
+        # First MP3 requests on both nodes at once.
+        mp3s = {}
+
+        def fetch(node, sid, name):
+            mp3s[name] = node.get("%s/%s.mp3" % (path, sid))
+
+        for rec in recs[:3]:
+            ts = [threading.Thread(target=fetch, args=(n, rec["sid"], (rec["sid"], i))) for i, n in enumerate((a, b))]
+            [t.start() for t in ts]
+            [t.join() for t in ts]
+            ra, rb = mp3s[(rec["sid"], 0)], mp3s[(rec["sid"], 1)]
+            assert ra.status_code == rb.status_code == 200
+            assert ra.content == rb.content and ra.content[0] == 0xFF and ra.content[1] & 0xE0 == 0xE0  # MPEG sync
+            assert Bucket(real_env).get(media.split("?")[0][len("s3://%s/" % S3_BUCKET):] + "/%s.mp3"
+                                        % rec["sid"]) == ra.content
+        # Concurrent deletes of one recording: one 204, one 404; gone on both.
+        sid = recs[0]["sid"]
+        codes = {}
+
+        def delete(node, i):
+            codes[i] = node.request("DELETE", "%s/%s.json" % (path, sid), auth=creds).status_code
+
+        ts = [threading.Thread(target=delete, args=(n, i)) for i, n in enumerate((a, b))]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        assert sorted(codes.values()) == [204, 404], codes
+        for node in (a, b):
+            assert node.get("%s/%s.wav" % (path, sid)).status_code == 404
+            assert node.get("%s/%s.json" % (path, sid)).status_code == 404
+    finally:
+        a.stop()
+        b.stop()
+    assert "clean" in ok(["fsck", "--data", da, "--media", media, "--store", store], real_env).stdout
+
+
+def test_kill_9_mid_import_leaves_nothing_half_written(tmp_path, real_env, make_wav):
+    """A `recd import` killed with SIGKILL while it uploads leaves no recording without its media:
+    fsck is clean (what was written before the commit is at most an orphan, which --repair
+    removes), and every recording it printed is whole."""
+    data = tmp_path / "d"
+    media = s3_location()
+    acc, _ = account(data, media, real_env)
+    files = [make_wav(0.5) for _ in range(60)]
+    env = dict(os.environ)
+    env.update(real_env)
+    p = subprocess.Popen([str(RECD_BIN), "import", "--account", acc, "--data", str(data), "--media", media,
+                          "--batch", "8"] + [str(f) for f in files], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    # Kill it once its first batch has committed and printed, while later batches upload.
+    first = p.stdout.readline()
+    assert first, p.stderr.read()
+    p.send_signal(signal.SIGKILL)
+    out = first + p.stdout.read()
+    p.wait()
+    printed = [l for l in out.splitlines() if l.strip()]
+    r = ok(["fsck", "--data", data, "--media", media], real_env)
+    assert " 0 damaged" in r.stdout and "clean" in r.stdout, r.stdout
+    ok(["fsck", "--repair", "--data", data, "--media", media], real_env)
+    r = ok(["fsck", "--data", data, "--media", media], real_env)
+    assert "0 orphan media, 0 leftovers" in r.stdout and "clean" in r.stdout, r.stdout
+    # Every acknowledged (printed) recording is there, and the import did not finish.
+    checked = int(r.stdout.split("fsck: ")[1].split(" recordings")[0])
+    assert len(printed) <= checked < len(files), (r.stdout, len(printed))
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def test_faults_give_clear_errors_and_lose_nothing(tmp_path, fake, make_wav):
+    """500s from the bucket: the API answers 503 with Twilio's 20503, the CLI exits 1 with one
+    line, nothing is half-stored; once the bucket recovers every acknowledged recording is served
+    (no restart)."""
+    data = tmp_path / "d"
+    media = fake.location("faults")
+    acc, creds = account(data, media, FAKE_CREDS)
+    wav = make_wav(0.4)
+    rec = import_files(data, media, FAKE_CREDS, acc, [wav])[0]
+    srv = serve(tmp_path, data, media, FAKE_CREDS, name="faults")
+    try:
+        path = acct_path(acc) + "/Recordings/%s" % rec["sid"]
+        fake.fail_status = 500
+        r = srv.get(path + ".json?x=1")
+        assert r.status_code == 200  # metadata does not need the bucket
+        r = srv.get(path + ".wav")
+        assert r.status_code == 503 and "<Code>20503</Code>" in r.text
+        r = srv.request("DELETE", path + ".json", auth=creds)
+        # The delete commits first (contract section 5); the object is left to fsck --repair.
+        assert r.status_code == 204
+        imp = run(["import", "--account", acc, "--data", data, "--media", media, wav], FAKE_CREDS)
+        assert imp.returncode == 1 and len(imp.stderr.strip().splitlines()) == 1, imp.stderr
+        assert "media store is unavailable" in imp.stderr and "500" in imp.stderr, imp.stderr
+        fake.fail_status = None
+        # Nothing of the failed import was stored; the delete's object goes with --repair.
+        r = ok(["fsck", "--repair", "--data", data, "--media", media], FAKE_CREDS)
+        assert " 0 damaged" in r.stdout, r.stdout
+        rec2 = import_files(data, media, FAKE_CREDS, acc, [wav])[0]
+        assert srv.get(acct_path(acc) + "/Recordings/%s.wav" % rec2["sid"]).content == wav.read_bytes()
+    finally:
+        fake.fail_status = None
+        srv.stop()
+    log = (tmp_path / "faults.log").read_text()
+    assert "InternalError" in log and SECRET not in log
+
+
+def test_unreachable_bucket_and_wrong_credentials(tmp_path, real_env, make_wav):
+    """An endpoint that does not answer and credentials the bucket refuses: 503 (20503) over HTTP,
+    exit 1 with one line naming the cause on the command line."""
+    data = tmp_path / "d"
+    media = s3_location()
+    acc, creds = account(data, media, real_env)
+    rec = import_files(data, media, real_env, acc, [make_wav(0.3)])[0]
+    wrong = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
+    r = run(["import", "--account", acc, "--data", data, "--media", media, make_wav(0.3)], wrong)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "refused recd's credentials" in r.stderr and "SignatureDoesNotMatch" in r.stderr
+    assert "not-the-secret" not in r.stderr
+    srv = serve(tmp_path, data, media, wrong, name="wrong")
+    try:
+        r = srv.get(acct_path(acc) + "/Recordings/%s.wav" % rec["sid"])
+        assert r.status_code == 503 and "<Code>20503</Code>" in r.text
+    finally:
+        srv.stop()
+    assert "not-the-secret" not in (tmp_path / "wrong.log").read_text()
+    port = free_closed_port()
+    dead = s3_location(endpoint="http://127.0.0.1:%d" % port)
+    r = run(["fsck", "--data", data, "--media", dead], real_env)
+    assert r.returncode == 1 and "connect" in r.stderr.lower() and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    srv = serve(tmp_path, data, dead, real_env, name="dead")
+    try:
+        r = srv.get(acct_path(acc) + "/Recordings/%s.wav" % rec["sid"])
+        assert r.status_code == 503
+    finally:
+        srv.stop()
+
+
+def free_closed_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.mark.parametrize("location,why", [
+    ("s3://", "bucket name"),
+    ("s3://Upper_Case", "bucket name"),
+    ("s3://bucket?endpoint=ftp://x", "endpoint"),
+    ("s3://bucket?endpoint=http://h/path", "endpoint"),
+    ("s3://bucket?region=EU", "region"),
+    ("s3://bucket?colour=blue", "unknown option"),
+    ("s3://bucket/../up", "key prefix"),
+    ("gs://bucket", "want s3://"),
+])
+def test_bad_media_locations_exit_2_with_one_line(tmp_path, location, why):
+    r = run(["fsck", "--data", tmp_path / "d", "--media", location], S3_CREDS)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and why in r.stderr, r.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_credentials_from_file_or_environment_only(tmp_path):
+    loc = "s3://bucket?endpoint=http://127.0.0.1:9"
+    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+    r = run(["fsck", "--data", tmp_path / "d", "--media", loc], env)
+    assert r.returncode == 2 and "no S3 credentials" in r.stderr, r.stderr
+    f = tmp_path / "creds"
+    f.write_text("[other]\naws_access_key_id = X\naws_secret_access_key = Y\n")
+    r = run(["fsck", "--data", tmp_path / "d", "--media", loc, "--s3-credentials", f], env)
+    assert r.returncode == 2 and "[default]" in r.stderr, r.stderr
+    f.write_text("# recd\n[default]\naws_access_key_id = AKID\naws_secret_access_key = s3cr3t-value\n")
+    r = run(["fsck", "--data", tmp_path / "d", "--media", loc, "--s3-credentials", f], env)
+    # Past the credentials: the endpoint does not answer (exit 1), and the secret is never shown.
+    assert r.returncode == 1 and "s3cr3t-value" not in r.stderr + r.stdout, r.stderr
+    r = run(["fsck", "--data", tmp_path / "d", "--s3-credentials", f], env)
+    assert r.returncode == 2 and "--s3-credentials needs --media" in r.stderr
