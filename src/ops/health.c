@@ -19,9 +19,9 @@ static const char *reason_of(int rc, int media)
         return "ok";
     if (rc == RECD_E_NO_SPACE)
         return "no space";
-    if (media)
-        return "not writable";
-    return rc == RECD_E_UNAVAILABLE ? "unavailable" : "failing";
+    if (rc == RECD_E_UNAVAILABLE)
+        return "unavailable"; /* locked, unreachable, refusing our credentials, read-only standby */
+    return media ? "not writable" : "failing";
 }
 
 static void readyz(const struct recd_ops_endpoints *e, struct recd_store *st, struct recd_blob *b,

@@ -103,6 +103,7 @@ static void handle(void *cls, void *ts, struct recd_request *rq, struct recd_res
     /* The console's page is not part of the API: its paths are sent to it before routing. */
     const char *qm = memchr(rq->target.p, '?', rq->target.n);
     if (recd_console_owns(rq->target.p, qm ? (size_t)(qm - rq->target.p) : rq->target.n)) {
+        rs->route = "/console/"; /* the page and its assets, one label for the metrics */
         recd_console_handle(rq, rs);
         return;
     }
@@ -146,7 +147,7 @@ static int ops_opts_of(const struct recd_serve_opts *o, struct app *app)
     app->ops_listen.metrics = !o->metrics_off;
     app->ops_listen.allow.any = 1; /* whoever reaches that address may read */
     app->store_backend = app->ops.sqlite ? RECD_METER_SQLITE : RECD_METER_POSTGRES;
-    app->media_backend = RECD_METER_FS;
+    app->media_backend = recd_ctx_media_is_s3() ? RECD_METER_S3 : RECD_METER_FS;
     return 0;
 }
 
