@@ -84,10 +84,6 @@
     X(job_get, (struct recd_store * st, const char *sid, struct recd_transcription_job *out),                \
       (st, sid, out))                                                                                        \
     X(job_count, (struct recd_store * st, int64_t * queued, int64_t * running), (st, queued, running))       \
-    X(transcribe_request_put, (struct recd_store * st, const struct recd_transcribe_request *r), (st, r))    \
-    X(transcribe_request_get,                                                                                \
-      (struct recd_store * st, const char *sid, struct recd_transcribe_request *out), (st, sid, out))        \
-    X(media_guard, (struct recd_store * st, enum recd_store_guard how), (st, how))                           \
     X(version, (struct recd_store * st, int64_t v[2]), (st, v))                                              \
     X(ready, (struct recd_store * st, int timeout_ms), (st, timeout_ms))                                     \
     X(transcribe_request_put, (struct recd_store * st, const struct recd_transcribe_request *r), (st, r))     \
@@ -100,11 +96,6 @@
     X(put_fd, (struct recd_blob * b, const char *key, int fd, int64_t size), (b, key, fd, size))             \
     X(put_mem, (struct recd_blob * b, const char *key, const void *p, size_t n), (b, key, p, n))             \
     X(open, (struct recd_blob * b, const char *key, int *fd, int64_t *size), (b, key, fd, size))             \
-    X(stat, (struct recd_blob * b, const char *key, int64_t *size), (b, key, size))                          \
-    X(open_range,                                                                                            \
-      (struct recd_blob * b, const char *key, int64_t off, int64_t len, int *fd, int64_t *fd_off,            \
-       int *whole),                                                                                          \
-      (b, key, off, len, fd, fd_off, whole))                                                                 \
     X(remove, (struct recd_blob * b, const char *key), (b, key))                                             \
     X(scan, (struct recd_blob * b, recd_blob_key_cb cb, void *ctx), (b, cb, ctx))                            \
     X(scan_sid, (struct recd_blob * b, const char *sid, recd_blob_key_cb cb, void *ctx), (b, sid, cb, ctx))  \
