@@ -146,6 +146,7 @@ static int ops_opts_of(const struct recd_serve_opts *o, struct app *app)
     app->ops.metrics = !o->metrics_off && !o->metrics_listen;
     app->ops.stopping = &app->stopping;
     app->ops.sqlite = !recd_store_is_pg(o->store ? o->store : "");
+    app->ops.data_dir = o->data_dir;
     app->ops_listen = app->ops;
     app->ops_listen.metrics = !o->metrics_off;
     app->ops_listen.allow.any = 1; /* whoever reaches that address may read */
