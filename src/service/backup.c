@@ -5,6 +5,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/sid.h"
+#include "core/tally.h"
 #include "core/time.h"
 #include "ops/build_info.h"
 #include "service/backup_internal.h"
@@ -386,24 +387,12 @@ static int finish_manifest(struct run *r)
     return 0;
 }
 
-/* backup.last in the data folder: its mtime is what /metrics reports. Best effort: the backup
- * itself is finished, and a failure here is only logged. */
+/* The data folder's "backup" tally: its last_success is what /metrics reports. Best effort: the
+ * backup itself is finished, and a failure here is only logged (by the tally). */
 static void note_success(struct run *r)
 {
-    char tmp[PATH_MAX], path[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", r->o->data_dir, RECD_BACKUP_LAST);
-    snprintf(path, sizeof path, "%s/%s", r->o->data_dir, RECD_BACKUP_LAST);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        recd_log_warn("backup: cannot write %s: %s", tmp, strerror(errno));
-        return;
-    }
-    char resolved[PATH_MAX];
-    fprintf(f, "%lld %s\n", (long long)time(NULL), realpath(r->o->to, resolved) ? resolved : r->o->to);
-    int bad = fflush(f) != 0 || recd_fsync(fileno(f)) < 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) < 0)
-        recd_log_warn("backup: cannot write %s: %s", path, strerror(errno));
+    struct recd_tally_field f[] = {{"last_success", (int64_t)time(NULL), 1}, {"runs", 1, 0}};
+    recd_tally_add(r->o->data_dir, RECD_BACKUP_TALLY, f, sizeof f / sizeof f[0]);
 }
 
 /* Long because it is the backup's whole order (see the top of the file), step after step, with

@@ -24,8 +24,9 @@
 
 /** Name of the manifest in a backup folder. */
 #define RECD_BACKUP_MANIFEST "manifest.jsonl"
-/** The file in the data folder whose modification time is the last successful backup's. */
-#define RECD_BACKUP_LAST "backup.last"
+/** The tally (core/tally.h) in the data folder whose field "last_success" (Unix seconds) is when
+ * the last backup finished: what /metrics reports. */
+#define RECD_BACKUP_TALLY "backup"
 /** The manifest format this build writes and reads. */
 #define RECD_BACKUP_FORMAT 1
 
@@ -50,7 +51,7 @@ struct recd_backup_stats {
 
 /**
  * Takes a backup of a serving (or stopped) data folder into `o->to`. 0 when the backup is
- * complete (its manifest is on disk, and `data_dir`/backup.last is updated); RECD_E_BAD_INPUT
+ * complete (its manifest is on disk, and the data folder's "backup" tally is updated); RECD_E_BAD_INPUT
  * with a one-line reason in `why` when the request is wrong and nothing was written (a target
  * that is not empty, a folder with no store, a PostgreSQL store); another RECD_E_* with `why` when
  * it failed (the target then has no manifest). Damaged media in the source (st->damaged) does not
