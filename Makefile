@@ -101,6 +101,7 @@ build/gen/recd_build.h: FORCE
 	printf '#define RECD_BUILD_VERSION "%s"\n#define RECD_BUILD_COMMIT "%s"\n' "$$v" "$$c" > $@.tmp; \
 	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 build/obj/src/ops/metrics.o build/test/obj/src/ops/metrics.o build/fuzz/obj/src/ops/metrics.o: build/gen/recd_build.h
+build/obj/src/service/backup.o build/test/obj/src/service/backup.o build/fuzz/obj/src/service/backup.o: build/gen/recd_build.h
 .PHONY: FORCE
 FORCE:
 

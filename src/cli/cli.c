@@ -11,6 +11,7 @@
 #include "core/time.h"
 #include "serve/serve.h"
 #include "service/audit.h"
+#include "service/backup.h"
 #include "service/mirror.h"
 #include "service/retention.h"
 #include "service/service.h"
@@ -42,6 +43,7 @@ struct args {
     int npos;
     int help;
     const char *store; /* --store, which every command takes */
+    const char *media; /* --media or $RECD_MEDIA: NULL when media is in the data folder */
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -114,6 +116,7 @@ static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct
     const char *m = media.value ? media.value : getenv("RECD_MEDIA");
     if (recd_ctx_media_set(m, creds.value, why, sizeof why) < 0)
         return usage_error("%s", why);
+    a->media = m && *m ? m : NULL;
     return 0;
 }
 
@@ -1279,6 +1282,107 @@ static int cmd_audit(int argc, char **argv)
     return 0;
 }
 
+static const char backup_help[] =
+    "usage: recd backup --to DIR [--copy] [--data DIR]\n"
+    "Backs up a data folder while the server runs: a consistent snapshot of the store, the media of\n"
+    "every recording in it (hard-linked where DIR is on the same file system, copied otherwise; with\n"
+    "--copy, always copied), seal.key, and DIR/manifest.jsonl (every file's size and SHA-256), written\n"
+    "last. DIR must be absent or empty. With PostgreSQL or S3, use their own tools (docs/operations.md).\n";
+
+static int cmd_backup(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL}, {"to", 1, NULL}, {"copy", 0, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, 3, &a, pos))
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(backup_help, stdout);
+        return 0;
+    }
+    if (a.npos)
+        return usage_error("backup takes no argument %s", a.pos[0]);
+    const char *to = optv(&a, "to");
+    if (!to || !*to)
+        return usage_error("%s", "backup needs --to DIR");
+    if (a.media)
+        return usage_error("%s",
+                           "backup: media is in S3: keep it safe with bucket versioning or replication; "
+                           "back the store up with its own tools (docs/operations.md)");
+    struct recd_backup_opts bo = {.data_dir = data_dir(&a),
+                                  .store = store_of(&a),
+                                  .to = to,
+                                  .copy = optv(&a, "copy") != NULL,
+                                  .progress = isatty(2) ? stderr : NULL};
+    struct recd_backup_stats st;
+    char why[600];
+    int64_t t0 = recd_now_us();
+    int rc = recd_backup_run(&bo, &st, why, sizeof why);
+    if (rc == RECD_E_BAD_INPUT) {
+        fprintf(stderr, "recd: %s\n", why);
+        return EXIT_USAGE;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "recd: backup failed: %s; %s has no manifest and is not a backup\n",
+                why[0] ? why : recd_err_name(rc), to);
+        return 1;
+    }
+    printf("backup: %lld recordings, %lld files, %.1f MB (%lld linked, %lld copied), schema %lld, "
+           "%lld deleted meanwhile, %lld damaged; %.1f s: %s\n",
+           (long long)st.recordings, (long long)st.files, (double)st.bytes / 1e6, (long long)st.linked,
+           (long long)st.copied, (long long)st.schema_version, (long long)st.deleted, (long long)st.damaged,
+           (double)(recd_now_us() - t0) / 1e6,
+           st.damaged ? "DAMAGED (as in the data folder; see recd fsck)" : "ok");
+    return st.damaged ? 1 : 0;
+}
+
+static const char restore_help[] =
+    "usage: recd restore --from DIR --data NEWDIR\n"
+    "Restores a backup made by recd backup into NEWDIR, which must be absent or empty: checks every\n"
+    "file of DIR against its manifest (an unfinished or altered backup is refused, nothing written),\n"
+    "copies them, checks the copies, and runs fsck on NEWDIR.\n";
+
+static int cmd_restore(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL}, {"from", 1, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, 2, &a, pos))
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(restore_help, stdout);
+        return 0;
+    }
+    if (a.npos)
+        return usage_error("restore takes no argument %s", a.pos[0]);
+    const char *from = optv(&a, "from"), *data = optv(&a, "data");
+    if (!from || !*from)
+        return usage_error("%s", "restore needs --from DIR");
+    /* Named, never taken from $RECD_DATA: a restore into the wrong folder must not happen by default. */
+    if (!data || !*data)
+        return usage_error("%s", "restore needs --data NEWDIR (a new or empty folder)");
+    if (a.media || store_of(&a))
+        return usage_error("%s", "restore: a backup restores a data folder with its own store and media; "
+                                 "--store and --media do not apply");
+    struct recd_restore_opts ro = {
+        .from = from, .data_dir = data, .progress = isatty(2) ? stderr : NULL, .out = stdout};
+    struct recd_restore_stats st;
+    char why[700];
+    int rc = recd_restore_run(&ro, &st, why, sizeof why);
+    if (rc == RECD_E_BAD_INPUT) {
+        fprintf(stderr, "recd: %s\n", why);
+        return EXIT_USAGE;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "recd: restore refused: %s\n", why[0] ? why : recd_err_name(rc));
+        return 1;
+    }
+    printf("restore: %lld files, %.1f MB into %s; fsck: %lld recordings checked, %lld damaged: %s\n",
+           (long long)st.files, (double)st.bytes / 1e6, data, (long long)st.recordings, (long long)st.damaged,
+           st.damaged ? "DAMAGED" : "clean");
+    return st.damaged ? 1 : 0;
+}
+
 static const char main_help[] =
     "usage: recd COMMAND [OPTIONS]\n"
     "A Twilio-compatible call-recordings service.\n\n"
@@ -1292,6 +1396,8 @@ static const char main_help[] =
     "  transcribe  queue transcriptions of recordings (and --wait for them)\n"
     "  mirror    copy recordings from a Twilio-compatible API into this store\n"
     "  fsck      check (and --repair) the data folder\n"
+    "  backup    back up a data folder while it serves\n"
+    "  restore   restore a backup into a new data folder\n"
     "  delete    delete an account's recordings by date or call (--dry-run first)\n"
     "  audit     print the audit record of media fetches, deletes and credentials\n\n"
     "Every command takes --data DIR (default $RECD_DATA or ./data) and --help, and --store URL\n"
@@ -1306,11 +1412,12 @@ int recd_cli_main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"serve", cmd_serve},   {"account", cmd_account},
-                {"key", cmd_key},       {"import", cmd_import},
-                {"sign", cmd_sign},     {"fsck", cmd_fsck},
-                {"number", cmd_number}, {"transcribe", cmd_transcribe},
-                {"mirror", cmd_mirror}, {"delete", cmd_delete},
+    } cmds[] = {{"serve", cmd_serve},    {"account", cmd_account},
+                {"key", cmd_key},        {"import", cmd_import},
+                {"sign", cmd_sign},      {"fsck", cmd_fsck},
+                {"number", cmd_number},  {"transcribe", cmd_transcribe},
+                {"mirror", cmd_mirror},  {"backup", cmd_backup},
+                {"restore", cmd_restore}, {"delete", cmd_delete},
                 {"audit", cmd_audit}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {

@@ -881,7 +881,20 @@ static void s3_close(struct recd_blob *b)
     free(s);
 }
 
+/*
+ * Readiness (GET /readyz): a HEAD of a key no recording has (the all-zero sid), so one round trip
+ * says the bucket answers and takes recd's credentials; "not found" is the healthy answer, and
+ * nothing is written.
+ */
+static int s3_ready(struct recd_blob *b)
+{
+    int64_t size;
+    int rc = s3_stat(b, "RE00000000000000000000000000000000.wav", &size);
+    return rc == RECD_E_NOT_FOUND ? 0 : rc;
+}
+
 static const struct recd_blob_ops s3_ops = {
+    .ready = s3_ready,
     .close = s3_close,
     .put_fd = s3_put_fd,
     .put_mem = s3_put_mem,

@@ -57,7 +57,10 @@ static void *worker_open(void *cls)
     struct worker *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    if (recd_ctx_open_store(app->data_dir, app->store, &w->ctx) < 0) {
+    int rc = recd_ctx_open_store(app->data_dir, app->store, &w->ctx);
+    if (rc < 0) {
+        /* The loop answers 503 until a later request's open succeeds; say why once per try. */
+        recd_log_error("serve: a worker cannot open the store and media: %s", recd_err_name(rc));
         free(w);
         return NULL;
     }
@@ -161,6 +164,7 @@ static void handle(void *cls, void *ts, struct recd_request *rq, struct recd_res
     /* The console's page is not part of the API: its paths are sent to it before routing. */
     const char *qm = memchr(rq->target.p, '?', rq->target.n);
     if (recd_console_owns(rq->target.p, qm ? (size_t)(qm - rq->target.p) : rq->target.n)) {
+        rs->route = "/console/"; /* the page and its assets, one label for the metrics */
         recd_console_handle(rq, rs);
         return;
     }
@@ -202,11 +206,12 @@ static int ops_opts_of(const struct recd_serve_opts *o, struct app *app)
     app->ops.metrics = !o->metrics_off && !o->metrics_listen;
     app->ops.stopping = &app->stopping;
     app->ops.sqlite = !recd_store_is_pg(o->store ? o->store : "");
+    app->ops.data_dir = o->data_dir;
     app->ops_listen = app->ops;
     app->ops_listen.metrics = !o->metrics_off;
     app->ops_listen.allow.any = 1; /* whoever reaches that address may read */
     app->store_backend = app->ops.sqlite ? RECD_METER_SQLITE : RECD_METER_POSTGRES;
-    app->media_backend = RECD_METER_FS;
+    app->media_backend = recd_ctx_media_is_s3() ? RECD_METER_S3 : RECD_METER_FS;
     return 0;
 }
 

@@ -1,4 +1,5 @@
 #include "store/store_sqlite_internal.h"
+#include "store/sqlite_snapshot.h"
 
 #include "core/error.h"
 #include "core/log.h"
@@ -266,4 +267,9 @@ int recd_sqlite_migrate(struct sqlite_store *s)
 fail:
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
+}
+
+int64_t recd_store_sqlite_schema_version(void)
+{
+    return SCHEMA_VERSION;
 }
