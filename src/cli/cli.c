@@ -1412,11 +1412,11 @@ int recd_cli_main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"serve", cmd_serve},    {"account", cmd_account},
-                {"key", cmd_key},        {"import", cmd_import},
-                {"sign", cmd_sign},      {"fsck", cmd_fsck},
-                {"number", cmd_number},  {"transcribe", cmd_transcribe},
-                {"mirror", cmd_mirror},  {"backup", cmd_backup},
+    } cmds[] = {{"serve", cmd_serve},     {"account", cmd_account},
+                {"key", cmd_key},         {"import", cmd_import},
+                {"sign", cmd_sign},       {"fsck", cmd_fsck},
+                {"number", cmd_number},   {"transcribe", cmd_transcribe},
+                {"mirror", cmd_mirror},   {"backup", cmd_backup},
                 {"restore", cmd_restore}, {"delete", cmd_delete},
                 {"audit", cmd_audit}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
