@@ -1114,7 +1114,7 @@ static int cmd_mirror(int argc, char **argv)
 
 static const char migrate_help[] =
     "usage: recd migrate [--to-store postgres://…] [--to-media s3://BUCKET[/PREFIX]?endpoint=URL&region=R]\n"
-    "                    [--to-s3-credentials FILE] [--batch N] [--data DIR] [--store FILE]\n"
+    "                    [--to-s3-credentials FILE] [--batch N] [--jobs J] [--data DIR] [--store FILE]\n"
     "Copies an embedded data folder (its recd.db, or --store FILE, and its media/) to a PostgreSQL\n"
     "store and/or an S3 bucket (docs/scale-out.md): every table, deleted recordings' tombstones\n"
     "included, then every media object (WAVs and the files derived from them), each read back and\n"
@@ -1122,18 +1122,17 @@ static const char migrate_help[] =
     "Resumable: run it again after an interruption and it goes on (DATA/migrate.journal); nothing\n"
     "is copied twice. A target that is not empty is refused unless it is this folder's earlier run.\n"
     "Bucket credentials: --to-s3-credentials FILE, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.\n"
-    "--batch: rows per transaction (default 500). Exit 0 done, 2 cannot start (one line), 1 failed.\n";
+    "--batch: rows per transaction (default 500); --jobs: objects copied at once (default 4).\n"
+    "Exit 0 done, 2 cannot start (one line), 1 failed.\n";
 
 static int cmd_migrate(int argc, char **argv)
 {
-    struct opt opts[] = {{"data", 1, NULL},
-                         {"to-store", 1, NULL},
-                         {"to-media", 1, NULL},
-                         {"to-s3-credentials", 1, NULL},
-                         {"batch", 1, NULL}};
+    struct opt opts[] = {{"data", 1, NULL},     {"to-store", 1, NULL},
+                         {"to-media", 1, NULL}, {"to-s3-credentials", 1, NULL},
+                         {"batch", 1, NULL},    {"jobs", 1, NULL}};
     char *pos[argc + 1];
     struct args a;
-    if (parse_args(argc, argv, opts, 5, &a, pos))
+    if (parse_args(argc, argv, opts, 6, &a, pos))
         return EXIT_USAGE;
     if (a.help) {
         fputs(migrate_help, stdout);
@@ -1154,8 +1153,8 @@ static int cmd_migrate(int argc, char **argv)
     if (recd_ctx_media_is_s3())
         return usage_error(
             "%s", "migrate moves an embedded data folder: its media are its own media/ (no --media)");
-    double batch = 0;
-    if (num_opt(&a, "batch", 1, 2000, 0, &batch) < 0)
+    double batch = 0, jobs = 0;
+    if (num_opt(&a, "batch", 1, 2000, 0, &batch) < 0 || num_opt(&a, "jobs", 1, 64, 0, &jobs) < 0)
         return EXIT_USAGE;
     struct recd_migrate_opts mo = {
         .data_dir = data_dir(&a),
@@ -1164,6 +1163,7 @@ static int cmd_migrate(int argc, char **argv)
         .to_media = to_media,
         .credentials_file = optv(&a, "to-s3-credentials"),
         .batch = (int)batch,
+        .jobs = (int)jobs,
         .bar = isatty(2),
         .err = stderr,
     };

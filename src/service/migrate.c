@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #define JOURNAL    "migrate.journal"
 #define MAGIC      "recd-migrate 1"
 #define BATCH_DEF  500
+#define JOBS_DEF   4
 #define SYNC_EVERY 16
 #define DMS_OFFSET 128 /* SQLite's unix VFS: the -shm byte every WAL connection holds shared */
 #define HEADER_MAX 2048
@@ -67,6 +69,10 @@ struct run {
     int64_t media_total, media_done;
     const char *table;
     int64_t table_rows;
+    struct recd_s3_config cfg; /* the target bucket's, for each worker's handle; zeroed at the end */
+    pthread_mutex_t mu;        /* the media workers': journal, counters, next, failed */
+    size_t next;               /* the next source key to take */
+    int failed;                /* the first worker's error, or 0 */
 };
 
 static int key_cmp(const void *a, const void *b)
@@ -406,16 +412,11 @@ static int store_mark(struct run *r)
  * this folder's media has. */
 static int media_target(struct run *r)
 {
-    struct recd_s3_config cfg;
     char reason[400];
-    memset(&cfg, 0, sizeof cfg);
-    if (recd_s3_parse_location(r->o->to_media, &cfg, reason, sizeof reason) < 0 ||
-        recd_s3_load_credentials(&cfg, r->o->credentials_file, reason, sizeof reason) < 0) {
-        memset(&cfg, 0, sizeof cfg);
+    if (recd_s3_parse_location(r->o->to_media, &r->cfg, reason, sizeof reason) < 0 ||
+        recd_s3_load_credentials(&r->cfg, r->o->credentials_file, reason, sizeof reason) < 0)
         return fail(r, RECD_E_BAD_INPUT, "--to-media: %s%s", reason, "");
-    }
-    int rc = recd_blob_s3_open(&cfg, r->o->data_dir, &r->to);
-    memset(&cfg, 0, sizeof cfg);
+    int rc = recd_blob_s3_open(&r->cfg, r->o->data_dir, &r->to);
     if (rc < 0)
         return fail(r, rc, "cannot open the target bucket%s%s", "", "");
     if ((rc = r->to->ops->scan(r->to, keys_cb, &r->target)) < 0)
@@ -480,13 +481,40 @@ static int live_read(struct run *r, struct live **out, size_t *n)
     return rc;
 }
 
+/*
+ * The media are copied by `jobs` workers at once (an object store's latency, not its bandwidth,
+ * bounds one worker), each with its own handles (a blob handle is one thread's). They take the
+ * source's keys in order from a shared index; the journal, the counters and the first error are
+ * under the run's lock. A worker stops at the first error any of them met.
+ */
+struct worker {
+    struct run *r;
+    struct recd_blob *from, *to;
+    const struct live *lv;
+    size_t nlive;
+    pthread_t thread;
+};
+
+/* Records the first failure of any worker; later ones are dropped (the first says where). */
+static int worker_fail(struct worker *w, int rc, const char *fmt, const char *a, const char *b)
+{
+    struct run *r = w->r;
+    pthread_mutex_lock(&r->mu);
+    if (r->failed == 0) {
+        r->failed = rc;
+        fail(r, rc, fmt, a, b);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
 /* Reads `key` back from the target and compares its size and SHA-256 with the source's. */
-static int check_target(struct run *r, const char *key, int64_t size, const char *sha)
+static int check_target(struct worker *w, const char *key, int64_t size, const char *sha)
 {
     int fd;
     int64_t got;
     char hex[65];
-    int rc = r->to->ops->open(r->to, key, &fd, &got);
+    int rc = w->to->ops->open(w->to, key, &fd, &got);
     if (rc < 0)
         return rc;
     rc = got != size ? RECD_E_IO : recd_file_sha256(fd, size, hex);
@@ -496,53 +524,101 @@ static int check_target(struct run *r, const char *key, int64_t size, const char
     return rc;
 }
 
-/* One object: skipped when the journal has it, checked in place when the target has it already
- * (copied by a run that died before its journal line was durable), else copied and checked. */
-static int copy_object(struct run *r, const struct obj *o, const struct live *l)
+/* Counts an object done (how: 0 copied, 1 found in place) and journals it. */
+static int object_done(struct worker *w, const char *key, int64_t size, const char *sha, int how)
 {
-    if (keys_find(&r->journal, o->key)) {
-        r->st->objects_before++;
-        return 0;
+    struct run *r = w->r;
+    pthread_mutex_lock(&r->mu);
+    if (how == 0) {
+        r->st->objects++;
+        r->st->bytes += size;
+    } else {
+        r->st->objects_found++;
     }
+    int rc = journal_add(r, key, size, sha);
+    if (rc < 0 && r->failed == 0)
+        r->failed = rc;
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+/* One object: checked in place when the target has it already (copied by a run that died before
+ * its journal line was written), else copied and checked. */
+static int copy_object(struct worker *w, const struct obj *o, const struct live *l)
+{
     int fd;
     int64_t size;
     char sha[65];
-    int rc = r->from->ops->open(r->from, o->key, &fd, &size);
+    int rc = w->from->ops->open(w->from, o->key, &fd, &size);
     if (rc < 0)
-        return fail(r, rc, "cannot read %s from the source (%s)", o->key, recd_err_name(rc));
+        return worker_fail(w, rc, "cannot read %s from the source (%s)", o->key, recd_err_name(rc));
     if ((rc = recd_file_sha256(fd, size, sha)) < 0) {
         close(fd);
-        return fail(r, rc, "cannot read %s from the source%s", o->key, "");
+        return worker_fail(w, rc, "cannot read %s from the source%s", o->key, "");
     }
     size_t klen = strlen(o->key);
     if (klen == RECD_SID_LEN + 4 && strcmp(o->key + RECD_SID_LEN, ".wav") == 0 &&
         (size != l->size || strcmp(sha, l->sha) != 0)) {
         close(fd);
-        return fail(r, RECD_E_IO,
-                    "the source's %s is damaged (its digest is not the recording's): run recd fsck%s", o->key,
-                    "");
+        return worker_fail(w, RECD_E_IO,
+                           "the source's %s is damaged (its digest is not the recording's): run recd fsck%s",
+                           o->key, "");
     }
-    const struct obj *there = keys_find(&r->target, o->key);
-    if (there && there->size == size && check_target(r, o->key, size, sha) == 0) {
+    const struct obj *there = keys_find(&w->r->target, o->key);
+    if (there && there->size == size && check_target(w, o->key, size, sha) == 0) {
         close(fd);
-        r->st->objects_found++;
-        return journal_add(r, o->key, size, sha);
+        return object_done(w, o->key, size, sha, 1);
     }
-    rc = r->to->ops->put_fd(r->to, o->key, fd, size);
+    rc = w->to->ops->put_fd(w->to, o->key, fd, size);
     close(fd);
     if (rc < 0)
-        return fail(r, rc, "cannot write %s to the target bucket (%s)", o->key, recd_err_name(rc));
-    if ((rc = check_target(r, o->key, size, sha)) < 0)
-        return fail(r, RECD_E_IO, "%s read back from the target bucket differs from the source (%s)", o->key,
-                    recd_err_name(rc));
-    r->st->objects++;
-    r->st->bytes += size;
-    return journal_add(r, o->key, size, sha);
+        return worker_fail(w, rc, "cannot write %s to the target bucket (%s)", o->key, recd_err_name(rc));
+    if ((rc = check_target(w, o->key, size, sha)) < 0)
+        return worker_fail(w, RECD_E_IO, "%s read back from the target bucket differs from the source (%s)",
+                           o->key, recd_err_name(rc));
+    return object_done(w, o->key, size, sha, 0);
+}
+
+static void *worker_main(void *p)
+{
+    struct worker *w = p;
+    struct run *r = w->r;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        size_t i = r->next++;
+        int stop = r->failed != 0 || i >= r->source.n;
+        if (!stop) {
+            r->media_done++;
+            bar(r, 0);
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (stop)
+            break;
+        const struct obj *o = &r->source.v[i];
+        struct live probe;
+        snprintf(probe.sid, sizeof probe.sid, "%.*s", RECD_SID_LEN, o->key);
+        const struct live *l = w->nlive ? bsearch(&probe, w->lv, w->nlive, sizeof *w->lv, live_cmp) : NULL;
+        int rc = 0;
+        if (!l) {
+            pthread_mutex_lock(&r->mu);
+            r->st->orphans++;
+            pthread_mutex_unlock(&r->mu);
+        } else if (keys_find(&r->journal, o->key)) {
+            pthread_mutex_lock(&r->mu);
+            r->st->objects_before++;
+            pthread_mutex_unlock(&r->mu);
+        } else {
+            rc = copy_object(w, o, l);
+        }
+        if (rc < 0)
+            break;
+    }
+    return NULL;
 }
 
 /* Every object of every live recording, in key order; files no live recording names (orphans
  * of interrupted writes, fsck's to remove) are counted and left. */
-static int copy_media(struct run *r)
+static int copy_media(struct run *r, int jobs)
 {
     struct live *lv = NULL;
     size_t nlive = 0;
@@ -555,19 +631,41 @@ static int copy_media(struct run *r)
                       "");
     }
     r->media_total = (int64_t)r->source.n;
-    for (size_t i = 0; rc == 0 && i < r->source.n; i++) {
-        const struct obj *o = &r->source.v[i];
-        struct live probe;
-        snprintf(probe.sid, sizeof probe.sid, "%.*s", RECD_SID_LEN, o->key);
-        const struct live *l = nlive ? bsearch(&probe, lv, nlive, sizeof *lv, live_cmp) : NULL;
-        if (!l)
-            r->st->orphans++;
+    struct worker *ws = calloc((size_t)jobs, sizeof *ws);
+    if (rc == 0 && !ws)
+        rc = fail(r, RECD_E_INTERNAL, "out of memory%s%s", "", "");
+    int started = 0;
+    char media[PATH_MAX];
+    snprintf(media, sizeof media, "%s/media", r->o->data_dir);
+    for (int i = 0; rc == 0 && i < jobs; i++) {
+        struct worker *w = &ws[i];
+        *w = (struct worker){.r = r, .lv = lv, .nlive = nlive};
+        if ((rc = recd_blob_fs_open(media, &w->from)) < 0)
+            fail(r, rc, "cannot open the source media %s%s", media, "");
+        else if ((rc = recd_blob_s3_open(&r->cfg, r->o->data_dir, &w->to)) < 0)
+            fail(r, rc, "cannot open the target bucket%s%s", "", "");
+        else if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+            rc = fail(r, RECD_E_INTERNAL, "cannot start a worker%s%s", "", "");
         else
-            rc = copy_object(r, o, l);
-        r->media_done++;
-        bar(r, 0);
+            started++;
     }
+    if (rc < 0) { /* the workers that run stop at once */
+        pthread_mutex_lock(&r->mu);
+        r->failed = rc;
+        pthread_mutex_unlock(&r->mu);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(ws[i].thread, NULL);
+    for (int i = 0; ws && i < jobs; i++) {
+        if (ws[i].from)
+            ws[i].from->ops->close(ws[i].from);
+        if (ws[i].to)
+            ws[i].to->ops->close(ws[i].to);
+    }
+    free(ws);
     free(lv);
+    if (rc == 0)
+        rc = r->failed;
     if (rc == 0 && r->journal_fd >= 0 && fdatasync(r->journal_fd) < 0)
         rc = fail(r, RECD_E_IO, "cannot write %s: %s", JOURNAL, strerror(errno));
     return rc;
@@ -594,6 +692,8 @@ static void run_close(struct run *r)
     free(r->journal.v);
     free(r->source.v);
     free(r->target.v);
+    memset(&r->cfg, 0, sizeof r->cfg); /* the secret goes with the run */
+    pthread_mutex_destroy(&r->mu);
 }
 
 /*
@@ -605,6 +705,7 @@ int recd_migrate_run(const struct recd_migrate_opts *o, struct recd_migrate_stat
                      size_t why_n)
 {
     struct run r = {.o = o, .st = st, .why = why, .why_n = why_n, .shm_fd = -1, .journal_fd = -1};
+    pthread_mutex_init(&r.mu, NULL);
     memset(st, 0, sizeof *st);
     why[0] = '\0';
     if (!o->to_store && !o->to_media)
@@ -645,7 +746,7 @@ int recd_migrate_run(const struct recd_migrate_opts *o, struct recd_migrate_stat
     if (rc == 0 && o->to_store)
         rc = recd_migrate_tables_verify(r.src, r.dst, why, why_n);
     if (rc == 0 && o->to_media)
-        rc = copy_media(&r);
+        rc = copy_media(&r, o->jobs > 0 ? o->jobs : JOBS_DEF);
     bar(&r, 1);
     if (o->bar && o->err)
         fputc('\n', o->err);

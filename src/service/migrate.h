@@ -31,6 +31,7 @@ struct recd_migrate_opts {
     const char *to_media;         /* s3://… or NULL */
     const char *credentials_file; /* the bucket's; NULL = the AWS_* environment */
     int batch;                    /* rows per transaction; 0 = 500 */
+    int jobs;                     /* objects copied at once; 0 = 4 */
     int bar;                      /* 1: a progress line on `err` (a terminal) */
     FILE *err;
 };

@@ -299,10 +299,10 @@ def test_kill_9_mid_migrate_then_resume(tmp_path, wav_dir):
     rows_now, rows_before, objects, found, before = nums[0], nums[1], nums[3], nums[4], nums[5]
     total_rows = sum(len(sqlite_rows(data, t)) for t in TABLES)
     assert rows_now + rows_before == total_rows and rows_before > 0, r.stdout
-    # The journal kept every object checked before the kill (a line cut short is dropped); the one
-    # put but not yet journaled is found and checked in place, not copied again.
+    # The journal kept every object checked before the kill (a line cut short is dropped); those put
+    # but not yet journaled (at most one per worker, 4) are found and checked in place, not copied again.
     assert before >= done_before - 1 and objects + found + before == len(files), r.stdout
-    assert found <= 1, r.stdout
+    assert found <= 4, r.stdout
     assert_tables_equal(data, store)
     files_now = media_files(data)
     bucket = Bucket(S3_CREDS)
