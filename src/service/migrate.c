@@ -579,6 +579,14 @@ static int copy_object(struct worker *w, const struct obj *o, const struct live 
     return object_done(w, o->key, size, sha, 0);
 }
 
+/* Done by an earlier run: in the journal, and still in the bucket with that size (a journal is
+ * not trusted over a bucket that was emptied since). */
+static int journaled(const struct run *r, const char *key)
+{
+    const struct obj *j = keys_find(&r->journal, key), *t = keys_find(&r->target, key);
+    return j && t && j->size == t->size;
+}
+
 static void *worker_main(void *p)
 {
     struct worker *w = p;
@@ -603,7 +611,7 @@ static void *worker_main(void *p)
             pthread_mutex_lock(&r->mu);
             r->st->orphans++;
             pthread_mutex_unlock(&r->mu);
-        } else if (keys_find(&r->journal, o->key)) {
+        } else if (journaled(r, o->key)) {
             pthread_mutex_lock(&r->mu);
             r->st->objects_before++;
             pthread_mutex_unlock(&r->mu);
