@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/tally.h"
 #include "ops/metrics.h"
 
 #include <string.h>
@@ -55,6 +56,15 @@ static void metrics(const struct recd_ops_endpoints *e, struct recd_store *st, s
     if (st && st->ops->job_count && st->ops->job_count(st, &x.jobs_queued, &x.jobs_running) < 0)
         x.jobs_queued = x.jobs_running = -1;
     x.have_sqlite = e->sqlite;
+    if (e->data_dir) {
+#define MIRROR_FIELD(n) {#n, 0, 0},
+        struct recd_tally_field f[] = {RECD_METRICS_MIRROR_FIELDS(MIRROR_FIELD)};
+#undef MIRROR_FIELD
+        _Static_assert(sizeof f / sizeof f[0] == sizeof x.mirror / sizeof x.mirror[0], "mirror fields");
+        x.have_mirror = recd_tally_read(e->data_dir, "mirror", f, sizeof f / sizeof f[0]) == 1;
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+            x.mirror[i] = f[i].value;
+    }
     x.sqlite_busy_retries = recd_store_sqlite_busy_retries();
     rs->status = 200;
     rs->content_type = RECD_METRICS_CONTENT_TYPE;

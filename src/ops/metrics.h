@@ -135,10 +135,16 @@ int recd_metric_sip_method(const char *method, size_t len);
 void recd_metrics_http(const char *route, unsigned method, int code, uint64_t bytes, int64_t us);
 
 /** Values a scrape reads from elsewhere; -1 where unknown (the series is left out). */
+/* The mirror tally's fields (core/tally.h), in the order recd_metrics_render expects them. */
+#define RECD_METRICS_MIRROR_FIELDS(X)                                                                        \
+    X(copied) X(skipped) X(failed) X(throttled) X(bytes) X(runs) X(last_success)
+
 struct recd_metrics_extra {
     int64_t jobs_queued, jobs_running; /* the transcription queue */
     uint64_t sqlite_busy_retries;
     int have_sqlite;
+    int have_mirror;   /* a `recd mirror` run has counted into this data folder */
+    int64_t mirror[7]; /* RECD_METRICS_MIRROR_FIELDS' values */
 };
 
 /** Appends the whole exposition (text format 0.0.4) to `out`. */

@@ -52,7 +52,10 @@ static void *worker_open(void *cls)
     struct worker *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    if (recd_ctx_open_store(app->data_dir, app->store, &w->ctx) < 0) {
+    int rc = recd_ctx_open_store(app->data_dir, app->store, &w->ctx);
+    if (rc < 0) {
+        /* The loop answers 503 until a later request's open succeeds; say why once per try. */
+        recd_log_error("serve: a worker cannot open the store and media: %s", recd_err_name(rc));
         free(w);
         return NULL;
     }
@@ -143,6 +146,7 @@ static int ops_opts_of(const struct recd_serve_opts *o, struct app *app)
     app->ops.metrics = !o->metrics_off && !o->metrics_listen;
     app->ops.stopping = &app->stopping;
     app->ops.sqlite = !recd_store_is_pg(o->store ? o->store : "");
+    app->ops.data_dir = o->data_dir;
     app->ops_listen = app->ops;
     app->ops_listen.metrics = !o->metrics_off;
     app->ops_listen.allow.any = 1; /* whoever reaches that address may read */
