@@ -101,6 +101,7 @@ build/gen/recd_build.h: FORCE
 	printf '#define RECD_BUILD_VERSION "%s"\n#define RECD_BUILD_COMMIT "%s"\n' "$$v" "$$c" > $@.tmp; \
 	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 build/obj/src/ops/metrics.o build/test/obj/src/ops/metrics.o build/fuzz/obj/src/ops/metrics.o: build/gen/recd_build.h
+build/obj/src/service/backup.o build/test/obj/src/service/backup.o build/fuzz/obj/src/service/backup.o: build/gen/recd_build.h
 .PHONY: FORCE
 FORCE:
 
@@ -347,6 +348,14 @@ bench-ab: deps build/recd build/bench/gen
 bench-metrics: deps build/recd build/bench/gen build/bench/metrics_cost
 	@d=$$(mktemp -d) && build/bench/metrics_cost $$d; s=$$?; rm -rf $$d; exit $$s
 	/usr/bin/python3 bench/ab.py --base-bin build/recd --new-bin build/recd --base-args "--metrics off" \
+	  $(if $(N),--n $(N)) $(if $(QUICK),--quick)
+
+# The cost of the audit record (issue 17: the media path within 5% of --audit off): its parts in ns
+# (bench/audit_cost.c), then the same-run A/B of one build. `make bench-audit [N=…] [QUICK=1]`.
+.PHONY: bench-audit
+bench-audit: deps build/recd build/bench/gen build/bench/audit_cost
+	@d=$$(mktemp -d) && build/bench/audit_cost $$d; s=$$?; rm -rf $$d; exit $$s
+	/usr/bin/python3 bench/ab.py --base-bin build/recd --new-bin build/recd --base-args "--audit off" \
 	  $(if $(N),--n $(N)) $(if $(QUICK),--quick)
 
 format:

@@ -52,7 +52,7 @@ static void readyz(const struct recd_ops_endpoints *e, struct recd_store *st, st
 
 static void metrics(const struct recd_ops_endpoints *e, struct recd_store *st, struct recd_response *rs)
 {
-    struct recd_metrics_extra x = {.jobs_queued = -1, .jobs_running = -1};
+    struct recd_metrics_extra x = {.jobs_queued = -1, .jobs_running = -1, .backup_last_s = -1};
     if (st && st->ops->job_count && st->ops->job_count(st, &x.jobs_queued, &x.jobs_running) < 0)
         x.jobs_queued = x.jobs_running = -1;
     x.have_sqlite = e->sqlite;
@@ -66,6 +66,11 @@ static void metrics(const struct recd_ops_endpoints *e, struct recd_store *st, s
             x.mirror[i] = f[i].value;
     }
     x.sqlite_busy_retries = recd_store_sqlite_busy_retries();
+    if (e->data_dir && e->sqlite) {
+        /* `recd backup` sets the time in its tally when it finishes (service/backup.h). */
+        struct recd_tally_field f[] = {{"last_success", 0, 0}};
+        x.backup_last_s = recd_tally_read(e->data_dir, "backup", f, 1) == 1 ? f[0].value : 0;
+    }
     rs->status = 200;
     rs->content_type = RECD_METRICS_CONTENT_TYPE;
     recd_metrics_render(&rs->body, &x);

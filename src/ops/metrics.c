@@ -742,6 +742,11 @@ void recd_metrics_render(struct recd_buf *b, const struct recd_metrics_extra *x)
     }
     if (x && x->have_mirror)
         render_mirror(b, x->mirror);
+    if (x && x->backup_last_s >= 0) {
+        add_head(b, "recd_backup_last_success_timestamp_seconds", "gauge",
+                 "When the last recd backup of this data folder finished, in Unix time; 0 if never.");
+        recd_buf_printf(b, "recd_backup_last_success_timestamp_seconds %lld\n", (long long)x->backup_last_s);
+    }
     render_process(b);
     free(sum);
     free(hs.v);
