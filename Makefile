@@ -296,6 +296,15 @@ bench: deps build/recd build/bench/gen build/bench/rawwrite build/bench/sip_sink
 	/usr/bin/python3 bench/stt.py $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/peaks.py $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/console.py $(if $(QUICK),--quick)
+	$(if $(QUICK),,$(MAKE) -s bench-scale)
+
+# recd on PostgreSQL + S3 against SQLite + files, same run, same data (bench/scale.py; its own section of
+# bench/RESULTS.md): migrate, list pages/s and p99, media with Range, two nodes at once, import rate, with
+# CPU per request. The last part of a full `make bench` (not of QUICK: it starts PostgreSQL and the S3
+# test server). `make bench-scale [SCALE_N=5000] [QUICK=1]` (its own N: every object goes through s3rver).
+.PHONY: bench-scale
+bench-scale: deps build/recd build/bench/gen $(S3RVER)
+	/usr/bin/python3 bench/scale.py $(if $(SCALE_N),--n $(SCALE_N)) $(if $(QUICK),--quick)
 
 # Waveform peaks in times real time (bench/peaks.py; its own section of bench/RESULTS.md), also the
 # last part of `make bench`. `make bench-peaks [QUICK=1]`.

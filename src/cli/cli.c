@@ -9,9 +9,11 @@
 #include "core/seal.h"
 #include "core/sid.h"
 #include "core/time.h"
+#include "media/blob_s3.h"
 #include "serve/serve.h"
 #include "service/audit.h"
 #include "service/backup.h"
+#include "service/migrate.h"
 #include "service/mirror.h"
 #include "service/retention.h"
 #include "service/service.h"
@@ -1383,6 +1385,84 @@ static int cmd_restore(int argc, char **argv)
     return st.damaged ? 1 : 0;
 }
 
+static const char migrate_help[] =
+    "usage: recd migrate [--to-store postgres://…] [--to-media s3://BUCKET[/PREFIX]?endpoint=URL&region=R]\n"
+    "                    [--to-s3-credentials FILE] [--batch N] [--jobs J] [--data DIR] [--store FILE]\n"
+    "Copies an embedded data folder (its recd.db, or --store FILE, and its media/) to a PostgreSQL\n"
+    "store and/or an S3 bucket (docs/scale-out.md): every table, deleted recordings' tombstones\n"
+    "included, then every media object (WAVs and the files derived from them), each read back and\n"
+    "checked (size and SHA-256). Nothing else may use the folder meanwhile: stop recd serve first.\n"
+    "Resumable: run it again after an interruption and it goes on (DATA/migrate.journal); nothing\n"
+    "is copied twice. A target that is not empty is refused unless it is this folder's earlier run.\n"
+    "Bucket credentials: --to-s3-credentials FILE, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.\n"
+    "--batch: rows per transaction (default 500); --jobs: objects copied at once (default 4).\n"
+    "Exit 0 done, 2 cannot start (one line), 1 failed.\n";
+
+static int cmd_migrate(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL},     {"to-store", 1, NULL},
+                         {"to-media", 1, NULL}, {"to-s3-credentials", 1, NULL},
+                         {"batch", 1, NULL},    {"jobs", 1, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, 6, &a, pos))
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(migrate_help, stdout);
+        return 0;
+    }
+    if (a.npos)
+        return usage_error("migrate takes no argument %s", a.pos[0]);
+    const char *to_store = optv(&a, "to-store"), *to_media = optv(&a, "to-media");
+    const char *src = store_of(&a);
+    if (!to_store && !to_media)
+        return usage_error("%s", "migrate needs --to-store postgres://… and/or --to-media s3://…");
+    if (to_store && !recd_store_is_pg(to_store))
+        return usage_error("%s", "--to-store: want postgres://… (or postgresql://…)");
+    if (to_media && !recd_s3_is_location(to_media))
+        return usage_error("%s", "--to-media: want s3://BUCKET[/PREFIX]?endpoint=URL&region=R");
+    if (src && recd_store_is_pg(src))
+        return usage_error("%s", "migrate moves an embedded data folder: --store must be its SQLite file");
+    if (recd_ctx_media_is_s3())
+        return usage_error(
+            "%s", "migrate moves an embedded data folder: its media are its own media/ (no --media)");
+    double batch = 0, jobs = 0;
+    if (num_opt(&a, "batch", 1, 2000, 0, &batch) < 0 || num_opt(&a, "jobs", 1, 64, 0, &jobs) < 0)
+        return EXIT_USAGE;
+    struct recd_migrate_opts mo = {
+        .data_dir = data_dir(&a),
+        .store = src,
+        .to_store = to_store,
+        .to_media = to_media,
+        .credentials_file = optv(&a, "to-s3-credentials"),
+        .batch = (int)batch,
+        .jobs = (int)jobs,
+        .bar = isatty(2),
+        .err = stderr,
+    };
+    struct recd_migrate_stats st;
+    char why[1024];
+    signal(SIGPIPE, SIG_IGN);
+    int64_t t0 = recd_now_us();
+    int rc = recd_migrate_run(&mo, &st, why, sizeof why);
+    double secs = (double)(recd_now_us() - t0) / 1e6;
+    if (rc == RECD_E_BAD_INPUT) {
+        fprintf(stderr, "recd: migrate: %s\n", why);
+        return EXIT_USAGE;
+    }
+    printf("migrate: %lld rows copied (%lld there before) in %d tables; %lld objects copied and checked, "
+           "%lld found checked in place, %lld done before; %.1f MB in %.1f s; %lld orphan files left: %s\n",
+           (long long)st.rows, (long long)st.rows_before, st.tables, (long long)st.objects,
+           (long long)st.objects_found, (long long)st.objects_before, (double)st.bytes / 1e6, secs,
+           (long long)st.orphans, rc == 0 ? "done" : "FAILED");
+    fflush(stdout);
+    if (rc < 0) {
+        fprintf(stderr, "recd: migrate: %s; run it again to go on\n", why[0] ? why : "failed");
+        return 1;
+    }
+    return 0;
+}
+
 static const char main_help[] =
     "usage: recd COMMAND [OPTIONS]\n"
     "A Twilio-compatible call-recordings service.\n\n"
@@ -1395,6 +1475,7 @@ static const char main_help[] =
     "  number    add, list or remove the numbers that answer SIP calls\n"
     "  transcribe  queue transcriptions of recordings (and --wait for them)\n"
     "  mirror    copy recordings from a Twilio-compatible API into this store\n"
+    "  migrate   move this data folder to PostgreSQL and/or an S3 bucket\n"
     "  fsck      check (and --repair) the data folder\n"
     "  backup    back up a data folder while it serves\n"
     "  restore   restore a backup into a new data folder\n"
@@ -1418,7 +1499,7 @@ int recd_cli_main(int argc, char **argv)
                 {"number", cmd_number},   {"transcribe", cmd_transcribe},
                 {"mirror", cmd_mirror},   {"backup", cmd_backup},
                 {"restore", cmd_restore}, {"delete", cmd_delete},
-                {"audit", cmd_audit}};
+                {"audit", cmd_audit},     {"migrate", cmd_migrate}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(main_help, argc < 2 ? stderr : stdout);
