@@ -209,8 +209,14 @@ static void log_request(struct conn *c, int aborted)
             recd_buf_addc(b, '-');
         recd_buf_addc(b, ' ');
         add_path(b, h, 0);
-        recd_buf_printf(b, " %d %lld %lldus%s\n", c->status, (long long)c->bytes, (long long)us,
-                        aborted ? " aborted" : "");
+        /* Not printf: this runs once a request (see recd_h1_response_head). */
+        recd_buf_addc(b, ' ');
+        recd_buf_addi(b, c->status);
+        recd_buf_addc(b, ' ');
+        recd_buf_addi(b, c->bytes);
+        recd_buf_addc(b, ' ');
+        recd_buf_addi(b, us);
+        recd_buf_adds(b, aborted ? "us aborted\n" : "us\n");
     }
     if (b->len > LOG_FLUSH)
         flush_log(c->l);
