@@ -3,8 +3,6 @@
 #include "core/error.h"
 #include "core/query.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -374,20 +372,49 @@ int recd_h1_wants_json(struct recd_str target)
     return n >= 5 && memcmp(target.p + n - 5, ".json", 5) == 0;
 }
 
-/* Appends to out[cap] at *len; sets *len past cap when it does not fit. */
-static void put(char *out, size_t cap, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/*
+ * The response head is built by copying, not by snprintf: it is written for every response,
+ * and its ten or so vsnprintf calls (format parsing, printf_positional) showed as ~5 % of the
+ * server's CPU for a cached .mp3 under wrk (perf record).
+ */
 
-static void put(char *out, size_t cap, size_t *len, const char *fmt, ...)
+/* Appends n bytes to out[cap] at *len; sets *len to at least cap when they do not fit (with
+ * room left for a terminating NUL, as snprintf would). */
+static void put_n(char *out, size_t cap, size_t *len, const char *s, size_t n)
 {
-    if (*len >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out + *len, cap - *len, fmt, ap);
-    va_end(ap);
-    *len += n < 0 ? cap : (size_t)n;
+    if (*len < cap && n < cap - *len)
+        memcpy(out + *len, s, n);
+    *len = *len < cap && n < cap - *len ? *len + n : cap;
 }
+
+static void put(char *out, size_t cap, size_t *len, const char *s)
+{
+    put_n(out, cap, len, s, strlen(s));
+}
+
+/* A literal: its length is known when compiling. */
+#define PUT_LIT(out, cap, len, lit) put_n(out, cap, len, "" lit, sizeof(lit) - 1)
+
+static void put_u64(char *out, size_t cap, size_t *len, uint64_t v)
+{
+    char d[20];
+    size_t i = sizeof d;
+    do
+        d[--i] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    put_n(out, cap, len, d + i, sizeof d - i);
+}
+
+/* "Name: value\r\n" */
+static void put_header(char *out, size_t cap, size_t *len, const char *name_colon_sp, size_t name_n,
+                       const char *value)
+{
+    put_n(out, cap, len, name_colon_sp, name_n);
+    put(out, cap, len, value);
+    PUT_LIT(out, cap, len, "\r\n");
+}
+
+#define PUT_HEADER(out, cap, len, lit, value) put_header(out, cap, len, "" lit, sizeof(lit) - 1, value)
 
 size_t recd_h1_response_head(char *out, size_t cap, const struct recd_response *rs, uint64_t length,
                              int keep_alive, int http10, const char *date)
@@ -395,47 +422,64 @@ size_t recd_h1_response_head(char *out, size_t cap, const struct recd_response *
     size_t n = 0;
     int st = rs->status;
     const char *reason = http_status_str((enum http_status)st);
-    put(out, cap, &n, "HTTP/1.1 %d %s\r\nDate: %s\r\n", st, reason, date);
+    PUT_LIT(out, cap, &n, "HTTP/1.1 ");
+    if (st < 0) { /* never sent by recd; written as snprintf's %d would */
+        PUT_LIT(out, cap, &n, "-");
+        put_u64(out, cap, &n, (uint64_t) - (int64_t)st);
+    } else
+        put_u64(out, cap, &n, (uint64_t)st);
+    PUT_LIT(out, cap, &n, " ");
+    put(out, cap, &n, reason);
+    PUT_LIT(out, cap, &n, "\r\n");
+    PUT_HEADER(out, cap, &n, "Date: ", date);
     if (rs->content_type)
-        put(out, cap, &n, "Content-Type: %s\r\n", rs->content_type);
-    if (st >= 200 && st != 204 && st != 304)
-        put(out, cap, &n, "Content-Length: %llu\r\n", (unsigned long long)length);
+        PUT_HEADER(out, cap, &n, "Content-Type: ", rs->content_type);
+    if (st >= 200 && st != 204 && st != 304) {
+        PUT_LIT(out, cap, &n, "Content-Length: ");
+        put_u64(out, cap, &n, length);
+        PUT_LIT(out, cap, &n, "\r\n");
+    }
     if (rs->allow)
-        put(out, cap, &n, "Allow: %s\r\n", rs->allow);
+        PUT_HEADER(out, cap, &n, "Allow: ", rs->allow);
     if (rs->www_authenticate)
-        put(out, cap, &n, "WWW-Authenticate: Basic realm=\"Twilio API\"\r\n");
+        PUT_LIT(out, cap, &n, "WWW-Authenticate: Basic realm=\"Twilio API\"\r\n");
     if (rs->disposition[0])
-        put(out, cap, &n, "Content-Disposition: %s\r\n", rs->disposition);
+        PUT_HEADER(out, cap, &n, "Content-Disposition: ", rs->disposition);
     if (rs->accept_ranges)
-        put(out, cap, &n, "Accept-Ranges: bytes\r\n");
+        PUT_LIT(out, cap, &n, "Accept-Ranges: bytes\r\n");
     if (rs->etag[0])
-        put(out, cap, &n, "ETag: %s\r\n", rs->etag);
+        PUT_HEADER(out, cap, &n, "ETag: ", rs->etag);
     if (rs->last_modified[0])
-        put(out, cap, &n, "Last-Modified: %s\r\n", rs->last_modified);
+        PUT_HEADER(out, cap, &n, "Last-Modified: ", rs->last_modified);
     if (rs->content_range[0])
-        put(out, cap, &n, "Content-Range: %s\r\n", rs->content_range);
-    if (rs->retry_after > 0)
-        put(out, cap, &n, "Retry-After: %lld\r\n", (long long)rs->retry_after);
+        PUT_HEADER(out, cap, &n, "Content-Range: ", rs->content_range);
+    if (rs->retry_after > 0) {
+        PUT_LIT(out, cap, &n, "Retry-After: ");
+        put_u64(out, cap, &n, (uint64_t)rs->retry_after);
+        PUT_LIT(out, cap, &n, "\r\n");
+    }
     if (rs->headers)
-        put(out, cap, &n, "%s", rs->headers);
+        put(out, cap, &n, rs->headers);
     /* Media and public URLs are embedded in other sites' pages; credentials are Basic, never
      * cookies, so allowing any origin exposes nothing a direct request would not. */
-    put(out, cap, &n, "Access-Control-Allow-Origin: *\r\n");
-    if (rs->cors_preflight)
-        put(out, cap, &n,
-            "Access-Control-Allow-Methods: %s\r\n"
-            "Access-Control-Allow-Headers: Authorization, Range, If-None-Match, If-Modified-Since, "
-            "If-Range\r\n"
-            "Access-Control-Max-Age: 86400\r\n",
-            rs->allow ? rs->allow : "");
+    PUT_LIT(out, cap, &n, "Access-Control-Allow-Origin: *\r\n");
+    if (rs->cors_preflight) {
+        PUT_HEADER(out, cap, &n, "Access-Control-Allow-Methods: ", rs->allow ? rs->allow : "");
+        PUT_LIT(out, cap, &n,
+                "Access-Control-Allow-Headers: Authorization, Range, If-None-Match, If-Modified-Since, "
+                "If-Range\r\n"
+                "Access-Control-Max-Age: 86400\r\n");
+    }
     if (rs->accept_ranges) /* the headers an audio player or a download manager needs */
-        put(out, cap, &n,
-            "Access-Control-Expose-Headers: Accept-Ranges, Content-Range, Content-Length, ETag, "
-            "Last-Modified\r\n");
+        PUT_LIT(out, cap, &n,
+                "Access-Control-Expose-Headers: Accept-Ranges, Content-Range, Content-Length, ETag, "
+                "Last-Modified\r\n");
     if (!keep_alive)
-        put(out, cap, &n, "Connection: close\r\n");
+        PUT_LIT(out, cap, &n, "Connection: close\r\n");
     else if (http10)
-        put(out, cap, &n, "Connection: keep-alive\r\n");
-    put(out, cap, &n, "\r\n");
+        PUT_LIT(out, cap, &n, "Connection: keep-alive\r\n");
+    PUT_LIT(out, cap, &n, "\r\n");
+    if (n < cap)
+        out[n] = '\0';
     return n < cap ? n : 0;
 }

@@ -105,8 +105,11 @@ struct loop {
     int64_t stop_deadline_us;
     char date[40];
     time_t date_s;
-    struct recd_buf log;     /* access lines not yet written */
-    int64_t log_since_us;    /* when the oldest of them was made */
+    struct recd_buf log;  /* access lines not yet written */
+    int64_t log_since_us; /* when the oldest of them was made */
+    /* The time after the last epoll_wait: progress stamps for the timeouts (seconds apart) need
+     * no clock read of their own (75 ns each here, ~4 a request). */
+    int64_t now_us;
     _Atomic int64_t beat_us; /* the loop's last tick (about once a second): recd_http_alive */
 };
 
@@ -197,7 +200,7 @@ static void log_request(struct conn *c, int aborted)
     struct recd_h1 *h = &c->h;
     struct recd_buf *b = &c->l->log;
     if (!b->len)
-        c->l->log_since_us = recd_now_us();
+        c->l->log_since_us = c->l->now_us;
     int64_t t0 = c->t0_us ? c->t0_us : recd_now_us(), us = recd_now_us() - t0;
     if (recd_log_json()) {
         add_json_line(b, c, aborted, us);
@@ -209,8 +212,14 @@ static void log_request(struct conn *c, int aborted)
             recd_buf_addc(b, '-');
         recd_buf_addc(b, ' ');
         add_path(b, h, 0);
-        recd_buf_printf(b, " %d %lld %lldus%s\n", c->status, (long long)c->bytes, (long long)us,
-                        aborted ? " aborted" : "");
+        /* Not printf: this runs once a request (see recd_h1_response_head). */
+        recd_buf_addc(b, ' ');
+        recd_buf_addi(b, c->status);
+        recd_buf_addc(b, ' ');
+        recd_buf_addi(b, c->bytes);
+        recd_buf_addc(b, ' ');
+        recd_buf_addi(b, us);
+        recd_buf_adds(b, aborted ? "us aborted\n" : "us\n");
     }
     if (b->len > LOG_FLUSH)
         flush_log(c->l);
@@ -306,7 +315,7 @@ static int send_some(struct conn *c)
                 continue;
             return errno == EAGAIN ? 0 : -1;
         }
-        c->last_io_us = recd_now_us();
+        c->last_io_us = c->l->now_us;
         size_t k = (size_t)w, hk = c->head_len - c->head_off;
         if (k >= hk) {
             c->head_off = c->head_len;
@@ -324,7 +333,7 @@ static int send_some(struct conn *c)
         }
         if (w == 0)
             return -1; /* the file is shorter than it was: the promised length cannot be kept */
-        c->last_io_us = recd_now_us();
+        c->last_io_us = c->l->now_us;
         c->file_left -= w;
     }
     return 1;
@@ -588,7 +597,7 @@ static void conn_run(struct conn *c, int event)
         if (n > 0) {
             h->len += (size_t)n;
             c->drained = (size_t)n < want;
-            c->last_io_us = recd_now_us();
+            c->last_io_us = c->l->now_us;
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -616,7 +625,7 @@ static void adopt(struct loop *l, int fd, const struct sockaddr_storage *ss)
     c->file = -1;
     recd_h1_init(&c->h);
     client_address(ss, c);
-    c->last_io_us = recd_now_us();
+    c->last_io_us = c->l->now_us;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     /* Added edge-triggered: bytes already waiting still raise the first event. */
@@ -766,7 +775,8 @@ static void *loop_main(void *arg)
     struct loop *l = arg;
     struct epoll_event ev[EVENTS];
     l->ts = l->sv->o.thread_open(l->sv->o.cls);
-    atomic_store_explicit(&l->beat_us, recd_now_us(), memory_order_relaxed);
+    l->now_us = recd_now_us();
+    atomic_store_explicit(&l->beat_us, l->now_us, memory_order_relaxed);
     int64_t next_tick = 0;
     int stop = 0;
     for (;;) {
@@ -791,6 +801,7 @@ static void *loop_main(void *arg)
             break;
         }
         now = recd_now_us();
+        l->now_us = now;
         update_date(l, (time_t)(now / RECD_US_PER_SEC));
         for (int i = 0; i < n; i++) {
             void *p = ev[i].data.ptr;
