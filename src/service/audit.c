@@ -258,10 +258,22 @@ static int open_file(struct recd_audit *a)
     return 0;
 }
 
-static int is_audit_name(const char *name)
+int recd_audit_file_name_ok(const char *name)
 {
     size_t n = strlen(name);
-    return n > 12 && strncmp(name, "audit-", 6) == 0 && strcmp(name + n - 6, ".jsonl") == 0;
+    if (n <= 12 || n > RECD_AUDIT_FILE_NAME_MAX || strncmp(name, "audit-", 6) != 0 ||
+        strcmp(name + n - 6, ".jsonl") != 0)
+        return 0;
+    for (size_t i = 6; i < n - 6; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'A' && name[i] <= 'Z') ||
+              (name[i] >= 'a' && name[i] <= 'z') || name[i] == '-' || name[i] == '.'))
+            return 0;
+    return 1;
+}
+
+static int is_audit_name(const char *name)
+{
+    return recd_audit_file_name_ok(name);
 }
 
 /* Removes files last written more than keep_days ago (never the one being written). */

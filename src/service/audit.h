@@ -87,6 +87,15 @@ void recd_audit_format(const struct recd_audit_entry *e, struct recd_buf *out);
  */
 int recd_audit_parse(const char *p, size_t n, struct recd_audit_entry *e);
 
+/** The longest name of an audit file. */
+#define RECD_AUDIT_FILE_NAME_MAX 64
+
+/**
+ * 1 when `name` is one the writer gives an audit file ("audit-TIME-PID.jsonl": letters, digits,
+ * '-' and '.' between; no '/'), so that a backup may copy it and a restore may write it under audit/.
+ */
+int recd_audit_file_name_ok(const char *name);
+
 struct recd_audit;
 struct recd_audit_buf;
 

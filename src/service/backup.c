@@ -8,6 +8,7 @@
 #include "core/tally.h"
 #include "core/time.h"
 #include "ops/build_info.h"
+#include "service/audit.h"
 #include "service/backup_internal.h"
 #include "service/service.h"
 #include "store/sqlite_snapshot.h"
@@ -304,6 +305,49 @@ static int take_seal_key(struct run *r)
     return man_file(r, "seal.key", (int64_t)sb.st_size, hex);
 }
 
+/*
+ * Copies the audit record (DATA/audit/, service/audit.h) into the backup and lists it: who read
+ * and deleted what must outlive the node as the recordings do. Copied, never linked, since the
+ * current file is still being appended to; it is taken as far as it is written now (a line cut
+ * at the end is one `recd audit` skips, and the next backup has it whole). No folder: nothing.
+ */
+static int take_audit(struct run *r)
+{
+    char src[PATH_MAX];
+    snprintf(src, sizeof src, "%s/audit", r->o->data_dir);
+    DIR *d = opendir(src);
+    if (!d)
+        return errno == ENOENT ? 0 : failf(r, RECD_E_IO, "cannot read %s", src);
+    int dfd = dirfd(d), rc = 0, made = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (!recd_audit_file_name_ok(e->d_name))
+            continue;
+        if (!made && ensure_dir(r->to, "audit") < 0) {
+            rc = failf(r, RECD_E_IO, "%s", "cannot make audit/ in the backup");
+            break;
+        }
+        made = 1;
+        char path[sizeof "audit/" + sizeof e->d_name], hex[65]; /* the name is checked shorter */
+        snprintf(path, sizeof path, "audit/%s", e->d_name);
+        int in = openat(dfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (in < 0 && errno == ENOENT)
+            continue; /* removed by the writer's sweep meanwhile */
+        int out = in < 0 ? -1 : openat(r->to, path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        struct stat sb;
+        int ok = out >= 0 && recd_backup_copy_fd(in, out) == 0 && fstat(out, &sb) == 0 &&
+                 recd_file_sha256(out, (int64_t)sb.st_size, hex) == 0;
+        if (in >= 0)
+            close(in);
+        if (out >= 0)
+            close(out);
+        rc = ok ? man_file(r, path, (int64_t)sb.st_size, hex)
+                : failf(r, RECD_E_IO, "cannot copy the data folder's %s into the backup", path);
+    }
+    closedir(d);
+    return rc;
+}
+
 /* Lists the snapshot, once it is final. */
 static int list_db(struct run *r)
 {
@@ -465,7 +509,7 @@ int recd_backup_run(const struct recd_backup_opts *o, struct recd_backup_stats *
         failf(&r, rc, "%s", "cannot mark in the snapshot the recordings deleted meanwhile");
         goto out;
     }
-    if ((rc = list_db(&r)) < 0 || (rc = take_seal_key(&r)) < 0)
+    if ((rc = list_db(&r)) < 0 || (rc = take_seal_key(&r)) < 0 || (rc = take_audit(&r)) < 0)
         goto out;
     /* One flush of the target's file system makes every link, copy and folder durable. */
     if (syncfs(r.to) < 0) {

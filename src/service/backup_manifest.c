@@ -5,6 +5,7 @@
 #include "core/json.h"
 #include "core/sid.h"
 #include "media/blob.h"
+#include "service/audit.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -32,11 +33,14 @@ static int is_hex64(const char *s)
     return s[64] == '\0';
 }
 
-/* 1 when `path` is one a backup writes: recd.db, seal.key, or media/ab/cd/<key of shard ab/cd>. */
+/* 1 when `path` is one a backup writes: recd.db, seal.key, audit/<an audit file's name>, or
+ * media/ab/cd/<key of shard ab/cd>. */
 static int path_ok(const char *path)
 {
     if (strcmp(path, "recd.db") == 0 || strcmp(path, "seal.key") == 0)
         return 1;
+    if (strncmp(path, "audit/", 6) == 0)
+        return recd_audit_file_name_ok(path + 6);
     if (strncmp(path, "media/", 6) != 0 || strlen(path) < 12 || path[8] != '/' || path[11] != '/')
         return 0;
     const char *key = path + 12;

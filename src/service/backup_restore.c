@@ -120,6 +120,8 @@ static int check_file(struct rst *r, int dirfd, const char *path, const struct r
 static int copy_file(struct rst *r, const struct recd_manifest_file *f)
 {
     const char *dst = strcmp(f->path, "recd.db") == 0 ? DB_TMP : f->path;
+    if (strncmp(f->path, "audit/", 6) == 0 && mkdirat(r->to, "audit", 0700) < 0 && errno != EEXIST)
+        goto fail;
     if (strncmp(f->path, "media/", 6) == 0) {
         char d[16];
         snprintf(d, sizeof d, "%.8s", f->path); /* media/ab */

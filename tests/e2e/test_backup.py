@@ -150,6 +150,12 @@ def test_backup_under_load_restored_and_served(start_server, tmp_path):
     assert "damaged: clean" in r.stdout or ", 0 damaged: clean" in r.stdout, r.stdout
     f = Recd(restored).ok("fsck")
     assert f.stdout.strip().splitlines()[-1].endswith("clean"), f.stdout
+    # The audit record came along (copied as far as it was written): the MP3 fetches made before
+    # the backup are in the restored folder's, once each.
+    audit = [json.loads(l) for l in Recd(restored).ok("audit", "--account", acct.sid).stdout.splitlines()
+             if l.strip()]
+    for sid in mp3:
+        assert [l["method"] for l in audit if l["path"].endswith(sid + ".mp3")] == ["GET"], sid
 
     new = start_server(data=restored, base_url=srv.base_url, bootstrap=False)  # same media_url
     for sid in kept:   # acknowledged before the backup started and not deleted: all there
