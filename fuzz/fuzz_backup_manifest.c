@@ -1,6 +1,7 @@
 /* A backup's manifest, which `recd restore` reads from a folder anyone may have edited: every
  * path it lets through must be one a backup writes, so that restore opens nothing else. */
 #include "media/blob.h"
+#include "service/audit.h"
 #include "service/backup.h"
 
 #include <stdint.h>
@@ -11,6 +12,11 @@ static int check_file(void *ctx, const struct recd_manifest_file *f)
     (void)ctx;
     if (f->size < 0 || strlen(f->sha256) != 64 || strstr(f->path, "..") || f->path[0] == '/')
         __builtin_trap();
+    if (strncmp(f->path, "audit/", 6) == 0) {
+        if (!recd_audit_file_name_ok(f->path + 6) || strchr(f->path + 6, '/'))
+            __builtin_trap();
+        return 0;
+    }
     if (strcmp(f->path, "recd.db") != 0 && strcmp(f->path, "seal.key") != 0 &&
         (strncmp(f->path, "media/", 6) != 0 || !recd_blob_key_valid(f->path + 12)))
         __builtin_trap();

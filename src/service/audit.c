@@ -262,7 +262,7 @@ int recd_audit_file_name_ok(const char *name)
 {
     size_t n = strlen(name);
     if (n <= 12 || n > RECD_AUDIT_FILE_NAME_MAX || strncmp(name, "audit-", 6) != 0 ||
-        strcmp(name + n - 6, ".jsonl") != 0)
+        strcmp(name + n - 6, ".jsonl") != 0 || strstr(name, ".."))
         return 0;
     for (size_t i = 6; i < n - 6; i++)
         if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'A' && name[i] <= 'Z') ||

@@ -92,7 +92,8 @@ int recd_audit_parse(const char *p, size_t n, struct recd_audit_entry *e);
 
 /**
  * 1 when `name` is one the writer gives an audit file ("audit-TIME-PID.jsonl": letters, digits,
- * '-' and '.' between; no '/'), so that a backup may copy it and a restore may write it under audit/.
+ * '-' and '.' between; no '/' and no ".."), so that a backup may copy it and a restore may write it under
+ * audit/.
  */
 int recd_audit_file_name_ok(const char *name);
 
