@@ -207,9 +207,10 @@ TEST_BUILD = $(UNIT_BIN) $(FUZZ_REPLAY) build/test/recd build/recd $(VOICE_BIN) 
 # fixture stay on one worker (one server per module); the others spread (tests/e2e/conftest.py).
 # E2E_RUN runs pytest on $(1) that way, then, in one process, the tests marked `alone` (real-time
 # streams that must have the machine); its status is non-zero if either part failed (5: none
-# of $(1) is marked `alone`).
+# of $(1) is marked `alone`). Each run lists its slowest tests (--durations), so that the
+# suite's 10-minute budget stays in view.
 E2E_JOBS ?= 4
-PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider -n $(E2E_JOBS) --dist loadgroup
+PYTEST = /usr/bin/python3 -m pytest -q -p no:cacheprovider -n $(E2E_JOBS) --dist loadgroup --durations=12
 E2E_RUN = $(PYTEST) -m "not alone" $(1); s1=$$?; \
 	/usr/bin/python3 -m pytest -q -p no:cacheprovider -m alone $(1); s2=$$?; \
 	[ $$s1 -eq 0 ] && { [ $$s2 -eq 0 ] || [ $$s2 -eq 5 ]; }
