@@ -79,6 +79,7 @@ static int live_recording(void *arg, struct recd_live_recording *lr)
             .status_callback_get = lr->callback_get,
             .events = lr->events,
             .trim_silence = lr->trim,
+            .channels = lr->channels == 2 ? 2 : 1,
         };
         return recd_engine_serve_live_start(voice, lr->account_sid, lr->call_sid, &o, lr->sid);
     }

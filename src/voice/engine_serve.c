@@ -140,6 +140,8 @@ struct vcall {
 
     pthread_mutex_t mu;
     struct slot slots[1 + RECD_ENGINE_MAX_LIVE];
+    /* Dual recordings among the slots: the SIP thread takes the lock for what it sends only then. */
+    atomic_int dual;
     /* SIP thread only: the batch of <Record> audio not yet reported. */
     unsigned batch_ms;
     bool batch_silent;
@@ -342,6 +344,19 @@ static void on_audio(void *call_arg, const int16_t *pcm, size_t samples)
         }
         post(c->srv, e);
     }
+}
+
+/* What recd sent to the caller: the second channel of the call's dual recordings. */
+static void on_sent(void *call_arg, const int16_t *pcm, size_t samples)
+{
+    struct vcall *c = call_arg;
+    if (atomic_load_explicit(&c->dual, memory_order_relaxed) == 0)
+        return;
+    pthread_mutex_lock(&c->mu);
+    for (unsigned i = 0; i <= RECD_ENGINE_MAX_LIVE; i++)
+        if (c->slots[i].rec && c->slots[i].forward)
+            recd_rec_audio_sent(c->slots[i].rec, pcm, samples);
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void on_digit(void *call_arg, char digit, enum recd_rtp_digit_source source)
@@ -1004,7 +1019,7 @@ static int io_rec_start(void *arg, const struct recd_engine_rec_opts *o, char si
         .trim_silence = o->trim_silence,
         .transcribe = o->transcribe,
         .transcribe_callback = o->transcribe_callback,
-        .channels = 1,
+        .channels = o->channels == 2 ? 2 : 1,
     };
     struct recd_rec *r = NULL;
     int rc = recd_rec_begin(c->srv->rec, &p, &r, sid);
@@ -1014,6 +1029,8 @@ static int io_rec_start(void *arg, const struct recd_engine_rec_opts *o, char si
     struct slot *sl = &c->slots[o->slot];
     sl->rec = r;
     sl->forward = true;
+    if (p.channels == 2)
+        atomic_fetch_add(&c->dual, 1);
     snprintf(sl->finish_keys, sizeof sl->finish_keys, "%s", o->finish_on_key ? o->finish_on_key : "");
     if (o->slot == RECD_ENGINE_SLOT_VERB)
         c->batch_ms = 0;
@@ -1025,8 +1042,9 @@ static void io_rec_pause(void *arg, unsigned slot, bool skip)
 {
     struct vcall *c = arg;
     pthread_mutex_lock(&c->mu);
+    /* Audio keeps going to the recorder, which drops it, or writes silence in its place for
+     * PauseBehavior=silence, on every channel alike. */
     if (c->slots[slot].rec) {
-        c->slots[slot].forward = false;
         recd_rec_pause(c->slots[slot].rec, skip);
     }
     pthread_mutex_unlock(&c->mu);
@@ -1059,6 +1077,8 @@ static void io_rec_finish(void *arg, unsigned slot)
     struct recd_rec *r = c->slots[slot].rec;
     c->slots[slot].rec = NULL;
     c->slots[slot].forward = false;
+    if (r && recd_rec_channels(r) == 2)
+        atomic_fetch_sub(&c->dual, 1);
     pthread_mutex_unlock(&c->mu);
     if (!r)
         return;
@@ -1444,6 +1464,7 @@ int recd_engine_serve_start(const struct recd_engine_serve_opts *o, struct recd_
     struct recd_sip_handler h = {
         .on_invite = on_invite,
         .on_audio = on_audio,
+        .on_sent = on_sent,
         .on_digit = on_digit,
         .on_answered = on_answered,
         .on_end = on_end,

@@ -636,6 +636,7 @@ static void tick(struct recd_sip_call *call)
         return;
     }
 
+    int16_t pcm[RECD_RTP_FRAME] = {0};
     if (call->send && call->rtp) {
         uint8_t buf[RTP_HEADER_SIZE + RECD_RTP_FRAME];
         struct mbuf mb;
@@ -660,7 +661,6 @@ static void tick(struct recd_sip_call *call)
             }
         }
         if (!sent_event) {
-            int16_t pcm[RECD_RTP_FRAME] = {0};
             pthread_mutex_lock(&call->mu);
             if (call->wait_ticks == 0 || call->qlen > 0) {
                 size_t n = call->qlen < RECD_RTP_FRAME ? call->qlen : RECD_RTP_FRAME;
@@ -680,6 +680,8 @@ static void tick(struct recd_sip_call *call)
             call->marker = 0;
         }
     }
+    if (call->ep->h.on_sent)
+        call->ep->h.on_sent(call->harg, pcm, RECD_RTP_FRAME);
     call->tx_ts += RECD_RTP_FRAME;
 }
 

@@ -76,6 +76,12 @@ struct recd_sip_handler {
                                         const struct recd_sip_call_info *info, void **call_arg);
     /** 20 ms of received audio (RECD_RTP_FRAME samples, 8 kHz, 16-bit), gaps as silence. */
     void (*on_audio)(void *call_arg, const int16_t *pcm, size_t samples);
+    /**
+     * The 20 ms frame just sent to the caller (RECD_RTP_FRAME samples: what is played, silence
+     * when nothing is, or while digits go as RFC 4733 events), for the second channel of a dual
+     * recording. Every 20 ms while media runs, sent or not (a peer on hold). Optional.
+     */
+    void (*on_sent)(void *call_arg, const int16_t *pcm, size_t samples);
     /** A key press ('0'-'9', '*', '#', 'A'-'D'), from RFC 4733 or heard in-band, once per press. */
     void (*on_digit)(void *call_arg, char digit, enum recd_rtp_digit_source source);
     /** The 200 OK was acknowledged: media flows both ways. Optional. */

@@ -688,6 +688,106 @@ def test_live_call_recording_pause_resume_stop(voice, app, tmp_path):
     assert e.value.status == 404
 
 
+def wav_frames(data):
+    """(channels, [channel 1 samples], [channel 2 samples or None]) of a 16-bit 8 kHz WAV."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    pos, fmt, body = 12, None, b""
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        if cid == b"fmt ":
+            fmt = struct.unpack("<HHIIHH", data[pos + 8:pos + 24])
+        elif cid == b"data":
+            body = data[pos + 8:pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    ch = fmt[1]
+    assert fmt[0] == 1 and fmt[2] == 8000 and fmt[3] == 16000 * ch and fmt[4] == 2 * ch and fmt[5] == 16, fmt
+    pcm = struct.unpack("<%dh" % (len(body) // 2), body[:len(body) // 2 * 2])
+    return ch, list(pcm[0::ch]), (list(pcm[1::2]) if ch == 2 else None)
+
+
+def test_live_call_recording_dual_channels(voice, app, tmp_path):
+    """RecordingChannels=dual: a 2-channel WAV, the caller's tones on channel 1 and what recd played
+    (a <Play> of a WAV) on channel 2, neither in the other; a PauseBehavior=silence pause is
+    silence on both channels, the tones of both sides meanwhile absent; channels 2 on the row and
+    in the callbacks; the mono downmix, MP3 and peaks of the 2-channel file."""
+    caller_tones = (440, 660, 880)
+    played_tones = (1000, 1400, 1800)
+    every = caller_tones + played_tones
+    asked = threading.Event()
+
+    def play(req):
+        asked.set()
+        return 200, twiml('<Play>/b.wav</Play><Pause length="60"/>'), 0
+
+    app.route("/voice", twiml('<Pause length="1"/><Redirect>/play</Redirect>'))
+    app.route("/play", play)
+    # recd's side, in step with the caller's below (2 s each: tone, pause, tone), its paused tone
+    # in the middle of the pause, so that the few 20 ms the two sides' timings differ do not matter.
+    app.route("/b.wav", wav_bytes(tones([(1.5, [1000]), (1.0, []), (1.0, [1400]), (1.0, []), (1.5, [1800])])))
+    app.route("/live", "")
+    number = voice.number(app.url + "/voice")
+    caller = PyCaller(voice.sip_port, number)
+    try:
+        call_sid = app.wait("/voice")[0]["params"]["CallSid"]
+        caller.send(tones([(0.2, [])]))
+        path = "/Calls/%s/Recordings.json" % call_sid
+        r = voice.server.request("POST", voice.account.path + path, auth=voice.account.auth,
+                              data={"RecordingChannels": "dual", "RecordingStatusCallback": app.url + "/live",
+                                    "RecordingStatusCallbackEvent": "in-progress completed"})
+        assert r.status_code == 201, r.text
+        rec = r.json()
+        assert rec["channels"] == 2 and rec["status"] == "in-progress"
+        while not asked.is_set():  # the caller keeps sending, as phones do, until recd plays
+            caller.send(tones([(0.02, [])]))
+        caller.send(tones([(0.1, [])]))  # the <Play> starts once its WAV is fetched and decoded
+        caller.send(tones([(1.5, [440]), (0.5, [])]))
+        r = voice.server.request("POST", voice.account.path + "/Calls/%s/Recordings/%s.json" % (call_sid, rec["sid"]),
+                              auth=voice.account.auth, data={"Status": "paused"})
+        assert r.status_code == 200 and r.json()["status"] == "paused" and r.json()["channels"] == 2, r.text
+        caller.send(tones([(1.5, [660]), (0.5, [])]))
+        r = voice.server.request("POST", voice.account.path + "/Calls/%s/Recordings/Twilio.CURRENT.json" % call_sid,
+                              auth=voice.account.auth, data={"Status": "in-progress"})
+        assert r.status_code == 200, r.text
+        caller.send(tones([(1.5, [880]), (0.5, [])]))
+        r = voice.server.request("POST", voice.account.path + "/Calls/%s/Recordings/%s.json" % (call_sid, rec["sid"]),
+                              auth=voice.account.auth, data={"Status": "stopped"})
+        assert r.status_code == 200, r.text
+        done = app.wait("/live", where=lambda q: q["params"]["RecordingStatus"] == "completed")[0]
+    finally:
+        caller.bye()
+    started = app.wait("/live")[0]["params"]
+    assert started["RecordingStatus"] == "in-progress" and started["RecordingChannels"] == "2"
+    assert done["params"]["RecordingChannels"] == "2" and voice.signed(done)
+    assert voice.recording(rec["sid"])["channels"] == 2
+    data = voice.wav(done["params"]["RecordingUrl"])
+    ch, one, two = wav_frames(data)
+    assert ch == 2
+    assert tone_sequence(one, every) == [440, 880], tone_sequence(one, every)
+    assert tone_sequence(two, every) == [1000, 1800], tone_sequence(two, every)
+    # Not a 20 ms block of either side's paused tone, on either channel.
+    for chan in (one, two):
+        blocks = [dominant(chan[i:i + 160], every) for i in range(0, len(chan) - 159, 160)]
+        assert 660 not in blocks and 1400 not in blocks
+    # silence: the pause is in the file, as exact silence on both channels at once.
+    run = best = 0
+    for a, b in zip(one, two):
+        run = run + 1 if a == 0 and b == 0 else 0
+        best = max(best, run)
+    assert best >= 8000 * 1.5, best
+    assert len(one) >= 8000 * 5.5
+    # What is derived from a 2-channel file: the downmix has both sides, the MP3 and peaks two.
+    url = done["params"]["RecordingUrl"]
+    mono = requests.get(url + ".wav?RequestedChannels=1", timeout=30)
+    assert mono.status_code == 200
+    ch, m, _ = wav_frames(mono.content)
+    assert ch == 1 and m == [(x + y) // 2 for x, y in zip(one, two)]
+    mp3 = requests.get(url + ".mp3", timeout=30)
+    assert mp3.status_code == 200 and mp3.headers["Content-Type"] == "audio/mpeg"
+    pk = voice.server.get("/recd/Accounts/%s/Recordings/%s/Peaks.json" % (voice.account.sid, rec["sid"]),
+                          auth=voice.account.auth)
+    assert pk.status_code == 200 and pk.json()["channels"] == 2, pk.text
+
+
 def wav_bytes(samples):
     return (b"RIFF" + struct.pack("<I", 36 + 2 * len(samples)) + b"WAVEfmt " +
             struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16) + b"data" +
