@@ -227,6 +227,7 @@ static int sip_opts_of(const struct recd_serve_opts *o, struct recd_sip_opts *so
     so->max_calls = o->sip_max_calls;
     so->invite_rate = o->sip_invite_rate;
     so->invite_burst = o->sip_invite_burst;
+    so->min_se_s = o->sip_min_se;
     if (o->rtp_ports && recd_sip_port_range_parse(o->rtp_ports, &so->rtp_lo, &so->rtp_hi) < 0) {
         recd_log_error("--rtp-ports %s: want LO-HI, 1024 to 65535", o->rtp_ports);
         return RECD_E_BAD_INPUT;

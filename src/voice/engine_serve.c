@@ -1199,7 +1199,7 @@ static void do_live(struct recd_engine_serve *s, struct live_req *lr)
 static void log_media(const struct vcall *c, enum recd_sip_end_reason reason,
                       const struct recd_sip_call_stats *st, uint64_t samples)
 {
-    static const char *const why[] = {"?", "bye", "local", "cancel", "timeout", "error"};
+    static const char *const why[] = {"?", "bye", "local", "cancel", "timeout", "error", "session-expired"};
     recd_log_info(
         "voice: call %s ended (%s): rtp received=%llu lost=%llu late=%llu duplicates=%llu invalid=%llu "
         "foreign=%llu sent=%llu silence=%llu jitter=%u samples=%llu",

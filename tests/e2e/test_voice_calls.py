@@ -25,8 +25,9 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from conftest import SID_RE, Server
-from test_sip_endpoint import (BARESIP_CONFIG, OK_TO_BYE, PROVISIONAL, ack, ack_error, bye, dominant, free_port,
-                               free_port_pair, free_rtp_range, invite, play, scenario, sipp, tones, ulaw, write_pcap)
+from test_sip_endpoint import (BARESIP_CONFIG, DIALOG, FROM, OK_TO_BYE, PCMU_TE, PROVISIONAL, SDP, TO, ack, ack_error, bye,
+                               dominant, free_port, free_port_pair, free_rtp_range, invite, play, scenario, sipp,
+                               tones, ulaw, write_pcap)
 
 NUMBER_SEQ = iter(range(5551000, 5559999))
 
@@ -982,3 +983,138 @@ def test_sip_limit_options_refused(tmp_path, recd_bin, args, env, why):
                                       env=env, timeout=30)
     assert out.returncode == 2, out
     assert why in out.stderr and out.stderr.count("\n") == 1, out.stderr
+
+
+# --------------------------------------------------------------------------- session timers (RFC 4028)
+
+def with_headers(xml, method, cseq, headers):
+    """Adds header lines to the request `cseq` `method` of a scenario."""
+    mark = "CSeq: %d %s\n" % (cseq, method)
+    assert mark in xml
+    return xml.replace(mark, mark + "".join(h + "\n" for h in headers), 1)
+
+
+def update(cseq, headers):
+    return with_headers("""<send retrans="500"><![CDATA[
+UPDATE sip:recd@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+%s
+%s[peer_tag_param]
+CSeq: %d UPDATE
+%s
+Content-Length: 0
+
+]]></send>
+""" % (FROM, TO, cseq, DIALOG), "UPDATE", cseq, headers)
+
+
+TIMER = ["Session-Expires: 3;refresher=uac", "Supported: timer", "Min-SE: 2"]
+
+
+@pytest.fixture
+def timed_voice(tmp_path, recd_bin):
+    """recd with --sip-min-se 2, so that a test can let a 3 s session interval run out."""
+    v = Voice(tmp_path, recd_bin, serve_args=["--sip-min-se", "2"])
+    yield v
+    v.stop()
+
+
+def test_session_timer_expiry_ends_the_call_with_bye(timed_voice, app, tmp_path):
+    """Session-Expires: 3 from a caller that supports timers: the 200 carries Session-Expires:
+    3;refresher=uac and Require: timer; no refresh comes, so recd sends BYE before the interval
+    ends (at 3 s less a third); the recording is finished (action with Digits=hangup, the WAV
+    holds the tone), the call row is completed and its status callback sent."""
+    voice = timed_voice
+    app.route("/voice", twiml('<Record playBeep="false" action="/done" recordingStatusCallback="/rsc"/>'))
+    app.route("/done", twiml("<Say>ignored</Say>"))
+    app.route("/rsc", "")
+    app.route("/status", "")
+    number = voice.number(app.url + "/voice", status_callback=app.url + "/status")
+    pcap, ms = pcap_of(tmp_path, "t.pcap", [("pcm", tones([(0.2, []), (5.0, [1000])]))])
+    xml = with_headers(answered_call(play(pcap, 0)), "INVITE", 1, TIMER)
+    t0 = time.monotonic()
+    log = run_sipp(voice, tmp_path, xml, number)
+    assert time.monotonic() - t0 < 5  # the BYE came before the caller's 5 s of audio ran out
+    ok = log[log.index("SIP/2.0 200 OK"):]
+    ok = ok[:ok.index("\r\n\r\n") if "\r\n\r\n" in ok else len(ok)]
+    assert re.search(r"^Session-Expires: 3;refresher=uac\r?$", ok, re.M), ok
+    assert re.search(r"^Require: timer\r?$", ok, re.M), ok
+    action = app.wait("/done")[0]["params"]
+    assert action["Digits"] == "hangup" and action["CallStatus"] == "completed", action
+    samples = wav_samples(voice.wav(action["RecordingUrl"]))
+    assert tone_sequence(samples, (440, 1000, 660)) == [1000]
+    assert 1.2 * 8000 <= len(samples) <= 2.6 * 8000, len(samples)
+    assert app.wait("/rsc")[0]["params"]["RecordingStatus"] == "completed"
+    status = app.wait("/status")[0]["params"]
+    assert status["CallStatus"] == "completed" and int(status["CallDuration"]) in (1, 2, 3), status
+    call = voice.call(action["CallSid"])
+    assert call["status"] == "completed" and call["end_time"], call
+    assert voice.recording(action["RecordingSid"])["status"] == "completed"
+    assert "(session-expired)" in voice.server.log_text()
+
+
+def test_session_timer_refreshed_by_update_and_reinvite(timed_voice, app, tmp_path):
+    """A 3 s session kept for 7 s by UPDATEs every 1.2 s, each answered 200 with Session-Expires
+    (an UPDATE asking for 1 s gets 422 with Min-SE: 2), then a re-INVITE, after which the timer
+    stops (libre answers it without Session-Expires); only the caller's BYE ends the call. An
+    INVITE asking for 1 s gets 422 with Min-SE: 2; one requiring 100rel, 420."""
+    voice = timed_voice
+    app.route("/voice", twiml('<Pause length="30"/>'))
+    number = voice.number(app.url + "/voice")
+    parts = []
+    for k in range(4):
+        parts += ['<pause milliseconds="1200"/>\n', update(2 + k, TIMER), '<recv response="200"/>\n']
+    parts += [update(6, ["Session-Expires: 1;refresher=uac", "Supported: timer"]), '<recv response="422"/>\n']
+    reinvite = with_headers(invite(cseq=7, in_dialog=True), "INVITE", 7, TIMER)
+    parts += [reinvite, '<recv response="200"/>\n', ack(cseq=7), '<pause milliseconds="3500"/>\n']
+    xml = scenario(with_headers(invite(), "INVITE", 1, TIMER), PROVISIONAL, '<recv response="200" rrs="true"/>\n',
+                   ack(), *parts, bye(cseq=8))
+    log = run_sipp(voice, tmp_path, xml, number)
+    assert len(re.findall(r"^Session-Expires: 3;refresher=uac\r?$", log, re.M)) >= 5, log[-3000:]
+    assert re.search(r"^Min-SE: 2\r?$", log, re.M), log[-3000:]
+    sid = app.wait("/voice")[0]["params"]["CallSid"]
+    deadline = time.monotonic() + 20
+    while voice.call(sid)["status"] != "completed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "(bye)" in voice.server.log_text() and "(session-expired)" not in voice.server.log_text()
+    xml = scenario(with_headers(invite(), "INVITE", 1, ["Session-Expires: 1", "Supported: timer"]), PROVISIONAL,
+                   '<recv response="422"/>\n', ack_error())
+    log = run_sipp(voice, tmp_path, xml, number)
+    assert re.search(r"^Min-SE: 2\r?$", log, re.M), log[-3000:]
+    xml = scenario(with_headers(invite(), "INVITE", 1, ["Require: 100rel, timer", "Session-Expires: 90"]),
+                   PROVISIONAL, '<recv response="420"/>\n', ack_error())
+    log = run_sipp(voice, tmp_path, xml, number)
+    assert re.search(r"^Unsupported: 100rel\r?$", log, re.M), log[-3000:]
+
+
+def test_session_timer_recd_refreshes_for_a_caller_without_timers(timed_voice, app, tmp_path):
+    """Session-Expires: 4 from a caller without Supported: timer: recd is the refresher
+    (refresher=uas, no Require) and sends a re-INVITE with its SDP at half the interval."""
+    voice = timed_voice
+    app.route("/voice", twiml('<Pause length="30"/>'))
+    number = voice.number(app.url + "/voice")
+    sdp = SDP.format(pts=PCMU_TE[0], rtpmaps=PCMU_TE[1], dir="sendrecv")
+    answer_reinvite = """<recv request="INVITE" timeout="8000"/>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:caller@[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+%s]]></send>
+<recv request="ACK"/>
+""" % sdp
+    xml = scenario(with_headers(invite(), "INVITE", 1, ["Session-Expires: 4"]), PROVISIONAL,
+                   '<recv response="200" rrs="true"/>\n', ack(), answer_reinvite, bye())
+    t0 = time.monotonic()
+    log = run_sipp(voice, tmp_path, xml, number)
+    assert time.monotonic() - t0 < 8
+    ok = log[log.index("SIP/2.0 200 OK"):]
+    ok = ok[:ok.index("\r\n\r\n") if "\r\n\r\n" in ok else len(ok)]
+    assert re.search(r"^Session-Expires: 4;refresher=uas\r?$", ok, re.M), ok
+    assert "Require:" not in ok, ok
