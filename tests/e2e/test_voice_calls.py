@@ -7,6 +7,7 @@ Audio goes in as G.711 RTP replayed by SIPp from pcap files built here (tones, a
 in the same stream), and comes out as the recording's WAV over the API, checked by frequency.
 """
 
+import email.utils
 import json
 import re
 import signal
@@ -548,11 +549,13 @@ def test_kill_9_mid_call_then_restart(voice, app, tmp_path):
         sid = app.wait("/rsc")[0]["params"]["RecordingSid"]
         call_sid = app.wait("/voice")[0]["params"]["CallSid"]
         time.sleep(3.5)  # let the spool hold a few seconds of audio (the assertion is on content)
+        killed = time.time()
         voice.server.proc.send_signal(signal.SIGKILL)
         voice.server.proc.wait()
     finally:
         p.kill()
         p.wait()
+    time.sleep(2.5)  # so that "when the server came back" is not a right answer for the call's end
     voice.server.restart()
     rec = voice.recording(sid)
     assert rec["status"] == "completed", rec
@@ -560,7 +563,12 @@ def test_kill_9_mid_call_then_restart(voice, app, tmp_path):
     samples = wav_samples(requests.get("%s%s/Recordings/%s.wav" % (voice.server.url, voice.account.path, sid),
                                        timeout=30).content)
     assert tone_sequence(samples, (440, 1000, 660)) == [1000]
-    assert voice.call(call_sid)["status"] == "completed"
+    call = voice.call(call_sid)
+    assert call["status"] == "completed"
+    # The call ended when the server died, as its spool's last write tells (to the second, as
+    # Twilio's dates go): not when the server came back.
+    end = email.utils.parsedate_to_datetime(call["end_time"]).timestamp()
+    assert killed - 1.5 <= end <= killed + 1, (call["end_time"], killed)
 
 
 def test_gather_digits_interrupt_the_prompt(voice, app, tmp_path):
