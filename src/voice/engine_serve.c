@@ -1448,9 +1448,9 @@ static int end_live_call(void *ctx, const struct recd_call *call)
     return 0;
 }
 
-/* Long because start-up is a fixed order (store handles, the recorder and its crash recovery, the
- * calls left by the last run, then the threads), and each step unwinds the ones before it on
- * failure. */
+/* Long because start-up is a fixed order (store handles, the recorder, the spools' last writes,
+ * its crash recovery, the calls left by the last run, then the threads), and each step unwinds the ones
+ * before it on failure. */
 int recd_engine_serve_start(const struct recd_engine_serve_opts *o, struct recd_engine_serve **out)
 {
     *out = NULL;

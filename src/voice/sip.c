@@ -1115,6 +1115,12 @@ static void free_unstarted(struct recd_sip_call *call)
     recd_sip_call_unref(call);
 }
 
+/*
+ * A new INVITE, in the order of its checks: flood limit, allow-list, capacity, Require and session
+ * timer (RFC 4028), the number, the offer, the RTP port, then the handler's decision and the
+ * answer. Long because each refusal answers the INVITE at once with its own status, and the steps
+ * after the call exists unwind what the ones before made.
+ */
 static void connect_handler(const struct sip_msg *msg, void *arg)
 {
     struct recd_sip *ep = arg;
