@@ -746,9 +746,21 @@ def test_live_call_recording_dual_channels(voice, app, tmp_path):
         assert r.status_code == 201, r.text
         rec = r.json()
         assert rec["channels"] == 2 and rec["status"] == "in-progress"
-        while not asked.is_set():  # the caller keeps sending, as phones do, until recd plays
+        # The caller keeps sending silence, as phones do, until it hears recd's <Play> begin (the
+        # WAV is fetched and decoded first), so that the two sides' tones run in step.
+        caller.rtp.setblocking(False)
+        deadline = time.monotonic() + 20
+        heard = False
+        while not heard and time.monotonic() < deadline:
             caller.send(tones([(0.02, [])]))
-        caller.send(tones([(0.1, [])]))  # the <Play> starts once its WAV is fetched and decoded
+            try:
+                while not heard:
+                    pkt = caller.rtp.recv(2048)
+                    heard = asked.is_set() and any(b not in (0xFF, 0x7F, 0xFE, 0x7E) for b in pkt[12:])
+            except BlockingIOError:
+                pass
+        caller.rtp.setblocking(True)
+        assert heard, "recd never played /b.wav"
         caller.send(tones([(1.5, [440]), (0.5, [])]))
         r = voice.server.request("POST", voice.account.path + "/Calls/%s/Recordings/%s.json" % (call_sid, rec["sid"]),
                               auth=voice.account.auth, data={"Status": "paused"})
