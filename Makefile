@@ -101,6 +101,7 @@ build/gen/recd_build.h: FORCE
 	printf '#define RECD_BUILD_VERSION "%s"\n#define RECD_BUILD_COMMIT "%s"\n' "$$v" "$$c" > $@.tmp; \
 	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 build/obj/src/ops/metrics.o build/test/obj/src/ops/metrics.o build/fuzz/obj/src/ops/metrics.o: build/gen/recd_build.h
+build/obj/src/service/backup.o build/test/obj/src/service/backup.o build/fuzz/obj/src/service/backup.o: build/gen/recd_build.h
 .PHONY: FORCE
 FORCE:
 
@@ -295,6 +296,15 @@ bench: deps build/recd build/bench/gen build/bench/rawwrite build/bench/sip_sink
 	/usr/bin/python3 bench/stt.py $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/peaks.py $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/console.py $(if $(QUICK),--quick)
+	$(if $(QUICK),,$(MAKE) -s bench-scale)
+
+# recd on PostgreSQL + S3 against SQLite + files, same run, same data (bench/scale.py; its own section of
+# bench/RESULTS.md): migrate, list pages/s and p99, media with Range, two nodes at once, import rate, with
+# CPU per request. The last part of a full `make bench` (not of QUICK: it starts PostgreSQL and the S3
+# test server). `make bench-scale [SCALE_N=5000] [QUICK=1]` (its own N: every object goes through s3rver).
+.PHONY: bench-scale
+bench-scale: deps build/recd build/bench/gen $(S3RVER)
+	/usr/bin/python3 bench/scale.py $(if $(SCALE_N),--n $(SCALE_N)) $(if $(QUICK),--quick)
 
 # Waveform peaks in times real time (bench/peaks.py; its own section of bench/RESULTS.md), also the
 # last part of `make bench`. `make bench-peaks [QUICK=1]`.
@@ -338,6 +348,14 @@ bench-ab: deps build/recd build/bench/gen
 bench-metrics: deps build/recd build/bench/gen build/bench/metrics_cost
 	@d=$$(mktemp -d) && build/bench/metrics_cost $$d; s=$$?; rm -rf $$d; exit $$s
 	/usr/bin/python3 bench/ab.py --base-bin build/recd --new-bin build/recd --base-args "--metrics off" \
+	  $(if $(N),--n $(N)) $(if $(QUICK),--quick)
+
+# The cost of the audit record (issue 17: the media path within 5% of --audit off): its parts in ns
+# (bench/audit_cost.c), then the same-run A/B of one build. `make bench-audit [N=…] [QUICK=1]`.
+.PHONY: bench-audit
+bench-audit: deps build/recd build/bench/gen build/bench/audit_cost
+	@d=$$(mktemp -d) && build/bench/audit_cost $$d; s=$$?; rm -rf $$d; exit $$s
+	/usr/bin/python3 bench/ab.py --base-bin build/recd --new-bin build/recd --base-args "--audit off" \
 	  $(if $(N),--n $(N)) $(if $(QUICK),--quick)
 
 format:

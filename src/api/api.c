@@ -122,11 +122,22 @@ int recd_call_authorize(struct call *c, struct recd_account *acc)
 {
     const struct recd_request *rq = c->rq;
     int64_t now_us = rq->now_us;
+    struct recd_audit_note *note = &c->rs->audit;
+    if (rq->audit) {
+        /* A media fetch or delete keeps its event; anything else is a credential check. */
+        if (note->event == RECD_AUDIT_NONE)
+            note->event = RECD_AUDIT_AUTH;
+        if (!note->account_sid[0])
+            memcpy(note->account_sid, c->rt.account_sid, sizeof note->account_sid);
+        note->cred = (enum recd_audit_cred)recd_auth_user(rq->authorization, note->principal);
+        note->result = RECD_AUDIT_FAILED; /* until proven right, below */
+    }
     if (rq->authorization && rq->limiter) {
         int64_t wait = recd_limiter_wait(rq->limiter, rq->client, rq->client_len, now_us);
         if (wait > 0) {
             recd_call_fail(c, RECD_E_RATE_LIMITED, "");
             c->rs->retry_after = wait;
+            note->result = RECD_AUDIT_UNCHECKED; /* refused before the credential was looked at */
             return RECD_E_RATE_LIMITED;
         }
     }
@@ -134,8 +145,10 @@ int recd_call_authorize(struct call *c, struct recd_account *acc)
     struct recd_api_cache *cache = rq->authorization ? recd_call_cache(c) : NULL;
     if (cache) {
         recd_auth_digest(rq->authorization, digest);
-        if (recd_api_cache_auth_get(cache, c->rt.account_sid, digest, acc))
+        if (recd_api_cache_auth_get(cache, c->rt.account_sid, digest, acc)) {
+            note->result = RECD_AUDIT_OK;
             return 0;
+        }
     }
     int rc = c->st->ops->account_get(c->st, c->rt.account_sid, acc);
     if (rc == RECD_E_NOT_FOUND)
@@ -151,6 +164,7 @@ int recd_call_authorize(struct call *c, struct recd_account *acc)
     }
     if (cache)
         recd_api_cache_auth_put(cache, digest, acc);
+    note->result = RECD_AUDIT_OK;
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include "api/limiter.h"
 #include "core/buf.h"
 #include "media/blob.h"
+#include "service/audit.h"
 #include "store/store.h"
 
 #include <stdint.h>
@@ -69,6 +70,7 @@ struct recd_request {
     struct recd_api_cache *cache;  /* this worker's cache of rendered list pages, or NULL */
     recd_live_recording_fn live;   /* calls this server runs (recd serve --sip), or NULL */
     void *live_arg;
+    int audit; /* 1: note in recd_response.audit what the audit record needs (service/audit.h) */
 };
 
 struct recd_response {
@@ -96,6 +98,8 @@ struct recd_response {
     /* The route template the request matched ("/2010-04-01/Accounts/{AccountSid}/Recordings.json"),
      * static storage, for the metrics' route label; NULL when none did. Never a path. */
     const char *route;
+    /* With recd_request.audit: the media fetch, delete or credential check to record, if any. */
+    struct recd_audit_note audit;
 };
 
 /** The most bytes recd_response.headers may hold, so that every response head fits. */

@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/sid.h"
 #include "core/secret.h"
+#include "service/audit.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -90,4 +91,36 @@ void recd_auth_digest(const char *authorization, unsigned char out[32])
     pthread_once(&sha256_once, fetch_sha256);
     if (!EVP_Digest(authorization, strlen(authorization), out, &len, sha256, NULL))
         abort();
+}
+
+int recd_auth_user(const char *authorization, char user[35])
+{
+    unsigned char raw[MAX_CRED_B64];
+    size_t n;
+    user[0] = '\0';
+    if (!authorization)
+        return RECD_AUDIT_NO_CRED;
+    if (strncasecmp(authorization, "Basic ", 6) != 0)
+        return RECD_AUDIT_OTHER;
+    const char *b64 = authorization + 6;
+    while (*b64 == ' ')
+        b64++;
+    size_t blen = strlen(b64);
+    while (blen && b64[blen - 1] == ' ')
+        blen--;
+    /* Only the user is wanted: a sid, ':' and a first byte of secret are 36 bytes, the first 48
+     * characters; the rest (the secret) is never decoded here. */
+    if (blen > 48)
+        blen = 48;
+    if (recd_b64_decode(b64, blen, raw, sizeof raw, &n) < 0 || n <= RECD_SID_LEN || raw[RECD_SID_LEN] != ':')
+        return RECD_AUDIT_OTHER;
+    int kind = recd_sid_valid((const char *)raw, RECD_SID_LEN, "AC", 1)   ? RECD_AUDIT_AUTH_TOKEN
+               : recd_sid_valid((const char *)raw, RECD_SID_LEN, "SK", 1) ? RECD_AUDIT_API_KEY
+                                                                          : RECD_AUDIT_OTHER;
+    if (kind != RECD_AUDIT_OTHER) {
+        memcpy(user, raw, RECD_SID_LEN);
+        user[RECD_SID_LEN] = '\0';
+    }
+    memset(raw, 0, sizeof raw);
+    return kind;
 }

@@ -20,4 +20,11 @@ int recd_auth_check(struct recd_store *st, const char *authorization, const stru
  */
 void recd_auth_digest(const char *authorization, unsigned char out[32]);
 
+/**
+ * For the audit record: the user of a Basic `authorization` (NULL: none) copied to `user` when
+ * it is a well-formed AC… or SK… sid, else ""; nothing is checked. Returns RECD_AUDIT_AUTH_TOKEN,
+ * RECD_AUDIT_API_KEY, RECD_AUDIT_OTHER, or RECD_AUDIT_NO_CRED without a header.
+ */
+int recd_auth_user(const char *authorization, char user[35]);
+
 #endif

@@ -35,8 +35,12 @@ static int check_signature(struct call *c, const struct recd_account *acc)
     int64_t expires;
     char key_sid[RECD_SID_LEN + 1], secret[33] = {0};
     int rc = RECD_E_BAD_SIGNATURE;
+    struct recd_audit_note *note = &c->rs->audit;
+    note->cred = RECD_AUDIT_SIGNED_LINK;
+    note->result = RECD_AUDIT_FAILED;
     if (!e || !k || !sg || recd_sign_parse(e->p, e->n, k->p, k->n, sg->p, sg->n, &expires, key_sid) < 0)
         goto bad;
+    memcpy(note->principal, key_sid, sizeof note->principal);
     char owner[RECD_SID_LEN + 1];
     if (key_sid[0] == 'A') {
         struct recd_account signer;
@@ -57,6 +61,7 @@ static int check_signature(struct call *c, const struct recd_account *acc)
         0)
         goto bad;
     memset(secret, 0, sizeof secret);
+    note->result = RECD_AUDIT_OK;
     return 1;
 bad:
     memset(secret, 0, sizeof secret);
@@ -316,6 +321,8 @@ static void delete_recording(struct call *c)
 {
     struct recd_recording r;
     struct recd_account acc;
+    c->rs->audit.event = RECD_AUDIT_DELETE;
+    memcpy(c->rs->audit.recording_sid, c->rt.recording_sid, sizeof c->rs->audit.recording_sid);
     if (recd_call_authorize(c, &acc) < 0 || find_recording(c, &r) < 0)
         return;
     /* Its media is still being written; Twilio, too, refuses until the recording ends. */
@@ -345,6 +352,15 @@ void recd_recording_serve(struct call *c)
     int metadata = c->rt.ext == RECD_EXT_JSON || c->rt.ext == RECD_EXT_XML;
     int has_signature = recd_query_get(&c->qs, "Expires") || recd_query_get(&c->qs, "KeySid") ||
                         recd_query_get(&c->qs, "Signature");
+    if (!metadata && c->rq->audit) {
+        /* A media fetch, public until a credential or a link says otherwise; the account is the
+         * path's until the recording's row is read. */
+        struct recd_audit_note *note = &c->rs->audit;
+        note->event = RECD_AUDIT_MEDIA;
+        note->cred = RECD_AUDIT_PUBLIC;
+        memcpy(note->account_sid, c->rt.account_sid, sizeof note->account_sid);
+        memcpy(note->recording_sid, c->rt.recording_sid, sizeof note->recording_sid);
+    }
     if (metadata && !has_signature && recd_call_from_cache(c, &cache))
         return;
     /* For media, what is cached is the recording's row (keyed apart from any rendering): the

@@ -9,8 +9,13 @@
 #include "core/seal.h"
 #include "core/sid.h"
 #include "core/time.h"
+#include "media/blob_s3.h"
 #include "serve/serve.h"
+#include "service/audit.h"
+#include "service/backup.h"
+#include "service/migrate.h"
 #include "service/mirror.h"
+#include "service/retention.h"
 #include "service/service.h"
 #include "service/transcribe.h"
 
@@ -40,6 +45,7 @@ struct args {
     int npos;
     int help;
     const char *store; /* --store, which every command takes */
+    const char *media; /* --media or $RECD_MEDIA: NULL when media is in the data folder */
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -112,6 +118,7 @@ static int parse_args(int argc, char **argv, struct opt *opts, int nopts, struct
     const char *m = media.value ? media.value : getenv("RECD_MEDIA");
     if (recd_ctx_media_set(m, creds.value, why, sizeof why) < 0)
         return usage_error("%s", why);
+    a->media = m && *m ? m : NULL;
     return 0;
 }
 
@@ -190,7 +197,8 @@ static const char serve_help[] =
     "                  [--transcribe-max-seconds N] [--transcribe-lease-seconds S]\n"
     "                  [--transcribe-retry-seconds S] [--data DIR] [--store URL]\n"
     "                  [--metrics on|off] [--metrics-listen HOST:PORT] [--metrics-allow CIDR,...]\n"
-    "                  [--log-format text|json]\n"
+    "                  [--log-format text|json] [--audit on|off] [--audit-keep-days N]\n"
+    "                  [--audit-rotate-mb N]\n"
     "Serves the Recordings API. --listen defaults to $RECD_LISTEN or 127.0.0.1:8080; --base-url (the\n"
     "public URL in media_url) defaults to http://LISTEN. --auth-fail-limit: failed Basic auth\n"
     "attempts a minute per client address before 429 (default $RECD_AUTH_FAIL_LIMIT or 60; 0 turns\n"
@@ -217,7 +225,12 @@ static const char serve_help[] =
     "counts nothing (docs/operations.md).\n"
     "Under systemd (Type=notify) it says READY=1 once listening, WATCHDOG=1 when WatchdogSec is set\n"
     "and STOPPING=1 on the way out. --log-format json (default $RECD_LOG_FORMAT or text) writes the\n"
-    "log and the access log as JSON lines. Stops cleanly on SIGINT/SIGTERM.\n";
+    "log and the access log as JSON lines. Stops cleanly on SIGINT/SIGTERM.\n"
+    "Every media fetch, delete and credential checked goes to the audit record in DATA/audit/\n"
+    "(read it with recd audit); --audit off (default $RECD_AUDIT or on) keeps none. Its files are\n"
+    "rotated past --audit-rotate-mb (default 64) and removed after --audit-keep-days (default 365;\n"
+    "0 keeps them forever). Recordings past their account's --retention-days are deleted by the\n"
+    "server at start and every 10 minutes (docs/operations.md).\n";
 
 /* A number option within [lo, hi]; fractional when `frac`. 0 when absent, -1 (after a message) when bad. */
 static int num_opt(struct args *a, const char *name, double lo, double hi, int frac, double *out)
@@ -372,7 +385,10 @@ static int cmd_serve(int argc, char **argv)
                          {"metrics", 1, NULL},
                          {"metrics-listen", 1, NULL},
                          {"metrics-allow", 1, NULL},
-                         {"log-format", 1, NULL}};
+                         {"log-format", 1, NULL},
+                         {"audit", 1, NULL},
+                         {"audit-keep-days", 1, NULL},
+                         {"audit-rotate-mb", 1, NULL}};
     char *pos[argc + 1];
     struct args a;
     if (parse_args(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &a, pos))
@@ -430,6 +446,18 @@ static int cmd_serve(int argc, char **argv)
     if (log_format && *log_format && strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0)
         return usage_error("--log-format %s: want text or json", log_format);
     so.log_json = log_format && strcmp(log_format, "json") == 0;
+    const char *audit = optv(&a, "audit");
+    if (!audit)
+        audit = getenv("RECD_AUDIT");
+    if (audit && *audit && strcmp(audit, "on") != 0 && strcmp(audit, "off") != 0)
+        return usage_error("--audit %s: want on or off", audit);
+    so.audit_off = audit && strcmp(audit, "off") == 0;
+    double keep = 365, rotate_mb = 64;
+    if (num_opt(&a, "audit-keep-days", 0, 100000, 0, &keep) < 0 ||
+        num_opt(&a, "audit-rotate-mb", 0.001, 65536, 1, &rotate_mb) < 0)
+        return EXIT_USAGE;
+    so.audit_keep_days = (int)keep;
+    so.audit_rotate_bytes = (int64_t)(rotate_mb * 1048576.0);
     so.metrics_allow = optv(&a, "metrics-allow");
     if (!so.metrics_allow)
         so.metrics_allow = getenv("RECD_METRICS_ALLOW");
@@ -448,21 +476,21 @@ static int cmd_serve(int argc, char **argv)
 
 static const char account_help[] =
     "usage: recd account create [--name NAME] [--parent ACSID] [--data DIR]\n"
-    "       recd account set ACSID [--media-auth on|off] [--transcribe on|off] [--data DIR]\n"
+    "       recd account set ACSID [--media-auth on|off] [--transcribe on|off] [--retention-days N]\n"
+    "                        [--data DIR]\n"
     "create prints {\"sid\", \"auth_token\", \"friendly_name\"}; the token is shown only this once.\n"
     "set --media-auth on makes every recording GET of the account need Basic auth.\n"
-    "set --transcribe on transcribes every new recording of the account (docs/transcription.md).\n";
+    "set --transcribe on transcribes every new recording of the account (docs/transcription.md).\n"
+    "set --retention-days N: the server deletes the account's recordings older than N days, as\n"
+    "DELETE does (0, the default, keeps them forever; docs/operations.md, \"Retention\").\n";
 
 static int cmd_account(int argc, char **argv)
 {
-    struct opt opts[] = {{"data", 1, NULL},
-                         {"name", 1, NULL},
-                         {"parent", 1, NULL},
-                         {"media-auth", 1, NULL},
-                         {"transcribe", 1, NULL}};
+    struct opt opts[] = {{"data", 1, NULL},       {"name", 1, NULL},       {"parent", 1, NULL},
+                         {"media-auth", 1, NULL}, {"transcribe", 1, NULL}, {"retention-days", 1, NULL}};
     char *pos[argc + 1];
     struct args a;
-    if (parse_args(argc, argv, opts, 5, &a, pos))
+    if (parse_args(argc, argv, opts, 6, &a, pos))
         return EXIT_USAGE;
     if (a.help || a.npos == 0) {
         fputs(account_help, a.help ? stdout : stderr);
@@ -474,7 +502,7 @@ static int cmd_account(int argc, char **argv)
         if (a.npos != 1)
             return usage_error("account create takes no argument %s", a.pos[1]);
         if (optv(&a, "media-auth") || optv(&a, "transcribe"))
-            return usage_error("%s", "--media-auth and --transcribe go with account set");
+            return usage_error("%s", "--media-auth, --transcribe and --retention-days go with account set");
         const char *name = optv(&a, "name") ? optv(&a, "name") : "My recd account";
         if (strlen(name) > RECD_NAME_MAX)
             return usage_error("--name is longer than %s bytes", "64");
@@ -509,19 +537,26 @@ static int cmd_account(int argc, char **argv)
         const char *sid = a.pos[1], *ma = optv(&a, "media-auth"), *tr = optv(&a, "transcribe");
         if (!recd_sid_valid(sid, strlen(sid), "AC", 1))
             return usage_error("%s is not an account sid", sid);
-        if ((!ma && !tr) || (ma && strcmp(ma, "on") != 0 && strcmp(ma, "off") != 0) ||
+        const char *rd = optv(&a, "retention-days");
+        double days = 0;
+        if ((!ma && !tr && !rd) || (ma && strcmp(ma, "on") != 0 && strcmp(ma, "off") != 0) ||
             (tr && strcmp(tr, "on") != 0 && strcmp(tr, "off") != 0))
-            return usage_error("%s", "account set needs --media-auth on|off and/or --transcribe on|off");
+            return usage_error("%s", "account set needs --media-auth on|off, --transcribe on|off and/or "
+                                     "--retention-days N");
+        if (num_opt(&a, "retention-days", 0, RECD_RETENTION_DAYS_MAX, 0, &days) < 0)
+            return EXIT_USAGE;
         if (open_ctx(&a, &ctx) < 0)
             return 1;
         struct recd_store *st = ctx.store;
         int64_t now = recd_now_us();
-        /* Both switches or neither. */
+        /* Every setting given or none. */
         rc = st->ops->begin(st);
         if (rc == 0 && ma)
             rc = st->ops->account_set_media_auth(st, sid, strcmp(ma, "on") == 0, now);
         if (rc == 0 && tr)
             rc = st->ops->account_set_transcribe(st, sid, strcmp(tr, "on") == 0, now);
+        if (rc == 0 && rd)
+            rc = st->ops->account_set_retention(st, sid, (int)days, now);
         rc = rc == 0 ? st->ops->commit(st) : (st->ops->rollback(st), rc);
         if (rc == RECD_E_NOT_FOUND)
             fprintf(stderr, "recd: no account %s\n", sid);
@@ -1114,19 +1149,342 @@ static int cmd_mirror(int argc, char **argv)
     return st.failed ? 1 : 0;
 }
 
+static const char delete_help[] =
+    "usage: recd delete --account ACSID [--before DATE] [--call CASID] (--dry-run | --yes)\n"
+    "                   [--audit on|off] [--data DIR]\n"
+    "Deletes the account's recordings created before DATE (RFC 3339 or RFC 2822; default: any\n"
+    "time) of call CASID (default: any call), exactly as DELETE does: the media and everything\n"
+    "derived from it go, the row stays as \"deleted\" for 40 days (docs/operations.md).\n"
+    "Recordings still being made are left alone. --dry-run prints how many would go and changes\n"
+    "nothing; --yes deletes them and prints how many went. Each delete is recorded in the audit\n"
+    "record unless --audit off.\n";
+
+/* Writes one audit record per recording `recd delete` removed. */
+static void audit_deleted(void *arg, const struct recd_recording *r)
+{
+    struct recd_audit_entry e = {.time_us = recd_now_us(),
+                                 .event = RECD_AUDIT_DELETE,
+                                 .cred = RECD_AUDIT_CLI,
+                                 .method = "DELETE",
+                                 .status = 204};
+    memcpy(e.account_sid, r->account_sid, sizeof e.account_sid);
+    memcpy(e.recording_sid, r->sid, sizeof e.recording_sid);
+    snprintf(e.path, sizeof e.path, "recd delete");
+    recd_audit_add(arg, &e);
+}
+
+static int cmd_delete(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL},    {"account", 1, NULL}, {"before", 1, NULL}, {"call", 1, NULL},
+                         {"dry-run", 0, NULL}, {"yes", 0, NULL},     {"audit", 1, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &a, pos))
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(delete_help, stdout);
+        return 0;
+    }
+    const char *acc = optv(&a, "account"), *call = optv(&a, "call"), *audit = optv(&a, "audit");
+    int dry = optv(&a, "dry-run") != NULL, yes = optv(&a, "yes") != NULL;
+    if (a.npos)
+        return usage_error("delete takes no argument %s", a.pos[0]);
+    if (!acc || !recd_sid_valid(acc, strlen(acc), "AC", 1))
+        return usage_error("%s", "delete needs --account ACSID");
+    if (call && !recd_sid_valid(call, strlen(call), "CA", 1))
+        return usage_error("--call %s is not a call sid", call);
+    if (dry == yes)
+        return usage_error("%s", "delete needs --dry-run (count only) or --yes (delete)");
+    if (audit && strcmp(audit, "on") != 0 && strcmp(audit, "off") != 0)
+        return usage_error("--audit %s: want on or off", audit);
+    int64_t before = 0;
+    if (date_opt(&a, "before", &before) < 0)
+        return EXIT_USAGE;
+    struct recd_expiry_query q = {
+        .account_sid = acc, .call_sid = call, .before_us = before ? before : INT64_MAX};
+    struct recd_ctx ctx;
+    if (open_ctx(&a, &ctx) < 0)
+        return 1;
+    struct recd_account account;
+    int64_t n = 0;
+    int rc = ctx.store->ops->account_get(ctx.store, acc, &account);
+    if (rc == RECD_E_NOT_FOUND) {
+        fprintf(stderr, "recd: delete: no account %s\n", acc);
+        recd_ctx_close(&ctx);
+        return EXIT_USAGE;
+    }
+    if (rc == 0 && dry) {
+        rc = ctx.store->ops->recording_expired_count(ctx.store, &q, &n);
+        if (rc == 0)
+            printf("%lld recordings would be deleted (dry run)\n", (long long)n);
+    } else if (rc == 0) {
+        struct recd_audit *log = NULL;
+        struct recd_audit_buf *buf = NULL;
+        int audit_failed = 0;
+        /* Nothing is deleted unless its deletes can be recorded. */
+        if (!audit || strcmp(audit, "on") == 0) {
+            struct recd_audit_opts ao = {.data_dir = data_dir(&a)};
+            if ((rc = recd_audit_open(&ao, &log)) == 0 && !(buf = recd_audit_buf_new(log)))
+                rc = RECD_E_INTERNAL;
+            if (rc < 0) {
+                fprintf(stderr, "recd: delete: cannot open the audit record in %s/audit; nothing deleted\n",
+                        data_dir(&a));
+                audit_failed = 1;
+            }
+        }
+        if (rc == 0)
+            rc = recd_expiry_run(&ctx, &q, &n, buf ? audit_deleted : NULL, buf);
+        recd_audit_buf_free(buf);
+        recd_audit_close(log);
+        if (rc == 0 || n > 0)
+            printf("%lld recordings deleted\n", (long long)n);
+        if (rc < 0 && !audit_failed)
+            fprintf(stderr, "recd: delete: failed (%s)%s\n", recd_err_name(rc),
+                    n > 0 ? "; run it again to delete the rest" : "");
+    } else if (rc < 0) {
+        fprintf(stderr, "recd: delete: failed (%s)\n", recd_err_name(rc));
+    }
+    recd_ctx_close(&ctx);
+    return rc < 0 ? 1 : 0;
+}
+
+static const char audit_help[] =
+    "usage: recd audit [--account ACSID] [--since DATE] [--data DIR]\n"
+    "Prints the audit record (docs/operations.md, \"Audit\"): every media fetch, delete and credential\n"
+    "checked, as JSON lines, oldest file first; --account: only those of that account; --since: only\n"
+    "those at or after DATE (YYYY-MM-DD, RFC 3339 or RFC 2822).\n";
+
+static int cmd_audit(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL}, {"account", 1, NULL}, {"since", 1, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &a, pos))
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(audit_help, stdout);
+        return 0;
+    }
+    if (a.npos)
+        return usage_error("audit takes no argument %s", a.pos[0]);
+    const char *acc = optv(&a, "account"), *since = optv(&a, "since");
+    if (acc && !recd_sid_valid(acc, strlen(acc), "AC", 1))
+        return usage_error("--account %s is not an account sid", acc);
+    int64_t since_us = INT64_MIN;
+    int is_day;
+    if (since && recd_time_parse_filter(since, strlen(since), &since_us, &is_day) < 0 &&
+        recd_time_parse_any(since, strlen(since), &since_us) < 0)
+        return usage_error("--since %s: want YYYY-MM-DD, RFC 3339 or RFC 2822", since);
+    int64_t skipped = 0;
+    int rc = recd_audit_print(data_dir(&a), acc, since_us, stdout, &skipped);
+    fflush(stdout);
+    if (skipped)
+        fprintf(stderr, "recd: audit: %lld lines were not records (cut by a crash?) and were skipped\n",
+                (long long)skipped);
+    if (rc < 0) {
+        fprintf(stderr, "recd: audit: cannot read %s/audit\n", data_dir(&a));
+        return 1;
+    }
+    return 0;
+}
+
+static const char backup_help[] =
+    "usage: recd backup --to DIR [--copy] [--data DIR]\n"
+    "Backs up a data folder while the server runs: a consistent snapshot of the store, the media of\n"
+    "every recording in it (hard-linked where DIR is on the same file system, copied otherwise; with\n"
+    "--copy, always copied), seal.key, and DIR/manifest.jsonl (every file's size and SHA-256), written\n"
+    "last. DIR must be absent or empty. With PostgreSQL or S3, use their own tools (docs/operations.md).\n";
+
+static int cmd_backup(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL}, {"to", 1, NULL}, {"copy", 0, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, 3, &a, pos))
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(backup_help, stdout);
+        return 0;
+    }
+    if (a.npos)
+        return usage_error("backup takes no argument %s", a.pos[0]);
+    const char *to = optv(&a, "to");
+    if (!to || !*to)
+        return usage_error("%s", "backup needs --to DIR");
+    if (a.media)
+        return usage_error("%s",
+                           "backup: media is in S3: keep it safe with bucket versioning or replication; "
+                           "back the store up with its own tools (docs/operations.md)");
+    struct recd_backup_opts bo = {.data_dir = data_dir(&a),
+                                  .store = store_of(&a),
+                                  .to = to,
+                                  .copy = optv(&a, "copy") != NULL,
+                                  .progress = isatty(2) ? stderr : NULL};
+    struct recd_backup_stats st;
+    char why[600];
+    int64_t t0 = recd_now_us();
+    int rc = recd_backup_run(&bo, &st, why, sizeof why);
+    if (rc == RECD_E_BAD_INPUT) {
+        fprintf(stderr, "recd: %s\n", why);
+        return EXIT_USAGE;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "recd: backup failed: %s; %s has no manifest and is not a backup\n",
+                why[0] ? why : recd_err_name(rc), to);
+        return 1;
+    }
+    printf("backup: %lld recordings, %lld files, %.1f MB (%lld linked, %lld copied), schema %lld, "
+           "%lld deleted meanwhile, %lld damaged; %.1f s: %s\n",
+           (long long)st.recordings, (long long)st.files, (double)st.bytes / 1e6, (long long)st.linked,
+           (long long)st.copied, (long long)st.schema_version, (long long)st.deleted, (long long)st.damaged,
+           (double)(recd_now_us() - t0) / 1e6,
+           st.damaged ? "DAMAGED (as in the data folder; see recd fsck)" : "ok");
+    return st.damaged ? 1 : 0;
+}
+
+static const char restore_help[] =
+    "usage: recd restore --from DIR --data NEWDIR\n"
+    "Restores a backup made by recd backup into NEWDIR, which must be absent or empty: checks every\n"
+    "file of DIR against its manifest (an unfinished or altered backup is refused, nothing written),\n"
+    "copies them, checks the copies, and runs fsck on NEWDIR.\n";
+
+static int cmd_restore(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL}, {"from", 1, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, 2, &a, pos))
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(restore_help, stdout);
+        return 0;
+    }
+    if (a.npos)
+        return usage_error("restore takes no argument %s", a.pos[0]);
+    const char *from = optv(&a, "from"), *data = optv(&a, "data");
+    if (!from || !*from)
+        return usage_error("%s", "restore needs --from DIR");
+    /* Named, never taken from $RECD_DATA: a restore into the wrong folder must not happen by default. */
+    if (!data || !*data)
+        return usage_error("%s", "restore needs --data NEWDIR (a new or empty folder)");
+    if (a.media || store_of(&a))
+        return usage_error("%s", "restore: a backup restores a data folder with its own store and media; "
+                                 "--store and --media do not apply");
+    struct recd_restore_opts ro = {
+        .from = from, .data_dir = data, .progress = isatty(2) ? stderr : NULL, .out = stdout};
+    struct recd_restore_stats st;
+    char why[700];
+    int rc = recd_restore_run(&ro, &st, why, sizeof why);
+    if (rc == RECD_E_BAD_INPUT) {
+        fprintf(stderr, "recd: %s\n", why);
+        return EXIT_USAGE;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "recd: restore refused: %s\n", why[0] ? why : recd_err_name(rc));
+        return 1;
+    }
+    printf("restore: %lld files, %.1f MB into %s; fsck: %lld recordings checked, %lld damaged: %s\n",
+           (long long)st.files, (double)st.bytes / 1e6, data, (long long)st.recordings, (long long)st.damaged,
+           st.damaged ? "DAMAGED" : "clean");
+    return st.damaged ? 1 : 0;
+}
+
+static const char migrate_help[] =
+    "usage: recd migrate [--to-store postgres://…] [--to-media s3://BUCKET[/PREFIX]?endpoint=URL&region=R]\n"
+    "                    [--to-s3-credentials FILE] [--batch N] [--jobs J] [--data DIR] [--store FILE]\n"
+    "Copies an embedded data folder (its recd.db, or --store FILE, and its media/) to a PostgreSQL\n"
+    "store and/or an S3 bucket (docs/scale-out.md): every table, deleted recordings' tombstones\n"
+    "included, then every media object (WAVs and the files derived from them), each read back and\n"
+    "checked (size and SHA-256). Nothing else may use the folder meanwhile: stop recd serve first.\n"
+    "Resumable: run it again after an interruption and it goes on (DATA/migrate.journal); nothing\n"
+    "is copied twice. A target that is not empty is refused unless it is this folder's earlier run.\n"
+    "Bucket credentials: --to-s3-credentials FILE, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.\n"
+    "--batch: rows per transaction (default 500); --jobs: objects copied at once (default 4).\n"
+    "Exit 0 done, 2 cannot start (one line), 1 failed.\n";
+
+static int cmd_migrate(int argc, char **argv)
+{
+    struct opt opts[] = {{"data", 1, NULL},     {"to-store", 1, NULL},
+                         {"to-media", 1, NULL}, {"to-s3-credentials", 1, NULL},
+                         {"batch", 1, NULL},    {"jobs", 1, NULL}};
+    char *pos[argc + 1];
+    struct args a;
+    if (parse_args(argc, argv, opts, 6, &a, pos))
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(migrate_help, stdout);
+        return 0;
+    }
+    if (a.npos)
+        return usage_error("migrate takes no argument %s", a.pos[0]);
+    const char *to_store = optv(&a, "to-store"), *to_media = optv(&a, "to-media");
+    const char *src = store_of(&a);
+    if (!to_store && !to_media)
+        return usage_error("%s", "migrate needs --to-store postgres://… and/or --to-media s3://…");
+    if (to_store && !recd_store_is_pg(to_store))
+        return usage_error("%s", "--to-store: want postgres://… (or postgresql://…)");
+    if (to_media && !recd_s3_is_location(to_media))
+        return usage_error("%s", "--to-media: want s3://BUCKET[/PREFIX]?endpoint=URL&region=R");
+    if (src && recd_store_is_pg(src))
+        return usage_error("%s", "migrate moves an embedded data folder: --store must be its SQLite file");
+    if (recd_ctx_media_is_s3())
+        return usage_error(
+            "%s", "migrate moves an embedded data folder: its media are its own media/ (no --media)");
+    double batch = 0, jobs = 0;
+    if (num_opt(&a, "batch", 1, 2000, 0, &batch) < 0 || num_opt(&a, "jobs", 1, 64, 0, &jobs) < 0)
+        return EXIT_USAGE;
+    struct recd_migrate_opts mo = {
+        .data_dir = data_dir(&a),
+        .store = src,
+        .to_store = to_store,
+        .to_media = to_media,
+        .credentials_file = optv(&a, "to-s3-credentials"),
+        .batch = (int)batch,
+        .jobs = (int)jobs,
+        .bar = isatty(2),
+        .err = stderr,
+    };
+    struct recd_migrate_stats st;
+    char why[1024];
+    signal(SIGPIPE, SIG_IGN);
+    int64_t t0 = recd_now_us();
+    int rc = recd_migrate_run(&mo, &st, why, sizeof why);
+    double secs = (double)(recd_now_us() - t0) / 1e6;
+    if (rc == RECD_E_BAD_INPUT) {
+        fprintf(stderr, "recd: migrate: %s\n", why);
+        return EXIT_USAGE;
+    }
+    printf("migrate: %lld rows copied (%lld there before) in %d tables; %lld objects copied and checked, "
+           "%lld found checked in place, %lld done before; %.1f MB in %.1f s; %lld orphan files left: %s\n",
+           (long long)st.rows, (long long)st.rows_before, st.tables, (long long)st.objects,
+           (long long)st.objects_found, (long long)st.objects_before, (double)st.bytes / 1e6, secs,
+           (long long)st.orphans, rc == 0 ? "done" : "FAILED");
+    fflush(stdout);
+    if (rc < 0) {
+        fprintf(stderr, "recd: migrate: %s; run it again to go on\n", why[0] ? why : "failed");
+        return 1;
+    }
+    return 0;
+}
+
 static const char main_help[] =
     "usage: recd COMMAND [OPTIONS]\n"
     "A Twilio-compatible call-recordings service.\n\n"
     "commands:\n"
     "  serve     serve the REST API\n"
-    "  account   create an account, or set its media auth or transcription\n"
+    "  account   create an account, or set its media auth, transcription or retention\n"
     "  key       create an API key\n"
     "  import    store WAV files as recordings\n"
     "  sign      print a signed, expiring link to a recording's media\n"
     "  number    add, list or remove the numbers that answer SIP calls\n"
     "  transcribe  queue transcriptions of recordings (and --wait for them)\n"
     "  mirror    copy recordings from a Twilio-compatible API into this store\n"
-    "  fsck      check (and --repair) the data folder\n\n"
+    "  migrate   move this data folder to PostgreSQL and/or an S3 bucket\n"
+    "  fsck      check (and --repair) the data folder\n"
+    "  backup    back up a data folder while it serves\n"
+    "  restore   restore a backup into a new data folder\n"
+    "  delete    delete an account's recordings by date or call (--dry-run first)\n"
+    "  audit     print the audit record of media fetches, deletes and credentials\n\n"
     "Every command takes --data DIR (default $RECD_DATA or ./data) and --help, and --store URL\n"
     "(default $RECD_STORE): keep the metadata in PostgreSQL (postgres://…) rather than in the data\n"
     "folder's recd.db; and --media s3://BUCKET[/PREFIX]?endpoint=URL&region=R (default $RECD_MEDIA):\n"
@@ -1139,11 +1497,13 @@ int recd_cli_main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"serve", cmd_serve},   {"account", cmd_account},
-                {"key", cmd_key},       {"import", cmd_import},
-                {"sign", cmd_sign},     {"fsck", cmd_fsck},
-                {"number", cmd_number}, {"transcribe", cmd_transcribe},
-                {"mirror", cmd_mirror}};
+    } cmds[] = {{"serve", cmd_serve},     {"account", cmd_account},
+                {"key", cmd_key},         {"import", cmd_import},
+                {"sign", cmd_sign},       {"fsck", cmd_fsck},
+                {"number", cmd_number},   {"transcribe", cmd_transcribe},
+                {"mirror", cmd_mirror},   {"backup", cmd_backup},
+                {"restore", cmd_restore}, {"delete", cmd_delete},
+                {"audit", cmd_audit},     {"migrate", cmd_migrate}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(main_help, argc < 2 ? stderr : stdout);

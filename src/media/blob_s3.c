@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/sid.h"
 #include "core/time.h"
 
 #include <curl/curl.h>
@@ -742,16 +743,18 @@ static int scan_entry(void *p, const char *name, int64_t size, const char *uploa
 
 /*
  * Walks a listing page by page: ListObjectsV2 (mode 0) or ListMultipartUploads (modes 1, 2), of
- * the keys below the prefix that start "RE" (only what recd names). 0, or a RECD_E_*.
+ * the keys below the prefix that start with `start` ("RE": everything recd names; a recording's
+ * sid: that recording's objects only, so S3 does the filtering). 0, or a RECD_E_*.
  */
-static int list_all(struct blob_s3 *s, struct scan_ctx *sc)
+static int list_all(struct blob_s3 *s, struct scan_ctx *sc, const char *start)
 {
     struct recd_buf ans;
     char next[RECD_S3_TOKEN_ANSWER_MAX + 1] = "", next2[RECD_S3_UPLOAD_ID_MAX + 1] = "";
-    char pfx[3 * (RECD_S3_PREFIX_MAX + 2) + 1], q[4 * 1024 + 3 * RECD_S3_UPLOAD_ID_MAX];
-    char e1[3 * RECD_S3_TOKEN_ANSWER_MAX + 1], e2[3 * RECD_S3_UPLOAD_ID_MAX + 1], raw[RECD_S3_PREFIX_MAX + 3];
+    char pfx[3 * (RECD_S3_PREFIX_MAX + RECD_SID_LEN) + 1], q[4 * 1024 + 3 * RECD_S3_UPLOAD_ID_MAX];
+    char e1[3 * RECD_S3_TOKEN_ANSWER_MAX + 1], e2[3 * RECD_S3_UPLOAD_ID_MAX + 1];
+    char raw[RECD_S3_PREFIX_MAX + RECD_SID_LEN + 1];
     int rc = 0, truncated;
-    snprintf(raw, sizeof raw, "%sRE", s->cfg.prefix);
+    snprintf(raw, sizeof raw, "%s%s", s->cfg.prefix, start);
     uri_encode(raw, pfx, sizeof pfx);
     recd_buf_init(&ans, 0);
     do {
@@ -816,7 +819,17 @@ static int s3_scan(struct recd_blob *b, recd_blob_key_cb cb, void *ctx)
     if (cb == NULL)
         return RECD_E_BAD_INPUT;
     struct scan_ctx sc = {.s = (struct blob_s3 *)b, .cb = cb, .ctx = ctx, .mode = 0};
-    return list_all(sc.s, &sc);
+    return list_all(sc.s, &sc, "RE");
+}
+
+/* A recording's objects: one listing of the keys that start with its sid (a delete finds its
+ * waveforms of any SamplesPerPixel this way, without walking the bucket). */
+static int s3_scan_sid(struct recd_blob *b, const char *sid, recd_blob_key_cb cb, void *ctx)
+{
+    if (cb == NULL || sid == NULL || !recd_sid_valid(sid, strnlen(sid, RECD_SID_LEN + 1), "RE", 1))
+        return RECD_E_BAD_INPUT;
+    struct scan_ctx sc = {.s = (struct blob_s3 *)b, .cb = cb, .ctx = ctx, .mode = 0};
+    return list_all(sc.s, &sc, sid);
 }
 
 static int s3_scan_leftovers(struct recd_blob *b, recd_blob_key_cb cb, void *ctx)
@@ -824,14 +837,14 @@ static int s3_scan_leftovers(struct recd_blob *b, recd_blob_key_cb cb, void *ctx
     if (cb == NULL)
         return RECD_E_BAD_INPUT;
     struct scan_ctx sc = {.s = (struct blob_s3 *)b, .cb = cb, .ctx = ctx, .mode = 1};
-    return list_all(sc.s, &sc);
+    return list_all(sc.s, &sc, "RE");
 }
 
 static int s3_remove_leftovers(struct recd_blob *b, int64_t min_age_s, int64_t *n)
 {
     struct scan_ctx sc = {
         .s = (struct blob_s3 *)b, .mode = 2, .min_age_s = min_age_s, .now_s = recd_now_us() / 1000000};
-    int rc = list_all(sc.s, &sc);
+    int rc = list_all(sc.s, &sc, "RE");
     if (n)
         *n = sc.removed;
     return rc;
@@ -881,7 +894,20 @@ static void s3_close(struct recd_blob *b)
     free(s);
 }
 
+/*
+ * Readiness (GET /readyz): a HEAD of a key no recording has (the all-zero sid), so one round trip
+ * says the bucket answers and takes recd's credentials; "not found" is the healthy answer, and
+ * nothing is written.
+ */
+static int s3_ready(struct recd_blob *b)
+{
+    int64_t size;
+    int rc = s3_stat(b, "RE00000000000000000000000000000000.wav", &size);
+    return rc == RECD_E_NOT_FOUND ? 0 : rc;
+}
+
 static const struct recd_blob_ops s3_ops = {
+    .ready = s3_ready,
     .close = s3_close,
     .put_fd = s3_put_fd,
     .put_mem = s3_put_mem,
@@ -890,6 +916,7 @@ static const struct recd_blob_ops s3_ops = {
     .open_range = s3_open_range,
     .remove = s3_remove,
     .scan = s3_scan,
+    .scan_sid = s3_scan_sid,
     .scan_leftovers = s3_scan_leftovers,
     .remove_leftovers = s3_remove_leftovers,
     .defer_sync = s3_defer_sync,

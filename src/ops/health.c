@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/tally.h"
 #include "ops/metrics.h"
 
 #include <string.h>
@@ -19,9 +20,9 @@ static const char *reason_of(int rc, int media)
         return "ok";
     if (rc == RECD_E_NO_SPACE)
         return "no space";
-    if (media)
-        return "not writable";
-    return rc == RECD_E_UNAVAILABLE ? "unavailable" : "failing";
+    if (rc == RECD_E_UNAVAILABLE)
+        return "unavailable"; /* locked, unreachable, refusing our credentials, read-only standby */
+    return media ? "not writable" : "failing";
 }
 
 static void readyz(const struct recd_ops_endpoints *e, struct recd_store *st, struct recd_blob *b,
@@ -51,11 +52,25 @@ static void readyz(const struct recd_ops_endpoints *e, struct recd_store *st, st
 
 static void metrics(const struct recd_ops_endpoints *e, struct recd_store *st, struct recd_response *rs)
 {
-    struct recd_metrics_extra x = {.jobs_queued = -1, .jobs_running = -1};
+    struct recd_metrics_extra x = {.jobs_queued = -1, .jobs_running = -1, .backup_last_s = -1};
     if (st && st->ops->job_count && st->ops->job_count(st, &x.jobs_queued, &x.jobs_running) < 0)
         x.jobs_queued = x.jobs_running = -1;
     x.have_sqlite = e->sqlite;
+    if (e->data_dir) {
+#define MIRROR_FIELD(n) {#n, 0, 0},
+        struct recd_tally_field f[] = {RECD_METRICS_MIRROR_FIELDS(MIRROR_FIELD)};
+#undef MIRROR_FIELD
+        _Static_assert(sizeof f / sizeof f[0] == sizeof x.mirror / sizeof x.mirror[0], "mirror fields");
+        x.have_mirror = recd_tally_read(e->data_dir, "mirror", f, sizeof f / sizeof f[0]) == 1;
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+            x.mirror[i] = f[i].value;
+    }
     x.sqlite_busy_retries = recd_store_sqlite_busy_retries();
+    if (e->data_dir && e->sqlite) {
+        /* `recd backup` sets the time in its tally when it finishes (service/backup.h). */
+        struct recd_tally_field f[] = {{"last_success", 0, 0}};
+        x.backup_last_s = recd_tally_read(e->data_dir, "backup", f, 1) == 1 ? f[0].value : 0;
+    }
     rs->status = 200;
     rs->content_type = RECD_METRICS_CONTENT_TYPE;
     recd_metrics_render(&rs->body, &x);

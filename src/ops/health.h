@@ -26,6 +26,10 @@ struct recd_ops_endpoints {
     struct recd_cidr_list allow; /* who may read it here */
     const _Atomic int *stopping; /* set once shutting down: /readyz answers 503 (may be NULL) */
     int sqlite;                  /* the store is SQLite: report its busy retries */
+    /* The data folder: where the tallies of recd's other commands are (core/tally.h), and, with
+     * SQLite, the time of the last successful `recd backup` (its tally, service/backup.h); with
+     * PostgreSQL backups are made with other tools and that time is not reported. */
+    const char *data_dir;
 };
 
 /**

@@ -50,7 +50,7 @@ static int64_t mono_us(void)
 static void count(enum recd_metric ops, enum recd_metric errors, unsigned label, int64_t t0, int rc)
 {
     recd_metric_observe(ops, label, mono_us() - t0);
-    if (rc < 0 && rc != RECD_E_NOT_FOUND && rc != RECD_E_EXISTS)
+    if (rc < 0 && rc != RECD_E_NOT_FOUND && rc != RECD_E_EXISTS && rc != RECD_E_RANGE)
         recd_metric_add(errors, label, 1);
 }
 

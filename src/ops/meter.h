@@ -86,10 +86,18 @@
     X(job_count, (struct recd_store * st, int64_t * queued, int64_t * running), (st, queued, running))       \
     X(version, (struct recd_store * st, int64_t v[2]), (st, v))                                              \
     X(ready, (struct recd_store * st, int timeout_ms), (st, timeout_ms))                                     \
-    X(transcribe_request_put, (struct recd_store * st, const struct recd_transcribe_request *r), (st, r))     \
-    X(transcribe_request_get, (struct recd_store * st, const char *sid, struct recd_transcribe_request *out), \
-      (st, sid, out))                                                                                        \
-    X(media_guard, (struct recd_store * st, enum recd_store_guard how), (st, how))
+    X(transcribe_request_put, (struct recd_store * st, const struct recd_transcribe_request *r), (st, r))    \
+    X(transcribe_request_get,                                                                                \
+      (struct recd_store * st, const char *sid, struct recd_transcribe_request *out), (st, sid, out))        \
+    X(media_guard, (struct recd_store * st, enum recd_store_guard how), (st, how))                           \
+    X(account_set_retention, (struct recd_store * st, const char *sid, int days, int64_t now_us),            \
+      (st, sid, days, now_us))                                                                               \
+    X(recording_expired,                                                                                     \
+      (struct recd_store * st, const struct recd_expiry_query *q, char(*sids)[RECD_SID_LEN + 1], int cap,    \
+       int *n),                                                                                              \
+      (st, q, sids, cap, n))                                                                                 \
+    X(recording_expired_count, (struct recd_store * st, const struct recd_expiry_query *q, int64_t *n),      \
+      (st, q, n))
 
 /* X(NAME, PARAMETERS, ARGUMENTS) for each metered media operation. */
 #define RECD_METER_MEDIA_OPS(X)                                                                              \
@@ -106,8 +114,9 @@
     X(guard, (struct recd_blob * b, enum recd_blob_guard how), (b, how))                                     \
     X(ready, (struct recd_blob * b), (b))                                                                    \
     X(stat, (struct recd_blob * b, const char *key, int64_t *size), (b, key, size))                          \
-    X(open_range, (struct recd_blob * b, const char *key, int64_t off, int64_t len, int *fd, int64_t *fd_off, \
-                   int *whole),                                                                              \
+    X(open_range,                                                                                            \
+      (struct recd_blob * b, const char *key, int64_t off, int64_t len, int *fd, int64_t *fd_off,            \
+       int *whole),                                                                                          \
       (b, key, off, len, fd, fd_off, whole))
 
 enum recd_meter_store_op {

@@ -673,6 +673,27 @@ static void render_process(struct recd_buf *b)
     }
 }
 
+/* The `recd mirror` runs' tally: counted by those processes, read from the data folder. */
+static void render_mirror(struct recd_buf *b, const int64_t v[7])
+{
+    enum { COPIED, SKIPPED, FAILED, THROTTLED, BYTES, RUNS, LAST_SUCCESS };
+    add_head(b, "recd_mirror_recordings_total", "counter",
+             "Recordings `recd mirror` runs copied into this data folder, skipped, or failed to copy.");
+    recd_buf_printf(b, "recd_mirror_recordings_total{result=\"copied\"} %lld\n", (long long)v[COPIED]);
+    recd_buf_printf(b, "recd_mirror_recordings_total{result=\"skipped\"} %lld\n", (long long)v[SKIPPED]);
+    recd_buf_printf(b, "recd_mirror_recordings_total{result=\"failed\"} %lld\n", (long long)v[FAILED]);
+    add_head(b, "recd_mirror_throttled_total", "counter", "429 answers the mirror's sources gave.");
+    recd_buf_printf(b, "recd_mirror_throttled_total %lld\n", (long long)v[THROTTLED]);
+    add_head(b, "recd_mirror_bytes_total", "counter", "Media bytes the mirror stored.");
+    recd_buf_printf(b, "recd_mirror_bytes_total %lld\n", (long long)v[BYTES]);
+    add_head(b, "recd_mirror_runs_total", "counter",
+             "`recd mirror` runs that counted into this data folder.");
+    recd_buf_printf(b, "recd_mirror_runs_total %lld\n", (long long)v[RUNS]);
+    add_head(b, "recd_mirror_last_success_timestamp_seconds", "gauge",
+             "When a mirror run last walked its whole list with nothing failed (0: never).");
+    recd_buf_printf(b, "recd_mirror_last_success_timestamp_seconds %lld\n", (long long)v[LAST_SUCCESS]);
+}
+
 /*
  * Sums every shard (the retired one included) under the registry's lock, then writes every
  * family. Long because the exposition is one list of families, written in one place in the
@@ -718,6 +739,13 @@ void recd_metrics_render(struct recd_buf *b, const struct recd_metrics_extra *x)
                         (long long)x->jobs_queued);
         recd_buf_printf(b, "recd_transcription_queue_jobs{state=\"running\"} %lld\n",
                         (long long)x->jobs_running);
+    }
+    if (x && x->have_mirror)
+        render_mirror(b, x->mirror);
+    if (x && x->backup_last_s >= 0) {
+        add_head(b, "recd_backup_last_success_timestamp_seconds", "gauge",
+                 "When the last recd backup of this data folder finished, in Unix time; 0 if never.");
+        recd_buf_printf(b, "recd_backup_last_success_timestamp_seconds %lld\n", (long long)x->backup_last_s);
     }
     render_process(b);
     free(sum);

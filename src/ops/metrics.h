@@ -88,7 +88,9 @@ enum recd_mbuckets { RECD_MB_NONE = 0, RECD_MB_LATENCY, RECD_MB_STORAGE, RECD_MB
     X(MEDIA_OPS, HISTOGRAM, "recd_media_operation_duration_seconds", MEDIA_OP, STORAGE,                      \
       "Media store operations and their duration, by backend and operation.")                                \
     X(MEDIA_ERRORS, COUNTER, "recd_media_operation_errors_total", MEDIA_OP, NONE,                            \
-      "Media store operations that failed (not counting a key not found).")
+      "Media store operations that failed (not counting a key not found).")                                  \
+    X(RETENTION_DELETES, COUNTER, "recd_retention_deletes_total", NONE, NONE,                                \
+      "Recordings the server deleted because their account's retention period had passed.")
 
 enum recd_metric {
 #define RECD_METRIC_ENUM(id, type, name, labels, buckets, help) RECD_MET_##id,
@@ -135,10 +137,17 @@ int recd_metric_sip_method(const char *method, size_t len);
 void recd_metrics_http(const char *route, unsigned method, int code, uint64_t bytes, int64_t us);
 
 /** Values a scrape reads from elsewhere; -1 where unknown (the series is left out). */
+/* The mirror tally's fields (core/tally.h), in the order recd_metrics_render expects them. */
+#define RECD_METRICS_MIRROR_FIELDS(X)                                                                        \
+    X(copied) X(skipped) X(failed) X(throttled) X(bytes) X(runs) X(last_success)
+
 struct recd_metrics_extra {
     int64_t jobs_queued, jobs_running; /* the transcription queue */
     uint64_t sqlite_busy_retries;
     int have_sqlite;
+    int have_mirror;       /* a `recd mirror` run has counted into this data folder */
+    int64_t mirror[7];     /* RECD_METRICS_MIRROR_FIELDS' values */
+    int64_t backup_last_s; /* the last successful backup, Unix seconds; 0 never; -1 not reported */
 };
 
 /** Appends the whole exposition (text format 0.0.4) to `out`. */

@@ -12,11 +12,14 @@
 #include "ops/meter.h"
 #include "ops/metrics.h"
 #include "ops/notify.h"
+#include "service/audit.h"
+#include "service/retention.h"
 #include "service/service.h"
 #include "voice/engine_serve.h"
 #include "stt/worker.h"
 #include "voice/webhook.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,12 +41,14 @@ struct app {
     struct recd_ops_endpoints ops_listen; /* the same on --metrics-listen */
     _Atomic int stopping;                 /* SIGTERM came: /readyz says so */
     int store_backend, media_backend;     /* for the storage metrics' backend label */
+    struct recd_audit *audit;             /* NULL with --audit off */
 };
 
 /* One HTTP worker thread's own store handle and page cache (SQLite handles are per thread). */
 struct worker {
     struct recd_ctx ctx;
     struct recd_api_cache *cache;
+    struct recd_audit_buf *audit; /* this worker's audit lines, or NULL */
 };
 
 static void *worker_open(void *cls)
@@ -52,11 +57,16 @@ static void *worker_open(void *cls)
     struct worker *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    if (recd_ctx_open_store(app->data_dir, app->store, &w->ctx) < 0) {
+    int rc = recd_ctx_open_store(app->data_dir, app->store, &w->ctx);
+    if (rc < 0) {
+        /* The loop answers 503 until a later request's open succeeds; say why once per try. */
+        recd_log_error("serve: a worker cannot open the store and media: %s", recd_err_name(rc));
         free(w);
         return NULL;
     }
     w->cache = recd_api_cache_new(PAGE_CACHE_BYTES);
+    if (app->audit)
+        w->audit = recd_audit_buf_new(app->audit);
     return w;
 }
 
@@ -66,7 +76,57 @@ static void worker_close(void *cls, void *ts)
     struct worker *w = ts;
     recd_ctx_close(&w->ctx);
     recd_api_cache_free(w->cache);
+    recd_audit_buf_free(w->audit);
     free(w);
+}
+
+/* "203.0.113.7" into out (16 bytes). */
+static void format_ipv4(const unsigned char a[4], char *out)
+{
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a[i];
+        if (v >= 100)
+            *out++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *out++ = (char)('0' + v / 10 % 10);
+        *out++ = (char)('0' + v % 10);
+        *out++ = i < 3 ? '.' : '\0';
+    }
+}
+
+static const char *const method_names[] = {"OTHER", "GET", "HEAD", "DELETE", "POST", "PUT", "OPTIONS"};
+
+/* The request's audit record, from what the API noted (service/audit.h): formatted into the
+ * worker's buffer here, written by the audit thread. */
+static void audit_request(struct worker *w, const struct recd_request *rq, const struct recd_response *rs)
+{
+    struct recd_audit_entry e;
+    const struct recd_audit_note *n = &rs->audit;
+    e.time_us = rq->now_us;
+    e.event = n->event;
+    e.cred = n->cred;
+    e.result = n->result;
+    memcpy(e.account_sid, n->account_sid, sizeof e.account_sid);
+    memcpy(e.principal, n->principal, sizeof e.principal);
+    memcpy(e.recording_sid, n->recording_sid, sizeof e.recording_sid);
+    e.address[0] = '\0';
+    if (rq->client_len == 4) /* by hand: glibc's inet_ntop formats with sprintf, a tenth of the cost */
+        format_ipv4(rq->client, e.address);
+    else if (rq->client_len == 16)
+        inet_ntop(AF_INET6, rq->client, e.address, sizeof e.address);
+    const char *m = (unsigned)rq->method < sizeof method_names / sizeof method_names[0]
+                        ? method_names[rq->method]
+                        : "OTHER";
+    memcpy(e.method, m, strlen(m) + 1); /* at most "OPTIONS" and its NUL: 8 bytes */
+    /* The path only: a signed link's query holds its signature. */
+    const char *qm = memchr(rq->target.p, '?', rq->target.n);
+    size_t plen = qm ? (size_t)(qm - rq->target.p) : rq->target.n;
+    if (plen > RECD_AUDIT_PATH_MAX)
+        plen = RECD_AUDIT_PATH_MAX;
+    memcpy(e.path, rq->target.p, plen);
+    e.path[plen] = '\0';
+    e.status = rs->status;
+    recd_audit_add(w->audit, &e);
 }
 
 /* POST /Calls/CA…/Recordings[/RE…] reaches the call engine here. */
@@ -101,13 +161,17 @@ static void handle(void *cls, void *ts, struct recd_request *rq, struct recd_res
     rq->limiter = app->limiter;
     rq->live = app->voice ? live_recording : NULL;
     rq->live_arg = app->voice;
+    rq->audit = w->audit != NULL;
     /* The console's page is not part of the API: its paths are sent to it before routing. */
     const char *qm = memchr(rq->target.p, '?', rq->target.n);
     if (recd_console_owns(rq->target.p, qm ? (size_t)(qm - rq->target.p) : rq->target.n)) {
+        rs->route = "/console/"; /* the page and its assets, one label for the metrics */
         recd_console_handle(rq, rs);
         return;
     }
     recd_api_handle(rq, rs);
+    if (rs->audit.event != RECD_AUDIT_NONE && w->audit)
+        audit_request(w, rq, rs);
 }
 
 /* The --metrics-listen listener: the operations endpoints, nothing else. */
@@ -143,11 +207,12 @@ static int ops_opts_of(const struct recd_serve_opts *o, struct app *app)
     app->ops.metrics = !o->metrics_off && !o->metrics_listen;
     app->ops.stopping = &app->stopping;
     app->ops.sqlite = !recd_store_is_pg(o->store ? o->store : "");
+    app->ops.data_dir = o->data_dir;
     app->ops_listen = app->ops;
     app->ops_listen.metrics = !o->metrics_off;
     app->ops_listen.allow.any = 1; /* whoever reaches that address may read */
     app->store_backend = app->ops.sqlite ? RECD_METER_SQLITE : RECD_METER_POSTGRES;
-    app->media_backend = RECD_METER_FS;
+    app->media_backend = recd_ctx_media_is_s3() ? RECD_METER_S3 : RECD_METER_FS;
     return 0;
 }
 
@@ -180,6 +245,40 @@ static void stt_notify(void *arg, const struct recd_stt_outcome *o)
     if (rc < 0)
         recd_log_error("transcription %s: cannot send its callback (%s)", o->job->sid, recd_err_name(rc));
     recd_form_free(&f);
+}
+
+/* How often the server looks for recordings past their account's retention, and how long it
+ * rests between two full batches of a backlog: requests meanwhile wait for at most one delete. */
+#define RETENTION_EVERY (600 * RECD_US_PER_SEC)
+#define RETENTION_REST  (100 * 1000)
+
+/* A retention delete's audit record: the server acted, under no credential. */
+static void audit_retention(void *arg, const struct recd_recording *r)
+{
+    struct recd_audit_entry e = {.time_us = recd_now_us(),
+                                 .event = RECD_AUDIT_DELETE,
+                                 .cred = RECD_AUDIT_SERVER,
+                                 .method = "DELETE",
+                                 .path = "retention",
+                                 .status = 204};
+    memcpy(e.account_sid, r->account_sid, sizeof e.account_sid);
+    memcpy(e.recording_sid, r->sid, sizeof e.recording_sid);
+    recd_audit_add(arg, &e);
+}
+
+/* One batch of the retention pass (service/retention.h); returns when the next is due. */
+static int64_t retention_batch(struct recd_ctx *ctx, struct recd_audit_buf *audit)
+{
+    int64_t now = recd_now_us(), n = 0;
+    int more = 0;
+    struct recd_expiry_query q = {.now_us = now};
+    int rc =
+        recd_expiry_batch(ctx, &q, RECD_RETENTION_BATCH, &n, &more, audit ? audit_retention : NULL, audit);
+    if (n) {
+        recd_metric_add(RECD_MET_RETENTION_DELETES, 0, (uint64_t)n);
+        recd_log_info("retention: deleted %lld recordings past their account's retention", (long long)n);
+    }
+    return recd_now_us() + (rc == 0 && more ? RETENTION_REST : RETENTION_EVERY);
 }
 
 /* The public base URL: --base-url without trailing slashes, or http://LISTEN. */
@@ -325,24 +424,35 @@ int recd_serve(const struct recd_serve_opts *o)
         recd_ctx_set_open_hook(NULL, NULL);
         return rc;
     }
-    int64_t purged = 0;
-    recd_purge(&main_ctx, recd_now_us(), &purged);
-    app.limiter = recd_limiter_new(o->auth_fail_limit);
-
-    /* Transcription workers, their engine checked now: a missing model or a bad --stt URL is a
-     * startup error, not a surprise at the first job. */
-    struct recd_webhook *wh = NULL;
-    struct recd_stt_workers *stt = NULL;
-    if ((rc = start_transcription(o, app.base_url, &wh, &stt)) < 0)
-        goto out;
-
-    /* Threads started from here on inherit this mask, so only this thread takes SIGINT/SIGTERM. */
+    /* Threads started from here on (the audit writer, transcription workers, the webhook client,
+     * HTTP) inherit this mask, so only this thread takes SIGINT/SIGTERM, even while it is busy
+     * with a retention batch rather than waiting for them. */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+
+    int64_t purged = 0;
+    recd_purge(&main_ctx, recd_now_us(), &purged);
+    app.limiter = recd_limiter_new(o->auth_fail_limit);
+    struct recd_webhook *wh = NULL;
+    struct recd_stt_workers *stt = NULL;
+    /* The audit record before any thread that writes to it (docs/operations.md, "Audit"). */
+    struct recd_audit_buf *main_audit = NULL;
+    if (!o->audit_off) {
+        struct recd_audit_opts ao = {
+            .data_dir = o->data_dir, .rotate_bytes = o->audit_rotate_bytes, .keep_days = o->audit_keep_days};
+        if ((rc = recd_audit_open(&ao, &app.audit)) < 0)
+            goto out;
+        main_audit = recd_audit_buf_new(app.audit);
+    }
+
+    /* Transcription workers, their engine checked now: a missing model or a bad --stt URL is a
+     * startup error, not a surprise at the first job. */
+    if ((rc = start_transcription(o, app.base_url, &wh, &stt)) < 0)
+        goto out;
 
     struct recd_http_opts ho = {
         .listen = o->listen,
@@ -391,8 +501,11 @@ int recd_serve(const struct recd_serve_opts *o)
     }
     int64_t watchdog_us = recd_notify_watchdog_us();
     int64_t next_purge = recd_now_us() + 3600 * RECD_US_PER_SEC;
+    /* Retention runs now (a pass a restart cut short goes on at once), then every RETENTION_EVERY,
+     * and batch after batch while a backlog lasts. */
+    int64_t next_retention = recd_now_us();
     for (;;) {
-        int64_t now = recd_now_us(), wait = next_purge - now;
+        int64_t now = recd_now_us(), wait = (next_retention < next_purge ? next_retention : next_purge) - now;
         if (watchdog_us && wait > watchdog_us / 2)
             wait = watchdog_us / 2;
         if (wait < 1000)
@@ -403,6 +516,8 @@ int recd_serve(const struct recd_serve_opts *o)
             break;
         if (watchdog_us)
             watchdog_ping(http, ops_http, watchdog_us);
+        if (recd_now_us() >= next_retention)
+            next_retention = retention_batch(&main_ctx, main_audit);
         if (recd_now_us() >= next_purge) {
             next_purge += 3600 * RECD_US_PER_SEC;
             if (recd_purge(&main_ctx, recd_now_us(), &purged) == 0 && purged)
@@ -420,6 +535,8 @@ out:
     recd_stt_workers_stop(stt);
     recd_webhook_stop(wh);
     recd_limiter_free(app.limiter);
+    recd_audit_buf_free(main_audit);
+    recd_audit_close(app.audit);
     recd_ctx_close(&main_ctx);
     recd_ctx_set_open_hook(NULL, NULL);
     return rc;

@@ -44,6 +44,10 @@ struct recd_serve_opts {
     const char *metrics_allow;  /* who may read /metrics on `listen`: CIDR list, "any" or "none";
                                  * NULL = loopback only */
     int log_json;               /* 1: the server log and the access log as JSON lines */
+    /* Audit and retention (contract §11, docs/operations.md). */
+    int audit_off;              /* 1: keep no audit record (--audit off) */
+    int audit_keep_days;        /* audit files older than this are removed; 0 = kept forever */
+    int64_t audit_rotate_bytes; /* an audit file is rotated past this size; 0 = 64 MiB */
 };
 
 /**

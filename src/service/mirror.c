@@ -2,6 +2,8 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/log.h"
+#include "core/tally.h"
 #include "core/time.h"
 #include "media/wav.h"
 #include "service/service.h"
@@ -796,6 +798,26 @@ static int walk(struct run *run, struct conn *cn, struct recd_mirror_page *pg, c
     }
 }
 
+/*
+ * Adds this run's counts to the data folder's mirror tally (core/tally.h), which the server's
+ * /metrics exports as recd_mirror_*: the mirror is a command of its own, so its counts must
+ * outlive it to be scraped. A run that walked the whole list with nothing failed is a success.
+ */
+static void tally(const char *data_dir, const struct recd_mirror_stats *st, int rc)
+{
+    int64_t now = recd_now_us() / 1000000;
+    struct recd_tally_field f[] = {
+        {"copied", st->copied, 0}, {"skipped", st->skipped, 0},
+        {"failed", st->failed, 0}, {"throttled", st->throttled, 0},
+        {"bytes", st->bytes, 0},   {"runs", 1, 0},
+        {"last_run", now, 1},      {"last_success", now, 1},
+    };
+    size_t n = sizeof f / sizeof f[0] - (rc == 0 && st->failed == 0 ? 0 : 1);
+    int trc = recd_tally_add(data_dir, "mirror", f, n);
+    if (trc < 0)
+        recd_log_warn("mirror: cannot keep this run's counts for /metrics: %s", recd_err_name(trc));
+}
+
 /* Long because it owns the run's whole life in order: check the account here, start the bar and
  * the workers, walk, then close the queue and take everything down on every path. */
 int recd_mirror_run(const struct recd_mirror_opts *o, struct recd_mirror_stats *stats, char *why,
@@ -902,5 +924,6 @@ int recd_mirror_run(const struct recd_mirror_opts *o, struct recd_mirror_stats *
     *stats = run.st;
     pthread_cond_destroy(&run.cv);
     pthread_mutex_destroy(&run.mu);
+    tally(o->data_dir, stats, rc);
     return rc;
 }

@@ -62,6 +62,11 @@ int recd_ctx_media_set(const char *media, const char *credentials_file, char *wh
     return 0;
 }
 
+int recd_ctx_media_is_s3(void)
+{
+    return media_s3 != NULL;
+}
+
 int recd_ctx_open(const char *dir, struct recd_ctx *ctx)
 {
     return recd_ctx_open_store(dir, NULL, ctx);

@@ -39,6 +39,9 @@ void recd_ctx_close(struct recd_ctx *ctx);
  */
 int recd_ctx_media_set(const char *media, const char *credentials_file, char *why, size_t why_n);
 
+/** 1 when the contexts this process opens keep their media in S3 (recd_ctx_media_set), else 0. */
+int recd_ctx_media_is_s3(void);
+
 /**
  * A function recd_ctx_open_store calls with every context it opens, before returning it: `recd
  * serve` meters the storage of every thread through it. NULL (the default) for none. Set it

@@ -23,7 +23,8 @@
     X(media_auth, INT, NULL) \
     X(created_us, I64, NULL) \
     X(updated_us, I64, NULL) \
-    X(transcribe, INT, NULL)
+    X(transcribe, INT, NULL) \
+    X(retention_days, INT, NULL)
 
 #define KEY_COLS(X) \
     X(sid, SID, "SK") \

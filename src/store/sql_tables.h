@@ -99,6 +99,23 @@ void recd_sqlbuf_put_sql(struct recd_sqlbuf *b, enum recd_sql_dialect d, const c
     "UPDATE calls SET status = ?2, caller_name = ?3, answered_by = ?4, start_us = ?5,"                       \
     " end_us = ?6, duration_ms = ?7, error_code = ?8, updated_us = ?9"                                       \
     " WHERE sid = ?1 AND (status = 'queued' OR status = 'ringing' OR status = 'in-progress')"
+/* Retention and bulk delete (store.h, recd_expiry_query): a recording goes unless it is deleted
+ * already or still being made. Without ORDER BY, so that a batch reads only the index entries it
+ * takes (recordings_account) and never sorts the whole backlog; each batch deletes what it read,
+ * so the next finds the rest. The retention pass walks the (few) accounts that keep a limit. */
+#define RECD_SQL_DELETABLE "r.deleted_us = 0 AND r.status <> 'in-progress'"
+#define RECD_SQL_RETENTION_WHERE                                                                             \
+    " FROM accounts a JOIN recordings r ON r.account_sid = a.sid WHERE a.retention_days > 0"                 \
+    " AND r.created_us < ?1 - a.retention_days * 86400000000 AND " RECD_SQL_DELETABLE
+#define RECD_SQL_RETENTION_DUE       "SELECT r.sid" RECD_SQL_RETENTION_WHERE " LIMIT ?2"
+#define RECD_SQL_RETENTION_DUE_COUNT "SELECT count(*)" RECD_SQL_RETENTION_WHERE
+#define RECD_SQL_DELETE_MATCH_WHERE                                                                          \
+    " FROM recordings r WHERE r.account_sid = ?1 AND (?2 = '' OR r.call_sid = ?2) AND r.created_us < ?3"     \
+    " AND " RECD_SQL_DELETABLE
+#define RECD_SQL_DELETE_MATCH       "SELECT r.sid" RECD_SQL_DELETE_MATCH_WHERE " LIMIT ?4"
+#define RECD_SQL_DELETE_MATCH_COUNT "SELECT count(*)" RECD_SQL_DELETE_MATCH_WHERE
+#define RECD_SQL_ACCOUNT_SET_RETENTION                                                                       \
+    "UPDATE accounts SET retention_days = ?2, updated_us = ?3 WHERE sid = ?1"
 #define RECD_SQL_TRANSCRIPTION_DELETE "DELETE FROM transcriptions WHERE sid = ?1"
 #define RECD_SQL_NUMBER_DELETE        "DELETE FROM numbers WHERE sid = ?1"
 

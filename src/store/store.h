@@ -44,7 +44,8 @@ struct recd_account {
     int media_auth; /* 1: instance GET needs Basic auth too */
     int64_t created_us;
     int64_t updated_us;
-    int transcribe; /* 1: every new recording of the account is transcribed (contract §8) */
+    int transcribe;     /* 1: every new recording of the account is transcribed (contract §8) */
+    int retention_days; /* recordings older than this many days are deleted (contract §11); 0 = kept */
 };
 
 struct recd_key {
@@ -319,6 +320,23 @@ void recd_page_set_text(struct recd_page *pg, int i, const char *p, size_t n);
 /** Ends a fill of `fetched` rows for a query with `limit` and `dir` (see above). */
 void recd_page_finish(struct recd_page *pg, int fetched, int limit, enum recd_anchor_dir dir);
 
+/** The most days `recd account set --retention-days` takes: about 270 years, far from overflow. */
+#define RECD_RETENTION_DAYS_MAX 100000
+
+/**
+ * Which recordings a bulk delete or the retention pass removes (contract §11): never one that is
+ * deleted already or still being made (in progress).
+ */
+struct recd_expiry_query {
+    /* NULL: the retention pass: of every account whose retention_days > 0, the recordings created
+     * more than retention_days before now_us. Else that account's recordings of call_sid (NULL or
+     * "" = any call) created before before_us (INT64_MAX = any time). */
+    const char *account_sid;
+    const char *call_sid;
+    int64_t before_us;
+    int64_t now_us;
+};
+
 /** Called once per item of a scan, in sid order; returning non-zero stops the walk. */
 typedef int (*recd_recording_cb)(void *ctx, const struct recd_recording *r);
 typedef int (*recd_number_cb)(void *ctx, const struct recd_number *n);
@@ -404,6 +422,16 @@ struct recd_store_ops {
     /** Every live call (queued, ringing, in-progress) of every account, in sid order: what a
      * restarting server must end. */
     int (*call_scan_live)(struct recd_store *st, recd_call_cb cb, void *ctx);
+
+    /** Sets an account's retention in days (0 = keep forever; at most RECD_RETENTION_DAYS_MAX,
+     *  else RECD_E_BAD_INPUT). NOT_FOUND when the account does not exist. */
+    int (*account_set_retention)(struct recd_store *st, const char *sid, int days, int64_t now_us);
+    /** Up to `cap` sids (1…RECD_LIST_LIMIT_MAX) of recordings `q` matches into `sids`, *n of them, in
+     *  no particular order: a batch to delete, after which the next call finds the rest. */
+    int (*recording_expired)(struct recd_store *st, const struct recd_expiry_query *q,
+                             char (*sids)[RECD_SID_LEN + 1], int cap, int *n);
+    /** How many recordings `q` matches: the dry run's count. */
+    int (*recording_expired_count)(struct recd_store *st, const struct recd_expiry_query *q, int64_t *n);
 
     /** Switches the transcription of every new recording of an account on or off. */
     int (*account_set_transcribe)(struct recd_store *st, const char *sid, int on, int64_t now_us);

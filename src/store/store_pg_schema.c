@@ -155,12 +155,16 @@ static const char schema_v5[] = "CREATE TABLE transcribe_requests ("
                                 " callback_method " T " NOT NULL,"
                                 " created_us bigint NOT NULL);";
 
+/* Version 6: an account's retention in days, as in the SQLite schema. */
+static const char schema_v6[] = "ALTER TABLE accounts ADD COLUMN retention_days integer NOT NULL DEFAULT 0;";
+
 static const char *const migrations[] = {
     schema_v1, /* 0 → 1: everything */
     schema_v2, /* 1 → 2: recordings in progress */
     schema_v3, /* 2 → 3: numbers and calls */
     schema_v4, /* 3 → 4: transcription jobs */
     schema_v5, /* 4 → 5: transcription requests of recordings in progress */
+    schema_v6, /* 5 → 6: retention */
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))

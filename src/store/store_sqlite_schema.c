@@ -1,4 +1,5 @@
 #include "store/store_sqlite_internal.h"
+#include "store/sqlite_snapshot.h"
 
 #include "core/error.h"
 #include "core/log.h"
@@ -180,12 +181,17 @@ static const char schema_v5[] = "CREATE TABLE IF NOT EXISTS transcribe_requests 
                                 " created_us INTEGER NOT NULL"
                                 ") STRICT;";
 
+/* Version 6: an account's retention in days (contract §11); 0, keep forever, for every account
+ * there was. */
+static const char schema_v6[] = "ALTER TABLE accounts ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 0;";
+
 static const char *const migrations[] = {
     schema_v1, /* 0 → 1: everything */
     schema_v2, /* 1 → 2: recordings in progress */
     schema_v3, /* 2 → 3: numbers and calls */
     schema_v4, /* 3 → 4: transcription jobs */
     schema_v5, /* 4 → 5: transcription requests of recordings in progress */
+    schema_v6, /* 5 → 6: retention */
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof migrations / sizeof migrations[0]))
@@ -261,4 +267,9 @@ int recd_sqlite_migrate(struct sqlite_store *s)
 fail:
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
+}
+
+int64_t recd_store_sqlite_schema_version(void)
+{
+    return SCHEMA_VERSION;
 }

@@ -404,6 +404,22 @@ if MEDIA == "s3":
 needs_local_media = pytest.mark.skipif(MEDIA == "s3", reason="looks at the data folder's media files")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the test item (item.rep_call), so that a fixture's teardown
+    can tell a failed test and print what a server logged: a failure seen once in CI under load
+    then says why, not only what."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def failed(request):
+    """Whether the test that `request` belongs to failed in its call phase."""
+    rep = getattr(request.node, "rep_call", None)
+    return rep is not None and rep.failed
+
+
 def pytest_unconfigure(config):
     if _pg["own"]:
         subprocess.run([str(PG_CLUSTER), "stop", str(_pg["dir"])], capture_output=True, timeout=120)

@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -297,6 +298,15 @@ def test_mirror_through_faults_then_again(source, start_server):
         assert "[########################] 11/11 · copied 0 · skipped 11 · failed 0 · throttled 0 · " in out, out
         assert "rec/s" in out and "mirror: 11 listed, 0 copied, 11 skipped" in out, out
         assert "here already" not in out, out
+        # The three runs' counts reach the target's /metrics: the mirror is a process of its own,
+        # so it keeps them in the data folder (core/tally.h) and the server reads them there.
+        m = target.get("/metrics").text
+        assert 'recd_mirror_recordings_total{result="copied"} 9\n' in m, m
+        assert 'recd_mirror_recordings_total{result="skipped"} 24\n' in m, m
+        assert 'recd_mirror_recordings_total{result="failed"} 0\n' in m, m
+        assert "recd_mirror_throttled_total 3\n" in m and "recd_mirror_runs_total 3\n" in m, m
+        last = re.search(r"^recd_mirror_last_success_timestamp_seconds (\d+)$", m, re.M)
+        assert last and abs(int(last.group(1)) - time.time()) < 600, m
     finally:
         proxy.close()
 

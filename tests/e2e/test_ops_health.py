@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from conftest import STORE, Server, pg_cluster
+from conftest import MEDIA, S3_CREDS, STORE, Recd, Server, needs_local_media, pg_cluster, s3_location
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +23,9 @@ def srv(tmp_path_factory):
     s.cli.account_create(name="bootstrap")
     where = s.data / "media" / "tmp"
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(where)],
-                       capture_output=True, text=True)
-    s.tmpfs = where if r.returncode == 0 else None
-    s.tmpfs_why = r.stderr.strip()
+                       capture_output=True, text=True) if MEDIA != "s3" else None
+    s.tmpfs = where if r and r.returncode == 0 else None
+    s.tmpfs_why = r.stderr.strip() if r else "media on S3"
     s.start()
     yield s
     s.stop()
@@ -87,6 +87,7 @@ def test_store_locked_out(srv):
     assert busy and float(busy[0].split()[1]) > 0, busy
 
 
+@needs_local_media
 def test_media_read_only(srv):
     """The media's file system goes read-only (media/tmp's tmpfs remounted): not ready; writable
     again: ready, without a restart."""
@@ -104,19 +105,48 @@ def test_media_read_only(srv):
     assert "Read-only file system" in srv.log_text()
 
 
-@pytest.mark.skipif(STORE != "postgres", reason="PostgreSQL only (RECD_TEST_STORE=postgres)")
-def test_readyz_follows_postgres(srv):
+@pytest.mark.skipif(STORE == "postgres", reason="runs once, in the SQLite pass, on a cluster of its own")
+def test_readyz_follows_postgres(own_pg_cluster, tmp_path):
     """The database goes down: not ready within the check's timeout, alive all along; back up:
-    ready again on the same connection pool, without a restart."""
-    assert ready(srv)[0] == 200
-    pg_cluster("pause")
+    ready again on the same connection pool, without a restart. (A cluster of the test's own:
+    the suite's serves other workers' tests meanwhile.)"""
+    url, cluster = own_pg_cluster
+    s = Server(tmp_path / "data", tmp_path / "server.log", serve_args=["--store", url])
+    assert s.cli.run("account", "create", "--store", url).returncode == 0
+    s.start()
     try:
-        status, body = ready(srv)
-        assert status == 503 and body["checks"]["store"] == "unavailable", body
-        live(srv)
+        assert ready(s)[0] == 200
+        pg_cluster("pause", cluster)
+        try:
+            status, body = ready(s)
+            assert status == 503 and body["checks"]["store"] == "unavailable", body
+            live(s)
+        finally:
+            pg_cluster("resume", cluster)
+        deadline = time.monotonic() + 30
+        while ready(s)[0] != 200:
+            assert time.monotonic() < deadline, ready(s)
+            time.sleep(0.2)
     finally:
-        pg_cluster("resume")
-    deadline = time.monotonic() + 30
-    while ready(srv)[0] != 200:
-        assert time.monotonic() < deadline, ready(srv)
-        time.sleep(0.2)
+        s.stop()
+
+
+@pytest.mark.skipif(STORE == "postgres" or MEDIA == "s3", reason="runs once, in the plain pass")
+def test_readyz_asks_s3(tmp_path):
+    """Media on S3 whose bucket refuses recd's credentials: not ready, the media unavailable; the
+    check is one request to the bucket, metered as the s3 backend's `ready`."""
+    media = s3_location()
+    cli = Recd(tmp_path / "data")
+    wrong = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
+    s = Server(tmp_path / "data", tmp_path / "server.log", serve_args=["--media", media], env=wrong)
+    r = cli.run("account", "create", "--media", media, env=S3_CREDS)
+    assert r.returncode == 0, r.stderr
+    s.start()
+    try:
+        status, body = ready(s)
+        assert status == 503 and body["checks"]["media"] == "unavailable", body
+        metrics = requests.get(s.url + "/metrics", timeout=30).text
+        assert 'recd_media_operation_errors_total{backend="s3",op="ready"} ' in metrics, metrics[-2000:]
+    finally:
+        s.stop()
+    assert "not-the-secret" not in s.log_text()

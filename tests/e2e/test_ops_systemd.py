@@ -49,6 +49,7 @@ class NotifySocket:
         self.sock.close()
 
 
+@pytest.mark.alone  # the pings' spacing is measured: not beside other workers' load
 def test_notify_ready_watchdog_stopping(tmp_path):
     ns = NotifySocket(tmp_path / "notify")
     cli = Recd(tmp_path / "data")

@@ -32,7 +32,6 @@ from twilio.request_validator import RequestValidator
 from conftest import SID_RE, TRANSCRIPTION_KEYS, Recd, Server, free_port
 
 TESTDATA = Path("/usr/share/pocketsphinx/test/data")
-MODEL = Path("/usr/share/pocketsphinx/model/en-us")
 
 
 def references():
@@ -322,21 +321,10 @@ def test_real_speech_wer(make_server, tmp_path):
     tel.mkdir()
     for p, _ in refs:
         telephone(p, tel / p.name)
-    # The only configuration the model allows natively at 8 kHz needs its feat.params edited
-    # (upperf 6800 -> 3500): measured with the CLI for the documentation's comparison.
-    m8 = tmp_path / "m8"
-    m8.mkdir()
-    for f in (MODEL / "en-us").iterdir():
-        if f.name != "feat.params":
-            os.symlink(f, m8 / f.name)
-    (m8 / "feat.params").write_text((MODEL / "en-us" / "feat.params").read_text()
-                                    .replace("-upperf 6800", "-upperf 3500"))
     # The CLI's runs (two at a time) go on while recd transcribes: the test's wall time is about
     # half its CPU time rather than all of it.
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         cli16 = [pool.submit(continuous, p) for p, _ in refs]
-        cli8 = [pool.submit(continuous, tel / p.name, "-hmm", str(m8), "-samprate", "8000",
-                            "-nfft", "256") for p, _ in refs]
         results = {}
         for label, files in (("16k", [p for p, _ in refs]), ("8k", [tel / p.name for p, _ in refs])):
             recs = srv.cli.import_ok(acct.sid, files)
@@ -357,10 +345,9 @@ def test_real_speech_wer(make_server, tmp_path):
             results[label] = corpus_wer(pairs)
             for hyp, cli_words in same:
                 assert hyp == cli_words, (hyp, cli_words)
-        native = [(ref, cli.result()) for (p, ref), cli in zip(refs, cli8)]
-    results["8k-native"] = corpus_wer(native)
-    print("\nWER built-in engine: 16 kHz %.3f, telephone 8 kHz upsampled %.3f, "
-          "8 kHz native (edited model) %.3f" % (results["16k"], results["8k"], results["8k-native"]))
+    # The native 8 kHz configuration (the model's feat.params edited) is measured by make
+    # bench-stt, for the documentation; it asserts nothing, so it is not run here.
+    print("\nWER built-in engine: 16 kHz %.3f, telephone 8 kHz upsampled %.3f" % (results["16k"], results["8k"]))
     (tmp_path / "wer.json").write_text(json.dumps(results))
     # As measured (docs/transcription.md): the engine is deterministic, so the 16 kHz figure is
     # exact; at telephone quality the 16 kHz model recognises next to nothing, which the docs say

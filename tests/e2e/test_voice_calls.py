@@ -25,7 +25,7 @@ import pytest
 import requests
 from twilio.request_validator import RequestValidator
 
-from conftest import SID_RE, Server
+from conftest import SID_RE, Server, failed
 from test_sip_endpoint import (BARESIP_CONFIG, DIALOG, FROM, OK_TO_BYE, PCMU_TE, PROVISIONAL, SDP, TO, ack, ack_error, bye,
                                dominant, free_port, free_port_pair, free_rtp_range, invite, play, scenario, sipp,
                                tones, ulaw, write_pcap)
@@ -188,9 +188,11 @@ class Voice:
 
 
 @pytest.fixture
-def voice(tmp_path, recd_bin):
+def voice(request, tmp_path, recd_bin):
     v = Voice(tmp_path, recd_bin)
     yield v
+    if failed(request):
+        print("---- the server's log (last 6000 characters) ----\n" + v.server.log_text()[-6000:])
     v.stop()
 
 

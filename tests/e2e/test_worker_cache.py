@@ -2,7 +2,9 @@
 is forgotten on the next request after any commit, by this server or another process.
 
 The changes below that recd has no command for (a token changed, a key revoked, an account
-removed) are made with SQL on the server's own database, as another process would commit them.
+removed) are made with SQL on the server's own database, as another process would commit them:
+with Python's sqlite3 on the data folder's recd.db, or with psql on the server's PostgreSQL store
+when the suite runs against PostgreSQL (make e2e-pg, e2e-scale).
 Each check runs over several connections, so that both worker threads are asked.
 """
 
@@ -11,6 +13,7 @@ import hashlib
 import http.client
 import os
 import sqlite3
+import subprocess
 
 import pytest
 
@@ -48,7 +51,23 @@ def conns(server):
     c.close()
 
 
+def pg_literal(v):
+    if isinstance(v, bytes):
+        return "'\\x%s'::bytea" % v.hex()
+    return "'%s'" % str(v).replace("'", "''")
+
+
 def commit(server, sql, *args):
+    """Runs `sql` (one row changed; `?` for each of args) in a process of its own."""
+    store = server.cli.store
+    if store:
+        parts = sql.split("?")
+        assert len(parts) == len(args) + 1, sql
+        text = parts[0] + "".join(pg_literal(a) + p for a, p in zip(args, parts[1:]))
+        r = subprocess.run(["psql", store, "-v", "ON_ERROR_STOP=1", "-Atc", text], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0 and r.stdout.split()[-1:] == ["1"], (text, r.stdout, r.stderr)
+        return
     db = sqlite3.connect(str(server.data / "recd.db"), timeout=30)
     try:
         with db:

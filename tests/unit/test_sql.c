@@ -27,7 +27,7 @@ static void test_insert_select(void **state)
     recd_sqlbuf_init(&b, sql, sizeof sql);
     recd_sql_select(&b, &recd_sql_accounts);
     assert_string_equal(sql, "SELECT sid, parent_sid, friendly_name, token_salt, token_hash, token_sealed,"
-                             " media_auth, created_us, updated_us, transcribe FROM accounts");
+                             " media_auth, created_us, updated_us, transcribe, retention_days FROM accounts");
     /* A buffer too small says so and stays terminated. */
     recd_sqlbuf_init(&b, sql, 10);
     recd_sql_select(&b, &recd_sql_accounts);

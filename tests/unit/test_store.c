@@ -855,6 +855,107 @@ static void test_mark_deleted(void **state)
     free(t);
 }
 
+/*
+ * Retention and bulk delete (contract §11): an account's retention days, and the recordings a
+ * retention pass or `recd delete` would take, in batches, never one deleted or in progress.
+ */
+static void test_expiry(void **state)
+{
+    struct fx *f = *state;
+    const int64_t day = INT64_C(86400) * 1000000, now = 100 * day;
+    char acc1[RECD_SID_LEN + 1], acc2[RECD_SID_LEN + 1], sid[RECD_SID_LEN + 1];
+    char sids[8][RECD_SID_LEN + 1];
+    struct recd_account got;
+    struct recd_recording r;
+    int n = -1;
+    int64_t count = -1;
+    add_account(f, 1);
+    add_account(f, 2);
+    sidn(acc1, "AC", 1);
+    sidn(acc2, "AC", 2);
+    assert_int_equal(f->ops->account_get(f->st, acc1, &got), 0);
+    assert_int_equal(got.retention_days, 0);
+    /* Account 1: recordings 1…4 at days 10, 20, 85, 95; 5 in progress at day 1; 6 deleted at day 2.
+     * Account 2: recording 7 at day 1, of call CA…9. */
+    add_recording(f, 1, 1, 10 * day);
+    add_recording(f, 2, 1, 20 * day);
+    add_recording(f, 3, 1, 85 * day);
+    add_recording(f, 4, 1, 95 * day);
+    recording_init(&r, 5, 1, 1 * day);
+    snprintf(r.status, sizeof r.status, RECD_REC_IN_PROGRESS);
+    r.media_size = 0;
+    r.media_sha256[0] = '\0';
+    assert_int_equal(f->ops->recording_insert(f->st, &r), 0);
+    add_recording(f, 6, 1, 2 * day);
+    sidn(sid, "RE", 6);
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, 3 * day), 0);
+    recording_init(&r, 7, 2, 1 * day);
+    sidn(r.call_sid, "CA", 9);
+    assert_int_equal(f->ops->recording_insert(f->st, &r), 0);
+
+    /* No account keeps a limit: the retention pass finds nothing. */
+    struct recd_expiry_query ret = {.now_us = now};
+    assert_int_equal(f->ops->recording_expired_count(f->st, &ret, &count), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(f->ops->recording_expired(f->st, &ret, sids, 8, &n), 0);
+    assert_int_equal(n, 0);
+
+    /* 30 days on account 1: days 10 and 20 go (before day 70), not 85, 95, the one in progress
+     * or the deleted one; account 2 keeps everything. */
+    assert_int_equal(f->ops->account_set_retention(f->st, acc1, 30, 7000), 0);
+    assert_int_equal(f->ops->account_get(f->st, acc1, &got), 0);
+    assert_int_equal(got.retention_days, 30);
+    assert_int_equal(got.updated_us, 7000);
+    assert_int_equal(f->ops->recording_expired_count(f->st, &ret, &count), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(f->ops->recording_expired(f->st, &ret, sids, 1, &n), 0); /* a batch of one */
+    assert_int_equal(n, 1);
+    assert_int_equal(f->ops->recording_expired(f->st, &ret, sids, 8, &n), 0);
+    assert_int_equal(n, 2);
+    qsort(sids, (size_t)n, sizeof sids[0], (int (*)(const void *, const void *))strcmp);
+    sidn(sid, "RE", 1);
+    assert_string_equal(sids[0], sid);
+    sidn(sid, "RE", 2);
+    assert_string_equal(sids[1], sid);
+    /* Deleting one leaves the other for the next batch. */
+    assert_int_equal(f->ops->recording_mark_deleted(f->st, sid, now), 0);
+    assert_int_equal(f->ops->recording_expired(f->st, &ret, sids, 8, &n), 0);
+    assert_int_equal(n, 1);
+    sidn(sid, "RE", 1);
+    assert_string_equal(sids[0], sid);
+
+    /* Bulk delete by account, date and call. */
+    struct recd_expiry_query q = {.account_sid = acc1, .before_us = INT64_MAX};
+    assert_int_equal(f->ops->recording_expired_count(f->st, &q, &count), 0);
+    assert_int_equal(count, 3); /* 1, 3, 4 */
+    q.before_us = 90 * day;
+    assert_int_equal(f->ops->recording_expired_count(f->st, &q, &count), 0);
+    assert_int_equal(count, 2);
+    q.account_sid = acc2;
+    q.before_us = INT64_MAX;
+    assert_int_equal(f->ops->recording_expired_count(f->st, &q, &count), 0);
+    assert_int_equal(count, 1);
+    sidn(sid, "CA", 9);
+    q.call_sid = sid;
+    assert_int_equal(f->ops->recording_expired(f->st, &q, sids, 8, &n), 0);
+    assert_int_equal(n, 1);
+    sidn(sid, "CA", 8);
+    assert_int_equal(f->ops->recording_expired_count(f->st, &q, &count), 0);
+    assert_int_equal(count, 0);
+
+    /* Bounds: days past the maximum or negative, an unknown account, a bad batch size. */
+    assert_int_equal(f->ops->account_set_retention(f->st, acc1, -1, 1), RECD_E_BAD_INPUT);
+    assert_int_equal(f->ops->account_set_retention(f->st, acc1, RECD_RETENTION_DAYS_MAX + 1, 1),
+                     RECD_E_BAD_INPUT);
+    assert_int_equal(f->ops->account_set_retention(f->st, acc1, RECD_RETENTION_DAYS_MAX, 1), 0);
+    sidn(sid, "AC", 77);
+    assert_int_equal(f->ops->account_set_retention(f->st, sid, 5, 1), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->recording_expired(f->st, &ret, sids, 0, &n), RECD_E_BAD_INPUT);
+    assert_int_equal(f->ops->account_set_retention(f->st, acc1, 0, 1), 0);
+    assert_int_equal(f->ops->recording_expired_count(f->st, &ret, &count), 0);
+    assert_int_equal(count, 0);
+}
+
 static void test_purge(void **state)
 {
     struct fx *f = *state;
@@ -1066,6 +1167,7 @@ static void test_migrate_v1(void **state)
     snprintf(path, sizeof path, "%s/recd.db", f->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE accounts DROP COLUMN retention_days;"
                                   "DROP TABLE transcribe_requests;"
                                   "DROP INDEX recordings_status;"
                                   "ALTER TABLE recordings DROP COLUMN transcribe;"
@@ -1418,14 +1520,17 @@ static void downgrade_to_v4(struct fx *f)
         sqlite3 *db;
         snprintf(path, sizeof path, "%s/recd.db", f->dir);
         assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        assert_int_equal(
-            sqlite3_exec(db, "DROP TABLE transcribe_requests; PRAGMA user_version = 4;", NULL, NULL, NULL),
-            SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "ALTER TABLE accounts DROP COLUMN retention_days;"
+                                      " DROP TABLE transcribe_requests; PRAGMA user_version = 4;",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
         sqlite3_close(db);
     } else {
         char db[64];
         pg_schema_name(db, sizeof db, f->dir);
-        pg_admin(db, "DROP TABLE transcribe_requests; UPDATE schema_version SET version = 4");
+        pg_admin(db, "ALTER TABLE accounts DROP COLUMN retention_days;"
+                     " DROP TABLE transcribe_requests; UPDATE schema_version SET version = 4");
     }
 }
 
@@ -2480,7 +2585,8 @@ static void test_pg_migrate(void **state)
     f->ops->close(f->st);
     f->st = NULL;
     pg_fx_db(f, db, sizeof db);
-    pg_admin(db, "DROP TABLE transcribe_requests; DROP TABLE transcription_jobs;"
+    pg_admin(db, "ALTER TABLE accounts DROP COLUMN retention_days;"
+                 " DROP TABLE transcribe_requests; DROP TABLE transcription_jobs;"
                  " ALTER TABLE accounts DROP COLUMN transcribe;"
                  " DROP TABLE calls; DROP TABLE numbers; DROP INDEX recordings_status;"
                  " ALTER TABLE recordings DROP COLUMN transcribe; UPDATE schema_version SET version = 1");
@@ -2497,7 +2603,7 @@ static void test_pg_migrate(void **state)
     pg_admin(db, "UPDATE schema_version SET version = 99");
     assert_int_equal(backend->open(f->dir, &st), RECD_E_IO);
     assert_null(st);
-    pg_admin(db, "UPDATE schema_version SET version = 5");
+    pg_admin(db, "UPDATE schema_version SET version = 6");
 }
 
 struct opener {
@@ -2650,6 +2756,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_paging_walk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mark_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recording_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_numbers, setup, teardown),
