@@ -56,6 +56,31 @@ app_pid=$!
 trap 'kill $app_pid 2>/dev/null || true' EXIT INT TERM
 /usr/bin/python3 "$HERE/demo-voicemail.py" wait "$APP"
 
+# SIPp's media port for the printed call: SIPp's default, 6000 (and the three after it, RTCP and
+# video), is often taken (a second SIPp, X11's display :0 on TCP, another service), and a taken port
+# makes SIPp exit at once. A port whose four are free now, outside recd's RTP range (16384-32767).
+MEDIA=$(/usr/bin/python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    port = random.randrange(34000, 39996, 2)
+    socks = []
+    try:
+        for p in range(port, port + 4):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        for s in socks:
+            s.close()
+    print(port)
+    break
+else:
+    print(6000)
+PY
+)
+
 tok=$(sed -n 's/.*"auth_token": "\([^"]*\)".*/\1/p' "$CREDS")
 rec=$(sed -n 's/^{"account_sid":"[^"]*".*"sid":"\(RE[0-9a-f]*\)".*/\1/p' "$DATA/demo-recording.json" | head -n 1)
 base="http://$LISTEN/2010-04-01/Accounts/$acc"
@@ -77,7 +102,8 @@ recd answers SIP on $SIP: number $NUMBER runs the voicemail app on http://$APP/v
 (<Say> a greeting, <Record> up to 10 s). In another terminal:
 
   # make a test call (SIPp plays 440/660/880 Hz tones as the message; recd hangs up when done)
-  sipp $SIP -sf $DATA_ABS/demo-call.xml -s $NUMBER -i 127.0.0.1 -mi 127.0.0.1 -m 1 -nostdin -timeout 60s -timeout_error
+  # (-mp: SIPp's media port, free when this was printed; if SIPp says it is taken, pick another)
+  sipp $SIP -sf $DATA_ABS/demo-call.xml -s $NUMBER -i 127.0.0.1 -mi 127.0.0.1 -mp $MEDIA -m 1 -nostdin -timeout 60s -timeout_error
   # then list the calls and the message it left (the newest first)
   curl -s -u $acc:$tok '$base/Calls.json'
   curl -s -u $acc:$tok '$base/Recordings.json'

@@ -35,6 +35,7 @@ struct recd_live_recording {
     int callback_get;
     unsigned events; /* RecordingStatusCallbackEvent: 1 in-progress, 2 completed, 4 absent */
     int trim;        /* Trim=trim-silence */
+    int channels;    /* RecordingChannels: 1 mono, 2 dual */
     char sid[35];    /* out: the recording acted on */
 };
 

@@ -70,6 +70,7 @@ static int start_params(struct call *c, const struct recd_query *f, struct recd_
         recd_call_fail(c, RECD_E_BAD_PARAM, "RecordingChannels must be mono or dual");
         return RECD_E_BAD_PARAM;
     }
+    lr->channels = is(v, "dual") ? 2 : 1;
     if ((v = recd_query_get(f, "RecordingTrack")) && !is(v, "inbound") && !is(v, "outbound") &&
         !is(v, "both")) {
         recd_call_fail(c, RECD_E_BAD_PARAM, "RecordingTrack must be inbound, outbound or both");
@@ -167,15 +168,16 @@ void recd_call_recordings_post(struct call *c)
     snprintf(r.status, sizeof r.status, "%s", status[starting ? 0 : lr.cmd]);
     struct recd_recording row;
     int64_t now = c->rq->now_us;
+    r.channels = starting ? lr.channels : 1;
     if (c->st->ops->recording_get(c->st, lr.sid, &row) == 0) {
         r.created_us = row.created_us;
         r.start_us = row.start_us;
+        r.channels = row.channels;
     } else {
         r.created_us = now;
         r.start_us = now;
     }
     r.updated_us = now;
-    r.channels = 1;
     struct recd_buf *b = &c->rs->body;
     if (c->json) {
         recd_call_ok(c, RECD_CT_JSON);

@@ -190,7 +190,8 @@ static const char *base_url(void)
 static const char serve_help[] =
     "usage: recd serve [--listen HOST:PORT] [--base-url URL] [--threads N] [--auth-fail-limit N]\n"
     "                  [--sip HOST:PORT [--rtp-ports LO-HI] [--sip-allow CIDR,...] [--sip-max-calls N]\n"
-    "                   [--sip-invite-rate R] [--sip-invite-burst B] [--webhook-timeout-seconds S]]\n"
+    "                   [--sip-invite-rate R] [--sip-invite-burst B] [--sip-min-se S]\n"
+    "                   [--webhook-timeout-seconds S]]\n"
     "                  [--stt URL [--stt-model NAME] [--stt-key-file FILE] [--stt-timeout-seconds S]]\n"
     "                  [--transcribe-workers N] [--transcribe-nice N]\n"
     "                  [--transcribe-max-seconds N] [--transcribe-lease-seconds S]\n"
@@ -207,7 +208,8 @@ static const char serve_help[] =
     "call (default loopback only). --sip-max-calls (default $RECD_SIP_MAX_CALLS or 500) caps concurrent\n"
     "calls, more get 503; --sip-invite-rate and --sip-invite-burst (default $RECD_SIP_INVITE_RATE or 5\n"
     "a second, $RECD_SIP_INVITE_BURST or 20) limit INVITEs per source address, more get 503 with\n"
-    "Retry-After.\n"
+    "Retry-After. --sip-min-se (default $RECD_SIP_MIN_SE or 90, RFC 4028's minimum) is the shortest\n"
+    "session interval (Session-Expires) accepted; shorter get 422.\n"
     "--webhook-timeout-seconds bounds each webhook request of a call (default 15, Twilio's).\n"
     "Transcriptions (docs/transcription.md) are made by --transcribe-workers threads (default 1) with\n"
     "the built-in engine (PocketSphinx, en-us), or with --stt URL (env RECD_STT), a server speaking\n"
@@ -277,9 +279,9 @@ static int serve_sip_opts(struct args *a, struct recd_serve_opts *so)
         so->sip = getenv("RECD_SIP");
     if (so->sip && !*so->sip)
         so->sip = NULL;
-    if (!so->sip &&
-        (optv(a, "rtp-ports") || optv(a, "sip-allow") || optv(a, "sip-max-calls") ||
-         optv(a, "sip-invite-rate") || optv(a, "sip-invite-burst") || optv(a, "webhook-timeout-seconds")))
+    if (!so->sip && (optv(a, "rtp-ports") || optv(a, "sip-allow") || optv(a, "sip-max-calls") ||
+                     optv(a, "sip-invite-rate") || optv(a, "sip-invite-burst") || optv(a, "sip-min-se") ||
+                     optv(a, "webhook-timeout-seconds")))
         return usage_error("%s need --sip",
                            "--rtp-ports, --sip-allow, --webhook-timeout-seconds and the --sip-… limits");
     double webhook_s = 0;
@@ -292,7 +294,8 @@ static int serve_sip_opts(struct args *a, struct recd_serve_opts *so)
     if (so->sip &&
         (num_opt_env(a, "sip-max-calls", "RECD_SIP_MAX_CALLS", 1, 100000, &so->sip_max_calls) < 0 ||
          num_opt_env(a, "sip-invite-rate", "RECD_SIP_INVITE_RATE", 1, 1000000, &so->sip_invite_rate) < 0 ||
-         num_opt_env(a, "sip-invite-burst", "RECD_SIP_INVITE_BURST", 1, 1000000, &so->sip_invite_burst) < 0))
+         num_opt_env(a, "sip-invite-burst", "RECD_SIP_INVITE_BURST", 1, 1000000, &so->sip_invite_burst) < 0 ||
+         num_opt_env(a, "sip-min-se", "RECD_SIP_MIN_SE", 1, 86400, &so->sip_min_se) < 0))
         return EXIT_USAGE;
     return 0;
 }
@@ -369,6 +372,7 @@ static int cmd_serve(int argc, char **argv)
                          {"sip-max-calls", 1, NULL},
                          {"sip-invite-rate", 1, NULL},
                          {"sip-invite-burst", 1, NULL},
+                         {"sip-min-se", 1, NULL},
                          {"stt", 1, NULL},
                          {"stt-model", 1, NULL},
                          {"stt-key-file", 1, NULL},

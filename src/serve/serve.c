@@ -139,6 +139,7 @@ static int live_recording(void *arg, struct recd_live_recording *lr)
             .status_callback_get = lr->callback_get,
             .events = lr->events,
             .trim_silence = lr->trim,
+            .channels = lr->channels == 2 ? 2 : 1,
         };
         return recd_engine_serve_live_start(voice, lr->account_sid, lr->call_sid, &o, lr->sid);
     }
@@ -325,6 +326,7 @@ static int sip_opts_of(const struct recd_serve_opts *o, struct recd_sip_opts *so
     so->max_calls = o->sip_max_calls;
     so->invite_rate = o->sip_invite_rate;
     so->invite_burst = o->sip_invite_burst;
+    so->min_se_s = o->sip_min_se;
     if (o->rtp_ports && recd_sip_port_range_parse(o->rtp_ports, &so->rtp_lo, &so->rtp_hi) < 0) {
         recd_log_error("--rtp-ports %s: want LO-HI, 1024 to 65535", o->rtp_ports);
         return RECD_E_BAD_INPUT;

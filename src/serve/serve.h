@@ -25,6 +25,7 @@ struct recd_serve_opts {
     unsigned sip_max_calls;      /* concurrent calls, more get 503; 0 = 500 */
     unsigned sip_invite_rate;    /* INVITEs a second per source address, sustained; 0 = 5 */
     unsigned sip_invite_burst;   /* ... and in a burst; 0 = 20 */
+    unsigned sip_min_se;         /* smallest RFC 4028 session interval accepted, seconds; 0 = 90 */
     unsigned webhook_timeout_ms; /* one voice webhook request; 0 = 15000 (Twilio's) */
     /* Transcription workers (contract §8, src/stt/worker.h); zero values take the defaults. */
     const char *stt_url;         /* NULL = the built-in engine (PocketSphinx) */

@@ -37,6 +37,7 @@ struct live {
     bool callback_get;
     unsigned events;
     uint64_t order; /* start order, for Twilio.CURRENT */
+    unsigned channels;
 };
 
 #define MAX_EXTRA 8
@@ -414,8 +415,8 @@ static void gather_end(struct recd_engine_call *c, char finished_on)
 }
 
 static void rec_params(struct recd_engine_call *c, const char *sid, const char *status, const char *source,
-                       const struct recd_engine_rec_result *r, struct recd_engine_param *p, size_t *n,
-                       char *url, size_t url_cap, char *dur, char *start, char *code)
+                       unsigned channels, const struct recd_engine_rec_result *r, struct recd_engine_param *p,
+                       size_t *n, char *url, size_t url_cap, char *dur, char *start, char *code)
 {
     snprintf(url, url_cap, "%s/2010-04-01/Accounts/%s/Recordings/%s", c->base_url, c->account_sid, sid);
     size_t k = 0;
@@ -423,7 +424,7 @@ static void rec_params(struct recd_engine_call *c, const char *sid, const char *
     p[k++] = (struct recd_engine_param){"RecordingUrl", url};
     p[k++] = (struct recd_engine_param){"RecordingStatus", status};
     p[k++] = (struct recd_engine_param){"RecordingSource", source};
-    p[k++] = (struct recd_engine_param){"RecordingChannels", "1"};
+    p[k++] = (struct recd_engine_param){"RecordingChannels", channels == 2 ? "2" : "1"};
     if (r) {
         snprintf(dur, 24, "%lld", (long long)((r->duration_ms + 500) / 1000));
         snprintf(code, 16, "%d", r->error_code);
@@ -437,7 +438,7 @@ static void rec_params(struct recd_engine_call *c, const char *sid, const char *
 
 /* A recording status callback for `events` (RECD_TWIML_EVENT_*), if that event is wanted. */
 static void rec_status_callback(struct recd_engine_call *c, const char *cb, bool get, unsigned events,
-                                const char *sid, const char *source, const char *status,
+                                const char *sid, const char *source, unsigned channels, const char *status,
                                 const struct recd_engine_rec_result *r)
 {
     unsigned ev = RECD_TWIML_EVENT_COMPLETED;
@@ -450,7 +451,7 @@ static void rec_status_callback(struct recd_engine_call *c, const char *cb, bool
     struct recd_engine_param p[8];
     size_t n;
     char url[1024], dur[24], start[32], code[16];
-    rec_params(c, sid, status, source, r, p, &n, url, sizeof url, dur, start, code);
+    rec_params(c, sid, status, source, channels, r, p, &n, url, sizeof url, dur, start, code);
     notify(c, cb, get, p, n);
 }
 
@@ -485,7 +486,7 @@ static void record_begin(struct recd_engine_call *c)
     c->rec_digits = NULL;
     /* Audio counts the length; the clock is a backstop for a caller who sends no audio at all. */
     c->deadline_ms = mono(c) + (int64_t)rv->max_length * 1000 + 2000;
-    rec_status_callback(c, c->rec_callback, c->rec_callback_get, c->rec_events, c->rec_sid, "RecordVerb",
+    rec_status_callback(c, c->rec_callback, c->rec_callback_get, c->rec_events, c->rec_sid, "RecordVerb", 1,
                         "in-progress", NULL);
 }
 
@@ -528,7 +529,7 @@ static void record_done(struct recd_engine_call *c, const struct recd_engine_rec
 {
     if (c->wait != W_REC_RESULT)
         return;
-    rec_status_callback(c, c->rec_callback, c->rec_callback_get, c->rec_events, c->rec_sid, "RecordVerb",
+    rec_status_callback(c, c->rec_callback, c->rec_callback_get, c->rec_events, c->rec_sid, "RecordVerb", 1,
                         r->status, r);
     if (strcmp(r->status, "completed") != 0) {
         /* Twilio: an empty recording moves on to the next verb without requesting action. */
@@ -803,7 +804,7 @@ static void live_done(struct recd_engine_call *c, unsigned slot, const struct re
     if (l->state == LIVE_FREE)
         return;
     rec_status_callback(c, l->callback, l->callback_get, l->events, l->sid, "StartCallRecordingAPI",
-                        r->status, r);
+                        l->channels, r->status, r);
     l->state = LIVE_FREE;
     finish_if_done(c);
 }
@@ -922,8 +923,10 @@ int recd_engine_live_start(struct recd_engine_call *c, const struct recd_engine_
         i++;
     if (i == RECD_ENGINE_MAX_LIVE)
         return RECD_E_RATE_LIMITED;
-    struct recd_engine_rec_opts ro = {
-        .slot = i + 1, .source = "StartCallRecordingAPI", .trim_silence = o->trim_silence};
+    struct recd_engine_rec_opts ro = {.slot = i + 1,
+                                      .source = "StartCallRecordingAPI",
+                                      .trim_silence = o->trim_silence,
+                                      .channels = o->channels == 2 ? 2 : 1};
     struct live *l = &c->live[i];
     int rc = c->io.rec_start(c->io.arg, &ro, l->sid);
     if (rc < 0)
@@ -933,9 +936,10 @@ int recd_engine_live_start(struct recd_engine_call *c, const struct recd_engine_
     l->callback_get = o->status_callback_get;
     l->events = o->events ? o->events : RECD_TWIML_EVENT_COMPLETED;
     l->order = ++c->live_order;
+    l->channels = ro.channels;
     memcpy(sid, l->sid, RECD_SID_LEN + 1);
     rec_status_callback(c, l->callback, l->callback_get, l->events, l->sid, "StartCallRecordingAPI",
-                        "in-progress", NULL);
+                        l->channels, "in-progress", NULL);
     return (int)ro.slot;
 }
 

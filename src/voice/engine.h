@@ -92,6 +92,8 @@ struct recd_engine_rec_opts {
      * recording the moment one of these keys arrives, before the engine hears of it.
      */
     const char *finish_on_key;
+    /** 1, or 2 for a dual recording (the caller, and what recd sent); <Record> is always 1. */
+    unsigned channels;
 };
 
 /** A recording's end, as the recorder reports it. */
@@ -212,6 +214,7 @@ struct recd_engine_live_opts {
     bool status_callback_get;
     unsigned events; /**< RECD_TWIML_EVENT_* set; 0 means completed */
     bool trim_silence;
+    unsigned channels; /**< RecordingChannels: 1 mono (0 too), 2 dual */
 };
 
 /**

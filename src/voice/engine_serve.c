@@ -13,11 +13,14 @@
 #include "voice/say.h"
 #include "voice/webhook.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 /* How often the engine thread looks at plays and timers when something is playing: one RTP
@@ -140,6 +143,8 @@ struct vcall {
 
     pthread_mutex_t mu;
     struct slot slots[1 + RECD_ENGINE_MAX_LIVE];
+    /* Dual recordings among the slots: the SIP thread takes the lock for what it sends only then. */
+    atomic_int dual;
     /* SIP thread only: the batch of <Record> audio not yet reported. */
     unsigned batch_ms;
     bool batch_silent;
@@ -342,6 +347,19 @@ static void on_audio(void *call_arg, const int16_t *pcm, size_t samples)
         }
         post(c->srv, e);
     }
+}
+
+/* What recd sent to the caller: the second channel of the call's dual recordings. */
+static void on_sent(void *call_arg, const int16_t *pcm, size_t samples)
+{
+    struct vcall *c = call_arg;
+    if (atomic_load_explicit(&c->dual, memory_order_relaxed) == 0)
+        return;
+    pthread_mutex_lock(&c->mu);
+    for (unsigned i = 0; i <= RECD_ENGINE_MAX_LIVE; i++)
+        if (c->slots[i].rec && c->slots[i].forward)
+            recd_rec_audio_sent(c->slots[i].rec, pcm, samples);
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void on_digit(void *call_arg, char digit, enum recd_rtp_digit_source source)
@@ -1004,7 +1022,7 @@ static int io_rec_start(void *arg, const struct recd_engine_rec_opts *o, char si
         .trim_silence = o->trim_silence,
         .transcribe = o->transcribe,
         .transcribe_callback = o->transcribe_callback,
-        .channels = 1,
+        .channels = o->channels == 2 ? 2 : 1,
     };
     struct recd_rec *r = NULL;
     int rc = recd_rec_begin(c->srv->rec, &p, &r, sid);
@@ -1014,6 +1032,8 @@ static int io_rec_start(void *arg, const struct recd_engine_rec_opts *o, char si
     struct slot *sl = &c->slots[o->slot];
     sl->rec = r;
     sl->forward = true;
+    if (p.channels == 2)
+        atomic_fetch_add(&c->dual, 1);
     snprintf(sl->finish_keys, sizeof sl->finish_keys, "%s", o->finish_on_key ? o->finish_on_key : "");
     if (o->slot == RECD_ENGINE_SLOT_VERB)
         c->batch_ms = 0;
@@ -1025,8 +1045,9 @@ static void io_rec_pause(void *arg, unsigned slot, bool skip)
 {
     struct vcall *c = arg;
     pthread_mutex_lock(&c->mu);
+    /* Audio keeps going to the recorder, which drops it, or writes silence in its place for
+     * PauseBehavior=silence, on every channel alike. */
     if (c->slots[slot].rec) {
-        c->slots[slot].forward = false;
         recd_rec_pause(c->slots[slot].rec, skip);
     }
     pthread_mutex_unlock(&c->mu);
@@ -1059,6 +1080,8 @@ static void io_rec_finish(void *arg, unsigned slot)
     struct recd_rec *r = c->slots[slot].rec;
     c->slots[slot].rec = NULL;
     c->slots[slot].forward = false;
+    if (r && recd_rec_channels(r) == 2)
+        atomic_fetch_sub(&c->dual, 1);
     pthread_mutex_unlock(&c->mu);
     if (!r)
         return;
@@ -1179,7 +1202,7 @@ static void do_live(struct recd_engine_serve *s, struct live_req *lr)
 static void log_media(const struct vcall *c, enum recd_sip_end_reason reason,
                       const struct recd_sip_call_stats *st, uint64_t samples)
 {
-    static const char *const why[] = {"?", "bye", "local", "cancel", "timeout", "error"};
+    static const char *const why[] = {"?", "bye", "local", "cancel", "timeout", "error", "session-expired"};
     recd_log_info(
         "voice: call %s ended (%s): rtp received=%llu lost=%llu late=%llu duplicates=%llu invalid=%llu "
         "foreign=%llu sent=%llu silence=%llu jitter=%u samples=%llu",
@@ -1340,16 +1363,77 @@ static int64_t last_audio_us(struct recd_store *st, const struct recd_call *call
     return end;
 }
 
-/* A call the last run left live: it ended when the server died, which is known only roughly. */
+/*
+ * When the calls the last run left live were last heard: the newest write to the spool of any
+ * recording they were making (the recorder appends the audio every RECD_REC_DRAIN_MS while a call
+ * is up, so a spool's mtime is the call's last audio to within that). Read before the recorder's
+ * recovery finishes those recordings and removes their spools.
+ */
+struct spool_end {
+    char sid[RECD_SID_LEN + 1]; /* the call's */
+    int64_t end_us;
+};
+struct spool_ends {
+    struct recd_store *st;
+    int spool_fd;
+    struct spool_end *v;
+    size_t n, cap;
+};
+
+static int spool_end_of(void *ctx, const struct recd_call *call)
+{
+    struct spool_ends *se = ctx;
+    struct recd_list_query q;
+    recd_list_query_init(&q, call->account_sid);
+    q.call_sid = call->sid;
+    struct recd_page pg;
+    recd_page_init(&pg);
+    int64_t end = 0;
+    if (se->st->ops->recording_page(se->st, &q, &pg) == 0) {
+        for (int i = 0; i < pg.count; i++) {
+            const struct recd_recording *r = &pg.recordings[i];
+            char name[64];
+            struct stat sb;
+            if (!recd_recording_in_progress(r) || !recd_sid_valid(r->sid, strlen(r->sid), "RE", 1))
+                continue;
+            snprintf(name, sizeof name, "%.34s.spool", r->sid);
+            if (fstatat(se->spool_fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+                int64_t t = (int64_t)sb.st_mtim.tv_sec * 1000000 + sb.st_mtim.tv_nsec / 1000;
+                end = t > end ? t : end;
+            }
+        }
+    }
+    recd_page_free(&pg);
+    if (end && se->n == se->cap) {
+        size_t cap = se->cap ? se->cap * 2 : 16;
+        struct spool_end *v = realloc(se->v, cap * sizeof *v);
+        if (!v)
+            return 0; /* the end is then known less exactly: not a reason to stop */
+        se->v = v;
+        se->cap = cap;
+    }
+    if (end) {
+        memcpy(se->v[se->n].sid, call->sid, sizeof se->v[se->n].sid);
+        se->v[se->n++].end_us = end;
+    }
+    return 0;
+}
+
+/* A call the last run left live: it ended when the server died. The last evidence of it is the
+ * newest of: its spools' last writes, the end of its recordings' audio, its row's last write. */
 static int end_live_call(void *ctx, const struct recd_call *call)
 {
-    struct recd_store *st = ctx;
+    const struct spool_ends *se = ctx;
+    struct recd_store *st = se->st;
     struct recd_call c = *call;
     int64_t now = recd_now_us();
     if (c.start_us) {
         snprintf(c.status, sizeof c.status, "%s", RECD_CALL_COMPLETED);
         int64_t audio = last_audio_us(st, &c);
         c.end_us = audio > c.updated_us ? audio : c.updated_us;
+        for (size_t i = 0; i < se->n; i++)
+            if (strcmp(se->v[i].sid, c.sid) == 0 && se->v[i].end_us > c.end_us)
+                c.end_us = se->v[i].end_us;
         if (c.end_us < c.start_us)
             c.end_us = c.start_us;
         c.duration_ms = (c.end_us - c.start_us) / 1000;
@@ -1364,9 +1448,9 @@ static int end_live_call(void *ctx, const struct recd_call *call)
     return 0;
 }
 
-/* Long because start-up is a fixed order (store handles, the recorder and its crash recovery, the
- * calls left by the last run, then the threads), and each step unwinds the ones before it on
- * failure. */
+/* Long because start-up is a fixed order (store handles, the recorder, the spools' last writes,
+ * its crash recovery, the calls left by the last run, then the threads), and each step unwinds the ones
+ * before it on failure. */
 int recd_engine_serve_start(const struct recd_engine_serve_opts *o, struct recd_engine_serve **out)
 {
     *out = NULL;
@@ -1406,16 +1490,24 @@ int recd_engine_serve_start(const struct recd_engine_serve_opts *o, struct recd_
         recd_log_error("voice: the recorder did not start: %s", recd_err_name(rc));
         goto fail;
     }
+    struct spool_ends ends = {.st = s->ctx.store,
+                              .spool_fd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    if (ends.spool_fd >= 0)
+        (void)s->ctx.store->ops->call_scan_live(s->ctx.store, spool_end_of, &ends);
+    if (ends.spool_fd >= 0)
+        close(ends.spool_fd);
     int64_t recovered = 0;
     rc = recd_recorder_recover(s->rec, &recovered);
     if (rc < 0) {
+        free(ends.v);
         recd_log_error("voice: finishing the last run's recordings: %s", recd_err_name(rc));
         goto fail;
     }
     if (recovered)
         recd_log_info("voice: finished %lld recordings left in progress by the last run",
                       (long long)recovered);
-    rc = s->ctx.store->ops->call_scan_live(s->ctx.store, end_live_call, s->ctx.store);
+    rc = s->ctx.store->ops->call_scan_live(s->ctx.store, end_live_call, &ends);
+    free(ends.v);
     if (rc < 0)
         goto fail;
 
@@ -1444,6 +1536,7 @@ int recd_engine_serve_start(const struct recd_engine_serve_opts *o, struct recd_
     struct recd_sip_handler h = {
         .on_invite = on_invite,
         .on_audio = on_audio,
+        .on_sent = on_sent,
         .on_digit = on_digit,
         .on_answered = on_answered,
         .on_end = on_end,

@@ -35,16 +35,36 @@
  *  - The writer owns everything else: the store, the spool files, the list of open recordings.
  *
  * A spool file is a 16-byte header ("RECDSPL1", flags, rate) and then the samples, 16-bit
- * little-endian, exactly as they were recorded (pause silence included, skipped pauses not).
+ * little-endian, exactly as they were recorded (pause silence included, skipped pauses not); a
+ * dual-channel recording (flag SPOOL_DUAL) holds frames of two samples, the caller's then what
+ * recd sent, as the WAV does.
+ *
+ * Dual channel: the two streams come from the same SIP thread, each paced by the 20 ms media
+ * clock (what the caller sends, gaps filled; what recd sends, silence when nothing plays), each
+ * into a ring of its own. The writer pairs them sample by sample, so they stay aligned to within
+ * the jitter buffer's delay; a stream that stops (a caller on hold sends nothing) is padded with
+ * silence once the other is DUAL_SKEW ahead, so that it cannot hold the other back.
  */
 
 #define SPOOL_MAGIC  "RECDSPL1"
 #define SPOOL_HEADER 16
 #define SPOOL_TRIM   0x1u
+#define SPOOL_DUAL   0x2u
 #define RING_MASK    (RECD_REC_RING - 1)
 _Static_assert((RECD_REC_RING & RING_MASK) == 0, "the ring's size is a power of two");
 
 enum { ST_OPEN, ST_PAUSED_SILENCE, ST_PAUSED_SKIP, ST_CLOSED };
+
+/* How far (samples) one channel of a dual recording may run ahead before the other is padded. */
+#define DUAL_SKEW (RECD_REC_RING / 4)
+
+/* One stream's ring: the producer advances head and dropped, the writer tail. */
+struct ring {
+    int16_t *buf;
+    _Atomic uint64_t head, tail; /* samples written by the producer, read by the writer */
+    _Atomic uint64_t dropped;    /* samples the ring had no room for: written as silence */
+    uint64_t zeros;              /* the writer's: dropped samples not yet written */
+};
 
 struct recd_rec {
     struct recd_recorder *owner;
@@ -56,11 +76,10 @@ struct recd_rec {
     struct recd_recording row;
     int trim;
 
-    int16_t *ring;
-    _Atomic uint64_t head, tail; /* samples written by the producer, read by the writer */
-    _Atomic uint64_t dropped;    /* samples the ring had no room for: written as silence */
-    _Atomic uint64_t pos;        /* the stream's length as the producer has made it */
-    _Atomic uint64_t cut;        /* drop_tail: where the stream ends (UINT64_MAX: its end) */
+    int channels; /* 1, or 2: ring[1] has what recd sent to the caller */
+    struct ring ring[2];
+    _Atomic uint64_t pos; /* the caller's stream's length as the producer has made it */
+    _Atomic uint64_t cut; /* drop_tail: where the stream ends (UINT64_MAX: its end) */
     _Atomic int state;
     _Atomic int busy;
 
@@ -71,7 +90,7 @@ struct recd_rec {
 
     /* The writer's. */
     int fd;                               /* spool, -1 when none */
-    uint64_t written;                     /* samples in the spool */
+    uint64_t written;                     /* frames in the spool (a sample per channel each) */
     uint64_t lost;                        /* samples replaced by silence */
     int failed;                           /* the spool could not be made or written */
     int no_row;                           /* the row could not be inserted */
@@ -109,44 +128,70 @@ struct recd_recorder {
 
 static const int16_t zeros[1024];
 
+static void rec_free(struct recd_rec *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    free(r->ring[0].buf);
+    free(r->ring[1].buf);
+    free(r);
+}
+
 /* ---- the producer's side ---- */
 
-static void ring_push(struct recd_rec *r, const int16_t *pcm, size_t n)
+static void ring_push(struct ring *g, const int16_t *pcm, size_t n)
 {
-    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-    uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+    uint64_t h = atomic_load_explicit(&g->head, memory_order_relaxed);
+    uint64_t t = atomic_load_explicit(&g->tail, memory_order_acquire);
     size_t room = RECD_REC_RING - (size_t)(h - t), k = n < room ? n : room;
     size_t at = (size_t)(h & RING_MASK), first = k < RECD_REC_RING - at ? k : RECD_REC_RING - at;
     if (pcm) {
-        memcpy(r->ring + at, pcm, first * sizeof *pcm);
-        memcpy(r->ring, pcm + first, (k - first) * sizeof *pcm);
+        memcpy(g->buf + at, pcm, first * sizeof *pcm);
+        memcpy(g->buf, pcm + first, (k - first) * sizeof *pcm);
     } else {
-        memset(r->ring + at, 0, first * sizeof *r->ring);
-        memset(r->ring, 0, (k - first) * sizeof *r->ring);
+        memset(g->buf + at, 0, first * sizeof *g->buf);
+        memset(g->buf, 0, (k - first) * sizeof *g->buf);
     }
-    atomic_store_explicit(&r->head, h + k, memory_order_release);
+    atomic_store_explicit(&g->head, h + k, memory_order_release);
     if (k < n)
-        atomic_fetch_add_explicit(&r->dropped, n - k, memory_order_relaxed);
-    atomic_fetch_add_explicit(&r->pos, n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&g->dropped, n - k, memory_order_relaxed);
 }
 
-void recd_rec_audio(struct recd_rec *r, const int16_t *pcm, size_t samples)
+/* Both channels go through here, so a pause (and its behaviour) is the same for each. */
+static void push(struct recd_rec *r, unsigned ch, const int16_t *pcm, size_t samples)
 {
     /* Sequentially consistent on both sides (here: busy then state; in quiesce: state then
      * busy), so either this call sees the new state or quiesce sees it busy and waits. */
     atomic_store(&r->busy, 1);
     int st = atomic_load(&r->state);
-    if (st == ST_OPEN)
-        ring_push(r, pcm, samples);
-    else if (st == ST_PAUSED_SILENCE)
-        ring_push(r, NULL, samples);
+    if (st == ST_OPEN || st == ST_PAUSED_SILENCE) {
+        ring_push(&r->ring[ch], st == ST_OPEN ? pcm : NULL, samples);
+        if (ch == 0)
+            atomic_fetch_add_explicit(&r->pos, samples, memory_order_relaxed);
+    }
     atomic_store(&r->busy, 0);
+}
+
+void recd_rec_audio(struct recd_rec *r, const int16_t *pcm, size_t samples)
+{
+    push(r, 0, pcm, samples);
+}
+
+void recd_rec_audio_sent(struct recd_rec *r, const int16_t *pcm, size_t samples)
+{
+    if (r->channels == 2)
+        push(r, 1, pcm, samples);
+}
+
+int recd_rec_channels(const struct recd_rec *r)
+{
+    return r->channels;
 }
 
 size_t recd_rec_backlog(struct recd_rec *r)
 {
-    return (size_t)(atomic_load_explicit(&r->head, memory_order_acquire) -
-                    atomic_load_explicit(&r->tail, memory_order_acquire));
+    return (size_t)(atomic_load_explicit(&r->ring[0].head, memory_order_acquire) -
+                    atomic_load_explicit(&r->ring[0].tail, memory_order_acquire));
 }
 
 /* Waits until no recd_rec_audio call that may have read the old state is still running. */
@@ -213,15 +258,16 @@ int recd_rec_begin(struct recd_recorder *rec, const struct recd_rec_params *p, s
     struct recd_rec *r = calloc(1, sizeof *r);
     if (!r)
         return RECD_E_INTERNAL;
+    r->fd = -1;
+    r->channels = p->channels == 2 ? 2 : 1;
     /* calloc touches the pages here, so the SIP thread never takes a page fault in them. */
-    r->ring = calloc(RECD_REC_RING, sizeof *r->ring);
-    if (!r->ring || recd_sid_new(r->row.sid, "RE") < 0) {
-        free(r->ring);
-        free(r);
+    for (int ch = 0; ch < r->channels; ch++)
+        r->ring[ch].buf = calloc(RECD_REC_RING, sizeof *r->ring[ch].buf);
+    if (!r->ring[0].buf || (r->channels == 2 && !r->ring[1].buf) || recd_sid_new(r->row.sid, "RE") < 0) {
+        rec_free(r);
         return RECD_E_INTERNAL;
     }
     r->owner = rec;
-    r->fd = -1;
     r->trim = p->trim_silence != 0;
     atomic_init(&r->cut, UINT64_MAX);
     atomic_init(&r->state, ST_OPEN);
@@ -231,7 +277,7 @@ int recd_rec_begin(struct recd_recorder *rec, const struct recd_rec_params *p, s
     snprintf(r->row.source, sizeof r->row.source, "%s", p->source);
     snprintf(r->row.status, sizeof r->row.status, "%s", RECD_REC_IN_PROGRESS);
     r->row.created_us = r->row.updated_us = r->row.start_us = recd_now_us();
-    r->row.channels = 1;
+    r->row.channels = r->channels;
     r->row.sample_rate = RECD_AUDIO_RATE;
     r->row.transcribe = p->transcribe != 0;
     if (p->transcribe_callback && strlen(p->transcribe_callback) <= RECD_URL_MAX)
@@ -242,8 +288,7 @@ int recd_rec_begin(struct recd_recorder *rec, const struct recd_rec_params *p, s
     pthread_mutex_lock(&rec->lock);
     if (rec->stopping) {
         pthread_mutex_unlock(&rec->lock);
-        free(r->ring);
-        free(r);
+        rec_free(r);
         return RECD_E_UNAVAILABLE;
     }
     *rec->begins_tail = r;
@@ -284,7 +329,7 @@ static void spool_create(struct recd_recorder *rec, struct recd_rec *r)
 {
     char name[64];
     unsigned char hdr[SPOOL_HEADER] = SPOOL_MAGIC;
-    uint32_t flags = r->trim ? SPOOL_TRIM : 0, rate = RECD_AUDIO_RATE;
+    uint32_t flags = (r->trim ? SPOOL_TRIM : 0) | (r->channels == 2 ? SPOOL_DUAL : 0), rate = RECD_AUDIO_RATE;
     memcpy(hdr + 8, &flags, 4);
     memcpy(hdr + 12, &rate, 4);
     spool_name(name, r->row.sid);
@@ -337,23 +382,24 @@ static void writer_begin(struct recd_recorder *rec, struct recd_rec *begins)
     pthread_mutex_unlock(&rec->store_lock);
 }
 
-/* Moves what the ring holds (and silence for what it lost) to the spool. */
-static void writer_drain(struct recd_recorder *rec, struct recd_rec *r)
+/* Moves what the caller's ring holds (and silence for what it lost) to a mono spool. */
+static void drain_mono(struct recd_recorder *rec, struct recd_rec *r)
 {
-    uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+    struct ring *g = &r->ring[0];
+    uint64_t t = atomic_load_explicit(&g->tail, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&g->head, memory_order_acquire);
     size_t n = (size_t)(h - t), at = (size_t)(t & RING_MASK);
     size_t first = n < RECD_REC_RING - at ? n : RECD_REC_RING - at;
-    uint64_t lost = atomic_exchange_explicit(&r->dropped, 0, memory_order_relaxed);
+    uint64_t lost = atomic_exchange_explicit(&g->dropped, 0, memory_order_relaxed);
     if (r->fd >= 0 && !r->failed && n > 0) {
-        if (recd_write_all(r->fd, r->ring + at, first * sizeof *r->ring) < 0 ||
-            recd_write_all(r->fd, r->ring, (n - first) * sizeof *r->ring) < 0) {
+        if (recd_write_all(r->fd, g->buf + at, first * sizeof *g->buf) < 0 ||
+            recd_write_all(r->fd, g->buf, (n - first) * sizeof *g->buf) < 0) {
             recd_log_error("recorder: cannot write spool of %s: %s", r->row.sid, strerror(errno));
             r->failed = 1;
         }
         rec->unsynced = 1;
     }
-    atomic_store_explicit(&r->tail, h, memory_order_release);
+    atomic_store_explicit(&g->tail, h, memory_order_release);
     r->written += n;
     r->lost += lost;
     for (uint64_t left = lost; left > 0 && r->fd >= 0 && !r->failed;) {
@@ -363,6 +409,93 @@ static void writer_drain(struct recd_recorder *rec, struct recd_rec *r)
         left -= k;
     }
     r->written += lost;
+}
+
+/* What a stream of a dual recording has for the writer: the ring's samples and the silence owed
+ * for what it dropped. */
+static uint64_t ring_avail(struct recd_rec *r, struct ring *g)
+{
+    uint64_t lost = atomic_exchange_explicit(&g->dropped, 0, memory_order_relaxed);
+    g->zeros += lost;
+    r->lost += lost;
+    return atomic_load_explicit(&g->head, memory_order_acquire) -
+           atomic_load_explicit(&g->tail, memory_order_relaxed) + g->zeros;
+}
+
+/* Takes n samples of a stream into out: the ring's first, then silence owed, then silence.
+ * (Silence owed for drops goes after what the ring holds: drops happen when it is full.) */
+static void ring_take(struct ring *g, int16_t *out, size_t n)
+{
+    uint64_t t = atomic_load_explicit(&g->tail, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&g->head, memory_order_acquire);
+    size_t k = h - t < n ? (size_t)(h - t) : n;
+    for (size_t i = 0; i < k; i++)
+        out[i] = g->buf[(t + i) & RING_MASK];
+    atomic_store_explicit(&g->tail, t + k, memory_order_release);
+    size_t z = g->zeros < n - k ? (size_t)g->zeros : n - k;
+    g->zeros -= z;
+    memset(out + k, 0, (n - k) * sizeof *out);
+}
+
+/* Drops up to n leading silent samples of a stream (late silence for a gap); returns how many. */
+static uint64_t ring_drop_silence(struct ring *g, uint64_t n)
+{
+    uint64_t t = atomic_load_explicit(&g->tail, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&g->head, memory_order_acquire), k = 0;
+    while (k < n && t + k < h && g->buf[(t + k) & RING_MASK] == 0)
+        k++;
+    atomic_store_explicit(&g->tail, t + k, memory_order_release);
+    if (k < n && t + k == h) {
+        uint64_t z = g->zeros < n - k ? g->zeros : n - k;
+        g->zeros -= z;
+        k += z;
+    }
+    return k;
+}
+
+/*
+ * Moves frames of a dual recording to its spool: as many as both streams have. The caller's
+ * stream is kept in step with what recd sends (which the media clock paces): when it falls
+ * DUAL_SKEW behind (the caller sends nothing: hold, silence suppression), it is padded with
+ * silence; when it then runs DUAL_SKEW ahead (the silence the RTP receiver puts in for that gap
+ * arriving late), that much leading silence is dropped. Finishing pads the shorter stream.
+ */
+static void drain_dual(struct recd_recorder *rec, struct recd_rec *r, int final)
+{
+    enum { CHUNK = 1024 };
+    int16_t a[CHUNK], b[CHUNK], fr[2 * CHUNK];
+    uint64_t n0 = ring_avail(r, &r->ring[0]), n1 = ring_avail(r, &r->ring[1]);
+    if (!final && n0 > n1 + DUAL_SKEW)
+        n0 -= ring_drop_silence(&r->ring[0], n0 - n1);
+    uint64_t n = n0 < n1 ? n0 : n1, most = n0 < n1 ? n1 : n0;
+    if (final || most - n > DUAL_SKEW)
+        n = most;
+    for (uint64_t left = n; left > 0;) {
+        size_t k = left < CHUNK ? (size_t)left : CHUNK;
+        ring_take(&r->ring[0], a, k);
+        ring_take(&r->ring[1], b, k);
+        for (size_t i = 0; i < k; i++) {
+            fr[2 * i] = a[i];
+            fr[2 * i + 1] = b[i];
+        }
+        if (r->fd >= 0 && !r->failed && recd_write_all(r->fd, fr, 2 * k * sizeof *fr) < 0) {
+            recd_log_error("recorder: cannot write spool of %s: %s", r->row.sid, strerror(errno));
+            r->failed = 1;
+        }
+        left -= k;
+    }
+    if (n)
+        rec->unsynced = 1;
+    r->written += n;
+}
+
+/* Moves what the rings hold to the spool; `final` when no more audio will come. */
+static void writer_drain(struct recd_recorder *rec, struct recd_rec *r, int final)
+{
+    if (r->channels == 2)
+        drain_dual(rec, r, final);
+    else
+        drain_mono(rec, r);
 }
 
 /*
@@ -422,7 +555,7 @@ static void writer_tick(struct recd_recorder *rec, int force_sync)
     int64_t now = mono_ms();
     if (now - rec->last_drain >= RECD_REC_DRAIN_MS || force_sync) {
         for (struct recd_rec *r = rec->open; r; r = r->onext)
-            writer_drain(rec, r);
+            writer_drain(rec, r, 0);
         rec->last_drain = now;
     }
     if (now >= rec->next_sync || force_sync) {
@@ -437,10 +570,11 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "spools and WAVs hold 
 
 #define BLOCK (RECD_AUDIO_WINDOW * 50) /* samples read at a time: 1 s, whole windows */
 
-static int spool_read(int fd, uint64_t from, int16_t *buf, size_t n)
+/* Reads frames [from, from + n) of a spool of `ch` channels into buf (n * ch samples). */
+static int spool_read(int fd, int ch, uint64_t from, int16_t *buf, size_t n)
 {
-    size_t want = n * sizeof *buf, got = 0;
-    off_t off = (off_t)(SPOOL_HEADER + from * sizeof *buf);
+    size_t want = n * (size_t)ch * sizeof *buf, got = 0;
+    off_t off = (off_t)(SPOOL_HEADER + from * (uint64_t)ch * sizeof *buf);
     while (got < want) {
         ssize_t k = pread(fd, (char *)buf + got, want - got, off + (off_t)got);
         if (k < 0 && errno == EINTR)
@@ -452,15 +586,23 @@ static int spool_read(int fd, uint64_t from, int16_t *buf, size_t n)
     return 0;
 }
 
-/* Where the sound is in samples [0, end): windows aligned on 0, as recd_audio_sound_span. */
-static int spool_span(int fd, uint64_t end, uint64_t *first, uint64_t *last)
+/*
+ * Where the sound is in frames [0, end): windows aligned on 0, as recd_audio_sound_span. In a dual
+ * recording a frame sounds when either channel does (each frame is reduced to its louder sample).
+ */
+static int spool_span(int fd, int ch, uint64_t end, uint64_t *first, uint64_t *last)
 {
-    static _Thread_local int16_t buf[BLOCK];
+    static _Thread_local int16_t buf[2 * BLOCK];
     *first = *last = 0;
     for (uint64_t at = 0; at < end; at += BLOCK) {
         size_t k = end - at < BLOCK ? (size_t)(end - at) : BLOCK, a, z;
-        if (spool_read(fd, at, buf, k) < 0)
+        if (spool_read(fd, ch, at, buf, k) < 0)
             return RECD_E_IO;
+        if (ch == 2)
+            for (size_t i = 0; i < k; i++) {
+                int x = buf[2 * i], y = buf[2 * i + 1];
+                buf[i] = (int16_t)(abs(x) >= abs(y) ? x : y);
+            }
         recd_audio_sound_span(buf, k, &a, &z);
         if (z) {
             if (!*last)
@@ -477,46 +619,47 @@ static void put_le(unsigned char *p, uint32_t v, int bytes)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* A canonical 44-byte header: RIFF, a 16-byte PCM "fmt " chunk, "data". 8 kHz mono 16-bit. */
-static void wav_header(unsigned char h[44], uint32_t data_bytes)
+/* A canonical 44-byte header: RIFF, a 16-byte PCM "fmt " chunk, "data". 8 kHz 16-bit, `ch`
+ * channels (2: the caller on the first, what recd sent on the second, as Twilio's dual). */
+static void wav_header(unsigned char h[44], uint32_t data_bytes, int ch)
 {
     memcpy(h, "RIFF", 4);
     put_le(h + 4, 36 + data_bytes, 4);
     memcpy(h + 8, "WAVEfmt ", 8);
     put_le(h + 16, 16, 4);
     put_le(h + 20, 1, 2);
-    put_le(h + 22, 1, 2);
+    put_le(h + 22, (uint32_t)ch, 2);
     put_le(h + 24, RECD_AUDIO_RATE, 4);
-    put_le(h + 28, RECD_AUDIO_RATE * 2, 4);
-    put_le(h + 32, 2, 2);
+    put_le(h + 28, RECD_AUDIO_RATE * 2 * (uint32_t)ch, 4);
+    put_le(h + 32, 2 * (uint32_t)ch, 2);
     put_le(h + 34, 16, 2);
     memcpy(h + 36, "data", 4);
     put_le(h + 40, data_bytes, 4);
 }
 
 /*
- * Writes samples [a, z) of the spool as a WAV to a temporary file beside the spools, stores it
+ * Writes frames [a, z) of the spool as a WAV to a temporary file beside the spools, stores it
  * durably through the blob store under "RE….wav", and reads it back for its size and digest
  * (what fsck will check), as import does.
  */
-static int publish(struct recd_recorder *rec, const char *sid, int fd, uint64_t a, uint64_t z, int64_t *size,
-                   char sha[65])
+static int publish(struct recd_recorder *rec, const char *sid, int fd, int ch, uint64_t a, uint64_t z,
+                   int64_t *size, char sha[65])
 {
-    static _Thread_local int16_t buf[BLOCK];
+    static _Thread_local int16_t buf[2 * BLOCK];
     struct recd_tmpfile t;
     unsigned char h[44];
     char key[64];
-    uint32_t bytes = (uint32_t)((z - a) * sizeof(int16_t));
+    uint32_t bytes = (uint32_t)((z - a) * (uint64_t)ch * sizeof(int16_t));
     int rc = recd_tmpfile_create(&t, rec->spool_fd, sid, 0600);
     if (rc < 0)
         return rc;
-    wav_header(h, bytes);
+    wav_header(h, bytes, ch);
     rc = recd_write_all(t.fd, h, sizeof h) < 0 ? recd_err_from_errno(errno) : 0;
     for (uint64_t at = a; rc == 0 && at < z; at += BLOCK) {
         size_t k = z - at < BLOCK ? (size_t)(z - at) : BLOCK;
-        if (spool_read(fd, at, buf, k) < 0)
+        if (spool_read(fd, ch, at, buf, k) < 0)
             rc = RECD_E_IO;
-        else if (recd_write_all(t.fd, buf, k * sizeof *buf) < 0)
+        else if (recd_write_all(t.fd, buf, k * (size_t)ch * sizeof *buf) < 0)
             rc = recd_err_from_errno(errno);
     }
     snprintf(key, sizeof key, "%.34s.wav", sid);
@@ -543,7 +686,7 @@ static int publish(struct recd_recorder *rec, const char *sid, int fd, uint64_t 
 static int decide(const struct recd_rec *r, uint64_t end, uint64_t *a, uint64_t *z, int *code)
 {
     uint64_t first, last;
-    int rc = spool_span(r->fd, end, &first, &last);
+    int rc = spool_span(r->fd, r->channels, end, &first, &last);
     if (rc < 0)
         return rc;
     *a = 0;
@@ -558,8 +701,9 @@ static int decide(const struct recd_rec *r, uint64_t end, uint64_t *a, uint64_t 
     if (*code == 0 && *z - *a < RECD_REC_MIN_SAMPLES)
         *code = RECD_REC_E_TOO_SHORT;
     /* A WAV's sizes are 32-bit: past about 37 hours the file ends there. */
-    if (*z - *a > (UINT32_MAX - 36) / 2)
-        *z = *a + (UINT32_MAX - 36) / 2;
+    uint64_t most = (UINT32_MAX - 36) / (2 * (uint64_t)r->channels);
+    if (*z - *a > most)
+        *z = *a + most;
     return 0;
 }
 
@@ -610,7 +754,8 @@ static void writer_finish(struct recd_recorder *rec, struct recd_rec *r, recd_re
     if (!r->failed && (rc = decide(r, end, &a, &z, &code)) == 0) {
         if (code) {
             status = RECD_REC_ABSENT;
-        } else if ((rc = publish(rec, row->sid, r->fd, a, z, &row->media_size, row->media_sha256)) == 0) {
+        } else if ((rc = publish(rec, row->sid, r->fd, r->channels, a, z, &row->media_size,
+                                 row->media_sha256)) == 0) {
             status = RECD_REC_COMPLETED;
             row->duration_ms = (int64_t)((z - a) * 1000 + RECD_AUDIO_RATE / 2) / RECD_AUDIO_RATE;
         } else {
@@ -622,7 +767,7 @@ static void writer_finish(struct recd_recorder *rec, struct recd_rec *r, recd_re
                       row->sid, (unsigned long long)r->lost);
     snprintf(row->status, sizeof row->status, "%s", status);
     row->error_code = code;
-    row->channels = 1;
+    row->channels = r->channels;
     row->sample_rate = RECD_AUDIO_RATE;
     row->updated_us = recd_now_us();
     if (!r->no_row) {
@@ -665,17 +810,9 @@ static void writer_finish(struct recd_recorder *rec, struct recd_rec *r, recd_re
         res.error_code = code;
         res.duration_ms = strcmp(status, RECD_REC_COMPLETED) == 0 ? row->duration_ms : 0;
         res.start_us = row->start_us;
-        res.channels = 1;
+        res.channels = r->channels;
         cb(arg, &res);
     }
-}
-
-static void rec_free(struct recd_rec *r)
-{
-    if (r->fd >= 0)
-        close(r->fd);
-    free(r->ring);
-    free(r);
 }
 
 /* Removes `r` from the writer's open list. */
@@ -743,8 +880,9 @@ static void recover_open(struct recd_recorder *rec, struct recd_rec *r)
     if (rate != RECD_AUDIO_RATE)
         return;
     r->trim = (flags & SPOOL_TRIM) != 0;
-    /* A crash may leave half a sample at the end: it is not counted. */
-    r->written = (uint64_t)(sb.st_size - SPOOL_HEADER) / sizeof(int16_t);
+    r->channels = (flags & SPOOL_DUAL) ? 2 : 1;
+    /* A crash may leave part of a frame at the end: it is not counted. */
+    r->written = (uint64_t)(sb.st_size - SPOOL_HEADER) / (sizeof(int16_t) * (uint64_t)r->channels);
 }
 
 /* Removes spools and temporary files that no in-progress recording owns. */
@@ -798,6 +936,7 @@ static int writer_recover(struct recd_recorder *rec, int64_t *n)
         memset(&r, 0, sizeof r);
         r.row = rs.v[i];
         r.fd = -1;
+        r.channels = 1;
         atomic_init(&r.cut, UINT64_MAX);
         recover_open(rec, &r);
         writer_finish(rec, &r, NULL, NULL);
@@ -876,7 +1015,7 @@ static void *writer_main(void *arg)
         struct recd_rec *done = NULL, **done_tail = &done;
         for (struct recd_rec *r = finishes; r; r = r->fnext) {
             open_remove(rec, r);
-            writer_drain(rec, r);
+            writer_drain(rec, r, 1);
             *done_tail = r;
             done_tail = &r->fnext;
         }
@@ -886,7 +1025,7 @@ static void *writer_main(void *arg)
                 rec->open = r->onext;
                 atomic_store(&r->state, ST_CLOSED);
                 quiesce(r);
-                writer_drain(rec, r);
+                writer_drain(rec, r, 1);
                 r->cb = NULL;
                 *done_tail = r;
                 done_tail = &r->fnext;

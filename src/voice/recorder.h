@@ -18,7 +18,8 @@
  * when the disk keeps up; the syncfs runs on a thread of its own, so a slow disk never stops the
  * draining.
  * Finishing a recording (on the finisher, so that a long WAV never stalls the rings) turns its
- * spool into the final WAV (8 kHz mono 16-bit PCM), published
+ * spool into the final WAV (8 kHz 16-bit PCM, mono, or two channels for a dual recording: the
+ * caller's audio on the first, what recd sent to the caller on the second), published
  * through the blob store, then marks the row completed (or absent, or failed), and only then
  * reports the result, so the media can be fetched by the time anyone hears of it.
  *
@@ -75,7 +76,7 @@ struct recd_rec_params {
     /* transcribeCallback: an absolute http(s) URL, or NULL; with its method (NULL = POST). Used
      * when the finished recording is queued for transcription (service/transcribe.h). */
     const char *transcribe_callback, *transcribe_callback_method;
-    int channels; /* 1 (2 is accepted and recorded as 1: recd records the caller's side only) */
+    int channels; /* 1 (0 too): the caller's audio; 2: the caller's, and what recd sent (dual) */
 };
 
 /**
@@ -93,6 +94,16 @@ int recd_rec_begin(struct recd_recorder *rec, const struct recd_rec_params *p, s
  * silence (counted, logged at finish).
  */
 void recd_rec_audio(struct recd_rec *r, const int16_t *pcm, size_t samples);
+
+/**
+ * Appends `samples` of what recd sent to the caller (its second channel) to a dual recording;
+ * nothing for a mono one. The same producer thread as recd_rec_audio, and the same rules.
+ * Pauses apply to both channels alike.
+ */
+void recd_rec_audio_sent(struct recd_rec *r, const int16_t *pcm, size_t samples);
+
+/** 1 or 2. Any thread. */
+int recd_rec_channels(const struct recd_rec *r);
 
 /** Samples given to recd_rec_audio that the writer has not yet taken (at most RECD_REC_RING).
  * Any thread; for metrics, and for tests that feed audio faster than a call would. */

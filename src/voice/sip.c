@@ -34,8 +34,13 @@
  * counters, under the call's mutex, and the reference count.
  */
 
-#define ALLOW_HDR "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS\r\n"
-#define PTIME_MS  20
+#define ALLOW_HDR "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE\r\nSupported: timer\r\n"
+/* RFC 4028's smallest session interval, the default --sip-min-se, and the interval recd asks for
+ * when a caller supports session timers without proposing one. */
+#define SE_RFC_MIN 90
+#define SE_DEFAULT 1800
+#define SE_MAX     86400
+#define PTIME_MS   20
 /* Packets wait this long (timestamp units) for a missing predecessor: the reorder depth in time. */
 #define HOLD_TS          (RECD_RTP_RX_DEPTH * RECD_RTP_FRAME)
 #define MAX_PLAY_SAMPLES (8000u * 120u)
@@ -58,6 +63,13 @@
 enum cmd { CMD_ANSWER, CMD_REJECT, CMD_HANGUP, CMD_STOP };
 
 enum state { ST_RINGING, ST_ANSWERED, ST_ESTABLISHED, ST_ENDED };
+
+/* A call's RFC 4028 session timer, as negotiated. */
+struct se {
+    unsigned s;    /* the session interval in seconds; 0: no session timer */
+    int uas;       /* recd refreshes (refresher=uas) */
+    char hdrs[96]; /* Session-Expires (and Require: timer) for the 2xx, or "" */
+};
 
 struct rate_slot {
     uint8_t ip[16];
@@ -121,6 +133,10 @@ struct recd_sip_call {
     uint32_t tx_ts, ev_ts;
     int marker;
     struct tmr ring_tmr, free_tmr;
+    /* RFC 4028 session timer: the interval (0: none), who refreshes, the timer, and the headers
+     * the INVITE's 2xx carries (Session-Expires, Require). */
+    struct se se;
+    struct tmr se_tmr;
     struct le media_le; /* in ep->slot[slot] while media runs */
     int slot;           /* -1 when not in a slot */
     uint64_t last_rtp_ms;
@@ -576,6 +592,7 @@ static void end_call(struct recd_sip_call *call, enum recd_sip_end_reason reason
     atomic_store(&call->ended, 1);
     stop_media(call);
     tmr_cancel(&call->ring_tmr);
+    tmr_cancel(&call->se_tmr);
     if (was != ST_RINGING)
         recd_rtp_rx_flush(&call->rx);
     sync_stats(call);
@@ -636,6 +653,7 @@ static void tick(struct recd_sip_call *call)
         return;
     }
 
+    int16_t pcm[RECD_RTP_FRAME] = {0};
     if (call->send && call->rtp) {
         uint8_t buf[RTP_HEADER_SIZE + RECD_RTP_FRAME];
         struct mbuf mb;
@@ -660,7 +678,6 @@ static void tick(struct recd_sip_call *call)
             }
         }
         if (!sent_event) {
-            int16_t pcm[RECD_RTP_FRAME] = {0};
             pthread_mutex_lock(&call->mu);
             if (call->wait_ticks == 0 || call->qlen > 0) {
                 size_t n = call->qlen < RECD_RTP_FRAME ? call->qlen : RECD_RTP_FRAME;
@@ -680,6 +697,8 @@ static void tick(struct recd_sip_call *call)
             call->marker = 0;
         }
     }
+    if (call->ep->h.on_sent)
+        call->ep->h.on_sent(call->harg, pcm, RECD_RTP_FRAME);
     call->tx_ts += RECD_RTP_FRAME;
 }
 
@@ -773,6 +792,12 @@ static void start_media(struct recd_sip_call *call)
     }
 }
 
+/*
+ * A re-INVITE's offer. It is also a session refresh; but libre 1.1.0 answers a re-INVITE itself
+ * and gives no way to put Session-Expires in that 200, and a 2xx without it ends the session timer
+ * (RFC 4028 7.4: the caller stops refreshing), so recd stops its timer too: the RTP timeout still
+ * ends a call whose caller is gone. UPDATE (update_handler) keeps the timer; recd's Allow offers it.
+ */
 static int offer_handler(struct mbuf **descp, const struct sip_msg *msg, void *arg)
 {
     struct recd_sip_call *call = arg;
@@ -785,7 +810,14 @@ static int offer_handler(struct mbuf **descp, const struct sip_msg *msg, void *a
     if (sdp_choose(call->sdpm, &c))
         return EPROTO;
     apply_sdp(call, &c);
-    return sdp_encode(descp, call->sdp, false);
+    err = sdp_encode(descp, call->sdp, false);
+    if (!err && call->se.s && !call->se.uas) {
+        recd_log_info("sip: a re-INVITE refreshed the session; its 200 has no Session-Expires, so the "
+                      "session timer stops (use UPDATE to refresh)");
+        call->se.s = 0;
+        tmr_cancel(&call->se_tmr);
+    }
+    return err;
 }
 
 static int answer_handler(const struct sip_msg *msg, void *arg)
@@ -818,6 +850,172 @@ static void close_handler(int err, const struct sip_msg *msg, void *arg)
     end_call(call, r);
 }
 
+/* ---- session timers (RFC 4028), recd as the UAS ---- */
+
+/* Session-Expires or Min-SE: delta-seconds, then parameters; *secs, and refresher when asked. */
+static int se_value(const struct pl *v, unsigned *secs, struct pl *refresher)
+{
+    size_t i = 0;
+    uint64_t n = 0;
+    while (i < v->l && v->p[i] >= '0' && v->p[i] <= '9' && n <= UINT32_MAX)
+        n = n * 10 + (uint64_t)(v->p[i++] - '0');
+    if (i == 0 || n > UINT32_MAX)
+        return -1;
+    while (i < v->l && (v->p[i] == ' ' || v->p[i] == '\t'))
+        i++;
+    if (i < v->l && v->p[i] != ';')
+        return -1;
+    *secs = (unsigned)n;
+    if (refresher) {
+        struct pl rest = {v->p + i, v->l - i};
+        if (msg_param_decode(&rest, "refresher", refresher))
+            pl_set_str(refresher, "");
+    }
+    return 0;
+}
+
+/* The Require values other than "timer", for 420's Unsupported (as many as fit). */
+struct unsup {
+    char s[256];
+    size_t n;
+    int any;
+};
+
+static bool unsupported_req(const struct sip_hdr *hdr, const struct sip_msg *msg, void *arg)
+{
+    (void)msg;
+    struct unsup *u = arg;
+    if (pl_strcasecmp(&hdr->val, "timer") != 0)
+        u->any = 1;
+    if (pl_strcasecmp(&hdr->val, "timer") != 0 && u->n + hdr->val.l + 2 < sizeof u->s) {
+        if (u->n)
+            u->s[u->n++] = ',', u->s[u->n++] = ' ';
+        for (size_t i = 0; i < hdr->val.l; i++) /* no CR or LF into our reply */
+            u->s[u->n++] = hdr->val.p[i] == '\r' || hdr->val.p[i] == '\n' ? ' ' : hdr->val.p[i];
+        u->s[u->n] = '\0';
+    }
+    return false;
+}
+
+/*
+ * What an INVITE (or a refresh) asks of the session timer (`dflt`: the interval when the caller
+ * supports timers but proposes none): 0 with *out set; or the status to answer: 400 for a malformed header,
+ * 422 when the interval is below --sip-min-se (*min_se then has the Min-SE to send).
+ */
+static int se_negotiate(unsigned floor, const struct sip_msg *msg, unsigned dflt, struct se *out,
+                        unsigned *min_se)
+{
+    unsigned se = 0, req_min = 0;
+    struct pl refresher = PL_INIT;
+    const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_SESSION_EXPIRES);
+    const struct sip_hdr *m = sip_msg_hdr(msg, SIP_HDR_MIN_SE);
+    if ((h && se_value(&h->val, &se, &refresher)) || (m && se_value(&m->val, &req_min, NULL)))
+        return 400;
+    if (h && (se < floor || se < req_min)) {
+        *min_se = floor > req_min ? floor : req_min;
+        return 422;
+    }
+    bool supported = sip_msg_hdr_has_value(msg, SIP_HDR_SUPPORTED, "timer") ||
+                     sip_msg_hdr_has_value(msg, SIP_HDR_REQUIRE, "timer");
+    memset(out, 0, sizeof *out);
+    if (!h && !supported)
+        return 0; /* the caller knows nothing of session timers: none */
+    if (!h) {
+        se = dflt > floor ? dflt : floor;
+        se = se > req_min ? se : req_min;
+    }
+    if (se > SE_MAX)
+        se = SE_MAX;
+    /* RFC 4028 9, table 2: a caller without the extension cannot refresh, so recd does; one that
+     * has it refreshes unless it asked recd to. */
+    out->uas = !supported || pl_strcasecmp(&refresher, "uas") == 0;
+    out->s = se;
+    (void)re_snprintf(out->hdrs, sizeof out->hdrs, "Session-Expires: %u;refresher=%s\r\n%s", se,
+                      out->uas ? "uas" : "uac", supported ? "Require: timer\r\n" : "");
+    return 0;
+}
+
+/* An INVITE's Require (RFC 4028's "timer" is the one extension recd has) and session timer:
+ * 0, or the status to answer (420 with u->s, 422 with *min_se, 400). */
+static int invite_extensions(const struct sip_msg *msg, unsigned floor, struct unsup *u, struct se *se,
+                             unsigned *min_se)
+{
+    memset(u, 0, sizeof *u);
+    (void)sip_msg_hdr_apply(msg, true, SIP_HDR_REQUIRE, unsupported_req, u);
+    if (u->any)
+        return 420;
+    return se_negotiate(floor, msg, SE_DEFAULT, se, min_se);
+}
+
+int recd_sip_request_timer(const uint8_t *msg, size_t len, unsigned min_se, struct recd_sip_timer *out)
+{
+    struct mbuf *mb = mbuf_alloc(len + 1);
+    struct sip_msg *m = NULL;
+    int rc = RECD_E_BAD_INPUT;
+    memset(out, 0, sizeof *out);
+    if (!mb)
+        return RECD_E_INTERNAL;
+    if (mbuf_write_mem(mb, msg, len))
+        goto out;
+    mb->pos = 0;
+    if (sip_msg_decode(&m, mb) || !m->req)
+        goto out;
+    struct unsup u;
+    struct se se;
+    out->status = invite_extensions(m, min_se ? min_se : SE_RFC_MIN, &u, &se, &out->min_se);
+    if (out->status == 0) {
+        out->interval = se.s;
+        out->refresher_uas = se.uas;
+        snprintf(out->headers, sizeof out->headers, "%s", se.hdrs);
+    } else if (out->status == 420) {
+        snprintf(out->headers, sizeof out->headers, "Unsupported: %s\r\n", u.s);
+    }
+    rc = 0;
+out:
+    mem_deref(m);
+    mem_deref(mb);
+    return rc;
+}
+
+static void se_expired(void *arg);
+static void se_refresh(void *arg);
+
+/* (Re)starts the session timer from now: recd refreshes at half the interval; else the call ends
+ * if no refresh came, at the interval less min(32 s, a third of it) (RFC 4028 10). */
+static void se_arm(struct recd_sip_call *call)
+{
+    tmr_cancel(&call->se_tmr);
+    if (!call->se.s || call->state == ST_ENDED)
+        return;
+    uint64_t ms = (uint64_t)call->se.s * 1000;
+    if (call->se.uas)
+        tmr_start(&call->se_tmr, ms / 2, se_refresh, call);
+    else
+        tmr_start(&call->se_tmr, ms - (ms / 3 < 32000 ? ms / 3 : 32000), se_expired, call);
+}
+
+static void se_expired(void *arg)
+{
+    struct recd_sip_call *call = arg;
+    recd_log_info("sip: no session refresh within %u s (RFC 4028): ending the call with BYE", call->se.s);
+    /* end_call's teardown dereferences the session, which sends the BYE. */
+    end_call(call, RECD_SIP_END_SESSION_EXPIRED);
+}
+
+/* recd is the refresher: a re-INVITE with the same SDP, which libre's session sends. */
+static void se_refresh(void *arg)
+{
+    struct recd_sip_call *call = arg;
+    struct mbuf *desc = NULL;
+    int err = sdp_encode(&desc, call->sdp, true);
+    if (!err)
+        err = sipsess_modify(call->sess, desc);
+    mem_deref(desc);
+    if (err)
+        recd_log_warn("sip: session refresh (re-INVITE) not sent: %s", strerror(err));
+    se_arm(call);
+}
+
 static void ring_timeout(void *arg)
 {
     struct recd_sip_call *call = arg;
@@ -830,13 +1028,14 @@ static int do_answer(struct recd_sip_call *call)
     struct mbuf *desc = NULL;
     int err = sdp_encode(&desc, call->sdp, false);
     if (!err)
-        err = sipsess_answer(call->sess, 200, "OK", desc, ALLOW_HDR);
+        err = sipsess_answer(call->sess, 200, "OK", desc, ALLOW_HDR "%s", call->se.hdrs);
     mem_deref(desc);
     if (err)
         return err;
     tmr_cancel(&call->ring_tmr);
     call->state = ST_ANSWERED;
     start_media(call);
+    se_arm(call);
     return 0;
 }
 
@@ -916,6 +1115,12 @@ static void free_unstarted(struct recd_sip_call *call)
     recd_sip_call_unref(call);
 }
 
+/*
+ * A new INVITE, in the order of its checks: flood limit, allow-list, capacity, Require and session
+ * timer (RFC 4028), the number, the offer, the RTP port, then the handler's decision and the
+ * answer. Long because each refusal answers the INVITE at once with its own status, and the steps
+ * after the call exists unwind what the ones before made.
+ */
 static void connect_handler(const struct sip_msg *msg, void *arg)
 {
     struct recd_sip *ep = arg;
@@ -945,11 +1150,23 @@ static void connect_handler(const struct sip_msg *msg, void *arg)
                           "Retry-After: 5\r\nContent-Length: 0\r\n\r\n");
         return;
     }
-    const struct sip_hdr *req = sip_msg_hdr(msg, SIP_HDR_REQUIRE);
-    if (req) {
-        /* No extension is supported, RFC 4028's "timer" included (libre 1.1.0 has none). */
+    /* RFC 4028's "timer" is the one extension recd supports. */
+    struct unsup unsup;
+    struct se se;
+    unsigned min_se = 0;
+    int se_code = invite_extensions(msg, ep->o.min_se_s, &unsup, &se, &min_se);
+    if (se_code == 420) {
         (void)sip_treplyf(NULL, NULL, sip, msg, false, 420, "Bad Extension",
-                          "Unsupported: %r\r\nContent-Length: 0\r\n\r\n", &req->val);
+                          "Unsupported: %s\r\nContent-Length: 0\r\n\r\n", unsup.s);
+        return;
+    }
+    if (se_code == 422) {
+        (void)sip_treplyf(NULL, NULL, sip, msg, false, 422, "Session Interval Too Small",
+                          "Min-SE: %u\r\nContent-Length: 0\r\n\r\n", min_se);
+        return;
+    }
+    if (se_code) {
+        (void)sip_treply(NULL, sip, msg, 400, "Bad Session-Expires or Min-SE");
         return;
     }
 
@@ -983,6 +1200,8 @@ static void connect_handler(const struct sip_msg *msg, void *arg)
     call->state = ST_RINGING;
     call->event_pt = -1;
     call->slot = -1;
+    call->se = se;
+    tmr_init(&call->se_tmr);
     tmr_init(&call->ring_tmr);
     tmr_init(&call->free_tmr);
     recd_rtp_rx_init(&call->rx, &rx_ops, call, -1);
@@ -1034,7 +1253,7 @@ static void connect_handler(const struct sip_msg *msg, void *arg)
         err = sipsess_accept(&call->sess, ep->sock, msg, d == RECD_SIP_ANSWER ? 200 : 180,
                              d == RECD_SIP_ANSWER ? "OK" : "Ringing", "recd", "application/sdp", desc, NULL,
                              NULL, false, offer_handler, answer_handler, estab_handler, NULL, NULL,
-                             close_handler, call, ALLOW_HDR);
+                             close_handler, call, ALLOW_HDR "%s", d == RECD_SIP_ANSWER ? call->se.hdrs : "");
     mem_deref(desc);
     if (err) {
         recd_log_error("sip: accepting the INVITE from %s failed: %s", src, strerror(err));
@@ -1050,14 +1269,84 @@ static void connect_handler(const struct sip_msg *msg, void *arg)
     if (d == RECD_SIP_ANSWER) {
         call->state = ST_ANSWERED;
         start_media(call);
+        se_arm(call);
     } else {
         tmr_start(&call->ring_tmr, ep->o.ring_timeout_ms, ring_timeout, call);
     }
 }
 
+/* The answered call whose dialog `msg` is in, or NULL. A walk: in-dialog UPDATEs are rare. */
+static struct recd_sip_call *dialog_call(struct recd_sip *ep, const struct sip_msg *msg)
+{
+    for (struct le *le = ep->calls.head; le; le = le->next) {
+        struct recd_sip_call *call = le->data;
+        struct sip_dialog *dlg = call->sess ? sipsess_dialog(call->sess) : NULL;
+        if ((call->state == ST_ANSWERED || call->state == ST_ESTABLISHED) && dlg && sip_dialog_cmp(dlg, msg))
+            return call;
+    }
+    return NULL;
+}
+
+/*
+ * UPDATE (RFC 3311) in an answered call, which libre 1.1.0's sessions do not take: a session
+ * refresh (RFC 4028), with or without a new offer. The 200 carries Session-Expires as the INVITE's
+ * did, and the session timer starts again.
+ */
+static void update_handler(struct recd_sip *ep, const struct sip_msg *msg)
+{
+    struct recd_sip_call *call = dialog_call(ep, msg);
+    if (!call) {
+        (void)sip_treply(NULL, ep->sip, msg, 481, "Call/Transaction Does Not Exist");
+        return;
+    }
+    struct sip_dialog *dlg = sipsess_dialog(call->sess);
+    if (!sip_dialog_rseq_valid(dlg, msg)) {
+        (void)sip_treply(NULL, ep->sip, msg, 500, "Server Internal Error");
+        return;
+    }
+    unsigned min_se = 0;
+    struct se se;
+    int code = se_negotiate(ep->o.min_se_s, msg, call->se.s ? call->se.s : SE_DEFAULT, &se, &min_se);
+    if (code) { /* a refused refresh changes nothing */
+        if (code == 422)
+            (void)sip_treplyf(NULL, NULL, ep->sip, msg, false, 422, "Session Interval Too Small",
+                              "Min-SE: %u\r\nContent-Length: 0\r\n\r\n", min_se);
+        else
+            (void)sip_treply(NULL, ep->sip, msg, 400, "Bad Session-Expires or Min-SE");
+        return;
+    }
+    struct mbuf *desc = NULL;
+    if (mbuf_get_left(msg->mb)) {
+        struct recd_sip_sdp_choice c;
+        if (msg_ctype_cmp(&msg->ctyp, "application", "sdp") == false ||
+            sdp_decode(call->sdp, msg->mb, true) || sdp_choose(call->sdpm, &c) ||
+            sdp_encode(&desc, call->sdp, false)) {
+            (void)sip_treply(NULL, ep->sip, msg, 488, "Not Acceptable Here");
+            return;
+        }
+        apply_sdp(call, &c);
+    }
+    call->se = se;
+    (void)sip_dialog_update(dlg, msg);
+    struct sip_contact contact;
+    sip_contact_set(&contact, "recd", &msg->dst, msg->tp);
+    (void)sip_treplyf(NULL, NULL, ep->sip, msg, true, 200, "OK",
+                      "%H" ALLOW_HDR "%s%s"
+                      "Content-Length: %zu\r\n\r\n%b",
+                      sip_contact_print, &contact, call->se.hdrs,
+                      desc ? "Content-Type: application/sdp\r\n" : "", desc ? mbuf_get_left(desc) : (size_t)0,
+                      desc ? mbuf_buf(desc) : NULL, desc ? mbuf_get_left(desc) : (size_t)0);
+    mem_deref(desc);
+    se_arm(call);
+}
+
 static bool options_handler(const struct sip_msg *msg, void *arg)
 {
     struct recd_sip *ep = arg;
+    if (!pl_strcmp(&msg->met, "UPDATE")) {
+        update_handler(ep, msg);
+        return true;
+    }
     if (pl_strcmp(&msg->met, "OPTIONS"))
         return false;
     if (!allowed(ep, &msg->src)) {
@@ -1435,6 +1724,8 @@ int recd_sip_start(const struct recd_sip_opts *opts, const struct recd_sip_handl
         ep->o.rtp_timeout_ms = 60000;
     if (!ep->o.ring_timeout_ms)
         ep->o.ring_timeout_ms = 120000;
+    if (!ep->o.min_se_s)
+        ep->o.min_se_s = SE_RFC_MIN;
     ep->port = ep->o.port;
     ep->media_fd = -1;
     pthread_mutex_init(&ep->mu, NULL);

@@ -39,11 +39,12 @@ enum recd_sip_decision {
 
 /** Why a call ended, as passed to the end callback. */
 enum recd_sip_end_reason {
-    RECD_SIP_END_REMOTE_BYE = 1, /**< the caller hung up after the answer */
-    RECD_SIP_END_LOCAL = 2,      /**< recd_sip_hangup or recd_sip_reject, or the endpoint stopped */
-    RECD_SIP_END_CANCEL = 3,     /**< the caller gave up while it was ringing (CANCEL) */
-    RECD_SIP_END_TIMEOUT = 4,    /**< no ACK, or no RTP from a sending peer for rtp_timeout_ms */
-    RECD_SIP_END_ERROR = 5,      /**< a transport or protocol failure */
+    RECD_SIP_END_REMOTE_BYE = 1,      /**< the caller hung up after the answer */
+    RECD_SIP_END_LOCAL = 2,           /**< recd_sip_hangup or recd_sip_reject, or the endpoint stopped */
+    RECD_SIP_END_CANCEL = 3,          /**< the caller gave up while it was ringing (CANCEL) */
+    RECD_SIP_END_TIMEOUT = 4,         /**< no ACK, or no RTP from a sending peer for rtp_timeout_ms */
+    RECD_SIP_END_ERROR = 5,           /**< a transport or protocol failure */
+    RECD_SIP_END_SESSION_EXPIRED = 6, /**< no session refresh in time (RFC 4028): recd sent BYE */
 };
 
 /** The facts of a new call, valid during on_invite only (copy what you keep). */
@@ -76,6 +77,12 @@ struct recd_sip_handler {
                                         const struct recd_sip_call_info *info, void **call_arg);
     /** 20 ms of received audio (RECD_RTP_FRAME samples, 8 kHz, 16-bit), gaps as silence. */
     void (*on_audio)(void *call_arg, const int16_t *pcm, size_t samples);
+    /**
+     * The 20 ms frame just sent to the caller (RECD_RTP_FRAME samples: what is played, silence
+     * when nothing is, or while digits go as RFC 4733 events), for the second channel of a dual
+     * recording. Every 20 ms while media runs, sent or not (a peer on hold). Optional.
+     */
+    void (*on_sent)(void *call_arg, const int16_t *pcm, size_t samples);
     /** A key press ('0'-'9', '*', '#', 'A'-'D'), from RFC 4733 or heard in-band, once per press. */
     void (*on_digit)(void *call_arg, char digit, enum recd_rtp_digit_source source);
     /** The 200 OK was acknowledged: media flows both ways. Optional. */
@@ -111,6 +118,11 @@ struct recd_sip_opts {
     unsigned max_calls;       /**< concurrent calls; more get 503 (default 500) */
     unsigned rtp_timeout_ms;  /**< end a call whose sending peer sent no RTP for this long (default 60000) */
     unsigned ring_timeout_ms; /**< end a call left ringing this long (default 120000) */
+    /**
+     * The smallest session interval (RFC 4028 Min-SE) accepted, in seconds: an INVITE asking for
+     * less gets 422 (default 90, the RFC's minimum; lower only for tests).
+     */
+    unsigned min_se_s;
 };
 
 /**
@@ -206,5 +218,21 @@ int recd_sip_sdp_offer(const uint8_t *sdp, size_t len, struct recd_sip_sdp_choic
  * number: the endpoint answers 404). For the fuzz target and the tests.
  */
 int recd_sip_request_number(const uint8_t *msg, size_t len, char *out, size_t cap);
+
+/** What an INVITE asks of RFC 4028 session timers, as the endpoint decides it. */
+struct recd_sip_timer {
+    int status;        /**< 0: accepted; else the answer: 400, 420 (a Require other than timer), 422 */
+    unsigned interval; /**< the session interval in seconds; 0: no session timer */
+    int refresher_uas; /**< recd refreshes */
+    unsigned min_se;   /**< 422: the Min-SE sent */
+    char headers[288]; /**< what the answer adds: Session-Expires and Require, or 420's Unsupported */
+};
+
+/**
+ * Decides an INVITE's (`msg`, `len` bytes) session timer and Require as the endpoint does, with
+ * `min_se` as --sip-min-se (0: 90). Returns 0 with *out, or RECD_E_BAD_INPUT (not a request). For
+ * the fuzz target and the tests.
+ */
+int recd_sip_request_timer(const uint8_t *msg, size_t len, unsigned min_se, struct recd_sip_timer *out);
 
 #endif

@@ -7,6 +7,7 @@ Audio goes in as G.711 RTP replayed by SIPp from pcap files built here (tones, a
 in the same stream), and comes out as the recording's WAV over the API, checked by frequency.
 """
 
+import email.utils
 import json
 import re
 import signal
@@ -25,8 +26,9 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from conftest import SID_RE, Server, failed
-from test_sip_endpoint import (BARESIP_CONFIG, OK_TO_BYE, PROVISIONAL, ack, ack_error, bye, dominant, free_port,
-                               free_port_pair, free_rtp_range, invite, play, scenario, sipp, tones, ulaw, write_pcap)
+from test_sip_endpoint import (BARESIP_CONFIG, DIALOG, FROM, OK_TO_BYE, PCMU_TE, PROVISIONAL, SDP, TO, ack, ack_error, bye,
+                               dominant, free_port, free_port_pair, free_rtp_range, invite, play, scenario, sipp,
+                               tones, ulaw, write_pcap)
 
 NUMBER_SEQ = iter(range(5551000, 5559999))
 
@@ -549,11 +551,13 @@ def test_kill_9_mid_call_then_restart(voice, app, tmp_path):
         sid = app.wait("/rsc")[0]["params"]["RecordingSid"]
         call_sid = app.wait("/voice")[0]["params"]["CallSid"]
         time.sleep(3.5)  # let the spool hold a few seconds of audio (the assertion is on content)
+        killed = time.time()
         voice.server.proc.send_signal(signal.SIGKILL)
         voice.server.proc.wait()
     finally:
         p.kill()
         p.wait()
+    time.sleep(2.5)  # so that "when the server came back" is not a right answer for the call's end
     voice.server.restart()
     rec = voice.recording(sid)
     assert rec["status"] == "completed", rec
@@ -561,7 +565,12 @@ def test_kill_9_mid_call_then_restart(voice, app, tmp_path):
     samples = wav_samples(requests.get("%s%s/Recordings/%s.wav" % (voice.server.url, voice.account.path, sid),
                                        timeout=30).content)
     assert tone_sequence(samples, (440, 1000, 660)) == [1000]
-    assert voice.call(call_sid)["status"] == "completed"
+    call = voice.call(call_sid)
+    assert call["status"] == "completed"
+    # The call ended when the server died, as its spool's last write tells (to the second, as
+    # Twilio's dates go): not when the server came back.
+    end = email.utils.parsedate_to_datetime(call["end_time"]).timestamp()
+    assert killed - 1.5 <= end <= killed + 1, (call["end_time"], killed)
 
 
 def test_gather_digits_interrupt_the_prompt(voice, app, tmp_path):
@@ -688,6 +697,118 @@ def test_live_call_recording_pause_resume_stop(voice, app, tmp_path):
     with pytest.raises(TwilioRestException) as e:
         client.calls("CA" + "0" * 32).recordings.create()
     assert e.value.status == 404
+
+
+def wav_frames(data):
+    """(channels, [channel 1 samples], [channel 2 samples or None]) of a 16-bit 8 kHz WAV."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    pos, fmt, body = 12, None, b""
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        if cid == b"fmt ":
+            fmt = struct.unpack("<HHIIHH", data[pos + 8:pos + 24])
+        elif cid == b"data":
+            body = data[pos + 8:pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    ch = fmt[1]
+    assert fmt[0] == 1 and fmt[2] == 8000 and fmt[3] == 16000 * ch and fmt[4] == 2 * ch and fmt[5] == 16, fmt
+    pcm = struct.unpack("<%dh" % (len(body) // 2), body[:len(body) // 2 * 2])
+    return ch, list(pcm[0::ch]), (list(pcm[1::2]) if ch == 2 else None)
+
+
+def test_live_call_recording_dual_channels(voice, app, tmp_path):
+    """RecordingChannels=dual: a 2-channel WAV, the caller's tones on channel 1 and what recd played
+    (a <Play> of a WAV) on channel 2, neither in the other; a PauseBehavior=silence pause is
+    silence on both channels, the tones of both sides meanwhile absent; channels 2 on the row and
+    in the callbacks; the mono downmix, MP3 and peaks of the 2-channel file."""
+    caller_tones = (440, 660, 880)
+    played_tones = (1000, 1400, 1800)
+    every = caller_tones + played_tones
+    asked = threading.Event()
+
+    def play(req):
+        asked.set()
+        return 200, twiml('<Play>/b.wav</Play><Pause length="60"/>'), 0
+
+    app.route("/voice", twiml('<Pause length="1"/><Redirect>/play</Redirect>'))
+    app.route("/play", play)
+    # recd's side, in step with the caller's below (2 s each: tone, pause, tone), its paused tone
+    # in the middle of the pause, so that the few 20 ms the two sides' timings differ do not matter.
+    app.route("/b.wav", wav_bytes(tones([(1.5, [1000]), (1.0, []), (1.0, [1400]), (1.0, []), (1.5, [1800])])))
+    app.route("/live", "")
+    number = voice.number(app.url + "/voice")
+    caller = PyCaller(voice.sip_port, number)
+    try:
+        call_sid = app.wait("/voice")[0]["params"]["CallSid"]
+        caller.send(tones([(0.2, [])]))
+        path = "/Calls/%s/Recordings.json" % call_sid
+        r = voice.server.request("POST", voice.account.path + path, auth=voice.account.auth,
+                              data={"RecordingChannels": "dual", "RecordingStatusCallback": app.url + "/live",
+                                    "RecordingStatusCallbackEvent": "in-progress completed"})
+        assert r.status_code == 201, r.text
+        rec = r.json()
+        assert rec["channels"] == 2 and rec["status"] == "in-progress"
+        # The caller keeps sending silence, as phones do, until it hears recd's <Play> begin (the
+        # WAV is fetched and decoded first), so that the two sides' tones run in step.
+        caller.rtp.setblocking(False)
+        deadline = time.monotonic() + 20
+        heard = False
+        while not heard and time.monotonic() < deadline:
+            caller.send(tones([(0.02, [])]))
+            try:
+                while not heard:
+                    pkt = caller.rtp.recv(2048)
+                    heard = asked.is_set() and any(b not in (0xFF, 0x7F, 0xFE, 0x7E) for b in pkt[12:])
+            except BlockingIOError:
+                pass
+        caller.rtp.setblocking(True)
+        assert heard, "recd never played /b.wav"
+        caller.send(tones([(1.5, [440]), (0.5, [])]))
+        r = voice.server.request("POST", voice.account.path + "/Calls/%s/Recordings/%s.json" % (call_sid, rec["sid"]),
+                              auth=voice.account.auth, data={"Status": "paused"})
+        assert r.status_code == 200 and r.json()["status"] == "paused" and r.json()["channels"] == 2, r.text
+        caller.send(tones([(1.5, [660]), (0.5, [])]))
+        r = voice.server.request("POST", voice.account.path + "/Calls/%s/Recordings/Twilio.CURRENT.json" % call_sid,
+                              auth=voice.account.auth, data={"Status": "in-progress"})
+        assert r.status_code == 200, r.text
+        caller.send(tones([(1.5, [880]), (0.5, [])]))
+        r = voice.server.request("POST", voice.account.path + "/Calls/%s/Recordings/%s.json" % (call_sid, rec["sid"]),
+                              auth=voice.account.auth, data={"Status": "stopped"})
+        assert r.status_code == 200, r.text
+        done = app.wait("/live", where=lambda q: q["params"]["RecordingStatus"] == "completed")[0]
+    finally:
+        caller.bye()
+    started = app.wait("/live")[0]["params"]
+    assert started["RecordingStatus"] == "in-progress" and started["RecordingChannels"] == "2"
+    assert done["params"]["RecordingChannels"] == "2" and voice.signed(done)
+    assert voice.recording(rec["sid"])["channels"] == 2
+    data = voice.wav(done["params"]["RecordingUrl"])
+    ch, one, two = wav_frames(data)
+    assert ch == 2
+    assert tone_sequence(one, every) == [440, 880], tone_sequence(one, every)
+    assert tone_sequence(two, every) == [1000, 1800], tone_sequence(two, every)
+    # Not a 20 ms block of either side's paused tone, on either channel.
+    for chan in (one, two):
+        blocks = [dominant(chan[i:i + 160], every) for i in range(0, len(chan) - 159, 160)]
+        assert 660 not in blocks and 1400 not in blocks
+    # silence: the pause is in the file, as exact silence on both channels at once.
+    run = best = 0
+    for a, b in zip(one, two):
+        run = run + 1 if a == 0 and b == 0 else 0
+        best = max(best, run)
+    assert best >= 8000 * 1.5, best
+    assert len(one) >= 8000 * 5.5
+    # What is derived from a 2-channel file: the downmix has both sides, the MP3 and peaks two.
+    url = done["params"]["RecordingUrl"]
+    mono = requests.get(url + ".wav?RequestedChannels=1", timeout=30)
+    assert mono.status_code == 200
+    ch, m, _ = wav_frames(mono.content)
+    assert ch == 1 and m == [(x + y) // 2 for x, y in zip(one, two)]
+    mp3 = requests.get(url + ".mp3", timeout=30)
+    assert mp3.status_code == 200 and mp3.headers["Content-Type"] == "audio/mpeg"
+    pk = voice.server.get("/recd/Accounts/%s/Recordings/%s/Peaks.json" % (voice.account.sid, rec["sid"]),
+                          auth=voice.account.auth)
+    assert pk.status_code == 200 and pk.json()["channels"] == 2, pk.text
 
 
 def wav_bytes(samples):
@@ -884,3 +1005,134 @@ def test_sip_limit_options_refused(tmp_path, recd_bin, args, env, why):
                                       env=env, timeout=30)
     assert out.returncode == 2, out
     assert why in out.stderr and out.stderr.count("\n") == 1, out.stderr
+
+
+# --------------------------------------------------------------------------- session timers (RFC 4028)
+
+def with_headers(xml, method, cseq, headers):
+    """Adds header lines to the request `cseq` `method` of a scenario."""
+    mark = "CSeq: %d %s\n" % (cseq, method)
+    assert mark in xml
+    return xml.replace(mark, mark + "".join(h + "\n" for h in headers), 1)
+
+
+def update(cseq, headers):
+    return with_headers("""<send retrans="500"><![CDATA[
+UPDATE sip:recd@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+%s
+%s[peer_tag_param]
+CSeq: %d UPDATE
+%s
+Content-Length: 0
+
+]]></send>
+""" % (FROM, TO, cseq, DIALOG), "UPDATE", cseq, headers)
+
+
+TIMER = ["Session-Expires: 4;refresher=uac", "Supported: timer", "Min-SE: 2"]
+
+
+@pytest.fixture
+def timed_voice(tmp_path, recd_bin):
+    """recd with --sip-min-se 2, so that a test can let a 4 s session interval run out."""
+    v = Voice(tmp_path, recd_bin, serve_args=["--sip-min-se", "2"])
+    yield v
+    v.stop()
+
+
+def test_session_timer_expiry_ends_the_call_with_bye(timed_voice, app, tmp_path):
+    """Session-Expires: 4 from a caller that supports timers: the 200 carries Session-Expires:
+    4;refresher=uac and Require: timer; no refresh comes, so recd sends BYE before the interval
+    ends (at 4 s less a third); the recording is finished (action with Digits=hangup, the WAV
+    holds the tone), the call row is completed and its status callback sent."""
+    voice = timed_voice
+    app.route("/voice", twiml('<Record playBeep="false" action="/done" recordingStatusCallback="/rsc"/>'))
+    app.route("/done", twiml("<Say>ignored</Say>"))
+    app.route("/rsc", "")
+    app.route("/status", "")
+    number = voice.number(app.url + "/voice", status_callback=app.url + "/status")
+    pcap, ms = pcap_of(tmp_path, "t.pcap", [("pcm", tones([(0.2, []), (8.0, [1000])]))])
+    xml = with_headers(answered_call(play(pcap, 0)), "INVITE", 1, TIMER)
+    log = run_sipp(voice, tmp_path, xml, number)
+    ok = log[log.index("SIP/2.0 200 OK"):]
+    ok = ok[:ok.index("\r\n\r\n") if "\r\n\r\n" in ok else len(ok)]
+    assert re.search(r"^Session-Expires: 4;refresher=uac\r?$", ok, re.M), ok
+    assert re.search(r"^Require: timer\r?$", ok, re.M), ok
+    action = app.wait("/done")[0]["params"]
+    assert action["Digits"] == "hangup" and action["CallStatus"] == "completed", action
+    samples = wav_samples(voice.wav(action["RecordingUrl"]))
+    assert tone_sequence(samples, (440, 1000, 660)) == [1000]
+    assert len(samples) <= 3.0 * 8000, len(samples)  # the BYE came at 2.67 s, not when the audio ran out
+    assert app.wait("/rsc")[0]["params"]["RecordingStatus"] == "completed"
+    status = app.wait("/status")[0]["params"]
+    assert status["CallStatus"] == "completed" and int(status["CallDuration"]) in (2, 3), status
+    call = voice.call(action["CallSid"])
+    assert call["status"] == "completed" and call["end_time"], call
+    assert voice.recording(action["RecordingSid"])["status"] == "completed"
+    assert "(session-expired)" in voice.server.log_text()
+
+
+def test_session_timer_refreshed_by_update_and_reinvite(timed_voice, app, tmp_path):
+    """A 4 s session kept past its interval by UPDATEs every 1.2 s, each answered 200 with Session-Expires
+    (an UPDATE asking for 1 s gets 422 with Min-SE: 2), then a re-INVITE, after which the timer
+    stops (libre answers it without Session-Expires); only the caller's BYE ends the call. An
+    INVITE asking for 1 s gets 422 with Min-SE: 2; one requiring 100rel, 420."""
+    voice = timed_voice
+    app.route("/voice", twiml('<Pause length="30"/>'))
+    number = voice.number(app.url + "/voice")
+    parts = []
+    for k in range(4):
+        parts += ['<pause milliseconds="1200"/>\n', update(2 + k, TIMER), '<recv response="200"/>\n']
+    parts += [update(6, ["Session-Expires: 1;refresher=uac", "Supported: timer"]), '<recv response="422"/>\n']
+    reinvite = with_headers(invite(cseq=7, in_dialog=True), "INVITE", 7, TIMER)
+    parts += [reinvite, '<recv response="200"/>\n', ack(cseq=7), '<pause milliseconds="4000"/>\n']
+    xml = scenario(with_headers(invite(), "INVITE", 1, TIMER), PROVISIONAL, '<recv response="200" rrs="true"/>\n',
+                   ack(), *parts, bye(cseq=8))
+    log = run_sipp(voice, tmp_path, xml, number)
+    assert len(re.findall(r"^Session-Expires: 4;refresher=uac\r?$", log, re.M)) >= 5, log[-3000:]
+    assert re.search(r"^Min-SE: 2\r?$", log, re.M), log[-3000:]
+    sid = app.wait("/voice")[0]["params"]["CallSid"]
+    deadline = time.monotonic() + 20
+    while voice.call(sid)["status"] != "completed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "(bye)" in voice.server.log_text() and "(session-expired)" not in voice.server.log_text()
+    xml = scenario(with_headers(invite(), "INVITE", 1, ["Session-Expires: 1", "Supported: timer"]), PROVISIONAL,
+                   '<recv response="422"/>\n', ack_error())
+    log = run_sipp(voice, tmp_path, xml, number)
+    assert re.search(r"^Min-SE: 2\r?$", log, re.M), log[-3000:]
+    xml = scenario(with_headers(invite(), "INVITE", 1, ["Require: 100rel, timer", "Session-Expires: 90"]),
+                   PROVISIONAL, '<recv response="420"/>\n', ack_error())
+    log = run_sipp(voice, tmp_path, xml, number)
+    assert re.search(r"^Unsupported: 100rel\r?$", log, re.M), log[-3000:]
+
+
+def test_session_timer_recd_refreshes_for_a_caller_without_timers(timed_voice, app, tmp_path):
+    """Session-Expires: 4 from a caller without Supported: timer: recd is the refresher
+    (refresher=uas, no Require) and sends a re-INVITE with its SDP at half the interval."""
+    voice = timed_voice
+    app.route("/voice", twiml('<Pause length="30"/>'))
+    number = voice.number(app.url + "/voice")
+    sdp = SDP.format(pts=PCMU_TE[0], rtpmaps=PCMU_TE[1], dir="sendrecv")
+    answer_reinvite = """<recv request="INVITE" timeout="8000"/>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:caller@[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+%s]]></send>
+<recv request="ACK"/>
+""" % sdp
+    xml = scenario(with_headers(invite(), "INVITE", 1, ["Session-Expires: 4"]), PROVISIONAL,
+                   '<recv response="200" rrs="true"/>\n', ack(), answer_reinvite, bye())
+    log = run_sipp(voice, tmp_path, xml, number)
+    ok = log[log.index("SIP/2.0 200 OK"):]
+    ok = ok[:ok.index("\r\n\r\n") if "\r\n\r\n" in ok else len(ok)]
+    assert re.search(r"^Session-Expires: 4;refresher=uas\r?$", ok, re.M), ok
+    assert "Require:" not in ok, ok

@@ -291,6 +291,112 @@ static void pause_silence_and_skip(void **state)
     }
 }
 
+/* Feeds `ms` of a dual recording in 20 ms steps: freq a (caller, -1: nothing) and b (what recd
+ * sent, -1: nothing; 0: silence) on their channels. */
+static void feed2(struct recd_rec *r, double a, double b, unsigned ms, size_t *t)
+{
+    int16_t pa[160], pb[160];
+    for (unsigned i = 0; i < ms / 20; i++) {
+        while (recd_rec_backlog(r) > RECD_REC_RING / 4)
+            usleep(2000);
+        tone_fill(pa, 160, a > 0 ? a : 1, a > 0 ? 8000 : 0, 8000, *t);
+        tone_fill(pb, 160, b > 0 ? b : 1, b > 0 ? 8000 : 0, 8000, *t);
+        if (a >= 0)
+            recd_rec_audio(r, pa, 160);
+        if (b >= 0)
+            recd_rec_audio_sent(r, pb, 160);
+        *t += 160;
+    }
+}
+
+/* Where freq first dominates a 20 ms block of channel ch (of 2) among freqs; n frames. */
+static size_t onset(const int16_t *p, size_t n, int ch, int want, const double *freqs, int k)
+{
+    int16_t blk[160];
+    for (size_t at = 0; at + 160 <= n; at += 160) {
+        for (size_t i = 0; i < 160; i++)
+            blk[i] = p[2 * (at + i) + (size_t)ch];
+        if (goertzel(blk, 160, freqs[want], 8000) > 2000 && strongest(blk, 160, freqs, k, 8000) == want)
+            return at;
+    }
+    return SIZE_MAX;
+}
+
+/*
+ * A dual recording: the caller's audio on channel 1, what recd sent on channel 2, each only on
+ * its own; a stretch where the caller sends nothing and then its gap silence late keeps the two in
+ * step (to within the recorder's skew); a silence pause is silence on both; the row says 2.
+ */
+static void dual_channels(void **state)
+{
+    static const double fq[] = {440, 1000, 660, 1400, 880, 1800};
+    struct fixture *f = *state;
+    char sid[RECD_SID_LEN + 1], key[64];
+    struct done d;
+    struct recd_rec *r;
+    size_t t = 0;
+    struct recd_rec_params p = {.account_sid = f->acc.sid,
+                                .call_sid = "CA0123456789abcdef0123456789abcdef",
+                                .source = "StartCallRecordingAPI",
+                                .channels = 2};
+    assert_int_equal(recd_rec_begin(f->rec, &p, &r, sid), 0);
+    assert_int_equal(recd_rec_channels(r), 2);
+    feed2(r, 440, 1000, 1000, &t);
+    feed2(r, -1, 0, 600, &t); /* the caller sends nothing; recd sends silence */
+    usleep(200000);           /* the writer pads the caller's side meanwhile */
+    feed2(r, 0, -1, 600, &t); /* the RTP receiver's silence for that gap, late */
+    usleep(200000);
+    feed2(r, 660, 1400, 1000, &t);
+    recd_rec_pause(r, 0);
+    feed2(r, 880, 1800, 500, &t);
+    recd_rec_resume(r);
+    feed2(r, 440, 1000, 500, &t);
+    finish(r, &d);
+    assert_string_equal(d.res.status, "completed");
+    assert_int_equal(d.res.channels, 2);
+    struct recd_recording row;
+    assert_int_equal(f->ctx.store->ops->recording_get(f->ctx.store, sid, &row), 0);
+    assert_int_equal(row.channels, 2);
+    /* 3.6 s, give or take the skew (256 ms) the gap may have added. */
+    assert_true(row.duration_ms >= 3500 && row.duration_ms <= 3900);
+
+    int fd;
+    int64_t size;
+    struct recd_wav_info info;
+    char why[200];
+    snprintf(key, sizeof key, "%s.wav", sid);
+    assert_int_equal(f->ctx.blob->ops->open(f->ctx.blob, key, &fd, &size), 0);
+    assert_int_equal(recd_wav_probe(fd, &info, why, sizeof why), 0);
+    assert_int_equal(info.channels, 2);
+    size_t n = (size_t)info.frames;
+    assert_int_equal(row.media_size, 44 + (int64_t)n * 4);
+    int16_t *pcm = malloc(n * 4);
+    assert_int_equal(pread(fd, pcm, n * 4, 44), (ssize_t)(n * 4));
+    close(fd);
+    /* Each side on its own channel only, and the second pair of tones in step. */
+    assert_int_equal(onset(pcm, n, 0, 0, fq, 6), 0);
+    assert_int_equal(onset(pcm, n, 1, 1, fq, 6), 0);
+    assert_int_equal(onset(pcm, n, 0, 1, fq, 6), SIZE_MAX);
+    assert_int_equal(onset(pcm, n, 1, 0, fq, 6), SIZE_MAX);
+    assert_int_equal(onset(pcm, n, 0, 3, fq, 6), SIZE_MAX);
+    assert_int_equal(onset(pcm, n, 1, 2, fq, 6), SIZE_MAX);
+    size_t a = onset(pcm, n, 0, 2, fq, 6), b = onset(pcm, n, 1, 3, fq, 6);
+    assert_true(a != SIZE_MAX && b != SIZE_MAX);
+    assert_true((a > b ? a - b : b - a) <= 2048 + 160);
+    /* The pause: neither side's tone, silence on both for its length. */
+    for (int ch = 0; ch < 2; ch++) {
+        assert_int_equal(onset(pcm, n, ch, 4, fq, 6), SIZE_MAX);
+        assert_int_equal(onset(pcm, n, ch, 5, fq, 6), SIZE_MAX);
+    }
+    size_t run = 0, best = 0;
+    for (size_t i = 0; i < n; i++) {
+        run = pcm[2 * i] == 0 && pcm[2 * i + 1] == 0 ? run + 1 : 0;
+        best = run > best ? run : best;
+    }
+    assert_true(best >= 4000);
+    free(pcm);
+}
+
 static void drop_tail_cuts_the_key(void **state)
 {
     struct fixture *f = *state;
@@ -557,6 +663,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(in_progress_row, setup, teardown),
         cmocka_unit_test_setup_teardown(pause_silence_and_skip, setup, teardown),
         cmocka_unit_test_setup_teardown(drop_tail_cuts_the_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(dual_channels, setup, teardown),
         cmocka_unit_test_setup_teardown(trim_silence, setup, teardown),
         cmocka_unit_test_setup_teardown(absent, setup, teardown),
         cmocka_unit_test_setup_teardown(twenty_at_once, setup, teardown),

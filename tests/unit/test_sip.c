@@ -125,6 +125,53 @@ static void test_request_number(void **state)
     assert_int_equal(number("", out), RECD_E_BAD_INPUT);
 }
 
+static struct recd_sip_timer timer(const char *hdrs, unsigned min_se)
+{
+    char msg[512];
+    struct recd_sip_timer t;
+    snprintf(msg, sizeof msg, "INVITE sip:1@h SIP/2.0\r\nTo: <sip:1@h>\r\n" REST "%s\r\n", hdrs);
+    assert_int_equal(recd_sip_request_timer((const uint8_t *)msg, strlen(msg), min_se, &t), 0);
+    return t;
+}
+
+/* RFC 4028 as the UAS: 9's table 2 for the refresher, 422 below Min-SE, 420 for other extensions. */
+static void test_session_timer(void **state)
+{
+    (void)state;
+    struct recd_sip_timer t = timer("", 0);
+    assert_int_equal(t.status, 0);
+    assert_int_equal(t.interval, 0); /* neither side asked: no timer */
+    t = timer("Session-Expires: 1800;refresher=uac\r\nSupported: timer\r\n", 0);
+    assert_int_equal(t.status, 0);
+    assert_int_equal(t.interval, 1800);
+    assert_int_equal(t.refresher_uas, 0);
+    assert_string_equal(t.headers, "Session-Expires: 1800;refresher=uac\r\nRequire: timer\r\n");
+    t = timer("x: 120;refresher=uas\r\nk: 100rel, timer\r\n", 0); /* compact forms; the caller asks us */
+    assert_int_equal(t.interval, 120);
+    assert_int_equal(t.refresher_uas, 1);
+    t = timer("Session-Expires: 300\r\n", 0); /* a caller without timers cannot refresh: recd does */
+    assert_int_equal(t.refresher_uas, 1);
+    assert_string_equal(t.headers, "Session-Expires: 300;refresher=uas\r\n");
+    t = timer("Supported: timer\r\nMin-SE: 4000\r\n", 0); /* none proposed: 1800, but not below Min-SE */
+    assert_int_equal(t.interval, 4000);
+    assert_int_equal(t.refresher_uas, 0);
+    t = timer("Session-Expires: 60\r\nSupported: timer\r\n", 0);
+    assert_int_equal(t.status, 422);
+    assert_int_equal(t.min_se, 90);
+    t = timer("Session-Expires: 60\r\nMin-SE: 70\r\n", 30); /* below the caller's own Min-SE */
+    assert_int_equal(t.status, 422);
+    assert_int_equal(t.min_se, 70);
+    assert_int_equal(timer("Session-Expires: 3\r\n", 2).status, 0);
+    assert_int_equal(timer("Session-Expires: soon\r\n", 0).status, 400);
+    assert_int_equal(timer("Session-Expires: 99999999999\r\n", 0).status, 400);
+    t = timer("Require: timer, 100rel\r\nSession-Expires: 90\r\n", 0);
+    assert_int_equal(t.status, 420);
+    assert_string_equal(t.headers, "Unsupported: 100rel\r\n");
+    t = timer("Require: timer\r\nSession-Expires: 90\r\n", 0);
+    assert_int_equal(t.status, 0);
+    assert_string_equal(t.headers, "Session-Expires: 90;refresher=uac\r\nRequire: timer\r\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +180,7 @@ int main(void)
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_parsers),
         cmocka_unit_test(test_request_number),
+        cmocka_unit_test(test_session_timer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
