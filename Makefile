@@ -260,12 +260,8 @@ $(S3RVER): tests/s3/package.json tests/s3/package-lock.json tests/s3/s3rver.js
 	cp tests/s3/package.json tests/s3/package-lock.json build/s3rver/
 	cd build/s3rver && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	cp tests/s3/s3rver.js $@
-PG_E2E := tests/e2e/test_store_pg.py tests/e2e/test_recordings_api.py tests/e2e/test_lists_paging.py \
-          tests/e2e/test_twilio_client.py tests/e2e/test_calls_api.py tests/e2e/test_import_cli.py \
-          tests/e2e/test_crash_import.py tests/e2e/test_voice_calls.py::test_voicemail_record_finish_on_key \
-          tests/e2e/test_voice_calls.py::test_kill_9_mid_call_then_restart \
-          tests/e2e/test_voice_calls.py::test_live_call_recording_pause_resume_stop \
-          tests/e2e/test_transcription.py
+
+# test_ops_health.py: readiness while PostgreSQL is down, read-only or slow, and back.
 PG_E2E += tests/e2e/test_ops_health.py
 
 .PHONY: e2e-pg
