@@ -149,7 +149,11 @@ static void merge_one(struct merged *m, const struct recd_tally_field *f)
 {
     for (size_t k = 0; k < m->n; k++)
         if (strcmp(m->name[k], f->name) == 0) {
-            m->value[k] = f->set ? f->value : m->value[k] + f->value;
+            /* Saturating: a kept value anyone with the folder could have edited must not overflow. */
+            if (f->set)
+                m->value[k] = f->value;
+            else if (__builtin_add_overflow(m->value[k], f->value, &m->value[k]))
+                m->value[k] = f->value < 0 ? INT64_MIN : INT64_MAX;
             return;
         }
     snprintf(m->name[m->n], sizeof m->name[m->n], "%s", f->name);

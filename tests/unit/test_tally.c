@@ -101,6 +101,17 @@ static void test_refusals(void **state)
     assert_int_equal(r[0].value, 1);
 }
 
+static void test_saturates(void **state)
+{
+    (void)state;
+    write_raw("{\"copied\":9223372036854775807}");
+    struct recd_tally_field a[] = {{"copied", 5, 0}};
+    assert_int_equal(recd_tally_add(dir, "mirror", a, 1), 0);
+    struct recd_tally_field r[] = {{"copied", 0, 0}};
+    assert_int_equal(recd_tally_read(dir, "mirror", r, 1), 1);
+    assert_true(r[0].value == INT64_MAX);
+}
+
 static void test_full_file_makes_room(void **state)
 {
     (void)state;
@@ -122,6 +133,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_adds_and_sets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_saturates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_file_makes_room, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
