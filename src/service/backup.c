@@ -90,14 +90,21 @@ static int man_file(struct run *r, const char *path, int64_t size, const char *s
     return man_line(r, line, (size_t)n);
 }
 
+int recd_backup_progress_due(const void *out, int64_t *last_draw_us, int last)
+{
+    if (!out)
+        return 0;
+    int64_t now = recd_now_us();
+    if (!last && now - *last_draw_us < PROGRESS_US)
+        return 0;
+    *last_draw_us = now;
+    return 1;
+}
+
 static void draw(struct run *r, int last)
 {
-    if (!r->o->progress)
+    if (!recd_backup_progress_due(r->o->progress, &r->last_draw_us, last))
         return;
-    int64_t now = recd_now_us();
-    if (!last && now - r->last_draw_us < PROGRESS_US)
-        return;
-    r->last_draw_us = now;
     int pct = r->total ? (int)(r->done * 100 / r->total) : 100;
     fprintf(r->o->progress, "\rbackup: %lld/%lld recordings (%d%%), %lld files, %.1f MB%s",
             (long long)r->done, (long long)r->total, pct, (long long)r->st->files, (double)r->st->bytes / 1e6,

@@ -33,7 +33,6 @@
 
 #define MANIFEST_MAX (INT64_C(1) << 31) /* ~15 million files; far beyond any real backup */
 #define DB_TMP       "recd.db.restoring"
-#define PROGRESS_US  200000
 
 int recd_backup_copy_fd(int in, int out)
 {
@@ -80,12 +79,8 @@ struct rst {
 
 static void draw(struct rst *r, int last)
 {
-    if (!r->o->progress)
+    if (!recd_backup_progress_due(r->o->progress, &r->last_draw_us, last))
         return;
-    int64_t now = recd_now_us();
-    if (!last && now - r->last_draw_us < PROGRESS_US)
-        return;
-    r->last_draw_us = now;
     static const char *const names[] = {"checking the backup", "copying", "verifying the copy"};
     fprintf(r->o->progress, "\rrestore: %s: %lld/%lld files%s", names[r->pass], (long long)r->files,
             (long long)r->total, last ? "\n" : "");
