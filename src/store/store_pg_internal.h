@@ -71,7 +71,7 @@
     X(CALL_DELETE, "WITH d AS (DELETE FROM calls WHERE sid = ?1 AND NOT " RECD_SQL_CALL_LIVE " RETURNING 1)" \
                    " SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM calls WHERE sid = ?1)")          \
     X(CALL_SCAN_LIVE, NULL)                                                                                  \
-    X(ACCOUNT_SET_RETENTION, RECD_SQL_ACCOUNT_SET_RETENTION)                                               \
+    X(ACCOUNT_SET_RETENTION, RECD_SQL_ACCOUNT_SET_RETENTION)                                                 \
     X(RETENTION_DUE, RECD_SQL_RETENTION_DUE)                                                                 \
     X(RETENTION_DUE_COUNT, RECD_SQL_RETENTION_DUE_COUNT)                                                     \
     X(DELETE_MATCH, RECD_SQL_DELETE_MATCH)                                                                   \
@@ -246,7 +246,7 @@ int recd_pg_op_call_scan_live(struct recd_store *st, recd_call_cb cb, void *ctx)
 
 int recd_pg_op_account_set_retention(struct recd_store *st, const char *sid, int days, int64_t now_us);
 int recd_pg_op_recording_expired(struct recd_store *st, const struct recd_expiry_query *q,
-                               char (*sids)[RECD_SID_LEN + 1], int cap, int *n);
+                                 char (*sids)[RECD_SID_LEN + 1], int cap, int *n);
 int recd_pg_op_recording_expired_count(struct recd_store *st, const struct recd_expiry_query *q, int64_t *n);
 
 /* store_pg_jobs.c: the transcription queue. */

@@ -104,7 +104,7 @@ int recd_store_sqlite_list_sql(enum recd_sqlite_list_kind kind, unsigned combo, 
     X(CALL_UPDATE, RECD_SQL_CALL_UPDATE)                                                                     \
     X(CALL_DELETE, "DELETE FROM calls WHERE sid = ?1 AND NOT " RECD_SQLITE_CALL_LIVE)                        \
     X(CALL_SCAN_LIVE, NULL)                                                                                  \
-    X(ACCOUNT_SET_RETENTION, RECD_SQL_ACCOUNT_SET_RETENTION)                                               \
+    X(ACCOUNT_SET_RETENTION, RECD_SQL_ACCOUNT_SET_RETENTION)                                                 \
     X(RETENTION_DUE, RECD_SQL_RETENTION_DUE)                                                                 \
     X(RETENTION_DUE_COUNT, RECD_SQL_RETENTION_DUE_COUNT)                                                     \
     X(DELETE_MATCH, RECD_SQL_DELETE_MATCH)                                                                   \
@@ -251,8 +251,9 @@ int recd_sqlite_op_call_scan_live(struct recd_store *st, recd_call_cb cb, void *
 
 int recd_sqlite_op_account_set_retention(struct recd_store *st, const char *sid, int days, int64_t now_us);
 int recd_sqlite_op_recording_expired(struct recd_store *st, const struct recd_expiry_query *q,
-                                   char (*sids)[RECD_SID_LEN + 1], int cap, int *n);
-int recd_sqlite_op_recording_expired_count(struct recd_store *st, const struct recd_expiry_query *q, int64_t *n);
+                                     char (*sids)[RECD_SID_LEN + 1], int cap, int *n);
+int recd_sqlite_op_recording_expired_count(struct recd_store *st, const struct recd_expiry_query *q,
+                                           int64_t *n);
 
 /* store_sqlite_jobs.c: the transcription queue. */
 
