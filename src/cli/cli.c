@@ -1156,21 +1156,40 @@ static const char delete_help[] =
     "time) of call CASID (default: any call), exactly as DELETE does: the media and everything\n"
     "derived from it go, the row stays as \"deleted\" for 40 days (docs/operations.md).\n"
     "Recordings still being made are left alone. --dry-run prints how many would go and changes\n"
-    "nothing; --yes deletes them and prints how many went. Each delete is recorded in the audit\n"
-    "record unless --audit off.\n";
+    "nothing; --yes deletes them and prints how many went (on a terminal, with its progress on\n"
+    "stderr). Each delete is recorded in the audit record unless --audit off.\n";
 
-/* Writes one audit record per recording `recd delete` removed. */
-static void audit_deleted(void *arg, const struct recd_recording *r)
+/* What `recd delete --yes` keeps while it runs: where its audit records go (NULL: --audit off),
+ * and its progress line on a terminal. */
+struct delete_run {
+    struct recd_audit_buf *audit;
+    int bar;
+    int64_t done, total, drawn_us;
+};
+
+/* After each recording `recd delete` removed: its audit record, and the progress line at most
+ * five times a second (a bulk delete of many recordings takes a while). */
+static void deleted_one(void *arg, const struct recd_recording *r)
 {
-    struct recd_audit_entry e = {.time_us = recd_now_us(),
-                                 .event = RECD_AUDIT_DELETE,
-                                 .cred = RECD_AUDIT_CLI,
-                                 .method = "DELETE",
-                                 .status = 204};
-    memcpy(e.account_sid, r->account_sid, sizeof e.account_sid);
-    memcpy(e.recording_sid, r->sid, sizeof e.recording_sid);
-    snprintf(e.path, sizeof e.path, "recd delete");
-    recd_audit_add(arg, &e);
+    struct delete_run *d = arg;
+    int64_t now = recd_now_us();
+    if (d->audit) {
+        struct recd_audit_entry e = {.time_us = now,
+                                     .event = RECD_AUDIT_DELETE,
+                                     .cred = RECD_AUDIT_CLI,
+                                     .method = "DELETE",
+                                     .status = 204};
+        memcpy(e.account_sid, r->account_sid, sizeof e.account_sid);
+        memcpy(e.recording_sid, r->sid, sizeof e.recording_sid);
+        snprintf(e.path, sizeof e.path, "recd delete");
+        recd_audit_add(d->audit, &e);
+    }
+    d->done++;
+    if (d->bar && (now - d->drawn_us >= 200000 || d->done == d->total)) {
+        d->drawn_us = now;
+        fprintf(stderr, "\rdelete: %lld/%lld recordings", (long long)d->done, (long long)d->total);
+        fflush(stderr);
+    }
 }
 
 static int cmd_delete(int argc, char **argv)
@@ -1232,8 +1251,14 @@ static int cmd_delete(int argc, char **argv)
                 audit_failed = 1;
             }
         }
+        struct delete_run d = {.audit = buf, .bar = isatty(2)};
+        /* The total, for the progress line; recordings that arrive meanwhile may add to it. */
+        if (rc == 0 && d.bar && ctx.store->ops->recording_expired_count(ctx.store, &q, &d.total) < 0)
+            d.bar = 0;
         if (rc == 0)
-            rc = recd_expiry_run(&ctx, &q, &n, buf ? audit_deleted : NULL, buf);
+            rc = recd_expiry_run(&ctx, &q, &n, deleted_one, &d);
+        if (d.bar && d.done)
+            fputc('\n', stderr);
         recd_audit_buf_free(buf);
         recd_audit_close(log);
         if (rc == 0 || n > 0)
