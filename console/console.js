@@ -11,6 +11,7 @@
 'use strict';
 
 (function () {
+  performance.mark('recd:script-start');
   const VERSION = '2010-04-01';
   const PAGE = 50;                 // rows a page, as asked
   const SCAN_PAGE = 1000;          // rows fetched at a time when filtering by status or duration
@@ -293,7 +294,9 @@
       res = await recScan(cursor, rec.local, opts);
       res.prev = dir === 1 ? rec.cursor : dir === -1 ? rec.history[rec.history.length - 2] || null : null;
     } else {
+      if (opts && opts.signingIn) performance.mark('recd:api-sent');
       const body = await getJson(cursor.url, opts);
+      if (opts && opts.signingIn) performance.mark('recd:api-answered');
       const nx = body.next_page_uri && envelopeUrl(body.next_page_uri);
       const pv = body.previous_page_uri && envelopeUrl(body.previous_page_uri);
       res = {items: Array.isArray(body.recordings) ? body.recordings : [], next: nx ? {url: nx, skip: 0} : null,
@@ -312,6 +315,7 @@
     }
     Object.assign(rec, {cursor, items: res.items, next: res.next, prev: res.prev});
     recRender(res);
+    if (opts && opts.signingIn) performance.mark('recd:rows-drawn');
     return true;
   }
 
