@@ -153,7 +153,7 @@ class Run:
 
     def weight(self):
         plain = gz = 0
-        for name in ("", "console.js", "console.css"):
+        for name in ("", "console.js", "player.js", "console.css"):
             st, h, body = self.get("/console/" + name)
             assert st == 200, (name, st)
             plain += len(body)
