@@ -121,9 +121,9 @@ class Run:
         self.a = a
         self.quick = a.quick
         self.n = a.n or (2000 if a.quick else 100000)
-        self.renders = 3 if a.quick else 14
+        self.renders = a.renders or (3 if a.quick else 14)
         self.fresh = a.fresh or (1 if a.quick else 5)
-        self.waves = 2 if a.quick else 10
+        self.waves = a.waves or (2 if a.quick else 10)
         self.recd_bin = os.path.abspath(a.recd or os.path.join(REPO, "build", "recd"))
         self.base = os.path.abspath(a.dir)
         self.rows = []
@@ -197,7 +197,7 @@ class Run:
         no code cache). Browser start-up is not in the figure: the Performance API's times start at
         the navigation, and each browser settles (see settle) before it. The last browser stays
         open for the rest of the bench."""
-        self.first_ms, self.first_steps, self.launch_ms = [], [], []
+        self.first_ms, self.first_steps, self.launch_ms, self.first_cpu = [], [], [], []
         d = None
         for i in range(self.fresh):
             if d is not None:
@@ -210,7 +210,10 @@ class Run:
             # The page's origin, for sessionStorage: recd's 404 for a name the console does not
             # have (JSON, no script; not the console's page or files).
             self.sign_in_storage(d)
+            c0 = self.cpu()
             t, steps = self.load(d)
+            c1 = self.cpu()
+            self.first_cpu.append([(c1[k] - c0[k]) * 1000 for k in (0, 1)])
             self.first_ms.append(t)
             self.first_steps.append(steps)
         return d
@@ -301,7 +304,8 @@ class Run:
     def report(self):
         med = statistics.median
         rows = [
-            ("first list render, first load (median of %d Chromiums)" % len(self.first_ms), med(self.first_ms), None),
+            ("first list render, first load (median of %d Chromiums)" % len(self.first_ms), med(self.first_ms),
+             [med(c[k] for c in self.first_cpu) for k in (0, 1)]),
             ("first list render, later loads (median of %d)" % len(self.list_ms), med(self.list_ms), self.list_cpu),
             ("waveform drawn, first open (peaks made)", med(self.wave_first), self.wave_cpu_first),
             ("waveform drawn, again (peaks kept)", med(self.wave_again), self.wave_cpu_again),
@@ -390,6 +394,8 @@ def main():
     p.add_argument("--results", default=os.environ.get("RECD_BENCH_RESULTS", os.path.join(REPO, "bench", "RESULTS.md")),
                    help="the results file")
     p.add_argument("--fresh", type=int, default=0, help="fresh Chromiums for the first-load figure (default 5; QUICK 1)")
+    p.add_argument("--renders", type=int, default=0, help="later loads of the list (default 14; QUICK 3)")
+    p.add_argument("--waves", type=int, default=0, help="recordings opened for the waveform (default 10; QUICK 2)")
     p.add_argument("--quick", action="store_true", help="a small run that checks the harness")
     p.add_argument("--no-write", action="store_true", help="print the table, leave the results file alone")
     p.add_argument("--recd", default=None, help="the recd binary (default build/recd)")
