@@ -7,13 +7,26 @@
 Measures, against build/recd on bench.py's data set (build/bench/gen; one account, N recordings,
 20 of them 60 s long):
 
-- first list render: from the navigation to /console/ (signed in already in the tab, so the page
-  signs in from sessionStorage) to the first page of 50 rows in the table: the page's own
-  performance mark `recd:list-rendered`. The first load, then the median of the others.
+- first list render: from the navigation start to /console/ (signed in already in the tab, so the
+  page signs in from sessionStorage) to the first page of 50 rows on the screen: the page's own
+  performance mark `recd:list-rendered`, set after the frame that drew them. Its time origin is
+  the navigation's start, as the Performance API defines it, so Chromium's own start-up is never
+  in it. Two figures:
+  - the first load: the page's very first load in a fresh Chromium (new profile: empty HTTP
+    cache, no V8 code cache), in each of 5 Chromiums, median. Before it each browser has shown
+    about:blank and finished its own start-up work (its CPU settles; headless Chromium builds its
+    WebUI pages for seconds after launch) and has opened recd's 404 page for a name the console
+    does not have (the origin's sessionStorage needs a page of that origin; it runs no script of
+    the console's). A user's browser is running already; a load of the console itself before the
+    measured one would not be a first load.
+  - later loads: the page loaded again in the same tab (HTTP cache answers 304, code cache warm).
+  Each load's steps (navigation and resource timing, paint timing, the page's marks
+  `recd:script-start`, `api-sent`, `api-answered`, `rows-drawn`) are printed as medians.
 - waveform drawn: from the click that opens a 60 s recording to its waveform on the canvas
   (`recd:open` to `recd:wave-drawn`): the first open of each recording (recd computes its peaks
   on that request) and a second open (peaks kept).
-- page weight: the bytes of index.html, console.js and console.css as served, plain and gzip.
+- page weight: the bytes of index.html, console.js, player.js and console.css as served, plain and
+  gzip, and the first screen's share (all but player.js, which is imported later).
 - CPU: recd's and Chromium's (every process of it) CPU time per operation, which stays honest on
   a busy machine where the elapsed times do not.
 
