@@ -1,9 +1,4 @@
-//# allFunctionsCalledOnLoad
 /*
- * (The line above is V8's explicit compile hint: most of this file runs on the first screen, so
- * Chromium compiles all of it while the file streams in, and its code cache then holds all of it,
- * instead of compiling each function on the main thread at its first call.)
- *
  * recd's console (docs/console.md): sign in, list and filter recordings and calls, look at a
  * recording's waveform, listen, read its transcription, download it, delete it.
  *
