@@ -368,10 +368,6 @@ class Run:
                 ", ".join("%.0f" % t for t in self.first_ms), ", ".join("%.0f" % t for t in self.launch_ms),
                 ", ".join("%.0f" % t for t in self.list_ms), ", ".join("%.0f" % t for t in self.wave_first),
                 ", ".join("%.0f" % t for t in self.wave_again))
-        fcp = [[x.get("paint: first-contentful-paint") for x in loads] for loads in (self.first_steps, self.steps)]
-        fcp = ["%.0f" % med([v for v in f if v is not None]) if any(v is not None for v in f) else "-" for f in fcp]
-        each += (" The list's frame as Chromium reports it presented (paint timing's first-contentful-paint: the page "
-                 "shows nothing contentful before the list), medians: first loads %s ms, later loads %s ms." % tuple(fcp))
         print(each)
         lines += ["", each, ""]
         lines += ["The list render step by step, in ms from the navigation start (Performance API: navigation and "
