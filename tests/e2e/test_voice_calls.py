@@ -400,7 +400,9 @@ def test_hangup_mid_record(voice, app, tmp_path):
     app.route("/voice", twiml('<Record playBeep="false" action="/done"/><Say>never</Say>'))
     app.route("/done", twiml("<Say>ignored</Say>"))
     number = voice.number(app.url + "/voice")
-    pcap, ms = pcap_of(tmp_path, "h.pcap", [("pcm", tones([(0.3, []), (1.2, [660])]))])
+    # SIPp plays from the ACK on, but recording starts only once recd has fetched the TwiML: the
+    # leading silence gives a loaded machine 1.5 s for that, so the tone is never cut to nothing.
+    pcap, ms = pcap_of(tmp_path, "h.pcap", [("pcm", tones([(1.5, []), (1.2, [660])]))])
     run_sipp(voice, tmp_path, answered_call(play(pcap, ms), hangup_by_recd=False), number)
     action = app.wait("/done")[0]
     p = action["params"]
