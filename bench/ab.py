@@ -17,9 +17,10 @@ page URIs, so every request renders), a transcription-free instance .json, the c
 60 s .wav (--cases picks some by name).
 
 It prints each round (which build went first, req/s and the server's CPU per request from
-/proc/PID/stat, new/base of both), then per case the median over rounds of the new/base ratios
-(robust on a shared machine: the other load moves both runs of a round together), their range,
-the means, p99 and errors. CPU per request is the figure to trust when other work shares the
+/proc/PID/stat, read 0.5 s after wrk ends so that the run's last requests count in it, new/base of
+both), then per case the median over rounds of the new/base ratios (robust on a shared machine:
+the other load moves both runs of a round together), their range, the CPU ratio by who went first
+and its order-balanced (geometric) mean, the means, p99 and errors. CPU per request is the figure to trust when other work shares the
 cores; req/s moves with whatever else runs. Nothing is asserted.
 """
 
@@ -32,9 +33,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (the harness's helpers: wrk, ports, CPU time, data sets)
+
+SETTLE = 0.5  # seconds between a wrk run's end and the server's CPU time read
 
 WALK_LUA = """
 local uris = {}
@@ -150,6 +154,9 @@ def main():
                         r = run_wrk_script(url + "/", script, dur)
                     else:
                         r = bench.run_wrk(url + path, dur, 64, 2, auth)
+                    # The requests wrk left in flight and its connections' closing are this run's
+                    # work, not the next one's: let the server finish them before reading its CPU.
+                    time.sleep(SETTLE)
                     r["cpu_us"] = (bench.cpu_seconds([s.proc.pid]) - c0) * 1e6 / max(1, r["requests"])
                     r["first"] = s is order[0]
                     res[s.name].append(r)
@@ -170,21 +177,25 @@ def main():
                 print("| %s | %d | %s | %.0f | %.0f | %.3f | %.1f | %.1f | %.3f |" %
                       (label, i + 1, "base" if A["first"] else "new", A["rps"], B["rps"], B["rps"] / A["rps"],
                        A["cpu_us"], B["cpu_us"], B["cpu_us"] / A["cpu_us"]))
-        print("\nOverall (median of the rounds' new/base ratios, [lowest, highest]; then by who went first):\n")
-        print("| case | new/base req/s | new/base CPU per req | CPU ratio, base first / new first | "
-              "base req/s | new req/s | base CPU us/req | new CPU us/req | p99 base/new ms | errors |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("\nOverall: the median of the rounds' new/base ratios [lowest, highest]; the CPU ratio's median "
+              "over the rounds where the base went first and where the new build did, and their geometric "
+              "mean, in which an order effect (the same factor on whichever goes first) cancels:\n")
+        print("| case | new/base req/s | new/base CPU per req | CPU ratio: base first / new first | "
+              "CPU ratio, order-balanced | base req/s | new req/s | base CPU us/req | new CPU us/req | "
+              "p99 base/new ms | errors |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for label, res in rows:
             A, B = bench.Bench.agg(res["base"]), bench.Bench.agg(res["new"])
             rr = [y["rps"] / x["rps"] for x, y in zip(res["base"], res["new"])]
             cr = [y["cpu_us"] / x["cpu_us"] for x, y in zip(res["base"], res["new"])]
             bf = [c for c, x in zip(cr, res["base"]) if x["first"]]
             nf = [c for c, x in zip(cr, res["base"]) if not x["first"]]
-            print("| %s | %.3f [%.3f, %.3f] | %.3f [%.3f, %.3f] | %s / %s | %.0f | %.0f | %.1f | %.1f | "
+            bal = "%.3f" % (statistics.median(bf) * statistics.median(nf)) ** 0.5 if bf and nf else "-"
+            print("| %s | %.3f [%.3f, %.3f] | %.3f [%.3f, %.3f] | %s / %s | %s | %.0f | %.0f | %.1f | %.1f | "
                   "%.2f / %.2f | %d |" %
                   (label, statistics.median(rr), min(rr), max(rr), statistics.median(cr), min(cr), max(cr),
                    "%.3f" % statistics.median(bf) if bf else "-", "%.3f" % statistics.median(nf) if nf else "-",
-                   A["rps"], B["rps"], A["cpu"], B["cpu"], A["p99"], B["p99"], A["err"] + B["err"]))
+                   bal, A["rps"], B["rps"], A["cpu"], B["cpu"], A["p99"], B["p99"], A["err"] + B["err"]))
         if a.json:
             with open(a.json, "w") as f:
                 json.dump({"cores": os.cpu_count(), "load": load, "rounds": rounds, "seconds": dur,
