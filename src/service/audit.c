@@ -400,6 +400,7 @@ static void gather(struct recd_audit *a)
 static void *writer_main(void *arg)
 {
     struct recd_audit *a = arg;
+    (void)pthread_setname_np(pthread_self(), "recd-audit"); /* for top -H, perf and its cost */
     pthread_mutex_lock(&a->lock);
     for (;;) {
         struct timespec ts;
