@@ -327,14 +327,19 @@ bench-calls: deps build/bench/sip_sink build/recd
 	/usr/bin/python3 bench/calls.py $(if $(LEVELS),--levels $(LEVELS)) $(if $(SECONDS),--seconds $(SECONDS)) \
 	  $(if $(QUICK),--quick) $(if $(RECORD),--record) $(if $(SERVE),--serve)
 
+# bench/ab.py's rounds, seconds per run and cases, for the three A/B targets below.
+AB_OPTS = $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(DURATION),--duration $(DURATION)) \
+	  $(if $(CASES),--cases "$(CASES)")
+
 # A same-run A/B of two builds (bench/ab.py): BASE (a git revision, default HEAD~1) against the
-# working tree's build/recd, on the bench's data set. `make bench-ab [BASE=REV] [N=…] [QUICK=1]`.
+# working tree's build/recd, on the bench's data set. `make bench-ab [BASE=REV] [N=…] [QUICK=1]`
+# `[ROUNDS=R] [DURATION=S] [CASES=mp3,wav]` (rounds alternate which build goes first).
 BASE ?= HEAD~1
 bench-ab: deps build/recd build/bench/gen
 	@rm -rf build/ab && git worktree add -f --detach build/ab/src $(BASE) >/dev/null && \
 	  $(MAKE) -s -C build/ab/src build/recd >/dev/null && \
 	  /usr/bin/python3 bench/ab.py --base-bin build/ab/src/build/recd --new-bin build/recd \
-	    $(if $(N),--n $(N)) $(if $(QUICK),--quick); s=$$?; \
+	    $(if $(N),--n $(N)) $(if $(QUICK),--quick) $(AB_OPTS); s=$$?; \
 	  git worktree remove --force build/ab/src; exit $$s
 
 # The cost of counting (issue 17: within 3% of CPU per request): its parts in ns (bench/metrics_cost.c),
@@ -344,7 +349,7 @@ bench-ab: deps build/recd build/bench/gen
 bench-metrics: deps build/recd build/bench/gen build/bench/metrics_cost
 	@d=$$(mktemp -d) && build/bench/metrics_cost $$d; s=$$?; rm -rf $$d; exit $$s
 	/usr/bin/python3 bench/ab.py --base-bin build/recd --new-bin build/recd --base-args "--metrics off" \
-	  $(if $(N),--n $(N)) $(if $(QUICK),--quick)
+	  $(if $(N),--n $(N)) $(if $(QUICK),--quick) $(AB_OPTS)
 
 # The cost of the audit record (issue 17: the media path within 5% of --audit off): its parts in ns
 # (bench/audit_cost.c), then the same-run A/B of one build. `make bench-audit [N=…] [QUICK=1]`.
@@ -352,7 +357,7 @@ bench-metrics: deps build/recd build/bench/gen build/bench/metrics_cost
 bench-audit: deps build/recd build/bench/gen build/bench/audit_cost
 	@d=$$(mktemp -d) && build/bench/audit_cost $$d; s=$$?; rm -rf $$d; exit $$s
 	/usr/bin/python3 bench/ab.py --base-bin build/recd --new-bin build/recd --base-args "--audit off" \
-	  $(if $(N),--n $(N)) $(if $(QUICK),--quick)
+	  $(if $(N),--n $(N)) $(if $(QUICK),--quick) $(AB_OPTS)
 
 format:
 	clang-format -i $$(find src tests/unit tests/harness fuzz bench -name '*.[ch]')
