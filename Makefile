@@ -9,21 +9,20 @@ WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
 # HAVE_INTTYPES_H gives re_types.h the fixed-width types it expects.
 RE_CFLAGS := -isystem /usr/include/re -DHAVE_INTTYPES_H
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) $(WARN) $(EXTRA_CFLAGS)
-LDLIBS   := -lhttp_parser -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
-# Outbound HTTP (voice webhooks): libcurl, OpenSSL flavour.
-LDLIBS   += -lcurl
+LDLIBS   := -lhttp_parser -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lpthread -lm
+# libcurl, libpq, espeak-ng, spandsp and PocketSphinx are not linked: recd loads each on first use
+# (src/core/dl.h), so that a command that needs none of them starts without their ~60 dependencies.
+# Their -dev packages stay build dependencies (headers); dlopen takes the runtime sonames.
 # The PostgreSQL store (contract §9): libpq; Debian keeps its headers under /usr/include/postgresql.
 PG_CFLAGS := -I/usr/include/postgresql
 CFLAGS_COMMON += $(PG_CFLAGS)
-LDLIBS   += -lpq
 # Voice media: MP3 decoding for <Play>, resampling, <Say>.
-LDLIBS   += -lmpg123 -lsoxr -lespeak-ng
+LDLIBS   += -lmpg123 -lsoxr
 # Speech to text (src/stt): PocketSphinx 5prealpha and sphinxbase (headers not -Wconversion clean);
 # libsoxr (above) resamples for its 16 kHz model; external engines use libcurl (above).
 STT_CFLAGS := -isystem /usr/include/pocketsphinx -isystem /usr/include/sphinxbase \
               -isystem /usr/include/$(shell gcc -print-multiarch)/sphinxbase
 CFLAGS_COMMON += $(STT_CFLAGS)
-LDLIBS   += -lpocketsphinx -lsphinxbase
 # recd_build_info (src/ops/build_info.h): build/gen/recd_build.h, from git.
 CFLAGS_COMMON += -Ibuild/gen
 

@@ -4,6 +4,7 @@
 #include "api/recd_links.h"
 #include "api/sign.h"
 #include "core/buf.h"
+#include "core/curl_dl.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/seal.h"
@@ -18,6 +19,9 @@
 #include "service/retention.h"
 #include "service/service.h"
 #include "service/transcribe.h"
+#include "store/pg_dl.h"
+#include "stt/sphinx_dl.h"
+#include "voice/voice_dl.h"
 
 #include <signal.h>
 #include <errno.h>
@@ -486,6 +490,12 @@ static int cmd_serve(int argc, char **argv)
         bad = serve_stt_opts(&a, &so, key, sizeof key);
     if (bad)
         return bad;
+    /* The libraries other commands load on first use (core/dl.h): a server loads them all now, so
+     * that one missing is found at start (and logged) rather than at the first call that needs it,
+     * and no request waits for the loading. */
+    if (recd_curl_dl_load() < 0 || recd_pg_dl_load() < 0 || recd_voice_dl_load() < 0 ||
+        recd_sphinx_dl_load() < 0)
+        return 1;
     int rc = recd_serve(&so);
     memset(key, 0, sizeof key);
     return exit_for(rc);
