@@ -441,23 +441,27 @@ static void idle(struct recd_stt_workers *p, unsigned seen)
  * and it gets a core only when nothing else wants it (weight 3 against 1024 for nice 0). An
  * unprivileged thread may enter SCHED_IDLE but not leave it, and may raise its nice value but not
  * lower it; so it never takes more than the process has. 0, or the errno of the refused call (a
- * seccomp filter: contrib/recd.service allows these two), after which it stays as it was.
+ * seccomp filter: contrib/recd.service allows these two); a refused SCHED_IDLE falls back to the
+ * nice value.
  */
 static int lower_priority(enum recd_stt_priority pr, int nice)
 {
+    int idle_rc = 0;
     if (pr == RECD_STT_PRIORITY_IDLE) {
         struct sched_param sp = {0};
         /* pid 0 is the calling thread: sched_setscheduler acts on one thread. */
-        return sched_setscheduler(0, SCHED_IDLE, &sp) == 0 ? 0 : errno;
+        if (sched_setscheduler(0, SCHED_IDLE, &sp) == 0)
+            return 0;
+        idle_rc = errno; /* then at least the nice value, if that is allowed */
     }
-    if (nice <= 0)
-        return 0;
     id_t tid = (id_t)gettid();
     errno = 0;
     int cur = getpriority(PRIO_PROCESS, tid);
-    if ((cur == -1 && errno) || cur >= nice)
-        return 0;
-    return setpriority(PRIO_PROCESS, tid, nice) == 0 ? 0 : errno;
+    if (nice <= 0 || (cur == -1 && errno) || cur >= nice)
+        return idle_rc;
+    if (setpriority(PRIO_PROCESS, tid, nice) < 0)
+        return idle_rc ? idle_rc : errno;
+    return idle_rc;
 }
 
 /* One request on the decoder thread: the engine (loaded on the first), then the transcription. */
@@ -653,9 +657,9 @@ static int start_threads(struct recd_stt_workers *p, char *why, size_t why_n)
         p->w[i].started = 1;
     }
     if (refused)
-        recd_log_warn("transcription: cannot lower the decoders' priority to %s (%s); they run at the "
-                      "process's, competing with requests (a seccomp filter? see contrib/recd.service)",
-                      priority_name(&p->o), strerror(refused));
+        recd_log_warn("transcription: cannot lower the decoders' priority to %s (%s); they compete with "
+                      "requests (at nice %d if that was allowed; a seccomp filter? see contrib/recd.service)",
+                      priority_name(&p->o), strerror(refused), p->o.nice);
     return 0;
 }
 
