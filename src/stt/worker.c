@@ -54,7 +54,8 @@ struct decoder {
     struct recd_stt_pcm pcm;
     /* The answer, valid once busy is 0 again. */
     int rc;
-    int opened; /* the engine was loaded for this request, in load_us of the thread's CPU */
+    int opened;    /* 1: the engine was loaded for this request, in load_us; -1: it failed to load */
+    int load_news; /* set with opened = 1 for the job thread to log, which the decoder does not */
     int64_t load_us;
     char why[512];
     struct recd_stt_result res;
@@ -252,6 +253,17 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Logs, once, that the decoder has loaded its engine (called on the job thread, holding d->mu): as
+ * soon as it has, not when the first transcription ends (a starved one may take minutes). */
+static void log_load(struct decoder *d)
+{
+    if (!d->load_news)
+        return;
+    d->load_news = 0;
+    recd_log_info("transcription worker: %s engine loaded in %.2f s", d->engine->ops->name,
+                  (double)d->load_us / 1e6);
+}
+
 /*
  * Hands the audio to the decoder (which frees it) and waits for its answer, renewing the job's
  * lease every third of it meanwhile, here at the job thread's priority: a decoder that the
@@ -281,6 +293,7 @@ static int await_decoder(struct worker *w, const struct recd_transcription_job *
             struct timespec ts;
             abs_time(&ts, until);
             pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+            log_load(d);
             if (!d->busy)
                 break;
         }
@@ -304,6 +317,7 @@ static int await_decoder(struct worker *w, const struct recd_transcription_job *
         }
         pthread_mutex_lock(&d->mu);
     }
+    log_load(d);
     pthread_mutex_unlock(&d->mu);
     return 0;
 }
@@ -374,9 +388,6 @@ static void run_job(struct worker *w, const struct recd_transcription_job *job)
                       job->sid, job->recording_sid);
         goto out;
     }
-    if (d->opened > 0)
-        recd_log_info("transcription worker: %s engine loaded in %.2f s", d->engine->ops->name,
-                      (double)d->load_us / 1e6);
     rc = d->rc;
     snprintf(why, sizeof why, "%s", d->why);
     if (d->opened < 0) {
@@ -473,10 +484,14 @@ static void decode(struct decoder *d)
     if (d->rc == 0 && !d->engine) {
         int64_t t0 = recd_now_us();
         d->rc = recd_stt_open(&d->engine_cfg, &d->engine, d->why, sizeof d->why);
-        d->load_us = recd_now_us() - t0;
-        d->opened = d->rc == 0 ? 1 : -1;
         if (d->rc < 0)
             d->engine = NULL;
+        pthread_mutex_lock(&d->mu);
+        d->load_us = recd_now_us() - t0;
+        d->opened = d->rc == 0 ? 1 : -1;
+        d->load_news = d->rc == 0;
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
     }
     if (d->rc == 0)
         d->rc = d->engine->ops->transcribe(d->engine, d->pcm.samples, d->pcm.n, d->pcm.rate, decoder_tick, d,
