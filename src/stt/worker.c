@@ -601,7 +601,6 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct recd_stt_workers *p = w->pool;
     struct recd_store *st = w->ctx.store;
-    (void)pthread_setname_np(pthread_self(), "recd-stt-job");
     for (;;) {
         pthread_mutex_lock(&p->mu);
         unsigned seen = p->wakes;
@@ -670,6 +669,8 @@ static int start_threads(struct recd_stt_workers *p, char *why, size_t why_n)
             return RECD_E_INTERNAL;
         }
         p->w[i].started = 1;
+        /* Named here, not by the thread, so that it has its name once the server is listening. */
+        (void)pthread_setname_np(p->w[i].thread, "recd-stt-job");
     }
     if (refused)
         recd_log_warn("transcription: cannot lower the decoders' priority to %s (%s); they compete with "
