@@ -9,21 +9,20 @@ WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
 # HAVE_INTTYPES_H gives re_types.h the fixed-width types it expects.
 RE_CFLAGS := -isystem /usr/include/re -DHAVE_INTTYPES_H
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -Isrc $(RE_CFLAGS) $(WARN) $(EXTRA_CFLAGS)
-LDLIBS   := -lhttp_parser -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lspandsp -lpthread -lm
-# Outbound HTTP (voice webhooks): libcurl, OpenSSL flavour.
-LDLIBS   += -lcurl
+LDLIBS   := -lhttp_parser -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -lpthread -lm
+# libcurl, libpq, espeak-ng, spandsp and PocketSphinx are not linked: recd loads each on first use
+# (src/core/dl.h), so that a command that needs none of them starts without their ~60 dependencies.
+# Their -dev packages stay build dependencies (headers); dlopen takes the runtime sonames.
 # The PostgreSQL store (contract §9): libpq; Debian keeps its headers under /usr/include/postgresql.
 PG_CFLAGS := -I/usr/include/postgresql
 CFLAGS_COMMON += $(PG_CFLAGS)
-LDLIBS   += -lpq
 # Voice media: MP3 decoding for <Play>, resampling, <Say>.
-LDLIBS   += -lmpg123 -lsoxr -lespeak-ng
+LDLIBS   += -lmpg123 -lsoxr
 # Speech to text (src/stt): PocketSphinx 5prealpha and sphinxbase (headers not -Wconversion clean);
 # libsoxr (above) resamples for its 16 kHz model; external engines use libcurl (above).
 STT_CFLAGS := -isystem /usr/include/pocketsphinx -isystem /usr/include/sphinxbase \
               -isystem /usr/include/$(shell gcc -print-multiarch)/sphinxbase
 CFLAGS_COMMON += $(STT_CFLAGS)
-LDLIBS   += -lpocketsphinx -lsphinxbase
 # recd_build_info (src/ops/build_info.h): build/gen/recd_build.h, from git.
 CFLAGS_COMMON += -Ibuild/gen
 
@@ -328,14 +327,19 @@ bench-calls: deps build/bench/sip_sink build/recd
 	/usr/bin/python3 bench/calls.py $(if $(LEVELS),--levels $(LEVELS)) $(if $(SECONDS),--seconds $(SECONDS)) \
 	  $(if $(QUICK),--quick) $(if $(RECORD),--record) $(if $(SERVE),--serve)
 
+# bench/ab.py's rounds, seconds per run and cases, for the three A/B targets below.
+AB_OPTS = $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(DURATION),--duration $(DURATION)) \
+	  $(if $(CASES),--cases "$(CASES)")
+
 # A same-run A/B of two builds (bench/ab.py): BASE (a git revision, default HEAD~1) against the
-# working tree's build/recd, on the bench's data set. `make bench-ab [BASE=REV] [N=…] [QUICK=1]`.
+# working tree's build/recd, on the bench's data set. `make bench-ab [BASE=REV] [N=…] [QUICK=1]`
+# `[ROUNDS=R] [DURATION=S] [CASES=mp3,wav]` (rounds alternate which build goes first).
 BASE ?= HEAD~1
 bench-ab: deps build/recd build/bench/gen
 	@rm -rf build/ab && git worktree add -f --detach build/ab/src $(BASE) >/dev/null && \
 	  $(MAKE) -s -C build/ab/src build/recd >/dev/null && \
 	  /usr/bin/python3 bench/ab.py --base-bin build/ab/src/build/recd --new-bin build/recd \
-	    $(if $(N),--n $(N)) $(if $(QUICK),--quick); s=$$?; \
+	    $(if $(N),--n $(N)) $(if $(QUICK),--quick) $(AB_OPTS); s=$$?; \
 	  git worktree remove --force build/ab/src; exit $$s
 
 # The cost of counting (issue 17: within 3% of CPU per request): its parts in ns (bench/metrics_cost.c),
@@ -345,7 +349,7 @@ bench-ab: deps build/recd build/bench/gen
 bench-metrics: deps build/recd build/bench/gen build/bench/metrics_cost
 	@d=$$(mktemp -d) && build/bench/metrics_cost $$d; s=$$?; rm -rf $$d; exit $$s
 	/usr/bin/python3 bench/ab.py --base-bin build/recd --new-bin build/recd --base-args "--metrics off" \
-	  $(if $(N),--n $(N)) $(if $(QUICK),--quick)
+	  $(if $(N),--n $(N)) $(if $(QUICK),--quick) $(AB_OPTS)
 
 # The cost of the audit record (issue 17: the media path within 5% of --audit off): its parts in ns
 # (bench/audit_cost.c), then the same-run A/B of one build. `make bench-audit [N=…] [QUICK=1]`.
@@ -353,7 +357,7 @@ bench-metrics: deps build/recd build/bench/gen build/bench/metrics_cost
 bench-audit: deps build/recd build/bench/gen build/bench/audit_cost
 	@d=$$(mktemp -d) && build/bench/audit_cost $$d; s=$$?; rm -rf $$d; exit $$s
 	/usr/bin/python3 bench/ab.py --base-bin build/recd --new-bin build/recd --base-args "--audit off" \
-	  $(if $(N),--n $(N)) $(if $(QUICK),--quick)
+	  $(if $(N),--n $(N)) $(if $(QUICK),--quick) $(AB_OPTS)
 
 format:
 	clang-format -i $$(find src tests/unit tests/harness fuzz bench -name '*.[ch]')

@@ -35,13 +35,22 @@ static void unshare(struct recd_response *rs)
     rs->shared_ref = NULL;
 }
 
+/* Gives up the media file: closes it, or gives back the cache's reference that lent it. */
+static void drop_fd(struct recd_response *rs)
+{
+    if (rs->fd_ref)
+        recd_api_cache_file_release(rs->fd_ref);
+    else if (rs->fd >= 0)
+        close(rs->fd);
+    rs->fd_ref = NULL;
+    rs->fd = -1;
+}
+
 void recd_response_free(struct recd_response *rs)
 {
     unshare(rs);
     recd_buf_free(&rs->body);
-    if (rs->fd >= 0)
-        close(rs->fd);
-    rs->fd = -1;
+    drop_fd(rs);
 }
 
 void recd_api_error(struct recd_response *rs, int err, int json, const char *detail)
@@ -51,10 +60,7 @@ void recd_api_error(struct recd_response *rs, int err, int json, const char *det
     snprintf(msg, sizeof msg, recd_err_template(err), detail ? detail : "");
     recd_buf_reset(&rs->body);
     unshare(rs);
-    if (rs->fd >= 0) {
-        close(rs->fd);
-        rs->fd = -1;
-    }
+    drop_fd(rs);
     rs->status = status;
     rs->www_authenticate = status == 401;
     struct recd_buf *b = &rs->body;

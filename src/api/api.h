@@ -81,7 +81,8 @@ struct recd_response {
     const char *shared;       /* a page-cache body sent as it is (no copy), or NULL */
     size_t shared_len;
     struct recd_api_cache_ref *shared_ref; /* owned reference that keeps `shared` alive */
-    int fd;                                /* media: an open file to send (owned), or -1 */
+    int fd;                                /* media: an open file to send (owned unless fd_ref), or -1 */
+    struct recd_api_cache_file *fd_ref;    /* owned: the cache's reference that keeps fd open */
     int64_t fd_offset;                     /* media: first byte to send (a Range) */
     int64_t fd_size;                       /* media: bytes to send from fd_offset */
     int accept_ranges;                     /* add Accept-Ranges: bytes */

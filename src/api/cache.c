@@ -37,9 +37,16 @@ struct auth_entry {
     struct recd_account acc;
 };
 
+/* A kept descriptor: the cache holds one reference, each response sending from it another; the
+ * last one closes it. */
+struct recd_api_cache_file {
+    int refs;
+    int fd;
+};
+
 struct file_entry {
     uint64_t used; /* 0: a free slot; else the last use, for eviction */
-    int fd;
+    struct recd_api_cache_file *f;
     int64_t size;
     char key[FILE_KEY_MAX];
 };
@@ -72,6 +79,14 @@ void recd_api_cache_release(struct recd_api_cache_ref *ref)
         free(ref);
 }
 
+void recd_api_cache_file_release(struct recd_api_cache_file *ref)
+{
+    if (ref && __atomic_sub_fetch(&ref->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        close(ref->fd);
+        free(ref);
+    }
+}
+
 static void drop(struct recd_api_cache *c, struct entry *e)
 {
     if (!e->mem)
@@ -89,7 +104,7 @@ static void drop_all(struct recd_api_cache *c)
     OPENSSL_cleanse(c->auth, sizeof c->auth);
     for (int i = 0; i < FILE_SLOTS; i++)
         if (c->files[i].used)
-            close(c->files[i].fd);
+            recd_api_cache_file_release(c->files[i].f);
     memset(c->files, 0, sizeof c->files);
 }
 
@@ -218,24 +233,43 @@ void recd_api_cache_auth_put(struct recd_api_cache *c, const unsigned char diges
     slot->used = ++c->auth_clock;
 }
 
-int recd_api_cache_file_get(struct recd_api_cache *c, const char *key, int64_t *size)
+static struct file_entry *file_find(struct recd_api_cache *c, const char *key)
 {
     if (!c->valid)
-        return -1;
+        return NULL;
     for (int i = 0; i < FILE_SLOTS; i++) {
         struct file_entry *f = &c->files[i];
         if (f->used && strcmp(f->key, key) == 0) {
-            /* Each response owns (and closes) its descriptor; sendfile is given the offset, so
-             * duplicates sharing one file position do not disturb one another. */
-            int fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
-            if (fd < 0)
-                return -1;
             f->used = ++c->file_clock;
-            *size = f->size;
-            return fd;
+            return f;
         }
     }
-    return -1;
+    return NULL;
+}
+
+int recd_api_cache_file_get(struct recd_api_cache *c, const char *key, int64_t *size)
+{
+    struct file_entry *f = file_find(c, key);
+    /* Each caller owns (and closes) its descriptor; sendfile is given the offset, so
+     * duplicates sharing one file position do not disturb one another. */
+    int fd = f ? fcntl(f->f->fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (fd >= 0)
+        *size = f->size;
+    return fd;
+}
+
+int recd_api_cache_file_share(struct recd_api_cache *c, const char *key, int64_t *size,
+                              struct recd_api_cache_file **ref)
+{
+    struct file_entry *f = file_find(c, key);
+    if (!f)
+        return -1;
+    /* Shared by every response sending it: sendfile is given the offset, so they do not disturb
+     * one another's position. */
+    __atomic_add_fetch(&f->f->refs, 1, __ATOMIC_RELAXED);
+    *ref = f->f;
+    *size = f->size;
+    return f->f->fd;
 }
 
 void recd_api_cache_file_put(struct recd_api_cache *c, const char *key, int fd, int64_t size)
@@ -250,12 +284,17 @@ void recd_api_cache_file_put(struct recd_api_cache *c, const char *key, int fd, 
         if (f->used < slot->used)
             slot = f;
     }
-    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0)
-        return; /* out of descriptors: the cache declines */
+    struct recd_api_cache_file *kept = malloc(sizeof *kept);
+    int dup = kept ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (dup < 0) {
+        free(kept);
+        return; /* out of memory or descriptors: the cache declines */
+    }
+    kept->refs = 1;
+    kept->fd = dup;
     if (slot->used)
-        close(slot->fd);
-    slot->fd = dup;
+        recd_api_cache_file_release(slot->f);
+    slot->f = kept;
     slot->size = size;
     strcpy(slot->key, key);
     slot->used = ++c->file_clock;

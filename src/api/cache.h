@@ -68,6 +68,21 @@ void recd_api_cache_auth_put(struct recd_api_cache *c, const unsigned char diges
  */
 int recd_api_cache_file_get(struct recd_api_cache *c, const char *key, int64_t *size);
 
+/** A media file kept open by a cache, lent to responses: counted, so that the cache may forget
+ * it while a response is still sending from it. */
+struct recd_api_cache_file;
+
+/**
+ * As recd_api_cache_file_get, but lends the kept descriptor itself instead of a duplicate: the
+ * caller must not close it, and gives back *ref (recd_api_cache_file_release) when done with it.
+ * A cached media GET then costs no dup() and close() of its own.
+ */
+int recd_api_cache_file_share(struct recd_api_cache *c, const char *key, int64_t *size,
+                              struct recd_api_cache_file **ref);
+
+/** Gives back a reference taken by recd_api_cache_file_share; from any thread. NULL is ignored. */
+void recd_api_cache_file_release(struct recd_api_cache_file *ref);
+
 /** Keeps a duplicate of the open file `fd` of `size` bytes for `key`; a cache may decline. */
 void recd_api_cache_file_put(struct recd_api_cache *c, const char *key, int fd, int64_t size);
 

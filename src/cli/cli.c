@@ -4,6 +4,7 @@
 #include "api/recd_links.h"
 #include "api/sign.h"
 #include "core/buf.h"
+#include "core/curl_dl.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/seal.h"
@@ -19,6 +20,9 @@
 #include "service/retention.h"
 #include "service/service.h"
 #include "service/transcribe.h"
+#include "store/pg_dl.h"
+#include "stt/sphinx_dl.h"
+#include "voice/voice_dl.h"
 
 #include <signal.h>
 #include <errno.h>
@@ -200,7 +204,7 @@ static const char serve_help[] =
     "                  [--transcribe-retry-seconds S] [--data DIR] [--store URL]\n"
     "                  [--metrics on|off] [--metrics-listen HOST:PORT] [--metrics-allow CIDR,...]\n"
     "                  [--log-format text|json] [--audit on|off] [--audit-keep-days N]\n"
-    "                  [--audit-rotate-mb N]\n"
+    "                  [--audit-rotate-mb N] [--audit-sync on|off] [--retention-interval S]\n"
     "Serves the Recordings API. --listen defaults to $RECD_LISTEN or 127.0.0.1:8080; --base-url (the\n"
     "public URL in media_url) defaults to http://LISTEN. --auth-fail-limit: failed Basic auth\n"
     "attempts a minute per client address before 429 (default $RECD_AUTH_FAIL_LIMIT or 60; 0 turns\n"
@@ -232,8 +236,11 @@ static const char serve_help[] =
     "Every media fetch, delete and credential checked goes to the audit record in DATA/audit/\n"
     "(read it with recd audit); --audit off (default $RECD_AUDIT or on) keeps none. Its files are\n"
     "rotated past --audit-rotate-mb (default 64) and removed after --audit-keep-days (default 365;\n"
-    "0 keeps them forever). Recordings past their account's --retention-days are deleted by the\n"
-    "server at start and every 10 minutes (docs/operations.md).\n";
+    "0 keeps them forever). The writer fdatasyncs the file after each batch (at most every 100 ms,\n"
+    "never when idle), so records outlive a power loss; --audit-sync off (default $RECD_AUDIT_SYNC or\n"
+    "on) leaves that to the kernel. Recordings past their account's --retention-days are deleted by\n"
+    "the server at start and every --retention-interval seconds (default 600, 1 to 86400)\n"
+    "(docs/operations.md).\n";
 
 /* A number option within [lo, hi]; fractional when `frac`. 0 when absent, -1 (after a message) when bad. */
 static int num_opt(struct args *a, const char *name, double lo, double hi, int frac, double *out)
@@ -397,7 +404,9 @@ static int cmd_serve(int argc, char **argv)
                          {"log-format", 1, NULL},
                          {"audit", 1, NULL},
                          {"audit-keep-days", 1, NULL},
-                         {"audit-rotate-mb", 1, NULL}};
+                         {"audit-rotate-mb", 1, NULL},
+                         {"audit-sync", 1, NULL},
+                         {"retention-interval", 1, NULL}};
     char *pos[argc + 1];
     struct args a;
     if (parse_args(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &a, pos))
@@ -467,6 +476,18 @@ static int cmd_serve(int argc, char **argv)
         return EXIT_USAGE;
     so.audit_keep_days = (int)keep;
     so.audit_rotate_bytes = (int64_t)(rotate_mb * 1048576.0);
+    const char *audit_sync = optv(&a, "audit-sync");
+    if (!audit_sync)
+        audit_sync = getenv("RECD_AUDIT_SYNC");
+    /* An empty $RECD_AUDIT_SYNC is unset; an empty --audit-sync is a mistake. */
+    if (audit_sync && (*audit_sync || optv(&a, "audit-sync")) && strcmp(audit_sync, "on") != 0 &&
+        strcmp(audit_sync, "off") != 0)
+        return usage_error("--audit-sync %s: want on or off", audit_sync);
+    so.audit_no_sync = audit_sync && strcmp(audit_sync, "off") == 0;
+    double interval = 600;
+    if (num_opt(&a, "retention-interval", 1, 86400, 0, &interval) < 0)
+        return EXIT_USAGE;
+    so.retention_interval_s = (int)interval;
     so.metrics_allow = optv(&a, "metrics-allow");
     if (!so.metrics_allow)
         so.metrics_allow = getenv("RECD_METRICS_ALLOW");
@@ -478,6 +499,12 @@ static int cmd_serve(int argc, char **argv)
         bad = serve_stt_opts(&a, &so, key, sizeof key);
     if (bad)
         return bad;
+    /* The libraries other commands load on first use (core/dl.h): a server loads them all now, so
+     * that one missing is found at start (and logged) rather than at the first call that needs it,
+     * and no request waits for the loading. */
+    if (recd_curl_dl_load() < 0 || recd_pg_dl_load() < 0 || recd_voice_dl_load() < 0 ||
+        recd_sphinx_dl_load() < 0)
+        return 1;
     int rc = recd_serve(&so);
     memset(key, 0, sizeof key);
     return exit_for(rc);

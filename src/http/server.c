@@ -70,9 +70,10 @@ struct conn {
     size_t head_len, head_off;
     const char *body;
     size_t body_len, body_off;
-    char *owned;                    /* malloc'd body, or NULL */
-    struct recd_api_cache_ref *ref; /* page-cache body reference, or NULL */
-    int file;                       /* file body, or -1 */
+    char *owned;                          /* malloc'd body, or NULL */
+    struct recd_api_cache_ref *ref;       /* page-cache body reference, or NULL */
+    int file;                             /* file body, or -1 */
+    struct recd_api_cache_file *file_ref; /* the cache's reference lending `file`, or NULL */
     off_t file_off;
     int64_t file_left;
     /* For the access line and the metrics. */
@@ -255,8 +256,11 @@ static void drop_response(struct conn *c)
     c->owned = NULL;
     recd_api_cache_release(c->ref);
     c->ref = NULL;
-    if (c->file >= 0)
+    if (c->file_ref)
+        recd_api_cache_file_release(c->file_ref);
+    else if (c->file >= 0)
         close(c->file);
+    c->file_ref = NULL;
     c->file = -1;
     c->body = NULL;
     c->body_len = c->body_off = 0;
@@ -353,9 +357,11 @@ static void respond(struct conn *c, struct recd_response *rs, int keep_alive)
         length = (uint64_t)rs->fd_size;
         if (!head_only) {
             c->file = rs->fd;
+            c->file_ref = rs->fd_ref;
             c->file_off = rs->fd_offset;
             c->file_left = rs->fd_size;
             rs->fd = -1;
+            rs->fd_ref = NULL;
         }
     } else if (rs->shared) {
         length = rs->shared_len;

@@ -156,7 +156,12 @@ static int shard_open(struct blob_fs *fs, const char *key, int create)
     unsigned i1 = shard_index(l1);
     unsigned i2 = i1 * 256 + shard_index(l2);
 
-    if (!create || bit_test(fs->l2_synced, i2)) {
+    /*
+     * In batch mode the batch's syncfs makes the entries durable, whoever made them, so a shard
+     * that exists is used as it is: one openat, where walking the levels (open or make each, then
+     * close the first) took four calls or more a put.
+     */
+    if (!create || fs->deferred || bit_test(fs->l2_synced, i2)) {
         int fd = open_dir_at(fs->root, both);
         if (fd >= 0 || !create || errno != ENOENT)
             return fd;

@@ -30,19 +30,27 @@
  * how long the audio is, so the file is refused as truncated.)
  *
  * All reads use pread(), and libsndfile reads through virtual I/O built on pread(), so the
- * caller's file offset is never moved.
+ * caller's file offset is never moved. The first HEAD_READ bytes are read once, and both readings
+ * are served from that copy: an import probes every file twice, and reading the header field by
+ * field cost about 30 small preads a probe. Only chunks beyond it (a long LIST or a big "fact"
+ * before "data") are read from the file.
  */
 
 #define WAVE_FORMAT_PCM        0x0001
 #define WAVE_FORMAT_EXTENSIBLE 0xFFFE
 /* Chunks allowed before "data": enough for any real writer, bounded for hostile input. */
 #define MAX_CHUNKS 1024
+/* How much of the file one read brings in: every common header fits with room to spare. */
+#define HEAD_READ 4096
 
 /* The 14 bytes that follow the format code in a KSDATAFORMAT_SUBTYPE_* GUID. */
 static const unsigned char ks_guid_tail[14] = {0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80,
                                                0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71};
 
 struct riff {
+    int fd;
+    const unsigned char *head; /* the file's first head_len bytes */
+    size_t head_len;
     int64_t file_size;
     int have_fmt;
     unsigned format; /* the effective tag: an extensible file's subformat code */
@@ -95,6 +103,16 @@ static int pread_all(int fd, void *buf, size_t n, int64_t off)
     return 0;
 }
 
+/* Exactly `n` bytes at `off`, from the copy of the head when they are in it. 0 or -1 (errno). */
+static int read_at(const struct riff *r, void *buf, size_t n, int64_t off)
+{
+    if (off >= 0 && (uint64_t)off + n <= r->head_len) {
+        memcpy(buf, r->head + off, n);
+        return 0;
+    }
+    return pread_all(r->fd, buf, n, off);
+}
+
 /* A human name for a WAVE format tag that recd refuses. */
 static const char *encoding_name(unsigned tag, unsigned bits, char *tmp, size_t tmp_n)
 {
@@ -113,14 +131,14 @@ static const char *encoding_name(unsigned tag, unsigned bits, char *tmp, size_t 
 }
 
 /* Parses a "fmt " chunk of `size` bytes whose body starts at `off`. */
-static int parse_fmt(int fd, int64_t off, uint32_t size, struct riff *r, char *why, unsigned why_n)
+static int parse_fmt(int64_t off, uint32_t size, struct riff *r, char *why, unsigned why_n)
 {
     unsigned char f[40];
     size_t n = size < sizeof f ? size : sizeof f;
 
     if (size < 16)
         return fail(why, why_n, "malformed fmt chunk (%u bytes, at least 16 expected)", (unsigned)size);
-    if (pread_all(fd, f, n, off) < 0)
+    if (read_at(r, f, n, off) < 0)
         return fail(why, why_n, "unreadable fmt chunk");
     r->format = le16(f);
     r->channels = le16(f + 2);
@@ -140,13 +158,13 @@ static int parse_fmt(int fd, int64_t off, uint32_t size, struct riff *r, char *w
 }
 
 /* Walks the RIFF chunks up to and including "data", filling *r. */
-static int parse_riff(int fd, struct riff *r, char *why, unsigned why_n)
+static int parse_riff(struct riff *r, char *why, unsigned why_n)
 {
     unsigned char h[12];
 
     if (r->file_size == 0)
         return fail(why, why_n, "empty file");
-    if (r->file_size < 12 || pread_all(fd, h, sizeof h, 0) < 0)
+    if (r->file_size < 12 || read_at(r, h, sizeof h, 0) < 0)
         return fail(why, why_n, "not a WAV file (no RIFF/WAVE header)");
     if (memcmp(h, "RF64", 4) == 0 && memcmp(h + 8, "WAVE", 4) == 0)
         return fail(why, why_n, "unsupported container: RF64 (recd accepts RIFF WAV)");
@@ -157,7 +175,7 @@ static int parse_riff(int fd, struct riff *r, char *why, unsigned why_n)
     int64_t pos = 12;
     for (int i = 0; i < MAX_CHUNKS; i++) {
         unsigned char c[8];
-        if (pos + 8 > r->file_size || pread_all(fd, c, sizeof c, pos) < 0)
+        if (pos + 8 > r->file_size || read_at(r, c, sizeof c, pos) < 0)
             return fail(why, why_n, "no data chunk");
         uint32_t size = le32(c + 4);
         int64_t body = pos + 8;
@@ -181,7 +199,7 @@ static int parse_riff(int fd, struct riff *r, char *why, unsigned why_n)
         if (memcmp(c, "fmt ", 4) == 0) {
             if (r->have_fmt)
                 return fail(why, why_n, "malformed: two fmt chunks");
-            int e = parse_fmt(fd, body, size, r, why, why_n);
+            int e = parse_fmt(body, size, r, why, why_n);
             if (e < 0)
                 return e;
         }
@@ -235,6 +253,14 @@ static sf_count_t vio_read(void *p, sf_count_t n, void *u)
 {
     struct recd_wav_vio *v = u;
     sf_count_t done = 0;
+    if (v->pos >= 0 && v->pos < v->head_len && v->pos < v->len) {
+        sf_count_t k = v->head_len < v->len ? v->head_len - v->pos : v->len - v->pos;
+        if (k > n)
+            k = n;
+        memcpy(p, v->head + v->pos, (size_t)k);
+        done = k;
+        v->pos += k;
+    }
     while (done < n && v->pos < v->len) {
         ssize_t r = pread(v->fd, (char *)p + done, (size_t)(n - done), (off_t)v->pos);
         if (r < 0 && errno == EINTR)
@@ -260,12 +286,19 @@ static sf_count_t vio_tell(void *u)
     return ((struct recd_wav_vio *)u)->pos;
 }
 
-SNDFILE *recd_wav_sf_open(struct recd_wav_vio *v, int fd, int64_t len, SF_INFO *info)
+/* As recd_wav_sf_open, with the file's first `head_len` bytes already in `head`. */
+static SNDFILE *sf_open_head(struct recd_wav_vio *v, int fd, int64_t len, const unsigned char *head,
+                             size_t head_len, SF_INFO *info)
 {
     SF_VIRTUAL_IO io = {vio_len, vio_seek, vio_read, vio_write, vio_tell};
-    *v = (struct recd_wav_vio){fd, 0, (sf_count_t)len};
+    *v = (struct recd_wav_vio){fd, 0, (sf_count_t)len, head, (sf_count_t)head_len};
     memset(info, 0, sizeof *info);
     return sf_open_virtual(&io, SFM_READ, info, v);
+}
+
+SNDFILE *recd_wav_sf_open(struct recd_wav_vio *v, int fd, int64_t len, SF_INFO *info)
+{
+    return sf_open_head(v, fd, len, NULL, 0, info);
 }
 
 /* The integer PCM subtype libsndfile should report for `bits` per sample. */
@@ -280,11 +313,11 @@ static int sf_subtype_for(unsigned bits)
 }
 
 /* Opens the file with libsndfile and checks that it reads it as we did. */
-static int check_sndfile(int fd, const struct riff *r, int64_t frames, char *why, unsigned why_n)
+static int check_sndfile(const struct riff *r, int64_t frames, char *why, unsigned why_n)
 {
     struct recd_wav_vio v;
     SF_INFO info;
-    SNDFILE *sf = recd_wav_sf_open(&v, fd, r->file_size, &info);
+    SNDFILE *sf = sf_open_head(&v, r->fd, r->file_size, r->head, r->head_len, &info);
     if (sf == NULL) {
         /* sf_strerror(NULL) names the failure without any path: we gave libsndfile none. */
         const char *e = sf_strerror(NULL);
@@ -325,15 +358,27 @@ int recd_wav_probe(int fd, struct recd_wav_info *info, char *why, unsigned why_n
         return fail(why, why_n, "not a regular file");
 
     memset(&r, 0, sizeof r);
+    r.fd = fd;
     r.file_size = (int64_t)st.st_size;
-    int e = parse_riff(fd, &r, why, why_n);
+    unsigned char head[HEAD_READ];
+    size_t want = r.file_size < HEAD_READ ? (size_t)r.file_size : HEAD_READ;
+    /* Short only if the file shrank since fstat: then the walk reads (and fails) from the file. */
+    for (;;) {
+        ssize_t got = pread(fd, head, want, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        r.head_len = got > 0 ? (size_t)got : 0;
+        break;
+    }
+    r.head = head;
+    int e = parse_riff(&r, why, why_n);
     if (e == 0)
         e = check_format(&r, why, why_n);
     if (e < 0)
         return e;
 
     int64_t frames = r.data_size / (int64_t)r.block_align;
-    if ((e = check_sndfile(fd, &r, frames, why, why_n)) < 0)
+    if ((e = check_sndfile(&r, frames, why, why_n)) < 0)
         return e;
 
     info->channels = (int)r.channels;

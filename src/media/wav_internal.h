@@ -13,6 +13,8 @@ struct recd_wav_vio {
     int fd;
     sf_count_t pos;
     sf_count_t len;
+    const unsigned char *head; /* when not NULL, the file's first head_len bytes, read already */
+    sf_count_t head_len;
 };
 
 /**

@@ -251,10 +251,11 @@ static void stt_notify(void *arg, const struct recd_stt_outcome *o)
     recd_form_free(&f);
 }
 
-/* How often the server looks for recordings past their account's retention, and how long it
- * rests between two full batches of a backlog: requests meanwhile wait for at most one delete. */
-#define RETENTION_EVERY (600 * RECD_US_PER_SEC)
-#define RETENTION_REST  (100 * 1000)
+/* How often the server looks for recordings past their account's retention by default
+ * (--retention-interval), and how long it rests between two full batches of a backlog: requests
+ * meanwhile wait for at most one delete. */
+#define RETENTION_EVERY_S 600
+#define RETENTION_REST    (100 * 1000)
 
 /* A retention delete's audit record: the server acted, under no credential. */
 static void audit_retention(void *arg, const struct recd_recording *r)
@@ -271,7 +272,7 @@ static void audit_retention(void *arg, const struct recd_recording *r)
 }
 
 /* One batch of the retention pass (service/retention.h); returns when the next is due. */
-static int64_t retention_batch(struct recd_ctx *ctx, struct recd_audit_buf *audit)
+static int64_t retention_batch(struct recd_ctx *ctx, struct recd_audit_buf *audit, int64_t every_us)
 {
     int64_t now = recd_now_us(), n = 0;
     int more = 0;
@@ -282,7 +283,7 @@ static int64_t retention_batch(struct recd_ctx *ctx, struct recd_audit_buf *audi
         recd_metric_add(RECD_MET_RETENTION_DELETES, 0, (uint64_t)n);
         recd_log_info("retention: deleted %lld recordings past their account's retention", (long long)n);
     }
-    return recd_now_us() + (rc == 0 && more ? RETENTION_REST : RETENTION_EVERY);
+    return recd_now_us() + (rc == 0 && more ? RETENTION_REST : every_us);
 }
 
 /* The public base URL: --base-url without trailing slashes, or http://LISTEN. */
@@ -447,8 +448,10 @@ int recd_serve(const struct recd_serve_opts *o)
     /* The audit record before any thread that writes to it (docs/operations.md, "Audit"). */
     struct recd_audit_buf *main_audit = NULL;
     if (!o->audit_off) {
-        struct recd_audit_opts ao = {
-            .data_dir = o->data_dir, .rotate_bytes = o->audit_rotate_bytes, .keep_days = o->audit_keep_days};
+        struct recd_audit_opts ao = {.data_dir = o->data_dir,
+                                     .rotate_bytes = o->audit_rotate_bytes,
+                                     .keep_days = o->audit_keep_days,
+                                     .no_sync = o->audit_no_sync};
         if ((rc = recd_audit_open(&ao, &app.audit)) < 0)
             goto out;
         main_audit = recd_audit_buf_new(app.audit);
@@ -506,8 +509,11 @@ int recd_serve(const struct recd_serve_opts *o)
     }
     int64_t watchdog_us = recd_notify_watchdog_us();
     int64_t next_purge = recd_now_us() + 3600 * RECD_US_PER_SEC;
-    /* Retention runs now (a pass a restart cut short goes on at once), then every RETENTION_EVERY,
-     * and batch after batch while a backlog lasts. */
+    /* Retention runs now (a pass a restart cut short goes on at once), then every
+     * --retention-interval, and batch after batch while a backlog lasts. */
+    int64_t retention_every =
+        (int64_t)(o->retention_interval_s > 0 ? o->retention_interval_s : RETENTION_EVERY_S) *
+        RECD_US_PER_SEC;
     int64_t next_retention = recd_now_us();
     for (;;) {
         int64_t now = recd_now_us(), wait = (next_retention < next_purge ? next_retention : next_purge) - now;
@@ -522,7 +528,7 @@ int recd_serve(const struct recd_serve_opts *o)
         if (watchdog_us)
             watchdog_ping(http, ops_http, watchdog_us);
         if (recd_now_us() >= next_retention)
-            next_retention = retention_batch(&main_ctx, main_audit);
+            next_retention = retention_batch(&main_ctx, main_audit, retention_every);
         if (recd_now_us() >= next_purge) {
             next_purge += 3600 * RECD_US_PER_SEC;
             if (recd_purge(&main_ctx, recd_now_us(), &purged) == 0 && purged)

@@ -49,6 +49,8 @@ struct recd_serve_opts {
     int audit_off;              /* 1: keep no audit record (--audit off) */
     int audit_keep_days;        /* audit files older than this are removed; 0 = kept forever */
     int64_t audit_rotate_bytes; /* an audit file is rotated past this size; 0 = 64 MiB */
+    int audit_no_sync;          /* 1: no fdatasync after each batch of audit lines (--audit-sync off) */
+    int retention_interval_s;   /* seconds between two retention passes; 0 = 600 */
 };
 
 /**

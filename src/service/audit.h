@@ -15,7 +15,9 @@
  *
  * Written off the request path: a worker formats its line into a buffer of its own (a lock only
  * the writer thread ever contends for, a few times a second), and one writer thread appends every
- * worker's lines in one write() per tick, as the access log does.
+ * worker's lines in one write() per tick, as the access log does, then fdatasyncs the file (unless
+ * no_sync), so that a power loss takes at most the last tick's records; an idle tick writes and
+ * syncs nothing.
  */
 
 /** What happened. */
@@ -105,6 +107,8 @@ struct recd_audit_opts {
     int64_t rotate_bytes; /* a file is closed and a new one begun past this size; 0 = 64 MiB */
     int keep_days;        /* files last written longer ago are removed; 0 = kept forever */
     int flush_ms;         /* the writer's tick; 0 = 100 */
+    int no_sync;          /* 1: no fdatasync after each batch (--audit-sync off): a power loss may
+                             then take what the page cache held; kill -9 takes nothing either way */
 };
 
 /**
@@ -131,6 +135,9 @@ void recd_audit_add(struct recd_audit_buf *b, const struct recd_audit_entry *e);
 
 /** Lines written and dropped since the start, for tests and logs. */
 void recd_audit_counts(struct recd_audit *a, uint64_t *written, uint64_t *dropped);
+
+/** fdatasync calls the writer made since the start (one per batch written, unless no_sync), for tests. */
+uint64_t recd_audit_syncs(struct recd_audit *a);
 
 /**
  * `recd audit`: prints to `out` (a FILE*) every record in DATA/audit/ of `account_sid` (NULL =

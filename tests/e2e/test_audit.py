@@ -3,16 +3,22 @@
 Media fetched by auth token, API key, signed link and public URL, a DELETE, a credential that
 failed and one that passed each appear exactly once in `recd audit`, with the right account,
 credential kind, principal, client address, method, path (never a link's signature) and status;
-`--account` and `--since` filter; `--audit off` records nothing.
+`--account` and `--since` filter; `--audit off` records nothing; `--audit-sync` on (the default)
+fdatasyncs each batch written, off never.
 """
 
 import json
+import os
+import shutil
+import signal
+import subprocess
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from conftest import Server, acct_path
+from conftest import Recd, Server, acct_path
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +135,54 @@ def test_audit_off_and_cut_line(tmp_path, make_wav):
     r = srv.cli.ok("audit")
     assert [json.loads(l)["address"] for l in r.stdout.splitlines()] == ["::1"]
     assert "skipped" in r.stderr and r.stderr.count("\n") == 1
+
+
+def audit_syncs(trace):
+    """fdatasync calls on an audit file in an `strace -y` output."""
+    return sum(1 for l in trace.read_text().splitlines() if "fdatasync(" in l and "/audit/audit-" in l)
+
+
+def test_audit_sync(tmp_path, make_wav):
+    """--audit-sync: bad values exit 2 with one line; by default the writer fdatasyncs the file
+    after a batch it wrote, and with `off` never (seen with strace where it is installed and may
+    trace; the unit test counts the syncs either way)."""
+    for bad in ("maybe", ""):
+        r = Recd(tmp_path / "bad").run("serve", "--listen", "127.0.0.1:1", "--audit-sync", bad)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (bad, r.stderr)
+    strace = shutil.which("strace")
+    if not strace or subprocess.run([strace, "-qq", "-o", "/dev/null", "true"]).returncode != 0:
+        pytest.skip("strace is not installed or may not trace here")
+    trace = tmp_path / "trace"
+
+    class Traced(Recd):
+        def cmd(self, *args):
+            # --seccomp-bpf: only fdatasync stops the process, not every system call.
+            return [strace, "-f", "--seccomp-bpf", "-qq", "-y", "-e", "trace=fdatasync", "-o", str(trace)] + \
+                super().cmd(*args)
+
+    srv = Server(tmp_path / "data", tmp_path / "server.log",
+                 env={"ASAN_OPTIONS": "detect_leaks=0"})  # LeakSanitizer cannot run under ptrace
+    cli = srv.cli
+    acc = cli.account_create()
+    sid = cli.import_ok(acc.sid, [make_wav()])[0]["sid"]
+    srv.cli = Traced(srv.data)
+    for i, mode in enumerate(("on", "off")):
+        srv.serve_args = ["--audit-sync", mode]
+        srv.start()
+        try:
+            r = srv.session.get(srv.url + acct_path(acc.sid) + "/Recordings/%s.wav" % sid, timeout=60)
+            assert r.status_code == 200
+            assert len(audit_lines(cli, want=i + 1)) == i + 1
+            # The line is read back once written; the sync follows the write in the same batch.
+            deadline = time.monotonic() + 30
+            while mode == "on" and audit_syncs(trace) == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            # SIGTERM to strace would detach it and leave recd running: stop recd, strace follows.
+            kids = Path("/proc/%d/task/%d/children" % (srv.proc.pid, srv.proc.pid)).read_text().split()
+            for k in kids:
+                os.kill(int(k), signal.SIGTERM)
+            srv.proc.wait(60)
+            srv.stop()
+        n = audit_syncs(trace)  # strace -o starts the file afresh each run
+        assert (n >= 1) if mode == "on" else (n == 0), (mode, n, trace.read_text()[-2000:])

@@ -2,8 +2,9 @@
 
 `recd account set --retention-days N` makes the server delete the account's recordings older than
 N days exactly as DELETE does (media and derived files gone, transcriptions gone, the row kept as
-"deleted"), younger ones and other accounts untouched, at start and so across a restart; counted
-in recd_retention_deletes_total.  Time is simulated by importing with an old --date-created.
+"deleted"), younger ones and other accounts untouched, every --retention-interval while serving
+and at start, so across a restart; counted in recd_retention_deletes_total.  Time is simulated by
+importing with an old --date-created.
 `recd delete` deletes by account, date and call; its dry run and its real run agree.
 """
 
@@ -60,8 +61,13 @@ def media_files(data, sid):
 
 
 def test_retention_across_restart(tmp_path, make_wav):
-    srv = Server(tmp_path / "data", tmp_path / "server.log")
+    # --retention-interval 1: a pass every second, so a retention set while serving takes effect
+    # without a restart; the restart below checks the pass at start.
+    srv = Server(tmp_path / "data", tmp_path / "server.log", serve_args=["--retention-interval", "1"])
     cli = srv.cli
+    for bad in ("0", "x", "86401", "1.5"):
+        r = cli.run("serve", "--listen", "127.0.0.1:1", "--retention-interval", bad)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (bad, r.returncode, r.stderr)
     a = cli.account_create(name="kept 30 days")
     b = cli.account_create(name="kept forever")
     old = cli.import_ok(a.sid, [make_wav(), make_wav()], date_created=OLD,
@@ -69,7 +75,7 @@ def test_retention_across_restart(tmp_path, make_wav):
     old += cli.import_ok(a.sid, [make_wav()], date_created=ago(31))
     young = cli.import_ok(a.sid, [make_wav()], date_created=ago(29))
     other = cli.import_ok(b.sid, [make_wav()], date_created=OLD)
-    # Served once with no retention: the old ones get a derived file (their MP3).
+    # Served with no retention: the old ones get a derived file (their MP3), and stay.
     srv.start()
     try:
         for r in old + young:
@@ -79,17 +85,14 @@ def test_retention_across_restart(tmp_path, make_wav):
             assert all(len(media_files(srv.data, r["sid"])) == 2 for r in old)
         assert transcribed(srv, a) == {r["sid"] for r in old[:2]}
         assert retention_total(srv) == 0
-    finally:
-        srv.stop()
 
-    cli.ok("account", "set", a.sid, "--retention-days", "30")
-    # Bad values change nothing.
-    for bad in ("-1", "x", "100001", "1.5"):
-        r = cli.run("account", "set", a.sid, "--retention-days", bad)
-        assert r.returncode == 2 and r.stderr.count("\n") == 1, (bad, r.returncode, r.stderr)
+        cli.ok("account", "set", a.sid, "--retention-days", "30")
+        # Bad values change nothing.
+        for bad in ("-1", "x", "100001", "1.5"):
+            r = cli.run("account", "set", a.sid, "--retention-days", bad)
+            assert r.returncode == 2 and r.stderr.count("\n") == 1, (bad, r.returncode, r.stderr)
 
-    srv.start()
-    try:
+        # The next pass, within a second, while serving.
         wait_deleted(srv, a, [r["sid"] for r in old])
         for r in old:
             media = srv.session.get(srv.url + acct_path(a.sid) + "/Recordings/%s.wav" % r["sid"], timeout=30)
@@ -105,8 +108,10 @@ def test_retention_across_restart(tmp_path, make_wav):
     finally:
         srv.stop()
 
-    # Older recordings arriving while it is down go at the next start.
+    # Older recordings arriving while it is down go at the next start (default interval: the
+    # pass at start is the only one this test can see).
     late = cli.import_ok(a.sid, [make_wav()], date_created=ago(400))
+    srv.serve_args = []
     srv.start()
     try:
         wait_deleted(srv, a, [late[0]["sid"]])

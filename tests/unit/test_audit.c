@@ -1,5 +1,6 @@
 /* The audit record (src/service/audit.c): its line format read back, the writer's batching,
- * rotation by size and removal by age, and the reader's order and filters. */
+ * rotation by size and removal by age, the sync after each batch, and the reader's order and
+ * filters. */
 #include "unit.h"
 
 #include "core/buf.h"
@@ -181,11 +182,60 @@ static void test_writer(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Waits (polling, no timing asserted) until the writer has written `n` lines. */
+static void wait_written(struct recd_audit *a, uint64_t n)
+{
+    uint64_t written = 0, dropped = 0;
+    for (int i = 0; i < 3000 && written < n; i++) {
+        recd_audit_counts(a, &written, &dropped);
+        if (written < n)
+            usleep(10000);
+    }
+    assert_true(written >= n);
+    assert_int_equal(dropped, 0);
+}
+
+/* The sync policy: a batch written is fdatasynced by default, an idle tick syncs nothing, and
+ * no_sync (--audit-sync off) never syncs. */
+static void test_sync(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/recd-audit-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct recd_audit_entry e;
+    for (int no_sync = 0; no_sync <= 1; no_sync++) {
+        struct recd_audit *a;
+        struct recd_audit_opts o = {.data_dir = dir, .flush_ms = 5, .no_sync = no_sync};
+        assert_int_equal(recd_audit_open(&o, &a), 0);
+        struct recd_audit_buf *b = recd_audit_buf_new(a);
+        assert_int_equal(recd_audit_syncs(a), 0);
+        entry(&e, recd_now_us());
+        recd_audit_add(b, &e);
+        wait_written(a, 1);
+        uint64_t after_one = recd_audit_syncs(a);
+        assert_int_equal(after_one, no_sync ? 0 : 1);
+        usleep(50000); /* ~10 idle ticks */
+        assert_int_equal(recd_audit_syncs(a), after_one);
+        recd_audit_add(b, &e);
+        recd_audit_add(b, &e);
+        wait_written(a, 3);
+        /* Two records in one or two batches: a sync for each batch written. */
+        uint64_t s = recd_audit_syncs(a);
+        assert_true(no_sync ? s == 0 : s >= 2 && s <= 3);
+        recd_audit_buf_free(b);
+        recd_audit_close(a);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_round_trip),
         cmocka_unit_test(test_writer),
+        cmocka_unit_test(test_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -244,6 +244,44 @@ static void test_file_entries(void **state)
     close(fd);
 }
 
+/* A lent file stays open while a response holds it, whatever the cache does meanwhile (eviction,
+ * a version change, being freed), and is closed by the last release. */
+static void test_file_shared_outlives_entry(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_cache_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(write(fd, "media", 5), 5);
+    int before = open_count();
+    struct recd_api_cache *c = recd_api_cache_new(1 << 20);
+    recd_api_cache_validate(c, v1);
+    int64_t size = 0;
+    struct recd_api_cache_file *ref = NULL, *ref2 = NULL;
+    assert_int_equal(recd_api_cache_file_share(c, "RE1.mp3", &size, &ref), -1);
+    recd_api_cache_file_put(c, "RE1.mp3", fd, 5);
+    int lent = recd_api_cache_file_share(c, "RE1.mp3", &size, &ref);
+    assert_true(lent >= 0 && lent != fd && ref != NULL);
+    assert_int_equal(size, 5);
+    /* Two responses at once share the one descriptor: no new one per request. */
+    assert_int_equal(recd_api_cache_file_share(c, "RE1.mp3", &size, &ref2), lent);
+    assert_int_equal(open_count(), before + 1);
+    recd_api_cache_file_release(ref2);
+    /* The cache forgets it (a commit): still open for the response that holds it. */
+    recd_api_cache_validate(c, v2);
+    assert_int_equal(recd_api_cache_file_share(c, "RE1.mp3", &size, &ref2), -1);
+    char buf[8];
+    assert_int_equal(pread(lent, buf, sizeof buf, 0), 5);
+    assert_memory_equal(buf, "media", 5);
+    recd_api_cache_free(c);
+    assert_int_equal(open_count(), before + 1);
+    recd_api_cache_file_release(ref);
+    assert_int_equal(open_count(), before);
+    recd_api_cache_file_release(NULL);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_shared_body_outlives_entry),
         cmocka_unit_test(test_auth_entries),
         cmocka_unit_test(test_file_entries),
+        cmocka_unit_test(test_file_shared_outlives_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
