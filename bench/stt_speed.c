@@ -17,6 +17,7 @@
 #include "stt/stt.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,14 +42,24 @@ static size_t words(const struct recd_buf *text)
 
 int main(int argc, char **argv)
 {
-    int first = 1, repeat = 1;
-    if (argc > 2 && strcmp(argv[1], "--repeat") == 0) {
-        repeat = atoi(argv[2]);
-        first = 3;
+    int first = 1, repeat = 1, idle = 0, bad = 0;
+    while (first + 1 < argc && strncmp(argv[first], "--", 2) == 0) {
+        if (strcmp(argv[first], "--repeat") == 0)
+            repeat = atoi(argv[first + 1]);
+        else if (strcmp(argv[first], "--sched") == 0 && strcmp(argv[first + 1], "idle") == 0)
+            idle = 1;
+        else if (strcmp(argv[first], "--sched") != 0 || strcmp(argv[first + 1], "normal") != 0)
+            bad = 1;
+        first += 2;
     }
-    if (first >= argc || repeat < 1) {
-        fprintf(stderr, "usage: stt_speed [--repeat N] FILE.wav…\n");
+    if (bad || first >= argc || repeat < 1) {
+        fprintf(stderr, "usage: stt_speed [--sched idle|normal] [--repeat N] FILE.wav…\n");
         return 2;
+    }
+    struct sched_param sp = {0};
+    if (idle && sched_setscheduler(0, SCHED_IDLE, &sp) < 0) {
+        perror("stt_speed: SCHED_IDLE");
+        return 1;
     }
     struct recd_stt_config cfg = {0};
     struct recd_stt_engine *e = NULL;

@@ -12,6 +12,7 @@
 #include "core/time.h"
 #include "media/blob_s3.h"
 #include "serve/serve.h"
+#include "stt/worker.h"
 #include "service/audit.h"
 #include "service/backup.h"
 #include "service/migrate.h"
@@ -197,7 +198,8 @@ static const char serve_help[] =
     "                   [--sip-invite-rate R] [--sip-invite-burst B] [--sip-min-se S]\n"
     "                   [--webhook-timeout-seconds S]]\n"
     "                  [--stt URL [--stt-model NAME] [--stt-key-file FILE] [--stt-timeout-seconds S]]\n"
-    "                  [--transcribe-workers N] [--transcribe-nice N]\n"
+    "                  [--transcribe-workers N] [--transcribe-priority idle|normal]\n"
+    "                  [--transcribe-nice N]\n"
     "                  [--transcribe-max-seconds N] [--transcribe-lease-seconds S]\n"
     "                  [--transcribe-retry-seconds S] [--data DIR] [--store URL]\n"
     "                  [--metrics on|off] [--metrics-listen HOST:PORT] [--metrics-allow CIDR,...]\n"
@@ -221,8 +223,9 @@ static const char serve_help[] =
     "its bearer key; --stt-timeout-seconds: one request, default 300). Recordings longer than "
     "--transcribe-max-seconds (default 120, Twilio's limit)\n"
     "fail with code 13617. A job's lease (default 30 s) and first retry delay (default 5 s) are\n"
-    "settable for tests and slow engines. The workers run at --transcribe-nice (0 to 19, default\n"
-    "10), below the threads that answer requests.\n"
+    "settable for tests and slow engines. The built-in engine decodes under SCHED_IDLE\n"
+    "(--transcribe-priority idle, the default): only on CPU that nothing else wants. With normal,\n"
+    "it runs at --transcribe-nice (0 to 19, default 10), below the threads that answer requests.\n"
     "GET /livez and /readyz answer health checks; GET /metrics is Prometheus's exposition, served on\n"
     "--listen to --metrics-allow (default $RECD_METRICS_ALLOW or loopback only; \"any\", \"none\"), or\n"
     "only on --metrics-listen (default $RECD_METRICS_LISTEN) to whoever reaches it; --metrics off\n"
@@ -355,6 +358,11 @@ static int serve_stt_opts(struct args *a, struct recd_serve_opts *so, char *key,
         num_opt(a, "transcribe-nice", 0, 19, 0, &nice) < 0)
         return EXIT_USAGE;
     so->transcribe_nice = (int)nice;
+    const char *prio = optv(a, "transcribe-priority");
+    if (prio && strcmp(prio, "idle") != 0 && strcmp(prio, "normal") != 0)
+        return usage_error("--transcribe-priority: want idle or normal, not %s", prio);
+    so->transcribe_priority =
+        prio && strcmp(prio, "normal") == 0 ? RECD_STT_PRIORITY_NORMAL : RECD_STT_PRIORITY_IDLE;
     so->stt_timeout_ms = (unsigned)(timeout_s * 1000);
     so->transcribe_workers = (unsigned)workers;
     so->transcribe_max_ms = (int64_t)(max_s * 1000);
@@ -389,6 +397,7 @@ static int cmd_serve(int argc, char **argv)
                          {"transcribe-lease-seconds", 1, NULL},
                          {"transcribe-retry-seconds", 1, NULL},
                          {"transcribe-nice", 1, NULL},
+                         {"transcribe-priority", 1, NULL},
                          {"metrics", 1, NULL},
                          {"metrics-listen", 1, NULL},
                          {"metrics-allow", 1, NULL},

@@ -381,6 +381,7 @@ static int start_transcription(const struct recd_serve_opts *o, const char *base
         .lease_ms = o->transcribe_lease_ms,
         .retry_base_ms = o->transcribe_retry_ms,
         .nice = o->transcribe_nice,
+        .priority = (enum recd_stt_priority)o->transcribe_priority,
         .notify = stt_notify,
         .notify_arg = *wh,
     };

@@ -37,6 +37,7 @@ struct recd_serve_opts {
     int64_t transcribe_lease_ms; /* 0 = 30000 */
     int64_t transcribe_retry_ms; /* first backoff; 0 = 5000 */
     int transcribe_nice;         /* the workers' nice value, 0…19 (the command line's default: 10) */
+    int transcribe_priority;     /* enum recd_stt_priority: 0 = idle (SCHED_IDLE), 1 = normal at the nice */
     /* Operations (contract §11, docs/operations.md). */
     int metrics_off;            /* 1: count nothing and serve no /metrics (--metrics off) */
     const char *metrics_listen; /* "HOST:PORT": /metrics and the health endpoints there, and /metrics

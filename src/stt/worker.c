@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +21,52 @@
 #include <unistd.h>
 
 /*
- * The worker pool (worker.h). Each thread owns a data-folder context (its own SQLite handle) and
- * an engine; they share only the stop flag and the condition variable that wakes idle workers.
+ * The worker pool (worker.h). Each worker is two threads:
+ *
+ *  - the job thread claims a job, reads its audio, renews its lease, writes its outcome and queues
+ *    its callback. It runs at the process's priority: it holds the SQLite write lock at times, and
+ *    a lease that lapses because its holder starved lets another worker run the job again;
+ *  - the decoder thread runs the engine (loads it, transcribes), and nothing else: it takes no
+ *    lock that a request thread takes, writes no log line, touches no store. So it can run under
+ *    SCHED_IDLE (--transcribe-priority idle, the default), where any runnable thread of normal
+ *    policy preempts it, without an HTTP thread ever waiting on it.
+ *
+ * The job thread hands the decoder one request at a time (struct decoder) and waits for it,
+ * waking every third of the lease to renew it; a lost lease, a cancelled job or a stopping server
+ * sets the decoder's abort code, which the engine's tick reads between blocks of audio.
  * The queue's guarantees are the store's (lease tokens in every write): this file decides when to
  * retry, what counts as a failure, and what the log says about each job.
  */
+
+/* What the job thread and its decoder share. The decoder thread owns the engine and, once handed
+ * over, the audio; after an abandoned stop (stop_decoder) it owns the whole struct. */
+struct decoder {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int started;
+    int busy;            /* a request is posted and not yet done */
+    int quit;            /* set by stop: leave when idle */
+    int exited;          /* the thread has left: the struct is the stopper's to free */
+    int orphan;          /* the stopper gave up waiting: the thread frees the struct itself */
+    atomic_int abort_rc; /* 0, or what the engine's tick returns to stop the transcription */
+    /* The request, set before busy: the audio (owned by the decoder until done). */
+    struct recd_stt_pcm pcm;
+    /* The answer, valid once busy is 0 again. */
+    int rc;
+    int opened;    /* 1: the engine was loaded for this request, in load_us; -1: it failed to load */
+    int load_news; /* set with opened = 1 for the job thread to log, which the decoder does not */
+    int64_t load_us;
+    char why[512];
+    struct recd_stt_result res;
+    /* The decoder thread's own. */
+    struct recd_stt_config engine_cfg; /* a copy: an orphaned decoder outlives the pool */
+    struct recd_stt_engine *engine;
+    enum recd_stt_priority priority;
+    int nice;
+    int sched_rc; /* set by the thread at start: 0, or the errno of the refused scheduling call */
+    int sched_done;
+};
 
 struct worker {
     struct recd_stt_workers *pool;
@@ -31,7 +74,7 @@ struct worker {
     int started;
     struct recd_ctx ctx;
     int ctx_open;
-    struct recd_stt_engine *engine;
+    struct decoder *dec;
 };
 
 struct recd_stt_workers {
@@ -44,13 +87,6 @@ struct recd_stt_workers {
     struct worker *w;
 };
 
-/* What the tick of a running job needs: the job, and when its lease was last renewed. */
-struct running {
-    struct worker *w;
-    const struct recd_transcription_job *job;
-    int64_t renewed_us;
-};
-
 static int stopping(struct recd_stt_workers *p)
 {
     pthread_mutex_lock(&p->mu);
@@ -59,22 +95,11 @@ static int stopping(struct recd_stt_workers *p)
     return s;
 }
 
-/* Renews the lease every third of it; a lost lease or a cancelled job (the recording was deleted)
- * stops the engine, and so does a stopping server (the lease then lets the job run again). */
-static int tick(void *arg)
+/* The engine's tick, on the decoder thread: only reads what the job thread decided. */
+static int decoder_tick(void *arg)
 {
-    struct running *r = arg;
-    struct recd_stt_workers *p = r->w->pool;
-    if (stopping(p))
-        return RECD_E_UNAVAILABLE;
-    int64_t now = recd_now_us();
-    if (now - r->renewed_us < p->o.lease_ms * 1000 / 3)
-        return 0;
-    struct recd_store *st = r->w->ctx.store;
-    int rc = st->ops->job_renew(st, r->job->sid, r->job->lease, now, p->o.lease_ms * 1000);
-    if (rc == 0)
-        r->renewed_us = now;
-    return rc == RECD_E_NOT_FOUND ? rc : 0;
+    struct decoder *d = arg;
+    return atomic_load_explicit(&d->abort_rc, memory_order_relaxed);
 }
 
 /* The store keeps at most RECD_REASON_MAX bytes of reason: cut at a character boundary. */
@@ -211,19 +236,105 @@ static void retry_or_fail(struct worker *w, const struct recd_transcription_job 
                       job->recording_sid, job->attempts, why, (double)backoff / 1e6);
 }
 
+/* How long a stopping worker waits for its decoder to reach its next tick (a starved decoder may
+ * take minutes: it is then left to end with the process, and its job goes back to the queue). */
+#define STOP_GRACE_US INT64_C(3000000)
+
+static void abs_time(struct timespec *ts, int64_t mono_us)
+{
+    ts->tv_sec = (time_t)(mono_us / 1000000);
+    ts->tv_nsec = (long)(mono_us % 1000000) * 1000;
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Logs, once, that the decoder has loaded its engine (called on the job thread, holding d->mu): as
+ * soon as it has, not when the first transcription ends (a starved one may take minutes). */
+static void log_load(struct decoder *d)
+{
+    if (!d->load_news)
+        return;
+    d->load_news = 0;
+    recd_log_info("transcription worker: %s engine loaded in %.2f s", d->engine->ops->name,
+                  (double)d->load_us / 1e6);
+}
+
+/*
+ * Hands the audio to the decoder (which frees it) and waits for its answer, renewing the job's
+ * lease every third of it meanwhile, here at the job thread's priority: a decoder that the
+ * scheduler starves keeps its job. A lost lease or a cancelled job (the recording was deleted)
+ * aborts the decoder at its next tick, and so does a stopping server. 0 when the decoder
+ * answered (d->rc and the rest are then valid); RECD_E_UNAVAILABLE when the server is stopping
+ * and the decoder did not answer within STOP_GRACE_US (it is still busy: leave it).
+ */
+static int await_decoder(struct worker *w, const struct recd_transcription_job *job, struct recd_stt_pcm *pcm)
+{
+    struct decoder *d = w->dec;
+    struct recd_stt_workers *p = w->pool;
+    struct recd_store *st = w->ctx.store;
+    const int64_t period = p->o.lease_ms * 1000 / 3;
+    int64_t next_renew = mono_us() + period, give_up = 0;
+    int lost = 0;
+    pthread_mutex_lock(&d->mu);
+    d->pcm = *pcm;
+    memset(pcm, 0, sizeof *pcm);
+    atomic_store(&d->abort_rc, 0);
+    d->busy = 1;
+    pthread_cond_broadcast(&d->cv);
+    while (d->busy) {
+        int64_t now = mono_us();
+        int64_t until = give_up ? give_up : next_renew;
+        if (now < until) {
+            struct timespec ts;
+            abs_time(&ts, until);
+            pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+            log_load(d);
+            if (!d->busy)
+                break;
+        }
+        pthread_mutex_unlock(&d->mu);
+        now = mono_us();
+        if (give_up && now >= give_up) {
+            return RECD_E_UNAVAILABLE;
+        } else if (!give_up && stopping(p)) {
+            atomic_store(&d->abort_rc, RECD_E_UNAVAILABLE);
+            give_up = now + STOP_GRACE_US;
+        } else if (!give_up && !lost && now >= next_renew) {
+            int rc = st->ops->job_renew(st, job->sid, job->lease, recd_now_us(), p->o.lease_ms * 1000);
+            if (rc == RECD_E_NOT_FOUND) {
+                lost = 1;
+                atomic_store(&d->abort_rc, RECD_E_NOT_FOUND);
+                next_renew = INT64_MAX / 2;
+            } else {
+                /* A failed renewal (the store busy) is tried again within a second. */
+                next_renew = now + (rc == 0 ? period : (period < 1000000 ? period : 1000000));
+            }
+        }
+        pthread_mutex_lock(&d->mu);
+    }
+    log_load(d);
+    pthread_mutex_unlock(&d->mu);
+    return 0;
+}
+
 /* One attempt at one job, start to outcome. Long because each way it can end (cancelled, too
- * long, unreadable, engine error, success) is a branch here, in the order they can happen. */
+ * long, unreadable, engine not loaded, engine error, success) is a branch here, in the order
+ * they can happen. */
 static void run_job(struct worker *w, const struct recd_transcription_job *job)
 {
     const struct recd_stt_worker_opts *o = &w->pool->o;
     struct recd_store *st = w->ctx.store;
+    struct decoder *d = w->dec;
     struct recd_recording rec;
     struct recd_stt_pcm pcm = {0};
-    struct recd_stt_result res;
     char why[512] = "";
     int64_t t0 = recd_now_us();
     int fd = -1;
-    recd_stt_result_init(&res);
 
     int rc = st->ops->recording_get(st, job->recording_sid, &rec);
     if (rc == RECD_E_NOT_FOUND || (rc == 0 && !recd_recording_has_media(&rec))) {
@@ -267,12 +378,28 @@ static void run_job(struct worker *w, const struct recd_transcription_job *job)
             retry_or_fail(w, job, &rec, why, t0);
         goto out;
     }
-    struct running run = {w, job, recd_now_us()};
-    rc = w->engine->ops->transcribe(w->engine, pcm.samples, pcm.n, pcm.rate, tick, &run, &res, why,
-                                    sizeof why);
-    if (rc == 0) {
-        finish(w, job, &rec, "completed", res.text.p ? res.text.p : "", res.text.len, rec.duration_ms, 0, "",
-               t0);
+    close(fd);
+    fd = -1;
+    if (await_decoder(w, job, &pcm) < 0) {
+        /* Stopping, and the decoder is starved: back in the queue for the next start. */
+        int64_t now = recd_now_us();
+        st->ops->job_retry(st, job->sid, job->lease, now, "the server stopped mid-job", now);
+        recd_log_info("transcription %s of %s: left for the next start (stopping; the decoder is still busy)",
+                      job->sid, job->recording_sid);
+        goto out;
+    }
+    rc = d->rc;
+    snprintf(why, sizeof why, "%s", d->why);
+    if (d->opened < 0) {
+        /* recd_stt_check passed at start, so this is the library's failure: the job goes back to
+         * the queue (for any worker), and this decoder tries to load the engine again next time. */
+        char r[RECD_REASON_MAX + 1];
+        recd_log_error("transcription worker: %s", why);
+        int64_t now = recd_now_us();
+        st->ops->job_retry(st, job->sid, job->lease, now + o->retry_base_ms * 1000, cut_reason(why, r), now);
+    } else if (rc == 0) {
+        finish(w, job, &rec, "completed", d->res.text.p ? d->res.text.p : "", d->res.text.len,
+               rec.duration_ms, 0, "", t0);
     } else if (rc == RECD_E_NOT_FOUND) {
         recd_log_info("transcription %s of %s: abandoned (cancelled, or its lease was lost)", job->sid,
                       job->recording_sid);
@@ -291,7 +418,6 @@ out:
     if (fd >= 0)
         close(fd);
     free(pcm.samples);
-    recd_stt_result_free(&res);
 }
 
 /* A fresh lease token: 128 bits from the OS generator, as hex. */
@@ -301,30 +427,6 @@ static int new_lease(char out[RECD_LEASE_LEN + 1])
     if (recd_sid_new(sid, "LE") < 0)
         return -1;
     memcpy(out, sid + 2, RECD_LEASE_LEN + 1);
-    return 0;
-}
-
-/*
- * Loads the worker's engine when its first job arrives: a server with nothing to transcribe does
- * not pay for PocketSphinx's model (about a second of CPU and 110 MB). recd_stt_check passed at
- * start, so a failure here is the library's; the job goes back to the queue at once for another
- * worker, and this one tries again at its next job.
- */
-static int load_engine(struct worker *w, const struct recd_transcription_job *job)
-{
-    struct recd_store *st = w->ctx.store;
-    char why[256] = "";
-    int64_t t0 = recd_now_us();
-    if (recd_stt_open(&w->pool->o.engine, &w->engine, why, sizeof why) < 0) {
-        char r[RECD_REASON_MAX + 1];
-        recd_log_error("transcription worker: %s", why);
-        int64_t now = recd_now_us();
-        st->ops->job_retry(st, job->sid, job->lease, now + w->pool->o.retry_base_ms * 1000,
-                           cut_reason(why, r), now);
-        return -1;
-    }
-    recd_log_info("transcription worker: %s engine loaded in %.2f s", w->engine->ops->name,
-                  (double)(recd_now_us() - t0) / 1e6);
     return 0;
 }
 
@@ -344,22 +446,154 @@ static void idle(struct recd_stt_workers *p, unsigned seen)
 }
 
 /*
- * Transcription is background work that can keep a core busy for minutes; requests are not. On
- * Linux a thread has a nice value of its own, so the worker raises its own (never lowers it: that
- * needs privilege), and the scheduler gives the HTTP threads the CPU first when both want it
- * (bench/stt.py measures the list page with every worker busy).
+ * Transcription is background work that can keep a core busy for minutes; requests are not. The
+ * decoder thread lowers its own priority (Linux schedules threads, not processes, so the HTTP
+ * threads keep theirs). SCHED_IDLE: any runnable thread of normal policy preempts it on wakeup,
+ * and it gets a core only when nothing else wants it (weight 3 against 1024 for nice 0). An
+ * unprivileged thread may enter SCHED_IDLE but not leave it, and may raise its nice value but not
+ * lower it; so it never takes more than the process has. 0, or the errno of the refused call (a
+ * seccomp filter: contrib/recd.service allows these two); a refused SCHED_IDLE falls back to the
+ * nice value.
  */
-static void lower_priority(int nice)
+static int lower_priority(enum recd_stt_priority pr, int nice)
 {
-    if (nice <= 0)
-        return;
+    int idle_rc = 0;
+    if (pr == RECD_STT_PRIORITY_IDLE) {
+        struct sched_param sp = {0};
+        /* pid 0 is the calling thread: sched_setscheduler acts on one thread. */
+        if (sched_setscheduler(0, SCHED_IDLE, &sp) == 0)
+            return 0;
+        idle_rc = errno; /* then at least the nice value, if that is allowed */
+    }
     id_t tid = (id_t)gettid();
     errno = 0;
     int cur = getpriority(PRIO_PROCESS, tid);
-    if ((cur == -1 && errno) || cur >= nice)
-        return;
+    if (nice <= 0 || (cur == -1 && errno) || cur >= nice)
+        return idle_rc;
     if (setpriority(PRIO_PROCESS, tid, nice) < 0)
-        recd_log_warn("transcription worker: cannot set its nice value to %d: %s", nice, strerror(errno));
+        return idle_rc ? idle_rc : errno;
+    return idle_rc;
+}
+
+/* One request on the decoder thread: the engine (loaded on the first), then the transcription. */
+static void decode(struct decoder *d)
+{
+    d->opened = 0;
+    d->why[0] = '\0';
+    d->rc = atomic_load(&d->abort_rc);
+    if (d->rc == 0 && !d->engine) {
+        int64_t t0 = recd_now_us();
+        d->rc = recd_stt_open(&d->engine_cfg, &d->engine, d->why, sizeof d->why);
+        if (d->rc < 0)
+            d->engine = NULL;
+        pthread_mutex_lock(&d->mu);
+        d->load_us = recd_now_us() - t0;
+        d->opened = d->rc == 0 ? 1 : -1;
+        d->load_news = d->rc == 0;
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+    }
+    if (d->rc == 0)
+        d->rc = d->engine->ops->transcribe(d->engine, d->pcm.samples, d->pcm.n, d->pcm.rate, decoder_tick, d,
+                                           &d->res, d->why, sizeof d->why);
+    free(d->pcm.samples);
+    memset(&d->pcm, 0, sizeof d->pcm);
+}
+
+static void decoder_free(struct decoder *d)
+{
+    if (d->engine)
+        d->engine->ops->close(d->engine);
+    free(d->pcm.samples);
+    recd_stt_result_free(&d->res);
+    pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->cv);
+    free(d);
+}
+
+static void *decoder_main(void *arg)
+{
+    struct decoder *d = arg;
+    /* Named, so that an operator (top -H) and the bench can tell its CPU from the HTTP workers'. */
+    (void)pthread_setname_np(pthread_self(), "recd-stt");
+    int sched_rc = lower_priority(d->priority, d->nice);
+    pthread_mutex_lock(&d->mu);
+    d->sched_rc = sched_rc;
+    d->sched_done = 1;
+    pthread_cond_broadcast(&d->cv);
+    for (;;) {
+        while (!d->busy && !d->quit)
+            pthread_cond_wait(&d->cv, &d->mu);
+        if (!d->busy)
+            break;
+        pthread_mutex_unlock(&d->mu);
+        decode(d);
+        pthread_mutex_lock(&d->mu);
+        d->busy = 0;
+        pthread_cond_broadcast(&d->cv);
+    }
+    if (d->orphan) {
+        pthread_mutex_unlock(&d->mu);
+        decoder_free(d);
+        return NULL;
+    }
+    d->exited = 1;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+static struct decoder *decoder_new(const struct recd_stt_worker_opts *o)
+{
+    struct decoder *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&d->abort_rc, 0);
+    recd_stt_result_init(&d->res);
+    d->engine_cfg = o->engine;
+    /* The external engine's thread mostly waits on the network, and its timeouts are wall-clock
+     * ones that a starved thread would miss: it stays in the normal policy, at the nice value. */
+    d->priority = o->engine.url && o->engine.url[0] ? RECD_STT_PRIORITY_NORMAL : o->priority;
+    d->nice = o->nice;
+    return d;
+}
+
+/*
+ * Ends a decoder thread. An idle one leaves at once; a busy one (a starved decoder whose job
+ * thread gave up waiting) is given until `deadline` (CLOCK_MONOTONIC, us) to reach its next tick,
+ * which returns the abort code; past that it is detached and frees itself when it is done, or
+ * ends with the process.
+ */
+static void decoder_stop(struct decoder *d, int64_t deadline)
+{
+    pthread_mutex_lock(&d->mu);
+    d->quit = 1;
+    atomic_store(&d->abort_rc, RECD_E_UNAVAILABLE);
+    pthread_cond_broadcast(&d->cv);
+    struct timespec ts;
+    abs_time(&ts, deadline);
+    while (!d->exited)
+        if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT)
+            break;
+    if (!d->exited) {
+        pthread_t t = d->thread;
+        d->orphan = 1;
+        pthread_mutex_unlock(&d->mu);
+        pthread_detach(t);
+        recd_log_warn("transcription worker: its decoder did not stop within %.0f s (starved of CPU); "
+                      "it ends with the process",
+                      (double)STOP_GRACE_US / 1e6);
+        return;
+    }
+    pthread_mutex_unlock(&d->mu);
+    pthread_join(d->thread, NULL);
+    decoder_free(d);
 }
 
 static void *worker_main(void *arg)
@@ -367,9 +601,6 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct recd_stt_workers *p = w->pool;
     struct recd_store *st = w->ctx.store;
-    /* Named, so that an operator (top -H) and the bench can tell its CPU from the HTTP workers'. */
-    (void)pthread_setname_np(pthread_self(), "recd-stt");
-    lower_priority(p->o.nice);
     for (;;) {
         pthread_mutex_lock(&p->mu);
         unsigned seen = p->wakes;
@@ -383,10 +614,8 @@ static void *worker_main(void *arg)
         if (rc == 0)
             rc = st->ops->job_claim(st, recd_now_us(), p->o.lease_ms * 1000, lease, &job);
         if (rc == 0) {
-            if (w->engine || load_engine(w, &job) == 0) {
-                run_job(w, &job);
-                continue;
-            }
+            run_job(w, &job);
+            continue;
         } else if (rc != RECD_E_NOT_FOUND) {
             recd_log_error("transcription worker: cannot claim a job (%s)", recd_err_name(rc));
         }
@@ -395,11 +624,12 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Frees the pool; every decoder still here has been stopped (or never started). */
 static void free_pool(struct recd_stt_workers *p)
 {
     for (unsigned i = 0; i < p->n; i++) {
-        if (p->w[i].engine)
-            p->w[i].engine->ops->close(p->w[i].engine);
+        if (p->w[i].dec)
+            decoder_free(p->w[i].dec);
         if (p->w[i].ctx_open)
             recd_ctx_close(&p->w[i].ctx);
     }
@@ -407,6 +637,46 @@ static void free_pool(struct recd_stt_workers *p)
     pthread_cond_destroy(&p->cv);
     free(p->w);
     free(p);
+}
+
+static const char *priority_name(const struct recd_stt_worker_opts *o)
+{
+    if (o->engine.url && o->engine.url[0])
+        return "normal (external engine)";
+    return o->priority == RECD_STT_PRIORITY_IDLE ? "idle (SCHED_IDLE)" : "normal";
+}
+
+/* Starts each worker's decoder, then its job thread; a decoder that could not lower its priority
+ * is reported once here (it cannot log from its own thread once it runs jobs: it takes no lock). */
+static int start_threads(struct recd_stt_workers *p, char *why, size_t why_n)
+{
+    int refused = 0;
+    for (unsigned i = 0; i < p->n; i++) {
+        struct decoder *d = p->w[i].dec;
+        if (pthread_create(&d->thread, NULL, decoder_main, d) != 0) {
+            snprintf(why, why_n, "cannot start a transcription decoder");
+            return RECD_E_INTERNAL;
+        }
+        d->started = 1;
+        pthread_mutex_lock(&d->mu);
+        while (!d->sched_done)
+            pthread_cond_wait(&d->cv, &d->mu);
+        if (d->sched_rc && !refused)
+            refused = d->sched_rc;
+        pthread_mutex_unlock(&d->mu);
+        if (pthread_create(&p->w[i].thread, NULL, worker_main, &p->w[i]) != 0) {
+            snprintf(why, why_n, "cannot start a transcription worker");
+            return RECD_E_INTERNAL;
+        }
+        p->w[i].started = 1;
+        /* Named here, not by the thread, so that it has its name once the server is listening. */
+        (void)pthread_setname_np(p->w[i].thread, "recd-stt-job");
+    }
+    if (refused)
+        recd_log_warn("transcription: cannot lower the decoders' priority to %s (%s); they compete with "
+                      "requests (at nice %d if that was allowed; a seccomp filter? see contrib/recd.service)",
+                      priority_name(&p->o), strerror(refused), p->o.nice);
+    return 0;
 }
 
 int recd_stt_workers_start(const struct recd_stt_worker_opts *o, struct recd_stt_workers **out, char *why,
@@ -445,24 +715,22 @@ int recd_stt_workers_start(const struct recd_stt_worker_opts *o, struct recd_stt
         w->ctx_open = rc == 0;
         if (rc < 0)
             snprintf(why, why_n, "cannot open the %s", p->o.store ? "store" : "data folder");
+        if (rc == 0 && !(w->dec = decoder_new(&p->o)))
+            rc = RECD_E_INTERNAL;
     }
-    /* The engine is checked here and loaded by each thread when its first job comes (load_engine). */
+    /* The engine is checked here and loaded by each decoder when its first job comes (decode). */
     if (rc == 0)
         rc = recd_stt_check(&p->o.engine, why, why_n);
     if (rc < 0) {
         free_pool(p);
         return rc;
     }
-    for (unsigned i = 0; i < p->n; i++) {
-        if (pthread_create(&p->w[i].thread, NULL, worker_main, &p->w[i]) != 0) {
-            snprintf(why, why_n, "cannot start a transcription worker");
-            recd_stt_workers_stop(p);
-            return RECD_E_INTERNAL;
-        }
-        p->w[i].started = 1;
+    if ((rc = start_threads(p, why, why_n)) < 0) {
+        recd_stt_workers_stop(p);
+        return rc;
     }
-    recd_log_info("transcription: %u worker%s at nice %d, engine %s%s%s, limit %lld s", p->n,
-                  p->n == 1 ? "" : "s", p->o.nice,
+    recd_log_info("transcription: %u worker%s, priority %s, nice %d, engine %s%s%s, limit %lld s", p->n,
+                  p->n == 1 ? "" : "s", priority_name(&p->o), p->o.nice,
                   o->engine.url && o->engine.url[0] ? "openai" : "pocketsphinx",
                   o->engine.url && o->engine.url[0] ? " at " : "",
                   o->engine.url && o->engine.url[0] ? o->engine.url : "", (long long)(p->o.max_ms / 1000));
@@ -488,8 +756,25 @@ void recd_stt_workers_stop(struct recd_stt_workers *p)
     p->stopping = 1;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    /* A job thread waiting on its decoder waits on the decoder's condition variable. */
+    for (unsigned i = 0; i < p->n; i++) {
+        struct decoder *d = p->w[i].dec;
+        if (!d)
+            continue;
+        pthread_mutex_lock(&d->mu);
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+    }
     for (unsigned i = 0; i < p->n; i++)
         if (p->w[i].started)
             pthread_join(p->w[i].thread, NULL);
+    int64_t deadline = mono_us() + STOP_GRACE_US;
+    for (unsigned i = 0; i < p->n; i++) {
+        struct decoder *d = p->w[i].dec;
+        if (d && d->started) {
+            decoder_stop(d, deadline);
+            p->w[i].dec = NULL;
+        }
+    }
     free_pool(p);
 }

@@ -7,11 +7,12 @@
 #include <stdint.h>
 
 /*
- * The transcription workers of `recd serve` (contract §8): a pool of threads, off the request
+ * The transcription workers of `recd serve` (contract §8): a pool of workers, off the request
  * path, that work the durable queue in the store (store.h, "The transcription queue"). Each
- * thread opens its own data-folder context and its own engine, claims a job with a fresh lease,
- * renews the lease while the engine works, and ends the attempt: completed, retried with
- * exponential backoff when the engine failed in a way worth retrying, or failed with a reason.
+ * worker is a job thread, with its own data-folder context, and a decoder thread with its own
+ * engine (worker.c says why two). It claims a job with a fresh lease, renews the lease while the
+ * engine works, and ends the attempt: completed, retried with exponential backoff when the engine
+ * failed in a way worth retrying, or failed with a reason.
  * A job whose lease runs out (its worker was killed) is claimed again by any worker, in this
  * process or another one on the same store.
  */
@@ -47,18 +48,25 @@ struct recd_stt_outcome {
 /** Called on the worker's thread once the outcome is committed; must not block (queue work). */
 typedef void (*recd_stt_notify_fn)(void *arg, const struct recd_stt_outcome *o);
 
+/** Where the decoding runs (--transcribe-priority). */
+enum recd_stt_priority {
+    RECD_STT_PRIORITY_IDLE = 0, /* SCHED_IDLE: a core only when no other thread wants it (default) */
+    RECD_STT_PRIORITY_NORMAL,   /* the normal policy, at `nice` */
+};
+
 struct recd_stt_worker_opts {
     const char *data_dir;
     const char *store;    /* the metadata store's URL (recd_store_open); NULL = the data folder's */
     const char *base_url; /* the public base URL: TranscriptionUrl and RecordingUrl start with it */
     struct recd_stt_config engine;
-    unsigned workers;      /* threads; 0 = 1 */
-    int64_t max_ms;        /* longer recordings fail with RECD_STT_TOO_LONG_CODE; 0 = 120000 */
-    int64_t lease_ms;      /* 0 = 30000; renewed every third of it while a job runs */
-    int64_t retry_base_ms; /* first backoff, doubled each attempt; 0 = 5000 */
-    int max_attempts;      /* 0 = 4 */
-    unsigned poll_ms;      /* how often an idle worker looks for due jobs; 0 = 1000 */
-    int nice;              /* 1…19: the worker threads run at least this nice; 0 = as the process */
+    unsigned workers;                /* threads; 0 = 1 */
+    int64_t max_ms;                  /* longer recordings fail with RECD_STT_TOO_LONG_CODE; 0 = 120000 */
+    int64_t lease_ms;                /* 0 = 30000; renewed every third of it while a job runs */
+    int64_t retry_base_ms;           /* first backoff, doubled each attempt; 0 = 5000 */
+    int max_attempts;                /* 0 = 4 */
+    unsigned poll_ms;                /* how often an idle worker looks for due jobs; 0 = 1000 */
+    enum recd_stt_priority priority; /* the built-in engine's decoding; the external one's is normal */
+    int nice; /* 1…19: with the normal priority, decoding runs at least this nice; 0 = as the process */
     recd_stt_notify_fn notify;
     void *notify_arg;
 };

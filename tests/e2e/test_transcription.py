@@ -17,8 +17,10 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import struct
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -310,12 +312,18 @@ def wait_status(srv, account, tr_sid, timeout=120):
 
 # ------------------------------------------------------------------ real speech, built-in engine
 
+# The built-in engine's decoders run under SCHED_IDLE by default: a core only when nothing else
+# wants it. The suite loads the machine (and on a shared one, so does everyone else), which can
+# starve them for minutes; the tests whose subject is the words, the limits or the callbacks run
+# them in the normal policy. test_starved_decoder_keeps_its_job runs the default.
+NORMAL = ("--transcribe-priority", "normal")
+
 def test_real_speech_wer(make_server, tmp_path):
     """Debian's test recordings through the API: the same words as pocketsphinx_continuous (the
     same engine), so a WER no worse; then the same clips at telephone quality."""
     refs = references()
     assert len(refs) == 10
-    srv = make_server("--transcribe-workers", "2")
+    srv = make_server("--transcribe-workers", "2", *NORMAL)
     acct = srv.cli.account_create()
     tel = tmp_path / "tel"
     tel.mkdir()
@@ -357,7 +365,7 @@ def test_real_speech_wer(make_server, tmp_path):
 
 
 def test_silence_and_limits(make_server, tmp_path, callbacks):
-    srv = make_server("--transcribe-max-seconds", "5")
+    srv = make_server("--transcribe-max-seconds", "5", *NORMAL)
     acct = srv.cli.account_create()
     callbacks.tokens[acct.sid] = acct.auth_token
     quiet = write_wav(tmp_path / "silence.wav", 3)
@@ -391,7 +399,7 @@ def test_two_hour_recording_fails_fast(make_server, tmp_path):
 
 
 def test_account_switch(make_server, make_wav):
-    srv = make_server()
+    srv = make_server(*NORMAL)
     acct = srv.cli.account_create()
     srv.cli.ok("account", "set", acct.sid, "--transcribe", "on")
     rec = srv.cli.import_ok(acct.sid, [TESTDATA / "cards" / "001.wav"])[0]
@@ -421,9 +429,80 @@ def test_cli_bad_input(make_server, tmp_path):
     assert body["transcriptions"] == []
     for args in (["--stt", "ftp://example/"], ["--stt-key-file", str(tmp_path / "none")],
                  ["--stt", "http://127.0.0.1:9/", "--stt-key-file", str(tmp_path / "none")],
-                 ["--transcribe-workers", "0"], ["--transcribe-max-seconds", "x"]):
+                 ["--transcribe-workers", "0"], ["--transcribe-max-seconds", "x"],
+                 ["--transcribe-priority", "realtime"]):
         r = srv.cli.run("serve", "--listen", "127.0.0.1:%d" % free_port(), *args, timeout=30)
         assert r.returncode == 2, (args, r.stderr)
+
+
+def job_row(data, tr_sid):
+    """(state, lease, attempts) of a transcription's job, read from the store beside the server."""
+    db = sqlite3.connect("file:%s?mode=ro" % (data / "recd.db"), uri=True, timeout=30)
+    try:
+        return db.execute("SELECT state, lease, attempts FROM transcription_jobs WHERE sid = ?",
+                          (tr_sid,)).fetchone()
+    finally:
+        db.close()
+
+
+def thread_policies(pid):
+    """{thread name: set of scheduling policies} of a process's threads (os.sched_getscheduler)."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        name = Path("/proc/%d/task/%s/comm" % (pid, tid)).read_text().strip()
+        out.setdefault(name, set()).add(os.sched_getscheduler(int(tid)))
+    return out
+
+
+@pytest.mark.alone  # a busy loop on one core; and once it ends, the idle decoder needs a free core
+def test_starved_decoder_keeps_its_job(make_server, callbacks, tmp_path):
+    """The built-in engine decodes under SCHED_IDLE, so a busy machine starves it for as long as it
+    stays busy; its job's lease is renewed by the worker's job thread, at normal priority, so no
+    other worker takes the job meanwhile and it runs once.
+
+    Server A is pinned to one core beside a busy loop of normal priority (there its decoder gets
+    next to nothing: SCHED_IDLE's weight is 3 against the loop's 1024), with a 1 s lease. Server B,
+    on the same store and free to use any core, would claim the job as soon as a lease lapsed.
+    After four leases the job is still A's first claim; once the loop ends A completes it: one
+    completion, one callback, and B never names it."""
+    srv_a = make_server("--transcribe-lease-seconds", "1", "--transcribe-retry-seconds", "0.2")
+    policies = thread_policies(srv_a.proc.pid)
+    assert policies["recd-stt"] == {os.SCHED_IDLE}, policies
+    assert policies["recd-stt-job"] == {os.SCHED_OTHER}, policies
+    subprocess.run(["taskset", "-a", "-p", "-c", "0", str(srv_a.proc.pid)], check=True,
+                   capture_output=True)
+    hog = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
+    srv_b = None
+    try:
+        acct = srv_a.cli.account_create()
+        callbacks.tokens[acct.sid] = acct.auth_token
+        rec = srv_a.cli.import_ok(acct.sid, [TESTDATA / "cards" / "005.wav"])[0]
+        r, lines = transcribe(srv_a.cli, [rec["sid"]], "--callback", callbacks.url(), wait=False)
+        tr = lines[0]["sid"]
+        deadline = time.monotonic() + 60
+        while (job_row(srv_a.data, tr) or ("",))[0] != "running":
+            assert time.monotonic() < deadline, job_row(srv_a.data, tr)
+            time.sleep(0.05)
+        _, lease, attempts = job_row(srv_a.data, tr)
+        assert attempts == 1
+        srv_b = make_server("--transcribe-lease-seconds", "1", "--transcribe-retry-seconds", "0.2",
+                            data=srv_a.data, start=False)
+        srv_b.start()
+        time.sleep(4)  # four leases: the decoder has had next to no CPU all along
+        assert job_row(srv_a.data, tr) == ("running", lease, 1)
+    finally:
+        hog.kill()
+        hog.wait()
+    subprocess.run(["taskset", "-a", "-p", "-c", "0-%d" % (os.cpu_count() - 1), str(srv_a.proc.pid)], check=True,
+                   capture_output=True)
+    t = wait_status(srv_a, acct, tr, timeout=300)
+    assert t["status"] == "completed" and t["transcription_text"], t
+    cb = callbacks.wait_for(tr)
+    time.sleep(0.5)
+    assert len(callbacks.for_sid(tr)) == 1 and cb[0]["valid"], cb
+    assert srv_a.log_text().count(": completed in ") == 1
+    assert "attempt 1" in srv_a.log_text()
+    assert tr not in srv_b.log_text()
 
 
 # ------------------------------------------------------------------ external engine
