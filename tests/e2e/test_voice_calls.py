@@ -137,8 +137,12 @@ class Voice:
         self.sip_port = free_port()
         lo, hi = free_rtp_range(200)
         self.server = Server(self.tmp / "data", self.tmp / "server.log",
+                             # Decoders at the requests' priority: under the suite's load,
+                             # SCHED_IDLE ones (the default) can get no CPU for minutes, and
+                             # test_record_transcribe_queues_a_transcription waits for one.
                              serve_args=["--sip", "127.0.0.1:%d" % self.sip_port, "--rtp-ports",
-                                         "%d-%d" % (lo, hi)] + list(serve_args), env=env)
+                                         "%d-%d" % (lo, hi), "--transcribe-priority", "normal"]
+                             + list(serve_args), env=env)
         self.account = self.server.cli.account_create(name="voice")
         self.server.start()
         self.validator = RequestValidator(self.account.auth_token)
