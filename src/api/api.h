@@ -36,6 +36,7 @@ struct recd_live_recording {
     unsigned events; /* RecordingStatusCallbackEvent: 1 in-progress, 2 completed, 4 absent */
     int trim;        /* Trim=trim-silence */
     int channels;    /* RecordingChannels: 1 mono, 2 dual */
+    int track;       /* RecordingTrack: 0 inbound, 1 outbound, 2 both; out too, the recording's */
     char sid[35];    /* out: the recording acted on */
 };
 

@@ -76,6 +76,9 @@ static int start_params(struct call *c, const struct recd_query *f, struct recd_
         recd_call_fail(c, RECD_E_BAD_PARAM, "RecordingTrack must be inbound, outbound or both");
         return RECD_E_BAD_PARAM;
     }
+    lr->track = is(v, "inbound") ? 0 : is(v, "outbound") ? 1 : 2; /* Twilio's default: both */
+    if (lr->track != 2)
+        lr->channels = 1; /* one side is one channel, whatever RecordingChannels says */
     if ((v = recd_query_get(f, "RecordingStatusCallbackMethod")) && !is(v, "GET") && !is(v, "POST")) {
         recd_call_fail(c, RECD_E_BAD_PARAM, "RecordingStatusCallbackMethod must be GET or POST");
         return RECD_E_BAD_PARAM;
@@ -158,6 +161,8 @@ void recd_call_recordings_post(struct call *c)
         return;
     }
     /* The recorder writes the row in its own time: answer from what is known now. */
+    static const char *const tracks[] = {"inbound", "outbound", "both"};
+    struct recd_call_recording_view view;
     struct recd_recording r;
     memset(&r, 0, sizeof r);
     snprintf(r.sid, sizeof r.sid, "%s", lr.sid);
@@ -178,14 +183,16 @@ void recd_call_recordings_post(struct call *c)
         r.start_us = now;
     }
     r.updated_us = now;
+    view.row = r;
+    snprintf(view.track, sizeof view.track, "%s", tracks[lr.track >= 0 && lr.track <= 2 ? lr.track : 2]);
     struct recd_buf *b = &c->rs->body;
     if (c->json) {
         recd_call_ok(c, RECD_CT_JSON);
-        recd_render_json(b, &recd_res_call_recording, &r, &c->rc);
+        recd_render_json(b, &recd_res_call_recording, &view, &c->rc);
     } else {
         recd_call_ok(c, RECD_CT_XML);
         recd_call_begin_xml(b);
-        recd_render_xml(b, &recd_res_call_recording, &r, &c->rc);
+        recd_render_xml(b, &recd_res_call_recording, &view, &c->rc);
         recd_buf_adds(b, "</TwilioResponse>");
     }
     if (starting)

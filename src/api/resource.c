@@ -65,8 +65,8 @@ const struct recd_resource recd_res_recording = {
 
 /*
  * A recording of a call as POST /Calls/CA…/Recordings answers it (api.v2010.account.call
- * .call_recording, in the schema's order): a recording row with `track` (recd records the
- * caller, "inbound") and without the media fields.
+ * .call_recording, in the schema's order): a recording row with `track` (RecordingTrack) and
+ * without the media fields, rendered from a struct recd_call_recording_view.
  */
 static const struct recd_field call_recording_fields[] = {
     {"account_sid", "AccountSid", RECD_F_SID, REC(account_sid), NULL},
@@ -86,7 +86,7 @@ static const struct recd_field call_recording_fields[] = {
     {"channels", "Channels", RECD_F_INT, REC(channels), NULL},
     {"source", "Source", RECD_F_STR, REC(source), NULL},
     {"error_code", "ErrorCode", RECD_F_INT0, REC(error_code), NULL},
-    {"track", "Track", RECD_F_CONST, 0, "inbound"},
+    {"track", "Track", RECD_F_STR, offsetof(struct recd_call_recording_view, track), NULL},
 };
 
 static const unsigned char call_recording_xml[] = {0, 1,  2,  3,  4,  5,  6,  7,  8,
@@ -148,6 +148,7 @@ const struct recd_resource recd_res_call = {
 };
 
 _Static_assert(sizeof call_xml == sizeof call_fields / sizeof call_fields[0], "every call field in XML");
+_Static_assert(offsetof(struct recd_call_recording_view, row) == 0, "a view's row fields are a row's");
 _Static_assert(offsetof(struct recd_recording, sid) == 0 && offsetof(struct recd_transcription, sid) == 0 &&
                    offsetof(struct recd_call, sid) == 0 && offsetof(struct recd_number, sid) == 0,
                "every record begins with its sid");

@@ -2,6 +2,7 @@
 #define RECD_API_RESOURCE_H
 
 #include "core/buf.h"
+#include "store/store.h"
 
 #include <stddef.h>
 
@@ -52,6 +53,13 @@ extern const struct recd_resource recd_res_recording;
 extern const struct recd_resource recd_res_transcription;
 extern const struct recd_resource recd_res_call;
 extern const struct recd_resource recd_res_call_recording; /* POST /Calls/CA…/Recordings answers */
+
+/** What recd_res_call_recording renders: the row, and the track the request asked for (the store
+ * keeps no track: it shows in these answers only, as in Twilio's call recording resource). */
+struct recd_call_recording_view {
+    struct recd_recording row; /* first: the recording's fields are found as in a bare row */
+    char track[9];             /* "inbound", "outbound", "both" */
+};
 extern const struct recd_resource recd_res_number; /* for the command line: recd serves no such resource */
 
 /** What a renderer needs besides the record: the server's public base URL ("http://host:port"). */

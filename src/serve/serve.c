@@ -140,11 +140,15 @@ static int live_recording(void *arg, struct recd_live_recording *lr)
             .events = lr->events,
             .trim_silence = lr->trim,
             .channels = lr->channels == 2 ? 2 : 1,
+            .track = (unsigned)lr->track,
         };
         return recd_engine_serve_live_start(voice, lr->account_sid, lr->call_sid, &o, lr->sid);
     }
-    return recd_engine_serve_live_cmd(voice, lr->account_sid, lr->call_sid, lr->recording_sid,
-                                      (enum recd_engine_live_cmd)lr->cmd, lr->skip, lr->sid);
+    unsigned track = RECD_ENGINE_TRACK_BOTH;
+    int rc = recd_engine_serve_live_cmd(voice, lr->account_sid, lr->call_sid, lr->recording_sid,
+                                        (enum recd_engine_live_cmd)lr->cmd, lr->skip, lr->sid, &track);
+    lr->track = (int)track;
+    return rc;
 }
 
 static void handle(void *cls, void *ts, struct recd_request *rq, struct recd_response *rs)

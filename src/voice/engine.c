@@ -38,6 +38,7 @@ struct live {
     unsigned events;
     uint64_t order; /* start order, for Twilio.CURRENT */
     unsigned channels;
+    unsigned track;
 };
 
 #define MAX_EXTRA 8
@@ -923,10 +924,13 @@ int recd_engine_live_start(struct recd_engine_call *c, const struct recd_engine_
         i++;
     if (i == RECD_ENGINE_MAX_LIVE)
         return RECD_E_RATE_LIMITED;
+    unsigned track = o->track <= RECD_ENGINE_TRACK_BOTH ? o->track : RECD_ENGINE_TRACK_BOTH;
+    /* One track is one channel, whatever RecordingChannels says: there is no second side. */
     struct recd_engine_rec_opts ro = {.slot = i + 1,
                                       .source = "StartCallRecordingAPI",
                                       .trim_silence = o->trim_silence,
-                                      .channels = o->channels == 2 ? 2 : 1};
+                                      .channels = o->channels == 2 && track == RECD_ENGINE_TRACK_BOTH ? 2 : 1,
+                                      .track = track};
     struct live *l = &c->live[i];
     int rc = c->io.rec_start(c->io.arg, &ro, l->sid);
     if (rc < 0)
@@ -937,6 +941,7 @@ int recd_engine_live_start(struct recd_engine_call *c, const struct recd_engine_
     l->events = o->events ? o->events : RECD_TWIML_EVENT_COMPLETED;
     l->order = ++c->live_order;
     l->channels = ro.channels;
+    l->track = track;
     memcpy(sid, l->sid, RECD_SID_LEN + 1);
     rec_status_callback(c, l->callback, l->callback_get, l->events, l->sid, "StartCallRecordingAPI",
                         l->channels, "in-progress", NULL);
@@ -955,6 +960,12 @@ static struct live *live_find(const struct recd_engine_call *c, const char *sid)
             best = l;
     }
     return (struct live *)best; /* the caller's constness decides */
+}
+
+int recd_engine_live_track(const struct recd_engine_call *c, const char *sid)
+{
+    const struct live *l = live_find(c, sid);
+    return l ? (int)l->track : -1;
 }
 
 const char *recd_engine_live_current(const struct recd_engine_call *c)

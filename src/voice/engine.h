@@ -94,6 +94,8 @@ struct recd_engine_rec_opts {
     const char *finish_on_key;
     /** 1, or 2 for a dual recording (the caller, and what recd sent); <Record> is always 1. */
     unsigned channels;
+    /** RecordingTrack, RECD_ENGINE_TRACK_*: <Record> hears the caller (0). */
+    unsigned track;
 };
 
 /** A recording's end, as the recorder reports it. */
@@ -215,7 +217,15 @@ struct recd_engine_live_opts {
     unsigned events; /**< RECD_TWIML_EVENT_* set; 0 means completed */
     bool trim_silence;
     unsigned channels; /**< RecordingChannels: 1 mono (0 too), 2 dual */
+    unsigned track;    /**< RecordingTrack: RECD_ENGINE_TRACK_* */
 };
+
+/** RecordingTrack: what the caller sent, what recd sent, or both (Twilio's default). */
+enum { RECD_ENGINE_TRACK_INBOUND = 0, RECD_ENGINE_TRACK_OUTBOUND = 1, RECD_ENGINE_TRACK_BOTH = 2 };
+
+/** The RecordingTrack of the API recording `sid` ("Twilio.CURRENT" too) still recording or
+ * paused, or -1 when there is none. */
+int recd_engine_live_track(const struct recd_engine_call *c, const char *sid);
 
 /**
  * Starts recording the call (POST /Calls/{Sid}/Recordings). Returns the new slot (>= 1) and the

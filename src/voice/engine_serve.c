@@ -70,6 +70,7 @@ struct live_req {
     const char *account_sid, *call_sid, *rec_sid;
     const struct recd_engine_live_opts *opts;
     char sid[RECD_SID_LEN + 1];
+    unsigned track; /* out: the recording's RecordingTrack */
 };
 
 struct ev {
@@ -1023,6 +1024,7 @@ static int io_rec_start(void *arg, const struct recd_engine_rec_opts *o, char si
         .transcribe = o->transcribe,
         .transcribe_callback = o->transcribe_callback,
         .channels = o->channels == 2 ? 2 : 1,
+        .track = (enum recd_rec_track)o->track,
     };
     struct recd_rec *r = NULL;
     int rc = recd_rec_begin(c->srv->rec, &p, &r, sid);
@@ -1032,7 +1034,7 @@ static int io_rec_start(void *arg, const struct recd_engine_rec_opts *o, char si
     struct slot *sl = &c->slots[o->slot];
     sl->rec = r;
     sl->forward = true;
-    if (p.channels == 2)
+    if (recd_rec_channels(r) == 2)
         atomic_fetch_add(&c->dual, 1);
     snprintf(sl->finish_keys, sizeof sl->finish_keys, "%s", o->finish_on_key ? o->finish_on_key : "");
     if (o->slot == RECD_ENGINE_SLOT_VERB)
@@ -1183,10 +1185,13 @@ static void do_live(struct recd_engine_serve *s, struct live_req *lr)
     int rc = RECD_E_NOT_FOUND;
     if (c && lr->start) {
         rc = recd_engine_live_start(c->eng, lr->opts, lr->sid);
+        lr->track = lr->opts->track;
     } else if (c) {
         const char *sid = lr->rec_sid;
         if (strcmp(sid, "Twilio.CURRENT") == 0)
             sid = recd_engine_live_current(c->eng);
+        int track = sid ? recd_engine_live_track(c->eng, sid) : -1; /* before a stop forgets it */
+        lr->track = track < 0 ? RECD_ENGINE_TRACK_BOTH : (unsigned)track;
         rc = sid ? recd_engine_live_cmd(c->eng, sid, lr->cmd, lr->skip) : RECD_E_NOT_FOUND;
         if (rc == 0)
             snprintf(lr->sid, sizeof lr->sid, "%s", sid);
@@ -1650,6 +1655,11 @@ static int live_call(struct recd_engine_serve *s, struct live_req *lr)
     return lr->rc;
 }
 
+_Static_assert(RECD_ENGINE_TRACK_INBOUND == (int)RECD_REC_TRACK_INBOUND &&
+                   RECD_ENGINE_TRACK_OUTBOUND == (int)RECD_REC_TRACK_OUTBOUND &&
+                   RECD_ENGINE_TRACK_BOTH == (int)RECD_REC_TRACK_BOTH,
+               "the engine's RecordingTrack numbers are the recorder's");
+
 int recd_engine_serve_live_start(struct recd_engine_serve *s, const char *account_sid, const char *call_sid,
                                  const struct recd_engine_live_opts *o, char sid[RECD_SID_LEN + 1])
 {
@@ -1662,12 +1672,14 @@ int recd_engine_serve_live_start(struct recd_engine_serve *s, const char *accoun
 
 int recd_engine_serve_live_cmd(struct recd_engine_serve *s, const char *account_sid, const char *call_sid,
                                const char *rec_sid, enum recd_engine_live_cmd cmd, bool skip,
-                               char sid_out[RECD_SID_LEN + 1])
+                               char sid_out[RECD_SID_LEN + 1], unsigned *track)
 {
     struct live_req lr = {
         .cmd = cmd, .skip = skip, .account_sid = account_sid, .call_sid = call_sid, .rec_sid = rec_sid};
     int rc = live_call(s, &lr);
-    if (rc == 0)
+    if (rc == 0) {
         memcpy(sid_out, lr.sid, RECD_SID_LEN + 1);
+        *track = lr.track;
+    }
     return rc;
 }

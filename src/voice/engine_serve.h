@@ -60,11 +60,11 @@ int recd_engine_serve_live_start(struct recd_engine_serve *s, const char *accoun
 
 /**
  * POST /Calls/{CallSid}/Recordings/{Sid} (Status=paused|in-progress|stopped), from any thread.
- * `rec_sid` may be "Twilio.CURRENT"; the sid acted on is written to `sid_out`. Returns 0,
- * RECD_E_NOT_FOUND, or what recd_engine_live_cmd returns.
+ * `rec_sid` may be "Twilio.CURRENT"; the sid acted on is written to `sid_out`, its
+ * RecordingTrack to `track`. Returns 0, RECD_E_NOT_FOUND, or what recd_engine_live_cmd returns.
  */
 int recd_engine_serve_live_cmd(struct recd_engine_serve *s, const char *account_sid, const char *call_sid,
                                const char *rec_sid, enum recd_engine_live_cmd cmd, bool skip,
-                               char sid_out[RECD_SID_LEN + 1]);
+                               char sid_out[RECD_SID_LEN + 1], unsigned *track);
 
 #endif

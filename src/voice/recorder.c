@@ -36,8 +36,10 @@
  *
  * A spool file is a 16-byte header ("RECDSPL1", flags, rate) and then the samples, 16-bit
  * little-endian, exactly as they were recorded (pause silence included, skipped pauses not); a
- * dual-channel recording (flag SPOOL_DUAL) holds frames of two samples, the caller's then what
- * recd sent, as the WAV does.
+ * recording that hears both sides (flag SPOOL_DUAL) holds frames of two samples, the caller's then
+ * what recd sent, as a dual WAV does. A one-channel recording of both tracks (SPOOL_MIX) or of
+ * recd's side alone (SPOOL_SENT) is spooled the same way and made one channel when it is
+ * published, so that a crash and recovery give the same file as a clean finish.
  *
  * Dual channel: the two streams come from the same SIP thread, each paced by the 20 ms media
  * clock (what the caller sends, gaps filled; what recd sends, silence when nothing plays), each
@@ -50,6 +52,8 @@
 #define SPOOL_HEADER 16
 #define SPOOL_TRIM   0x1u
 #define SPOOL_DUAL   0x2u
+#define SPOOL_MIX    0x4u /* with DUAL: published as one channel, the two sides summed */
+#define SPOOL_SENT   0x8u /* with DUAL: published as one channel, what recd sent */
 #define RING_MASK    (RECD_REC_RING - 1)
 _Static_assert((RECD_REC_RING & RING_MASK) == 0, "the ring's size is a power of two");
 
@@ -76,7 +80,8 @@ struct recd_rec {
     struct recd_recording row;
     int trim;
 
-    int channels; /* 1, or 2: ring[1] has what recd sent to the caller */
+    int channels; /* spooled: 1, or 2 (ring[1] has what recd sent to the caller) */
+    unsigned mix; /* 0: published as spooled; SPOOL_MIX or SPOOL_SENT: one channel made of two */
     struct ring ring[2];
     _Atomic uint64_t pos; /* the caller's stream's length as the producer has made it */
     _Atomic uint64_t cut; /* drop_tail: where the stream ends (UINT64_MAX: its end) */
@@ -188,6 +193,12 @@ int recd_rec_channels(const struct recd_rec *r)
     return r->channels;
 }
 
+/* The published file's channels: the spool's, or one made of its two. */
+static int out_channels(const struct recd_rec *r)
+{
+    return r->mix ? 1 : r->channels;
+}
+
 size_t recd_rec_backlog(struct recd_rec *r)
 {
     return (size_t)(atomic_load_explicit(&r->ring[0].head, memory_order_acquire) -
@@ -253,13 +264,21 @@ int recd_rec_begin(struct recd_recorder *rec, const struct recd_rec_params *p, s
     sid_out[0] = '\0';
     if (!p->account_sid || !recd_sid_valid(p->account_sid, strlen(p->account_sid), "AC", 1) ||
         (p->call_sid && *p->call_sid && !recd_sid_valid(p->call_sid, strlen(p->call_sid), "CA", 1)) ||
-        !valid_source(p->source) || (p->channels != 0 && p->channels != 1 && p->channels != 2))
+        !valid_source(p->source) || (p->channels != 0 && p->channels != 1 && p->channels != 2) ||
+        (p->track != RECD_REC_TRACK_INBOUND && p->track != RECD_REC_TRACK_OUTBOUND &&
+         p->track != RECD_REC_TRACK_BOTH))
         return RECD_E_BAD_INPUT;
     struct recd_rec *r = calloc(1, sizeof *r);
     if (!r)
         return RECD_E_INTERNAL;
     r->fd = -1;
-    r->channels = p->channels == 2 ? 2 : 1;
+    /* Whatever is heard of recd's side is spooled as a second channel; a one-channel file of
+     * it is made at publish (mix). */
+    r->channels = p->channels == 2 || p->track != RECD_REC_TRACK_INBOUND ? 2 : 1;
+    r->mix = p->channels == 2                      ? 0
+             : p->track == RECD_REC_TRACK_OUTBOUND ? SPOOL_SENT
+             : p->track == RECD_REC_TRACK_BOTH     ? SPOOL_MIX
+                                                   : 0;
     /* calloc touches the pages here, so the SIP thread never takes a page fault in them. */
     for (int ch = 0; ch < r->channels; ch++)
         r->ring[ch].buf = calloc(RECD_REC_RING, sizeof *r->ring[ch].buf);
@@ -277,7 +296,7 @@ int recd_rec_begin(struct recd_recorder *rec, const struct recd_rec_params *p, s
     snprintf(r->row.source, sizeof r->row.source, "%s", p->source);
     snprintf(r->row.status, sizeof r->row.status, "%s", RECD_REC_IN_PROGRESS);
     r->row.created_us = r->row.updated_us = r->row.start_us = recd_now_us();
-    r->row.channels = r->channels;
+    r->row.channels = out_channels(r);
     r->row.sample_rate = RECD_AUDIO_RATE;
     r->row.transcribe = p->transcribe != 0;
     if (p->transcribe_callback && strlen(p->transcribe_callback) <= RECD_URL_MAX)
@@ -329,7 +348,8 @@ static void spool_create(struct recd_recorder *rec, struct recd_rec *r)
 {
     char name[64];
     unsigned char hdr[SPOOL_HEADER] = SPOOL_MAGIC;
-    uint32_t flags = (r->trim ? SPOOL_TRIM : 0) | (r->channels == 2 ? SPOOL_DUAL : 0), rate = RECD_AUDIO_RATE;
+    uint32_t flags = (r->trim ? SPOOL_TRIM : 0) | (r->channels == 2 ? SPOOL_DUAL | r->mix : 0);
+    uint32_t rate = RECD_AUDIO_RATE;
     memcpy(hdr + 8, &flags, 4);
     memcpy(hdr + 12, &rate, 4);
     spool_name(name, r->row.sid);
@@ -586,11 +606,22 @@ static int spool_read(int fd, int ch, uint64_t from, int16_t *buf, size_t n)
     return 0;
 }
 
+/* Makes k two-sample frames of buf one channel in place: the sides summed (clipped, as a mixer
+ * does: each side keeps its own level), or recd's side alone. */
+static void mix_down(int16_t *buf, size_t k, unsigned mix)
+{
+    for (size_t i = 0; i < k; i++) {
+        int v = mix == SPOOL_SENT ? buf[2 * i + 1] : buf[2 * i] + buf[2 * i + 1];
+        buf[i] = (int16_t)(v > INT16_MAX ? INT16_MAX : v < INT16_MIN ? INT16_MIN : v);
+    }
+}
+
 /*
- * Where the sound is in frames [0, end): windows aligned on 0, as recd_audio_sound_span. In a dual
- * recording a frame sounds when either channel does (each frame is reduced to its louder sample).
+ * Where the sound is in frames [0, end): windows aligned on 0, as recd_audio_sound_span. In a
+ * recording of both sides a frame sounds when either side does (each frame is reduced to its
+ * louder sample); in one of recd's side alone, when that side does.
  */
-static int spool_span(int fd, int ch, uint64_t end, uint64_t *first, uint64_t *last)
+static int spool_span(int fd, int ch, unsigned mix, uint64_t end, uint64_t *first, uint64_t *last)
 {
     static _Thread_local int16_t buf[2 * BLOCK];
     *first = *last = 0;
@@ -598,7 +629,9 @@ static int spool_span(int fd, int ch, uint64_t end, uint64_t *first, uint64_t *l
         size_t k = end - at < BLOCK ? (size_t)(end - at) : BLOCK, a, z;
         if (spool_read(fd, ch, at, buf, k) < 0)
             return RECD_E_IO;
-        if (ch == 2)
+        if (ch == 2 && mix == SPOOL_SENT)
+            mix_down(buf, k, mix);
+        else if (ch == 2)
             for (size_t i = 0; i < k; i++) {
                 int x = buf[2 * i], y = buf[2 * i + 1];
                 buf[i] = (int16_t)(abs(x) >= abs(y) ? x : y);
@@ -638,28 +671,33 @@ static void wav_header(unsigned char h[44], uint32_t data_bytes, int ch)
 }
 
 /*
- * Writes frames [a, z) of the spool as a WAV to a temporary file beside the spools, stores it
- * durably through the blob store under "RE….wav", and reads it back for its size and digest
- * (what fsck will check), as import does.
+ * Writes frames [a, z) of the spool (`ch` channels, made one by `mix` when it is set) as a WAV to
+ * a temporary file beside the spools, stores it durably through the blob store under "RE….wav",
+ * and reads it back for its size and digest (what fsck will check), as import does.
  */
-static int publish(struct recd_recorder *rec, const char *sid, int fd, int ch, uint64_t a, uint64_t z,
-                   int64_t *size, char sha[65])
+static int publish(struct recd_recorder *rec, const char *sid, int fd, int ch, unsigned mix, uint64_t a,
+                   uint64_t z, int64_t *size, char sha[65])
 {
     static _Thread_local int16_t buf[2 * BLOCK];
     struct recd_tmpfile t;
     unsigned char h[44];
     char key[64];
-    uint32_t bytes = (uint32_t)((z - a) * (uint64_t)ch * sizeof(int16_t));
+    int out = ch == 2 && mix ? 1 : ch;
+    uint32_t bytes = (uint32_t)((z - a) * (uint64_t)out * sizeof(int16_t));
     int rc = recd_tmpfile_create(&t, rec->spool_fd, sid, 0600);
     if (rc < 0)
         return rc;
-    wav_header(h, bytes, ch);
+    wav_header(h, bytes, out);
     rc = recd_write_all(t.fd, h, sizeof h) < 0 ? recd_err_from_errno(errno) : 0;
     for (uint64_t at = a; rc == 0 && at < z; at += BLOCK) {
         size_t k = z - at < BLOCK ? (size_t)(z - at) : BLOCK;
-        if (spool_read(fd, ch, at, buf, k) < 0)
+        if (spool_read(fd, ch, at, buf, k) < 0) {
             rc = RECD_E_IO;
-        else if (recd_write_all(t.fd, buf, k * (size_t)ch * sizeof *buf) < 0)
+            break;
+        }
+        if (out != ch)
+            mix_down(buf, k, mix);
+        if (recd_write_all(t.fd, buf, k * (size_t)out * sizeof *buf) < 0)
             rc = recd_err_from_errno(errno);
     }
     snprintf(key, sizeof key, "%.34s.wav", sid);
@@ -686,7 +724,7 @@ static int publish(struct recd_recorder *rec, const char *sid, int fd, int ch, u
 static int decide(const struct recd_rec *r, uint64_t end, uint64_t *a, uint64_t *z, int *code)
 {
     uint64_t first, last;
-    int rc = spool_span(r->fd, r->channels, end, &first, &last);
+    int rc = spool_span(r->fd, r->channels, r->mix, end, &first, &last);
     if (rc < 0)
         return rc;
     *a = 0;
@@ -701,7 +739,7 @@ static int decide(const struct recd_rec *r, uint64_t end, uint64_t *a, uint64_t 
     if (*code == 0 && *z - *a < RECD_REC_MIN_SAMPLES)
         *code = RECD_REC_E_TOO_SHORT;
     /* A WAV's sizes are 32-bit: past about 37 hours the file ends there. */
-    uint64_t most = (UINT32_MAX - 36) / (2 * (uint64_t)r->channels);
+    uint64_t most = (UINT32_MAX - 36) / (2 * (uint64_t)out_channels(r));
     if (*z - *a > most)
         *z = *a + most;
     return 0;
@@ -754,7 +792,7 @@ static void writer_finish(struct recd_recorder *rec, struct recd_rec *r, recd_re
     if (!r->failed && (rc = decide(r, end, &a, &z, &code)) == 0) {
         if (code) {
             status = RECD_REC_ABSENT;
-        } else if ((rc = publish(rec, row->sid, r->fd, r->channels, a, z, &row->media_size,
+        } else if ((rc = publish(rec, row->sid, r->fd, r->channels, r->mix, a, z, &row->media_size,
                                  row->media_sha256)) == 0) {
             status = RECD_REC_COMPLETED;
             row->duration_ms = (int64_t)((z - a) * 1000 + RECD_AUDIO_RATE / 2) / RECD_AUDIO_RATE;
@@ -767,7 +805,7 @@ static void writer_finish(struct recd_recorder *rec, struct recd_rec *r, recd_re
                       row->sid, (unsigned long long)r->lost);
     snprintf(row->status, sizeof row->status, "%s", status);
     row->error_code = code;
-    row->channels = r->channels;
+    row->channels = out_channels(r);
     row->sample_rate = RECD_AUDIO_RATE;
     row->updated_us = recd_now_us();
     if (!r->no_row) {
@@ -810,7 +848,7 @@ static void writer_finish(struct recd_recorder *rec, struct recd_rec *r, recd_re
         res.error_code = code;
         res.duration_ms = strcmp(status, RECD_REC_COMPLETED) == 0 ? row->duration_ms : 0;
         res.start_us = row->start_us;
-        res.channels = r->channels;
+        res.channels = out_channels(r);
         cb(arg, &res);
     }
 }
@@ -881,6 +919,9 @@ static void recover_open(struct recd_recorder *rec, struct recd_rec *r)
         return;
     r->trim = (flags & SPOOL_TRIM) != 0;
     r->channels = (flags & SPOOL_DUAL) ? 2 : 1;
+    r->mix = r->channels == 2 ? flags & (SPOOL_MIX | SPOOL_SENT) : 0;
+    if (r->mix == (SPOOL_MIX | SPOOL_SENT))
+        r->mix = SPOOL_MIX; /* not a header recd writes; both sides is what was recorded */
     /* A crash may leave part of a frame at the end: it is not counted. */
     r->written = (uint64_t)(sb.st_size - SPOOL_HEADER) / (sizeof(int16_t) * (uint64_t)r->channels);
 }

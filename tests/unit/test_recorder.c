@@ -397,6 +397,60 @@ static void dual_channels(void **state)
     free(pcm);
 }
 
+/* The amplitude of freq over [from, from + n) of a mono recording (a sine of peak A: about A). */
+static double power_at(const int16_t *p, size_t from, size_t n, double freq)
+{
+    return goertzel(p + from, n, freq, 8000);
+}
+
+/*
+ * One-channel recordings of a chosen RecordingTrack (the live API's): both sides summed, or what
+ * recd sent alone; the row and the file say one channel, the caller's side is spooled with recd's
+ * and made one channel at publish.
+ */
+static void one_channel_tracks(void **state)
+{
+    struct fixture *f = *state;
+    for (int track = RECD_REC_TRACK_OUTBOUND; track <= RECD_REC_TRACK_BOTH; track++) {
+        char sid[RECD_SID_LEN + 1];
+        struct done d;
+        struct recd_rec *r;
+        size_t t = 0, n;
+        struct recd_rec_params p = {.account_sid = f->acc.sid,
+                                    .call_sid = "CA0123456789abcdef0123456789abcdef",
+                                    .source = "StartCallRecordingAPI",
+                                    .channels = 1,
+                                    .track = (enum recd_rec_track)track};
+        assert_int_equal(recd_rec_begin(f->rec, &p, &r, sid), 0);
+        assert_int_equal(recd_rec_channels(r), 2); /* spooled with both sides */
+        feed2(r, 440, 1000, 1000, &t);             /* both talk */
+        feed2(r, 660, 0, 1000, &t);                /* the caller alone */
+        finish(r, &d);
+        assert_string_equal(d.res.status, "completed");
+        assert_int_equal(d.res.channels, 1);
+        struct recd_recording row;
+        assert_int_equal(f->ctx.store->ops->recording_get(f->ctx.store, sid, &row), 0);
+        assert_string_equal(row.status, "completed");
+        assert_int_equal(row.channels, 1);
+        assert_int_equal(row.duration_ms, 2000);
+        int16_t *pcm = read_media(f, sid, &n); /* checks: one channel */
+        assert_int_equal(n, 16000);
+        double caller = power_at(pcm, 400, 7200, 440), recd = power_at(pcm, 400, 7200, 1000);
+        double later = power_at(pcm, 8400, 7200, 660);
+        assert_true(recd > 6000); /* fed at 8000 */
+        if (track == RECD_REC_TRACK_BOTH) {
+            /* Summed, not averaged: each side keeps its level. */
+            assert_true(caller > 6000 && later > 6000);
+            assert_true(caller > recd / 2 && caller < recd * 2);
+        } else {
+            assert_true(caller < 80 && later < 80);
+            for (size_t i = 8000; i < n; i++)
+                assert_int_equal(pcm[i], 0);
+        }
+        free(pcm);
+    }
+}
+
 static void drop_tail_cuts_the_key(void **state)
 {
     struct fixture *f = *state;
@@ -559,9 +613,10 @@ static void refuses_bad_params(void **state)
 /*
  * The child of crash_recovery, run as `test_recorder --crash-child DIR ACSID FD`: it records (paced
  * as a call is) into DIR's store and spool, writes the recording's sid to FD after 3 s of audio,
- * and goes on until it is killed. It is a new process image, not a fork of the test: a fork of a
- * process whose threads (the fixture's recorder) may be inside the sanitizer's allocator inherits
- * its locks held, and the child hung in its first malloc about one run in six.
+ * and goes on until it is killed. Its recording is one channel of both tracks with recd's side
+ * silent, so that recovery must read from the spool's header that two channels make one. It is a new process
+ * image, not a fork of the test: a fork of a process whose threads (the fixture's recorder) may be inside the
+ * sanitizer's allocator inherits its locks held, and the child hung in its first malloc about one run in six.
  */
 static int crash_child(const char *dir, const char *account_sid, int fd)
 {
@@ -574,8 +629,10 @@ static int crash_child(const char *dir, const char *account_sid, int fd)
     struct recd_rec *r;
     struct recd_rec_params p = {.account_sid = account_sid,
                                 .call_sid = "CA0123456789abcdef0123456789abcdef",
-                                .source = "RecordVerb",
-                                .channels = 1};
+                                .source = "StartCallRecordingAPI",
+                                .channels = 1,
+                                .track = RECD_REC_TRACK_BOTH};
+    static const int16_t quiet[160];
     size_t t = 0;
     if (recd_ctx_open(dir, &cctx) < 0 || recd_store_sqlite_open(db, &st) < 0)
         return 3;
@@ -585,6 +642,7 @@ static int crash_child(const char *dir, const char *account_sid, int fd)
     for (int i = 0;; i++) {
         struct timespec ts = {0, 20000000};
         feed(r, dtmf[(i / 50) % 4], 20, &t);
+        recd_rec_audio_sent(r, quiet, 160);
         nanosleep(&ts, NULL);
         if (i == 150 && write(fd, sid, sizeof sid) != (ssize_t)sizeof sid)
             return 5;
@@ -664,6 +722,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(pause_silence_and_skip, setup, teardown),
         cmocka_unit_test_setup_teardown(drop_tail_cuts_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown(dual_channels, setup, teardown),
+        cmocka_unit_test_setup_teardown(one_channel_tracks, setup, teardown),
         cmocka_unit_test_setup_teardown(trim_silence, setup, teardown),
         cmocka_unit_test_setup_teardown(absent, setup, teardown),
         cmocka_unit_test_setup_teardown(twenty_at_once, setup, teardown),
