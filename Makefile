@@ -264,18 +264,18 @@ $(S3RVER): tests/s3/package.json tests/s3/package-lock.json tests/s3/s3rver.js
 PG_E2E += tests/e2e/test_ops_health.py
 
 .PHONY: e2e-pg
-e2e-pg: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN)
+e2e-pg: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) build/tools/promtool
 	@$(PG_CLUSTER_UP); \
 	export RECD_TEST_STORE=postgres RECD_BIN=$(CURDIR)/build/test/recd; $(call E2E_RUN,tests/e2e)
 
 # The whole end-to-end suite on PostgreSQL and S3 (contract §9): the throwaway cluster above, and
-# the test S3 server that the suite starts itself (tests/e2e/conftest.py, RECD_TEST_MEDIA=s3).
-# `make test` runs only the S3 tests of their own (tests/e2e/test_s3.py) against both.
+# the test S3 server that the suite starts itself (tests/e2e/conftest.py, RECD_TEST_MEDIA=s3; one
+# per pytest-xdist worker). `make test` runs only the S3 tests of their own (tests/e2e/test_s3.py)
+# against both.
 .PHONY: e2e-scale
-e2e-scale: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) $(S3RVER)
+e2e-scale: deps build/test/recd build/recd $(VOICE_BIN) $(HARNESS_BIN) $(S3RVER) build/tools/promtool
 	@$(PG_CLUSTER_UP); \
-	RECD_TEST_STORE=postgres RECD_TEST_MEDIA=s3 RECD_BIN=$(CURDIR)/build/test/recd /usr/bin/python3 -m pytest -q \
-	  -p no:cacheprovider tests/e2e
+	export RECD_TEST_STORE=postgres RECD_TEST_MEDIA=s3 RECD_BIN=$(CURDIR)/build/test/recd; $(call E2E_RUN,tests/e2e)
 
 run: deps build/recd
 	@scripts/run-demo.sh

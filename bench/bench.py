@@ -35,23 +35,14 @@ import sys
 import time
 import urllib.parse
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import REPO, commit, free_port, loadavg, logger  # noqa: E402
+
 API = "/2010-04-01"
 # One block per data-set size (QUICK runs have their own), rewritten by each run of that size.
 MARK_BEGIN = "<!-- bench:begin %s (written by bench/bench.py; edit outside the markers) -->"
 MARK_END = "<!-- bench:end %s -->"
-
-
-def log(msg):
-    print("bench: " + msg, file=sys.stderr, flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+log = logger("bench")
 
 
 def wait_port(port, proc, what, timeout=20.0):
@@ -539,7 +530,7 @@ class Bench:
                "nginx `worker_processes 2`; each case A (recd), B (baseline), A, B; req/s and p50 are "
                "the mean of the two runs, p99 the worse of the two" % self.dur,
                "- load average before the run: %s, after: %s; run took %.0f s" %
-               (self.load, " ".join(open("/proc/loadavg").read().split()[:3]), time.time() - self.t_start),
+               (self.load, loadavg(), time.time() - self.t_start),
                "- baselines: nginx serves the bytes recd served, from files (it does not check the Basic "
                "auth header wrk sends with the list case); the deep page and the filtered lists are "
                "compared with recd's own page 0, run alternately with them", ""]
@@ -583,20 +574,13 @@ class Bench:
 
     def environment(self):
         self.date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        try:
-            c = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
-                               text=True, check=True).stdout.strip()
-            dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-                                   capture_output=True, text=True).stdout.strip()
-            self.commit = c + ("-dirty" if dirty else "")
-        except (subprocess.CalledProcessError, FileNotFoundError):
-            self.commit = "unknown"
+        self.commit = commit()
         self.kernel = "Linux " + os.uname().release
         v = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
         self.wrk_version = (v.stdout + v.stderr).splitlines()[0].split(" [")[0] if (v.stdout + v.stderr) else "wrk"
         v = subprocess.run(["nginx", "-v"], capture_output=True, text=True)
         self.nginx_version = (v.stderr.strip() or "nginx").replace("nginx version: ", "")
-        self.load = " ".join(open("/proc/loadavg").read().split()[:3])
+        self.load = loadavg()
 
     def main(self):
         self.t_start = time.time()

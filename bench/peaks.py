@@ -24,27 +24,15 @@ import re
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import REPO, commit, loadavg, results_writer  # noqa: E402
+
 BIN = os.path.join(REPO, "build", "bench", "peaks")
 MARK_BEGIN = "<!-- bench-peaks:begin %s (written by bench/peaks.py; edit outside the markers) -->"
 MARK_END = "<!-- bench-peaks:end %s -->"
+write_results = results_writer(MARK_BEGIN, MARK_END)
 GOAL = 10000
 WHAT = {"wav": "WAV file -> .dat + .json", "feed": "samples in memory -> .dat + .json"}
-
-
-def loadavg():
-    return " ".join(open("/proc/loadavg").read().split()[:3])
-
-
-def commit():
-    try:
-        c = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                           check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return c + ("-dirty" if dirty else "")
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        return "unknown"
 
 
 def run(seconds, passes):
@@ -79,20 +67,6 @@ def table(rows):
                      ">= %dx" % GOAL if judged else "-",
                      ("PASS" if x_cpu >= GOAL else "FAIL") if judged else "-"])
     return head, body
-
-
-def write_results(path, key, body):
-    begin, end = MARK_BEGIN % key, MARK_END % key
-    text = open(path).read() if os.path.exists(path) else "# recd benchmark results\n"
-    block = begin + "\n" + body + end + "\n"
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end) + 1:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def main():

@@ -48,29 +48,14 @@ import sys
 import threading
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MARK_BEGIN = "<!-- bench-scale:begin %s (written by bench/scale.py; edit outside the markers) -->"
 MARK_END = "<!-- bench-scale:end %s -->"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import CLK_TCK, REPO, commit, free_port, loadavg, logger, results_writer  # noqa: E402
+log = logger("bench-scale")
+write_results = results_writer(MARK_BEGIN, MARK_END)
 CREDS = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}
 RANGE = "bytes=44-16427"
-
-
-def log(msg):
-    print("bench-scale: " + msg, file=sys.stderr, flush=True)
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def proc_cpu(pids):
@@ -308,17 +293,6 @@ class Bench:
             self.stop_backends()
 
 
-def commit():
-    try:
-        c = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                           check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return c + ("-dirty" if dirty else "")
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        return "unknown"
-
-
 def report(b, started, load_before):
     a, m = b.a, b.migration
     lines = ["## postgres+s3 against sqlite+files%s, N = %d, %s" % (" (QUICK)" if a.quick else "", a.n,
@@ -358,21 +332,6 @@ def report(b, started, load_before):
               "| list page 0, two postgres+s3 nodes / one | %.2fx | %.2fx |" % (two["rps"] / lp["rps"],
                                                                                 two["cpu_us"] / lp["cpu_us"])]
     return "\n".join(lines) + "\n"
-
-
-def write_results(path, key, body):
-    begin, end = MARK_BEGIN % key, MARK_END % key
-    text = open(path).read() if os.path.exists(path) else "# recd benchmark results\n"
-    block = begin + "\n" + body + end + "\n"
-    if begin in text and end in text:
-        i, j = text.index(begin), text.index(end) + len(end) + 1
-        text = text[:i] + block + text[j:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def main():

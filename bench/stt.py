@@ -59,29 +59,14 @@ import sys
 import time
 import wave
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTDATA = "/usr/share/pocketsphinx/test/data"
 MARK_BEGIN = "<!-- bench-stt:begin %s (written by bench/stt.py; edit outside the markers) -->"
 MARK_END = "<!-- bench-stt:end %s -->"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import CLK_TCK, REPO, commit, free_port, loadavg, logger, results_writer  # noqa: E402
+log = logger("bench-stt")
+write_results = results_writer(MARK_BEGIN, MARK_END)
 API = "/2010-04-01"
-
-
-def log(msg):
-    print("bench-stt: " + msg, file=sys.stderr, flush=True)
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def thread_cpu(pid):
@@ -447,17 +432,6 @@ class Busy:
 
 # --------------------------------------------------------------------------------- report
 
-def commit():
-    try:
-        c = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                           check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return c + ("-dirty" if dirty else "")
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        return "unknown"
-
-
 def report(a, speed, busy, started, load_before):
     A = [p for p in busy.phases if p["phase"] == "A" and p["prio"] == "idle"]
     B = [p for p in busy.phases if p["phase"] == "B" and p["prio"] == "idle"]
@@ -520,21 +494,6 @@ def report(a, speed, busy, started, load_before):
               "| http CPU per request (mean) | %.1f us / %.1f us = %.2fx | | |" %
               (agg(B, "cpu_us"), agg(A, "cpu_us"), agg(B, "cpu_us") / agg(A, "cpu_us"))]
     return "\n".join(lines) + "\n"
-
-
-def write_results(path, key, body):
-    begin, end = MARK_BEGIN % key, MARK_END % key
-    text = open(path).read() if os.path.exists(path) else "# recd benchmark results\n"
-    block = begin + "\n" + body + end + "\n"
-    if begin in text and end in text:
-        i, j = text.index(begin), text.index(end) + len(end) + 1
-        text = text[:i] + block + text[j:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def main():

@@ -31,12 +31,11 @@
  */
 
 #define JOURNAL    "migrate.journal"
-#define MAGIC      "recd-migrate 1"
 #define BATCH_DEF  500
 #define JOBS_DEF   4
 #define SYNC_EVERY 16
 #define DMS_OFFSET 128 /* SQLite's unix VFS: the -shm byte every WAL connection holds shared */
-#define HEADER_MAX 2048
+#define HEADER_MAX RECD_MIGRATE_TARGETS_MAX
 
 struct obj {
     char key[RECD_MEDIA_KEY_MAX];
@@ -113,6 +112,11 @@ static const struct obj *keys_find(const struct keys *k, const char *key)
 static int keys_cb(void *ctx, const char *key, int64_t size)
 {
     return keys_add(ctx, key, size) < 0;
+}
+
+static int keys_cb_add(void *ctx, const char *key, int64_t size)
+{
+    return keys_add(ctx, key, size);
 }
 
 static int fail(struct run *r, int rc, const char *fmt, const char *a, const char *b)
@@ -252,20 +256,14 @@ static int journal_read(struct run *r, int dirfd, const char *targets)
     ssize_t n;
     while ((n = read(fd, chunk, sizeof chunk)) > 0)
         recd_buf_add(&b, chunk, (size_t)n);
-    int rc = 0;
-    char *nl = b.len ? memchr(b.p, '\n', b.len) : NULL;
-    char run[RECD_SID_LEN + 1] = "", fp[65] = "", tg[HEADER_MAX] = "";
-    if (nl) {
-        *nl = '\0';
-        if (sscanf(b.p, MAGIC " %34s %64s %2047[^\n]", run, fp, tg) != 3)
-            run[0] = '\0';
-    }
-    if (!run[0] || strcmp(tg, targets) != 0) {
+    struct recd_migrate_journal_head h;
+    size_t at = 0, good = 0;
+    if (recd_migrate_journal_head(b.p, b.len, &h, &at) < 0 || strcmp(h.targets, targets) != 0) {
         close(fd); /* another run's journal (other targets) or not one: a new run replaces it */
         recd_buf_free(&b);
         return 0;
     }
-    if (strcmp(fp, r->fingerprint) != 0) {
+    if (strcmp(h.fingerprint, r->fingerprint) != 0) {
         close(fd);
         recd_buf_free(&b);
         return fail(r, RECD_E_BAD_INPUT,
@@ -273,22 +271,12 @@ static int journal_read(struct run *r, int dirfd, const char *targets)
                     "targets and remove %s/" JOURNAL " to start over%s",
                     r->o->data_dir, "");
     }
-    snprintf(r->run_id, sizeof r->run_id, "%s", run);
+    snprintf(r->run_id, sizeof r->run_id, "%s", h.run);
     r->resume = 1;
-    size_t at = (size_t)(nl - b.p) + 1, good = at;
-    while (at < b.len) {
-        char *e = memchr(b.p + at, '\n', b.len - at);
-        if (!e)
-            break; /* torn */
-        *e = '\0';
-        char key[RECD_MEDIA_KEY_MAX], sha[65];
-        long long size;
-        if (sscanf(b.p + at, "%63s %lld %64s", key, &size, sha) == 3 &&
-            (rc = keys_add(&r->journal, key, size)) < 0)
-            break;
-        at = (size_t)(e - b.p) + 1;
-        good = at;
-    }
+    int rc = recd_migrate_journal_lines(b.p + at, b.len - at, keys_cb_add, &r->journal, &good);
+    good += at;
+    if (rc < 0)
+        rc = fail(r, rc, "cannot read %s: out of memory%s", JOURNAL, "");
     if (rc == 0 && good < b.len && ftruncate(fd, (off_t)good) < 0)
         rc = fail(r, RECD_E_IO, "cannot repair %s: %s", JOURNAL, strerror(errno));
     if (rc == 0 && lseek(fd, 0, SEEK_END) < 0)
@@ -313,7 +301,7 @@ static int journal_create(struct run *r, int dirfd, const char *targets)
     if (fd < 0)
         return fail(r, RECD_E_IO, "cannot create %s: %s", JOURNAL, strerror(errno));
     char line[HEADER_MAX + 128];
-    int n = snprintf(line, sizeof line, MAGIC " %s %s %s\n", r->run_id, r->fingerprint, targets);
+    int n = snprintf(line, sizeof line, RECD_MIGRATE_MAGIC " %s %s %s\n", r->run_id, r->fingerprint, targets);
     if (recd_write_all(fd, line, (size_t)n) < 0 || recd_fsync(fd) < 0 || recd_fsync(dirfd) < 0) {
         rc = fail(r, RECD_E_IO, "cannot write %s: %s", JOURNAL, strerror(errno));
         close(fd);

@@ -1,6 +1,7 @@
 #ifndef RECD_SERVICE_MIGRATE_INTERNAL_H
 #define RECD_SERVICE_MIGRATE_INTERNAL_H
 
+#include "core/sid.h"
 #include "service/migrate.h"
 
 #include <libpq-fe.h>
@@ -40,5 +41,35 @@ int recd_migrate_tables_verify(sqlite3 *src, PGconn *dst, char *why, size_t why_
 
 /** Runs `sql` on the target, expecting no rows: 0 or RECD_E_IO with `why`. */
 int recd_migrate_pg_exec(PGconn *dst, const char *sql, char *why, size_t why_n);
+
+/* --- migrate_journal.c: DATA/migrate.journal's parse (the file's I/O is migrate.c's). ------ */
+
+#define RECD_MIGRATE_MAGIC       "recd-migrate 1"
+#define RECD_MIGRATE_TARGETS_MAX 2048
+
+/* The journal's header line: "recd-migrate 1 RUN FINGERPRINT TARGETS". */
+struct recd_migrate_journal_head {
+    char run[RECD_SID_LEN + 1]; /* "MG…", the run id */
+    char fingerprint[65];       /* the source's, 64 lowercase hex digits */
+    char targets[RECD_MIGRATE_TARGETS_MAX];
+};
+
+/**
+ * Parses the header, the first line of p[0..n) (p need not end in a NUL): 0 with `h` filled and
+ * `*next` the offset of the line after it, or RECD_E_BAD_INPUT when it is not one recd wrote (no
+ * whole first line, another magic, a run id, fingerprint or targets of another shape).
+ */
+int recd_migrate_journal_head(const char *p, size_t n, struct recd_migrate_journal_head *h, size_t *next);
+
+/**
+ * Walks the object lines of p[0..n) (the journal after its header), calling `add` with the key
+ * and size of each "KEY SIZE SHA256" line of the shape recd writes (a media key recd makes, a
+ * decimal size, a lowercase SHA-256); a line of another shape is skipped (its object is checked
+ * again), a last line with no newline is a write a crash cut short. `*good` is the offset after
+ * the last whole line: the journal is truncated there before it is appended to. 0, or the first
+ * negative value `add` returned.
+ */
+int recd_migrate_journal_lines(const char *p, size_t n, int (*add)(void *ctx, const char *key, int64_t size),
+                               void *ctx, size_t *good);
 
 #endif

@@ -177,7 +177,8 @@ int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct re
                     const char *suffix, int *fd, int64_t *size);
 
 /** As recd_media_open, but only the size (*size) of the file, derived first if need be: what a
- * conditional or Range request needs before it reads anything. */
+ * conditional or Range request needs before it reads anything. The stored WAV's size comes from
+ * its row (r->media_size) without asking the media backend. */
 int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
                     const char *suffix, int64_t *size);
 

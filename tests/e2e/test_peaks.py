@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO, access_entries, assert_json_error, media_type, pcm16_wav
+from conftest import REPO, S3_CREDS, access_entries, assert_json_error, media_type, pcm16_wav
 from test_calls_api import rows
 from test_media import derived_lines, fsck_summary, sign_py
 
@@ -77,6 +77,26 @@ def links_path(acct, sid):
 
 def files_of(data, sid, part=""):
     return sorted(p.name for p in Path(data).rglob("*") if p.name.startswith(sid) and part in p.name)
+
+
+def media_keys(srv, sid, part=""):
+    """The media keys of recording `sid` that hold `part`, in the backend the server uses: the
+    data folder's files, or the objects under its prefix of the test bucket."""
+    if srv.cli.media is None:
+        return files_of(srv.data, sid, part)
+    from test_s3 import Bucket
+    prefix = urllib.parse.urlsplit(srv.cli.media).path.strip("/")
+    return sorted(k for k in Bucket(S3_CREDS).keys(prefix) if k.startswith(sid) and part in k)
+
+
+def put_media(srv, key, body):
+    """Overwrites media object `key` behind the server's back, in the backend it uses."""
+    if srv.cli.media is None:
+        (path,) = Path(srv.data).rglob(key)
+        path.write_bytes(body)
+        return
+    from test_s3 import Bucket
+    Bucket(S3_CREDS).put(urllib.parse.urlsplit(srv.cli.media).path.strip("/") + "/" + key, body)
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -302,13 +322,13 @@ def test_delete_removes_every_waveform(srv, make_wav):
         for fmt in ("json", "dat"):
             assert srv.get(peaks_path(acct, rec["sid"], fmt, spp), auth=acct.auth).status_code == 200
     assert srv.get("/2010-04-01/Accounts/%s/Recordings/%s.mp3" % (acct.sid, rec["sid"])).status_code == 200
-    assert len(files_of(srv.data, rec["sid"], ".peaks")) == 6, files_of(srv.data, rec["sid"])
+    assert len(media_keys(srv, rec["sid"], ".peaks")) == 6, media_keys(srv, rec["sid"])
     rc, rep, out = fsck_summary(srv.cli)
     assert rc == 0 and rep["damaged"] == 0 and rep["orphans"] == 0 and "derived" not in out, out
     r = srv.request("DELETE", "/2010-04-01/Accounts/%s/Recordings/%s.json" % (acct.sid, rec["sid"]),
                     auth=acct.auth)
     assert r.status_code == 204
-    assert files_of(srv.data, rec["sid"]) == [], "left behind after DELETE"
+    assert media_keys(srv, rec["sid"]) == [], "left behind after DELETE"
     assert_json_error(srv.get(peaks_path(acct, rec["sid"]), auth=acct.auth), 404)
     rc, rep, out = fsck_summary(srv.cli)
     assert rc == 0 and rep["orphans"] == 0 and rep["state"] == "clean", out
@@ -322,17 +342,18 @@ def test_fsck_recomputes_kept_waveforms(srv, make_wav):
     rec = srv.cli.import_ok(acct.sid, [make_wav(1.0)])[0]
     good = srv.get(peaks_path(acct, rec["sid"], "dat", 64), auth=acct.auth).content
     jgood = srv.get(peaks_path(acct, rec["sid"], "json", 64), auth=acct.auth).content
-    (path,) = [p for p in Path(srv.data).rglob(rec["sid"] + ".peaks64.dat")]
+    key = rec["sid"] + ".peaks64.dat"
+    assert media_keys(srv, rec["sid"], ".peaks64.dat") == [key]
     bad = bytearray(good)
     bad[30] ^= 0x40
-    path.write_bytes(bytes(bad))
+    put_media(srv, key, bytes(bad))
     r = srv.cli.run("fsck")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "damaged derived: media %s.peaks64.dat does not match its recording" % rec["sid"] in r.stdout, r.stdout
     assert rec["sid"] + ".peaks64.json" not in r.stdout
     r = srv.cli.run("fsck", "--repair")
     assert r.returncode == 0 and "(removed" in r.stdout, r.stdout
-    assert not path.exists()
+    assert media_keys(srv, rec["sid"], ".peaks64.dat") == []
     r = srv.cli.run("fsck")
     assert r.returncode == 0 and "derived" not in r.stdout, r.stdout
     assert srv.get(peaks_path(acct, rec["sid"], "dat", 64), auth=acct.auth).content == good
