@@ -723,6 +723,20 @@ def wav_frames(data):
     return ch, list(pcm[0::ch]), (list(pcm[1::2]) if ch == 2 else None)
 
 
+def route_play(app):
+    """The app answers the call with a second's pause, then a <Play> of /b.wav (which the test
+    routes) and a long pause; the event is set when recd asks for the <Play> document."""
+    asked = threading.Event()
+
+    def play(req):
+        asked.set()
+        return 200, twiml('<Play>/b.wav</Play><Pause length="60"/>'), 0
+
+    app.route("/voice", twiml('<Pause length="1"/><Redirect>/play</Redirect>'))
+    app.route("/play", play)
+    return asked
+
+
 def wait_for_play(caller, asked):
     """The caller keeps sending silence, as phones do, until it hears recd's <Play> begin (the WAV
     is fetched and decoded first), so that the two sides' tones run in step."""
@@ -749,14 +763,7 @@ def test_live_call_recording_dual_channels(voice, app, tmp_path):
     caller_tones = (440, 660, 880)
     played_tones = (1000, 1400, 1800)
     every = caller_tones + played_tones
-    asked = threading.Event()
-
-    def play(req):
-        asked.set()
-        return 200, twiml('<Play>/b.wav</Play><Pause length="60"/>'), 0
-
-    app.route("/voice", twiml('<Pause length="1"/><Redirect>/play</Redirect>'))
-    app.route("/play", play)
+    asked = route_play(app)
     # recd's side, in step with the caller's below (2 s each: tone, pause, tone), its paused tone
     # in the middle of the pause, so that the few 20 ms the two sides' timings differ do not matter.
     app.route("/b.wav", wav_bytes(tones([(1.5, [1000]), (1.0, []), (1.0, [1400]), (1.0, []), (1.5, [1800])])))
@@ -826,14 +833,7 @@ def test_live_call_recording_tracks(voice, app, tmp_path):
     """RecordingTrack on one-channel recordings, three of one call at once: `both` (Twilio's
     default) holds the caller's tones and what recd played, summed; `outbound` what recd played
     only; `inbound` the caller only, and stays one channel even when dual is asked."""
-    asked = threading.Event()
-
-    def play(req):
-        asked.set()
-        return 200, twiml('<Play>/b.wav</Play><Pause length="60"/>'), 0
-
-    app.route("/voice", twiml('<Pause length="1"/><Redirect>/play</Redirect>'))
-    app.route("/play", play)
+    asked = route_play(app)
     app.route("/b.wav", wav_bytes(tones([(2.0, [1000]), (3.0, [])])))
     number = voice.number(app.url + "/voice")
     caller = PyCaller(voice.sip_port, number)
