@@ -16,7 +16,7 @@ LDLIBS   := -lhttp_parser -lsqlite3 -lsndfile -lmp3lame -lcrypto -lexpat -lre -l
 # The PostgreSQL store (contract §9): libpq; Debian keeps its headers under /usr/include/postgresql.
 PG_CFLAGS := -I/usr/include/postgresql
 CFLAGS_COMMON += $(PG_CFLAGS)
-# Voice media: MP3 decoding for <Play>, resampling, <Say>.
+# Voice media: MP3 decoding for <Play>, resampling (<Say>'s espeak-ng is loaded on first use).
 LDLIBS   += -lmpg123 -lsoxr
 # Speech to text (src/stt): PocketSphinx 5prealpha and sphinxbase (headers not -Wconversion clean);
 # libsoxr (above) resamples for its 16 kHz model; external engines use libcurl (above).
