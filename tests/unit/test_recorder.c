@@ -140,8 +140,9 @@ static void finish(struct recd_rec *r, struct done *d)
     done_wait(d);
 }
 
-/* The recording's WAV, as the API would serve it: 8 kHz mono 16-bit; its samples. */
-static int16_t *read_media(struct fixture *f, const char *sid, size_t *n)
+/* The recording's WAV, as the API would serve it: 8 kHz 16-bit with `ch` channels; its samples
+ * (interleaved), and in *n its frames. */
+static int16_t *read_media_ch(struct fixture *f, const char *sid, int ch, size_t *n)
 {
     char key[64];
     int fd;
@@ -151,15 +152,21 @@ static int16_t *read_media(struct fixture *f, const char *sid, size_t *n)
     snprintf(key, sizeof key, "%s.wav", sid);
     assert_int_equal(f->ctx.blob->ops->open(f->ctx.blob, key, &fd, &size), 0);
     assert_int_equal(recd_wav_probe(fd, &info, why, sizeof why), 0);
-    assert_int_equal(info.channels, 1);
+    assert_int_equal(info.channels, ch);
     assert_int_equal(info.sample_rate, 8000);
     assert_int_equal(info.bits, 16);
-    *n = (size_t)(size - 44) / 2;
+    *n = (size_t)(size - 44) / (2 * (size_t)ch);
     assert_int_equal(info.frames, (int64_t)*n);
-    int16_t *p = malloc(*n * 2 + 2);
-    assert_int_equal(pread(fd, p, *n * 2, 44), (ssize_t)(*n * 2));
+    int16_t *p = malloc(*n * 2 * (size_t)ch + 2);
+    assert_int_equal(pread(fd, p, *n * 2 * (size_t)ch, 44), (ssize_t)(*n * 2 * (size_t)ch));
     close(fd);
     return p;
+}
+
+/* A mono recording's samples. */
+static int16_t *read_media(struct fixture *f, const char *sid, size_t *n)
+{
+    return read_media_ch(f, sid, 1, n);
 }
 
 static void assert_row(struct fixture *f, const char *sid, const char *status, int code, int64_t duration_ms)
@@ -331,7 +338,7 @@ static void dual_channels(void **state)
 {
     static const double fq[] = {440, 1000, 660, 1400, 880, 1800};
     struct fixture *f = *state;
-    char sid[RECD_SID_LEN + 1], key[64];
+    char sid[RECD_SID_LEN + 1];
     struct done d;
     struct recd_rec *r;
     size_t t = 0;
@@ -360,19 +367,9 @@ static void dual_channels(void **state)
     /* 3.6 s, give or take the skew (256 ms) the gap may have added. */
     assert_true(row.duration_ms >= 3500 && row.duration_ms <= 3900);
 
-    int fd;
-    int64_t size;
-    struct recd_wav_info info;
-    char why[200];
-    snprintf(key, sizeof key, "%s.wav", sid);
-    assert_int_equal(f->ctx.blob->ops->open(f->ctx.blob, key, &fd, &size), 0);
-    assert_int_equal(recd_wav_probe(fd, &info, why, sizeof why), 0);
-    assert_int_equal(info.channels, 2);
-    size_t n = (size_t)info.frames;
+    size_t n;
+    int16_t *pcm = read_media_ch(f, sid, 2, &n);
     assert_int_equal(row.media_size, 44 + (int64_t)n * 4);
-    int16_t *pcm = malloc(n * 4);
-    assert_int_equal(pread(fd, pcm, n * 4, 44), (ssize_t)(n * 4));
-    close(fd);
     /* Each side on its own channel only, and the second pair of tones in step. */
     assert_int_equal(onset(pcm, n, 0, 0, fq, 6), 0);
     assert_int_equal(onset(pcm, n, 1, 1, fq, 6), 0);
