@@ -947,19 +947,33 @@ static int invite_extensions(const struct sip_msg *msg, unsigned floor, struct u
     return se_negotiate(floor, msg, SE_DEFAULT, se, min_se);
 }
 
-int recd_sip_request_timer(const uint8_t *msg, size_t len, unsigned min_se, struct recd_sip_timer *out)
+/* A raw SIP request decoded as the stack decodes one off the wire: 0 with *m set (the caller
+ * mem_derefs it), RECD_E_BAD_INPUT for what is not a request, RECD_E_INTERNAL. */
+static int decode_request(const uint8_t *msg, size_t len, struct sip_msg **m)
 {
     struct mbuf *mb = mbuf_alloc(len + 1);
-    struct sip_msg *m = NULL;
     int rc = RECD_E_BAD_INPUT;
-    memset(out, 0, sizeof *out);
+    *m = NULL;
     if (!mb)
         return RECD_E_INTERNAL;
-    if (mbuf_write_mem(mb, msg, len))
-        goto out;
-    mb->pos = 0;
-    if (sip_msg_decode(&m, mb) || !m->req)
-        goto out;
+    if (mbuf_write_mem(mb, msg, len) == 0) {
+        mb->pos = 0;
+        if (sip_msg_decode(m, mb) == 0 && (*m)->req)
+            rc = 0;
+    }
+    if (rc < 0)
+        *m = mem_deref(*m);
+    mem_deref(mb);
+    return rc;
+}
+
+int recd_sip_request_timer(const uint8_t *msg, size_t len, unsigned min_se, struct recd_sip_timer *out)
+{
+    struct sip_msg *m = NULL;
+    memset(out, 0, sizeof *out);
+    int rc = decode_request(msg, len, &m);
+    if (rc < 0)
+        return rc;
     struct unsup u;
     struct se se;
     out->status = invite_extensions(m, min_se ? min_se : SE_RFC_MIN, &u, &se, &out->min_se);
@@ -970,11 +984,8 @@ int recd_sip_request_timer(const uint8_t *msg, size_t len, unsigned min_se, stru
     } else if (out->status == 420) {
         snprintf(out->headers, sizeof out->headers, "Unsupported: %s\r\n", u.s);
     }
-    rc = 0;
-out:
     mem_deref(m);
-    mem_deref(mb);
-    return rc;
+    return 0;
 }
 
 static void se_expired(void *arg);
@@ -1084,21 +1095,12 @@ static int number_of(const struct sip_msg *msg, char *out, size_t cap)
 
 int recd_sip_request_number(const uint8_t *msg, size_t len, char *out, size_t cap)
 {
-    struct mbuf *mb = mbuf_alloc(len + 1);
     struct sip_msg *m = NULL;
-    int rc = RECD_E_BAD_INPUT;
-    if (!mb)
-        return RECD_E_INTERNAL;
-    if (mbuf_write_mem(mb, msg, len))
-        goto out;
-    mb->pos = 0;
-    if (sip_msg_decode(&m, mb) || !m->req)
-        goto out;
-    if (number_of(m, out, cap) == 0)
-        rc = 0;
-out:
+    int rc = decode_request(msg, len, &m);
+    if (rc < 0)
+        return rc;
+    rc = number_of(m, out, cap) == 0 ? 0 : RECD_E_BAD_INPUT;
     mem_deref(m);
-    mem_deref(mb);
     return rc;
 }
 
