@@ -214,6 +214,11 @@ static int open_media(struct call *c, const struct recd_recording *r, const char
     return rc;
 }
 
+/* Seconds a client is told to wait (Retry-After) when the media store cannot answer now: its
+ * own retries have already spent about half a second, and a bucket or disk that recovers is used
+ * again by the next request. */
+#define MEDIA_RETRY_AFTER_S 1
+
 /* Answers a media file that could not be opened. */
 static void media_fail(struct call *c, const struct recd_recording *r, const char *suffix, int rc)
 {
@@ -225,6 +230,8 @@ static void media_fail(struct call *c, const struct recd_recording *r, const cha
         return;
     }
     recd_call_fail(c, rc == RECD_E_UNAVAILABLE ? rc : RECD_E_INTERNAL, NULL);
+    if (rc == RECD_E_UNAVAILABLE)
+        c->rs->retry_after = MEDIA_RETRY_AFTER_S;
 }
 
 /*

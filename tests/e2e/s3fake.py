@@ -23,6 +23,10 @@ class FakeS3:
         self.uploads = {}   # upload id -> {"key", "parts": {n: bytes}, "initiated"}
         self.requests = []  # (method, raw path, headers dict, body)
         self.fail_status = None  # answer every request with this status while set
+        # How a ranged GET is answered: "exact" (as S3 does), "whole" (a 206 of the whole object,
+        # as the test server, s3rver, answers "bytes=0-0"), "wider" (a 206 from one byte before to
+        # one byte after, clipped), "other" (a 206 of the range one byte later: not the bytes asked).
+        self.range_answer = "exact"
         self.lock = threading.Lock()
         fake = self
 
@@ -138,6 +142,12 @@ class FakeS3:
                     a, b = int(a), min(int(b), len(data) - 1)
                     if a >= len(data):
                         return self._error(416, "InvalidRange")
+                    if fake.range_answer == "whole":
+                        a, b = 0, len(data) - 1
+                    elif fake.range_answer == "wider":
+                        a, b = max(a - 1, 0), min(b + 1, len(data) - 1)
+                    elif fake.range_answer == "other" and b + 1 < len(data):
+                        a, b = a + 1, b + 1
                     return self._send(206, data[a:b + 1],
                                       {"Content-Range": "bytes %d-%d/%d" % (a, b, len(data))})
                 return self._send(200, data)

@@ -287,6 +287,21 @@ def test_single_ranges_are_exact_slices(server, variant):
         assert r.headers["Content-Disposition"] == variant["full"].headers["Content-Disposition"]
 
 
+def test_a_range_as_the_first_request_is_exact(server, make_account, make_wav, import_wavs):
+    """A Range as the very first request of each representation (the derived ones are made by it),
+    which no worker holds open yet: with the media on S3 it is a ranged GET of the bucket, and
+    "bytes=0-0" once answered 500 there (the test server sends the whole object for it)."""
+    acct = make_account()
+    rec = import_wavs(acct, [make_wav(data=pcm16_wav(known_stereo_frames(), channels=2))])[0]
+    for ext in (".wav", ".mp3", ".wav?RequestedChannels=1", ".mp3?RequestedChannels=1"):
+        url = rpath(acct, rec, ext)
+        first = server.get(url, headers={"Range": "bytes=0-0"})
+        assert first.status_code == 206, (ext, first.status_code, first.text[:200])
+        full = server.get(url).content
+        assert first.headers["Content-Range"] == "bytes 0-0/%d" % len(full), ext
+        assert first.content == full[:1], ext
+
+
 def test_unsatisfiable_range_is_416(server, variant):
     size = len(variant["full"].content)
     for hdr in ("bytes=%d-" % size, "bytes=%d-%d" % (size + 10, size + 20), "bytes=-0",

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from conftest import (RECD_BIN, S3_BUCKET, S3_CREDS, Recd, Server, acct_path, pg_admin_url, pg_sql,
-                      s3_endpoint, s3_location)
+from conftest import (RECD_BIN, S3_BUCKET, S3_CREDS, Recd, Server, acct_path, assert_xml_error, pg_admin_url,
+                      pg_sql, s3_endpoint, s3_location)
 from s3fake import FakeS3
 
 botocore = pytest.importorskip("botocore")
@@ -196,6 +196,77 @@ def test_range_is_passed_through(tmp_path, fake):
         srv.stop()
 
 
+# The four representations of a two-channel recording: the stored WAV, its MP3, and the mono
+# downmix as WAV and as MP3 (the last two derived, like the MP3, on first request).
+VARIANT_PATHS = [".wav", ".mp3", ".wav?RequestedChannels=1", ".mp3?RequestedChannels=1"]
+
+
+def ranges_of(size):
+    """(Range header, first, last) of a few single ranges of a file of `size` bytes."""
+    return [("bytes=0-0", 0, 0), ("bytes=1-2", 1, 2), ("bytes=%d-%d" % (size // 2, size // 2 + 99),
+            size // 2, size // 2 + 99), ("bytes=-1", size - 1, size - 1)]
+
+
+def test_a_wider_range_answer_is_cut_to_the_range_asked(tmp_path, fake, make_wav):
+    """A bucket may answer a ranged GET with a range that holds the one asked (the test server
+    answers "bytes=0-0" with the whole object): recd sends exactly the bytes asked, with a Range as
+    the very first request of every representation (so the derived ones are made by it). It used to
+    answer 500."""
+    data = tmp_path / "d"
+    media = fake.location("wider")
+    acc, creds = account(data, media, FAKE_CREDS)
+    recs = import_files(data, media, FAKE_CREDS, acc, [make_wav(1.0, channels=2), make_wav(1.0, channels=2)])
+    srv = serve(tmp_path, data, media, FAKE_CREDS, name="wider")
+    try:
+        for rec, answer in zip(recs, ("wider", "whole")):
+            base = acct_path(acc) + "/Recordings/" + rec["sid"]
+            for ext in VARIANT_PATHS:
+                fake.range_answer = answer
+                got = {}
+                for hdr, a, b in ranges_of(1000):
+                    r = srv.get(base + ext, headers={"Range": hdr})
+                    assert r.status_code == 206, (answer, ext, hdr, r.status_code, r.text[:300])
+                    got[hdr] = r
+                fake.range_answer = "exact"
+                full = srv.get(base + ext)
+                assert full.status_code == 200, (ext, full.status_code)
+                size = len(full.content)
+                for hdr, a, b in ranges_of(size):
+                    r = got.get(hdr) or srv.get(base + ext, headers={"Range": hdr})
+                    assert r.headers["Content-Range"] == "bytes %d-%d/%d" % (a, b, size), (answer, ext, hdr)
+                    assert r.content == full.content[a:b + 1], (answer, ext, hdr)
+                    assert r.headers["ETag"] == full.headers["ETag"]
+    finally:
+        fake.range_answer = "exact"
+        srv.stop()
+
+
+def test_a_range_answer_without_the_bytes_asked_is_503(tmp_path, fake, make_wav):
+    """A ranged GET answered with bytes other than those asked is the bucket failing: 503 with
+    Twilio's body and Retry-After, never a 500 and never the wrong bytes; the next request after
+    the bucket mends is served, without a restart."""
+    data = tmp_path / "d"
+    media = fake.location("other")
+    acc, creds = account(data, media, FAKE_CREDS)
+    wav = make_wav(1.0, channels=2)
+    rec = import_files(data, media, FAKE_CREDS, acc, [wav])[0]
+    srv = serve(tmp_path, data, media, FAKE_CREDS, name="other")
+    try:
+        base = acct_path(acc) + "/Recordings/" + rec["sid"]
+        for ext in VARIANT_PATHS:
+            fake.range_answer = "other"
+            r = srv.get(base + ext, headers={"Range": "bytes=0-0"})
+            assert_xml_error(r, 503, 20503)
+            assert r.headers.get("Retry-After") == "1", r.headers
+            fake.range_answer = "exact"
+            r = srv.get(base + ext, headers={"Range": "bytes=0-0"})
+            assert r.status_code == 206 and len(r.content) == 1, (ext, r.status_code)
+        assert r.content == srv.get(base + ext).content[:1]
+    finally:
+        fake.range_answer = "exact"
+        srv.stop()
+
+
 # --------------------------------------------------------------------------- the real server
 
 
@@ -280,6 +351,26 @@ def new_pg_store():
     pg_sql("CREATE SCHEMA %s" % schema)
     base = pg_admin_url()
     return "%s%soptions=-csearch_path%%3D%s" % (base, "&" if "?" in base else "?", schema)
+
+
+def test_a_range_first_on_the_test_server(tmp_path, real_env, make_wav):
+    """The e2e-scale failure (a 500 on "Range: bytes=0-0" of a mono downmix): the test server answers
+    that range with the whole object. A Range as the first request of each representation, which
+    makes the derived ones, gets exactly its bytes."""
+    data = tmp_path / "d"
+    media = s3_location()
+    acc, creds = account(data, media, real_env)
+    rec = import_files(data, media, real_env, acc, [make_wav(1.0, channels=2)])[0]
+    srv = serve(tmp_path, data, media, real_env, name="first")
+    try:
+        base = acct_path(acc) + "/Recordings/" + rec["sid"]
+        for ext in VARIANT_PATHS:
+            r = srv.get(base + ext, headers={"Range": "bytes=0-0"})
+            assert r.status_code == 206, (ext, r.status_code, r.text[:300])
+            full = srv.get(base + ext).content
+            assert r.headers["Content-Range"] == "bytes 0-0/%d" % len(full) and r.content == full[:1], ext
+    finally:
+        srv.stop()
 
 
 def test_repair_on_one_node_waits_for_an_import_on_another(tmp_path, real_env, make_wav):
