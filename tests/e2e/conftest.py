@@ -514,8 +514,8 @@ class Recd:
     def import_run(self, account_sid, files, **opts):
         return self.run(*self.import_args(account_sid, files, **opts))
 
-    def import_ok(self, account_sid, files, **opts):
-        r = self.ok(*self.import_args(account_sid, files, **opts))
+    def import_ok(self, account_sid, files, timeout=60, **opts):
+        r = self.ok(*self.import_args(account_sid, files, **opts), timeout=timeout)
         lines = [l for l in r.stdout.splitlines() if l.strip()]
         assert len(lines) == len(files), "expected one JSON line per file: %r" % r.stdout
         recs = [json.loads(l) for l in lines]

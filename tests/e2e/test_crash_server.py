@@ -3,7 +3,8 @@ random moments (seeded: the seed is printed, RECD_CRASH_SEED replays a run) whil
 
 1. answers bursts of concurrent DELETEs: every delete acknowledged with 204 stays deleted after
    the restart (404 on media and JSON, `status: deleted` with IncludeSoftDeleted=true); every
-   listed recording is fetchable with its exact bytes; nothing else vanished;
+   listed recording is fetchable with its exact bytes; nothing else vanished (recordings are
+   imported between a kill and the restart as the rounds need them);
 2. runs beside concurrent `recd import`s and derives MP3s (first .mp3 GETs in flight): every
    import that exited 0 is listed with its exact bytes; every .mp3 after the restart is a
    complete MP3 that mpg123 decodes to the recording's duration (served from disk if it was
@@ -30,6 +31,17 @@ PER_ROUND = 12
 THREADS = 6
 IMPORT_ROUNDS = 12
 MAX_IMPORT_ROUNDS = 24
+# Recordings are imported as the delete rounds need them, TOP_UP_ROUNDS rounds' worth at a time,
+# and BYSTANDERS more stay in the pool untouched. Importing the most any run could need up front
+# (740 files) cost a minute and more through S3 at load 30, and most runs use half of it. An
+# import's deadline grows with its file count: 60 s, plus a second a file (S3 at load ~30 took
+# ~0.1 s a file; a deadline is a hang detector, not a speed test).
+TOP_UP_ROUNDS = 10
+BYSTANDERS = 20
+
+
+def import_deadline(n_files):
+    return 60 + n_files
 
 
 def http_call(port, method, path, auth_header=None, timeout=10):
@@ -72,15 +84,23 @@ def test_sigkill_server_during_deletes(tmp_path, recd_bin):
     data = tmp_path / "data"
     cli = Recd(data)
     acct = cli.account_create(name="crash-deletes")
-    files = []
-    for i in range(MAX_DELETE_ROUNDS * PER_ROUND + 20):
-        f = tmp_path / ("d%03d.wav" % i)
-        f.write_bytes(wav_bytes(0.1))
-        files.append(f)
-    recs = cli.import_ok(acct.sid, files, transcription_text="words")
-    media = {r["sid"]: f.read_bytes() for r, f in zip(recs, files)}
-    pool = [r["sid"] for r in recs]
-    rng.shuffle(pool)
+    media = {}   # every recording imported: sid -> its bytes
+    pool = []    # sids no round has deleted yet, in random order
+
+    def top_up(n):
+        """Imports n more recordings (while no server runs: after a kill, before the restart)."""
+        files = []
+        for i in range(len(media), len(media) + n):
+            f = tmp_path / ("d%03d.wav" % i)
+            f.write_bytes(wav_bytes(0.1))
+            files.append(f)
+        recs = cli.import_ok(acct.sid, files, transcription_text="words", timeout=import_deadline(n))
+        sids = [r["sid"] for r in recs]
+        media.update((sid, f.read_bytes()) for sid, f in zip(sids, files))
+        rng.shuffle(sids)
+        pool[:0] = sids   # rounds take from the end: the newest are taken last
+
+    top_up(TOP_UP_ROUNDS * PER_ROUND + BYSTANDERS)
     srv = ExtServer(data, tmp_path / "server.log", serve_args=["--auth-fail-limit", "0"])
     auth = basic_header(acct)
     ap = acct.path
@@ -103,6 +123,8 @@ def test_sigkill_server_during_deletes(tmp_path, recd_bin):
         for rnd in range(MAX_DELETE_ROUNDS):
             if rnd >= DELETE_ROUNDS and stats["killed_mid_burst"] >= DELETE_ROUNDS // 3:
                 break
+            if len(pool) < PER_ROUND + BYSTANDERS:
+                top_up(TOP_UP_ROUNDS * PER_ROUND)
             srv.start()
             stats["rounds"] += 1
             if rnd:
@@ -160,7 +182,7 @@ def test_sigkill_server_during_deletes(tmp_path, recd_bin):
             st, body = http_call(srv.port, "GET", "%s/Recordings/%s.json" % (ap, sid))
             assert st == 200 and json.loads(body)["status"] == "completed"
         never_tried = set(media) - attempted
-        assert never_tried <= set(listed), "recordings nobody deleted are gone"
+        assert len(never_tried) >= BYSTANDERS and never_tried <= set(listed), "recordings nobody deleted are gone"
         stats["unacked_but_deleted"] = len([s for s in attempted - acked if every.get(s) == "deleted"])
         # transcriptions of deleted recordings are gone too
         trs = srv.list_all(acct, "Transcriptions")
