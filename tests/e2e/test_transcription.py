@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 from twilio.request_validator import RequestValidator
 
-from conftest import SID_RE, TRANSCRIPTION_KEYS, Recd, Server, free_port
+from conftest import SID_RE, TRANSCRIPTION_KEYS, Recd, Server, free_port, store_url
 
 TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 
@@ -436,7 +436,19 @@ def test_cli_bad_input(make_server, tmp_path):
 
 
 def job_row(data, tr_sid):
-    """(state, lease, attempts) of a transcription's job, read from the store beside the server."""
+    """(state, lease, attempts) of a transcription's job, read from the store beside the server:
+    the folder's recd.db, or its schema in PostgreSQL (make e2e-scale, make e2e-pg)."""
+    url = store_url(data)
+    if url:
+        assert SID_RE["TR"].match(tr_sid), tr_sid  # spelled into the statement below
+        r = subprocess.run(["psql", url, "-qAt", "-F", "\t", "-c", "SELECT state, lease, attempts FROM "
+                            "transcription_jobs WHERE sid = '%s'" % tr_sid], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        if not r.stdout.strip():
+            return None
+        state, lease, attempts = r.stdout.strip().split("\t")
+        return state, lease, int(attempts)
     db = sqlite3.connect("file:%s?mode=ro" % (data / "recd.db"), uri=True, timeout=30)
     try:
         return db.execute("SELECT state, lease, attempts FROM transcription_jobs WHERE sid = ?",
