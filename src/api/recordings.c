@@ -258,7 +258,7 @@ static void send_planned(struct call *c, const struct recd_recording *r, const c
             send_file(c, fd, size, lm_s);
         return;
     case PLAN_RANGE:
-        rc = recd_media_open_range(c->rq->blob, r, suffix, start, len, &fd, &fd_off, &whole);
+        rc = recd_media_open_range(c->st, c->rq->blob, r, suffix, start, len, &fd, &fd_off, &whole);
         if (rc < 0) {
             media_fail(c, r, suffix, rc);
             return;

@@ -36,6 +36,66 @@ static int inflight_busy(const char *key)
     return 0;
 }
 
+/*
+ * Sizes of derived files seen to exist, so that a Range or conditional request on one asks the
+ * media store nothing before the read (on S3 a HEAD cost about as much of recd's CPU as the ranged
+ * GET after it). Shared by the process's threads, direct-mapped by a hash of the key, an entry
+ * replaced by the next key of its slot.
+ *
+ * Correct across nodes without any invalidation: a derived file's bytes follow from its WAV alone
+ * (every node makes the same bytes, docs/scale-out.md), so its size never changes while the
+ * recording lives; and a size is only used after media_check() has passed on the recording's row
+ * as this request read it, which is how every node sees a delete made on another on its next
+ * request (contract §9). Keys hold a random sid, so one key means one file in whichever store.
+ * A file that went missing all the same (removed by hand, or by a repair) is found by the read
+ * that follows, which makes it again (recd_media_open_range).
+ */
+#define SIZES 1024 /* a power of two */
+
+static pthread_mutex_t sizes_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char key[RECD_MEDIA_KEY_MAX];
+    int64_t size;
+} sizes[SIZES];
+
+static unsigned size_slot(const char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h & (SIZES - 1);
+}
+
+static void size_remember(const char *key, int64_t size)
+{
+    unsigned i = size_slot(key);
+    pthread_mutex_lock(&sizes_lock);
+    memcpy(sizes[i].key, key, sizeof sizes[i].key);
+    sizes[i].size = size;
+    pthread_mutex_unlock(&sizes_lock);
+}
+
+/* 1 with *size when the size of `key` is known. */
+static int size_known(const char *key, int64_t *size)
+{
+    unsigned i = size_slot(key);
+    pthread_mutex_lock(&sizes_lock);
+    int hit = strcmp(sizes[i].key, key) == 0;
+    if (hit)
+        *size = sizes[i].size;
+    pthread_mutex_unlock(&sizes_lock);
+    return hit;
+}
+
+static void size_forget(const char *key)
+{
+    unsigned i = size_slot(key);
+    pthread_mutex_lock(&sizes_lock);
+    if (strcmp(sizes[i].key, key) == 0)
+        sizes[i].key[0] = '\0';
+    pthread_mutex_unlock(&sizes_lock);
+}
+
 /* One file a derivation stores: its key and bytes. */
 struct product {
     char key[RECD_MEDIA_KEY_MAX];
@@ -105,9 +165,11 @@ static int derive(struct recd_store *st, struct recd_blob *bl, const struct recd
         }
     }
     if (rc == 0) {
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
+            size_remember(pr[i].key, (int64_t)pr[i].out.len);
             recd_log_info("derived %s (%zu bytes) in %lld ms", pr[i].key, pr[i].out.len,
                           (long long)((recd_now_us() - t0) / 1000));
+        }
     }
 done:
     if (fd >= 0)
@@ -153,6 +215,8 @@ static int derive_once(struct recd_store *st, struct recd_blob *bl, const struct
     int rc = bl->ops->stat(bl, key, &size);
     if (rc != RECD_E_NOT_FOUND) {
         pthread_mutex_unlock(&inflight_lock);
+        if (rc == 0)
+            size_remember(key, size);
         return rc;
     }
     int slot = -1;
@@ -184,10 +248,14 @@ int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct re
         return rc;
     recd_media_key(key, r->sid, suffix);
     rc = bl->ops->open(bl, key, fd, size);
-    if (rc != RECD_E_NOT_FOUND || strcmp(suffix, ".wav") == 0)
-        return rc;
-    rc = derive_once(st, bl, r, suffix, key);
-    return rc < 0 ? rc : bl->ops->open(bl, key, fd, size);
+    if (rc == RECD_E_NOT_FOUND && strcmp(suffix, ".wav") != 0) {
+        rc = derive_once(st, bl, r, suffix, key);
+        if (rc == 0)
+            rc = bl->ops->open(bl, key, fd, size);
+    }
+    if (rc == 0 && strcmp(suffix, ".wav") != 0)
+        size_remember(key, *size);
+    return rc;
 }
 
 int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
@@ -205,20 +273,37 @@ int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct re
         return 0;
     }
     recd_media_key(key, r->sid, suffix);
+    const int wav = strcmp(suffix, ".wav") == 0;
+    if (!wav && size_known(key, size))
+        return 0;
     rc = bl->ops->stat(bl, key, size);
-    if (rc != RECD_E_NOT_FOUND || strcmp(suffix, ".wav") == 0)
-        return rc;
-    rc = derive_once(st, bl, r, suffix, key);
-    return rc < 0 ? rc : bl->ops->stat(bl, key, size);
+    if (rc == RECD_E_NOT_FOUND && !wav) {
+        rc = derive_once(st, bl, r, suffix, key);
+        if (rc == 0 && size_known(key, size))
+            return 0;
+        if (rc == 0)
+            rc = bl->ops->stat(bl, key, size);
+    }
+    if (rc == 0 && !wav)
+        size_remember(key, *size);
+    return rc;
 }
 
-int recd_media_open_range(struct recd_blob *bl, const struct recd_recording *r, const char *suffix,
-                          int64_t off, int64_t len, int *fd, int64_t *fd_off, int *whole)
+int recd_media_open_range(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                          const char *suffix, int64_t off, int64_t len, int *fd, int64_t *fd_off, int *whole)
 {
     char key[RECD_MEDIA_KEY_MAX];
     int rc = media_check(r, suffix);
     if (rc < 0)
         return rc;
     recd_media_key(key, r->sid, suffix);
-    return bl->ops->open_range(bl, key, off, len, fd, fd_off, whole);
+    rc = bl->ops->open_range(bl, key, off, len, fd, fd_off, whole);
+    if (rc != RECD_E_NOT_FOUND || strcmp(suffix, ".wav") == 0)
+        return rc;
+    /* A derived file whose size was known is gone. Were the recording deleted, derive() finds it
+     * (and answers "not found"); else the file was removed under it, and is made again as on its
+     * first request, with the same bytes, so the range planned from the old size still holds. */
+    size_forget(key);
+    rc = derive_once(st, bl, r, suffix, key);
+    return rc < 0 ? rc : bl->ops->open_range(bl, key, off, len, fd, fd_off, whole);
 }

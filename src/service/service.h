@@ -178,13 +178,14 @@ int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct re
 
 /** As recd_media_open, but only the size (*size) of the file, derived first if need be: what a
  * conditional or Range request needs before it reads anything. The stored WAV's size comes from
- * its row (r->media_size) without asking the media backend. */
+ * its row (r->media_size), and a derived file's, once seen, from memory (derived.c says why that
+ * holds across nodes), without asking the media backend. */
 int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
                     const char *suffix, int64_t *size);
 
 /** Opens bytes [off, off + len) of a file recd_media_stat() has found (blob.h, open_range): from
- * an object store, only that range is fetched. */
-int recd_media_open_range(struct recd_blob *bl, const struct recd_recording *r, const char *suffix,
-                          int64_t off, int64_t len, int *fd, int64_t *fd_off, int *whole);
+ * an object store, only that range is fetched. A derived file found missing is made again. */
+int recd_media_open_range(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                          const char *suffix, int64_t off, int64_t len, int *fd, int64_t *fd_off, int *whole);
 
 #endif

@@ -196,6 +196,43 @@ def test_range_is_passed_through(tmp_path, fake):
         srv.stop()
 
 
+def test_a_derived_file_is_asked_its_size_once(tmp_path, fake, make_wav):
+    """A derived file's size is learnt once (when it is made, or from one HEAD) and kept: later
+    Range requests on it are one ranged GET each and a 304 asks the bucket nothing, as for the WAV.
+    A derived object removed under a node that knows its size is made again (206, not a 500); a
+    deleted recording's derived file is 404."""
+    data = tmp_path / "d"
+    media = fake.location("sizes")
+    acc, creds = account(data, media, FAKE_CREDS)
+    rec = import_files(data, media, FAKE_CREDS, acc, [make_wav(1.0, channels=2)])[0]
+    srv = serve(tmp_path, data, media, FAKE_CREDS, name="sizes")
+    try:
+        for ext, suffix in ((".mp3", ".mp3"), (".wav?RequestedChannels=1", ".mono.wav")):
+            url = acct_path(acc) + "/Recordings/" + rec["sid"] + ext
+            first = srv.get(url, headers={"Range": "bytes=0-99"})
+            assert first.status_code == 206, (ext, first.status_code)
+            size = int(first.headers["Content-Range"].split("/")[1])
+            fake.taken()
+            for _ in range(3):
+                r = srv.get(url, headers={"Range": "bytes=100-199"})
+                assert r.status_code == 206 and r.headers["Content-Range"] == "bytes 100-199/%d" % size
+            got = [(m, h.get("Range")) for m, p, h, _ in fake.taken()]
+            assert got == [("GET", "bytes=100-199")] * 3, got
+            r = srv.get(url, headers={"If-None-Match": first.headers["ETag"]})
+            assert r.status_code == 304 and fake.taken() == []
+            key = "sizes/" + rec["sid"] + suffix
+            whole = fake.objects.pop(key)
+            r = srv.get(url, headers={"Range": "bytes=0-99"})
+            assert r.status_code == 206 and r.content == whole[:100], (ext, r.status_code)
+            assert fake.objects[key] == whole
+        assert srv.request("DELETE", acct_path(acc) + "/Recordings/%s.json" % rec["sid"],
+                           auth=creds).status_code == 204
+        r = srv.get(acct_path(acc) + "/Recordings/%s.mp3" % rec["sid"], headers={"Range": "bytes=0-99"})
+        assert r.status_code == 404
+    finally:
+        srv.stop()
+
+
 # The four representations of a two-channel recording: the stored WAV, its MP3, and the mono
 # downmix as WAV and as MP3 (the last two derived, like the MP3, on first request).
 VARIANT_PATHS = [".wav", ".mp3", ".wav?RequestedChannels=1", ".mp3?RequestedChannels=1"]
@@ -442,8 +479,12 @@ def test_two_nodes_one_database_one_bucket(tmp_path, real_env, make_wav):
             assert ra.content == rb.content and ra.content[0] == 0xFF and ra.content[1] & 0xE0 == 0xE0  # MPEG sync
             assert Bucket(real_env).get(media.split("?")[0][len("s3://%s/" % S3_BUCKET):] + "/%s.mp3"
                                         % rec["sid"]) == ra.content
-        # Concurrent deletes of one recording: one 204, one 404; gone on both.
+        # Concurrent deletes of one recording: one 204, one 404; gone on both, its MP3 too, though
+        # both nodes had learnt that MP3's size (a Range asks the bucket no HEAD after that).
         sid = recs[0]["sid"]
+        for node in (a, b):
+            r = node.get("%s/%s.mp3" % (path, sid), headers={"Range": "bytes=0-99"})
+            assert r.status_code == 206 and r.content == mp3s[(sid, 0)].content[:100]
         codes = {}
 
         def delete(node, i):
@@ -456,6 +497,7 @@ def test_two_nodes_one_database_one_bucket(tmp_path, real_env, make_wav):
         for node in (a, b):
             assert node.get("%s/%s.wav" % (path, sid)).status_code == 404
             assert node.get("%s/%s.json" % (path, sid)).status_code == 404
+            assert node.get("%s/%s.mp3" % (path, sid), headers={"Range": "bytes=0-99"}).status_code == 404
     finally:
         a.stop()
         b.stop()
