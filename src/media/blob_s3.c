@@ -299,10 +299,19 @@ static int attempt(struct blob_s3 *s, const struct s3_req *rq, struct s3_resp *r
     return rc;
 }
 
-/* Whether a request that got `status` (0: none) is worth another attempt. */
-static int retryable(long status, int rc)
+/* 1 for S3's "400 RequestTimeout": the server gave up waiting for a body that came too slowly (a
+ * loaded node, a slow link). Nothing was stored; the same request may well pass. */
+static int timed_out(const struct s3_resp *rs)
 {
-    return rc == RECD_E_UNAVAILABLE || status == 500 || status == 502 || status == 503 || status == 504;
+    return rs->status == 400 && strcmp(rs->code, "RequestTimeout") == 0;
+}
+
+/* Whether a request that got the answer *rs (status 0: none) is worth another attempt. */
+static int retryable(const struct s3_resp *rs, int rc)
+{
+    long status = rs->status;
+    return rc == RECD_E_UNAVAILABLE || status == 500 || status == 502 || status == 503 || status == 504 ||
+           timed_out(rs);
 }
 
 /*
@@ -328,7 +337,7 @@ static int request(struct blob_s3 *s, const struct s3_req *rq, struct s3_resp *r
                 rq->out->len = 0;
         }
         rc = attempt(s, rq, rs, url);
-        if (!retryable(rs->status, rc))
+        if (!retryable(rs, rc))
             break;
     }
     if (rc == 0 && rs->status >= 500)
@@ -337,8 +346,8 @@ static int request(struct blob_s3 *s, const struct s3_req *rq, struct s3_resp *r
 }
 
 /* Logs a refused request and gives its RECD_E_*: 404 NOT_FOUND (unless the bucket is missing),
- * 416 RANGE; refused credentials, a missing bucket and 5xx are UNAVAILABLE (the service cannot
- * work until an operator acts, or the store recovers), anything else IO. */
+ * 416 RANGE; refused credentials, a missing bucket, 5xx and timed-out requests are UNAVAILABLE
+ * (the service cannot work until an operator acts, or the store recovers), anything else IO. */
 static int refused(const struct s3_req *rq, const struct s3_resp *rs)
 {
     const char *what = rq->object ? rq->object : "bucket";
@@ -346,6 +355,11 @@ static int refused(const struct s3_req *rq, const struct s3_resp *rs)
         return RECD_E_NOT_FOUND;
     if (rs->status == 416)
         return RECD_E_RANGE;
+    if (timed_out(rs)) {
+        recd_log_error("s3: %s %s: the bucket timed the request out %d times (400 RequestTimeout)",
+                       rq->method, what, RETRIES);
+        return RECD_E_UNAVAILABLE;
+    }
     if (rs->status == 403 || rs->status == 401) {
         recd_log_error("s3: %s %s: the bucket refused recd's credentials (%ld %s%s%s)", rq->method, what,
                        rs->status, rs->code[0] ? rs->code : "Forbidden", rs->msg[0] ? ": " : "", rs->msg);

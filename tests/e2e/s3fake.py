@@ -23,6 +23,8 @@ class FakeS3:
         self.uploads = {}   # upload id -> {"key", "parts": {n: bytes}, "initiated"}
         self.requests = []  # (method, raw path, headers dict, body)
         self.fail_status = None  # answer every request with this status while set
+        self.fail_code = "InternalError"  # the <Code> of those answers
+        self.fail_left = None  # a count: only that many more requests fail, then fail_status clears
         # How a ranged GET is answered: "exact" (as S3 does), "whole" (a 206 of the whole object,
         # as the test server, s3rver, answers "bytes=0-0"), "wider" (a 206 from one byte before to
         # one byte after, clipped), "other" (a 206 of the range one byte later: not the bytes asked).
@@ -59,9 +61,13 @@ class FakeS3:
                 body = self._body()
                 with fake.lock:
                     fake.requests.append((self.command, self.path, dict(self.headers.items()), body))
-                    fail = fake.fail_status
+                    fail, code = fake.fail_status, fake.fail_code
+                    if fail and fake.fail_left is not None:
+                        fake.fail_left -= 1
+                        if fake.fail_left <= 0:
+                            fake.fail_status = fake.fail_left = None
                 if fail:
-                    return self._error(fail, "InternalError", "we are failing on purpose")
+                    return self._error(fail, code, "we are failing on purpose")
                 # The digests recd sends must be those of the body that came.
                 sha = self.headers.get("x-amz-content-sha256")
                 if sha != hashlib.sha256(body).hexdigest():

@@ -233,6 +233,34 @@ def test_a_derived_file_is_asked_its_size_once(tmp_path, fake, make_wav):
         srv.stop()
 
 
+def test_a_timed_out_request_is_retried_then_503(tmp_path, fake, make_wav):
+    """S3 answers "400 RequestTimeout" when a request's body came too slowly (a loaded node): recd
+    tries again, as after a 5xx, and when every attempt timed out answers 503 with Retry-After (it
+    used to answer 500); the next request after the bucket mends is served."""
+    data = tmp_path / "d"
+    media = fake.location("timeout")
+    acc, creds = account(data, media, FAKE_CREDS)
+    wav = make_wav(1.0)
+    rec = import_files(data, media, FAKE_CREDS, acc, [wav])[0]
+    srv = serve(tmp_path, data, media, FAKE_CREDS, name="timeout")
+    base = acct_path(acc) + "/Recordings/" + rec["sid"]
+    try:
+        fake.fail_status, fake.fail_code, fake.fail_left = 400, "RequestTimeout", 2
+        r = srv.get(base + ".wav", headers={"Range": "bytes=0-99"})
+        assert r.status_code == 206 and r.content == wav.read_bytes()[:100], (r.status_code, r.text[:300])
+        fake.fail_status = 400
+        r = srv.get(base + ".mp3")
+        assert_xml_error(r, 503, 20503)
+        assert r.headers.get("Retry-After") == "1", r.headers
+        fake.fail_status = None
+        r = srv.get(base + ".mp3")
+        assert r.status_code == 200 and r.content[:1] == b"\xff", r.status_code
+    finally:
+        fake.fail_status, fake.fail_code, fake.fail_left = None, "InternalError", None
+        srv.stop()
+    assert "RequestTimeout" in srv.log_text()
+
+
 # The four representations of a two-channel recording: the stored WAV, its MP3, and the mono
 # downmix as WAV and as MP3 (the last two derived, like the MP3, on first request).
 VARIANT_PATHS = [".wav", ".mp3", ".wav?RequestedChannels=1", ".mp3?RequestedChannels=1"]
