@@ -50,8 +50,6 @@ import math
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -60,27 +58,19 @@ import time
 import wave
 
 TESTDATA = "/usr/share/pocketsphinx/test/data"
-MARK_BEGIN = "<!-- bench-stt:begin %s (written by bench/stt.py; edit outside the markers) -->"
-MARK_END = "<!-- bench-stt:end %s -->"
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import CLK_TCK, REPO, commit, free_port, loadavg, logger, results_writer  # noqa: E402
+import bench  # noqa: E402
+from common import (BENCH_DIR, REPO, RESULTS, commit, loadavg, logger, recd_cli, results_writer,  # noqa: E402
+                    start_recd, terminate, thread_cpu)
 log = logger("bench-stt")
-write_results = results_writer(MARK_BEGIN, MARK_END)
+write_results = results_writer("bench-stt", "bench/stt.py", log)
 API = "/2010-04-01"
 
 
-def thread_cpu(pid):
+def stt_cpu(pid):
     """(CPU seconds of the recd-stt* threads, CPU seconds of every other thread) of process pid."""
     stt = other = 0.0
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                raw = f.read()
-        except OSError:
-            continue  # a thread that ended meanwhile
-        name = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw.rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    for name, cpu in thread_cpu(pid).values():
         if name.startswith("recd-stt"):  # the decoders and the job threads that feed them
             stt += cpu
         else:
@@ -232,47 +222,25 @@ class Recd:
         self.proc = None
 
     def cli(self, *args):
-        out = subprocess.run([self.bin] + list(args) + ["--data", self.data], capture_output=True, text=True,
-                             timeout=600)
-        if out.returncode != 0:
-            raise RuntimeError("recd %s: %s" % (args[0], out.stderr.strip()))
-        return out.stdout
+        return recd_cli(self.bin, self.data, *args)
 
     def start(self):
-        self.port = free_port()
         self.log_path = os.path.join(self.run_dir, "recd-%s.log" % self.label().replace(" ", ""))
         self.log = open(self.log_path, "wb")
         # The lease sets how often a busy worker writes to the store (a renewal every third of
         # it), which empties the page caches: the default (30 s) in a full run; QUICK shortens it
         # so that a cancelled job's worker notices within a second.
-        self.proc = subprocess.Popen([self.bin, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data",
-                                      self.data, "--threads", "2", "--transcribe-workers", str(self.workers),
-                                      "--transcribe-lease-seconds", str(self.lease), "--transcribe-priority",
-                                      self.prio, "--transcribe-nice", str(self.nice)],
-                                     stdout=subprocess.DEVNULL, stderr=self.log)
-        end = time.time() + 20
-        while time.time() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError("recd serve exited with %s" % self.proc.returncode)
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("recd serve did not listen")
+        self.proc, self.port = start_recd(self.bin, self.data, self.log,
+                                          ["--transcribe-workers", str(self.workers), "--transcribe-lease-seconds",
+                                           str(self.lease), "--transcribe-priority", self.prio,
+                                           "--transcribe-nice", str(self.nice)])
 
     def label(self):
         """The decoders' priority as the report names it: "idle", "nice 10", "nice 0"."""
         return "idle" if self.prio == "idle" else "nice %d" % self.nice
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
 
 def request(port, method, path, auth):
@@ -286,22 +254,9 @@ def request(port, method, path, auth):
 
 
 def run_wrk(url, seconds, auth):
-    out = subprocess.run(["wrk", "-t2", "-c64", "-d%ds" % seconds, "--latency", "-H", "Authorization: " + auth,
-                          url], capture_output=True, text=True, timeout=seconds + 60)
-    if out.returncode != 0:
-        raise RuntimeError("wrk failed: %s" % out.stderr.strip())
-    t = out.stdout
-
-    def ms(text):
-        m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
-        return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}[m.group(2)]
-    res = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)),
-           "p50": ms(re.search(r"\s50%\s+(\S+)", t).group(1)),
-           "p99": ms(re.search(r"\s99%\s+(\S+)", t).group(1)),
-           "requests": int(re.search(r"(\d+) requests in", t).group(1))}
-    se = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
-    nx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-    res["errors"] = (sum(int(x) for x in se.groups()) if se else 0) + (int(nx.group(1)) if nx else 0)
+    """bench.py's wrk run, -t2 -c64, with its socket errors and non-2xx answers as one count."""
+    res = bench.run_wrk(url, seconds, 64, 2, auth)
+    res["errors"] = res["sock_err"] + res["non2xx"]
     return res
 
 
@@ -351,10 +306,10 @@ class Busy:
     def settle(self, timeout=120):
         """Waits until the workers use no CPU (their jobs ended or were cancelled)."""
         end = time.time() + timeout
-        last = thread_cpu(self.recd.proc.pid)[0]
+        last = stt_cpu(self.recd.proc.pid)[0]
         while time.time() < end:
             time.sleep(0.5)
-            now = thread_cpu(self.recd.proc.pid)[0]
+            now = stt_cpu(self.recd.proc.pid)[0]
             if now - last < 0.02:
                 return
             last = now
@@ -398,14 +353,14 @@ class Busy:
             trs = self.queue()
             # Idle workers look for work every second: wait until all of them are decoding.
             end = time.time() + 30
-            s0 = thread_cpu(self.recd.proc.pid)[0]
-            while thread_cpu(self.recd.proc.pid)[0] - s0 < 0.3 * self.workers and time.time() < end:
+            s0 = stt_cpu(self.recd.proc.pid)[0]
+            while stt_cpu(self.recd.proc.pid)[0] - s0 < 0.3 * self.workers and time.time() < end:
                 time.sleep(0.1)
             time.sleep(0.5)
         pid = self.recd.proc.pid
-        s0, h0 = thread_cpu(pid)
+        s0, h0 = stt_cpu(pid)
         r = run_wrk("http://127.0.0.1:%d%s" % (self.recd.port, self.list_path), self.seconds, self.auth)
-        s1, h1 = thread_cpu(pid)
+        s1, h1 = stt_cpu(pid)
         r.update(phase="B" if busy else "A", cpu_us=(h1 - h0) * 1e6 / max(1, r["requests"]),
                  stt_cores=(s1 - s0) / self.seconds, load=loadavg(), prio=self.recd.label())
         if busy:
@@ -512,7 +467,7 @@ def main():
     a.workers = a.workers or (1 if a.quick else os.cpu_count())
     started = dt.datetime.now(dt.timezone.utc)
     load_before = loadavg()
-    base = os.path.abspath(os.environ.get("RECD_BENCH_DIR", "/var/tmp/recd-bench"))
+    base = os.path.abspath(BENCH_DIR)
     run_dir = os.path.join(base, "stt")
     if os.path.exists(run_dir):
         shutil.rmtree(run_dir)
@@ -556,9 +511,7 @@ def main():
     body = report(a, speed, busy, started, load_before)
     print(body)
     if not a.no_write:
-        path = os.environ.get("RECD_BENCH_RESULTS", os.path.join(REPO, "bench", "RESULTS.md"))
-        write_results(path, "quick" if a.quick else "busy" if a.busy_only else "full", body)
-        log("results written to %s" % path)
+        write_results(RESULTS, "quick" if a.quick else "busy" if a.busy_only else "full", body)
 
 
 if __name__ == "__main__":
