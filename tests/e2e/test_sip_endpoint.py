@@ -475,9 +475,14 @@ def test_outbound_tone_is_paced_g711(echo):
     assert len(pcm) == 50 * 160
     assert dominant(pcm, (800, 400, 1600)) == 800
     # Paced, not sent in a burst: 74 gaps of 20 ms are 1.48 s. The test reads the socket, so a
-    # stall of this process shortens the span it sees by the stall; 0.5 s of margin each way.
+    # stall of this process shortens the span it sees by the stall: 0.5 s of margin below. Above,
+    # a loaded machine stalls recd's media clock too (a stall over 100 ms is not made up, by
+    # design), so the span only bounds a hang; the pace itself is the median gap, which a few
+    # stalls do not move and a wrong clock (40 ms, or a burst) does.
     span = pkts[-1][0] - pkts[0][0]
-    assert 0.98 < span < 2.5, span
+    assert 0.98 < span < 6.0, span
+    gaps = sorted(b[0] - a[0] for a, b in zip(pkts, pkts[1:]))
+    assert 0.012 < gaps[len(gaps) // 2] < 0.028, gaps[len(gaps) // 2]
     _, st = e.end(1)
     assert st["sent"] >= len(pkts)
 
