@@ -15,13 +15,14 @@ both; then the median ratio and its range. Nothing is asserted.
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scale  # noqa: E402
-from common import loadavg  # noqa: E402
+from common import cpu_seconds, loadavg  # noqa: E402
 
 SETTLE = 0.5
 
@@ -38,7 +39,7 @@ def main():
     a = ap.parse_args()
     b = scale.Bench(argparse.Namespace(recd=a.base_bin, n=a.n, quick=False, seconds=a.seconds, files=0))
     if os.path.exists(b.run_dir):
-        scale.shutil.rmtree(b.run_dir)
+        shutil.rmtree(b.run_dir)
     os.makedirs(b.run_dir)
     b.dataset()
     try:
@@ -60,10 +61,10 @@ def main():
             got = {}
             for name in order:
                 p, port = nodes[name]
-                c0 = scale.proc_cpu([p.pid])
+                c0 = cpu_seconds([p.pid])
                 res = scale.run_wrk("http://127.0.0.1:%d%s" % (port, path), a.seconds, b.auth, 1, 8, hdr)
                 time.sleep(SETTLE)
-                cpu = scale.proc_cpu([p.pid]) - c0
+                cpu = cpu_seconds([p.pid]) - c0
                 got[name] = (res["rps"], 1e6 * cpu / max(res["requests"], 1), res["errors"])
             ratios.append(got["new"][0] / got["base"][0])
             cpu_ratios.append(got["new"][1] / got["base"][1])
