@@ -132,6 +132,7 @@ def test_sigkill_server_during_deletes(tmp_path, recd_bin):
             batch = [pool.pop() for _ in range(PER_ROUND)]
             attempted.update(batch)
             results = {}
+            ended = []   # when each worker sent its last delete
             lock = threading.Lock()
 
             def worker(sids):
@@ -140,6 +141,8 @@ def test_sigkill_server_during_deletes(tmp_path, recd_bin):
                     st, body = http_call(srv.port, "DELETE", "%s/Recordings/%s%s" % (ap, sid, ext), auth)
                     with lock:
                         results[sid] = st
+                with lock:
+                    ended.append(time.monotonic())
 
             threads = [threading.Thread(target=worker, args=(batch[i::THREADS],)) for i in range(THREADS)]
             t0 = time.monotonic()
@@ -151,9 +154,13 @@ def test_sigkill_server_during_deletes(tmp_path, recd_bin):
                 burst_times.append(time.monotonic() - t0)
                 srv.kill()
             else:
-                time.sleep(rng.uniform(0, min(burst_times) * 0.8))
+                # Within the recent bursts' length: when the machine's load falls during the run,
+                # bursts get shorter than the first, and kills timed by it alone came after them.
+                time.sleep(rng.uniform(0, min(burst_times[-3:]) * 0.8))
                 if any(t.is_alive() for t in threads):
                     stats["killed_mid_burst"] += 1
+                else:
+                    burst_times.append(max(ended) - t0)   # a whole burst: it calibrates too
                 srv.kill()
                 for t in threads:
                     t.join(30)
