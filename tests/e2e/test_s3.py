@@ -425,7 +425,7 @@ def test_a_range_first_on_the_test_server(tmp_path, real_env, make_wav):
     data = tmp_path / "d"
     media = s3_location()
     acc, creds = account(data, media, real_env)
-    rec = import_files(data, media, real_env, acc, [make_wav(1.0, channels=2)])[0]
+    rec, rec2 = import_files(data, media, real_env, acc, [make_wav(1.0, channels=2), make_wav(1.0, channels=2)])
     srv = serve(tmp_path, data, media, real_env, name="first")
     try:
         base = acct_path(acc) + "/Recordings/" + rec["sid"]
@@ -434,8 +434,26 @@ def test_a_range_first_on_the_test_server(tmp_path, real_env, make_wav):
             assert r.status_code == 206, (ext, r.status_code, r.text[:300])
             full = srv.get(base + ext).content
             assert r.headers["Content-Range"] == "bytes 0-0/%d" % len(full) and r.content == full[:1], ext
+        # Several first requests at once, each a range of the mono MP3 (made from the mono WAV,
+        # itself made on the way): one derivation, every answer exact.
+        url = acct_path(acc) + "/Recordings/" + rec2["sid"] + ".mp3?RequestedChannels=1"
+        hdrs = ["bytes=0-0", "bytes=0-99", "bytes=1-2", "bytes=100-1099", "bytes=-1", "bytes=0-0"]
+        got = [None] * len(hdrs)
+
+        def one(i):
+            got[i] = srv.get(url, headers={"Range": hdrs[i]})
+
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(len(hdrs))]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        full = srv.get(url).content
+        for hdr, r in zip(hdrs, got):
+            assert r.status_code == 206, (hdr, r.status_code, r.text[:300])
+            a, b = (len(full) - 1, len(full) - 1) if hdr == "bytes=-1" else map(int, hdr[6:].split("-"))
+            assert r.headers["Content-Range"] == "bytes %d-%d/%d" % (a, b, len(full)) and r.content == full[a:b + 1]
     finally:
         srv.stop()
+    assert srv.log_text().count("derived %s.mono.mp3" % rec2["sid"]) == 1
 
 
 def test_repair_on_one_node_waits_for_an_import_on_another(tmp_path, real_env, make_wav):
