@@ -386,8 +386,9 @@ static int import_batch(struct recd_ctx *ctx, const struct recd_import_opts *o, 
     int attr_ok = pthread_attr_init(&attr) == 0;
     if (attr_ok)
         pthread_attr_setstacksize(&attr, IMPORT_STACK);
-    int warming =
-        st->ops->recording_warm && pthread_create(&w.thread, attr_ok ? &attr : NULL, warm_run, &w) == 0;
+    /* A few rows are inserted sooner than the read-ahead's connections open. */
+    int warming = st->ops->recording_warm && n >= 4 &&
+                  pthread_create(&w.thread, attr_ok ? &attr : NULL, warm_run, &w) == 0;
     if (attr_ok)
         pthread_attr_destroy(&attr);
     struct pass p = {.ctx = ctx, .o = o, .paths = paths, .recs = recs, .slots = slots};

@@ -106,6 +106,11 @@ def test_sigkill_during_imports(start_server, recd_bin, tmp_path):
         r = cli.run(*args, timeout=120)
         print("$ recd %s\n%s%s" % (" ".join(args), r.stdout, r.stderr))
         assert r.returncode == 0, (args, r.returncode, r.stdout, r.stderr)
+    # the repair found every leftover: a batch's temp files are made in the shard folders, not
+    # only in media/tmp
+    assert " 0 leftovers" in r.stdout, r.stdout
+    temps = [os.path.join(d, n) for d, _, names in os.walk(data / "media") for n in names if n.endswith(".tmp")]
+    assert not temps, temps
 
     srv = start_server(data=data, bootstrap=False)
     items = srv.list_all(acct)
