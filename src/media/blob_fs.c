@@ -800,15 +800,21 @@ static int fs_defer_sync(struct recd_blob *b, int on)
 static int fs_sync(struct recd_blob *b)
 {
     struct blob_fs *fs = (struct blob_fs *)b;
-    if (!atomic_load(&fs->unsynced))
+    /*
+     * Cleared before the flush, not after: a put may finish on another thread while syncfs runs
+     * (an import writes its next batch meanwhile), and that put's mark must survive for the next
+     * sync, which is the one that covers it.
+     */
+    if (!atomic_exchange(&fs->unsynced, 0))
         return 0;
     /* One flush of the whole filesystem costs one journal commit, where per-file fsyncs of each
      * file, its shard and the shard's parent cost three each. */
     if (syncfs(fs->root) < 0) {
-        log_err("syncfs", "media", errno);
-        return recd_err_from_errno(errno);
+        int e = errno;
+        atomic_store(&fs->unsynced, 1);
+        log_err("syncfs", "media", e);
+        return recd_err_from_errno(e);
     }
-    atomic_store(&fs->unsynced, 0);
     return 0;
 }
 

@@ -66,6 +66,19 @@ static void *par_run(void *p)
     return NULL;
 }
 
+/* Starts a thread with a stack of IMPORT_STACK bytes. 0 or an error number. */
+static int start_thread(pthread_t *t, void *(*run)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc != 0)
+        return rc;
+    pthread_attr_setstacksize(&attr, IMPORT_STACK);
+    rc = pthread_create(t, &attr, run, arg);
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
 static void par_for(int n, int threads, int (*each)(void *arg, int i), void *arg)
 {
     struct par par = {.each = each, .arg = arg, .n = n};
@@ -77,15 +90,9 @@ static void par_for(int n, int threads, int (*each)(void *arg, int i), void *arg
         threads = IMPORT_THREADS;
     if (threads > n)
         threads = n;
-    pthread_attr_t attr;
-    int attr_ok = pthread_attr_init(&attr) == 0;
-    if (attr_ok)
-        pthread_attr_setstacksize(&attr, IMPORT_STACK);
     /* A thread that cannot start leaves its share to the others (the caller is one of them). */
-    while (started < threads - 1 && pthread_create(&t[started], attr_ok ? &attr : NULL, par_run, &par) == 0)
+    while (started < threads - 1 && start_thread(&t[started], par_run, &par) == 0)
         started++;
-    if (attr_ok)
-        pthread_attr_destroy(&attr);
     par_run(&par);
     for (int i = 0; i < started; i++)
         pthread_join(t[i], NULL);
@@ -358,85 +365,126 @@ static void *warm_run(void *arg)
     return NULL;
 }
 
-/* Writes one batch's media durably, then commits its rows in one transaction. */
-static int import_batch(struct recd_ctx *ctx, const struct recd_import_opts *o, char *const paths[], int n,
-                        struct recd_recording *recs, struct slot *slots, int64_t *last_us, char *why,
-                        size_t why_n)
+/* One batch: its files, their rows, and how writing its media went. */
+struct stage {
+    char *const *paths;
+    int n;
+    struct recd_recording *recs;
+    struct slot *slots;
+    int rc;
+    char why[512];
+    pthread_t driver; /* writes the media while the batch before commits */
+};
+
+/*
+ * Writes the media of a batch (not yet durable: batch mode waits for sync()), reading its rows'
+ * index pages ahead meanwhile. Sets b->rc (and b->why) to 0 or the first file's failure in order.
+ */
+static void write_media(struct recd_ctx *ctx, const struct recd_import_opts *o, struct stage *b)
 {
     struct recd_store *st = ctx->store;
-    struct recd_blob *bl = ctx->blob;
-    char key[RECD_MEDIA_KEY_MAX];
-    int rc = 0, in_tx = 0;
+    int n = b->n;
 
-    memset(slots, 0, (size_t)n * sizeof *slots);
-    memset(recs, 0, (size_t)n * sizeof *recs);
+    b->rc = 0;
+    b->why[0] = '\0';
+    memset(b->slots, 0, (size_t)n * sizeof *b->slots);
+    memset(b->recs, 0, (size_t)n * sizeof *b->recs);
     for (int i = 0; i < n; i++) {
-        struct recd_recording *r = &recs[i];
+        struct recd_recording *r = &b->recs[i];
         if (o->sid)
             memcpy(r->sid, o->sid, RECD_SID_LEN + 1);
         else if (recd_sid_new(r->sid, "RE") < 0) {
-            snprintf(why, why_n, "cannot make a recording sid (no randomness)");
-            return RECD_E_INTERNAL;
+            snprintf(b->why, sizeof b->why, "cannot make a recording sid (no randomness)");
+            b->rc = RECD_E_INTERNAL;
+            return;
         }
         snprintf(r->status, sizeof r->status, "completed");
     }
     /* The rows' index pages are read while the media is written: both wait on the disk. */
-    struct warm w = {.st = st, .recs = recs, .n = n};
-    pthread_attr_t attr;
-    int attr_ok = pthread_attr_init(&attr) == 0;
-    if (attr_ok)
-        pthread_attr_setstacksize(&attr, IMPORT_STACK);
+    struct warm w = {.st = st, .recs = b->recs, .n = n};
     /* A few rows are inserted sooner than the read-ahead's connections open. */
-    int warming = st->ops->recording_warm && n >= 4 &&
-                  pthread_create(&w.thread, attr_ok ? &attr : NULL, warm_run, &w) == 0;
-    if (attr_ok)
-        pthread_attr_destroy(&attr);
-    struct pass p = {.ctx = ctx, .o = o, .paths = paths, .recs = recs, .slots = slots};
+    int warming = st->ops->recording_warm && n >= 4 && start_thread(&w.thread, warm_run, &w) == 0;
+    struct pass p = {.ctx = ctx, .o = o, .paths = b->paths, .recs = b->recs, .slots = b->slots};
     par_for(n, pass_threads(ctx), store_one, &p);
     if (warming)
         pthread_join(w.thread, NULL);
-    rc = first_failure(slots, n, why, why_n);
-    if (rc < 0)
-        goto fail;
+    b->rc = first_failure(b->slots, n, b->why, sizeof b->why);
+}
+
+/* Nothing of a failed batch was acknowledged: its media goes, so no orphan is left behind (a file
+ * whose write failed may have left some, in a store that reads back). */
+static void discard_media(struct recd_ctx *ctx, const struct stage *b)
+{
+    char key[RECD_MEDIA_KEY_MAX];
+    for (int i = 0; i < b->n; i++) {
+        if (!b->slots[i].tried)
+            continue;
+        recd_media_key(key, b->recs[i].sid, ".wav");
+        ctx->blob->ops->remove(ctx->blob, key);
+    }
+}
+
+/* Makes a batch's media durable, then commits its rows in one transaction. 0 or RECD_E_* with
+ * `why` set; on failure the caller discards the batch's media. */
+static int commit_batch(struct recd_ctx *ctx, const struct recd_import_opts *o, struct stage *b,
+                        int64_t *last_us, char *why, size_t why_n)
+{
+    struct recd_store *st = ctx->store;
+    struct recd_blob *bl = ctx->blob;
     /* The batch's media is on stable storage before any row that names it commits. */
-    rc = bl->ops->sync(bl);
+    int rc = bl->ops->sync(bl);
     if (rc < 0) {
         snprintf(why, why_n, "cannot store the media (%s)",
                  rc == RECD_E_NO_SPACE ? "no space left on the data volume" : "I/O error");
-        goto fail;
+        return rc;
     }
     rc = st->ops->begin(st);
-    if (rc < 0)
-        goto db_fail;
-    in_tx = 1;
-    rc = insert_rows(st, o, recs, n, last_us);
-    if (rc < 0)
-        goto db_fail;
-    rc = st->ops->commit(st);
-    if (rc < 0)
-        goto db_fail;
-    return 0;
-
-db_fail:
+    if (rc == 0) {
+        rc = insert_rows(st, o, b->recs, b->n, last_us);
+        rc = rc < 0 ? rc : st->ops->commit(st);
+        if (rc < 0)
+            st->ops->rollback(st);
+    }
     if (rc == RECD_E_EXISTS)
         snprintf(why, why_n, "recording %s already exists", o->sid ? o->sid : "(generated)");
-    else
+    else if (rc < 0)
         snprintf(why, why_n, "cannot commit the import (%s)",
                  rc == RECD_E_NO_SPACE ? "no space left on the data volume" : "store error");
-fail:
-    if (in_tx)
-        st->ops->rollback(st);
-    /* Nothing of this batch was acknowledged: its media goes, so no orphan is left behind (a
-     * file whose write failed may have left some, in a store that reads back). A duplicate
-     * explicit sid never got here with its media written: check_opts refused it. */
-    for (int i = 0; i < n; i++) {
-        if (!slots[i].tried)
-            continue;
-        recd_media_key(key, recs[i].sid, ".wav");
-        if (rc != RECD_E_EXISTS)
-            bl->ops->remove(bl, key);
-    }
     return rc;
+}
+
+struct driver_arg {
+    struct recd_ctx *ctx;
+    const struct recd_import_opts *o;
+    struct stage *b;
+};
+
+static void *driver_run(void *p)
+{
+    struct driver_arg *d = p;
+    write_media(d->ctx, d->o, d->b);
+    return NULL;
+}
+
+/*
+ * Commits `prev` (when set): 0, or its failure with `why` set and its media discarded. On success
+ * its recordings are handed to `done`, acknowledged.
+ */
+static int finish(struct recd_ctx *ctx, const struct recd_import_opts *o, struct stage *prev,
+                  int64_t *last_us, recd_recording_cb done, void *done_ctx, char *why, size_t why_n)
+{
+    if (!prev)
+        return 0;
+    int rc = commit_batch(ctx, o, prev, last_us, why, why_n);
+    /* A duplicate explicit sid (another import's, committed meanwhile): the media under it is
+     * that import's now. A duplicate never got here earlier: check_opts refused it. */
+    if (rc < 0 && rc != RECD_E_EXISTS)
+        discard_media(ctx, prev);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; done && i < prev->n; i++)
+        done(done_ctx, &prev->recs[i]);
+    return 0;
 }
 
 int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *const paths[], int n,
@@ -446,44 +494,75 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
     if (rc < 0)
         return rc;
     int batch = o->batch > 0 ? o->batch : 64;
-    struct recd_recording *recs = calloc((size_t)batch, sizeof *recs);
-    /* Sized for the probe pass over every file; a batch uses the first `batch` of them. */
-    struct slot *slots = calloc((size_t)(n > batch ? n : batch), sizeof *slots);
-    if (!recs || !slots) {
-        free(recs);
-        free(slots);
-        return RECD_E_INTERNAL;
+    /* Two batches in flight: one's media being written while the other commits. */
+    struct stage stages[2] = {{0}};
+    struct slot *probe = calloc((size_t)n, sizeof *probe);
+    for (int i = 0; i < 2; i++) {
+        stages[i].recs = calloc((size_t)batch, sizeof *stages[i].recs);
+        stages[i].slots = calloc((size_t)batch, sizeof *stages[i].slots);
     }
-    struct pass p = {.ctx = ctx, .o = o, .paths = paths, .slots = slots};
+    if (!probe || !stages[0].recs || !stages[0].slots || !stages[1].recs || !stages[1].slots) {
+        rc = RECD_E_INTERNAL;
+        goto out;
+    }
+    struct pass p = {.ctx = ctx, .o = o, .paths = paths, .slots = probe};
     par_for(n, IMPORT_THREADS, probe_one, &p);
-    rc = first_failure(slots, n, why, why_n);
-    if (rc < 0) {
-        free(recs);
-        free(slots);
-        return rc;
-    }
+    rc = first_failure(probe, n, why, why_n);
+    if (rc < 0)
+        goto out;
     /* Shared: imports run side by side, but `fsck --repair` waits until none is writing. */
     rc = recd_media_guard(ctx->store, ctx->blob, RECD_BLOB_WRITING);
-    if (rc < 0) {
-        free(recs);
-        free(slots);
-        return rc;
-    }
+    if (rc < 0)
+        goto out;
     int64_t last_us = 0;
     /* Several files: one filesystem sync per batch instead of three fsyncs per file. */
     if (n > 1)
         ctx->blob->ops->defer_sync(ctx->blob, 1);
-    for (int at = 0; at < n && rc == 0; at += batch) {
-        int k = n - at < batch ? n - at : batch;
-        rc = import_batch(ctx, o, paths + at, k, recs, slots, &last_us, why, why_n);
-        for (int i = 0; rc == 0 && i < k; i++)
-            if (done)
-                done(done_ctx, &recs[i]);
+    /*
+     * Batch k's media is written (by a driver thread) while batch k-1 is synced and committed:
+     * the one waits on lookups and copies, the other on the disk's flush, and side by side they
+     * wait together. Each batch still commits only after a sync() that began once all its media
+     * was written, so §5's order holds batch by batch; a sync may also flush some of the next
+     * batch's files, which changes nothing for either. With a media store whose calls must come
+     * one at a time, the batches run one after the other as before.
+     */
+    struct stage *prev = NULL;
+    for (int at = 0, k = 0; at < n; at += batch, k++) {
+        struct stage *cur = &stages[k % 2];
+        cur->paths = paths + at;
+        cur->n = n - at < batch ? n - at : batch;
+        struct driver_arg d = {.ctx = ctx, .o = o, .b = cur};
+        int async = prev && ctx->blob->ops->threads_ok && start_thread(&cur->driver, driver_run, &d) == 0;
+        rc = finish(ctx, o, prev, &last_us, done, done_ctx, why, why_n);
+        if (async)
+            pthread_join(cur->driver, NULL);
+        else if (rc == 0)
+            write_media(ctx, o, cur);
+        prev = NULL;
+        if (rc < 0) {
+            /* The batch before failed to commit: this one's media (if written) goes too. */
+            if (async)
+                discard_media(ctx, cur);
+            break;
+        }
+        if (cur->rc < 0) {
+            rc = cur->rc;
+            snprintf(why, why_n, "%s", cur->why);
+            discard_media(ctx, cur);
+            break;
+        }
+        prev = cur;
     }
+    if (rc == 0)
+        rc = finish(ctx, o, prev, &last_us, done, done_ctx, why, why_n);
     if (n > 1)
         ctx->blob->ops->defer_sync(ctx->blob, 0);
     recd_media_guard(ctx->store, ctx->blob, RECD_BLOB_RELEASE);
-    free(recs);
-    free(slots);
+out:
+    free(probe);
+    for (int i = 0; i < 2; i++) {
+        free(stages[i].recs);
+        free(stages[i].slots);
+    }
     return rc;
 }
