@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/log.h"
 #include "core/sid.h"
 #include "core/time.h"
 #include "core/utf8.h"
@@ -300,6 +301,7 @@ struct slot {
     int rc;
     int tried; /* store_media ran: media may exist under its sid */
     char why[512];
+    char detail[512]; /* the error line the library logged for it, on whichever thread ran it */
 };
 
 /* A pass over the files of a batch (probe or store), shared by the threads running it. */
@@ -316,30 +318,69 @@ static int store_one(void *arg, int i)
     struct pass *p = arg;
     struct slot *sl = &p->slots[i];
     sl->tried = 1;
+    recd_log_last_error_clear();
     sl->rc = store_media(p->ctx, p->o, p->paths[i], &p->recs[i], sl->why, sizeof sl->why);
+    if (sl->rc < 0)
+        snprintf(sl->detail, sizeof sl->detail, "%s", recd_log_last_error());
     return sl->rc;
 }
+
+/* The probe pass over every file keeps only each one's outcome (a file list may be long): 1 until
+ * probed, then 0 or RECD_E_*. */
+struct probe_pass {
+    char *const *paths;
+    int *rc;
+};
 
 static int probe_one(void *arg, int i)
 {
-    struct pass *p = arg;
+    struct probe_pass *p = arg;
     struct recd_wav_info info;
-    struct slot *sl = &p->slots[i];
-    int fd = open_probe(p->paths[i], &info, sl->why, sizeof sl->why);
-    sl->tried = 1;
-    sl->rc = fd < 0 ? fd : 0;
+    char why[8];
+    int fd = open_probe(p->paths[i], &info, why, sizeof why);
     if (fd >= 0)
         close(fd);
-    return sl->rc;
+    p->rc[i] = fd < 0 ? fd : 0;
+    return p->rc[i];
+}
+
+/* Probes every file before anything is written: 0, or the first bad file's (in the files' order)
+ * code with `why` set. */
+static int probe_all(char *const paths[], int n, char *why, size_t why_n)
+{
+    int *rc = malloc((size_t)n * sizeof *rc);
+    if (!rc)
+        return RECD_E_INTERNAL;
+    for (int i = 0; i < n; i++)
+        rc[i] = 1;
+    struct probe_pass p = {.paths = paths, .rc = rc};
+    par_for(n, IMPORT_THREADS, probe_one, &p);
+    int ret = 0;
+    for (int i = 0; i < n && ret == 0; i++)
+        if (rc[i] < 0) {
+            /* Probed again here for its reason: the pass keeps none, to stay small. */
+            struct recd_wav_info info;
+            int fd = open_probe(paths[i], &info, why, why_n);
+            if (fd >= 0) {
+                close(fd);
+                snprintf(why, why_n, "%s: changed while it was read", paths[i]);
+            }
+            ret = rc[i];
+        }
+    free(rc);
+    return ret;
 }
 
 /* The first failure in the files' order (so that the same bad input always gives the same
- * reason), copied to `why`; 0 when every file that ran succeeded. */
-static int first_failure(const struct slot *slots, int n, char *why, size_t why_n)
+ * reason), copied to `why` (and its logged detail, if any, to `detail`); 0 when every file that
+ * ran succeeded. */
+static int first_failure(const struct slot *slots, int n, char *why, size_t why_n, char *detail,
+                         size_t detail_n)
 {
     for (int i = 0; i < n; i++)
         if (slots[i].tried && slots[i].rc < 0) {
             snprintf(why, why_n, "%s", slots[i].why);
+            snprintf(detail, detail_n, "%s", slots[i].detail);
             return slots[i].rc;
         }
     return 0;
@@ -373,6 +414,7 @@ struct stage {
     struct slot *slots;
     int rc;
     char why[512];
+    char detail[512];
     pthread_t driver; /* writes the media while the batch before commits */
 };
 
@@ -387,6 +429,7 @@ static void write_media(struct recd_ctx *ctx, const struct recd_import_opts *o, 
 
     b->rc = 0;
     b->why[0] = '\0';
+    b->detail[0] = '\0';
     memset(b->slots, 0, (size_t)n * sizeof *b->slots);
     memset(b->recs, 0, (size_t)n * sizeof *b->recs);
     for (int i = 0; i < n; i++) {
@@ -408,7 +451,7 @@ static void write_media(struct recd_ctx *ctx, const struct recd_import_opts *o, 
     par_for(n, pass_threads(ctx), store_one, &p);
     if (warming)
         pthread_join(w.thread, NULL);
-    b->rc = first_failure(b->slots, n, b->why, sizeof b->why);
+    b->rc = first_failure(b->slots, n, b->why, sizeof b->why, b->detail, sizeof b->detail);
 }
 
 /* Nothing of a failed batch was acknowledged: its media goes, so no orphan is left behind (a file
@@ -496,18 +539,15 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
     int batch = o->batch > 0 ? o->batch : 64;
     /* Two batches in flight: one's media being written while the other commits. */
     struct stage stages[2] = {{0}};
-    struct slot *probe = calloc((size_t)n, sizeof *probe);
     for (int i = 0; i < 2; i++) {
         stages[i].recs = calloc((size_t)batch, sizeof *stages[i].recs);
         stages[i].slots = calloc((size_t)batch, sizeof *stages[i].slots);
     }
-    if (!probe || !stages[0].recs || !stages[0].slots || !stages[1].recs || !stages[1].slots) {
+    if (!stages[0].recs || !stages[0].slots || !stages[1].recs || !stages[1].slots) {
         rc = RECD_E_INTERNAL;
         goto out;
     }
-    struct pass p = {.ctx = ctx, .o = o, .paths = paths, .slots = probe};
-    par_for(n, IMPORT_THREADS, probe_one, &p);
-    rc = first_failure(probe, n, why, why_n);
+    rc = probe_all(paths, n, why, why_n);
     if (rc < 0)
         goto out;
     /* Shared: imports run side by side, but `fsck --repair` waits until none is writing. */
@@ -548,6 +588,9 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
         if (cur->rc < 0) {
             rc = cur->rc;
             snprintf(why, why_n, "%s", cur->why);
+            /* The caller may report what the library logged, which happened on a worker. */
+            if (cur->detail[0])
+                recd_log_last_error_set(cur->detail);
             discard_media(ctx, cur);
             break;
         }
@@ -559,7 +602,6 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
         ctx->blob->ops->defer_sync(ctx->blob, 0);
     recd_media_guard(ctx->store, ctx->blob, RECD_BLOB_RELEASE);
 out:
-    free(probe);
     for (int i = 0; i < 2; i++) {
         free(stages[i].recs);
         free(stages[i].slots);
