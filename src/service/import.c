@@ -25,8 +25,10 @@
  * The files of a batch are probed and written on several threads when the media store allows it.
  * A batch's time is mostly waiting on the disk, one request at a time: the lookups of its
  * randomly chosen shard directories (cold in a large store: each rename reads a folder nobody has
- * touched lately) and its source files. Side by side they wait together. Nothing about the order
- * of §5 changes: no row of the batch commits before every file of it is durable (sync()).
+ * touched lately), its source files, and the index pages its rows go into (read ahead by the
+ * store meanwhile). Side by side they wait together; and the next batch is written while this one
+ * syncs and commits. Nothing about the order of §5 changes: no row of a batch commits before every
+ * file of it is durable (sync()).
  */
 
 #define IMPORT_THREADS 8
