@@ -86,14 +86,14 @@ struct recd_blob_ops {
      * nothing behind. NULL in a backend that cannot tell: then it counts as ready.
      */
     int (*ready)(struct recd_blob *b);
-    /** 1 when one handle's put_fd, put_fd_sha256, open, stat and remove may run on several
-     * threads at once (the filesystem backend: a batch import writes its files in parallel, so
-     * that their directory lookups wait on the disk together); 0 when calls come one at a time. */
-    int threads_ok;
 };
 
 struct recd_blob {
     const struct recd_blob_ops *ops;
+    /** 1 when this handle's put_fd, put_fd_sha256, open, stat and remove may run on several
+     * threads at once (the filesystem backend: a batch import writes its files in parallel, so
+     * that their directory lookups wait on the disk together); 0 when calls come one at a time. */
+    int threads_ok;
 };
 
 /** 1 when `key` has a shape recd builds: "RE" + 32 lowercase hex + one of the known suffixes (or a

@@ -920,7 +920,6 @@ static const struct recd_blob_ops fs_ops = {
     .scan_sid = fs_scan_sid,
     .scan_leftovers = fs_scan_leftovers,
     .remove_leftovers = fs_remove_leftovers,
-    .threads_ok = 1,
 };
 
 int recd_blob_fs_open(const char *dir, struct recd_blob **out)
@@ -935,6 +934,7 @@ int recd_blob_fs_open(const char *dir, struct recd_blob **out)
     if (fs == NULL)
         return RECD_E_INTERNAL;
     fs->base.ops = &fs_ops;
+    fs->base.threads_ok = 1;
     fs->root = fs->tmp = fs->lock = -1;
 
     int created = mkdir(dir, 0700) == 0;

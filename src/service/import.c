@@ -390,7 +390,7 @@ static int first_failure(const struct slot *slots, int n, char *why, size_t why_
 
 static int pass_threads(struct recd_ctx *ctx)
 {
-    return ctx->blob->ops->threads_ok ? IMPORT_THREADS : 1;
+    return ctx->blob->threads_ok ? IMPORT_THREADS : 1;
 }
 
 /* The store's read-ahead of a batch's inserts, on a thread of its own. */
@@ -404,7 +404,7 @@ struct warm {
 static void *warm_run(void *arg)
 {
     struct warm *w = arg;
-    w->st->ops->recording_warm(w->st, w->recs, w->n);
+    (void)w->st->ops->recording_warm(w->st, w->recs, w->n);
     return NULL;
 }
 
@@ -574,7 +574,7 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
         cur->paths = paths + at;
         cur->n = n - at < batch ? n - at : batch;
         struct driver_arg d = {.ctx = ctx, .o = o, .b = cur};
-        int async = prev && ctx->blob->ops->threads_ok && start_thread(&cur->driver, driver_run, &d) == 0;
+        int async = prev && ctx->blob->threads_ok && start_thread(&cur->driver, driver_run, &d) == 0;
         rc = finish(ctx, o, prev, &last_us, done, done_ctx, why, why_n);
         if (async)
             pthread_join(cur->driver, NULL);

@@ -173,7 +173,7 @@ struct sqlite_store {
 };
 
 /* store_sqlite_warm.c: reads ahead of a batch of inserts. */
-void recd_sqlite_op_recording_warm(struct recd_store *st, const struct recd_recording *recs, int n);
+int recd_sqlite_op_recording_warm(struct recd_store *st, const struct recd_recording *recs, int n);
 void recd_sqlite_warm_close(struct sqlite_store *s);
 
 static inline struct sqlite_store *S(struct recd_store *st)

@@ -95,23 +95,23 @@ static void *warm_run(void *arg)
     return NULL;
 }
 
-void recd_sqlite_op_recording_warm(struct recd_store *st, const struct recd_recording *recs, int n)
+int recd_sqlite_op_recording_warm(struct recd_store *st, const struct recd_recording *recs, int n)
 {
     struct sqlite_store *s = S(st);
     if (n < 1)
-        return;
+        return 0;
     if (!s->warm) {
         const char *path = sqlite3_db_filename(s->db, "main");
         /* An in-memory store (tests) has no file to read ahead of. */
         if (!path || !path[0])
-            return;
+            return 0;
         struct sqlite_warm *w = calloc(1, sizeof *w);
         if (!w)
-            return;
+            return 0;
         w->path = strdup(path);
         if (!w->path) {
             free(w);
-            return;
+            return 0;
         }
         s->warm = w;
     }
@@ -134,6 +134,7 @@ void recd_sqlite_op_recording_warm(struct recd_store *st, const struct recd_reco
     warm_run(&jobs[0]);
     for (int i = 0; i < started; i++)
         pthread_join(t[i], NULL);
+    return 0;
 }
 
 void recd_sqlite_warm_close(struct sqlite_store *s)
