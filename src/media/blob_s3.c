@@ -441,6 +441,7 @@ struct part_src {
     int fd;
     const char *p;
     int64_t size;
+    EVP_MD_CTX *sha; /* when set, every byte read is added to it (put_fd_sha256) */
 };
 
 /* Reads part bytes [off, off + n) of the source into buf: 0, or a RECD_E_* (logged). */
@@ -465,6 +466,9 @@ static int part_read(const struct part_src *src, const char *key, int64_t off, c
         }
         got += (size_t)r;
     }
+    /* Parts are read once each, in order (a retry sends the same buffer again). */
+    if (src->sha && EVP_DigestUpdate(src->sha, buf, n) != 1)
+        return RECD_E_INTERNAL;
     return 0;
 }
 
@@ -581,12 +585,10 @@ static int s3_put_mem(struct recd_blob *b, const char *key, const void *p, size_
     return put_object(s, key, p, n);
 }
 
-static int s3_put_fd(struct recd_blob *b, const char *key, int fd, int64_t size)
+/* put_fd, and with `sha` the SHA-256 of the bytes read from fd into it. */
+static int put_fd(struct blob_s3 *s, const char *key, int fd, int64_t size, EVP_MD_CTX *sha)
 {
-    struct blob_s3 *s = (struct blob_s3 *)b;
-    if (!recd_blob_key_valid(key) || fd < 0 || size < 0)
-        return RECD_E_BAD_INPUT;
-    struct part_src src = {.fd = fd, .size = size};
+    struct part_src src = {.fd = fd, .size = size, .sha = sha};
     if (size >= RECD_S3_MULTIPART_MIN)
         return put_multipart(s, key, &src);
     /* Below the multipart size the body is read whole: its digests go in the headers, before it. */
@@ -597,6 +599,39 @@ static int s3_put_fd(struct recd_blob *b, const char *key, int fd, int64_t size)
     if (rc == 0)
         rc = put_object(s, key, buf, (size_t)size);
     free(buf);
+    return rc;
+}
+
+static int s3_put_fd(struct recd_blob *b, const char *key, int fd, int64_t size)
+{
+    if (!recd_blob_key_valid(key) || fd < 0 || size < 0)
+        return RECD_E_BAD_INPUT;
+    return put_fd((struct blob_s3 *)b, key, fd, size, NULL);
+}
+
+/*
+ * put_fd with the SHA-256 of exactly the bytes stored, without reading the object back (an import
+ * used to GET every object it had just stored, to hash it): every PUT, and every part of a
+ * multipart upload, carries its body's SHA-256 and Content-MD5, which S3 checks before it stores
+ * anything, so the bytes hashed here as they are sent are the bytes the bucket keeps.
+ */
+static int s3_put_fd_sha256(struct recd_blob *b, const char *key, int fd, int64_t size, char sha256_hex[65])
+{
+    if (!recd_blob_key_valid(key) || fd < 0 || size < 0 || !sha256_hex)
+        return RECD_E_BAD_INPUT;
+    EVP_MD_CTX *sha = EVP_MD_CTX_new();
+    unsigned char md[32];
+    unsigned int len = 0;
+    if (!sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(sha);
+        return RECD_E_INTERNAL;
+    }
+    int rc = put_fd((struct blob_s3 *)b, key, fd, size, sha);
+    if (rc == 0 && EVP_DigestFinal_ex(sha, md, &len) != 1)
+        rc = RECD_E_INTERNAL;
+    EVP_MD_CTX_free(sha);
+    if (rc == 0)
+        hex_of(md, 32, sha256_hex);
     return rc;
 }
 
@@ -930,6 +965,7 @@ static const struct recd_blob_ops s3_ops = {
     .ready = s3_ready,
     .close = s3_close,
     .put_fd = s3_put_fd,
+    .put_fd_sha256 = s3_put_fd_sha256,
     .put_mem = s3_put_mem,
     .open = s3_open,
     .stat = s3_stat,

@@ -168,6 +168,21 @@ def test_signatures_match_botocore(tmp_path, fake, make_wav):
     assert SECRET not in (tmp_path / "sig.log").read_text()
 
 
+def test_import_takes_the_digest_of_what_it_sends(tmp_path, fake, make_wav):
+    """An import hashes each WAV as it sends it (one PUT, or a multipart upload's parts, each
+    checked by the bucket against its own digests) instead of reading every stored object back;
+    fsck, which hashes what the bucket holds, finds every row's digest right."""
+    data = tmp_path / "d"
+    media = fake.location("digest")
+    acc, creds = account(data, media, FAKE_CREDS)
+    fake.taken()
+    import_files(data, media, FAKE_CREDS, acc, [make_wav(0.5), big_wav(tmp_path / "large.wav", 17 << 20)])
+    methods = sorted({m for m, p, h, b in fake.taken()})
+    assert methods == ["POST", "PUT"], methods  # nothing read back
+    r = ok(["fsck", "--data", data, "--media", media], FAKE_CREDS)
+    assert "2 recordings checked, 0 damaged" in r.stdout and r.stdout.rstrip().endswith("clean"), r.stdout
+
+
 def test_range_is_passed_through(tmp_path, fake):
     """A Range request reads only that range from the bucket (one ranged GET: the WAV's size is on
     its row, so no HEAD), never the whole object; a 304 and a 416 read nothing."""
