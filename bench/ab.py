@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench  # noqa: E402  (the harness's helpers: wrk, ports, CPU time, data sets)
+import bench  # noqa: E402  (its wrk runs, HTTP client and figures' aggregation)
+from common import BENCH_DIR, cpu_seconds, dataset, start_recd, terminate  # noqa: E402
 
 SETTLE = 0.5  # seconds between a wrk run's end and the server's CPU time read
 
@@ -62,16 +62,11 @@ def run_wrk_script(url, script, seconds):
 class Server:
     def __init__(self, name, binary, data, run_dir, args=()):
         self.name = name
-        self.port = bench.free_port()
         self.log = open(os.path.join(run_dir, name + ".log"), "wb")
-        self.proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data", data,
-                                      "--threads", "2"] + list(args), stdout=subprocess.DEVNULL, stderr=self.log)
-        bench.wait_port(self.port, self.proc, name)
+        self.proc, self.port = start_recd(binary, data, self.log, args, what=name)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=15)
+        terminate(self.proc, 15)
 
 
 def main():
@@ -82,7 +77,7 @@ def main():
     p.add_argument("--new-args", default="", help="more `recd serve` options for the new build")
     p.add_argument("--gen-bin", default="build/bench/gen", help="the data set generator (when none is cached)")
     p.add_argument("--n", type=int, default=0, help="recordings in the data set (default 250000; QUICK 2000)")
-    p.add_argument("--dir", default=os.environ.get("RECD_BENCH_DIR", "/var/tmp/recd-bench"))
+    p.add_argument("--dir", default=BENCH_DIR)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--rounds", type=int, default=0, help="A/B rounds per case (default 4; QUICK 2)")
     p.add_argument("--duration", type=int, default=0, help="seconds per wrk run (default 8; QUICK 1)")
@@ -92,17 +87,9 @@ def main():
     n = a.n or (2000 if a.quick else 250000)
     rounds = a.rounds or (2 if a.quick else 4)
     dur = a.duration or (1 if a.quick else 8)
-    ds = os.path.join(os.path.abspath(a.dir), "N%d" % n)
-    if not os.path.exists(os.path.join(ds, "READY")):
-        # The new build's generator makes the data set (as make bench does); both builds must be
-        # able to open it, so an A/B across a schema change needs a base that migrates.
-        if os.path.exists(ds):
-            shutil.rmtree(ds)
-        os.makedirs(os.path.dirname(ds), exist_ok=True)
-        bench.log("building the data set: %d recordings in %s" % (n, ds))
-        subprocess.run([a.gen_bin, ds, str(n)], check=True)
-    with open(os.path.join(ds, "meta.json")) as f:
-        meta = json.load(f)
+    # The new build's generator makes the data set (as make bench does); both builds must be able
+    # to open it, so an A/B across a schema change needs a base that migrates.
+    ds, meta = dataset(os.path.abspath(a.dir), n, bench.log, a.gen_bin)
     run_dir = tempfile.mkdtemp(prefix="recd-ab-")
     auth = bench.basic(meta["account_sid"], meta["auth_token"])
     servers = []
@@ -148,7 +135,7 @@ def main():
                 # ABBA…: base first in odd rounds, new first in even ones.
                 order = servers if rnd % 2 else servers[::-1]
                 for s in order:
-                    c0 = bench.cpu_seconds([s.proc.pid])
+                    c0 = cpu_seconds([s.proc.pid])
                     url = "http://127.0.0.1:%d" % s.port
                     if path is None:
                         r = run_wrk_script(url + "/", script, dur)
@@ -157,7 +144,7 @@ def main():
                     # The requests wrk left in flight and its connections' closing are this run's
                     # work, not the next one's: let the server finish them before reading its CPU.
                     time.sleep(SETTLE)
-                    r["cpu_us"] = (bench.cpu_seconds([s.proc.pid]) - c0) * 1e6 / max(1, r["requests"])
+                    r["cpu_us"] = (cpu_seconds([s.proc.pid]) - c0) * 1e6 / max(1, r["requests"])
                     r["first"] = s is order[0]
                     res[s.name].append(r)
                     bench.log("  %-24s round %d %-4s%s %9.0f req/s  p99 %6.2f ms  cpu %6.1f us/req  errors %d" %

@@ -27,8 +27,6 @@ import os
 import re
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -37,26 +35,13 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import REPO, commit, free_port, loadavg, logger  # noqa: E402
+from common import (REPO, children, commit, cpu_seconds, free_port, loadavg, logger, results_writer,  # noqa: E402
+                    terminate, wait_port)
 
 API = "/2010-04-01"
-# One block per data-set size (QUICK runs have their own), rewritten by each run of that size.
-MARK_BEGIN = "<!-- bench:begin %s (written by bench/bench.py; edit outside the markers) -->"
-MARK_END = "<!-- bench:end %s -->"
 log = logger("bench")
-
-
-def wait_port(port, proc, what, timeout=20.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise RuntimeError("%s exited with status %s before listening" % (what, proc.returncode))
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("%s did not listen on port %d" % (what, port))
+# One block per data-set size (QUICK runs have their own), rewritten by each run of that size.
+write_results = results_writer("bench", "bench/bench.py", log)
 
 
 def wav_bytes(samples, rate=8000):
@@ -103,20 +88,6 @@ class Client:
         return body
 
 
-def cpu_seconds(pids):
-    """User + system CPU time of the given processes, in seconds."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            pass
-    return total / tick
-
-
 def sched_seconds(pids):
     """(on CPU, runnable but waiting) seconds of every thread of the given processes, from
     /proc/PID/task/TID/schedstat: the second says how long the server waited for a core."""
@@ -135,19 +106,6 @@ def sched_seconds(pids):
             except (OSError, IndexError, ValueError):
                 pass
     return run / 1e9, wait / 1e9
-
-
-def children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(d))
-            except OSError:
-                pass
-    return out
 
 
 def basic(user, secret):
@@ -271,13 +229,7 @@ class Bench:
 
     def stop(self):
         for p in (self.floor, self.nginx, self.recd):
-            if p and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            terminate(p, 15)
 
     # -- the bodies nginx serves
     def mirror(self, path, body):
@@ -573,27 +525,7 @@ class Bench:
         return "\n".join(out) + "\n"
 
     def write_results(self):
-        path = self.a.results
-        key = "N=%d%s" % (self.n, " QUICK" if self.quick else "")
-        begin, end = MARK_BEGIN % key, MARK_END % key
-        block = begin + "\n" + self.markdown() + end + "\n"
-        old = ""
-        if os.path.exists(path):
-            with open(path) as f:
-                old = f.read()
-        if begin in old and end in old:
-            pre, rest = old.split(begin, 1)
-            post = rest.split(end, 1)[1].lstrip("\n")
-            text = pre + block + ("\n" + post if post else "")
-        elif old.strip():
-            text = old.rstrip("\n") + "\n\n" + block
-        else:
-            text = "# recd benchmark results\n\n`make bench` writes the blocks between the markers.\n\n" + block
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-        log("results written to %s" % path)
+        write_results(self.a.results, "N=%d%s" % (self.n, " QUICK" if self.quick else ""), self.markdown())
 
     def environment(self):
         self.date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

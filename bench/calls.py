@@ -51,12 +51,14 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (BENCH_DIR, REPO, RESULTS, commit, free_port, loadavg, logger, proc_cpu,  # noqa: E402
+                    recd_cli, results_writer, terminate, thread_cpu, wait_port)
+
 SINK = os.path.join(REPO, "build", "bench", "sip_sink")
 RECD = os.path.join(REPO, "build", "recd")
-MARK_BEGIN = "<!-- bench-calls:begin %s (written by bench/calls.py; edit outside the markers) -->"
-MARK_END = "<!-- bench-calls:end %s -->"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+log = logger("bench-calls")
+write_results = results_writer("bench-calls", "bench/calls.py", log)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 RTP_LO, RTP_HI = 20000, 29999
 MEDIA_PORT = 6000
@@ -102,28 +104,6 @@ def niced(cmd, rt=0):
     return ["nice", "-n", str(NICE)] + cmd if NICE else cmd
 
 
-def log(msg):
-    print("bench-calls: " + msg, file=sys.stderr, flush=True)
-
-
-def free_port():
-    """A port free for UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-        return port
-    raise RuntimeError("no free port")
-
-
 def free_udp_pair():
     """An even UDP port whose successor is free too (SIPp's media socket, and +2 for video)."""
     for _ in range(100):
@@ -145,35 +125,6 @@ def free_udp_pair():
 
 # --------------------------------------------------------------------------- /proc
 
-def proc_cpu(pid):
-    """User + system CPU seconds of a process (all its threads), or None when it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-    except (OSError, IndexError):
-        return None
-
-
-def thread_cpu(pid):
-    """{tid: (name, cpu seconds)} for every thread of pid."""
-    out = {}
-    try:
-        tids = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                raw = f.read()
-            name = raw[raw.index("(") + 1:raw.rindex(")")]
-            fields = raw.rsplit(")", 1)[1].split()
-            out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / CLK_TCK)
-        except (OSError, ValueError, IndexError):
-            pass
-    return out
-
-
 def proc_rss(pid):
     """Resident set size in bytes."""
     try:
@@ -181,11 +132,6 @@ def proc_rss(pid):
             return int(f.read().split()[1]) * PAGE
     except (OSError, IndexError):
         return None
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 def udp_drops(lo, hi):
@@ -242,15 +188,9 @@ class Sink:
 
     def stop(self):
         """Stops the endpoint and returns one dict of counters per ended call."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                # Recorded calls are finished (WAV written and synced, row completed) after they end.
-                self.proc.wait(timeout=600 if RECORD else 30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise RuntimeError("sip_sink did not stop on SIGTERM")
+        # Recorded calls are finished (WAV written and synced, row completed) after they end.
+        if not terminate(self.proc, 600 if RECORD else 30):
+            raise RuntimeError("sip_sink did not stop on SIGTERM")
         calls = []
         recs = []
         for line in open(self.out_path):
@@ -387,16 +327,9 @@ class Serve:
                 raise RuntimeError("the TwiML application did not start")
             time.sleep(0.05)
         app_url = "http://127.0.0.1:%s" % open(port_file).read()
-
-        def cli(*args):
-            r = subprocess.run([RECD] + list(args) + ["--data", self.data], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-            if r.returncode != 0:
-                raise RuntimeError("recd %s: %s" % (args[0], r.stderr))
-            return r.stdout
-        acc = json.loads(cli("account", "create", "--name", "bench"))
-        cli("number", "add", "--account", acc["sid"], "--number", "bench", "--voice-url", app_url + "/voice",
-            "--status-callback", app_url + "/status")
+        acc = json.loads(recd_cli(RECD, self.data, "account", "create", "--name", "bench"))
+        recd_cli(RECD, self.data, "number", "add", "--account", acc["sid"], "--number", "bench",
+                 "--voice-url", app_url + "/voice", "--status-callback", app_url + "/status")
         self.port = free_port()
         self.http = free_port()
         self.proc = subprocess.Popen(niced(
@@ -404,19 +337,13 @@ class Serve:
              "--sip", "127.0.0.1:%d" % self.port, "--rtp-ports", "%d-%d" % (RTP_LO, RTP_HI),
              "--sip-max-calls", str(max_calls), "--sip-invite-rate", "100000", "--sip-invite-burst", "100000"]),
             stdout=open(self.out_path, "w"), stderr=open(self.err_path, "w"), preexec_fn=raise_nofile)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                # The HTTP listener opens after the SIP endpoint: once it accepts, calls can come.
-                socket.create_connection(("127.0.0.1", self.http), timeout=0.2).close()
-                realtime(self.pid)
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.kill()
-        raise RuntimeError("recd serve did not start: " + open(self.err_path).read()[-2000:])
+        try:
+            # The HTTP listener opens after the SIP endpoint: once it accepts, calls can come.
+            wait_port(self.http, self.proc, "recd serve", timeout=30)
+        except RuntimeError as e:
+            self.kill()
+            raise RuntimeError("%s: %s" % (e, open(self.err_path).read()[-2000:]))
+        realtime(self.pid)
 
     @property
     def pid(self):
@@ -443,15 +370,10 @@ class Serve:
         self.threads = thread_cpu(self.pid)
         self.cpu = proc_cpu(self.pid)
         self.app_cpu = proc_cpu(self.app.pid)
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                raise RuntimeError("recd serve did not stop on SIGTERM")
-        self.app.send_signal(signal.SIGTERM)
-        self.app.wait()
+        if not terminate(self.proc, 120):
+            self.kill()
+            raise RuntimeError("recd serve did not stop on SIGTERM")
+        terminate(self.app)
         calls = []
         pat = re.compile(r"voice: call (CA[0-9a-f]{32}) ended \((\w+)\): rtp (.*)$")
         for line in open(self.err_path):
@@ -709,7 +631,6 @@ def run_rate(rate, run_dir, seconds=10):
 # --------------------------------------------------------------------------- report
 
 def fmt_level(r):
-    per_call = r["seconds"] * 50
     cpu = r.get("cpu")
     pkts_s = r["n"] * 50
     row = "| %d | %d/s | %d | %d | %d | %d | %d/%d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
@@ -740,14 +661,12 @@ def thread_shares(threads, span):
 
 
 def report(levels, rates, seconds, started, load_before, load_after, nice, rt, rate_s):
-    commit = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"], stdout=subprocess.PIPE,
-                            text=True).stdout.strip()
     kernel = os.uname().release
     sipp_v = subprocess.run(["sipp", "-v"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True).stdout.strip().splitlines()
     sipp_v = next((l.strip() for l in sipp_v if "SIPp" in l), "SIPp")
     lines = ["## Concurrent calls, %s" % started.strftime("%Y-%m-%d %H:%M UTC"), "",
-             "- commit `%s`, %d cores (`nproc`), Linux %s, %s" % (commit, os.cpu_count(), kernel, sipp_v),
+             "- commit `%s`, %d cores (`nproc`), Linux %s, %s" % (commit(), os.cpu_count(), kernel, sipp_v),
              ("- endpoint: `build/recd serve --sip` (the whole server: SIP, the call engine, webhooks to a "
               "TwiML application in another process answering `<Record>`, the recorder, the Calls rows and "
               "status callbacks)" if SERVE else
@@ -812,20 +731,6 @@ def report(levels, rates, seconds, started, load_before, load_after, nice, rt, r
     return "\n".join(lines) + "\n"
 
 
-def write_results(path, key, body):
-    begin, end = MARK_BEGIN % key, MARK_END % key
-    text = open(path).read() if os.path.exists(path) else "# recd benchmark results\n"
-    block = begin + "\n" + body + end + "\n"
-    if begin in text and end in text:
-        a = text.index(begin)
-        b = text.index(end) + len(end) + 1
-        text = text[:a] + block + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    with open(path, "w") as f:
-        f.write(text)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--levels", default="50,100,200,400,700,1000,1300,1600,2000")
@@ -870,7 +775,7 @@ def main():
     rates = [int(x) for x in args.rates.split(",") if x]
     if not os.path.exists(RECD if SERVE else SINK):
         raise SystemExit("bench-calls: %s missing (make %s)" % ((RECD, "build/recd") if SERVE else (SINK, SINK)))
-    base = os.path.join(os.environ.get("RECD_BENCH_DIR", "/var/tmp/recd-bench"), "calls")
+    base = os.path.join(BENCH_DIR, "calls")
     os.makedirs(base, exist_ok=True)
     audio = os.path.join(base, "bench-%ds.ulaw" % args.seconds)
     if not os.path.exists(audio):
@@ -900,7 +805,7 @@ def main():
     if not args.no_write:
         key = ("quick" if args.quick else "S=%d" % args.seconds) + (" RECORD" if args.record else "") + \
             (" SERVE" if args.serve else "")
-        write_results(os.environ.get("RECD_BENCH_RESULTS", os.path.join(REPO, "bench", "RESULTS.md")), key, body)
+        write_results(RESULTS, key, body)
     return 0
 
 

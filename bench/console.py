@@ -38,12 +38,10 @@ this script's own markers.
 import argparse
 import base64
 import datetime as dt
-import gzip
 import http.client
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -51,29 +49,13 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import children, cpu_seconds, free_port, wait_port  # noqa: E402
+from common import (BENCH_DIR, REPO, RESULTS, children, commit, cpu_seconds, dataset, logger,  # noqa: E402
+                    results_writer, start_recd, terminate)
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MARK_BEGIN = "<!-- bench-console:begin %s (written by bench/console.py; edit outside the markers) -->"
-MARK_END = "<!-- bench-console:end %s -->"
 GOAL_MS = 300.0
 GOAL_WEIGHT = 60 * 1024
-
-
-def log(msg):
-    print("bench-console: " + msg, file=sys.stderr, flush=True)
-
-
-def dataset(base, n):
-    ds = os.path.join(base, "N%d" % n)
-    if not os.path.exists(os.path.join(ds, "READY")):
-        if os.path.exists(ds):
-            shutil.rmtree(ds)
-        os.makedirs(base, exist_ok=True)
-        log("building the data set: %d recordings in %s" % (n, ds))
-        subprocess.run([os.path.join(REPO, "build", "bench", "gen"), ds, str(n)], check=True)
-    with open(os.path.join(ds, "meta.json")) as f:
-        return ds, json.load(f)
+log = logger("bench-console")
+write_results = results_writer("bench-console", "bench/console.py", log)
 
 
 def browser(profile):
@@ -292,19 +274,15 @@ class Run:
         self.wave_cpu_first, self.wave_cpu_again = cpu_first, cpu_again
 
     def main(self):
-        self.ds, self.meta = dataset(self.base, self.n)
+        self.ds, self.meta = dataset(self.base, self.n, log)
         run_dir = os.path.join(self.base, "run")
         os.makedirs(run_dir, exist_ok=True)
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
         recd_log = open(os.path.join(run_dir, "recd-console.log"), "wb")
-        self.recd = subprocess.Popen([self.recd_bin, "serve", "--listen", "127.0.0.1:%d" % self.port,
-                                      "--data", os.path.join(self.ds, "data"), "--threads", "2"],
-                                     stdout=subprocess.DEVNULL, stderr=recd_log)
+        self.recd, self.port = start_recd(self.recd_bin, os.path.join(self.ds, "data"), recd_log, what="recd")
+        self.url = "http://127.0.0.1:%d" % self.port
         profile = tempfile.mkdtemp(prefix="recd-bench-chromium-")
         d = None
         try:
-            wait_port(self.port, self.recd, "recd")
             self.weight()
             d = self.first_loads(profile)
             self.list_renders(d)
@@ -313,13 +291,7 @@ class Run:
             if d is not None:
                 d.quit()
             shutil.rmtree(profile, ignore_errors=True)
-            if self.recd.poll() is None:
-                self.recd.send_signal(signal.SIGTERM)
-                try:
-                    self.recd.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    self.recd.kill()
-                    self.recd.wait()
+            terminate(self.recd, 15)
         self.report()
 
     def report(self):
@@ -332,15 +304,10 @@ class Run:
             ("waveform drawn, again (peaks kept)", med(self.wave_again), self.wave_cpu_again),
         ]
         date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        try:
-            commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                    text=True).stdout.strip() or "unknown"
-        except FileNotFoundError:
-            commit = "unknown"
         chrome = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout.strip()
         load = os.getloadavg()[0]
         head = "console bench: N=%d%s, %s, commit %s, %d cores, load %.1f, %s" % (
-            self.n, " QUICK" if self.quick else "", date, commit, os.cpu_count(), load, chrome)
+            self.n, " QUICK" if self.quick else "", date, commit(), os.cpu_count(), load, chrome)
         print(head)
         print("%-52s %10s %22s %8s" % ("case", "time", "CPU recd / chromium", "goal"))
         lines = ["## Console, N = %d%s" % (self.n, " (QUICK)" if self.quick else ""), "",
@@ -391,30 +358,12 @@ class Run:
         return out
 
 
-def write_results(path, key, body):
-    begin, end = MARK_BEGIN % key, MARK_END % key
-    text = open(path).read() if os.path.exists(path) else "# recd benchmark results\n"
-    block = begin + "\n" + body + end + "\n"
-    if begin in text and end in text:
-        a = text.index(begin)
-        b = text.index(end) + len(end)
-        text = text[:a] + block.rstrip("\n") + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    log("results written to %s" % path)
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=0, help="recordings in the data set (default 100000; QUICK 2000)")
-    p.add_argument("--dir", default=os.environ.get("RECD_BENCH_DIR", "/var/tmp/recd-bench"),
+    p.add_argument("--dir", default=BENCH_DIR,
                    help="data sets and the run folder")
-    p.add_argument("--results", default=os.environ.get("RECD_BENCH_RESULTS", os.path.join(REPO, "bench", "RESULTS.md")),
-                   help="the results file")
+    p.add_argument("--results", default=RESULTS, help="the results file")
     p.add_argument("--fresh", type=int, default=0, help="fresh Chromiums for the first-load figure (default 5; QUICK 1)")
     p.add_argument("--renders", type=int, default=0, help="later loads of the list (default 14; QUICK 3)")
     p.add_argument("--waves", type=int, default=0, help="recordings opened for the waveform (default 10; QUICK 2)")

@@ -25,12 +25,10 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import REPO, commit, loadavg, results_writer  # noqa: E402
+from common import REPO, RESULTS, commit, loadavg, results_writer  # noqa: E402
 
 BIN = os.path.join(REPO, "build", "bench", "peaks")
-MARK_BEGIN = "<!-- bench-peaks:begin %s (written by bench/peaks.py; edit outside the markers) -->"
-MARK_END = "<!-- bench-peaks:end %s -->"
-write_results = results_writer(MARK_BEGIN, MARK_END)
+write_results = results_writer("bench-peaks", "bench/peaks.py")
 GOAL = 10000
 WHAT = {"wav": "WAV file -> .dat + .json", "feed": "samples in memory -> .dat + .json"}
 
@@ -103,7 +101,7 @@ def main():
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        write_results(os.environ.get("RECD_BENCH_RESULTS", os.path.join(REPO, "bench", "RESULTS.md")), key, text)
+        write_results(RESULTS, key, text)
     return 0
 
 

@@ -41,49 +41,20 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
 import threading
 import time
 
-MARK_BEGIN = "<!-- bench-scale:begin %s (written by bench/scale.py; edit outside the markers) -->"
-MARK_END = "<!-- bench-scale:end %s -->"
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import CLK_TCK, REPO, commit, free_port, loadavg, logger, results_writer  # noqa: E402
+from bench import parse_wrk  # noqa: E402
+from common import (BENCH_DIR, REPO, RESULTS, children, commit, cpu_seconds, loadavg, logger,  # noqa: E402
+                    results_writer, start_recd)
 log = logger("bench-scale")
-write_results = results_writer(MARK_BEGIN, MARK_END)
+write_results = results_writer("bench-scale", "bench/scale.py", log)
 CREDS = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}
 RANGE = "bytes=44-16427"
-
-
-def proc_cpu(pids):
-    """CPU seconds (user + system) of the processes `pids`, those that still exist."""
-    total = 0.0
-    for pid in pids:
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
-
-
-def children_of(ppid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == ppid:
-            out.append(int(d))
-    return out
 
 
 def run_wrk(url, seconds, auth, threads=2, conns=64, header=None):
@@ -93,17 +64,8 @@ def run_wrk(url, seconds, auth, threads=2, conns=64, header=None):
     out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60)
     if out.returncode != 0:
         raise RuntimeError("wrk failed: %s" % out.stderr.strip())
-    t = out.stdout
-
-    def ms(text):
-        m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
-        return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}[m.group(2)]
-    res = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)),
-           "p99": ms(re.search(r"\s99%\s+(\S+)", t).group(1)),
-           "requests": int(re.search(r"(\d+) requests in", t).group(1))}
-    se = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
-    nx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-    res["errors"] = (sum(int(x) for x in se.groups()) if se else 0) + (int(nx.group(1)) if nx else 0)
+    res = parse_wrk(out.stdout)
+    res["errors"] = res["sock_err"] + res["non2xx"]
     return res
 
 
@@ -119,7 +81,7 @@ class Bench:
     def __init__(self, a):
         self.a = a
         self.bin = a.recd or os.path.join(REPO, "build", "recd")
-        self.base = os.path.abspath(os.environ.get("RECD_BENCH_DIR", "/var/tmp/recd-bench"))
+        self.base = os.path.abspath(BENCH_DIR)
         self.run_dir = os.path.join(self.base, "scale")
         self.ds = os.path.join(self.base, "scale-ds-%d" % a.n)
         self.procs = []
@@ -172,7 +134,8 @@ class Bench:
             self.s3_pid = int(f.read().split()[0])
 
     def backend_cpu(self):
-        return proc_cpu([self.pg_pid] + children_of(self.pg_pid)), proc_cpu([self.s3_pid] + children_of(self.s3_pid))
+        return (cpu_seconds([self.pg_pid] + children(self.pg_pid)),
+                cpu_seconds([self.s3_pid] + children(self.s3_pid)))
 
     def stop_backends(self):
         if self.pg_dir:
@@ -190,29 +153,17 @@ class Bench:
         self.migration = {"rows": rows, "objects": objs, "wall": wall, "cpu": cpu, "line": out.strip()}
 
     def serve(self, name, pg):
-        port = free_port()
-        args = [self.bin, "serve", "--listen", "127.0.0.1:%d" % port, "--data", self.data, "--threads", "2"]
-        if pg:
-            args += ["--store", self.store, "--media", self.media]
         logf = open(os.path.join(self.run_dir, "%s.log" % name), "wb")
-        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=logf, env=self.env())
+        p, port = start_recd(self.bin, self.data, logf, ["--store", self.store, "--media", self.media] if pg else [],
+                             env=self.env(), what="recd serve (%s)" % name, timeout=60)
         self.procs.append(p)
-        end = time.time() + 60
-        while time.time() < end:
-            if p.poll() is not None:
-                raise RuntimeError("recd serve (%s) exited with %s" % (name, p.returncode))
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                return p, port
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("recd serve (%s) did not listen" % name)
+        return p, port
 
     def measure(self, label, config, nodes, path, header=None):
         """wrk on every node at once (S seconds); one row: combined rate, worst p99, CPU per request."""
         for p, port in nodes:  # warm: first requests fill caches and open connections
             run_wrk("http://127.0.0.1:%d%s" % (port, path), 1, self.auth, 1, 4, header)
-        c0 = proc_cpu([p.pid for p, _ in nodes])
+        c0 = cpu_seconds([p.pid for p, _ in nodes])
         b0 = self.backend_cpu()
         results = [None] * len(nodes)
 
@@ -224,7 +175,7 @@ class Bench:
             t.start()
         for t in threads:
             t.join()
-        cpu = proc_cpu([p.pid for p, _ in nodes]) - c0
+        cpu = cpu_seconds([p.pid for p, _ in nodes]) - c0
         b1 = self.backend_cpu()
         reqs = sum(r["requests"] for r in results)
         row = {"label": label, "config": config, "nodes": len(nodes), "rps": sum(r["rps"] for r in results),
@@ -352,9 +303,7 @@ def main():
     body = report(b, started, load_before)
     print(body)
     if not a.no_write:
-        path = os.environ.get("RECD_BENCH_RESULTS", os.path.join(REPO, "bench", "RESULTS.md"))
-        write_results(path, "quick" if a.quick else "full", body)
-        log("results written to %s" % path)
+        write_results(RESULTS, "quick" if a.quick else "full", body)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,17 @@ It prints each recording's URL as its action arrives.
                                           880 Hz, 2 s each, twice), for the demo's test call
 """
 
-import math
 import os
 import socket
-import time
-import struct
 import sys
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# The demo runs from the repository (`make run`); its test call is built with the voice tests'
+# SIPp helpers, so that the call a person places is the one the tests place.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+import sipp_util  # noqa: E402
 
 VOICE = """<?xml version="1.0" encoding="UTF-8"?>
 <Response>
@@ -92,96 +95,15 @@ def wait(addr):
             time.sleep(0.05)
 
 
-def ulaw(sample):
-    """G.711 mu-law of a 16-bit sample."""
-    mask = 0xFF
-    if sample < 0:
-        sample, mask = -sample, 0x7F
-    sample = min(sample + 0x84, 0x7FFF)
-    seg = max(0, sample.bit_length() - 8)
-    return ((seg << 4) | ((sample >> (seg + 3)) & 0x0F)) ^ mask
-
-
-def write_pcap(path, freqs, secs_each):
-    """PCMU RTP, 20 ms packets, as Ethernet/IPv4/UDP frames that SIPp's play_pcap_audio replays."""
-    pcm = []
-    for f in freqs:
-        pcm += [int(8000 * math.sin(2 * math.pi * f * i / 8000)) for i in range(int(secs_each * 8000))]
-    with open(path, "wb") as out:
-        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for k in range(len(pcm) // 160):
-            rtp = struct.pack("!BBHII", 0x80, 0x80 if k == 0 else 0, k & 0xFFFF, (160 * k) & 0xFFFFFFFF, 0xDE70)
-            rtp += bytes(ulaw(s) for s in pcm[160 * k:160 * k + 160])
-            udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp), 0) + rtp
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
-                             bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + udp
-            eth = b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\x08\x00" + ip
-            t = 0.02 * k
-            out.write(struct.pack("<IIII", int(t), int(round((t - int(t)) * 1e6)), len(eth), len(eth)))
-            out.write(eth)
-
-
-# A call that sends the tones and waits for recd to hang up (after the message and the goodbye).
-SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="recd demo call">
-<send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: demo <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:caller@[local_ip]:[local_port];transport=[transport]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=demo 1 1 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-a=sendrecv
-]]></send>
-<recv response="100" optional="true"/>
-<recv response="180" optional="true"/>
-<recv response="200" rrs="true"/>
-<send><![CDATA[
-ACK sip:recd@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: demo <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: <sip:caller@[local_ip]:[local_port];transport=[transport]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-<nop><action><exec play_pcap_audio="%s"/></action></nop>
-<recv request="BYE"/>
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:caller@[local_ip]:[local_port];transport=[transport]>
-Content-Length: 0
-
-]]></send>
-</scenario>
-"""
-
-
 def call_files(folder):
+    """A call that offers G.711 u-law, sends the tones and waits for recd to hang up (after the
+    message and the goodbye): the scenario and RTP the voice tests' calls are made of."""
     pcap = os.path.abspath(os.path.join(folder, "demo-call.pcap"))
-    write_pcap(pcap, [440, 660, 880, 440, 660, 880], 2.0)
+    sipp_util.write_pcap(pcap, sipp_util.rtp_packets(sipp_util.tones([(2.0, [f]) for f in (440, 660, 880) * 2])))
     with open(os.path.join(folder, "demo-call.xml"), "w") as f:
-        f.write(SCENARIO % pcap)
+        f.write(sipp_util.scenario(sipp_util.invite(codecs=("0", "a=rtpmap:0 PCMU/8000\n")), sipp_util.PROVISIONAL,
+                                   '<recv response="200" rrs="true"/>\n', sipp_util.ack(), sipp_util.play(pcap, 0),
+                                   sipp_util.OK_TO_BYE))
 
 
 def main():

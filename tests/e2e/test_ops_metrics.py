@@ -183,7 +183,7 @@ def test_a_call_moves_the_voice_metrics(tmp_path, recd_bin):
     """One recorded call (SIPp, a TwiML app) and one to an unknown number, then the SIP, RTP,
     call, recording, webhook and storage series say so, and the gauges are back to rest."""
     from test_voice_calls import App, Voice, answered_call, pcap_of, play, run_sipp, twiml
-    from test_sip_endpoint import PROVISIONAL, ack_error, invite, scenario, tones
+    from sipp_util import PROVISIONAL, ack_error, invite, scenario, tones
 
     voice, app = Voice(tmp_path, recd_bin), App()
     try:

@@ -20,6 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from sipp_util import (CANCEL, OK_TO_BYE, PROVISIONAL, ack, ack_error, bye, expect_final, free_port, free_port_pair,
+                       free_rtp_range, invite, play, rtp_packets, scenario, sipp, sipp_cmd, tones, ulaw, unulaw,
+                       write_pcap)
+
 REPO = Path(__file__).resolve().parents[2]
 ECHO_BIN = Path(os.environ.get("RECD_SIP_ECHO", str(REPO / "build" / "test" / "voice" / "sip_echo")))
 SIPP_PCAPS = Path("/usr/share/sip-tester")
@@ -27,67 +31,7 @@ SIPP_PCAPS = Path("/usr/share/sip-tester")
 pytestmark = pytest.mark.skipif(not ECHO_BIN.exists(), reason="build/test/voice/sip_echo not built")
 
 
-# --------------------------------------------------------------------------- ports and processes
-
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1 (SIP listens on both)."""
-    for _ in range(50):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-        return port
-    raise RuntimeError("no free port")
-
-
-def port_free(port):
-    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        s = socket.socket(socket.AF_INET, kind)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
-
-
-def free_port_pair():
-    """A port whose successor is free too, both for UDP and TCP (baresip takes port + 1 for TLS)."""
-    for _ in range(50):
-        port = free_port()
-        if port < 65535 and port_free(port + 1):
-            return port
-    raise RuntimeError("no free port pair")
-
-
-def free_rtp_range(count=40):
-    """An even base with `count` free UDP ports above it (count/2 RTP/RTCP pairs)."""
-    for _ in range(50):
-        base = free_port() & ~1
-        if base < 1024 or base + count > 65535:
-            continue
-        socks = []
-        try:
-            for p in range(base, base + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-        return base, base + count - 1
-    raise RuntimeError("no free RTP range")
-
+# --------------------------------------------------------------------------- the harness
 
 class Echo:
     """The sip_echo harness: started on free ports, its stdout lines read as events."""
@@ -157,61 +101,6 @@ def echo(tmp_path):
 
 # --------------------------------------------------------------------------- audio helpers
 
-def ulaw(sample):
-    """G.711 mu-law of a 16-bit sample (ITU-T G.711, as spandsp does it)."""
-    BIAS = 0x84
-    if sample < 0:
-        sample = -sample
-        mask = 0x7F
-    else:
-        mask = 0xFF
-    sample = min(sample + BIAS, 0x7FFF)
-    seg = max(0, sample.bit_length() - 8)
-    return ((seg << 4) | ((sample >> (seg + 3)) & 0x0F)) ^ mask
-
-
-def unulaw(b):
-    b = ~b & 0xFF
-    t = (((b & 0x0F) << 3) + 0x84) << ((b & 0x70) >> 4)
-    return (0x84 - t) if (b & 0x80) else (t - 0x84)
-
-
-def tones(spec, amp=8000):
-    """PCM for [(seconds, [freq, ...]), ...]; an empty list is silence."""
-    out = []
-    for secs, freqs in spec:
-        for i in range(int(secs * 8000)):
-            t = len(out) / 8000.0
-            out.append(int(sum(amp * math.sin(2 * math.pi * f * t) for f in freqs)))
-    return out
-
-
-def write_pcap(path, packets):
-    """packets: [(time_s, rtp_bytes)], as Ethernet/IPv4/UDP frames that SIPp can replay."""
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for t, rtp in packets:
-            udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp), 0) + rtp
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
-                             bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + udp
-            eth = b"\x00\x11\x22\x33\x44\x55" + b"\x66\x77\x88\x99\xaa\xbb" + b"\x08\x00" + ip
-            sec = int(t)
-            f.write(struct.pack("<IIII", 1_000_000_000 + sec, int((t - sec) * 1e6), len(eth), len(eth)))
-            f.write(eth)
-
-
-def rtp_packets(pcm, seq0=1000, ts0=5000, ssrc=0x1234, pt=0, order=None):
-    """20 ms PCMU packets for pcm; `order` lists packet indexes to send (reorder/drop/duplicate)."""
-    frames = [pcm[i:i + 160] for i in range(0, len(pcm) - 159, 160)]
-    idx = order if order is not None else range(len(frames))
-    out = []
-    for k, i in enumerate(idx):
-        hdr = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | pt, (seq0 + i) & 0xFFFF,
-                          (ts0 + 160 * i) & 0xFFFFFFFF, ssrc)
-        out.append((0.02 * k, hdr + bytes(ulaw(s) for s in frames[i])))
-    return out
-
-
 def goertzel(samples, freq, rate=8000):
     w = 2 * math.pi * freq / rate
     c = 2 * math.cos(w)
@@ -236,147 +125,6 @@ def dominant(block, freqs):
     best = max(p, key=p.get)
     others = [v for f, v in p.items() if f != best]
     return best if all(p[best] > 20 * v for v in others) else None
-
-
-# --------------------------------------------------------------------------- SIPp scenarios
-
-SDP = """v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP {pts}
-{rtpmaps}a={dir}
-"""
-
-PCMU_TE = ("0 101", "a=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n")
-
-FROM = "From: sipp <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]"
-TO = "To: <sip:[service]@[remote_ip]:[remote_port]>"
-DIALOG = "Call-ID: [call_id]\nContact: <sip:caller@[local_ip]:[local_port];transport=[transport]>\nMax-Forwards: 70"
-
-
-def invite(codecs=PCMU_TE, direction="sendrecv", cseq=1, in_dialog=False):
-    sdp = SDP.format(pts=codecs[0], rtpmaps=codecs[1], dir=direction)
-    ruri = "sip:recd@[remote_ip]:[remote_port]" if in_dialog else "sip:[service]@[remote_ip]:[remote_port]"
-    to = TO + ("[peer_tag_param]" if in_dialog else "")
-    return """<send retrans="500"><![CDATA[
-INVITE %s SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-%s
-%s
-CSeq: %d INVITE
-%s
-Content-Type: application/sdp
-Content-Length: [len]
-
-%s]]></send>
-""" % (ruri, FROM, to, cseq, DIALOG, sdp)
-
-
-def ack(cseq=1):
-    return """<send><![CDATA[
-ACK sip:recd@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-%s
-%s[peer_tag_param]
-CSeq: %d ACK
-%s
-Content-Length: 0
-
-]]></send>
-""" % (FROM, TO, cseq, DIALOG)
-
-
-def ack_error():
-    """ACK for a non-2xx final response: same transaction, so the INVITE's Via."""
-    return """<send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-%s
-[last_To:]
-CSeq: 1 ACK
-%s
-Content-Length: 0
-
-]]></send>
-""" % (FROM, DIALOG)
-
-
-def bye(cseq=2):
-    return """<send retrans="500"><![CDATA[
-BYE sip:recd@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-%s
-%s[peer_tag_param]
-CSeq: %d BYE
-%s
-Content-Length: 0
-
-]]></send>
-<recv response="200" crlf="true"/>
-""" % (FROM, TO, cseq, DIALOG)
-
-
-OK_TO_BYE = """<recv request="BYE"/>
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:caller@[local_ip]:[local_port];transport=[transport]>
-Content-Length: 0
-
-]]></send>
-"""
-
-CANCEL = """<send><![CDATA[
-CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-%s
-%s
-Call-ID: [call_id]
-CSeq: 1 CANCEL
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-""" % (FROM, TO)
-
-PROVISIONAL = '<recv response="100" optional="true"/>\n<recv response="180" optional="true"/>\n'
-
-
-def play(pcap, ms):
-    return ('<nop><action><exec play_pcap_audio="%s"/></action></nop>\n<pause milliseconds="%d"/>\n'
-            % (pcap, ms))
-
-
-def scenario(*parts, refs=()):
-    body = "".join(parts)
-    if refs:
-        body += '<Reference variables="%s"/>\n' % ",".join(refs)
-    return '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="recd">\n%s</scenario>\n' % body
-
-
-def sipp(echo, tmp_path, xml, service="5550100", transport="u1", local_ip="127.0.0.1", timeout=30):
-    """Runs one call of `xml` against the harness; returns (exit status, the message log)."""
-    path = tmp_path / ("scen-%s.xml" % uuid.uuid4().hex[:8])
-    path.write_text(xml)
-    cmd = ["sipp", "127.0.0.1:%d" % echo.port, "-sf", str(path), "-s", service,
-           "-i", local_ip, "-mi", local_ip, "-p", str(free_port()), "-mp", str(free_rtp_range()[0]),
-           "-t", transport, "-m", "1", "-l", "1", "-nostdin", "-timeout", "%ds" % timeout,
-           "-timeout_error", "-trace_msg", "-message_file", str(path) + ".msg", "-trace_err",
-           "-error_file", str(path) + ".err"]
-    p = subprocess.run(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       timeout=timeout + 15)
-    log = Path(str(path) + ".msg").read_text() if Path(str(path) + ".msg").exists() else ""
-    return p.returncode, log + p.stdout.decode(errors="replace")
-
-
-def expect_final(code):
-    return scenario(invite(), PROVISIONAL, '<recv response="%d"/>\n' % code, ack_error())
 
 
 # --------------------------------------------------------------------------- the tests
@@ -648,9 +396,8 @@ def test_stop_ends_live_calls(echo, tmp_path):
     xml = scenario(invite(), PROVISIONAL, '<recv response="200" rrs="true"/>\n', ack(), OK_TO_BYE)
     path = tmp_path / "live.xml"
     path.write_text(xml)
-    p = subprocess.Popen(["sipp", "127.0.0.1:%d" % e.port, "-sf", str(path), "-s", "5550100", "-i", "127.0.0.1",
-                          "-p", str(free_port()), "-m", "1", "-l", "1", "-nostdin", "-timeout", "20s",
-                          "-timeout_error"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p = subprocess.Popen(sipp_cmd(e.port, path, "5550100", 20, media_port=False), cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         e.wait_for(r"^ANSWERED 1$")
         e.stop()
@@ -728,9 +475,14 @@ def test_outbound_tone_is_paced_g711(echo):
     assert len(pcm) == 50 * 160
     assert dominant(pcm, (800, 400, 1600)) == 800
     # Paced, not sent in a burst: 74 gaps of 20 ms are 1.48 s. The test reads the socket, so a
-    # stall of this process shortens the span it sees by the stall; 0.5 s of margin each way.
+    # stall of this process shortens the span it sees by the stall: 0.5 s of margin below. Above,
+    # a loaded machine stalls recd's media clock too (a stall over 100 ms is not made up, by
+    # design), so the span only bounds a hang; the pace itself is the median gap, which a few
+    # stalls do not move and a wrong clock (40 ms, or a burst) does.
     span = pkts[-1][0] - pkts[0][0]
-    assert 0.98 < span < 2.5, span
+    assert 0.98 < span < 6.0, span
+    gaps = sorted(b[0] - a[0] for a, b in zip(pkts, pkts[1:]))
+    assert 0.012 < gaps[len(gaps) // 2] < 0.028, gaps[len(gaps) // 2]
     _, st = e.end(1)
     assert st["sent"] >= len(pkts)
 
@@ -913,11 +665,8 @@ def test_forty_concurrent_calls(echo, tmp_path):
     xml = scenario(invite(), PROVISIONAL, '<recv response="200" rrs="true"/>\n', ack(), play(pcap, 4000), bye())
     path = tmp_path / "many.xml"
     path.write_text(xml)
-    lo, _ = free_rtp_range()
-    p = subprocess.run(["sipp", "127.0.0.1:%d" % e.port, "-sf", str(path), "-s", "5550100", "-i", "127.0.0.1",
-                        "-p", str(free_port()), "-mp", str(lo), "-m", "40", "-l", "40", "-r", "40", "-nostdin",
-                        "-timeout", "40s", "-timeout_error"],
-                       cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    p = subprocess.run(sipp_cmd(e.port, path, "5550100", 40, calls=40, rate=40), cwd=tmp_path,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
     assert p.returncode == 0, p.stdout.decode(errors="replace")[-2000:]
     for n in range(1, 41):
         reason, st = e.end(n)

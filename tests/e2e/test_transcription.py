@@ -676,8 +676,7 @@ def test_call_recording_recovered_after_kill_still_calls_back(tmp_path, recd_bin
     callback kept since the recording began (schema 5), so the callback still arrives: once,
     signed, naming the call. (The restarted server uses the external engine: it is the callback
     that is under test, and the fake engine's answer is exact.)"""
-    from test_sip_endpoint import PROVISIONAL, ack, free_port as sip_free_port, free_rtp_range, invite, play, \
-        scenario
+    from sipp_util import PROVISIONAL, ack, invite, play, scenario, sipp_cmd
     from test_voice_calls import App, Voice, pcap_of, twiml
     app = App()
     voice = Voice(tmp_path, recd_bin)
@@ -693,9 +692,7 @@ def test_call_recording_recovered_after_kill_still_calls_back(tmp_path, recd_bin
         scen = tmp_path / "k.xml"
         scen.write_text(scenario(invite(), PROVISIONAL, '<recv response="200" rrs="true"/>\n', ack(),
                                  play(pcap, ms), '<recv request="BYE" optional="true" timeout="2000"/>\n'))
-        sipp = subprocess.Popen(["sipp", "127.0.0.1:%d" % voice.sip_port, "-sf", str(scen), "-s", number, "-i",
-                                 "127.0.0.1", "-p", str(sip_free_port()), "-mp", str(free_rtp_range()[0]), "-m",
-                                 "1", "-l", "1", "-nostdin", "-timeout", "30s"], cwd=tmp_path,
+        sipp = subprocess.Popen(sipp_cmd(voice.sip_port, scen, number, 30, timeout_error=False), cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             rec_sid = app.wait("/rsc")[0]["params"]["RecordingSid"]
