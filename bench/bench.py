@@ -370,15 +370,16 @@ class Bench:
         self.versus_page0("dates", "DateCreated range")
 
     # -- writes
-    def recd_cli(self, *args):
-        out = subprocess.run([self.recd_bin] + list(args) + ["--data", os.path.join(self.ds, "data")],
+    def recd_cli(self, *args, binary=None):
+        out = subprocess.run([binary or self.recd_bin] + list(args) + ["--data", os.path.join(self.ds, "data")],
                              capture_output=True, text=True)
         if out.returncode != 0:
             raise RuntimeError("recd %s: %s" % (args[0], out.stderr.strip()))
         return out.stdout
 
-    def import_files(self, files, batch=64):
-        out = self.recd_cli("import", "--account", self.meta["scratch_sid"], "--batch", str(batch), *files)
+    def import_files(self, files, batch=64, binary=None):
+        out = self.recd_cli("import", "--account", self.meta["scratch_sid"], "--batch", str(batch), *files,
+                            binary=binary)
         sids = re.findall(r'"sid":\s*"(RE[0-9a-f]{32})"', out)
         if len(sids) != len(files):
             raise RuntimeError("import printed %d sids for %d files" % (len(sids), len(files)))
@@ -412,7 +413,10 @@ class Bench:
                           "%.0f x realtime" % x, ">= 300 x realtime", x >= 300])
 
     def import_rate(self):
-        log("recd import --batch 64 against rawwrite, %d files each, A B A B" % self.m_import)
+        """recd import against rawwrite (and, with --recd-base, a second recd build), in turns
+        whose order rotates each round, so that the disk's slow moments fall on each alike."""
+        rounds = self.a.rounds or 2
+        log("recd import --batch 64 against rawwrite, %d files each, %d alternated rounds" % (self.m_import, rounds))
         d = os.path.join(self.run_dir, "imp")
         os.makedirs(d)
         files = []
@@ -421,19 +425,33 @@ class Bench:
             with open(p, "wb") as f:
                 f.write(wav_bytes(tone(0.1, 200.0 + i, amp=4000 + i)))
             files.append(p)
-        a, b, ca, cb = [], [], [], []
-        for rep in range(2):
-            t0, c0 = time.perf_counter(), children_cpu()
-            self.import_files(files)
-            a.append(len(files) / (time.perf_counter() - t0))
-            ca.append(children_cpu() - c0)
-            t0, c0 = time.perf_counter(), children_cpu()
-            subprocess.run([self.raw_bin, os.path.join(self.run_dir, "raw%d" % rep)] + files, check=True,
-                           stdout=subprocess.DEVNULL)
-            b.append(len(files) / (time.perf_counter() - t0))
-            cb.append(children_cpu() - c0)
-            log("  import %.0f files/s, rawwrite %.0f files/s" % (a[-1], b[-1]))
-        A, B = statistics.mean(a), statistics.mean(b)
+        who = ["recd", "raw"] + (["base"] if self.a.recd_base else [])
+        rate = {w: [] for w in who}
+        cpu = {w: [] for w in who}
+        for rep in range(rounds):
+            order = who[rep % len(who):] + who[:rep % len(who)] if rounds > 2 else who
+            for w in order:
+                t0, c0 = time.perf_counter(), children_cpu()
+                if w == "raw":
+                    subprocess.run([self.raw_bin, os.path.join(self.run_dir, "raw%d" % rep)] + files, check=True,
+                                   stdout=subprocess.DEVNULL)
+                else:
+                    self.import_files(files, binary=self.a.recd_base if w == "base" else None)
+                rate[w].append(len(files) / (time.perf_counter() - t0))
+                cpu[w].append(children_cpu() - c0)
+            log("  round %d (%s first, load %s): %s" % (rep + 1, order[0], loadavg(), ", ".join(
+                "%s %.0f files/s %.0f ms CPU" % (w, rate[w][-1], 1000 * cpu[w][-1]) for w in who)))
+        A, B = statistics.mean(rate["recd"]), statistics.mean(rate["raw"])
+        if rounds > 2:
+            ratios = [a / b for a, b in zip(rate["recd"], rate["raw"])]
+            self.notes.append("import, %d rounds: median ratio to raw %.0f %% (range %.0f-%.0f %%)" % (
+                rounds, 100 * statistics.median(ratios), 100 * min(ratios), 100 * max(ratios)))
+            if self.a.recd_base:
+                rb = [a / b for a, b in zip(rate["recd"], rate["base"])]
+                self.notes.append("import against --recd-base: median rate ratio %.2f (range %.2f-%.2f), "
+                                  "CPU %.0f vs %.0f ms (medians)" % (
+                                      statistics.median(rb), min(rb), max(rb), 1000 * statistics.median(cpu["recd"]),
+                                      1000 * statistics.median(cpu["base"])))
         # The rates are wall clock, so they move with whatever else is writing to the disk (a
         # shared machine's builds and suites). The CPU time is steadier, and the part of it that is
         # only the starting of a recd process (dynamic loading) says what is left for the import.
@@ -444,10 +462,11 @@ class Bench:
             start.append(children_cpu() - c0)
         self.notes.append("import of %d files, CPU (user+system) per run: recd %s ms (a recd process that only "
                           "starts: %.0f ms), rawwrite %s ms; wall %s ms and %s ms"
-                          % (len(files), " and ".join("%.0f" % (1000 * x) for x in ca), 1000 * statistics.median(start),
-                             " and ".join("%.0f" % (1000 * x) for x in cb),
-                             " and ".join("%.0f" % (1000 * len(files) / x) for x in a),
-                             " and ".join("%.0f" % (1000 * len(files) / x) for x in b)))
+                          % (len(files), " and ".join("%.0f" % (1000 * x) for x in cpu["recd"]),
+                             1000 * statistics.median(start),
+                             " and ".join("%.0f" % (1000 * x) for x in cpu["raw"]),
+                             " and ".join("%.0f" % (1000 * len(files) / x) for x in rate["recd"]),
+                             " and ".join("%.0f" % (1000 * len(files) / x) for x in rate["raw"])))
         self.rows.append(["import --batch 64", {"v": "%.0f files/s" % A}, {"v": "%.0f files/s" % B},
                           "%.0f %% of raw" % (100 * A / B), ">= 50 % of raw write+fsync", A / B >= 0.5])
 
@@ -544,6 +563,19 @@ class Bench:
         if os.path.exists(self.run_dir):
             shutil.rmtree(self.run_dir)
         os.makedirs(self.run_dir)
+        if self.a.only == "import":
+            # The import alone, beside a serving recd as in the whole run; the results file keeps
+            # whole runs only, so this prints its table and notes.
+            try:
+                self.start_recd()
+                self.import_rate()
+                self.cleanup_scratch()
+            finally:
+                self.stop()
+            self.print_table()
+            for n in self.notes:
+                print("- " + n)
+            return
         try:
             self.start_recd()
             self.prepare()
@@ -572,6 +604,9 @@ def main():
     p.add_argument("--duration", type=int, default=0, help="seconds per wrk run (default 10; QUICK 1)")
     p.add_argument("--deep", type=int, default=0, help="pages to walk for the deep page")
     p.add_argument("--recd", default=None, help="the recd binary (default build/recd)")
+    p.add_argument("--only", choices=["import"], help="run one case alone (prints, does not write results)")
+    p.add_argument("--rounds", type=int, default=0, help="import rounds (default 2); over 2 the order rotates")
+    p.add_argument("--recd-base", default=None, help="a second recd binary whose import joins the rounds")
     a = p.parse_args()
     try:
         Bench(a).main()

@@ -24,6 +24,11 @@ void recd_log_last_error_clear(void)
     last_error[0] = '\0';
 }
 
+void recd_log_last_error_set(const char *text)
+{
+    snprintf(last_error, sizeof last_error, "%s", text ? text : "");
+}
+
 void recd_log_quiet(int level)
 {
     quiet = level;

@@ -22,6 +22,9 @@ void recd_log_quiet(int level);
  * last clear. For a command's one-line reason. */
 const char *recd_log_last_error(void);
 void recd_log_last_error_clear(void);
+/** Makes `text` this thread's last error line without logging it: for a line logged on a worker
+ * thread that this thread reports (an import's parallel writes). */
+void recd_log_last_error_set(const char *text);
 /**
  * `recd serve --log-format json`: each line a JSON object ({"time", "level", "msg"}; the access
  * log adds its own fields) for log shippers, instead of "recd: info: …". Set before any thread

@@ -37,6 +37,10 @@ struct recd_blob_ops {
     /** Stores `size` bytes read from `fd` (from its current offset) under `key`, durably. Replaces an
      * existing key. */
     int (*put_fd)(struct recd_blob *b, const char *key, int fd, int64_t size);
+    /** As put_fd, and fills `sha256_hex` with the SHA-256 (64 lowercase hex digits and a NUL) of
+     * exactly the bytes stored, taken as they are written (no read back). NULL in a backend that
+     * cannot: then the caller reads the stored object back. */
+    int (*put_fd_sha256)(struct recd_blob *b, const char *key, int fd, int64_t size, char sha256_hex[65]);
     /** Stores `n` bytes from memory under `key`, durably. */
     int (*put_mem)(struct recd_blob *b, const char *key, const void *p, size_t n);
     /** Opens `key` for reading: *fd (caller closes) and *size. RECD_E_NOT_FOUND if absent. */
@@ -86,6 +90,10 @@ struct recd_blob_ops {
 
 struct recd_blob {
     const struct recd_blob_ops *ops;
+    /** 1 when this handle's put_fd, put_fd_sha256, open, stat and remove may run on several
+     * threads at once (the filesystem backend: a batch import writes its files in parallel, so
+     * that their directory lookups wait on the disk together); 0 when calls come one at a time. */
+    int threads_ok;
 };
 
 /** 1 when `key` has a shape recd builds: "RE" + 32 lowercase hex + one of the known suffixes (or a

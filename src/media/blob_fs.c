@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@
 #define SHARD_L2       65536 /* "00/00" … "ff/ff" */
 #define KEY_MAX        64    /* longer than any valid key */
 #define COPY_CHUNK     (1 << 20)
+#define HASH_CHUNK     (64 * 1024) /* a hashed copy's buffer, on the stack: puts run on several threads */
 #define MAX_ENTRY_NAME 256
 
 struct blob_fs {
@@ -43,9 +45,10 @@ struct blob_fs {
     int tmp;
     int lock; /* .lock in the root: the repair guard's flock */
     /* Batch mode (defer_sync): puts skip their fsyncs; sync() makes everything durable with one
-     * syncfs. `unsynced` says a put has happened since the last sync. */
+     * syncfs. `unsynced` says a put has happened since the last sync (puts may run on several
+     * threads; `deferred` changes only between batches, when no put runs). */
     int deferred;
-    int unsynced;
+    _Atomic int unsynced;
     /*
      * A shard directory's entry in its parent must be on stable storage before a blob in it
      * is acknowledged. The process that creates the directory fsyncs the parent, but another
@@ -243,20 +246,73 @@ fail:;
     return -1;
 }
 
-/* Where a put's bytes come from: `fd` (>= 0) and `size`, or memory `p`, `n` when fd is -1. */
+/*
+ * Copies exactly `size` bytes from `in` (its current offset) to `out` through a buffer, and puts
+ * the SHA-256 of the bytes written in `hex`: the digest of what is stored, without reading the
+ * stored copy back. Returns 0, or -1 with errno set; a source that ends early sets *short_src
+ * and errno 0.
+ */
+static int copy_hashed(int in, int out, int64_t size, int *short_src, char hex[65])
+{
+    unsigned char buf[HASH_CHUNK], md[32];
+    unsigned int mdlen = sizeof md;
+    int64_t left = size;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    /* A small fixed allocation: failure means the machine is out of memory (house style). */
+    if (!c)
+        abort();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    *short_src = 0;
+    while (left > 0) {
+        size_t want = left > HASH_CHUNK ? HASH_CHUNK : (size_t)left;
+        ssize_t r = read(in, buf, want);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0) {
+                *short_src = 1;
+                errno = 0;
+            }
+            goto fail;
+        }
+        if (recd_write_all(out, buf, (size_t)r) < 0)
+            goto fail;
+        EVP_DigestUpdate(c, buf, (size_t)r);
+        left -= r;
+    }
+    EVP_DigestFinal_ex(c, md, &mdlen);
+    EVP_MD_CTX_free(c);
+    recd_hex(hex, md, sizeof md);
+    return 0;
+fail:;
+    int e = errno;
+    EVP_MD_CTX_free(c);
+    errno = e;
+    return -1;
+}
+
+/* Where a put's bytes come from: `fd` (>= 0) and `size`, or memory `p`, `n` when fd is -1. With
+ * `sha256` set (fd only), the copy is hashed into it. */
 struct fill_src {
     int fd;
     int64_t size;
     const void *p;
     size_t n;
+    char *sha256;
 };
 
 /*
- * The one durable write path: a fresh temp file in tmp/, filled from `src`, then published
- * (core/file.h) under the key in its shard directory: fsync, rename, fsync of the shard
- * directory; in batch mode the fsyncs wait for sync(). On failure the temp file is removed and
- * nothing under the key changed (unless the final directory fsync failed, in which case the new
- * bytes are in place but not known durable, and the caller must not acknowledge them).
+ * The one durable write path: a fresh temp file, filled from `src`, then published (core/file.h)
+ * under the key in its shard directory: fsync, rename, fsync of the shard directory; in batch
+ * mode the fsyncs wait for sync(). On failure the temp file is removed and nothing under the key
+ * changed (unless the final directory fsync failed, in which case the new bytes are in place but
+ * not known durable, and the caller must not acknowledge them).
+ *
+ * The temp file is made in tmp/, except in batch mode, where it is made in the shard directory
+ * itself. A batch's puts run on several threads: in tmp/ every create and every rename out of it
+ * waited for that one directory's lock (and a rename between two directories for the
+ * filesystem's rename lock), where in the shard directory, chosen at random, nothing is shared. A
+ * leftover there is found by the same walk as one in tmp/ (a name that is not a key).
  */
 static int put_common(struct blob_fs *fs, const char *key, const struct fill_src *src)
 {
@@ -264,10 +320,18 @@ static int put_common(struct blob_fs *fs, const char *key, const struct fill_src
     int shard = -1, ret;
     const char *step = "create temp";
 
-    ret = recd_tmpfile_create(&t, fs->tmp, key, 0600);
+    t.fd = -1;
+    t.named = 0;
+    if (fs->deferred) {
+        step = "shard dir";
+        if ((shard = shard_open(fs, key, 1)) < 0)
+            goto fail_errno;
+        step = "create temp";
+    }
+    ret = recd_tmpfile_create(&t, shard >= 0 ? shard : fs->tmp, key, 0600);
     if (ret == RECD_E_INTERNAL) {
         recd_log_error("blob: temp name for %s: getrandom failed", key);
-        return ret;
+        goto fail_logged;
     }
     if (ret < 0)
         goto fail;
@@ -279,7 +343,8 @@ static int put_common(struct blob_fs *fs, const char *key, const struct fill_src
     } else {
         int short_src;
         step = "copy";
-        if (copy_exact(src->fd, t.fd, src->size, &short_src) < 0) {
+        if ((src->sha256 ? copy_hashed(src->fd, t.fd, src->size, &short_src, src->sha256)
+                         : copy_exact(src->fd, t.fd, src->size, &short_src)) < 0) {
             if (short_src) {
                 recd_log_error("blob: copy %s: source ended before %lld bytes", key, (long long)src->size);
                 ret = RECD_E_IO;
@@ -290,14 +355,14 @@ static int put_common(struct blob_fs *fs, const char *key, const struct fill_src
     }
 
     step = "shard dir";
-    if ((shard = shard_open(fs, key, 1)) < 0)
+    if (shard < 0 && (shard = shard_open(fs, key, 1)) < 0)
         goto fail_errno;
     ret = recd_tmpfile_publish(&t, shard, key, fs->deferred ? RECD_PUBLISH_NOSYNC : 0, &step);
     if (ret < 0)
         goto fail;
     close(shard);
     if (fs->deferred)
-        fs->unsynced = 1;
+        atomic_store(&fs->unsynced, 1);
     return 0;
 
 fail_errno:
@@ -305,9 +370,10 @@ fail_errno:
 fail:
     log_err(step, key, errno);
 fail_logged:
+    /* Before the shard is closed: the temp file may be named in it. */
+    recd_tmpfile_discard(&t);
     if (shard >= 0)
         close(shard);
-    recd_tmpfile_discard(&t);
     return ret;
 }
 
@@ -316,6 +382,14 @@ static int fs_put_fd(struct recd_blob *b, const char *key, int fd, int64_t size)
     if (!recd_blob_key_valid(key) || fd < 0 || size < 0)
         return RECD_E_BAD_INPUT;
     struct fill_src src = {.fd = fd, .size = size};
+    return put_common((struct blob_fs *)b, key, &src);
+}
+
+static int fs_put_fd_sha256(struct recd_blob *b, const char *key, int fd, int64_t size, char sha256_hex[65])
+{
+    if (!recd_blob_key_valid(key) || fd < 0 || size < 0 || sha256_hex == NULL)
+        return RECD_E_BAD_INPUT;
+    struct fill_src src = {.fd = fd, .size = size, .sha256 = sha256_hex};
     return put_common((struct blob_fs *)b, key, &src);
 }
 
@@ -726,15 +800,21 @@ static int fs_defer_sync(struct recd_blob *b, int on)
 static int fs_sync(struct recd_blob *b)
 {
     struct blob_fs *fs = (struct blob_fs *)b;
-    if (!fs->unsynced)
+    /*
+     * Cleared before the flush, not after: a put may finish on another thread while syncfs runs
+     * (an import writes its next batch meanwhile), and that put's mark must survive for the next
+     * sync, which is the one that covers it.
+     */
+    if (!atomic_exchange(&fs->unsynced, 0))
         return 0;
     /* One flush of the whole filesystem costs one journal commit, where per-file fsyncs of each
      * file, its shard and the shard's parent cost three each. */
     if (syncfs(fs->root) < 0) {
-        log_err("syncfs", "media", errno);
-        return recd_err_from_errno(errno);
+        int e = errno;
+        atomic_store(&fs->unsynced, 1);
+        log_err("syncfs", "media", e);
+        return recd_err_from_errno(e);
     }
-    fs->unsynced = 0;
     return 0;
 }
 
@@ -830,6 +910,7 @@ static const struct recd_blob_ops fs_ops = {
     .sync = fs_sync,
     .close = fs_close,
     .put_fd = fs_put_fd,
+    .put_fd_sha256 = fs_put_fd_sha256,
     .put_mem = fs_put_mem,
     .open = fs_open,
     .stat = fs_stat,
@@ -853,6 +934,7 @@ int recd_blob_fs_open(const char *dir, struct recd_blob **out)
     if (fs == NULL)
         return RECD_E_INTERNAL;
     fs->base.ops = &fs_ops;
+    fs->base.threads_ok = 1;
     fs->root = fs->tmp = fs->lock = -1;
 
     int created = mkdir(dir, 0700) == 0;
@@ -876,7 +958,10 @@ int recd_blob_fs_open(const char *dir, struct recd_blob **out)
         }
     }
     step = "create tmp dir in";
-    if ((fs->tmp = ensure_dir(fs->root, TMP_DIR, 0, 0)) < 0)
+    /* Made durable when this open creates it; one that exists is used as it is: tmp/ holds no
+     * acknowledged data, and an fsync of the root at every open cost each command a journal
+     * commit (one that waits for every other writer's metadata). */
+    if ((fs->tmp = ensure_dir(fs->root, TMP_DIR, 1, 0)) < 0)
         goto fail_errno;
     step = "open .lock in";
     if ((fs->lock = openat(fs->root, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)

@@ -97,11 +97,14 @@
        int *n),                                                                                              \
       (st, q, sids, cap, n))                                                                                 \
     X(recording_expired_count, (struct recd_store * st, const struct recd_expiry_query *q, int64_t *n),      \
-      (st, q, n))
+      (st, q, n))                                                                                            \
+    X(recording_warm, (struct recd_store * st, const struct recd_recording *recs, int n), (st, recs, n))
 
 /* X(NAME, PARAMETERS, ARGUMENTS) for each metered media operation. */
 #define RECD_METER_MEDIA_OPS(X)                                                                              \
     X(put_fd, (struct recd_blob * b, const char *key, int fd, int64_t size), (b, key, fd, size))             \
+    X(put_fd_sha256, (struct recd_blob * b, const char *key, int fd, int64_t size, char sha256_hex[65]),     \
+      (b, key, fd, size, sha256_hex))                                                                        \
     X(put_mem, (struct recd_blob * b, const char *key, const void *p, size_t n), (b, key, p, n))             \
     X(open, (struct recd_blob * b, const char *key, int *fd, int64_t *size), (b, key, fd, size))             \
     X(remove, (struct recd_blob * b, const char *key), (b, key))                                             \

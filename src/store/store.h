@@ -502,6 +502,17 @@ struct recd_store_ops {
      * tell: then a version() read stands in.
      */
     int (*ready)(struct recd_store *st, int timeout_ms);
+
+    /**
+     * A hint before a batch of recording_insert: reads the index pages that inserting `recs`
+     * (their sid and status) will change, on several connections at once, so that the batch's
+     * transaction finds them in memory rather than waiting on the disk for each in turn (a large
+     * store's sid-ordered indexes are touched at random places). Changes nothing; returns 0, and a
+     * failure only means the inserts read the pages themselves. Uses connections of its own, so it
+     * may run on another thread while this handle's owner does other work; never two calls at
+     * once. NULL in a backend that has nothing to gain (a database server keeps its own cache).
+     */
+    int (*recording_warm)(struct recd_store *st, const struct recd_recording *recs, int n);
 };
 
 struct recd_store {

@@ -128,6 +128,7 @@ static void op_close(struct recd_store *st)
         return;
     if (s->in_txn && !sqlite3_get_autocommit(s->db))
         recd_sqlite_run(s, S_ROLLBACK);
+    recd_sqlite_warm_close(s);
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     for (int k = 0; k < RECD_SQL_LIST_KINDS; k++)
@@ -337,6 +338,7 @@ static const struct recd_store_ops sqlite_ops = {
     .key_insert = recd_sqlite_op_key_insert,
     .key_get = recd_sqlite_op_key_get,
     .recording_insert = recd_sqlite_op_recording_insert,
+    .recording_warm = recd_sqlite_op_recording_warm,
     .recording_get = recd_sqlite_op_recording_get,
     .recording_mark_deleted = recd_sqlite_op_recording_mark_deleted,
     .recording_page = recd_sqlite_op_recording_page,

@@ -168,7 +168,13 @@ struct sqlite_store {
     int seen_valid;
     unsigned char seen_hdr[RECD_SQLITE_WAL_HDR];
     int64_t seen_version;
+    /* recording_warm's read-only connections, opened on its first call (store_sqlite_warm.c). */
+    struct sqlite_warm *warm;
 };
+
+/* store_sqlite_warm.c: reads ahead of a batch of inserts. */
+int recd_sqlite_op_recording_warm(struct recd_store *st, const struct recd_recording *recs, int n);
+void recd_sqlite_warm_close(struct sqlite_store *s);
 
 static inline struct sqlite_store *S(struct recd_store *st)
 {

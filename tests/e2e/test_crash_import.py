@@ -10,6 +10,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import Recd, noise_wav_bytes
 
 KILLS = 30
@@ -42,7 +44,10 @@ def acknowledged_lines(stdout):
     return out
 
 
-def test_sigkill_during_imports(start_server, recd_bin, tmp_path):
+# One batch of four files, and four batches of one: then each file's media is written while the
+# file before it syncs and commits, so a kill also lands between two batches in flight.
+@pytest.mark.parametrize("batch", [None, 1], ids=["one-batch", "batch-of-1"])
+def test_sigkill_during_imports(start_server, recd_bin, tmp_path, batch):
     seed = int(os.environ.get("RECD_CRASH_SEED", random.SystemRandom().randrange(2 ** 32)))
     print("crash test seed: %d (replay with RECD_CRASH_SEED=%d)" % (seed, seed))
     rng = random.Random(seed)
@@ -63,7 +68,10 @@ def test_sigkill_during_imports(start_server, recd_bin, tmp_path):
         batch_hashes = {sha(f.read_bytes()) for f in files}
         for f in files:
             hashes[sha(f.read_bytes())] = f.name
-        cmd = cli.cmd(*Recd.import_args(acct.sid, files))
+        args = Recd.import_args(acct.sid, files)
+        if batch:
+            args[3:3] = ["--batch", str(batch)]
+        cmd = cli.cmd(*args)
         t0 = time.monotonic()
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if kill:
@@ -106,6 +114,11 @@ def test_sigkill_during_imports(start_server, recd_bin, tmp_path):
         r = cli.run(*args, timeout=120)
         print("$ recd %s\n%s%s" % (" ".join(args), r.stdout, r.stderr))
         assert r.returncode == 0, (args, r.returncode, r.stdout, r.stderr)
+    # the repair found every leftover: a batch's temp files are made in the shard folders, not
+    # only in media/tmp
+    assert " 0 leftovers" in r.stdout, r.stdout
+    temps = [os.path.join(d, n) for d, _, names in os.walk(data / "media") for n in names if n.endswith(".tmp")]
+    assert not temps, temps
 
     srv = start_server(data=data, bootstrap=False)
     items = srv.list_all(acct)

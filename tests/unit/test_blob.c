@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 /*
  * The filesystem blob store, against a fresh directory per test. The assertions look at the
@@ -304,6 +305,93 @@ static void test_put_fd_from_file(void **state)
     close(fd);
     free(p);
     assert_int_equal(count_entries(f->dir, "tmp"), 0);
+}
+
+/* The SHA-256 of `n` bytes at `p`, as 64 lowercase hex digits. */
+static void sha256_hex(const void *p, size_t n, char hex[65])
+{
+    unsigned char md[32];
+    assert_int_equal(EVP_Digest(p, n, md, NULL, EVP_sha256(), NULL), 1);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+static void test_put_fd_sha256(void **state)
+{
+    struct fixture *f = *state;
+    struct recd_blob *b = f->b;
+    size_t n = 200 * 1024 + 5; /* several hashed copy chunks and a short last one */
+    unsigned char *p = malloc(n);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(i * 7 + (i >> 9));
+    char want[65], got[65];
+    int fd = source_file(f, "hashed.wav", p, n);
+
+    /* The digest is of exactly the bytes stored: from the source's offset, `size` of them. */
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", fd, (int64_t)n, got), 0);
+    sha256_hex(p, n, want);
+    assert_string_equal(got, want);
+    expect_blob(b, K1 ".wav", p, n);
+    assert_int_equal(lseek(fd, 100, SEEK_SET), 100);
+    assert_int_equal(b->ops->put_fd_sha256(b, K2 ".wav", fd, 1000, got), 0);
+    sha256_hex(p + 100, 1000, want);
+    assert_string_equal(got, want);
+    expect_blob(b, K2 ".wav", p + 100, 1000);
+
+    /* An empty source has the empty digest. */
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".mp3", fd, 0, got), 0);
+    assert_string_equal(got, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+
+    /* A short source stores nothing and leaves no temp file. */
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".mono.wav", fd, (int64_t)n + 1, got), RECD_E_IO);
+    int out = -1;
+    int64_t size = -1;
+    assert_int_equal(b->ops->open(b, K1 ".mono.wav", &out, &size), RECD_E_NOT_FOUND);
+    assert_int_equal(count_entries(f->dir, "tmp"), 0);
+    assert_int_equal(count_entries(f->dir, "01/23"), 2);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", fd, 1, NULL), RECD_E_BAD_INPUT);
+    close(fd);
+    free(p);
+}
+
+/*
+ * In batch mode a put makes its temp file in the key's own shard directory (parallel puts share
+ * no directory): a failed one leaves nothing there, and a leftover there (a crash between create
+ * and rename) is reported and removed like one in tmp/.
+ */
+static void test_batch_temp_in_shard(void **state)
+{
+    struct fixture *f = *state;
+    struct recd_blob *b = f->b;
+    char got[65];
+    assert_int_equal(b->ops->defer_sync(b, 1), 0);
+    int fd = source_file(f, "short.wav", "0123456789", 10);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", fd, 11, got), RECD_E_IO);
+    assert_int_equal(count_entries(f->dir, "01/23"), 0);
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", fd, 10, got), 0);
+    close(fd);
+    assert_int_equal(b->ops->sync(b), 0);
+    assert_int_equal(b->ops->defer_sync(b, 0), 0);
+    assert_int_equal(count_entries(f->dir, "01/23"), 1);
+    assert_int_equal(count_entries(f->dir, "tmp"), 0);
+    expect_blob(b, K1 ".wav", "0123456789", 10);
+
+    char path[256];
+    snprintf(path, sizeof path, "%s/01/23/%s", f->dir, K1 ".wav.a1b2c3d4e5f60718.tmp");
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    struct seen s = {0};
+    assert_int_equal(b->ops->scan_leftovers(b, collect, &s), 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.names[0], "01/23/" K1 ".wav.a1b2c3d4e5f60718.tmp");
+    int64_t n = -1;
+    assert_int_equal(b->ops->remove_leftovers(b, 0, &n), 0);
+    assert_int_equal(n, 1);
+    expect_blob(b, K1 ".wav", "0123456789", 10);
 }
 
 static void test_put_fd_from_pipe(void **state)
@@ -672,6 +760,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_mem_and_read_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_fd_from_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_fd_from_pipe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_fd_sha256, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_temp_in_shard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_fd_short_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_twice, setup, teardown),

@@ -446,6 +446,37 @@ static void test_keys(void **state)
 
 /* Recordings. */
 
+/*
+ * recording_warm (SQLite: read-only connections of its own look the new keys up ahead of the
+ * inserts) changes nothing, reports nothing, and the inserts after it behave as without it, also
+ * when it runs while this handle holds a write transaction.
+ */
+static void test_recording_warm(void **state)
+{
+    struct fx *f = *state;
+    struct recd_recording recs[9], got;
+    if (!f->ops->recording_warm)
+        skip();
+    add_account(f, 1);
+    for (int i = 0; i < 9; i++)
+        recording_init(&recs[i], 100 + i, 1, 1247795569000000 + i);
+    assert_int_equal(f->ops->recording_insert(f->st, &recs[0]), 0);
+    f->ops->recording_warm(f->st, recs, 0);
+    f->ops->recording_warm(f->st, recs, 9);
+    assert_int_equal(f->ops->recording_get(f->st, recs[1].sid, &got), RECD_E_NOT_FOUND);
+    assert_int_equal(f->ops->begin(f->st), 0);
+    for (int i = 1; i < 5; i++)
+        assert_int_equal(f->ops->recording_insert(f->st, &recs[i]), 0);
+    f->ops->recording_warm(f->st, recs + 5, 4);
+    for (int i = 5; i < 9; i++)
+        assert_int_equal(f->ops->recording_insert(f->st, &recs[i]), 0);
+    assert_int_equal(f->ops->commit(f->st), 0);
+    for (int i = 0; i < 9; i++) {
+        assert_int_equal(f->ops->recording_get(f->st, recs[i].sid, &got), 0);
+        assert_string_equal(got.media_sha256, recs[i].media_sha256);
+    }
+}
+
 static void test_recording_roundtrip(void **state)
 {
     struct fx *f = *state;
@@ -2767,6 +2798,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recording_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recording_warm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_filters_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paging_walk, setup, teardown),
