@@ -286,7 +286,7 @@ build/bench/%: bench/%.c build/librecd.a
 	@mkdir -p $(@D)
 	$(CC) $(REL_CFLAGS) -o $@ $< build/librecd.a $(LDLIBS)
 
-bench: deps build/recd build/bench/gen build/bench/rawwrite build/bench/sip_sink build/bench/peaks build/bench/stt_speed
+bench: deps build/recd build/bench/gen build/bench/rawwrite build/bench/sip_sink build/bench/peaks build/bench/stt_speed build/bench/pageserve
 	/usr/bin/python3 bench/bench.py $(if $(N),--n $(N)) $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/calls.py $(if $(QUICK),--quick)
 	/usr/bin/python3 bench/stt.py $(if $(QUICK),--quick)

@@ -43,6 +43,8 @@ def test_make_bench_quick(tmp_path):
     assert "## N = 2000 (QUICK)" in text
     for case in CASES:
         assert "| %s |" % case in text
+    # The list case's floor (build/bench/pageserve on the same bytes) is in the notes.
+    assert re.search(r"^- list page 0 floor .* p99 [\d.]+ ms \(the worse of two\)", text, re.M), text
     # The concurrent-calls section (bench/calls.py, QUICK: 10 and 40 calls, setups at 20/s): every
     # row present with its counts, whatever they are.
     for n in (10, 40):
