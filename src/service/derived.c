@@ -46,15 +46,18 @@ static int inflight_busy(const char *key)
  * (every node makes the same bytes, docs/scale-out.md), so its size never changes while the
  * recording lives; and a size is only used after media_check() has passed on the recording's row
  * as this request read it, which is how every node sees a delete made on another on its next
- * request (contract §9). Keys hold a random sid, so one key means one file in whichever store.
- * A file that went missing all the same (removed by hand, or by a repair) is found by the read
- * that follows, which makes it again (recd_media_open_range).
+ * request (contract §9). An entry also holds the digest of the WAV it was made from: a sid is
+ * random, but `recd import --sid` may bring a sid back after its recording was purged, with
+ * other audio, and then the old size must not plan the new file's ranges. A file that went
+ * missing all the same (removed by hand, or by a repair) is found by the read that follows, which
+ * makes it again (recd_media_open_range).
  */
 #define SIZES 1024 /* a power of two */
 
 static pthread_mutex_t sizes_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     char key[RECD_MEDIA_KEY_MAX];
+    char wav[sizeof((struct recd_recording *)0)->media_sha256]; /* the WAV it was made from */
     int64_t size;
 } sizes[SIZES];
 
@@ -66,21 +69,22 @@ static unsigned size_slot(const char *key)
     return h & (SIZES - 1);
 }
 
-static void size_remember(const char *key, int64_t size)
+static void size_remember(const char *key, const struct recd_recording *r, int64_t size)
 {
     unsigned i = size_slot(key);
     pthread_mutex_lock(&sizes_lock);
     memcpy(sizes[i].key, key, sizeof sizes[i].key);
+    memcpy(sizes[i].wav, r->media_sha256, sizeof sizes[i].wav);
     sizes[i].size = size;
     pthread_mutex_unlock(&sizes_lock);
 }
 
-/* 1 with *size when the size of `key` is known. */
-static int size_known(const char *key, int64_t *size)
+/* 1 with *size when the size of `key`, made from r's WAV, is known. */
+static int size_known(const char *key, const struct recd_recording *r, int64_t *size)
 {
     unsigned i = size_slot(key);
     pthread_mutex_lock(&sizes_lock);
-    int hit = strcmp(sizes[i].key, key) == 0;
+    int hit = strcmp(sizes[i].key, key) == 0 && strcmp(sizes[i].wav, r->media_sha256) == 0;
     if (hit)
         *size = sizes[i].size;
     pthread_mutex_unlock(&sizes_lock);
@@ -166,7 +170,7 @@ static int derive(struct recd_store *st, struct recd_blob *bl, const struct recd
     }
     if (rc == 0) {
         for (int i = 0; i < n; i++) {
-            size_remember(pr[i].key, (int64_t)pr[i].out.len);
+            size_remember(pr[i].key, r, (int64_t)pr[i].out.len);
             recd_log_info("derived %s (%zu bytes) in %lld ms", pr[i].key, pr[i].out.len,
                           (long long)((recd_now_us() - t0) / 1000));
         }
@@ -216,7 +220,7 @@ static int derive_once(struct recd_store *st, struct recd_blob *bl, const struct
     if (rc != RECD_E_NOT_FOUND) {
         pthread_mutex_unlock(&inflight_lock);
         if (rc == 0)
-            size_remember(key, size);
+            size_remember(key, r, size);
         return rc;
     }
     int slot = -1;
@@ -254,7 +258,7 @@ int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct re
             rc = bl->ops->open(bl, key, fd, size);
     }
     if (rc == 0 && strcmp(suffix, ".wav") != 0)
-        size_remember(key, *size);
+        size_remember(key, r, *size);
     return rc;
 }
 
@@ -274,18 +278,18 @@ int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct re
     }
     recd_media_key(key, r->sid, suffix);
     const int wav = strcmp(suffix, ".wav") == 0;
-    if (!wav && size_known(key, size))
+    if (!wav && size_known(key, r, size))
         return 0;
     rc = bl->ops->stat(bl, key, size);
     if (rc == RECD_E_NOT_FOUND && !wav) {
         rc = derive_once(st, bl, r, suffix, key);
-        if (rc == 0 && size_known(key, size))
+        if (rc == 0 && size_known(key, r, size))
             return 0;
         if (rc == 0)
             rc = bl->ops->stat(bl, key, size);
     }
     if (rc == 0 && !wav)
-        size_remember(key, *size);
+        size_remember(key, r, *size);
     return rc;
 }
 
