@@ -36,7 +36,6 @@
 #define SHARD_L2       65536 /* "00/00" … "ff/ff" */
 #define KEY_MAX        64    /* longer than any valid key */
 #define COPY_CHUNK     (1 << 20)
-#define HASH_CHUNK     (64 * 1024) /* a hashed copy's buffer, on the stack: puts run on several threads */
 #define MAX_ENTRY_NAME 256
 
 struct blob_fs {
@@ -189,13 +188,14 @@ static int shard_open(struct blob_fs *fs, const char *key, int create)
 }
 
 /*
- * Copies exactly `size` bytes from `in` (its current offset) to `out`. Returns 0, or -1 with
- * errno set; a source that ends early sets *short_src and errno 0.
+ * Copies exactly `size` bytes from `in` (its current offset) to `out`, feeding them to `md` too
+ * when it is not NULL (then through a buffer: copy_file_range's bytes never pass by). Returns 0,
+ * or -1 with errno set; a source that ends early sets *short_src and errno 0.
  */
-static int copy_exact(int in, int out, int64_t size, int *short_src)
+static int copy_exact(int in, int out, int64_t size, int *short_src, EVP_MD_CTX *md)
 {
     int64_t left = size;
-    int use_cfr = 1;
+    int use_cfr = md == NULL;
     char *buf = NULL;
 
     *short_src = 0;
@@ -235,6 +235,8 @@ static int copy_exact(int in, int out, int64_t size, int *short_src)
         }
         if (recd_write_all(out, buf, (size_t)r) < 0)
             goto fail;
+        if (md)
+            EVP_DigestUpdate(md, buf, (size_t)r);
         left -= r;
     }
     free(buf);
@@ -254,41 +256,22 @@ fail:;
  */
 static int copy_hashed(int in, int out, int64_t size, int *short_src, char hex[65])
 {
-    unsigned char buf[HASH_CHUNK], md[32];
+    unsigned char md[32];
     unsigned int mdlen = sizeof md;
-    int64_t left = size;
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     /* A small fixed allocation: failure means the machine is out of memory (house style). */
     if (!c)
         abort();
     EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    *short_src = 0;
-    while (left > 0) {
-        size_t want = left > HASH_CHUNK ? HASH_CHUNK : (size_t)left;
-        ssize_t r = read(in, buf, want);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            if (r == 0) {
-                *short_src = 1;
-                errno = 0;
-            }
-            goto fail;
-        }
-        if (recd_write_all(out, buf, (size_t)r) < 0)
-            goto fail;
-        EVP_DigestUpdate(c, buf, (size_t)r);
-        left -= r;
+    int rc = copy_exact(in, out, size, short_src, c);
+    if (rc == 0) {
+        EVP_DigestFinal_ex(c, md, &mdlen);
+        recd_hex(hex, md, sizeof md);
     }
-    EVP_DigestFinal_ex(c, md, &mdlen);
-    EVP_MD_CTX_free(c);
-    recd_hex(hex, md, sizeof md);
-    return 0;
-fail:;
     int e = errno;
     EVP_MD_CTX_free(c);
     errno = e;
-    return -1;
+    return rc;
 }
 
 /* Where a put's bytes come from: `fd` (>= 0) and `size`, or memory `p`, `n` when fd is -1. With
@@ -344,7 +327,7 @@ static int put_common(struct blob_fs *fs, const char *key, const struct fill_src
         int short_src;
         step = "copy";
         if ((src->sha256 ? copy_hashed(src->fd, t.fd, src->size, &short_src, src->sha256)
-                         : copy_exact(src->fd, t.fd, src->size, &short_src)) < 0) {
+                         : copy_exact(src->fd, t.fd, src->size, &short_src, NULL)) < 0) {
             if (short_src) {
                 recd_log_error("blob: copy %s: source ended before %lld bytes", key, (long long)src->size);
                 ret = RECD_E_IO;
