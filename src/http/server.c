@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include "api/cache.h"
+#include "core/cpu_wait.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -785,6 +786,8 @@ static void *loop_main(void *arg)
 {
     struct loop *l = arg;
     struct epoll_event ev[EVENTS];
+    /* Its waits for a CPU tell background work (the transcription decoders) to step aside. */
+    recd_cpu_watch_self();
     l->ts = l->sv->o.thread_open(l->sv->o.cls);
     l->now_us = recd_now_us();
     atomic_store_explicit(&l->beat_us, l->now_us, memory_order_relaxed);
@@ -848,6 +851,7 @@ static void *loop_main(void *arg)
         }
     }
     flush_log(l);
+    recd_cpu_unwatch_self();
     return NULL;
 }
 

@@ -1,5 +1,6 @@
 #include "stt/worker.h"
 
+#include "core/cpu_wait.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/seal.h"
@@ -66,6 +67,10 @@ struct decoder {
     int nice;
     int sched_rc; /* set by the thread at start: 0, or the errno of the refused scheduling call */
     int sched_done;
+    int steps_aside;       /* 1: pauses while the request threads wait for a CPU (idle priority) */
+    int64_t probe_us;      /* when the request threads' wait was last read (CLOCK_MONOTONIC) */
+    int64_t probe_wait_us; /* what it was then */
+    int64_t paused_us;     /* time spent stepped aside in the current transcription */
 };
 
 struct worker {
@@ -95,10 +100,57 @@ static int stopping(struct recd_stt_workers *p)
     return s;
 }
 
-/* The engine's tick, on the decoder thread: only reads what the job thread decided. */
+static int64_t mono_us(void);
+
+/*
+ * A decoder at idle priority steps aside while the request threads (HTTP loops, the voice
+ * engine) wait for a CPU: more than STEP_ASIDE_PERMILLE of the wall time since the last look,
+ * summed over them. SCHED_IDLE alone is not enough: when the CPUs are oversubscribed the fair
+ * scheduler still gives an idle thread a turn now and then, and it keeps the CPU for a whole
+ * slice, milliseconds added to whichever requests were waiting (bench/RESULTS.md,
+ * "Transcription"). A decoder that sleeps is not runnable, so it cannot be given that turn. It
+ * looks again after a pause that doubles while the wait goes on (STEP_ASIDE_MIN_US to _MAX_US),
+ * and goes on once a pause passed with the threads hardly waiting; an abort ends the pause.
+ * Nothing is lost meanwhile: the job thread renews the lease.
+ */
+#define STEP_ASIDE_PERMILLE 50
+#define STEP_ASIDE_MIN_US   INT64_C(10000)
+#define STEP_ASIDE_MAX_US   INT64_C(200000)
+
+/* 1 when the request threads waited for a CPU more than allowed since the last look. */
+static int requests_wait(struct decoder *d)
+{
+    int64_t now = mono_us(), wait = recd_cpu_watched_wait_us();
+    if (wait < 0)
+        return 0; /* nothing watched (no server here), or no schedstat: SCHED_IDLE alone */
+    int64_t dt = now - d->probe_us, dw = wait - d->probe_wait_us;
+    d->probe_us = now;
+    d->probe_wait_us = wait;
+    return dw * 1000 > dt * STEP_ASIDE_PERMILLE;
+}
+
+static void step_aside(struct decoder *d)
+{
+    if (!d->steps_aside || !requests_wait(d))
+        return;
+    int64_t pause = STEP_ASIDE_MIN_US, t0 = mono_us();
+    while (!atomic_load_explicit(&d->abort_rc, memory_order_relaxed)) {
+        struct timespec ts = {.tv_sec = (time_t)(pause / 1000000), .tv_nsec = (long)(pause % 1000000) * 1000};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        if (!requests_wait(d))
+            break;
+        pause = pause * 2 < STEP_ASIDE_MAX_US ? pause * 2 : STEP_ASIDE_MAX_US;
+    }
+    d->paused_us += mono_us() - t0;
+}
+
+/* The engine's tick, on the decoder thread: steps aside for requests, then reads what the job
+ * thread decided. */
 static int decoder_tick(void *arg)
 {
     struct decoder *d = arg;
+    step_aside(d);
     return atomic_load_explicit(&d->abort_rc, memory_order_relaxed);
 }
 
@@ -390,6 +442,9 @@ static void run_job(struct worker *w, const struct recd_transcription_job *job)
     }
     rc = d->rc;
     snprintf(why, sizeof why, "%s", d->why);
+    if (d->paused_us >= 1000)
+        recd_log_info("transcription %s of %s: its decoder stepped aside for requests for %.2f s", job->sid,
+                      job->recording_sid, (double)d->paused_us / 1e6);
     if (d->opened < 0) {
         /* recd_stt_check passed at start, so this is the library's failure: the job goes back to
          * the queue (for any worker), and this decoder tries to load the engine again next time. */
@@ -493,6 +548,9 @@ static void decode(struct decoder *d)
         pthread_cond_broadcast(&d->cv);
         pthread_mutex_unlock(&d->mu);
     }
+    d->probe_us = mono_us();
+    d->probe_wait_us = recd_cpu_watched_wait_us();
+    d->paused_us = 0;
     if (d->rc == 0)
         d->rc = d->engine->ops->transcribe(d->engine, d->pcm.samples, d->pcm.n, d->pcm.rate, decoder_tick, d,
                                            &d->res, d->why, sizeof d->why);
@@ -561,6 +619,7 @@ static struct decoder *decoder_new(const struct recd_stt_worker_opts *o)
      * ones that a starved thread would miss: it stays in the normal policy, at the nice value. */
     d->priority = o->engine.url && o->engine.url[0] ? RECD_STT_PRIORITY_NORMAL : o->priority;
     d->nice = o->nice;
+    d->steps_aside = d->priority == RECD_STT_PRIORITY_IDLE;
     return d;
 }
 

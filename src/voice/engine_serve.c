@@ -1,5 +1,6 @@
 #include "voice/engine_serve.h"
 
+#include "core/cpu_wait.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/seal.h"
@@ -1313,6 +1314,7 @@ static void *engine_main(void *arg)
 {
     struct recd_engine_serve *s = arg;
     (void)pthread_setname_np(pthread_self(), "recd-engine"); /* for top -H, perf and bench/calls.py */
+    recd_cpu_watch_self(); /* calls' turns are timed too: see core/cpu_wait.h */
     int64_t sleep_ms = 0;
     for (;;) {
         pthread_mutex_lock(&s->mu);
@@ -1342,6 +1344,7 @@ static void *engine_main(void *arg)
         if (quit)
             break;
     }
+    recd_cpu_unwatch_self();
     return NULL;
 }
 

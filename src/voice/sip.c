@@ -1,5 +1,6 @@
 #include "voice/sip.h"
 
+#include "core/cpu_wait.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "ops/metrics.h"
@@ -1656,7 +1657,11 @@ static void *sip_thread(void *arg)
     /* The range's ports, less two per call that holds an RTP socket (ports_held). */
     range = (int64_t)ep->o.rtp_hi - ep->o.rtp_lo + 1;
     recd_metric_gauge_add(RECD_MET_RTP_PORTS_FREE, 0, range);
+    /* The media clock's waits for a CPU tell background work (the transcription decoders) to
+     * step aside, as the HTTP loops' do: late packets are heard. */
+    recd_cpu_watch_self();
     err = re_main(NULL);
+    recd_cpu_unwatch_self();
     if (err)
         recd_log_error("sip: the event loop stopped: %s", strerror(err));
     goto done;
