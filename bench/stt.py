@@ -28,8 +28,9 @@ transcription workers cost the API's list page.
    p99, the CPU per request of the HTTP side alone (every thread of recd but the recd-stt*
    workers, from /proc/PID/task), and the CPU the workers got during the phase. "Busy" means
    every worker holds a job, start to end of the phase (checked: a phase where one ran out is
-   INVALID); how much CPU it then gets is the scheduler's call, at the decoders' priority: SCHED_IDLE
-   by default (--transcribe-priority idle: a core only when no other thread wants it); a full run
+   INVALID); how much CPU it then gets depends on the decoders' priority: by default
+   (--transcribe-priority idle) SCHED_IDLE, and asleep while recd's request threads wait for a
+   CPU (worker.c's step_aside; wrk keeps them waiting, so the decoders get next to nothing); a full run
    also measures servers with --transcribe-priority normal at nice 10 (the default before
    SCHED_IDLE) and at nice 0, one round each, for comparison. wrk saturates the machine, so the
    workers get little: requests come first by design. R rounds (--rounds, 5) at the default
@@ -441,7 +442,9 @@ def report(a, speed, busy, started, load_before):
               "recd thread but the workers, per request; workers: their CPU during the phase, in cores:" %
               (busy.seconds, busy.workers, "" if busy.workers == 1 else "s", busy.workers, busy.lease), "",
               "A busy phase starts once every worker is decoding; each worker then holds a job to the end "
-              "of the phase, runnable all along, and gets what CPU the scheduler gives it at its priority. "
+              "of the phase and gets what CPU its priority gives it: at the default (idle) a decoder also "
+              "sleeps while the request threads wait for a CPU, which wrk's saturation of the cores makes "
+              "them do, so it gets next to nothing, by design (docs/transcription.md, \"Priority\"). "
               "The verdict is the median, over the %d rounds at the default priority, of each round's B p99 "
               "over its own A p99 (every round and the range beside it); the worst round's, which other "
               "work's load from one round to the next decides more than the decoders do, is shown apart." %
@@ -462,8 +465,8 @@ def report(a, speed, busy, started, load_before):
               "<= 1.2x | %s |" % (len(v["ratios"]), "" if len(v["ratios"]) == 1 else "s", v["median"], v["lo"], v["hi"],
                                  ", ".join("%.2fx" % r for r in v["ratios"]), v["result"]),
               "| workers' CPU in B (mean) | %.2f cores | | %s |" %
-              (agg(B, "stt_cores"), "the decoders got next to no CPU: other work left none to spare, so the p99 "
-               "row says little about them" if starved else ""),
+              (agg(B, "stt_cores"), "next to none: the decoders stepped aside for the request threads, which "
+               "waited for a CPU all along" if starved else ""),
               "| list p99, worst B / worst A (not the verdict) | %.2f ms / %.2f ms = %.2fx | | |" %
               (p99b, p99a, p99b / p99a),
               "| list req/s (mean) | %.0f / %.0f = %.2fx | | |" % (agg(B, "rps"), agg(A, "rps"),
