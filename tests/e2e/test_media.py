@@ -776,14 +776,15 @@ def media_file(data, sid, suffix):
 
 
 @needs_local_media  # cuts the data folder's files behind the server's back
-def test_a_range_on_a_file_cut_behind_the_servers_back_is_planned_again(server, make_account, make_wav,
-                                                                         import_wavs):
+def test_a_range_on_a_file_cut_behind_the_servers_back_is_planned_again(start_server, make_wav):
     """A Range is planned from a size recd knows without asking the media store (the WAV's row,
     a derived file's remembered size). A file cut short behind its back once answered 500 for a
     range past the cut; now the range is planned again from the size the store holds, as a
-    request without a Range is served: 416 with that size, or the part there is."""
-    acct = make_account()
-    rec, other = import_wavs(acct, [make_wav(2.0), make_wav(2.0)])
+    request without a Range is served: 416 with that size, or the part there is. On a server of
+    its own: the damage it leaves is for no other test's fsck to find."""
+    server = start_server()
+    acct = server.cli.account_create(name="cut")
+    rec, other = server.cli.import_ok(acct.sid, [make_wav(2.0), make_wav(2.0)])
     sid = rec["sid"]
     # The WAV: cut before any request of it, so no worker holds it open.
     url = rpath(acct, rec, ".wav")
@@ -813,7 +814,7 @@ def test_a_range_on_a_file_cut_behind_the_servers_back_is_planned_again(server, 
     os.truncate(mp3, cut)
     # A commit makes every worker drop the files it holds open (their sizes are as old as the
     # descriptors); the size remembered for the derived file stays, and is what is tested.
-    import_wavs(acct, 1)
+    server.cli.import_ok(acct.sid, [make_wav(0.2)])
     r = server.get(url, headers={"Range": "bytes=%d-%d" % (size - 10, size - 1)})
     assert r.status_code == 416, (r.status_code, r.text[:300])
     assert r.headers.get("Content-Range") == "bytes */%d" % cut
@@ -821,6 +822,7 @@ def test_a_range_on_a_file_cut_behind_the_servers_back_is_planned_again(server, 
     assert r.status_code == 206, (r.status_code, r.text[:300])
     assert r.headers["Content-Range"] == "bytes %d-%d/%d" % (cut - 5, cut - 1, cut)
     assert r.content == whole[cut - 5:cut]
+    server.stop()
 
 
 def noise_wav(rng, seconds, rate=8000):
