@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from conftest import RECORDING_KEYS, rand_sid, riff_wav, wav_bytes
+from conftest import RECORDING_KEYS, needs_local_media, rand_sid, riff_wav, wav_bytes
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,25 @@ def test_concurrent_imports_of_one_sid(start_server, make_wav):
     against the test S3 server in every run)."""
     srv = start_server()
     race_same_sid(srv, make_wav)
+    srv.stop()
+
+
+@needs_local_media  # writes the orphan into the data folder itself
+def test_import_sid_over_an_orphan(start_server, make_wav):
+    """An interrupted `import --sid` leaves its WAV without a row (fsck's orphan). Importing the
+    sid again is not refused for it: with no import of it under way (the repair guard, held
+    exclusively, says so) the orphan goes, and the new audio is stored and served."""
+    srv = start_server()
+    acct = srv.cli.account_create(name="orphan")
+    sid = rand_sid("RE")
+    orphan = srv.data / "media" / sid[2:4] / sid[4:6] / (sid + ".wav")
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(wav_bytes(0.3))
+    f = make_wav(0.4)
+    assert srv.cli.import_ok(acct.sid, [f], sid=sid)[0]["sid"] == sid
+    assert srv.get("%s/Recordings/%s.wav" % (acct.path, sid)).content == f.read_bytes()
+    r = srv.cli.run("fsck")
+    assert r.returncode == 0 and r.stdout.strip().endswith("clean"), (r.stdout, r.stderr)
     srv.stop()
 
 
