@@ -9,6 +9,7 @@ import datetime as dt
 import email.utils
 import hashlib
 import hmac
+import http.client
 import io
 import os
 import random
@@ -784,7 +785,7 @@ def test_a_range_on_a_file_cut_behind_the_servers_back_is_planned_again(start_se
     its own: the damage it leaves is for no other test's fsck to find."""
     server = start_server()
     acct = server.cli.account_create(name="cut")
-    rec, other = server.cli.import_ok(acct.sid, [make_wav(2.0), make_wav(2.0)])
+    rec, other, held = server.cli.import_ok(acct.sid, [make_wav(2.0), make_wav(2.0), make_wav(2.0)])
     sid = rec["sid"]
     # The WAV: cut before any request of it, so no worker holds it open.
     url = rpath(acct, rec, ".wav")
@@ -822,6 +823,31 @@ def test_a_range_on_a_file_cut_behind_the_servers_back_is_planned_again(start_se
     assert r.status_code == 206, (r.status_code, r.text[:300])
     assert r.headers["Content-Range"] == "bytes %d-%d/%d" % (cut - 5, cut - 1, cut)
     assert r.content == whole[cut - 5:cut]
+
+    # A worker that holds the WAV open since before the cut answers from the size it had then:
+    # its head is out before the file is found short, so the connection ends after the bytes
+    # there are, short of the Content-Length and never padded. One connection is served by one
+    # worker, which keeps what it served open until the next commit.
+    url = rpath(acct, held, ".wav")
+    wav = media_file(server.data, held["sid"], ".wav")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        conn.request("GET", url)
+        r = conn.getresponse()
+        full = r.read()
+        assert r.status == 200 and full == wav.read_bytes()
+        cut = len(full) // 2
+        os.truncate(wav, cut)
+        conn.request("GET", url, headers={"Range": "bytes=%d-" % (cut - 100)})
+        r = conn.getresponse()
+        assert r.status == 206, r.status
+        assert int(r.getheader("Content-Length")) == len(full) - (cut - 100)
+        with pytest.raises(http.client.IncompleteRead) as short:
+            r.read()
+        assert short.value.partial == full[cut - 100:cut]
+    finally:
+        conn.close()
+    assert server.get(rpath(acct, held, ".json")).status_code == 200  # and the server goes on
     server.stop()
 
 
