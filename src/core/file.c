@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -144,11 +145,16 @@ int recd_tmpfile_publish(struct recd_tmpfile *t, int dirfd, const char *name, un
 {
     const char *dummy;
     const int sync = !(flags & RECD_PUBLISH_NOSYNC);
-    int exists = 0;
+    int exists = 0, linked = 0;
+    struct stat own = {0};
     if (!step)
         step = &dummy;
     *step = "fsync";
     if (sync && recd_fsync(t->fd) < 0)
+        goto fail;
+    /* Which file is this writer's, should a no-replace publish have to take its name back. */
+    *step = "stat";
+    if ((flags & RECD_PUBLISH_NOREPLACE) && fstat(t->fd, &own) < 0)
         goto fail;
     *step = "close";
     int c = close(t->fd);
@@ -161,6 +167,7 @@ int recd_tmpfile_publish(struct recd_tmpfile *t, int dirfd, const char *name, un
         if (l < 0)
             goto fail;
         exists = l == 1;
+        linked = !exists;
         if (t->named) {
             *step = "unlink temp";
             if (unlinkat(t->dirfd, t->name, 0) < 0)
@@ -178,8 +185,19 @@ int recd_tmpfile_publish(struct recd_tmpfile *t, int dirfd, const char *name, un
     if (sync && recd_fsync(dirfd) < 0)
         goto fail;
     return exists ? RECD_E_EXISTS : 0;
-fail:
-    return recd_err_from_errno(errno);
+fail:;
+    int e = errno;
+    /*
+     * A no-replace publish that fails after its link took the name gives the name back: the
+     * caller may not remove what is under it after a failure (that could be another writer's),
+     * so a failed put must leave none of its bytes there. Only this writer's file is unlinked; no
+     * other writer replaces a name that a no-replace writer may hold.
+     */
+    struct stat now;
+    if (linked && fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == own.st_dev &&
+        now.st_ino == own.st_ino)
+        unlinkat(dirfd, name, 0);
+    return recd_err_from_errno(e);
 }
 
 void recd_tmpfile_discard(struct recd_tmpfile *t)

@@ -83,7 +83,9 @@ int recd_tmpfile_create(struct recd_tmpfile *t, int dirfd, const char *stem, mod
  * RECD_E_NO_SPACE or RECD_E_IO with errno set and *step (if not NULL) naming the step that
  * failed ("fsync", "close", "rename", "link", "unlink temp", "fsync dir"), for the caller's log;
  * the caller then discards `t`. If only the final directory fsync failed, the new file is in
- * place but not known durable: it must not be acknowledged.
+ * place but not known durable: it must not be acknowledged. With RECD_PUBLISH_NOREPLACE a failure
+ * after the link leaves nothing of `t` under `name` (the link is removed here), so that the caller
+ * never has to remove `name`, which may be another writer's.
  */
 int recd_tmpfile_publish(struct recd_tmpfile *t, int dirfd, const char *name, unsigned flags,
                          const char **step);

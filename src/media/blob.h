@@ -45,9 +45,12 @@ struct recd_blob_ops {
      * exactly the bytes stored, taken as they are written (no read back). With RECD_BLOB_PUT_NEW
      * in `flags`, stores only if `key` does not exist: RECD_E_EXISTS, with nothing of this call
      * left behind, when it does (on S3, `If-None-Match: *`, which a store without conditional
-     * writes ignores). For a key the caller chose rather than drew at random (`import --sid`),
-     * so that two writers of it cannot replace each other's bytes. NULL in a backend that
-     * cannot: then the caller reads the stored object back.
+     * writes ignores); any other failure also leaves nothing of this call under `key` (but for
+     * an S3 answer lost after the object was written: an orphan, which the next `import --sid`
+     * or `fsck --repair` removes), so the caller never removes the key after a failed put (what
+     * is there may be another writer's). For a key the
+     * caller chose rather than drew at random (`import --sid`), so that two writers of it cannot replace each
+     * other's bytes. NULL in a backend that cannot: then the caller reads the stored object back.
      */
     int (*put_fd_sha256)(struct recd_blob *b, const char *key, int fd, int64_t size, unsigned flags,
                          char sha256_hex[65]);

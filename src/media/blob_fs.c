@@ -290,7 +290,8 @@ struct fill_src {
  * under the key in its shard directory: fsync, rename, fsync of the shard directory; in batch
  * mode the fsyncs wait for sync(). On failure the temp file is removed and nothing under the key
  * changed (unless the final directory fsync failed, in which case the new bytes are in place but
- * not known durable, and the caller must not acknowledge them).
+ * not known durable, and the caller must not acknowledge them; with `new_only` they are taken
+ * away again, since a caller of a no-replace put cannot tell its bytes from another writer's).
  *
  * The temp file is made in tmp/, except in batch mode, where it is made in the shard directory
  * itself. A batch's puts run on several threads: in tmp/ every create and every rename out of it

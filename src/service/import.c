@@ -190,6 +190,14 @@ static int open_probe(const char *path, struct recd_wav_info *info, char *why, s
     return fd;
 }
 
+/* What a failed media or guard step tells the user, in the words of its code. */
+static const char *cause_of(int rc)
+{
+    return rc == RECD_E_NO_SPACE      ? "no space left on the data volume"
+           : rc == RECD_E_UNAVAILABLE ? "the store is unavailable"
+                                      : "I/O error";
+}
+
 /*
  * `import --sid` found media under its sid already, which no committed row names (check_opts
  * found none): another import of the sid is under way, or one was interrupted and left its media
@@ -197,23 +205,36 @@ static int open_probe(const char *path, struct recd_wav_info *info, char *why, s
  * import or derivation anywhere is writing: then a row means that the other import committed
  * (this one lost), and no row means that the media is an orphan, removed here as `fsck --repair`
  * would. The caller's shared guard is given up meanwhile and taken again. 0 when the key is free
- * again, RECD_E_EXISTS when the sid is taken, or an error.
+ * again, RECD_E_EXISTS when the sid is taken, or an error; `why` is set unless 0.
  */
-static int free_sid(struct recd_ctx *ctx, const char *sid, const char *key)
+static int free_sid(struct recd_ctx *ctx, const char *sid, const char *key, char *why, size_t why_n)
 {
     struct recd_store *st = ctx->store;
     struct recd_recording r;
     recd_media_guard(st, ctx->blob, RECD_BLOB_RELEASE);
     int rc = recd_media_guard(st, ctx->blob, RECD_BLOB_REPAIRING);
-    if (rc == 0) {
+    if (rc < 0) {
+        snprintf(why, why_n,
+                 "recording %s: cannot take the repair guard to check the media found under it (%s)", sid,
+                 cause_of(rc));
+    } else {
         rc = st->ops->recording_get(st, sid, &r);
-        if (rc == 0)
+        if (rc == 0) {
             rc = RECD_E_EXISTS;
-        else if (rc == RECD_E_NOT_FOUND)
+            snprintf(why, why_n, "recording %s already exists", sid);
+        } else if (rc == RECD_E_NOT_FOUND) {
             rc = ctx->blob->ops->remove(ctx->blob, key);
+            if (rc < 0)
+                snprintf(why, why_n, "recording %s: cannot remove an interrupted import's media (%s)", sid,
+                         cause_of(rc));
+        } else {
+            snprintf(why, why_n, "recording %s: cannot read the store (%s)", sid, cause_of(rc));
+        }
         recd_media_guard(st, ctx->blob, RECD_BLOB_RELEASE);
     }
     int g = recd_media_guard(st, ctx->blob, RECD_BLOB_WRITING);
+    if (rc >= 0 && g < 0)
+        snprintf(why, why_n, "recording %s: cannot take the media guard again (%s)", sid, cause_of(g));
     return rc < 0 ? rc : g;
 }
 
@@ -249,11 +270,15 @@ static int put_source(struct recd_ctx *ctx, const struct recd_import_opts *o, co
 /*
  * Stores the media of one file durably under r->sid (set by the caller) and fills the fields of
  * *r that come from the file. Returns 0, or RECD_E_* with `why` set; on failure nothing was
- * acknowledged, and media already stored under r->sid is the caller's to remove, except after
- * RECD_E_EXISTS (an explicit sid whose key was taken: what is there is not this import's).
+ * acknowledged. *stored is set to 1 once a put of this import's bytes succeeded. With an
+ * explicit sid, what is under the key belongs to this import only then: any other failure
+ * (the key taken, the guard or the store failing, the put failing while another import holds
+ * the key) leaves media that may be another import's, committed or about to be. With a drawn
+ * sid the key is this import's alone, and a failed put may have left some of its bytes: media
+ * under r->sid is the caller's to remove either way.
  */
 static int store_media(struct recd_ctx *ctx, const struct recd_import_opts *o, const char *path,
-                       struct recd_recording *r, char *why, size_t why_n)
+                       struct recd_recording *r, int *stored, char *why, size_t why_n)
 {
     char key[RECD_MEDIA_KEY_MAX];
     struct recd_wav_info info;
@@ -271,25 +296,22 @@ static int store_media(struct recd_ctx *ctx, const struct recd_import_opts *o, c
     rc = put_source(ctx, o, key, fd, &info, r);
     if (rc == RECD_E_EXISTS) {
         /* Once: a key taken again after it was freed is another import's, under way. */
-        rc = free_sid(ctx, o->sid, key);
-        if (rc == 0 && (fd = open_probe(path, &info, why, why_n)) < 0)
-            return fd;
-        if (rc == 0 && (rc = put_source(ctx, o, key, fd, &info, r)) == RECD_E_EXISTS) {
-            snprintf(why, why_n, "recording %s is being imported by another process", o->sid);
+        rc = free_sid(ctx, o->sid, key, why, why_n);
+        if (rc < 0)
             return rc;
-        }
-        if (rc == RECD_E_EXISTS) {
-            snprintf(why, why_n, "recording %s already exists", o->sid);
+        if ((fd = open_probe(path, &info, why, why_n)) < 0)
+            return fd;
+        if ((rc = put_source(ctx, o, key, fd, &info, r)) == RECD_E_EXISTS) {
+            snprintf(why, why_n, "recording %s is being imported by another process", o->sid);
             return rc;
         }
     }
     if (rc < 0) {
         snprintf(why, why_n, "%s: cannot store the media (%s)", path,
-                 rc == RECD_E_NO_SPACE      ? "no space left on the data volume"
-                 : rc == RECD_E_UNAVAILABLE ? "the media store is unavailable"
-                                            : "I/O error");
+                 rc == RECD_E_UNAVAILABLE ? "the media store is unavailable" : cause_of(rc));
         return rc;
     }
+    *stored = 1;
     memcpy(r->account_sid, o->account_sid, RECD_SID_LEN + 1);
     if (o->call_sid)
         memcpy(r->call_sid, o->call_sid, RECD_SID_LEN + 1);
@@ -359,7 +381,8 @@ static int insert_rows(struct recd_store *st, const struct recd_import_opts *o, 
 /* One file's outcome in a parallel pass: its RECD_E_* code and reason. */
 struct slot {
     int rc;
-    int tried; /* store_media ran: media may exist under its sid */
+    int tried;  /* store_media ran: media may exist under its sid */
+    int stored; /* a put of this file's bytes succeeded: what is under its sid is its own */
     char why[512];
     char detail[512]; /* the error line the library logged for it, on whichever thread ran it */
 };
@@ -379,7 +402,7 @@ static int store_one(void *arg, int i)
     struct slot *sl = &p->slots[i];
     sl->tried = 1;
     recd_log_last_error_clear();
-    sl->rc = store_media(p->ctx, p->o, p->paths[i], &p->recs[i], sl->why, sizeof sl->why);
+    sl->rc = store_media(p->ctx, p->o, p->paths[i], &p->recs[i], &sl->stored, sl->why, sizeof sl->why);
     if (sl->rc < 0)
         snprintf(sl->detail, sizeof sl->detail, "%s", recd_log_last_error());
     return sl->rc;
@@ -514,14 +537,16 @@ static void write_media(struct recd_ctx *ctx, const struct recd_import_opts *o, 
     b->rc = first_failure(b->slots, n, b->why, sizeof b->why, b->detail, sizeof b->detail);
 }
 
-/* Nothing of a failed batch was acknowledged: its media goes, so no orphan is left behind (a file
- * whose write failed may have left some, in a store that reads back). */
-static void discard_media(struct recd_ctx *ctx, const struct stage *b)
+/*
+ * Nothing of a failed batch was acknowledged: its media goes, so no orphan is left behind (a file
+ * whose write failed may have left some, under a drawn sid that is the batch's alone). Under an
+ * explicit sid only media this import stored goes: whatever else is there is another import's.
+ */
+static void discard_media(struct recd_ctx *ctx, const struct recd_import_opts *o, const struct stage *b)
 {
     char key[RECD_MEDIA_KEY_MAX];
     for (int i = 0; i < b->n; i++) {
-        /* RECD_E_EXISTS: the media under its (explicit) sid is another import's, not this one's. */
-        if (!b->slots[i].tried || b->slots[i].rc == RECD_E_EXISTS)
+        if (!b->slots[i].tried || (o->sid && !b->slots[i].stored))
             continue;
         recd_media_key(key, b->recs[i].sid, ".wav");
         ctx->blob->ops->remove(ctx->blob, key);
@@ -587,7 +612,7 @@ static int finish(struct recd_ctx *ctx, const struct recd_import_opts *o, struct
      * so it goes too. A drawn sid never meets a row (128 random bits).
      */
     if (rc < 0 && (rc != RECD_E_EXISTS || o->sid))
-        discard_media(ctx, prev);
+        discard_media(ctx, o, prev);
     if (rc < 0)
         return rc;
     for (int i = 0; done && i < prev->n; i++)
@@ -647,7 +672,7 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
         if (rc < 0) {
             /* The batch before failed to commit: this one's media (if written) goes too. */
             if (async)
-                discard_media(ctx, cur);
+                discard_media(ctx, o, cur);
             break;
         }
         if (cur->rc < 0) {
@@ -656,7 +681,7 @@ int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *co
             /* The caller may report what the library logged, which happened on a worker. */
             if (cur->detail[0])
                 recd_log_last_error_set(cur->detail);
-            discard_media(ctx, cur);
+            discard_media(ctx, o, cur);
             break;
         }
         prev = cur;

@@ -171,6 +171,46 @@ def test_import_sid_over_an_orphan(start_server, make_wav):
     srv.stop()
 
 
+
+@needs_local_media  # makes the data folder's media tmp/ refuse new files
+def test_failed_import_sid_keeps_media_it_did_not_store(start_server, make_wav, tmp_path):
+    """An `import --sid` that fails removes only media it stored itself: what is under the sid
+    otherwise may be another import's. Here the key holds a committed recording's WAV that the
+    failing import could not see a row for (as when the other import commits after this one
+    looked): a second store, a SQLite file of its own, over the same media folder. The failing
+    import's put fails with something other than "exists" (tmp/, where a put's file starts, is
+    made immutable). The committed WAV is still served, and nothing is left behind. (Before,
+    every failure but "exists" removed the sid's key.)"""
+    srv = start_server()
+    acct = srv.cli.account_create(name="kept")
+    sid = rand_sid("RE")
+    mine = make_wav(0.3)
+    srv.cli.import_ok(acct.sid, [mine], sid=sid)
+
+    def other(*args):
+        return subprocess.run([str(srv.cli.cmd("x")[0])] + [str(a) for a in args] +
+                              ["--data", str(srv.data), "--store", str(tmp_path / "other.db")],
+                              capture_output=True, text=True, timeout=120)
+
+    r = other("account", "create", "--name", "other")
+    assert r.returncode == 0, r.stderr
+    other_acct = json.loads(r.stdout)["sid"]
+    tmp = srv.data / "media" / "tmp"
+    subprocess.run(["chattr", "+i", str(tmp)], check=True)
+    try:
+        r = other("import", "--account", other_acct, "--sid", sid, str(make_wav(0.4)))
+    finally:
+        subprocess.run(["chattr", "-i", str(tmp)], check=True)
+    # A fault of the system, not of the input: exit 1, one line.
+    assert r.returncode == 1 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and "cannot store the media" in r.stderr, r.stderr
+    got = srv.get("%s/Recordings/%s.wav" % (acct.path, sid))
+    assert got.status_code == 200 and got.content == mine.read_bytes(), got.status_code
+    r = srv.cli.run("fsck")
+    assert r.returncode == 0 and r.stdout.strip().endswith("clean"), (r.stdout, r.stderr)
+    srv.stop()
+
+
 # --------------------------------------------------------------------------- migrations
 
 def test_migration_keeps_sid_and_dates(server, make_account, make_wav, import_wavs):
