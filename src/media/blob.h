@@ -30,7 +30,15 @@ struct recd_blob;
  * such media exists, and `fsck --repair`, which deletes orphans, holds it exclusive. Across the
  * processes that share the store.
  */
-enum recd_blob_guard { RECD_BLOB_RELEASE = 0, RECD_BLOB_WRITING, RECD_BLOB_REPAIRING };
+enum recd_blob_guard {
+    RECD_BLOB_RELEASE = 0,
+    RECD_BLOB_WRITING,
+    RECD_BLOB_REPAIRING,
+    /* As REPAIRING, but only if no one holds the guard now: a wait would keep every later writer
+     * waiting behind it on some stores (PostgreSQL queues shared lockers behind an exclusive
+     * waiter), for as long as the holder (a bulk import) runs. */
+    RECD_BLOB_REPAIRING_NOW,
+};
 
 /** Called for each key found by scan(); returning non-zero stops the walk. */
 typedef int (*recd_blob_key_cb)(void *ctx, const char *key, int64_t size);
@@ -91,7 +99,8 @@ struct recd_blob_ops {
     int (*defer_sync)(struct recd_blob *b, int on);
     /** Makes every put() since the last sync durable. 0 or RECD_E_*. */
     int (*sync)(struct recd_blob *b);
-    /** Takes (waiting for it) or releases the repair guard, as `how` says. 0 or RECD_E_*. */
+    /** Takes (waiting for it, except RECD_BLOB_REPAIRING_NOW) or releases the repair guard, as
+     * `how` says. 0, RECD_E_IN_PROGRESS when RECD_BLOB_REPAIRING_NOW finds it held, or RECD_E_*. */
     int (*guard)(struct recd_blob *b, enum recd_blob_guard how);
     /**
      * Readiness (GET /readyz): 0 when media can be written now (the filesystem backend creates

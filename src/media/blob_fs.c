@@ -812,10 +812,15 @@ static int fs_sync(struct recd_blob *b)
 static int fs_guard(struct recd_blob *b, enum recd_blob_guard how)
 {
     struct blob_fs *fs = (struct blob_fs *)b;
-    int op = how == RECD_BLOB_REPAIRING ? LOCK_EX : how == RECD_BLOB_WRITING ? LOCK_SH : LOCK_UN;
+    int op = how == RECD_BLOB_REPAIRING       ? LOCK_EX
+             : how == RECD_BLOB_REPAIRING_NOW ? LOCK_EX | LOCK_NB
+             : how == RECD_BLOB_WRITING       ? LOCK_SH
+                                              : LOCK_UN;
     int r;
     while ((r = flock(fs->lock, op)) < 0 && errno == EINTR)
         ;
+    if (r < 0 && errno == EWOULDBLOCK)
+        return RECD_E_IN_PROGRESS; /* held by another: the caller's answer, not a fault */
     if (r < 0) {
         log_err("lock", ".lock", errno);
         return recd_err_from_errno(errno);

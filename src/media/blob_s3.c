@@ -938,10 +938,15 @@ static int s3_sync(struct recd_blob *b)
 static int s3_guard(struct recd_blob *b, enum recd_blob_guard how)
 {
     struct blob_s3 *s = (struct blob_s3 *)b;
-    int op = how == RECD_BLOB_REPAIRING ? LOCK_EX : how == RECD_BLOB_WRITING ? LOCK_SH : LOCK_UN;
+    int op = how == RECD_BLOB_REPAIRING       ? LOCK_EX
+             : how == RECD_BLOB_REPAIRING_NOW ? LOCK_EX | LOCK_NB
+             : how == RECD_BLOB_WRITING       ? LOCK_SH
+                                              : LOCK_UN;
     int r;
     while ((r = flock(s->lock, op)) < 0 && errno == EINTR)
         ;
+    if (r < 0 && errno == EWOULDBLOCK)
+        return RECD_E_IN_PROGRESS; /* held by another: the caller's answer, not a fault */
     if (r < 0) {
         recd_log_error("s3: lock %s: %s", LOCK_NAME, strerror(errno));
         return recd_err_from_errno(errno);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
@@ -198,22 +199,52 @@ static const char *cause_of(int rc)
                                       : "I/O error";
 }
 
+/* How long `import --sid` tries for the repair guard before it gives up: a bulk import holding
+ * it shared may run for hours, and a rerun is cheap. */
+#define FREE_SID_WAIT_US (10 * 1000000LL)
+
+/*
+ * Takes the repair guard exclusively, trying without waiting, with a short backoff, for up to
+ * FREE_SID_WAIT_US: a waiting exclusive lock would hold up every writer that comes after it (on
+ * PostgreSQL, every node's derivations, queued behind it for as long as a bulk import runs).
+ * 0, RECD_E_IN_PROGRESS when it stayed taken, or RECD_E_*.
+ */
+static int guard_exclusive_soon(struct recd_ctx *ctx)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long nap_ms = 10;; nap_ms = nap_ms < 500 ? nap_ms * 2 : 500) {
+        int rc = recd_media_guard(ctx->store, ctx->blob, RECD_BLOB_REPAIRING_NOW);
+        if (rc != RECD_E_IN_PROGRESS)
+            return rc;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000000LL + (t.tv_nsec - t0.tv_nsec) / 1000 >= FREE_SID_WAIT_US)
+            return rc;
+        struct timespec nap = {.tv_sec = nap_ms / 1000, .tv_nsec = (nap_ms % 1000) * 1000000L};
+        nanosleep(&nap, NULL);
+    }
+}
+
 /*
  * `import --sid` found media under its sid already, which no committed row names (check_opts
  * found none): another import of the sid is under way, or one was interrupted and left its media
- * behind. The two are told apart under the repair guard held exclusively, which waits until no
- * import or derivation anywhere is writing: then a row means that the other import committed
- * (this one lost), and no row means that the media is an orphan, removed here as `fsck --repair`
- * would. The caller's shared guard is given up meanwhile and taken again. 0 when the key is free
- * again, RECD_E_EXISTS when the sid is taken, or an error; `why` is set unless 0.
+ * behind. The two are told apart under the repair guard held exclusively, which no import or
+ * derivation anywhere holds then: a row means that the other import committed (this one lost),
+ * and no row means that the media is an orphan, removed here as `fsck --repair` would. The
+ * caller's shared guard is given up meanwhile and taken again. 0 when the key is free again,
+ * RECD_E_EXISTS when the sid is taken or stays busy, or an error; `why` is set unless 0.
  */
 static int free_sid(struct recd_ctx *ctx, const char *sid, const char *key, char *why, size_t why_n)
 {
     struct recd_store *st = ctx->store;
     struct recd_recording r;
     recd_media_guard(st, ctx->blob, RECD_BLOB_RELEASE);
-    int rc = recd_media_guard(st, ctx->blob, RECD_BLOB_REPAIRING);
-    if (rc < 0) {
+    int rc = guard_exclusive_soon(ctx);
+    if (rc == RECD_E_IN_PROGRESS) {
+        /* Exit 2, like the loser of a race: nothing is wrong, and nothing of this import is kept. */
+        rc = RECD_E_EXISTS;
+        snprintf(why, why_n, "recording %s is busy (another import or repair); try again", sid);
+    } else if (rc < 0) {
         snprintf(why, why_n,
                  "recording %s: cannot take the repair guard to check the media found under it (%s)", sid,
                  cause_of(rc));

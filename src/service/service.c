@@ -257,8 +257,9 @@ int recd_media_guard(struct recd_store *st, struct recd_blob *bl, enum recd_blob
     int rc = bl->ops->guard(bl, how);
     if (rc < 0 || !st->ops->media_guard)
         return rc;
-    rc = st->ops->media_guard(st, how == RECD_BLOB_REPAIRING ? RECD_STORE_GUARD_EXCLUSIVE
-                                                             : RECD_STORE_GUARD_SHARED);
+    rc = st->ops->media_guard(st, how == RECD_BLOB_REPAIRING       ? RECD_STORE_GUARD_EXCLUSIVE
+                                  : how == RECD_BLOB_REPAIRING_NOW ? RECD_STORE_GUARD_EXCLUSIVE_NOW
+                                                                   : RECD_STORE_GUARD_SHARED);
     if (rc < 0)
         bl->ops->guard(bl, RECD_BLOB_RELEASE);
     return rc;

@@ -149,10 +149,11 @@ int recd_number_add(struct recd_ctx *ctx, const struct recd_number_opts *o, stru
                     char *why, size_t why_n);
 
 /**
- * Takes (RECD_BLOB_WRITING, RECD_BLOB_REPAIRING, waiting for it) or releases (RECD_BLOB_RELEASE)
- * the media repair guard: the blob store's own (the processes of this machine) and then the
- * store's (every machine sharing the store, where it has one). Writers of media whose row has not
- * committed yet hold it shared; `fsck --repair` holds it exclusive. 0 or RECD_E_*.
+ * Takes (RECD_BLOB_WRITING, RECD_BLOB_REPAIRING, waiting for it; RECD_BLOB_REPAIRING_NOW only if
+ * no one holds it, else RECD_E_IN_PROGRESS) or releases (RECD_BLOB_RELEASE) the media repair
+ * guard: the blob store's own (the processes of this machine) and then the store's (every machine
+ * sharing the store, where it has one). Writers of media whose row has not committed yet hold it
+ * shared; `fsck --repair` holds it exclusive. 0 or RECD_E_*.
  */
 int recd_media_guard(struct recd_store *st, struct recd_blob *bl, enum recd_blob_guard how);
 

@@ -345,7 +345,12 @@ typedef int (*recd_call_cb)(void *ctx, const struct recd_call *c);
 struct recd_store;
 
 /** The media repair guard across machines (media_guard below). */
-enum recd_store_guard { RECD_STORE_GUARD_RELEASE = 0, RECD_STORE_GUARD_SHARED, RECD_STORE_GUARD_EXCLUSIVE };
+enum recd_store_guard {
+    RECD_STORE_GUARD_RELEASE = 0,
+    RECD_STORE_GUARD_SHARED,
+    RECD_STORE_GUARD_EXCLUSIVE,
+    RECD_STORE_GUARD_EXCLUSIVE_NOW, /* exclusive if free now, never queued: see RECD_BLOB_REPAIRING_NOW */
+};
 
 struct recd_store_ops {
     void (*close)(struct recd_store *st);
@@ -489,7 +494,8 @@ struct recd_store_ops {
     /**
      * The media repair guard between machines that share this store (the blob store's own guard
      * covers the processes of one machine): shared while media is written before the row that
-     * names it commits, exclusive for `fsck --repair`, which deletes media without a row. Waits.
+     * names it commits, exclusive for `fsck --repair`, which deletes media without a row. Waits,
+     * but for RECD_STORE_GUARD_EXCLUSIVE_NOW: RECD_E_IN_PROGRESS when another holds it.
      * Held by this handle until released or closed, so a node that dies lets go. NULL on a
      * backend that only one machine uses (SQLite).
      */

@@ -590,17 +590,22 @@ static int op_media_guard(struct recd_store *st, enum recd_store_guard how)
     } else {
         if (s->guard)
             return RECD_E_INTERNAL; /* taken twice: the callers pair take and release */
-        sql = how == RECD_STORE_GUARD_EXCLUSIVE ? "SELECT pg_advisory_lock(" MEDIA_GUARD_KEY ")"
-                                                : "SELECT pg_advisory_lock_shared(" MEDIA_GUARD_KEY ")";
+        sql = how == RECD_STORE_GUARD_EXCLUSIVE       ? "SELECT pg_advisory_lock(" MEDIA_GUARD_KEY ")"
+              : how == RECD_STORE_GUARD_EXCLUSIVE_NOW ? "SELECT pg_try_advisory_lock(" MEDIA_GUARD_KEY ")"
+                                                      : "SELECT pg_advisory_lock_shared(" MEDIA_GUARD_KEY ")";
     }
     int rc = recd_pg_ready(s);
     if (rc < 0)
         return rc;
     PGresult *res = PQexec(s->conn, sql);
     rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : recd_pg_fail(s, res, "media guard");
+    /* pg_try_advisory_lock answers false, never waiting, while another session holds the key. */
+    if (rc == 0 && how == RECD_STORE_GUARD_EXCLUSIVE_NOW &&
+        !(PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0))
+        rc = RECD_E_IN_PROGRESS;
     PQclear(res);
     if (rc == 0 || how == RECD_STORE_GUARD_RELEASE)
-        s->guard = how == RECD_STORE_GUARD_RELEASE ? 0 : how == RECD_STORE_GUARD_EXCLUSIVE ? 2 : 1;
+        s->guard = how == RECD_STORE_GUARD_RELEASE ? 0 : how == RECD_STORE_GUARD_SHARED ? 1 : 2;
     return rc;
 }
 

@@ -1,5 +1,6 @@
 """Contract section 6, `recd import`: bad input is refused whole, migrations keep sids and dates."""
 
+import fcntl
 import json
 import os
 import re
@@ -170,6 +171,50 @@ def test_import_sid_over_an_orphan(start_server, make_wav):
     assert r.returncode == 0 and r.stdout.strip().endswith("clean"), (r.stdout, r.stderr)
     srv.stop()
 
+
+
+@needs_local_media  # holds the media folder's own lock
+def test_import_sid_over_media_while_the_guard_is_held(start_server, make_wav):
+    """`import --sid` that finds media under its sid tells an orphan from another import's under
+    the repair guard held exclusively. It does not wait in line for it (on PostgreSQL a waiting
+    exclusive lock queues every node's derivations behind it, for as long as a bulk import holding
+    it shared runs): it tries for about 10 s, then exits 2 saying the recording is busy, the media
+    untouched. Derivations go on meanwhile. Once the guard is free, the same import completes.
+    (Before, it waited for as long as the guard was held.)"""
+    srv = start_server()
+    acct = srv.cli.account_create(name="busy")
+    others = [r["sid"] for r in srv.cli.import_ok(acct.sid, [make_wav(0.5) for _ in range(3)])]
+    sid = rand_sid("RE")
+    orphan = srv.data / "media" / sid[2:4] / sid[4:6] / (sid + ".wav")
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    left = wav_bytes(0.3)
+    orphan.write_bytes(left)
+    f = make_wav(0.4)
+    # As a bulk import (or a derivation) holds it while it writes.
+    with open(srv.data / "media" / ".lock", "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        p = subprocess.Popen(srv.cli.cmd(*srv.cli.import_args(acct.sid, [f], sid=sid)),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            for o in others:
+                if p.poll() is not None:
+                    break
+                r = srv.get("%s/Recordings/%s.mp3" % (acct.path, o))
+                mp3 = r.content[:3] == b"ID3" or (r.content[:1] == b"\xff" and r.content[1] & 0xE0 == 0xE0)
+                assert r.status_code == 200 and mp3, (r.status_code, r.content[:4])
+            out, err = p.communicate(timeout=300)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert p.returncode == 2 and out == "", (p.returncode, out, err)
+    assert len(err.strip().splitlines()) == 1 and "is busy" in err and sid in err, err
+    assert orphan.read_bytes() == left
+    assert srv.cli.import_ok(acct.sid, [f], sid=sid)[0]["sid"] == sid
+    assert srv.get("%s/Recordings/%s.wav" % (acct.path, sid)).content == f.read_bytes()
+    r = srv.cli.run("fsck")
+    assert r.returncode == 0 and r.stdout.strip().endswith("clean"), (r.stdout, r.stderr)
+    srv.stop()
 
 
 @needs_local_media  # makes the data folder's media tmp/ refuse new files

@@ -745,8 +745,16 @@ static void test_repair_guard(void **state)
     assert_false(lock_free(f->dir, LOCK_EX));
     assert_int_equal(f->b->ops->guard(f->b, RECD_BLOB_RELEASE), 0);
     assert_false(lock_free(f->dir, LOCK_EX));
+    /* A repair that will not wait is told so while a writer holds it, and takes it once free. */
+    struct recd_blob *b3 = NULL;
+    assert_int_equal(recd_blob_fs_open(f->dir, &b3), 0);
+    assert_int_equal(b3->ops->guard(b3, RECD_BLOB_REPAIRING_NOW), RECD_E_IN_PROGRESS);
     assert_int_equal(b2->ops->guard(b2, RECD_BLOB_RELEASE), 0);
     assert_true(lock_free(f->dir, LOCK_EX));
+    assert_int_equal(b3->ops->guard(b3, RECD_BLOB_REPAIRING_NOW), 0);
+    assert_false(lock_free(f->dir, LOCK_SH));
+    assert_int_equal(b3->ops->guard(b3, RECD_BLOB_RELEASE), 0);
+    b3->ops->close(b3);
     /* A repair keeps every writer out. */
     assert_int_equal(b2->ops->guard(b2, RECD_BLOB_REPAIRING), 0);
     assert_false(lock_free(f->dir, LOCK_SH));

@@ -2791,6 +2791,25 @@ static void test_pg_writer_waits(void **state)
     other->ops->close(other);
 }
 
+/* The media guard taken exclusively without waiting: refused (not queued, which would hold up
+ * every later shared taker) while another session holds it shared, taken once it is free. */
+static void test_pg_media_guard_now(void **state)
+{
+    struct fx *f = *state;
+    struct recd_store *other = NULL;
+    assert_int_equal(backend->open(f->dir, &other), 0);
+    assert_int_equal(f->ops->media_guard(f->st, RECD_STORE_GUARD_SHARED), 0);
+    assert_int_equal(other->ops->media_guard(other, RECD_STORE_GUARD_EXCLUSIVE_NOW), RECD_E_IN_PROGRESS);
+    assert_int_equal(other->ops->media_guard(other, RECD_STORE_GUARD_EXCLUSIVE_NOW), RECD_E_IN_PROGRESS);
+    assert_int_equal(f->ops->media_guard(f->st, RECD_STORE_GUARD_RELEASE), 0);
+    assert_int_equal(other->ops->media_guard(other, RECD_STORE_GUARD_EXCLUSIVE_NOW), 0);
+    assert_int_equal(f->ops->media_guard(f->st, RECD_STORE_GUARD_EXCLUSIVE_NOW), RECD_E_IN_PROGRESS);
+    assert_int_equal(other->ops->media_guard(other, RECD_STORE_GUARD_RELEASE), 0);
+    assert_int_equal(f->ops->media_guard(f->st, RECD_STORE_GUARD_EXCLUSIVE_NOW), 0);
+    assert_int_equal(f->ops->media_guard(f->st, RECD_STORE_GUARD_RELEASE), 0);
+    other->ops->close(other);
+}
+
 int main(void)
 {
     /* Every backend. */
@@ -2835,6 +2854,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_connection_lost, setup, teardown),
         cmocka_unit_test(test_pg_open_fails_cleanly),
         cmocka_unit_test_setup_teardown(test_pg_writer_waits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_media_guard_now, setup, teardown),
     };
     int failed = 0;
     backend = &backends[0];
