@@ -725,8 +725,13 @@ static int s3_open_range(struct recd_blob *b, const char *key, int64_t off, int6
          * other bytes, and never a 500 for a fault that is not ours).
          */
         int64_t a, z, total;
-        if (recd_s3_parse_content_range(rs.content_range, strlen(rs.content_range), &a, &z, &total) < 0 ||
-            a > off || z < off + len - 1 || (int64_t)st.st_size != z - a + 1) {
+        int parsed =
+            recd_s3_parse_content_range(rs.content_range, strlen(rs.content_range), &a, &z, &total) == 0;
+        if (parsed && a <= off && (int64_t)st.st_size == z - a + 1 && z == total - 1 && z < off + len - 1) {
+            /* The object ends inside the range: it is shorter than the caller planned from (S3
+             * answers the bytes there are), which the caller plans again from a fresh size. */
+            rc = RECD_E_RANGE;
+        } else if (!parsed || a > off || z < off + len - 1 || (int64_t)st.st_size != z - a + 1) {
             recd_log_error("s3: GET %s %s: the answer is another range (%s, %lld bytes)", key, range,
                            rs.content_range, (long long)st.st_size);
             rc = RECD_E_UNAVAILABLE;
