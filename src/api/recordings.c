@@ -7,6 +7,7 @@
 #include "core/time.h"
 #include "service/service.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -219,6 +220,53 @@ static int open_media(struct call *c, const struct recd_recording *r, const char
  * again by the next request. */
 #define MEDIA_RETRY_AFTER_S 1
 
+/* Damage already logged, by what was found and the file's key: a damaged file is asked for again
+ * and again (every retry of every client), and one line says all there is. A few are kept, the
+ * oldest forgotten first. */
+#define DAMAGE_LOGGED_MAX 32
+static pthread_mutex_t damage_lock = PTHREAD_MUTEX_INITIALIZER;
+static char damage_logged[DAMAGE_LOGGED_MAX][RECD_MEDIA_KEY_MAX + 2];
+static unsigned damage_next;
+
+/* 1 the first time `what` (one letter) is told of the file `sid``suffix`, else 0. */
+static int damage_first(char what, const char *sid, const char *suffix)
+{
+    char k[RECD_MEDIA_KEY_MAX + 2];
+    snprintf(k, sizeof k, "%c%s%s", what, sid, suffix);
+    int first = 1;
+    pthread_mutex_lock(&damage_lock);
+    for (int i = 0; i < DAMAGE_LOGGED_MAX && first; i++)
+        first = strcmp(damage_logged[i], k) != 0;
+    if (first)
+        memcpy(damage_logged[damage_next++ % DAMAGE_LOGGED_MAX], k, sizeof k);
+    pthread_mutex_unlock(&damage_lock);
+    return first;
+}
+
+/*
+ * The validators a recording's file is served with, once its size is known: a WAV is never
+ * replaced, so one whose size is not its row's is damaged, and the row's digest no longer names
+ * its bytes. It is then served with no ETag and no Last-Modified, so that If-Range fails and a
+ * resuming client gets the whole file, rather than a part of this one after a part of the one
+ * it had; nor does a cache keep it under the digest. Returns the Last-Modified (seconds) to plan
+ * with: `lm_s`, or -1 (none, which no date matches).
+ */
+static int64_t validators_for(struct call *c, const struct recd_recording *r, const char *suffix,
+                              int64_t size, int64_t lm_s)
+{
+    /* A row without a size (none is known) has nothing to compare with. */
+    if (size == r->media_size || r->media_size <= 0 || strcmp(suffix, ".wav") != 0)
+        return lm_s;
+    c->rs->etag[0] = '\0';
+    c->rs->last_modified[0] = '\0';
+    if (damage_first('v', r->sid, suffix))
+        recd_log_error(
+            "media %s%s is %lld bytes where its row says %lld: damaged, served without validators; "
+            "run recd fsck",
+            r->sid, suffix, (long long)size, (long long)r->media_size);
+    return -1;
+}
+
 /* Answers a media file that could not be opened. */
 static void media_fail(struct call *c, const struct recd_recording *r, const char *suffix, int rc)
 {
@@ -259,6 +307,8 @@ static void send_planned(struct call *c, const struct recd_recording *r, const c
             media_fail(c, r, suffix, rc);
             return;
         }
+        if (again)
+            lm_s = validators_for(c, r, suffix, size, lm_s);
         enum media_plan plan = plan_of(c, size, lm_s, &start, &len);
         switch (plan) {
         case PLAN_NOT_MODIFIED:
@@ -267,14 +317,16 @@ static void send_planned(struct call *c, const struct recd_recording *r, const c
             if ((rc = open_media(c, r, suffix, &fd, &size)) < 0)
                 media_fail(c, r, suffix, rc);
             else
-                send_file(c, fd, size, lm_s);
+                send_file(c, fd, size, validators_for(c, r, suffix, size, lm_s));
             return;
         case PLAN_RANGE:
             rc = recd_media_open_range(c->st, c->rq->blob, r, suffix, start, len, &fd, &fd_off, &whole);
             if (rc == RECD_E_RANGE && !again) {
-                recd_log_error("media %s%s is shorter than the %lld bytes a range was planned from (damaged "
-                               "or replaced); its size is asked again",
-                               r->sid, suffix, (long long)size);
+                if (damage_first('s', r->sid, suffix))
+                    recd_log_error(
+                        "media %s%s is shorter than the %lld bytes a range was planned from (damaged "
+                        "or replaced); its size is asked again",
+                        r->sid, suffix, (long long)size);
                 rc = recd_media_restat(c->st, c->rq->blob, r, suffix, &size);
                 continue;
             }
@@ -338,7 +390,7 @@ static void send_media(struct call *c, const struct recd_recording *r)
     if (cache && (fd = recd_api_cache_file_share(cache, key, &size, &ref)) >= 0) {
         /* Lent, not a duplicate: the response gives the reference back when it is sent. */
         rs->fd_ref = ref;
-        send_file(c, fd, size, lm_s);
+        send_file(c, fd, size, validators_for(c, r, v->suffix, size, lm_s));
         return;
     }
     if (media_needs_plan(c)) {
@@ -350,7 +402,7 @@ static void send_media(struct call *c, const struct recd_recording *r)
         media_fail(c, r, v->suffix, rc);
         return;
     }
-    send_file(c, fd, size, lm_s);
+    send_file(c, fd, size, validators_for(c, r, v->suffix, size, lm_s));
 }
 
 /* --- Instances --------------------------------------------------------------------------- */
