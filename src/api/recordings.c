@@ -277,9 +277,11 @@ static void media_fail(struct call *c, const struct recd_recording *r, const cha
         recd_call_fail(c, RECD_E_NOT_FOUND, NULL); /* deleted while we looked */
         return;
     }
-    /* A range the file still does not hold after its size was asked again: the file changes
-     * under us (being replaced), which a retry finds settled. Not a fault of the request (416),
-     * nor recd's (500). */
+    /* A range the file still does not hold after its size was asked again: the file changed
+     * between the two looks. A derived file is being made again (removed or replaced behind
+     * recd's back, then derived anew), which a retry finds settled; a WAV, never replaced, is
+     * damaged and still being cut, and a retry is planned from its size then (served without
+     * validators). Neither is a fault of the request (416) nor recd's (500). */
     if (rc == RECD_E_RANGE)
         rc = RECD_E_UNAVAILABLE;
     recd_call_fail(c, rc == RECD_E_UNAVAILABLE ? rc : RECD_E_INTERNAL, NULL);

@@ -567,11 +567,14 @@ static int put_multipart(struct blob_s3 *s, const char *key, const struct part_s
     char code[RECD_S3_CODE_MAX + 1], msg[RECD_S3_MSG_MAX + 1];
     int r = recd_s3_parse_complete(ans.p, ans.len, code, msg);
     if (r != 1) {
-        recd_log_error("s3: completing the upload of %s: %s%s%s", key, r == 0 ? code : "unreadable answer",
-                       r == 0 && msg[0] ? ": " : "", r == 0 ? msg : "");
         rc = r == 0 && strcmp(code, "InternalError") == 0                          ? RECD_E_UNAVAILABLE
              : r == 0 && src->if_absent && strcmp(code, "PreconditionFailed") == 0 ? RECD_E_EXISTS
                                                                                    : RECD_E_IO;
+        /* A key found taken is the caller's answer (the loser of a race says so once), not a fault. */
+        if (rc != RECD_E_EXISTS)
+            recd_log_error("s3: completing the upload of %s: %s%s%s", key,
+                           r == 0 ? code : "unreadable answer", r == 0 && msg[0] ? ": " : "",
+                           r == 0 ? msg : "");
         goto done;
     }
     started = 0;

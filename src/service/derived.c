@@ -318,10 +318,9 @@ int recd_media_open_range(struct recd_store *st, struct recd_blob *bl, const str
         return rc;
     recd_media_key(key, r->sid, suffix);
     rc = bl->ops->open_range(bl, key, off, len, fd, fd_off, whole);
-    /* The file is shorter than the size this range was planned from: damaged or replaced behind
-     * recd's back. That size is not used again; the caller asks the store (recd_media_restat). */
-    if (rc == RECD_E_RANGE && strcmp(suffix, ".wav") != 0)
-        size_forget(key);
+    /* RECD_E_RANGE: the file is shorter than the size this range was planned from (damaged or
+     * replaced behind recd's back). The caller asks the store again (recd_media_restat), which
+     * forgets the remembered size and remembers the new one. */
     if (rc != RECD_E_NOT_FOUND || strcmp(suffix, ".wav") == 0)
         return rc;
     /* A derived file whose size was known is gone. Were the recording deleted, derive() finds it

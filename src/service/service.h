@@ -192,7 +192,8 @@ int recd_media_restat(struct recd_store *st, struct recd_blob *bl, const struct 
 
 /** Opens bytes [off, off + len) of a file recd_media_stat() has found (blob.h, open_range): from
  * an object store, only that range is fetched. A derived file found missing is made again.
- * RECD_E_RANGE when the file is shorter than off + len (its remembered size is then forgotten). */
+ * RECD_E_RANGE when the file is shorter than off + len: the caller then asks recd_media_restat(),
+ * which replaces the size remembered. */
 int recd_media_open_range(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
                           const char *suffix, int64_t off, int64_t len, int *fd, int64_t *fd_off, int *whole);
 
