@@ -727,7 +727,8 @@ static int cmd_import(int argc, char **argv)
         fprintf(stderr, "recd: import: %s\n", why[0] ? why : "failed");
     recd_buf_free(&out.b);
     recd_ctx_close(&ctx);
-    return exit_for(rc);
+    /* `--sid` over media whose owner could not be told in time: nothing stored, try again. */
+    return rc == RECD_E_IN_PROGRESS ? EXIT_USAGE : exit_for(rc);
 }
 
 static const char sign_help[] =

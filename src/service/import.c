@@ -232,7 +232,8 @@ static int guard_exclusive_soon(struct recd_ctx *ctx)
  * derivation anywhere holds then: a row means that the other import committed (this one lost),
  * and no row means that the media is an orphan, removed here as `fsck --repair` would. The
  * caller's shared guard is given up meanwhile and taken again. 0 when the key is free again,
- * RECD_E_EXISTS when the sid is taken or stays busy, or an error; `why` is set unless 0.
+ * RECD_E_EXISTS when the sid is taken, RECD_E_IN_PROGRESS when the guard stayed held, or an
+ * error; `why` is set unless 0.
  */
 static int free_sid(struct recd_ctx *ctx, const char *sid, const char *key, char *why, size_t why_n)
 {
@@ -241,8 +242,8 @@ static int free_sid(struct recd_ctx *ctx, const char *sid, const char *key, char
     recd_media_guard(st, ctx->blob, RECD_BLOB_RELEASE);
     int rc = guard_exclusive_soon(ctx);
     if (rc == RECD_E_IN_PROGRESS) {
-        /* Exit 2, like the loser of a race: nothing is wrong, and nothing of this import is kept. */
-        rc = RECD_E_EXISTS;
+        /* Not "exists": nothing is wrong, but nothing was imported either (recd mirror counts
+         * this one failed, so that a rerun copies it). */
         snprintf(why, why_n, "recording %s is busy (another import or repair); try again", sid);
     } else if (rc < 0) {
         snprintf(why, why_n,

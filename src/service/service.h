@@ -84,7 +84,10 @@ struct recd_import_opts {
  * stored, RECD_E_BAD_INPUT (or RECD_E_EXISTS, RECD_E_NOT_FOUND for the account) is returned and
  * `why` gets a one-line reason. Then, batch by batch, the media is written durably and the
  * batch's rows are committed in one transaction; `done` is called for each recording once its
- * batch has committed (and only then may the caller acknowledge it).
+ * batch has committed (and only then may the caller acknowledge it). With `sid`, RECD_E_EXISTS
+ * also when another import of the sid committed first, and RECD_E_IN_PROGRESS when media found
+ * under the sid could not be checked because the repair guard stayed held elsewhere (about 10 s):
+ * nothing is stored then, and a later try may succeed.
  */
 int recd_import(struct recd_ctx *ctx, const struct recd_import_opts *o, char *const paths[], int n,
                 recd_recording_cb done, void *done_ctx, char *why, size_t why_n);
