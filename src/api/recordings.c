@@ -229,6 +229,11 @@ static void media_fail(struct call *c, const struct recd_recording *r, const cha
         recd_call_fail(c, RECD_E_NOT_FOUND, NULL); /* deleted while we looked */
         return;
     }
+    /* A range the file still does not hold after its size was asked again: the file changes
+     * under us (being replaced), which a retry finds settled. Not a fault of the request (416),
+     * nor recd's (500). */
+    if (rc == RECD_E_RANGE)
+        rc = RECD_E_UNAVAILABLE;
     recd_call_fail(c, rc == RECD_E_UNAVAILABLE ? rc : RECD_E_INTERNAL, NULL);
     if (rc == RECD_E_UNAVAILABLE)
         c->rs->retry_after = MEDIA_RETRY_AFTER_S;
@@ -238,38 +243,53 @@ static void media_fail(struct call *c, const struct recd_recording *r, const cha
  * A precondition or Range on a file this worker does not hold open: decided from the file's size
  * alone, so that a 304 reads nothing and a range reads only that range (from an object store,
  * a ranged GET rather than the whole object).
+ *
+ * The size comes from the row (the WAV) or from memory (a derived file), so the file may turn
+ * out shorter than planned: damaged or replaced behind recd's back. Nothing has been sent yet
+ * then, so the request is planned once more from the size the store holds now, which answers
+ * as a request without a Range would (that one serves the file as it is); a file that is still
+ * shorter than its new plan is changing under us, and gets a 503 to retry (media_fail).
  */
 static void send_planned(struct call *c, const struct recd_recording *r, const char *suffix, int64_t lm_s)
 {
     int64_t size, start = 0, len = 0, fd_off;
     int fd, whole, rc = recd_media_stat(c->st, c->rq->blob, r, suffix, &size);
-    if (rc < 0) {
-        media_fail(c, r, suffix, rc);
-        return;
-    }
-    enum media_plan plan = plan_of(c, size, lm_s, &start, &len);
-    switch (plan) {
-    case PLAN_NOT_MODIFIED:
-    case PLAN_UNSATISFIABLE: send_no_body(c, plan, size); return;
-    case PLAN_WHOLE:
-        if ((rc = open_media(c, r, suffix, &fd, &size)) < 0)
-            media_fail(c, r, suffix, rc);
-        else
-            send_file(c, fd, size, lm_s);
-        return;
-    case PLAN_RANGE:
-        rc = recd_media_open_range(c->st, c->rq->blob, r, suffix, start, len, &fd, &fd_off, &whole);
+    for (int again = 0;; again++) {
         if (rc < 0) {
             media_fail(c, r, suffix, rc);
             return;
         }
-        if (whole && recd_call_cache(c)) {
-            char key[RECD_MEDIA_KEY_MAX];
-            recd_media_key(key, r->sid, suffix);
-            recd_api_cache_file_put(recd_call_cache(c), key, fd, size);
+        enum media_plan plan = plan_of(c, size, lm_s, &start, &len);
+        switch (plan) {
+        case PLAN_NOT_MODIFIED:
+        case PLAN_UNSATISFIABLE: send_no_body(c, plan, size); return;
+        case PLAN_WHOLE:
+            if ((rc = open_media(c, r, suffix, &fd, &size)) < 0)
+                media_fail(c, r, suffix, rc);
+            else
+                send_file(c, fd, size, lm_s);
+            return;
+        case PLAN_RANGE:
+            rc = recd_media_open_range(c->st, c->rq->blob, r, suffix, start, len, &fd, &fd_off, &whole);
+            if (rc == RECD_E_RANGE && !again) {
+                recd_log_error("media %s%s is shorter than the %lld bytes a range was planned from (damaged "
+                               "or replaced); its size is asked again",
+                               r->sid, suffix, (long long)size);
+                rc = recd_media_restat(c->st, c->rq->blob, r, suffix, &size);
+                continue;
+            }
+            if (rc < 0) {
+                media_fail(c, r, suffix, rc);
+                return;
+            }
+            if (whole && recd_call_cache(c)) {
+                char key[RECD_MEDIA_KEY_MAX];
+                recd_media_key(key, r->sid, suffix);
+                recd_api_cache_file_put(recd_call_cache(c), key, fd, size);
+            }
+            send_part(c, fd, fd_off, start, len, size);
+            return;
         }
-        send_part(c, fd, fd_off, start, len, size);
-        return;
     }
 }
 

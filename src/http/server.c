@@ -787,7 +787,7 @@ static void *loop_main(void *arg)
     struct loop *l = arg;
     struct epoll_event ev[EVENTS];
     /* Its waits for a CPU tell background work (the transcription decoders) to step aside. */
-    recd_cpu_watch_self();
+    recd_cpu_wait_watch_self();
     l->ts = l->sv->o.thread_open(l->sv->o.cls);
     l->now_us = recd_now_us();
     atomic_store_explicit(&l->beat_us, l->now_us, memory_order_relaxed);
@@ -851,7 +851,7 @@ static void *loop_main(void *arg)
         }
     }
     flush_log(l);
-    recd_cpu_unwatch_self();
+    recd_cpu_wait_unwatch_self();
     return NULL;
 }
 

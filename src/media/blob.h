@@ -21,6 +21,9 @@
 
 struct recd_blob;
 
+/** put_fd_sha256's flag: only a key that does not exist yet is stored. */
+#define RECD_BLOB_PUT_NEW 1u
+
 /**
  * The repair guard. Media written before the metadata that refers to it has committed (an
  * import, a derived file) looks like an orphan to fsck; so a writer holds the guard shared while
@@ -37,10 +40,17 @@ struct recd_blob_ops {
     /** Stores `size` bytes read from `fd` (from its current offset) under `key`, durably. Replaces an
      * existing key. */
     int (*put_fd)(struct recd_blob *b, const char *key, int fd, int64_t size);
-    /** As put_fd, and fills `sha256_hex` with the SHA-256 (64 lowercase hex digits and a NUL) of
-     * exactly the bytes stored, taken as they are written (no read back). NULL in a backend that
-     * cannot: then the caller reads the stored object back. */
-    int (*put_fd_sha256)(struct recd_blob *b, const char *key, int fd, int64_t size, char sha256_hex[65]);
+    /**
+     * As put_fd, and fills `sha256_hex` with the SHA-256 (64 lowercase hex digits and a NUL) of
+     * exactly the bytes stored, taken as they are written (no read back). With RECD_BLOB_PUT_NEW
+     * in `flags`, stores only if `key` does not exist: RECD_E_EXISTS, with nothing of this call
+     * left behind, when it does (on S3, `If-None-Match: *`, which a store without conditional
+     * writes ignores). For a key the caller chose rather than drew at random (`import --sid`),
+     * so that two writers of it cannot replace each other's bytes. NULL in a backend that
+     * cannot: then the caller reads the stored object back.
+     */
+    int (*put_fd_sha256)(struct recd_blob *b, const char *key, int fd, int64_t size, unsigned flags,
+                         char sha256_hex[65]);
     /** Stores `n` bytes from memory under `key`, durably. */
     int (*put_mem)(struct recd_blob *b, const char *key, const void *p, size_t n);
     /** Opens `key` for reading: *fd (caller closes) and *size. RECD_E_NOT_FOUND if absent. */

@@ -282,6 +282,7 @@ struct fill_src {
     const void *p;
     size_t n;
     char *sha256;
+    int new_only; /* RECD_BLOB_PUT_NEW: never replace an existing key */
 };
 
 /*
@@ -340,7 +341,11 @@ static int put_common(struct blob_fs *fs, const char *key, const struct fill_src
     step = "shard dir";
     if (shard < 0 && (shard = shard_open(fs, key, 1)) < 0)
         goto fail_errno;
-    ret = recd_tmpfile_publish(&t, shard, key, fs->deferred ? RECD_PUBLISH_NOSYNC : 0, &step);
+    ret = recd_tmpfile_publish(
+        &t, shard, key,
+        (fs->deferred ? RECD_PUBLISH_NOSYNC : 0) | (src->new_only ? RECD_PUBLISH_NOREPLACE : 0), &step);
+    if (ret == RECD_E_EXISTS)
+        goto fail_logged; /* the caller's answer, not a fault: the temp file is already gone */
     if (ret < 0)
         goto fail;
     close(shard);
@@ -368,11 +373,13 @@ static int fs_put_fd(struct recd_blob *b, const char *key, int fd, int64_t size)
     return put_common((struct blob_fs *)b, key, &src);
 }
 
-static int fs_put_fd_sha256(struct recd_blob *b, const char *key, int fd, int64_t size, char sha256_hex[65])
+static int fs_put_fd_sha256(struct recd_blob *b, const char *key, int fd, int64_t size, unsigned flags,
+                            char sha256_hex[65])
 {
-    if (!recd_blob_key_valid(key) || fd < 0 || size < 0 || sha256_hex == NULL)
+    if (!recd_blob_key_valid(key) || fd < 0 || size < 0 || sha256_hex == NULL || (flags & ~RECD_BLOB_PUT_NEW))
         return RECD_E_BAD_INPUT;
-    struct fill_src src = {.fd = fd, .size = size, .sha256 = sha256_hex};
+    struct fill_src src = {
+        .fd = fd, .size = size, .sha256 = sha256_hex, .new_only = !!(flags & RECD_BLOB_PUT_NEW)};
     return put_common((struct blob_fs *)b, key, &src);
 }
 

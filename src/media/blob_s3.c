@@ -71,6 +71,7 @@ struct s3_req {
     int out_fd;           /* GET: the body goes here (from its current end), else to `out` */
     struct recd_buf *out; /* an answer to parse (bounded); NULL to drop it */
     const char *content_type;
+    int if_absent; /* `If-None-Match: *`: store only if the key does not exist (a PUT, a completion) */
 };
 
 struct s3_resp {
@@ -258,6 +259,8 @@ static int attempt(struct blob_s3 *s, const struct s3_req *rq, struct s3_resp *r
         snprintf(line, sizeof line, "Content-Type: %s", rq->content_type);
         h = curl_slist_append(h, line);
     }
+    if (rq->if_absent)
+        h = curl_slist_append(h, "If-None-Match: *");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 
     if (strcmp(rq->method, "HEAD") == 0) {
@@ -355,6 +358,11 @@ static int refused(const struct s3_req *rq, const struct s3_resp *rs)
         return RECD_E_NOT_FOUND;
     if (rs->status == 416)
         return RECD_E_RANGE;
+    /* A conditional write (if_absent) of a key that exists, or that another conditional write of
+     * it is completing (S3's 409 ConditionalRequestConflict): the caller's answer, not a fault. */
+    if (rq->if_absent &&
+        (rs->status == 412 || (rs->status == 409 && strcmp(rs->code, "ConditionalRequestConflict") == 0)))
+        return RECD_E_EXISTS;
     if (timed_out(rs)) {
         recd_log_error("s3: %s %s: the bucket timed the request out %d times (400 RequestTimeout)",
                        rq->method, what, RETRIES);
@@ -398,10 +406,11 @@ static int anon_file(struct blob_s3 *s)
 
 /* --- Writes ------------------------------------------------------------------------------- */
 
-static int put_object(struct blob_s3 *s, const char *key, const void *p, size_t n)
+static int put_object(struct blob_s3 *s, const char *key, const void *p, size_t n, int if_absent)
 {
     struct s3_resp rs;
-    struct s3_req rq = {.method = "PUT", .object = key, .body = p, .body_len = n, .out_fd = -1};
+    struct s3_req rq = {
+        .method = "PUT", .object = key, .body = p, .body_len = n, .out_fd = -1, .if_absent = if_absent};
     return request_ok(s, &rq, &rs);
 }
 
@@ -442,6 +451,7 @@ struct part_src {
     const char *p;
     int64_t size;
     EVP_MD_CTX *sha; /* when set, every byte read is added to it (put_fd_sha256) */
+    int if_absent;   /* the completion stores only if the key does not exist */
 };
 
 /* Reads part bytes [off, off + n) of the source into buf: 0, or a RECD_E_* (logged). */
@@ -549,7 +559,8 @@ static int put_multipart(struct blob_s3 *s, const char *key, const struct part_s
                              .body_len = xml.len,
                              .out_fd = -1,
                              .out = &ans,
-                             .content_type = "application/xml"};
+                             .content_type = "application/xml",
+                             .if_absent = src->if_absent};
     if ((rc = request_ok(s, &done_rq, &rs)) < 0)
         goto done;
     /* A completion can fail after its 200 has begun: the body then says Error, not Result. */
@@ -558,7 +569,9 @@ static int put_multipart(struct blob_s3 *s, const char *key, const struct part_s
     if (r != 1) {
         recd_log_error("s3: completing the upload of %s: %s%s%s", key, r == 0 ? code : "unreadable answer",
                        r == 0 && msg[0] ? ": " : "", r == 0 ? msg : "");
-        rc = r == 0 && strcmp(code, "InternalError") == 0 ? RECD_E_UNAVAILABLE : RECD_E_IO;
+        rc = r == 0 && strcmp(code, "InternalError") == 0                          ? RECD_E_UNAVAILABLE
+             : r == 0 && src->if_absent && strcmp(code, "PreconditionFailed") == 0 ? RECD_E_EXISTS
+                                                                                   : RECD_E_IO;
         goto done;
     }
     started = 0;
@@ -582,13 +595,14 @@ static int s3_put_mem(struct recd_blob *b, const char *key, const void *p, size_
         struct part_src src = {.fd = -1, .p = p, .size = (int64_t)n};
         return put_multipart(s, key, &src);
     }
-    return put_object(s, key, p, n);
+    return put_object(s, key, p, n, 0);
 }
 
-/* put_fd, and with `sha` the SHA-256 of the bytes read from fd into it. */
-static int put_fd(struct blob_s3 *s, const char *key, int fd, int64_t size, EVP_MD_CTX *sha)
+/* put_fd, and with `sha` the SHA-256 of the bytes read from fd into it; with `if_absent`, only
+ * when the key does not exist. */
+static int put_fd(struct blob_s3 *s, const char *key, int fd, int64_t size, EVP_MD_CTX *sha, int if_absent)
 {
-    struct part_src src = {.fd = fd, .size = size, .sha = sha};
+    struct part_src src = {.fd = fd, .size = size, .sha = sha, .if_absent = if_absent};
     if (size >= RECD_S3_MULTIPART_MIN)
         return put_multipart(s, key, &src);
     /* Below the multipart size the body is read whole: its digests go in the headers, before it. */
@@ -597,7 +611,7 @@ static int put_fd(struct blob_s3 *s, const char *key, int fd, int64_t size, EVP_
         return RECD_E_INTERNAL;
     int rc = part_read(&src, key, 0, buf, (size_t)size);
     if (rc == 0)
-        rc = put_object(s, key, buf, (size_t)size);
+        rc = put_object(s, key, buf, (size_t)size, if_absent);
     free(buf);
     return rc;
 }
@@ -606,7 +620,7 @@ static int s3_put_fd(struct recd_blob *b, const char *key, int fd, int64_t size)
 {
     if (!recd_blob_key_valid(key) || fd < 0 || size < 0)
         return RECD_E_BAD_INPUT;
-    return put_fd((struct blob_s3 *)b, key, fd, size, NULL);
+    return put_fd((struct blob_s3 *)b, key, fd, size, NULL, 0);
 }
 
 /*
@@ -615,9 +629,10 @@ static int s3_put_fd(struct recd_blob *b, const char *key, int fd, int64_t size)
  * multipart upload, carries its body's SHA-256 and Content-MD5, which S3 checks before it stores
  * anything, so the bytes hashed here as they are sent are the bytes the bucket keeps.
  */
-static int s3_put_fd_sha256(struct recd_blob *b, const char *key, int fd, int64_t size, char sha256_hex[65])
+static int s3_put_fd_sha256(struct recd_blob *b, const char *key, int fd, int64_t size, unsigned flags,
+                            char sha256_hex[65])
 {
-    if (!recd_blob_key_valid(key) || fd < 0 || size < 0 || !sha256_hex)
+    if (!recd_blob_key_valid(key) || fd < 0 || size < 0 || !sha256_hex || (flags & ~RECD_BLOB_PUT_NEW))
         return RECD_E_BAD_INPUT;
     EVP_MD_CTX *sha = EVP_MD_CTX_new();
     unsigned char md[32];
@@ -626,7 +641,7 @@ static int s3_put_fd_sha256(struct recd_blob *b, const char *key, int fd, int64_
         EVP_MD_CTX_free(sha);
         return RECD_E_INTERNAL;
     }
-    int rc = put_fd((struct blob_s3 *)b, key, fd, size, sha);
+    int rc = put_fd((struct blob_s3 *)b, key, fd, size, sha, !!(flags & RECD_BLOB_PUT_NEW));
     if (rc == 0 && EVP_DigestFinal_ex(sha, md, &len) != 1)
         rc = RECD_E_INTERNAL;
     EVP_MD_CTX_free(sha);

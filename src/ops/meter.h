@@ -103,8 +103,9 @@
 /* X(NAME, PARAMETERS, ARGUMENTS) for each metered media operation. */
 #define RECD_METER_MEDIA_OPS(X)                                                                              \
     X(put_fd, (struct recd_blob * b, const char *key, int fd, int64_t size), (b, key, fd, size))             \
-    X(put_fd_sha256, (struct recd_blob * b, const char *key, int fd, int64_t size, char sha256_hex[65]),     \
-      (b, key, fd, size, sha256_hex))                                                                        \
+    X(put_fd_sha256,                                                                                         \
+      (struct recd_blob * b, const char *key, int fd, int64_t size, unsigned flags, char sha256_hex[65]),    \
+      (b, key, fd, size, flags, sha256_hex))                                                                 \
     X(put_mem, (struct recd_blob * b, const char *key, const void *p, size_t n), (b, key, p, n))             \
     X(open, (struct recd_blob * b, const char *key, int *fd, int64_t *size), (b, key, fd, size))             \
     X(remove, (struct recd_blob * b, const char *key), (b, key))                                             \

@@ -262,8 +262,10 @@ int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct re
     return rc;
 }
 
-int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
-                    const char *suffix, int64_t *size)
+/* recd_media_stat and recd_media_restat: with `known`, the row's size of the WAV and a derived
+ * file's remembered size answer without asking the media store. */
+static int media_stat(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                      const char *suffix, int known, int64_t *size)
 {
     char key[RECD_MEDIA_KEY_MAX];
     int rc = media_check(r, suffix);
@@ -272,14 +274,16 @@ int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct re
     /* The stored WAV's size is on its row (written with it, checked by fsck), and the WAV never
      * changes: no round trip to learn it (on S3, a HEAD cost about as much of recd's CPU as the
      * ranged GET it comes before). A WAV gone missing is found by the read that follows. */
-    if (strcmp(suffix, ".wav") == 0 && r->media_size > 0) {
+    const int wav = strcmp(suffix, ".wav") == 0;
+    if (known && wav && r->media_size > 0) {
         *size = r->media_size;
         return 0;
     }
     recd_media_key(key, r->sid, suffix);
-    const int wav = strcmp(suffix, ".wav") == 0;
-    if (!wav && size_known(key, r, size))
+    if (known && !wav && size_known(key, r, size))
         return 0;
+    if (!known && !wav)
+        size_forget(key);
     rc = bl->ops->stat(bl, key, size);
     if (rc == RECD_E_NOT_FOUND && !wav) {
         rc = derive_once(st, bl, r, suffix, key);
@@ -293,6 +297,18 @@ int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct re
     return rc;
 }
 
+int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                    const char *suffix, int64_t *size)
+{
+    return media_stat(st, bl, r, suffix, 1, size);
+}
+
+int recd_media_restat(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                      const char *suffix, int64_t *size)
+{
+    return media_stat(st, bl, r, suffix, 0, size);
+}
+
 int recd_media_open_range(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
                           const char *suffix, int64_t off, int64_t len, int *fd, int64_t *fd_off, int *whole)
 {
@@ -302,6 +318,10 @@ int recd_media_open_range(struct recd_store *st, struct recd_blob *bl, const str
         return rc;
     recd_media_key(key, r->sid, suffix);
     rc = bl->ops->open_range(bl, key, off, len, fd, fd_off, whole);
+    /* The file is shorter than the size this range was planned from: damaged or replaced behind
+     * recd's back. That size is not used again; the caller asks the store (recd_media_restat). */
+    if (rc == RECD_E_RANGE && strcmp(suffix, ".wav") != 0)
+        size_forget(key);
     if (rc != RECD_E_NOT_FOUND || strcmp(suffix, ".wav") == 0)
         return rc;
     /* A derived file whose size was known is gone. Were the recording deleted, derive() finds it

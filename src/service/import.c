@@ -191,14 +191,70 @@ static int open_probe(const char *path, struct recd_wav_info *info, char *why, s
 }
 
 /*
+ * `import --sid` found media under its sid already, which no committed row names (check_opts
+ * found none): another import of the sid is under way, or one was interrupted and left its media
+ * behind. The two are told apart under the repair guard held exclusively, which waits until no
+ * import or derivation anywhere is writing: then a row means that the other import committed
+ * (this one lost), and no row means that the media is an orphan, removed here as `fsck --repair`
+ * would. The caller's shared guard is given up meanwhile and taken again. 0 when the key is free
+ * again, RECD_E_EXISTS when the sid is taken, or an error.
+ */
+static int free_sid(struct recd_ctx *ctx, const char *sid, const char *key)
+{
+    struct recd_store *st = ctx->store;
+    struct recd_recording r;
+    recd_media_guard(st, ctx->blob, RECD_BLOB_RELEASE);
+    int rc = recd_media_guard(st, ctx->blob, RECD_BLOB_REPAIRING);
+    if (rc == 0) {
+        rc = st->ops->recording_get(st, sid, &r);
+        if (rc == 0)
+            rc = RECD_E_EXISTS;
+        else if (rc == RECD_E_NOT_FOUND)
+            rc = ctx->blob->ops->remove(ctx->blob, key);
+        recd_media_guard(st, ctx->blob, RECD_BLOB_RELEASE);
+    }
+    int g = recd_media_guard(st, ctx->blob, RECD_BLOB_WRITING);
+    return rc < 0 ? rc : g;
+}
+
+/* Stores the open source `fd` (closing it) under `key`: with an explicit sid only where nothing
+ * is stored yet, so that two imports of one sid never replace each other's media. */
+static int put_source(struct recd_ctx *ctx, const struct recd_import_opts *o, const char *key, int fd,
+                      const struct recd_wav_info *info, struct recd_recording *r)
+{
+    struct recd_blob *bl = ctx->blob;
+    int rc;
+    if (bl->ops->put_fd_sha256) {
+        rc = bl->ops->put_fd_sha256(bl, key, fd, info->file_size, o->sid ? RECD_BLOB_PUT_NEW : 0,
+                                    r->media_sha256);
+        close(fd);
+        return rc;
+    }
+    if (o->sid) {
+        close(fd);
+        return RECD_E_INTERNAL; /* both backends have put_fd_sha256; one without could not do this */
+    }
+    /* The digest then comes from the stored copy, read back. */
+    rc = bl->ops->put_fd(bl, key, fd, info->file_size);
+    close(fd);
+    int sfd;
+    int64_t ssize;
+    if (rc == 0 && (rc = bl->ops->open(bl, key, &sfd, &ssize)) == 0) {
+        rc = ssize == info->file_size ? recd_file_sha256(sfd, ssize, r->media_sha256) : RECD_E_IO;
+        close(sfd);
+    }
+    return rc;
+}
+
+/*
  * Stores the media of one file durably under r->sid (set by the caller) and fills the fields of
  * *r that come from the file. Returns 0, or RECD_E_* with `why` set; on failure nothing was
- * acknowledged, and media already stored under r->sid is the caller's to remove.
+ * acknowledged, and media already stored under r->sid is the caller's to remove, except after
+ * RECD_E_EXISTS (an explicit sid whose key was taken: what is there is not this import's).
  */
 static int store_media(struct recd_ctx *ctx, const struct recd_import_opts *o, const char *path,
                        struct recd_recording *r, char *why, size_t why_n)
 {
-    struct recd_blob *bl = ctx->blob;
     char key[RECD_MEDIA_KEY_MAX];
     struct recd_wav_info info;
     int rc;
@@ -212,17 +268,19 @@ static int store_media(struct recd_ctx *ctx, const struct recd_import_opts *o, c
      * source file changes while it is copied: taken from the bytes as they are written where the
      * store can, else from the stored copy, read back.
      */
-    if (bl->ops->put_fd_sha256) {
-        rc = bl->ops->put_fd_sha256(bl, key, fd, info.file_size, r->media_sha256);
-        close(fd);
-    } else {
-        rc = bl->ops->put_fd(bl, key, fd, info.file_size);
-        close(fd);
-        int sfd;
-        int64_t ssize;
-        if (rc == 0 && (rc = bl->ops->open(bl, key, &sfd, &ssize)) == 0) {
-            rc = ssize == info.file_size ? recd_file_sha256(sfd, ssize, r->media_sha256) : RECD_E_IO;
-            close(sfd);
+    rc = put_source(ctx, o, key, fd, &info, r);
+    if (rc == RECD_E_EXISTS) {
+        /* Once: a key taken again after it was freed is another import's, under way. */
+        rc = free_sid(ctx, o->sid, key);
+        if (rc == 0 && (fd = open_probe(path, &info, why, why_n)) < 0)
+            return fd;
+        if (rc == 0 && (rc = put_source(ctx, o, key, fd, &info, r)) == RECD_E_EXISTS) {
+            snprintf(why, why_n, "recording %s is being imported by another process", o->sid);
+            return rc;
+        }
+        if (rc == RECD_E_EXISTS) {
+            snprintf(why, why_n, "recording %s already exists", o->sid);
+            return rc;
         }
     }
     if (rc < 0) {
@@ -462,7 +520,8 @@ static void discard_media(struct recd_ctx *ctx, const struct stage *b)
 {
     char key[RECD_MEDIA_KEY_MAX];
     for (int i = 0; i < b->n; i++) {
-        if (!b->slots[i].tried)
+        /* RECD_E_EXISTS: the media under its (explicit) sid is another import's, not this one's. */
+        if (!b->slots[i].tried || b->slots[i].rc == RECD_E_EXISTS)
             continue;
         recd_media_key(key, b->recs[i].sid, ".wav");
         ctx->blob->ops->remove(ctx->blob, key);
@@ -521,9 +580,13 @@ static int finish(struct recd_ctx *ctx, const struct recd_import_opts *o, struct
     if (!prev)
         return 0;
     int rc = commit_batch(ctx, o, prev, last_us, why, why_n);
-    /* A duplicate explicit sid (another import's, committed meanwhile): the media under it is
-     * that import's now. A duplicate never got here earlier: check_opts refused it. */
-    if (rc < 0 && rc != RECD_E_EXISTS)
+    /*
+     * A duplicate explicit sid, committed by another import since check_opts looked: the media
+     * under the sid is still this import's, since it was stored only where nothing was
+     * (RECD_BLOB_PUT_NEW); the other import's had been removed by then (its recording deleted),
+     * so it goes too. A drawn sid never meets a row (128 random bits).
+     */
+    if (rc < 0 && (rc != RECD_E_EXISTS || o->sid))
         discard_media(ctx, prev);
     if (rc < 0)
         return rc;

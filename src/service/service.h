@@ -183,8 +183,15 @@ int recd_media_open(struct recd_store *st, struct recd_blob *bl, const struct re
 int recd_media_stat(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
                     const char *suffix, int64_t *size);
 
+/** As recd_media_stat, but the size the media store holds now, never the row's or one remembered:
+ * for when recd_media_open_range() found the file shorter than the size a range was planned
+ * from (a file damaged or replaced behind recd's back). The size it finds is remembered. */
+int recd_media_restat(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
+                      const char *suffix, int64_t *size);
+
 /** Opens bytes [off, off + len) of a file recd_media_stat() has found (blob.h, open_range): from
- * an object store, only that range is fetched. A derived file found missing is made again. */
+ * an object store, only that range is fetched. A derived file found missing is made again.
+ * RECD_E_RANGE when the file is shorter than off + len (its remembered size is then forgotten). */
 int recd_media_open_range(struct recd_store *st, struct recd_blob *bl, const struct recd_recording *r,
                           const char *suffix, int64_t off, int64_t len, int *fd, int64_t *fd_off, int *whole);
 

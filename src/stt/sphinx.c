@@ -23,7 +23,6 @@
 
 #define DEFAULT_MODEL_DIR "/usr/share/pocketsphinx/model/en-us"
 #define BLOCK             2048
-#define TICK_SAMPLES      (BLOCK / 4)
 
 struct sphinx {
     struct recd_stt_engine base;
@@ -106,22 +105,10 @@ static int sphinx_transcribe(struct recd_stt_engine *e, const int16_t *pcm, size
     int started = 0;
     for (size_t off = 0; off < cn; off += BLOCK) {
         size_t k = cn - off < BLOCK ? cn - off : BLOCK;
-        /* A block is fed in quarters with a tick after each (some 10 ms of CPU): a decoder that
-         * steps aside for requests (worker.c) then holds a busy CPU at most that long. The
-         * decoder carries partial frames from one call to the next, so the words are the same;
-         * the speech detector is still read only at block ends, as pocketsphinx_continuous does. */
-        for (size_t q = 0; q < k; q += TICK_SAMPLES) {
-            size_t qn = k - q < TICK_SAMPLES ? k - q : TICK_SAMPLES;
-            if (ps_process_raw(s->ps, conv + off + q, qn, FALSE, FALSE) < 0) {
-                ps_end_utt(s->ps);
-                rc = recd_stt_fail(why, why_n, RECD_E_IO, "the decoder failed");
-                goto out;
-            }
-            if (q + qn < k && tick && (rc = tick(tick_arg)) < 0) {
-                ps_end_utt(s->ps);
-                recd_stt_fail(why, why_n, rc, "stopped");
-                goto out;
-            }
+        if (ps_process_raw(s->ps, conv + off, k, FALSE, FALSE) < 0) {
+            ps_end_utt(s->ps);
+            rc = recd_stt_fail(why, why_n, RECD_E_IO, "the decoder failed");
+            goto out;
         }
         int in_speech = ps_get_in_speech(s->ps);
         if (in_speech && !started)
@@ -134,8 +121,8 @@ static int sphinx_transcribe(struct recd_stt_engine *e, const int16_t *pcm, size
             }
             started = 0;
         }
-        /* And at the block's end: a deleted recording, a lost lease or a stopping server stops
-         * the work soon even when the thread gets little CPU. */
+        /* Every block (128 ms of audio, some 40 ms of CPU): a deleted recording, a lost lease or a
+         * stopping server stops the work soon even when the thread gets little CPU. */
         if (tick && (rc = tick(tick_arg)) < 0) {
             ps_end_utt(s->ps);
             recd_stt_fail(why, why_n, rc, "stopped");

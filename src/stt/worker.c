@@ -67,10 +67,10 @@ struct decoder {
     int nice;
     int sched_rc; /* set by the thread at start: 0, or the errno of the refused scheduling call */
     int sched_done;
-    int steps_aside;       /* 1: pauses while the request threads wait for a CPU (idle priority) */
-    int64_t probe_us;      /* when the request threads' wait was last read (CLOCK_MONOTONIC) */
-    int64_t probe_wait_us; /* what it was then */
-    int64_t paused_us;     /* time spent stepped aside in the current transcription */
+    int steps_aside;                  /* 1: pauses while request threads wait for a CPU (idle priority) */
+    struct recd_cpu_wait_probe probe; /* their waits at the last look */
+    int64_t probe_us;                 /* when that was (CLOCK_MONOTONIC) */
+    int64_t paused_us;                /* time spent stepped aside in the current transcription */
 };
 
 struct worker {
@@ -100,33 +100,41 @@ static int stopping(struct recd_stt_workers *p)
     return s;
 }
 
-static int64_t mono_us(void);
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /*
- * A decoder at idle priority steps aside while the request threads (HTTP loops, the voice
- * engine) wait for a CPU: more than STEP_ASIDE_PERMILLE of the wall time since the last look,
- * summed over them. SCHED_IDLE alone is not enough: when the CPUs are oversubscribed the fair
- * scheduler still gives an idle thread a turn now and then, and it keeps the CPU for a whole
- * slice, milliseconds added to whichever requests were waiting (bench/RESULTS.md,
- * "Transcription"). A decoder that sleeps is not runnable, so it cannot be given that turn. It
- * looks again after a pause that doubles while the wait goes on (STEP_ASIDE_MIN_US to _MAX_US),
- * and goes on once a pause passed with the threads hardly waiting; an abort ends the pause.
- * Nothing is lost meanwhile: the job thread renews the lease.
+ * A decoder at idle priority steps aside while a request thread (an HTTP loop, the SIP media
+ * loop, the call engine: core/cpu_wait.h) waits for a CPU more than STEP_ASIDE_PERMILLE of the
+ * wall time since the decoder's last look. SCHED_IDLE alone is not enough: a waking thread of
+ * normal policy preempts an idle one at once, but while the CPUs are oversubscribed (the request
+ * threads runnable and waiting) the fair scheduler still gives an idle thread a turn now and
+ * then, and it keeps the CPU for a whole slice: milliseconds added to whichever requests were
+ * waiting (bench/RESULTS.md, "Why busy SCHED_IDLE decoders still cost the p99"). A decoder that
+ * sleeps is not runnable, so it cannot be given that turn. It looks again after a pause that
+ * doubles while the wait goes on (STEP_ASIDE_MIN_US to _MAX_US), and decodes on once a pause
+ * passed with no request thread waiting more than that; an abort ends the pause at its end (at
+ * most STEP_ASIDE_MAX_US). The waits may be caused by other processes too: requests come first
+ * whoever delays them, and on a machine that keeps them waiting, transcriptions wait (as under
+ * SCHED_IDLE on a busy machine), their leases renewed by the job thread. A decoder whose
+ * SCHED_IDLE was refused (seccomp) steps aside all the same: it runs at a nice value then, and
+ * costs requests more.
  */
 #define STEP_ASIDE_PERMILLE 50
 #define STEP_ASIDE_MIN_US   INT64_C(10000)
 #define STEP_ASIDE_MAX_US   INT64_C(200000)
 
-/* 1 when the request threads waited for a CPU more than allowed since the last look. */
+/* 1 when a request thread waited for a CPU more than allowed since the last look. */
 static int requests_wait(struct decoder *d)
 {
-    int64_t now = mono_us(), wait = recd_cpu_watched_wait_us();
-    if (wait < 0)
-        return 0; /* nothing watched (no server here), or no schedstat: SCHED_IDLE alone */
-    int64_t dt = now - d->probe_us, dw = wait - d->probe_wait_us;
+    int64_t now = mono_us(), most = recd_cpu_wait_look(&d->probe);
+    int64_t dt = now - d->probe_us;
     d->probe_us = now;
-    d->probe_wait_us = wait;
-    return dw * 1000 > dt * STEP_ASIDE_PERMILLE;
+    return most > 0 && most * 1000 > dt * STEP_ASIDE_PERMILLE;
 }
 
 static void step_aside(struct decoder *d)
@@ -145,8 +153,8 @@ static void step_aside(struct decoder *d)
     d->paused_us += mono_us() - t0;
 }
 
-/* The engine's tick, on the decoder thread: steps aside for requests, then reads what the job
- * thread decided. */
+/* The engine's tick, on the decoder thread between blocks of audio: steps aside for requests,
+ * then reads what the job thread decided. */
 static int decoder_tick(void *arg)
 {
     struct decoder *d = arg;
@@ -296,13 +304,6 @@ static void abs_time(struct timespec *ts, int64_t mono_us)
 {
     ts->tv_sec = (time_t)(mono_us / 1000000);
     ts->tv_nsec = (long)(mono_us % 1000000) * 1000;
-}
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Logs, once, that the decoder has loaded its engine (called on the job thread, holding d->mu): as
@@ -549,7 +550,7 @@ static void decode(struct decoder *d)
         pthread_mutex_unlock(&d->mu);
     }
     d->probe_us = mono_us();
-    d->probe_wait_us = recd_cpu_watched_wait_us();
+    (void)recd_cpu_wait_look(&d->probe); /* the baseline: what they waited before this job */
     d->paused_us = 0;
     if (d->rc == 0)
         d->rc = d->engine->ops->transcribe(d->engine, d->pcm.samples, d->pcm.n, d->pcm.rate, decoder_tick, d,

@@ -582,6 +582,7 @@ static void *worker_main(void *arg)
 {
     struct recd_engine_serve *s = arg;
     (void)pthread_setname_np(pthread_self(), "recd-voicework"); /* for top -H, perf and bench/calls.py */
+    recd_cpu_wait_watch_self(); /* a caller waits for its <Play> and <Say>: see core/cpu_wait.h */
     for (;;) {
         pthread_mutex_lock(&s->job_mu);
         while (!s->job_head && !s->job_quit)
@@ -598,6 +599,7 @@ static void *worker_main(void *arg)
         job_run(s, j);
         job_free(j);
     }
+    recd_cpu_wait_unwatch_self();
     return NULL;
 }
 
@@ -1314,7 +1316,7 @@ static void *engine_main(void *arg)
 {
     struct recd_engine_serve *s = arg;
     (void)pthread_setname_np(pthread_self(), "recd-engine"); /* for top -H, perf and bench/calls.py */
-    recd_cpu_watch_self(); /* calls' turns are timed too: see core/cpu_wait.h */
+    recd_cpu_wait_watch_self();                              /* calls' turns are timed: see core/cpu_wait.h */
     int64_t sleep_ms = 0;
     for (;;) {
         pthread_mutex_lock(&s->mu);
@@ -1344,7 +1346,7 @@ static void *engine_main(void *arg)
         if (quit)
             break;
     }
-    recd_cpu_unwatch_self();
+    recd_cpu_wait_unwatch_self();
     return NULL;
 }
 

@@ -1659,9 +1659,9 @@ static void *sip_thread(void *arg)
     recd_metric_gauge_add(RECD_MET_RTP_PORTS_FREE, 0, range);
     /* The media clock's waits for a CPU tell background work (the transcription decoders) to
      * step aside, as the HTTP loops' do: late packets are heard. */
-    recd_cpu_watch_self();
+    recd_cpu_wait_watch_self();
     err = re_main(NULL);
-    recd_cpu_unwatch_self();
+    recd_cpu_wait_unwatch_self();
     if (err)
         recd_log_error("sip: the event loop stopped: %s", strerror(err));
     goto done;

@@ -1,10 +1,14 @@
 """Contract section 6, `recd import`: bad input is refused whole, migrations keep sids and dates."""
 
+import json
+import os
+import re
+import subprocess
 import struct
 
 import pytest
 
-from conftest import RECORDING_KEYS, rand_sid, riff_wav, wav_bytes
+from conftest import RECORDING_KEYS, needs_local_media, rand_sid, riff_wav, wav_bytes
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +108,67 @@ def test_duplicate_sid(server, acct, make_wav, import_wavs):
     r = server.cli.import_run(other.sid, [make_wav(0.3)], sid=sid)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert server.get("%s/Recordings/%s" % (acct.path, sid)).content == first["_bytes"]
+
+
+def race_same_sid(srv, make_wav, rounds=20, env=None, pair=None):
+    """Starts two `recd import --sid` of one new sid with different audio at once, `rounds` times,
+    against the server `srv` (its CLI, with its media location). Each time exactly one wins (exit
+    0, its JSON) and the other exits 2 with one line and prints nothing; the WAV served is the
+    winner's, byte for byte. Then fsck finds nothing damaged, orphaned or left over: the loser
+    left nothing behind. (Before the media was stored only where none was, the loser's WAV could
+    replace the winner's after the winner's row committed: fsck then saw damage.) `pair(i)` gives
+    round i's two files, by default two short WAVs."""
+    acct = srv.cli.account_create(name="race")
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    for i in range(rounds):
+        sid = rand_sid("RE")
+        files = pair(i) if pair else [make_wav(0.5), make_wav(0.75)]
+        procs = [subprocess.Popen(srv.cli.cmd(*srv.cli.import_args(acct.sid, [f], sid=sid)), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=full_env) for f in files]
+        outs = [p.communicate(timeout=300) for p in procs]
+        codes = [p.returncode for p in procs]
+        assert sorted(codes) == [0, 2], (i, codes, outs)
+        won = codes.index(0)
+        out, err = outs[1 - won]
+        assert out == "" and len(err.strip().splitlines()) == 1 and sid in err, (i, outs)
+        assert json.loads(outs[won][0])["sid"] == sid
+        r = srv.get("%s/Recordings/%s.wav" % (acct.path, sid))
+        assert r.status_code == 200, (i, r.status_code)
+        assert r.content == files[won].read_bytes(), "round %d: the WAV served is not the winner's" % i
+    r = srv.cli.run("fsck")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    last = r.stdout.strip().splitlines()[-1]
+    m = re.match(r"^fsck: (\d+) recordings checked, 0 damaged, 0 orphan media, 0 leftovers", last)
+    assert m and int(m.group(1)) >= rounds, r.stdout
+
+
+def test_concurrent_imports_of_one_sid(start_server, make_wav):
+    """Contract section 5: two imports of one sid at once; a server of its own, so that fsck
+    looks at this test's media alone (on S3 too, with RECD_TEST_MEDIA=s3; test_s3.py runs it
+    against the test S3 server in every run)."""
+    srv = start_server()
+    race_same_sid(srv, make_wav)
+    srv.stop()
+
+
+@needs_local_media  # writes the orphan into the data folder itself
+def test_import_sid_over_an_orphan(start_server, make_wav):
+    """An interrupted `import --sid` leaves its WAV without a row (fsck's orphan). Importing the
+    sid again is not refused for it: with no import of it under way (the repair guard, held
+    exclusively, says so) the orphan goes, and the new audio is stored and served."""
+    srv = start_server()
+    acct = srv.cli.account_create(name="orphan")
+    sid = rand_sid("RE")
+    orphan = srv.data / "media" / sid[2:4] / sid[4:6] / (sid + ".wav")
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(wav_bytes(0.3))
+    f = make_wav(0.4)
+    assert srv.cli.import_ok(acct.sid, [f], sid=sid)[0]["sid"] == sid
+    assert srv.get("%s/Recordings/%s.wav" % (acct.path, sid)).content == f.read_bytes()
+    r = srv.cli.run("fsck")
+    assert r.returncode == 0 and r.stdout.strip().endswith("clean"), (r.stdout, r.stderr)
+    srv.stop()
 
 
 # --------------------------------------------------------------------------- migrations

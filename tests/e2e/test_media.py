@@ -9,7 +9,9 @@ import datetime as dt
 import email.utils
 import hashlib
 import hmac
+import http.client
 import io
+import os
 import random
 import re
 import struct
@@ -767,6 +769,86 @@ def test_delete_during_first_mp3_encode_leaves_nothing(own_server, make_wav):
     assert not failures, "files of deleted recordings remain:\n" + "\n".join(failures) + \
         "\nfsck: " + out.strip().splitlines()[-1]
     assert rep["orphans"] == 0 and rep["damaged"] == 0, out
+
+
+def media_file(data, sid, suffix):
+    """The file of a recording's media in a data folder (docs/data-layout.md)."""
+    return Path(data) / "media" / sid[2:4] / sid[4:6] / (sid + suffix)
+
+
+@needs_local_media  # cuts the data folder's files behind the server's back
+def test_a_range_on_a_file_cut_behind_the_servers_back_is_planned_again(start_server, make_wav):
+    """A Range is planned from a size recd knows without asking the media store (the WAV's row,
+    a derived file's remembered size). A file cut short behind its back once answered 500 for a
+    range past the cut; now the range is planned again from the size the store holds, as a
+    request without a Range is served: 416 with that size, or the part there is. On a server of
+    its own: the damage it leaves is for no other test's fsck to find."""
+    server = start_server()
+    acct = server.cli.account_create(name="cut")
+    rec, other, held = server.cli.import_ok(acct.sid, [make_wav(2.0), make_wav(2.0), make_wav(2.0)])
+    sid = rec["sid"]
+    # The WAV: cut before any request of it, so no worker holds it open.
+    url = rpath(acct, rec, ".wav")
+    wav = media_file(server.data, sid, ".wav")
+    full = wav.read_bytes()
+    cut = len(full) // 2
+    os.truncate(wav, cut)
+    r = server.get(url, headers={"Range": "bytes=%d-%d" % (cut + 10, cut + 20)})
+    assert r.status_code == 416, (r.status_code, r.text[:300])
+    assert r.headers.get("Content-Range") == "bytes */%d" % cut
+    assert_xml_error(r, 416, 20416)
+    r = server.get(url, headers={"Range": "bytes=%d-" % (cut - 10)})
+    assert r.status_code == 206, (r.status_code, r.text[:300])
+    assert r.headers["Content-Range"] == "bytes %d-%d/%d" % (cut - 10, cut - 1, cut)
+    assert r.content == full[cut - 10:cut]
+
+    # The MP3 (of a whole WAV): made and its size remembered by a first Range, then cut.
+    sid = other["sid"]
+    url = rpath(acct, other, ".mp3")
+    first = server.get(url, headers={"Range": "bytes=0-0"})
+    assert first.status_code == 206, first.status_code
+    size = int(first.headers["Content-Range"].rsplit("/", 1)[1])
+    mp3 = media_file(server.data, sid, ".mp3")
+    whole = mp3.read_bytes()
+    assert len(whole) == size
+    cut = size // 2
+    os.truncate(mp3, cut)
+    # A commit makes every worker drop the files it holds open (their sizes are as old as the
+    # descriptors); the size remembered for the derived file stays, and is what is tested.
+    server.cli.import_ok(acct.sid, [make_wav(0.2)])
+    r = server.get(url, headers={"Range": "bytes=%d-%d" % (size - 10, size - 1)})
+    assert r.status_code == 416, (r.status_code, r.text[:300])
+    assert r.headers.get("Content-Range") == "bytes */%d" % cut
+    r = server.get(url, headers={"Range": "bytes=-5"})
+    assert r.status_code == 206, (r.status_code, r.text[:300])
+    assert r.headers["Content-Range"] == "bytes %d-%d/%d" % (cut - 5, cut - 1, cut)
+    assert r.content == whole[cut - 5:cut]
+
+    # A worker that holds the WAV open since before the cut answers from the size it had then:
+    # its head is out before the file is found short, so the connection ends after the bytes
+    # there are, short of the Content-Length and never padded. One connection is served by one
+    # worker, which keeps what it served open until the next commit.
+    url = rpath(acct, held, ".wav")
+    wav = media_file(server.data, held["sid"], ".wav")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        conn.request("GET", url)
+        r = conn.getresponse()
+        full = r.read()
+        assert r.status == 200 and full == wav.read_bytes()
+        cut = len(full) // 2
+        os.truncate(wav, cut)
+        conn.request("GET", url, headers={"Range": "bytes=%d-" % (cut - 100)})
+        r = conn.getresponse()
+        assert r.status == 206, r.status
+        assert int(r.getheader("Content-Length")) == len(full) - (cut - 100)
+        with pytest.raises(http.client.IncompleteRead) as short:
+            r.read()
+        assert short.value.partial == full[cut - 100:cut]
+    finally:
+        conn.close()
+    assert server.get(rpath(acct, held, ".json")).status_code == 200  # and the server goes on
+    server.stop()
 
 
 def noise_wav(rng, seconds, rate=8000):

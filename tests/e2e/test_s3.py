@@ -22,6 +22,7 @@ import requests
 from conftest import (RECD_BIN, S3_BUCKET, S3_CREDS, Recd, Server, acct_path, assert_xml_error, pg_admin_url,
                       pg_sql, s3_endpoint, s3_location)
 from s3fake import FakeS3
+from test_import_cli import race_same_sid
 
 botocore = pytest.importorskip("botocore")
 import botocore.auth  # noqa: E402
@@ -469,6 +470,23 @@ def test_a_range_first_on_the_test_server(tmp_path, real_env, make_wav):
     finally:
         srv.stop()
     assert srv.log_text().count("derived %s.mono.mp3" % rec2["sid"]) == 1
+
+
+def test_concurrent_imports_of_one_sid_on_s3(tmp_path, real_env, make_wav):
+    """Two `recd import --sid` of one sid at once, on the test server (which honours
+    `If-None-Match: *`, tests/s3/s3rver.js): the WAV served is the winner's every time and fsck is
+    clean (test_import_cli.race_same_sid). Twenty rounds of small WAVs (one PUT each), then two of
+    WAVs over the multipart size (the condition is on the completion)."""
+    data = tmp_path / "d"
+    media = s3_location()
+    account(data, media, real_env)
+    srv = serve(tmp_path, data, media, real_env, name="race")
+    try:
+        race_same_sid(srv, make_wav, env=real_env)
+        big = lambda i: [big_wav(tmp_path / ("a%d.wav" % i), 17 << 20), big_wav(tmp_path / ("b%d.wav" % i), (17 << 20) + 2)]
+        race_same_sid(srv, make_wav, rounds=2, env=real_env, pair=big)
+    finally:
+        srv.stop()
 
 
 def test_repair_on_one_node_waits_for_an_import_on_another(tmp_path, real_env, make_wav):

@@ -34,4 +34,47 @@ FilesystemStore.prototype.putContent = function putContent(objectPath, content) 
   });
 };
 
+// S3's conditional writes: with `If-None-Match: *`, a PUT or the completion of a multipart upload
+// stores the object only if its key does not exist, else answers 412 PreconditionFailed. s3rver
+// ignores the header; recd sends it for `import --sid`, so that two imports of one sid cannot
+// replace each other's media. A key is claimed in memory before the existence check, in the same
+// turn of the event loop as the check of the claims, so that two such writes at once cannot both
+// pass it; the loser's body is read to its end first, as S3 does, so that its client sees the 412.
+const objectCtrl = require('@20minutes/s3rver/lib/controllers/object');
+const S3Error = require('@20minutes/s3rver/lib/models/error');
+
+const claimed = new Set();
+
+function drain(req) {
+  if (req.readableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    req.on('end', resolve);
+    req.on('error', resolve);
+    req.resume();
+  });
+}
+
+function ifAbsent(handler) {
+  return async function conditionalWrite(ctx) {
+    if (ctx.headers['if-none-match'] !== '*') return handler(ctx);
+    const name = `${ctx.params.bucket}/${ctx.params.key}`;
+    const taken = claimed.has(name);
+    if (!taken) claimed.add(name);
+    try {
+      if (taken || (await ctx.store.existsObject(ctx.params.bucket, ctx.params.key))) {
+        await drain(ctx.req);
+        throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', {
+          Condition: 'If-None-Match',
+        });
+      }
+      return await handler(ctx);
+    } finally {
+      if (!taken) claimed.delete(name);
+    }
+  };
+}
+
+objectCtrl.putObject = ifAbsent(objectCtrl.putObject);
+objectCtrl.completeMultipartUpload = ifAbsent(objectCtrl.completeMultipartUpload);
+
 require('@20minutes/s3rver/lib/cli').parseAsync(process.argv);

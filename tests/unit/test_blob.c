@@ -329,31 +329,63 @@ static void test_put_fd_sha256(void **state)
     int fd = source_file(f, "hashed.wav", p, n);
 
     /* The digest is of exactly the bytes stored: from the source's offset, `size` of them. */
-    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", fd, (int64_t)n, got), 0);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", fd, (int64_t)n, 0, got), 0);
     sha256_hex(p, n, want);
     assert_string_equal(got, want);
     expect_blob(b, K1 ".wav", p, n);
     assert_int_equal(lseek(fd, 100, SEEK_SET), 100);
-    assert_int_equal(b->ops->put_fd_sha256(b, K2 ".wav", fd, 1000, got), 0);
+    assert_int_equal(b->ops->put_fd_sha256(b, K2 ".wav", fd, 1000, 0, got), 0);
     sha256_hex(p + 100, 1000, want);
     assert_string_equal(got, want);
     expect_blob(b, K2 ".wav", p + 100, 1000);
 
     /* An empty source has the empty digest. */
-    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".mp3", fd, 0, got), 0);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".mp3", fd, 0, 0, got), 0);
     assert_string_equal(got, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 
     /* A short source stores nothing and leaves no temp file. */
     assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".mono.wav", fd, (int64_t)n + 1, got), RECD_E_IO);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".mono.wav", fd, (int64_t)n + 1, 0, got), RECD_E_IO);
     int out = -1;
     int64_t size = -1;
     assert_int_equal(b->ops->open(b, K1 ".mono.wav", &out, &size), RECD_E_NOT_FOUND);
     assert_int_equal(count_entries(f->dir, "tmp"), 0);
     assert_int_equal(count_entries(f->dir, "01/23"), 2);
-    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", fd, 1, NULL), RECD_E_BAD_INPUT);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", fd, 1, 0, NULL), RECD_E_BAD_INPUT);
     close(fd);
     free(p);
+}
+
+/* RECD_BLOB_PUT_NEW stores a key only where there is none: a second writer of it gets
+ * RECD_E_EXISTS and changes nothing, in either mode, and leaves no temp file behind. */
+static void test_put_new_never_replaces(void **state)
+{
+    struct fixture *f = *state;
+    struct recd_blob *b = f->b;
+    char got[65], want[65];
+    int first = source_file(f, "first.wav", "first bytes", 11);
+    int second = source_file(f, "second.wav", "second, longer bytes", 20);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", first, 11, RECD_BLOB_PUT_NEW, got), 0);
+    sha256_hex("first bytes", 11, want);
+    assert_string_equal(got, want);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", second, 20, RECD_BLOB_PUT_NEW, got), RECD_E_EXISTS);
+    expect_blob(b, K1 ".wav", "first bytes", 11);
+    assert_int_equal(count_entries(f->dir, "tmp"), 0);
+    assert_int_equal(count_entries(f->dir, "01/23"), 1);
+    /* In batch mode too, where the temp file is made in the shard directory. */
+    assert_int_equal(b->ops->defer_sync(b, 1), 0);
+    assert_int_equal(lseek(second, 0, SEEK_SET), 0);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", second, 20, RECD_BLOB_PUT_NEW, got), RECD_E_EXISTS);
+    assert_int_equal(b->ops->defer_sync(b, 0), 0);
+    expect_blob(b, K1 ".wav", "first bytes", 11);
+    assert_int_equal(count_entries(f->dir, "01/23"), 1);
+    /* Without the flag a put replaces, as before; an unknown flag is refused. */
+    assert_int_equal(lseek(second, 0, SEEK_SET), 0);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", second, 20, 0, got), 0);
+    expect_blob(b, K1 ".wav", "second, longer bytes", 20);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", second, 0, 2u, got), RECD_E_BAD_INPUT);
+    close(first);
+    close(second);
 }
 
 /*
@@ -368,10 +400,10 @@ static void test_batch_temp_in_shard(void **state)
     char got[65];
     assert_int_equal(b->ops->defer_sync(b, 1), 0);
     int fd = source_file(f, "short.wav", "0123456789", 10);
-    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", fd, 11, got), RECD_E_IO);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", fd, 11, 0, got), RECD_E_IO);
     assert_int_equal(count_entries(f->dir, "01/23"), 0);
     assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", fd, 10, got), 0);
+    assert_int_equal(b->ops->put_fd_sha256(b, K1 ".wav", fd, 10, 0, got), 0);
     close(fd);
     assert_int_equal(b->ops->sync(b), 0);
     assert_int_equal(b->ops->defer_sync(b, 0), 0);
@@ -761,6 +793,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_fd_from_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_fd_from_pipe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_fd_sha256, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_new_never_replaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_temp_in_shard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_fd_short_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
