@@ -646,6 +646,38 @@ class PyCaller:
             if delay > 0:
                 time.sleep(delay)
 
+    def read_recd(self):
+        """Reads every packet of recd's that waits on the socket; returns how many there were."""
+        n = 0
+        self.rtp.setblocking(False)
+        try:
+            while True:
+                self.rtp.recv(2048)
+                n += 1
+        except BlockingIOError:
+            pass
+        finally:
+            self.rtp.setblocking(True)
+        return n
+
+    def settle(self, event=None, timeout=60):
+        """Keeps sending silence, as a phone does, until `event` (if given) is set and recd has
+        taken in what this caller sent before, which is known by cause, not by time. recd's media
+        loop (one thread: the RTP sockets and the 20 ms media clock) sends a packet a tick. One it
+        sends after this caller's last packet was in its socket (loopback delivers on send) and
+        after the socket here was emptied comes from a later turn of that loop; the turns read what
+        waits (a datagram each, microseconds when no tick is due), and a packet read goes to the
+        recording at once, or after at most RECD_RTP_RX_DEPTH (4) frames held for reordering. 25
+        of recd's packets (half a second of its media clock) cover that many times over, however
+        long they take on a loaded machine."""
+        deadline = time.monotonic() + timeout
+        self.read_recd()
+        later = 0
+        while (event is not None and not event.is_set()) or later < 25:
+            assert time.monotonic() < deadline, "waited %d s" % timeout
+            self.send(tones([(0.02, [])]))
+            later += self.read_recd()
+
     def bye(self):
         self._send("BYE", 2)
         self.sip.close()
@@ -667,20 +699,27 @@ def test_live_call_recording_pause_resume_stop(voice, app, tmp_path):
     try:
         call_sid = app.wait("/voice")[0]["params"]["CallSid"]
         caller.send(tones([(0.2, [])]))
+        t_start = time.monotonic()
         rec = client.calls(call_sid).recordings.create(
             recording_status_callback=app.url + "/live",
             recording_status_callback_event=["in-progress", "completed"])
         assert SID_RE["RE"].match(rec.sid) and rec.status == "in-progress" and rec.call_sid == call_sid
         assert rec.source == "StartCallRecordingAPI" and rec.track == "both"  # Twilio's default
-        caller.send(tones([(1.5, [440]), (0.4, [])]))
+        caller.send(tones([(1.5, [440])]))
+        caller.settle()
         r = client.calls(call_sid).recordings(rec.sid).update(status="paused", pause_behavior="skip")
         assert r.status == "paused" and r.sid == rec.sid
-        caller.send(tones([(1.5, [1000]), (0.4, [])]))
+        t_paused = time.monotonic()
+        caller.send(tones([(1.5, [1000])]))
+        caller.settle()
+        t_resume = time.monotonic()
         r = client.calls(call_sid).recordings("Twilio.CURRENT").update(status="in-progress")
         assert r.status == "in-progress" and r.sid == rec.sid
-        caller.send(tones([(1.5, [660]), (0.4, [])]))
+        caller.send(tones([(1.5, [660])]))
+        caller.settle()
         r = client.calls(call_sid).recordings(rec.sid).update(status="stopped")
         assert r.status == "stopped"
+        t_stop = time.monotonic()
         done = app.wait("/live", where=lambda q: q["params"]["RecordingStatus"] == "completed")[0]
         assert app.wait("/live")[0]["params"]["RecordingStatus"] == "in-progress"
         assert voice.signed(done)
@@ -689,7 +728,11 @@ def test_live_call_recording_pause_resume_stop(voice, app, tmp_path):
         assert tone_sequence(samples, (440, 1000, 660)) == [440, 660]
         blocks = [dominant(samples[i:i + 160], (440, 1000, 660)) for i in range(0, len(samples) - 159, 160)]
         assert 1000 not in blocks  # not one 20 ms of the paused speech
-        assert len(samples) < 8000 * 4.5  # skip: the pause left out, not filled with silence
+        # skip: the pause left out, not filled with silence. The file spans at most the time from
+        # the start request to the stop's answer less the pause (at least from its answer to the
+        # resume request: 1.5 s of tone and settling), give or take a few packets of jitter.
+        assert len(samples) / 8000 < (t_stop - t_start) - (t_resume - t_paused) + 0.5, (
+            len(samples) / 8000, t_stop - t_start, t_resume - t_paused)
     finally:
         caller.bye()
     sid = app.wait("/voice")[0]["params"]["CallSid"]
@@ -753,46 +796,90 @@ def wait_for_play(caller, asked):
     assert heard, "recd never played /b.wav"
 
 
+def gated_steps(app, steps):
+    """Routes each (path, gate, document) of steps: the application answers `path` only once the
+    test has set `gate` (None: at once). Returns, by path, an event set when recd asks for it.
+    A step that ends its document with <Redirect> to the next path tells the test when recd has
+    sent the last of its audio (a <Play> ends when its last packet has gone out), so that each
+    side's audio can be put on the right side of an API request by cause, not by a clock."""
+    asked = {}
+    for path, gate, doc in steps:
+        asked[path] = threading.Event()
+
+        def answer(req, path=path, gate=gate, doc=doc):
+            asked[path].set()
+            if gate is not None and not gate.wait(60):
+                return 500, "", 0  # never opened: answer as a broken application would
+            return 200, twiml(doc), 0
+        app.route(path, answer)
+    return asked
+
+
 def test_live_call_recording_dual_channels(voice, app, tmp_path):
     """RecordingChannels=dual: a 2-channel WAV, the caller's tones on channel 1 and what recd played
     (a <Play> of a WAV) on channel 2, neither in the other; a PauseBehavior=silence pause is
     silence on both channels, the tones of both sides meanwhile absent; channels 2 on the row and
-    in the callbacks; the mono downmix, MP3 and peaks of the 2-channel file."""
+    in the callbacks; the mono downmix, MP3 and peaks of the 2-channel file.
+
+    Each side's audio is placed by cause, not by two clocks kept in step: recd plays its tone of
+    each stage only after the API request that opens the stage has been answered (the application
+    holds the next TwiML document until then), and the test sends the request that closes a stage
+    only after recd has asked for the next document (so has sent all of its tone). The caller's
+    tones are sent after a request's answer, and the next request waits until recd has taken
+    them in (PyCaller.settle). Nothing here depends on how long a request, a store write or a
+    turn of recd's media loop takes.
+    """
     caller_tones = (440, 660, 880)
     played_tones = (1000, 1400, 1800)
     every = caller_tones + played_tones
-    asked = route_play(app)
-    # recd's side, in step with the caller's below (2 s each: tone, pause, tone), its paused tone
-    # in the middle of the pause, so that the few 20 ms the two sides' timings differ do not matter.
-    app.route("/b.wav", wav_bytes(tones([(1.5, [1000]), (1.0, []), (1.0, [1400]), (1.0, []), (1.5, [1800])])))
+    started, paused, resumed = threading.Event(), threading.Event(), threading.Event()
+    # Each <Play> ends in 0.2 s of silence: its last packet is fed to the recording just after it
+    # leaves the queue, which is what ends the <Play>.
+    for f in played_tones:
+        app.route("/%d.wav" % f, wav_bytes(tones([(1.5, [f]), (0.2, [])])))
+    asked = gated_steps(app, [
+        ("/play", started, '<Play>/1000.wav</Play><Redirect>/paused</Redirect>'),
+        ("/paused", paused, '<Play>/1400.wav</Play><Redirect>/resumed</Redirect>'),
+        ("/resumed", resumed, '<Play>/1800.wav</Play><Redirect>/end</Redirect>'),
+        ("/end", None, '<Pause length="60"/>')])
+    app.route("/voice", twiml('<Pause length="1"/><Redirect>/play</Redirect>'))
     app.route("/live", "")
     number = voice.number(app.url + "/voice")
     caller = PyCaller(voice.sip_port, number)
+
+    def update(sid, status):
+        r = voice.server.request("POST", voice.account.path + "/Calls/%s/Recordings/%s.json" % (call_sid, sid),
+                                 auth=voice.account.auth, data={"Status": status})
+        assert r.status_code == 200, r.text
+        return r.json()
+
     try:
         call_sid = app.wait("/voice")[0]["params"]["CallSid"]
         caller.send(tones([(0.2, [])]))
         path = "/Calls/%s/Recordings.json" % call_sid
         r = voice.server.request("POST", voice.account.path + path, auth=voice.account.auth,
-                              data={"RecordingChannels": "dual", "RecordingStatusCallback": app.url + "/live",
-                                    "RecordingStatusCallbackEvent": "in-progress completed"})
+                                 data={"RecordingChannels": "dual", "RecordingStatusCallback": app.url + "/live",
+                                       "RecordingStatusCallbackEvent": "in-progress completed"})
         assert r.status_code == 201, r.text
         rec = r.json()
         assert rec["channels"] == 2 and rec["status"] == "in-progress"
-        wait_for_play(caller, asked)
-        caller.send(tones([(1.5, [440]), (0.5, [])]))
-        r = voice.server.request("POST", voice.account.path + "/Calls/%s/Recordings/%s.json" % (call_sid, rec["sid"]),
-                              auth=voice.account.auth, data={"Status": "paused"})
-        assert r.status_code == 200 and r.json()["status"] == "paused" and r.json()["channels"] == 2, r.text
-        caller.send(tones([(1.5, [660]), (0.5, [])]))
-        r = voice.server.request("POST", voice.account.path + "/Calls/%s/Recordings/Twilio.CURRENT.json" % call_sid,
-                              auth=voice.account.auth, data={"Status": "in-progress"})
-        assert r.status_code == 200, r.text
-        caller.send(tones([(1.5, [880]), (0.5, [])]))
-        r = voice.server.request("POST", voice.account.path + "/Calls/%s/Recordings/%s.json" % (call_sid, rec["sid"]),
-                              auth=voice.account.auth, data={"Status": "stopped"})
-        assert r.status_code == 200, r.text
+        started.set()
+        caller.send(tones([(1.5, [440])]))
+        caller.settle(asked["/paused"])
+        r = update(rec["sid"], "paused")
+        assert r["status"] == "paused" and r["channels"] == 2, r
+        paused.set()
+        caller.send(tones([(1.5, [660])]))
+        caller.settle(asked["/resumed"])
+        update("Twilio.CURRENT", "in-progress")
+        resumed.set()
+        caller.send(tones([(1.5, [880])]))
+        caller.settle(asked["/end"])
+        update(rec["sid"], "stopped")
         done = app.wait("/live", where=lambda q: q["params"]["RecordingStatus"] == "completed")[0]
     finally:
+        for gate in (started, paused, resumed):
+            gate.set()  # a failed test lets recd's requests go
         caller.bye()
     started = app.wait("/live")[0]["params"]
     assert started["RecordingStatus"] == "in-progress" and started["RecordingChannels"] == "2"
@@ -807,7 +894,8 @@ def test_live_call_recording_dual_channels(voice, app, tmp_path):
     for chan in (one, two):
         blocks = [dominant(chan[i:i + 160], every) for i in range(0, len(chan) - 159, 160)]
         assert 660 not in blocks and 1400 not in blocks
-    # silence: the pause is in the file, as exact silence on both channels at once.
+    # silence: the pause is in the file, as exact silence on both channels at once. It lasted at
+    # least the caller's 1.5 s of 660 Hz, and recd's 1.7 s <Play> that followed it.
     run = best = 0
     for a, b in zip(one, two):
         run = run + 1 if a == 0 and b == 0 else 0
