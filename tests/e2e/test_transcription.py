@@ -80,11 +80,12 @@ def continuous(path, *extra):
 
 def telephone(src, dst):
     """Band-limited to telephone quality: 300-3400 Hz, 8 kHz, through G.711 mu-law and back to
-    16-bit PCM (recd stores PCM WAV)."""
+    16-bit PCM (recd stores PCM WAV). Without sox's dither (-D), which is seeded from the clock:
+    the same clips every run."""
     mulaw = str(dst) + ".ul.wav"
-    subprocess.run(["sox", str(src), "-r", "8000", "-e", "u-law", mulaw, "sinc", "300-3400"],
+    subprocess.run(["sox", "-D", str(src), "-r", "8000", "-e", "u-law", mulaw, "sinc", "300-3400"],
                    check=True, capture_output=True)
-    subprocess.run(["sox", mulaw, "-e", "signed-integer", "-b", "16", str(dst)], check=True,
+    subprocess.run(["sox", "-D", mulaw, "-e", "signed-integer", "-b", "16", str(dst)], check=True,
                    capture_output=True)
     os.unlink(mulaw)
 
