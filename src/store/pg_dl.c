@@ -47,6 +47,7 @@
     X(ExecStatusType, PQresultStatus, (const PGresult *r), (r))                                              \
     X(int, PQsendQuery, (PGconn * c, const char *q), (c, q))                                                 \
     X(PQnoticeProcessor, PQsetNoticeProcessor, (PGconn * c, PQnoticeProcessor p, void *arg), (c, p, arg))    \
+    X(PQnoticeReceiver, PQsetNoticeReceiver, (PGconn * c, PQnoticeReceiver p, void *arg), (c, p, arg))       \
     X(int, PQsocket, (const PGconn *c), (c))                                                                 \
     X(ConnStatusType, PQstatus, (const PGconn *c), (c))
 

@@ -119,9 +119,10 @@ static int64_t mono_us(void)
     return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
-/* Forgets what the old connection had prepared. */
+/* Forgets what the old connection had prepared (and its goodbye: a reset makes a new one). */
 static void forget_prepared(struct pg_store *s)
 {
+    s->goodbye = 0;
     memset(s->ready, 0, sizeof s->ready);
     memset(s->list_ready, 0, sizeof s->list_ready);
     memset(s->count_ready, 0, sizeof s->count_ready);
@@ -130,8 +131,10 @@ static void forget_prepared(struct pg_store *s)
 /*
  * A server that closed the connection while the handle was idle (a restart, an administrator's
  * pg_terminate_backend) has left its goodbye, or the end of the stream, in the socket: reading it
- * marks the connection bad, and the caller reconnects before sending anything. A poll with no
- * wait costs a system call, not a round trip.
+ * marks the connection bad (the end of the stream), or sets s->goodbye (the FATAL message, which
+ * libpq hands to on_notice and which may come before the end of the stream by a moment), and the
+ * caller reconnects before sending anything. A poll with no wait costs a system call, not a
+ * round trip.
  */
 static void notice_close(struct pg_store *s)
 {
@@ -146,13 +149,19 @@ static void notice_close(struct pg_store *s)
     }
 }
 
+/* The connection can take a statement: libpq has not seen it end, nor the server say goodbye. */
+static int conn_usable(struct pg_store *s)
+{
+    return PQstatus(s->conn) == CONNECTION_OK && !s->goodbye;
+}
+
 int recd_pg_ready(struct pg_store *s)
 {
     if (s->txn_lost)
         return RECD_E_UNAVAILABLE;
     if (PQstatus(s->conn) == CONNECTION_OK && !s->in_txn)
         notice_close(s);
-    if (PQstatus(s->conn) == CONNECTION_OK)
+    if (conn_usable(s))
         return 0;
     if (s->in_txn) {
         s->txn_lost = 1;
@@ -664,7 +673,7 @@ static int op_ready(struct recd_store *st, int timeout_ms)
     int rc = 0;
     if (PQstatus(s->conn) == CONNECTION_OK)
         notice_close(s);
-    if (PQstatus(s->conn) != CONNECTION_OK && reconnect_by(s, deadline) < 0) {
+    if (!conn_usable(s) && reconnect_by(s, deadline) < 0) {
         why = "the database does not answer";
         rc = RECD_E_UNAVAILABLE;
     } else if (!PQsendQuery(s->conn, "SELECT pg_is_in_recovery()")) {
@@ -765,11 +774,14 @@ static const struct recd_store_ops pg_ops = {
  * recd relies on.
  */
 /* Notices (such as "relation … already exists, skipping") are for people typing SQL; libpq
- * would print them on stderr. */
-static void ignore_notice(void *arg, const char *message)
+ * would print them on stderr. One kind matters: an error that arrives while no statement runs is
+ * the server's goodbye before it closes the connection (libpq passes it here as a notice). */
+static void on_notice(void *arg, const PGresult *r)
 {
-    (void)arg;
-    (void)message;
+    struct pg_store *s = arg;
+    const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+        s->goodbye = 1;
 }
 
 static PGconn *connect_url(const char *url)
@@ -794,7 +806,7 @@ int recd_store_pg_open(const char *url, struct recd_store **out)
         rc = RECD_E_INTERNAL;
         goto fail;
     }
-    PQsetNoticeProcessor(s->conn, ignore_notice, NULL);
+    PQsetNoticeReceiver(s->conn, on_notice, s);
     if (PQstatus(s->conn) != CONNECTION_OK) {
         char step[600];
         snprintf(step, sizeof step, "cannot connect to %s", shown);

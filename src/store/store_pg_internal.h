@@ -133,6 +133,9 @@ struct pg_store {
     /* The connection was lost inside the caller's transaction: everything until its rollback
      * fails, rather than running outside the transaction the caller thinks it is in. */
     int txn_lost;
+    /* The server said goodbye (a FATAL message) while the connection was idle: it is closing it,
+     * though the end of the stream may not have arrived yet (see notice_close). */
+    int goodbye;
     /* Writes this handle has made, for version(): its own changes inside a transaction are not
      * yet in any snapshot. */
     int64_t own_writes;
