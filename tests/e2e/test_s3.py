@@ -69,6 +69,16 @@ def serve(tmp_path, data, media, env, store=None, name="node"):
     return srv.start()
 
 
+def one_on_fake(tmp_path, fake, name, wav):
+    """A data folder whose media is the fake bucket's location `name`, one account, `wav` imported
+    and a server started: (data, media, acc, creds, rec, srv)."""
+    data = tmp_path / "d"
+    media = fake.location(name)
+    acc, creds = account(data, media, FAKE_CREDS)
+    rec = import_files(data, media, FAKE_CREDS, acc, [wav])[0]
+    return data, media, acc, creds, rec, serve(tmp_path, data, media, FAKE_CREDS, name=name)
+
+
 class _Cli(Recd):
     """The server's CLI with its media (and store) location."""
 
@@ -187,12 +197,8 @@ def test_import_takes_the_digest_of_what_it_sends(tmp_path, fake, make_wav):
 def test_range_is_passed_through(tmp_path, fake):
     """A Range request reads only that range from the bucket (one ranged GET: the WAV's size is on
     its row, so no HEAD), never the whole object; a 304 and a 416 read nothing."""
-    data = tmp_path / "d"
-    media = fake.location("range")
-    acc, creds = account(data, media, FAKE_CREDS)
     wav = big_wav(tmp_path / "r.wav", 300000)
-    rec = import_files(data, media, FAKE_CREDS, acc, [wav])[0]
-    srv = serve(tmp_path, data, media, FAKE_CREDS, name="range")
+    data, media, acc, creds, rec, srv = one_on_fake(tmp_path, fake, "range", wav)
     try:
         fake.taken()
         path = acct_path(acc) + "/Recordings/%s.wav" % rec["sid"]
@@ -253,12 +259,8 @@ def test_a_timed_out_request_is_retried_then_503(tmp_path, fake, make_wav):
     """S3 answers "400 RequestTimeout" when a request's body came too slowly (a loaded node): recd
     tries again, as after a 5xx, and when every attempt timed out answers 503 with Retry-After (it
     used to answer 500); the next request after the bucket mends is served."""
-    data = tmp_path / "d"
-    media = fake.location("timeout")
-    acc, creds = account(data, media, FAKE_CREDS)
     wav = make_wav(1.0)
-    rec = import_files(data, media, FAKE_CREDS, acc, [wav])[0]
-    srv = serve(tmp_path, data, media, FAKE_CREDS, name="timeout")
+    data, media, acc, creds, rec, srv = one_on_fake(tmp_path, fake, "timeout", wav)
     base = acct_path(acc) + "/Recordings/" + rec["sid"]
     try:
         fake.fail_status, fake.fail_code, fake.fail_left = 400, "RequestTimeout", 2
@@ -326,12 +328,8 @@ def test_a_range_answer_without_the_bytes_asked_is_503(tmp_path, fake, make_wav)
     """A ranged GET answered with bytes other than those asked is the bucket failing: 503 with
     Twilio's body and Retry-After, never a 500 and never the wrong bytes; the next request after
     the bucket mends is served, without a restart."""
-    data = tmp_path / "d"
-    media = fake.location("other")
-    acc, creds = account(data, media, FAKE_CREDS)
     wav = make_wav(1.0, channels=2)
-    rec = import_files(data, media, FAKE_CREDS, acc, [wav])[0]
-    srv = serve(tmp_path, data, media, FAKE_CREDS, name="other")
+    data, media, acc, creds, rec, srv = one_on_fake(tmp_path, fake, "other", wav)
     try:
         base = acct_path(acc) + "/Recordings/" + rec["sid"]
         for ext in VARIANT_PATHS:
@@ -649,12 +647,8 @@ def test_faults_give_clear_errors_and_lose_nothing(tmp_path, fake, make_wav):
     """500s from the bucket: the API answers 503 with Twilio's 20503, the CLI exits 1 with one
     line, nothing is half-stored; once the bucket recovers every acknowledged recording is served
     (no restart)."""
-    data = tmp_path / "d"
-    media = fake.location("faults")
-    acc, creds = account(data, media, FAKE_CREDS)
     wav = make_wav(0.4)
-    rec = import_files(data, media, FAKE_CREDS, acc, [wav])[0]
-    srv = serve(tmp_path, data, media, FAKE_CREDS, name="faults")
+    data, media, acc, creds, rec, srv = one_on_fake(tmp_path, fake, "faults", wav)
     try:
         path = acct_path(acc) + "/Recordings/%s" % rec["sid"]
         fake.fail_status = 500
